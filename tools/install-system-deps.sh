@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite runs against: real BitTorrent peers and trackers.
+# mktorrent: reference torrent creator; opentracker: real HTTP/UDP tracker; python3-libtorrent,
+# aria2, transmission-cli: real clients on the other side of interop tests.
+set -euo pipefail
+packages=(mktorrent opentracker python3-libtorrent aria2 transmission-cli)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+run() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+export DEBIAN_FRONTEND=noninteractive
+run apt-get update -qq
+run apt-get install -y -qq --no-install-recommends "${missing[@]}"
