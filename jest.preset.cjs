@@ -15,4 +15,5 @@ module.exports = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/src/**/*.test.ts'],
   testTimeout: 30000,
+  reporters: ['default', require.resolve('./tools/jest/summary-reporter.cjs')],
 };
