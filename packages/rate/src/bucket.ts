@@ -1,0 +1,312 @@
+import { type Clock, systemClock, type TimerHandle } from './clock.js';
+import { checkNumber, RateError } from './errors.js';
+
+export interface TokenBucketOptions {
+  /** Time source; defaults to {@link systemClock}. */
+  clock?: Clock;
+  /** Bytes per second; 0 (the default) means unlimited. */
+  rate?: number;
+  /**
+   * Most bytes that may be granted at once after an idle spell. Defaults to
+   * `max(16 KiB, rate × 0.25 s)` and then follows rate changes; an explicit value is kept.
+   */
+  burst?: number;
+}
+
+/** A queued {@link TokenBucket.take}; cancel it when its connection goes away. */
+export interface TokenTicket {
+  /** Drop the request if it is still waiting (its callback will not run). Returns whether it was waiting. */
+  cancel(): boolean;
+  /** True while the request is queued. */
+  readonly pending: boolean;
+}
+
+/** Smallest default burst: one BitTorrent block. */
+export const MIN_DEFAULT_BURST = 16_384;
+
+class Waiter implements TokenTicket {
+  next: Waiter | null = null;
+  prev: Waiter | null = null;
+  queued = true;
+  /** Set by {@link TokenBucket.request}: settles its promise as cancelled. */
+  reject: ((e: Error) => void) | null = null;
+  constructor(
+    private readonly release: (w: Waiter) => boolean,
+    readonly bytes: number,
+    public cb: (() => void) | null,
+  ) {}
+  get pending(): boolean {
+    return this.queued;
+  }
+  cancel(): boolean {
+    return this.release(this);
+  }
+}
+
+/** Slack for float rounding in token arithmetic (bytes). */
+const EPSILON = 1e-6;
+
+const GRANTED: TokenTicket = Object.freeze({ cancel: () => false, pending: false });
+
+/**
+ * A token-bucket rate limiter shared by many connections, fair between them.
+ *
+ * Callbacks run either synchronously inside {@link TokenBucket.take} (when granted at once) or
+ * from a clock timer; never from inside `setRate`, `setBurst` or `cancel`.
+ *
+ * Tokens (bytes) accrue at `rate` per second up to `burst`. Requests are served strictly in FIFO
+ * order: a request never overtakes an earlier one, so connections that each ask for one slice
+ * at a time and ask again once served are served round-robin and get equal shares. The head of
+ * the queue is granted as soon as the bucket holds `min(bytes, burst)` tokens; its full size is
+ * then taken, possibly driving the balance negative (later requests wait for the debt to be
+ * repaid). So requests larger than the burst still work, and the long-run rate is exact.
+ *
+ * One timer at most is pending on the clock, for the moment the head of the queue can be served.
+ * Rate 0 means unlimited: everything is granted at once.
+ */
+export class TokenBucket {
+  private readonly clock: Clock;
+  private bytesPerSec: number;
+  private burstBytes: number;
+  private burstExplicit: boolean;
+  private tokens: number;
+  private lastRefill: number;
+  private head: Waiter | null = null;
+  private tail: Waiter | null = null;
+  private count = 0;
+  private queuedBytes = 0;
+  private timer: TimerHandle | null = null;
+  private granted = 0;
+  private draining = false;
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.drain();
+  };
+  private readonly release = (w: Waiter): boolean => {
+    const wasHead = w === this.head;
+    if (!this.unlink(w)) return false;
+    // The timer was sized for the old head; re-time it for the new one.
+    if (wasHead) this.retime();
+    return true;
+  };
+
+  constructor(options: TokenBucketOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.bytesPerSec = checkNumber('rate', options.rate ?? 0);
+    this.burstExplicit = options.burst !== undefined;
+    this.burstBytes = this.burstExplicit ? checkNumber('burst', options.burst, 1) : this.defaultBurst();
+    this.tokens = this.burstBytes;
+    this.lastRefill = this.clock.now();
+  }
+
+  /** Bytes per second (0 = unlimited). */
+  get rate(): number {
+    return this.bytesPerSec;
+  }
+
+  get burst(): number {
+    return this.burstBytes;
+  }
+
+  /** Requests waiting. */
+  get waiting(): number {
+    return this.count;
+  }
+
+  /** Bytes asked for by the requests waiting. */
+  get waitingBytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** Total bytes granted so far. */
+  get totalGranted(): number {
+    return this.granted;
+  }
+
+  /** Tokens available right now (negative while a large grant is being repaid). */
+  available(): number {
+    this.refill();
+    return this.tokens;
+  }
+
+  /**
+   * Change the rate (bytes/s, 0 = unlimited) at once; waiting requests are re-timed. Tokens
+   * earned so far are kept (up to the new burst).
+   */
+  setRate(bytesPerSec: number): void {
+    checkNumber('rate', bytesPerSec);
+    this.refill();
+    this.bytesPerSec = bytesPerSec;
+    if (!this.burstExplicit) this.burstBytes = this.defaultBurst();
+    if (this.tokens > this.burstBytes) this.tokens = this.burstBytes;
+    this.retime();
+  }
+
+  /** Change the burst size (bytes ≥ 1); pass `undefined` to go back to the rate-derived default. */
+  setBurst(bytes: number | undefined): void {
+    this.refill();
+    this.burstExplicit = bytes !== undefined;
+    this.burstBytes = bytes === undefined ? this.defaultBurst() : checkNumber('burst', bytes, 1);
+    if (this.tokens > this.burstBytes) this.tokens = this.burstBytes;
+    this.retime();
+  }
+
+  /**
+   * Take `bytes` now if nobody is waiting and the tokens allow, without queueing. The hot path
+   * for a sender that can simply try again later.
+   */
+  tryTake(bytes: number): boolean {
+    checkNumber('bytes', bytes);
+    if (this.head !== null) return false;
+    if (this.bytesPerSec === 0) {
+      this.granted += bytes;
+      return true;
+    }
+    this.refill();
+    if (this.tokens + EPSILON < Math.min(bytes, this.burstBytes)) return false;
+    this.tokens -= bytes;
+    this.granted += bytes;
+    return true;
+  }
+
+  /**
+   * Ask for `bytes`; `cb` runs once they are granted. If they can be granted at once (nobody is
+   * waiting and the tokens allow) `cb` runs synchronously, before `take` returns, and no object is
+   * allocated. Otherwise the request joins the queue; cancel it through the returned ticket when
+   * its connection closes.
+   */
+  take(bytes: number, cb: () => void): TokenTicket {
+    if (this.tryTake(bytes)) {
+      cb();
+      return GRANTED;
+    }
+    const w = new Waiter(this.release, bytes, cb);
+    this.enqueue(w);
+    this.schedule();
+    return w;
+  }
+
+  /**
+   * Promise form of {@link take}. Rejects with `RateError('CANCELLED')` if `signal` aborts (or
+   * {@link cancelAll} runs) before the bytes are granted.
+   */
+  request(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(cancelled());
+    if (this.tryTake(bytes)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const w = new Waiter(this.release, bytes, null);
+      const onAbort = (): void => {
+        if (this.release(w)) reject(cancelled());
+      };
+      w.cb = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      w.reject = (e: Error) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(e);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.enqueue(w);
+      this.schedule();
+    });
+  }
+
+  /** Drop every waiting request: callbacks of {@link take} never run, promises reject with CANCELLED. */
+  cancelAll(): void {
+    this.cancelTimer();
+    while (this.head) {
+      const w = this.head;
+      this.unlink(w);
+      w.reject?.(cancelled());
+    }
+  }
+
+  private defaultBurst(): number {
+    return Math.max(MIN_DEFAULT_BURST, this.bytesPerSec * 0.25);
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
+    const dt = now - this.lastRefill;
+    this.lastRefill = now;
+    if (dt <= 0) return;
+    const tokens = this.tokens + (dt * this.bytesPerSec) / 1000;
+    // The burst caps what an idle bucket saves up. While someone waits, the timer (rounded up to
+    // whole ms) may fire a hair late; keep that sliver so the long-run rate stays exact.
+    this.tokens = this.head === null ? Math.min(this.burstBytes, tokens) : tokens;
+  }
+
+  private enqueue(w: Waiter): void {
+    w.prev = this.tail;
+    if (this.tail) this.tail.next = w;
+    else this.head = w;
+    this.tail = w;
+    this.count++;
+    this.queuedBytes += w.bytes;
+  }
+
+  /** Unlink a waiter; false if it was not queued. */
+  private unlink(w: Waiter): boolean {
+    if (!w.queued) return false;
+    w.queued = false;
+    if (w.prev) w.prev.next = w.next;
+    else this.head = w.next;
+    if (w.next) w.next.prev = w.prev;
+    else this.tail = w.prev;
+    w.next = w.prev = null;
+    this.count--;
+    this.queuedBytes -= w.bytes;
+    return true;
+  }
+
+  /** Throw away the pending timer and time the next grant afresh. */
+  private retime(): void {
+    this.cancelTimer();
+    this.schedule();
+  }
+
+  /** Grant from the front of the queue while tokens allow, then time the next grant. */
+  private drain(): void {
+    this.refill();
+    this.draining = true;
+    try {
+      while (this.head !== null) {
+        const w = this.head;
+        if (this.bytesPerSec !== 0 && this.tokens + EPSILON < Math.min(w.bytes, this.burstBytes)) break;
+        if (this.bytesPerSec !== 0) this.tokens -= w.bytes;
+        this.granted += w.bytes;
+        this.unlink(w);
+        const cb = w.cb!;
+        w.cb = null;
+        cb(); // may take() again: it queues behind the others
+      }
+    } finally {
+      this.draining = false;
+      this.schedule();
+    }
+  }
+
+  /** Set the one timer for when the head of the queue can be served (0 ms if it can be now). */
+  private schedule(): void {
+    if (this.draining || this.timer !== null || this.head === null) return;
+    let ms = 0;
+    if (this.bytesPerSec !== 0) {
+      this.refill();
+      const need = Math.min(this.head.bytes, this.burstBytes) - this.tokens;
+      if (need > EPSILON) ms = Math.ceil((need * 1000) / this.bytesPerSec);
+    }
+    this.timer = this.clock.setTimeout(this.onTimer, ms);
+  }
+
+  private cancelTimer(): void {
+    if (this.timer !== null) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+function cancelled(): RateError {
+  return new RateError('CANCELLED', 'token bucket request cancelled');
+}

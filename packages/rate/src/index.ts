@@ -1,0 +1,11 @@
+export { type Clock, type TimerHandle, systemClock, ManualClock } from './clock.js';
+export { RateError, type RateErrorCode } from './errors.js';
+export {
+  RateMeasure,
+  type RateMeasureOptions,
+  DEFAULT_MAX_RATE_PERIOD_MS,
+  DEFAULT_FUDGE_MS,
+  UPLOAD_RATE_FUDGE_MS,
+} from './measure.js';
+export { EtaEstimator, type EtaEstimatorOptions } from './eta.js';
+export { TokenBucket, type TokenBucketOptions, type TokenTicket, MIN_DEFAULT_BURST } from './bucket.js';
