@@ -1,0 +1,25 @@
+export { MetainfoError, type MetainfoErrorCode } from './errors.js';
+export {
+  validateTrackerResponse,
+  validateScrapeResponse,
+  type ResponseOptions,
+  type TrackerPeer,
+  type TrackerResponse,
+  type TrackerSuccess,
+  type TrackerFailure,
+  type ScrapeEntry,
+  type ScrapeResponse,
+  type ScrapeSuccess,
+  type ScrapeFailure,
+} from './tracker.js';
+export { parseTorrent, parseInfo, Metainfo, type ParseOptions, type InfoFields, type TorrentFile } from './metainfo.js';
+export { type NameRules } from './names.js';
+export { safeFilePath } from './safepath.js';
+export { parseMagnet, formatMagnet, magnetFromTorrent, parseInfoHash, type MagnetLink, type MagnetInput, type MagnetPeer } from './magnet.js';
+export {
+  createTorrent,
+  choosePieceLength,
+  type CreateTorrentOptions,
+  type CreatedTorrent,
+  type SkippedEntry,
+} from './create.js';

@@ -1,0 +1,103 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { formatMagnet, magnetFromTorrent, parseInfoHash, parseMagnet, parseTorrent } from './index.js';
+import { errorOf, fixturesDir } from './test-support.js';
+
+const HEX = 'c12fe1c06bba254a9dc9f519b335aa7c1367a88a';
+// RFC 4648 base32 of the same 20 bytes, computed independently of our decoder below.
+function base32(bytes: Uint8Array): string {
+  const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const b of bytes) bits += b.toString(2).padStart(8, '0');
+  let out = '';
+  for (let i = 0; i < bits.length; i += 5) out += A[parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
+  return out;
+}
+const B32 = base32(Buffer.from(HEX, 'hex'));
+
+describe('parseMagnet', () => {
+  it('reads xt (hex), dn, several tr, ws, x.pe and xl', () => {
+    const m = parseMagnet(
+      `magnet:?xt=urn:btih:${HEX.toUpperCase()}&dn=Big+Buck%20Bunny&tr=http%3A%2F%2Fa%2Fannounce&tr=udp://b:80&tr=udp://b:80` +
+        `&ws=http%3A%2F%2Fseed%2F&x.pe=10.0.0.1:6881&x.pe=%5B2001%3Adb8%3A%3A1%5D%3A51413&x.pe=host.example:1&xl=12345&foo=bar`,
+    );
+    expect(m.infoHash).toBe(HEX);
+    expect(Buffer.from(m.infoHashBytes).toString('hex')).toBe(HEX);
+    expect(m.name).toBe('Big Buck Bunny');
+    expect(m.trackers).toEqual(['http://a/announce', 'udp://b:80']);
+    expect(m.webSeeds).toEqual(['http://seed/']);
+    expect(m.peers).toEqual([
+      { ip: '10.0.0.1', port: 6881 },
+      { ip: '2001:db8::1', port: 51413 },
+      { ip: 'host.example', port: 1 },
+    ]);
+    expect(m.length).toBe(12345);
+  });
+
+  it('reads base32 info-hashes in either case, and numbered tr.N keys', () => {
+    expect(parseMagnet(`magnet:?xt=urn:btih:${B32}`).infoHash).toBe(HEX);
+    expect(parseMagnet(`MAGNET:?XT=URN:BTIH:${B32.toLowerCase()}&tr.1=x&tr.2=y`)).toMatchObject({ infoHash: HEX, trackers: ['x', 'y'] });
+  });
+
+  it('ignores v2 btmh topics next to a btih', () => {
+    expect(parseMagnet(`magnet:?xt=urn:btmh:1220${'ab'.repeat(32)}&xt=urn:btih:${HEX}`).infoHash).toBe(HEX);
+  });
+
+  it.each([
+    ['http://x', 'BAD_MAGNET '],
+    ['magnet:?dn=x', 'BAD_MAGNET xt'],
+    [`magnet:?xt=urn:btih:${HEX.slice(1)}`, 'BAD_MAGNET xt'],
+    [`magnet:?xt=urn:btih:${HEX}00`, 'BAD_MAGNET xt'],
+    [`magnet:?xt=urn:btih:${'g'.repeat(40)}`, 'BAD_MAGNET xt'],
+    [`magnet:?xt=urn:btih:${B32.slice(0, 31)}1`, 'BAD_MAGNET xt'],
+    [`magnet:?xt=urn:btmh:1220${'ab'.repeat(32)}`, 'BAD_MAGNET xt'],
+    [`magnet:?xt=urn:btih:${HEX}&xt=urn:btih:${'0'.repeat(40)}`, 'BAD_MAGNET xt'],
+    [`magnet:?xt=urn:btih:${HEX}&dn=%E0%A4%A`, 'BAD_MAGNET dn'],
+    [`magnet:?xt=urn:btih:${HEX}&x.pe=1.2.3.4`, 'BAD_MAGNET x.pe'],
+    [`magnet:?xt=urn:btih:${HEX}&x.pe=1.2.3.4:0`, 'BAD_MAGNET x.pe'],
+    [`magnet:?xt=urn:btih:${HEX}&x.pe=1.2.3.4:70000`, 'BAD_MAGNET x.pe'],
+    [`magnet:?xt=urn:btih:${HEX}&xl=-1`, 'BAD_MAGNET xl'],
+  ])('rejects %s', (uri, expected) => {
+    expect(errorOf(() => parseMagnet(uri))).toBe(expected);
+  });
+});
+
+describe('parseInfoHash', () => {
+  it('accepts hex, base32 and bytes; rejects the rest', () => {
+    expect(Buffer.from(parseInfoHash(HEX)).toString('hex')).toBe(HEX);
+    expect(Buffer.from(parseInfoHash(B32)).toString('hex')).toBe(HEX);
+    expect(parseInfoHash(new Uint8Array(20).fill(3))).toEqual(new Uint8Array(20).fill(3));
+    expect(errorOf(() => parseInfoHash(new Uint8Array(19)))).toBe('BAD_MAGNET xt');
+    expect(errorOf(() => parseInfoHash('xyz'))).toBe('BAD_MAGNET xt');
+  });
+});
+
+describe('formatMagnet / magnetFromTorrent', () => {
+  it('round-trips through parseMagnet', () => {
+    const input = {
+      infoHash: B32,
+      name: 'a & b = c?',
+      trackers: ['http://t/a?x=1&y=2', 'udp://u:1'],
+      webSeeds: ['http://w/'],
+      peers: [{ ip: '::1', port: 5 }, { ip: '1.2.3.4', port: 6 }],
+      length: 99,
+    };
+    const uri = formatMagnet(input);
+    expect(uri.startsWith(`magnet:?xt=urn:btih:${HEX}&`)).toBe(true);
+    expect(parseMagnet(uri)).toEqual({ ...input, infoHash: HEX, infoHashBytes: parseInfoHash(HEX) });
+  });
+
+  it('builds the magnet of a real torrent', () => {
+    const meta = parseTorrent(readFileSync(path.join(fixturesDir(), 'bunny.torrent')));
+    const m = parseMagnet(magnetFromTorrent(meta));
+    expect(m).toEqual({
+      infoHash: meta.infoHash,
+      infoHashBytes: meta.infoHashBytes,
+      name: meta.name,
+      length: meta.totalLength,
+      trackers: [],
+      webSeeds: [...meta.urlList],
+      peers: [],
+    });
+  });
+});
