@@ -1,0 +1,16 @@
+export { StorageError, type StorageErrorCode, type StorageErrorDetails, type StorageOperation } from './errors.js';
+export { nodeFs, type StorageFileHandle, type StorageFs, type StorageStat } from './fs.js';
+export { FileLayout, type FileEntry, type FileSpan } from './layout.js';
+export { Storage, type Allocation, type FilePriority, type FileStamp, type StorageOptions } from './storage.js';
+export {
+  BLOCK_SIZE,
+  PieceStore,
+  type PieceStoreEvents,
+  type PieceStoreOptions,
+  type PieceStoreState,
+  type StartOptions,
+  type StartResult,
+  type WriteResult,
+} from './piecestore.js';
+export { recheckStorage, type RecheckOptions, type RecheckProgress } from './recheck.js';
+export { decodeResume, encodeResume, type ResumeData, type ResumeRecord } from './resume.js';

@@ -1,0 +1,380 @@
+import { dirname } from 'node:path';
+import { FdPool } from './fdpool.js';
+import { nodeFs, type StorageFs } from './fs.js';
+import { StorageError, toStorageError } from './errors.js';
+import { readFully, writeFully } from './io.js';
+import { FileLayout, resolveUnder, type FileEntry, type FileSpan } from './layout.js';
+import { PartsFile } from './parts.js';
+
+/** Per-file download priority. Storage only distinguishes 'skip' (never create the file). */
+export type FilePriority = 'skip' | 'low' | 'normal' | 'high';
+
+/**
+ * How files get their space:
+ * - 'sparse' (default, like mainline): files are created empty and grow as blocks land; holes cost nothing.
+ * - 'truncate': each file is set to its full length with ftruncate at open (sparse where the file system allows).
+ * - 'zero': missing bytes are written as zeros at open (real allocation: no ENOSPC surprises later, less fragmentation).
+ */
+export type Allocation = 'sparse' | 'truncate' | 'zero';
+
+export interface StorageOptions {
+  /** Download root; every file path resolves under it. For a multi-file torrent include the torrent name, in `root` or as each path's first component. */
+  readonly root: string;
+  readonly files: readonly FileEntry[];
+  readonly pieceLength: number;
+  /** One per file; default 'normal'. */
+  readonly priorities?: readonly FilePriority[];
+  /** Name used for the parts file, `<root>/.<name>.parts` (e.g. the hex infohash). Default 'torrent'. */
+  readonly name?: string;
+  readonly allocation?: Allocation;
+  /** Most file descriptors open at once (LRU pool). Default 64. */
+  readonly maxOpenFiles?: number;
+  /** File system layer (default node:fs/promises). */
+  readonly fs?: StorageFs;
+}
+
+/** What is on disk for one file, as recorded for fast resume. `null` = the file is not created (skipped). */
+export interface FileStamp {
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+const ZERO_CHUNK = 1 << 20;
+
+/**
+ * The torrent's byte space on disk (mainline's Storage). Reads and writes take a position in the
+ * concatenation of all files and split across files by binary search. Files open lazily through a
+ * bounded LRU descriptor pool, with positional I/O only. Files with priority 'skip' are never
+ * created; their bytes (from pieces shared with wanted files) live in a parts file.
+ *
+ * A file is "materialised" (exists and is ours to write) when it is not skipped, or already exists
+ * on disk at open. Once materialised it stays so; a skipped file becomes materialised when its
+ * priority is raised, and its bytes move from the parts file into it.
+ */
+export class Storage {
+  readonly layout: FileLayout;
+  readonly allocation: Allocation;
+  private readonly fs: StorageFs;
+  private readonly pool: FdPool;
+  private readonly parts: PartsFile;
+  private priorities: FilePriority[];
+  private readonly materialised: boolean[];
+  /** open() grew this file beyond its data (allocation), and nothing was written there since. */
+  private readonly grownAtOpen: boolean[];
+  /** Bytes of file i that could hold data before open() allocated it. */
+  private readonly dataBefore: number[];
+  private state: 'new' | 'opening' | 'open' | 'closed' = 'new';
+  private inflight = 0;
+  private gate: Promise<void> | null = null;
+  private readonly drained: (() => void)[] = [];
+
+  constructor(options: StorageOptions) {
+    if (typeof options !== 'object' || options === null) throw new StorageError('BAD_INPUT', 'options are required');
+    this.layout = new FileLayout(options.root, options.files, options.pieceLength);
+    const n = this.layout.files.length;
+    const priorities = options.priorities ?? new Array<FilePriority>(n).fill('normal');
+    this.priorities = checkPriorities(priorities, n);
+    this.allocation = options.allocation ?? 'sparse';
+    if (!['sparse', 'truncate', 'zero'].includes(this.allocation)) throw new StorageError('BAD_INPUT', `unknown allocation ${String(this.allocation)}`);
+    const max = options.maxOpenFiles ?? 64;
+    if (!Number.isInteger(max) || max < 1) throw new StorageError('BAD_INPUT', `maxOpenFiles must be a positive integer, got ${max}`);
+    this.fs = options.fs ?? nodeFs;
+    this.pool = new FdPool(this.fs, max);
+    const name = options.name ?? 'torrent';
+    const partsPath = resolveUnder(this.layout.root, [`.${name}.parts`]);
+    if (this.layout.paths.includes(partsPath)) throw new StorageError('BAD_INPUT', `the parts file ${partsPath} collides with a torrent file`);
+    this.parts = new PartsFile(this.fs, this.pool, partsPath, this.layout.pieceLength, this.layout.pieceCount);
+    this.materialised = new Array<boolean>(n).fill(false);
+    this.grownAtOpen = new Array<boolean>(n).fill(false);
+    this.dataBefore = new Array<number>(n).fill(0);
+  }
+
+  /** Path of the parts file (which exists only once a skipped file's bytes were written). */
+  get partsPath(): string {
+    return this.parts.path;
+  }
+
+  /** Descriptors open right now / the most ever open at once. */
+  get openFiles(): number {
+    return this.pool.openCount;
+  }
+  get peakOpenFiles(): number {
+    return this.pool.peakOpenCount;
+  }
+
+  filePriorities(): readonly FilePriority[] {
+    return this.priorities;
+  }
+
+  /** Whether file `i` exists on disk as ours (see the class note). */
+  isMaterialised(i: number): boolean {
+    return this.materialised[i] === true;
+  }
+
+  /**
+   * Creates directories and the files that are wanted (zero-length ones too), truncates files that
+   * are too long (as mainline does), applies the allocation mode, and loads the parts file.
+   * Skipped files are not created, nor their directories.
+   */
+  async open(): Promise<void> {
+    if (this.state !== 'new') throw new StorageError('BAD_INPUT', 'open() may be called once');
+    this.state = 'opening';
+    try {
+      const { paths, files } = this.layout;
+      for (let i = 0; i < paths.length; i++) {
+        const path = paths[i] as string;
+        const stat = await this.statOrNull(path);
+        if (stat !== null && !stat.isFile()) throw new StorageError('EISDIR', `${path} exists and is not a file`, { path, operation: 'open' });
+        if (this.priorities[i] === 'skip' && stat === null) continue;
+        await this.materialise(i, stat === null ? -1 : stat.size, (files[i] as FileEntry).length);
+      }
+      await this.parts.load();
+      this.state = 'open';
+    } catch (err) {
+      this.state = 'new';
+      await this.pool.closeAll().catch(() => undefined);
+      throw toStorageError(err, 'open');
+    }
+  }
+
+  private async statOrNull(path: string): Promise<{ size: number; mtimeMs: number; isFile(): boolean } | null> {
+    try {
+      return await this.fs.stat(path);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') return null;
+      throw toStorageError(err, 'stat', path);
+    }
+  }
+
+  /** Creates file i if needed (size -1 = absent), fixes its length per the allocation mode. */
+  private async materialise(i: number, size: number, length: number): Promise<void> {
+    const path = this.layout.paths[i] as string;
+    if (size < 0) {
+      try {
+        await this.fs.mkdir(dirname(path), { recursive: true });
+      } catch (err) {
+        throw toStorageError(err, 'mkdir', dirname(path));
+      }
+      await this.pool.withSlot(async () => {
+        try {
+          // 'a' creates without truncating; it is only used to create, never to write.
+          await (await this.fs.open(path, 'a')).close();
+        } catch (err) {
+          throw toStorageError(err, 'open', path);
+        }
+      });
+      size = 0;
+    }
+    if (size > length || (size < length && this.allocation === 'truncate')) {
+      await this.pool.use(path, true, async (h) => {
+        try {
+          await h.truncate(length);
+        } catch (err) {
+          throw toStorageError(err, 'truncate', path);
+        }
+      });
+    } else if (size < length && this.allocation === 'zero') {
+      const zeros = new Uint8Array(Math.min(ZERO_CHUNK, length - size));
+      await this.pool.use(path, true, async (h) => {
+        for (let pos = size; pos < length; pos += zeros.length) {
+          await writeFully(h, zeros, 0, Math.min(zeros.length, length - pos), pos, path).catch((err: unknown) => {
+            throw toStorageError(err instanceof StorageError ? err.cause ?? err : err, 'allocate', path);
+          });
+        }
+      });
+    }
+    this.grownAtOpen[i] = size < length && this.allocation !== 'sparse';
+    this.dataBefore[i] = Math.min(size, length);
+    this.materialised[i] = true;
+  }
+
+  /**
+   * How many leading bytes of each file may hold downloaded data: the file size, except for files
+   * that open() itself grew (allocation) and that were not written since, where it is the size
+   * found before. -1 = the file is absent. A recheck hashes only pieces fully inside these extents
+   * (plus pieces with a parts-file slot), so a fresh start hashes nothing (mainline's "holes").
+   */
+  async dataExtents(): Promise<number[]> {
+    this.checkOpen();
+    const out: number[] = [];
+    for (let i = 0; i < this.layout.paths.length; i++) {
+      if (!this.materialised[i]) {
+        out.push(-1);
+        continue;
+      }
+      const stat = await this.statOrNull(this.layout.paths[i] as string);
+      const size = stat === null ? -1 : stat.size;
+      out.push(this.grownAtOpen[i] ? Math.min(size, this.dataBefore[i] as number) : size);
+    }
+    return out;
+  }
+
+  /** Whether piece `p` has a slot in the parts file. */
+  hasPartsSlot(p: number): boolean {
+    return this.parts.has(p);
+  }
+
+  /** Reads `length` bytes at `position` of the byte space into a new Buffer. */
+  async read(position: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    await this.readInto(position, buf);
+    return buf;
+  }
+
+  /** Fills `target` with the bytes at `position`. A file shorter than expected is TRUNCATED. */
+  async readInto(position: number, target: Uint8Array): Promise<void> {
+    this.layout.checkRange(position, target.length);
+    await this.guarded(() => Promise.all(this.layout.spans(position, target.length).map((s) => this.readSpan(s, target))));
+  }
+
+  /** Writes `data` at `position` of the byte space. */
+  async write(position: number, data: Uint8Array): Promise<void> {
+    this.layout.checkRange(position, data.length);
+    await this.guarded(() => Promise.all(this.layout.spans(position, data.length).map((s) => this.writeSpan(s, data))));
+  }
+
+  private async readSpan(s: FileSpan, buf: Uint8Array): Promise<void> {
+    if (this.materialised[s.file]) {
+      const path = this.layout.paths[s.file] as string;
+      await this.pool.use(path, false, (h) => readFully(h, buf, s.bufferOffset, s.length, s.fileOffset, path));
+      return;
+    }
+    await Promise.all(this.byPiece(s).map(([piece, inPiece, off, len]) => this.parts.read(piece, inPiece, buf, off, len)));
+  }
+
+  private async writeSpan(s: FileSpan, buf: Uint8Array): Promise<void> {
+    if (this.materialised[s.file]) {
+      const path = this.layout.paths[s.file] as string;
+      this.grownAtOpen[s.file] = false;
+      await this.pool.use(path, true, (h) => writeFully(h, buf, s.bufferOffset, s.length, s.fileOffset, path));
+      return;
+    }
+    for (const [piece, inPiece, off, len] of this.byPiece(s)) await this.parts.write(piece, inPiece, buf, off, len);
+  }
+
+  /** Cuts a span at piece boundaries: [piece, offset in piece, buffer offset, length]. */
+  private byPiece(s: FileSpan): [number, number, number, number][] {
+    const out: [number, number, number, number][] = [];
+    const pl = this.layout.pieceLength;
+    for (let pos = s.position; pos < s.position + s.length; ) {
+      const piece = Math.floor(pos / pl);
+      const len = Math.min(s.position + s.length, (piece + 1) * pl) - pos;
+      out.push([piece, pos - piece * pl, s.bufferOffset + (pos - s.position), len]);
+      pos += len;
+    }
+    return out;
+  }
+
+  /**
+   * Changes file priorities. A skipped file that becomes wanted is created and receives the bytes
+   * kept for it in the parts file; a wanted file that becomes skipped stays on disk (its data is
+   * kept). Runs as a fence: I/O started before finishes first, I/O started after waits.
+   */
+  async setPriorities(priorities: readonly FilePriority[]): Promise<void> {
+    const next = checkPriorities(priorities, this.layout.files.length);
+    this.checkOpen();
+    await this.fence(async () => {
+      for (let i = 0; i < next.length; i++) {
+        if (next[i] !== 'skip' && !this.materialised[i]) {
+          const length = (this.layout.files[i] as FileEntry).length;
+          await this.materialise(i, -1, length);
+          await this.exportFromParts(i);
+        }
+      }
+      this.priorities = next;
+    });
+  }
+
+  private async exportFromParts(i: number): Promise<void> {
+    const range = this.layout.piecesOfFile(i);
+    if (range === null) return;
+    const start = this.layout.starts[i] as number;
+    const end = start + (this.layout.files[i] as FileEntry).length;
+    const path = this.layout.paths[i] as string;
+    const pl = this.layout.pieceLength;
+    for (let p = range[0]; p <= range[1]; p++) {
+      if (!this.parts.has(p)) continue;
+      const from = Math.max(start, p * pl);
+      const to = Math.min(end, (p + 1) * pl);
+      const buf = Buffer.allocUnsafe(to - from);
+      await this.parts.read(p, from - p * pl, buf, 0, buf.length);
+      await this.pool.use(path, true, (h) => writeFully(h, buf, 0, buf.length, from - start, path));
+    }
+  }
+
+  /** Size and mtime of every file (null if not created), and of the parts file, for resume records. */
+  async stamps(): Promise<{ files: (FileStamp | null)[]; parts: FileStamp | null }> {
+    this.checkOpen();
+    return this.fence(async () => {
+      const files: (FileStamp | null)[] = [];
+      for (const path of this.layout.paths) files.push(stampOf(await this.statOrNull(path)));
+      return { files, parts: stampOf(await this.statOrNull(this.parts.path)) };
+    });
+  }
+
+  /** fdatasync every file open for writing. */
+  async flush(): Promise<void> {
+    this.checkOpen();
+    await this.fence(() => this.pool.syncAll());
+  }
+
+  /** Closes every descriptor (files reopen on demand; read-only until written), e.g. when the download completes. */
+  async releaseFiles(): Promise<void> {
+    this.checkOpen();
+    await this.fence(() => this.pool.closeAll());
+  }
+
+  /** Waits for I/O in progress, closes every file. Further calls reject with CLOSED. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'open') await this.fence(async () => undefined);
+    this.state = 'closed';
+    await this.pool.closeAll();
+  }
+
+  private checkOpen(): void {
+    if (this.state === 'closed') throw new StorageError('CLOSED', 'storage is closed');
+    if (this.state !== 'open') throw new StorageError('BAD_INPUT', 'storage is not open (call open() first)');
+  }
+
+  /** Runs ordinary I/O: waits for a fence, counts as in flight. */
+  private async guarded<T>(fn: () => Promise<T>): Promise<T> {
+    this.checkOpen();
+    while (this.gate !== null) await this.gate;
+    this.checkOpen();
+    this.inflight++;
+    try {
+      return await fn();
+    } finally {
+      this.inflight--;
+      if (this.inflight === 0) for (const d of this.drained.splice(0)) d();
+    }
+  }
+
+  /** Runs `fn` alone: after in-flight I/O drains, before any new I/O starts. */
+  private async fence<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.gate !== null) await this.gate;
+    let open!: () => void;
+    this.gate = new Promise<void>((r) => (open = r));
+    try {
+      while (this.inflight > 0) await new Promise<void>((r) => this.drained.push(r));
+      return await fn();
+    } finally {
+      this.gate = null;
+      open();
+    }
+  }
+}
+
+function stampOf(stat: { size: number; mtimeMs: number } | null): FileStamp | null {
+  return stat === null ? null : { size: stat.size, mtimeMs: Math.floor(stat.mtimeMs) };
+}
+
+function checkPriorities(priorities: readonly FilePriority[], n: number): FilePriority[] {
+  if (!Array.isArray(priorities) || priorities.length !== n) throw new StorageError('BAD_INPUT', `priorities must list ${n} entries`);
+  for (const p of priorities) {
+    if (p !== 'skip' && p !== 'low' && p !== 'normal' && p !== 'high') throw new StorageError('BAD_INPUT', `unknown priority ${String(p)}`);
+  }
+  return [...priorities];
+}
+
