@@ -1,0 +1,228 @@
+#!/usr/bin/python3
+"""One libtorrent peer on loopback, driven by @mainline/interop.
+
+Prints one JSON object per line on stdout:
+  {"type": "listening", "port": N}
+  {"type": "status", "state": ..., "progress": 0..1, ...}      every --interval seconds
+  {"type": "event", "name": "<alert name>", "message": "..."}  selected alerts
+  {"type": "finished"}                                          once, when all pieces are there
+  {"type": "error", "message": "..."}                           fatal; the script exits 2
+With --watch-stdin, reads JSON commands on stdin, one a line:
+  {"cmd": "connect", "host": "127.0.0.1", "port": N}
+  {"cmd": "quit"}
+With --watch-stdin, end of stdin (the parent went away) ends the script too.
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+import libtorrent as lt
+
+EVENT_ALERTS = {
+    "peer_connect_alert",
+    "peer_disconnected_alert",
+    "peer_error_alert",
+    "peer_ban_alert",
+    "peer_snubbed_alert",
+    "hash_failed_alert",
+    "tracker_reply_alert",
+    "tracker_error_alert",
+    "tracker_warning_alert",
+    "tracker_announce_alert",
+    "torrent_error_alert",
+    "file_error_alert",
+    "listen_failed_alert",
+    "incoming_connection_alert",
+    "torrent_finished_alert",
+    "invalid_request_alert",
+}
+
+out_lock = threading.Lock()
+
+
+def emit(obj):
+    line = json.dumps(obj, separators=(",", ":"))
+    with out_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def parse_peer(text):
+    host, _, port = text.rpartition(":")
+    return (host or "127.0.0.1", int(port))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=["seed", "leech"], required=True)
+    ap.add_argument("--torrent", required=True)
+    ap.add_argument("--save", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--peer", action="append", default=[])
+    ap.add_argument("--interval", type=float, default=0.2)
+    ap.add_argument("--upload-limit", type=int, default=0)
+    ap.add_argument("--download-limit", type=int, default=0)
+    ap.add_argument("--encryption", choices=["plaintext", "enabled", "forced"], default="plaintext")
+    ap.add_argument("--skip-check", action="store_true", help="seed mode without hashing the data")
+    ap.add_argument("--no-trackers", action="store_true")
+    ap.add_argument("--exit-on-finish", action="store_true")
+    ap.add_argument("--watch-stdin", action="store_true", help="take commands on stdin; exit at its end")
+    args = ap.parse_args()
+
+    pe = lt.enc_policy
+    enc = {
+        "plaintext": (int(pe.enabled), int(pe.disabled)),
+        "enabled": (int(pe.enabled), int(pe.enabled)),
+        "forced": (int(pe.forced), int(pe.forced)),
+    }[args.encryption]
+    settings = {
+        "listen_interfaces": "%s:%d" % (args.host, args.port),
+        "outgoing_interfaces": "",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_incoming_utp": False,
+        "enable_outgoing_utp": False,
+        "enable_incoming_tcp": True,
+        "enable_outgoing_tcp": True,
+        "allow_multiple_connections_per_ip": True,
+        "min_reconnect_time": 1,
+        "in_enc_policy": enc[0],
+        "out_enc_policy": enc[1],
+        "upload_rate_limit": args.upload_limit,
+        "download_rate_limit": args.download_limit,
+        "alert_mask": int(
+            lt.alert.category_t.error_notification
+            | lt.alert.category_t.peer_notification
+            | lt.alert.category_t.status_notification
+            | lt.alert.category_t.tracker_notification
+            | lt.alert.category_t.connect_notification
+        ),
+        "announce_to_all_trackers": True,
+        "announce_to_all_tiers": True,
+        "auto_manage_interval": 1,
+        "unchoke_interval": 1,
+        "optimistic_unchoke_interval": 2,
+        "tracker_completion_timeout": 5,
+        "stop_tracker_timeout": 1,
+    }
+    ses = lt.session(settings)
+
+    info = lt.torrent_info(args.torrent)
+    params = lt.add_torrent_params()
+    params.ti = info
+    params.save_path = args.save
+    flags = params.flags
+    flags &= ~lt.torrent_flags.auto_managed
+    if args.no_trackers:
+        flags |= lt.torrent_flags.paused  # resumed once the trackers are gone
+    else:
+        flags &= ~lt.torrent_flags.paused
+    if args.mode == "seed" and args.skip_check:
+        flags |= lt.torrent_flags.seed_mode
+    params.flags = flags
+    handle = ses.add_torrent(params)
+    if args.no_trackers:
+        handle.replace_trackers([])
+        handle.resume()
+
+    peers = [parse_peer(p) for p in args.peer]
+    peers_lock = threading.Lock()
+    stop = threading.Event()
+
+    def read_stdin():
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                cmd = json.loads(line)
+            except ValueError:
+                emit({"type": "event", "name": "bad_command", "message": line})
+                continue
+            if cmd.get("cmd") == "connect":
+                with peers_lock:
+                    peers.append((cmd.get("host", "127.0.0.1"), int(cmd["port"])))
+            elif cmd.get("cmd") == "quit":
+                break
+        stop.set()
+
+    if args.watch_stdin:
+        threading.Thread(target=read_stdin, daemon=True).start()
+
+    finished = False
+    listening = False
+    last_dial = 0.0
+    while not stop.is_set():
+        for a in ses.pop_alerts():
+            name = type(a).__name__
+            if name == "listen_succeeded_alert" and not listening:
+                try:
+                    sock_type_tcp = a.socket_type == lt.socket_type_t.tcp
+                except AttributeError:
+                    sock_type_tcp = True
+                if sock_type_tcp:
+                    listening = True
+                    emit({"type": "listening", "port": ses.listen_port()})
+            elif name == "listen_failed_alert":
+                emit({"type": "error", "message": a.message()})
+                sys.exit(2)
+            elif name in EVENT_ALERTS:
+                ev = {"type": "event", "name": name[:-6], "message": a.message()}
+                ip = getattr(a, "ip", None)
+                if ip is not None:
+                    try:
+                        ev["peer"] = "%s:%d" % (ip[0], ip[1])
+                    except (TypeError, IndexError):
+                        pass
+                emit(ev)
+        st = handle.status()
+        if st.errc.value() != 0:
+            emit({"type": "error", "message": "torrent error: " + st.errc.message()})
+        now = time.monotonic()
+        # Dial the given peers until connected (min_reconnect_time=1 lets us retry each second).
+        if peers and now - last_dial >= 1.0 and st.num_peers < len(peers):
+            last_dial = now
+            with peers_lock:
+                for p in peers:
+                    handle.connect_peer(p)
+        emit(
+            {
+                "type": "status",
+                "state": str(st.state).split(".")[-1],
+                "progress": st.progress,
+                "totalDone": st.total_done,
+                "totalWanted": st.total_wanted,
+                "downloadRate": st.download_payload_rate,
+                "uploadRate": st.upload_payload_rate,
+                "totalDownload": st.total_payload_download,
+                "totalUpload": st.total_payload_upload,
+                "numPeers": st.num_peers,
+                "numSeeds": st.num_seeds,
+                "isSeeding": st.is_seeding,
+                "isFinished": st.is_finished,
+            }
+        )
+        if st.is_finished and not finished and st.state != lt.torrent_status.checking_files:
+            finished = True
+            emit({"type": "finished"})
+            if args.exit_on_finish:
+                break
+        stop.wait(args.interval)
+    ses.pause()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit:
+        raise
+    except Exception as e:  # report, then fail
+        emit({"type": "error", "message": "%s: %s" % (type(e).__name__, e)})
+        sys.exit(2)
+    os._exit(0)

@@ -1,0 +1,25 @@
+export { InteropError, type InteropErrorCode } from './errors.js';
+export { freePort, isListening, waitForPort, poll, sleep } from './net.js';
+export { makeTempDir, removeTempDir } from './proc.js';
+export { makePayload, payloadChunks, type Payload, type PayloadFile, type PayloadSpec, type PayloadFileSpec } from './payload.js';
+export { makeTorrent, type MakeTorrentOptions, type MadeTorrent } from './torrent.js';
+export {
+  startOpentracker,
+  startStaticTracker,
+  type OpentrackerOptions,
+  type RunningOpentracker,
+  type StaticTrackerOptions,
+  type RunningStaticTracker,
+} from './tracker.js';
+export { type ClientStatus, type ClientHandle } from './status.js';
+export {
+  startLibtorrent,
+  ltPeerScript,
+  PYTHON,
+  type LibtorrentOptions,
+  type LibtorrentStatus,
+  type LibtorrentEvent,
+  type LibtorrentHandle,
+} from './libtorrent.js';
+export { startAria2, type Aria2Options, type Aria2Status, type Aria2Handle } from './aria2.js';
+export { startTransmission, type TransmissionOptions, type TransmissionStatus, type TransmissionHandle } from './transmission.js';
