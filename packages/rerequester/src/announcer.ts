@@ -1,0 +1,426 @@
+import { randomBytes } from 'node:crypto';
+import type { ScrapeEntry, TrackerPeer } from '@mainline/metainfo';
+import { systemClock, type Clock, type TimerHandle } from '@mainline/rate';
+import { Emitter } from './emitter.js';
+import { TrackerError, toTrackerError } from './errors.js';
+import type { HttpTrackerOptions } from './http.js';
+import { TrackerTiers } from './tiers.js';
+import { createTracker } from './tracker.js';
+import { checkHash, hexOf, type AnnounceEvent, type AnnounceRequest, type AnnounceResponse, type Tracker } from './types.js';
+import type { UdpTrackerOptions } from './udp.js';
+
+/** What the announcer asks the session for at each announce. Counts are bytes. */
+export interface AnnouncerStats {
+  uploaded: number;
+  downloaded: number;
+  left: number;
+  /** Peer connections open now. */
+  numPeers: number;
+}
+
+export interface AnnouncerOptions {
+  infoHash: Uint8Array;
+  peerId: Uint8Array;
+  /** Our listening port. */
+  port: number;
+  /** The metainfo `announce` URL (ignored when `announceList` has URLs, BEP 12). */
+  announce?: string;
+  /** BEP 12 `announce-list` tiers. */
+  announceList?: readonly (readonly string[])[];
+  /** Read at each announce. May throw: that announce then fails with an error event. */
+  stats: () => AnnouncerStats;
+  clock?: Clock;
+  /** RNG in [0, 1) for the tier shuffle. */
+  random?: () => number;
+  /** The per-session `key` (uint32); random by default. */
+  key?: number;
+  /** Address to report to trackers (`ip`). */
+  ip?: string;
+  /** `numwant` while we want peers (default 50). */
+  numwant?: number;
+  /** Fewer peers than this → re-announce every check period (mainline min_peers: 20). */
+  minPeers?: number;
+  /** At this many peers, ask for none (`numwant=0`; mainline max_initiate: 35). */
+  maxPeers?: number;
+  /** Check period when the tracker sends no `min interval` (mainline rerequest_interval: 300 s). */
+  rerequestIntervalMs?: number;
+  /** Re-announce period when the tracker sends no `interval` (mainline: 1800 s). */
+  announceIntervalMs?: number;
+  /** First retry delay after a failed announce; doubles per failure (default 30 s). */
+  retryBaseMs?: number;
+  /** Longest retry delay (default 30 min). */
+  retryMaxMs?: number;
+  /** Deadline for the `stopped` announce on stop() (default 5 s). */
+  stopTimeoutMs?: number;
+  /** HTTP tracker options (timeout default 60 s as in mainline, size cap, redirects). */
+  http?: HttpTrackerOptions;
+  /** UDP tracker options (retransmission base and count). */
+  udp?: UdpTrackerOptions;
+  /** Makes the Tracker for a URL (default {@link createTracker}); for tests and custom transports. */
+  createTracker?: (url: string) => Tracker;
+}
+
+/** Information sent with every announce-related event. */
+export interface AnnounceInfo {
+  /** The tracker that answered (for errors: empty unless one tracker was tried). */
+  url: string;
+  event: AnnounceEvent;
+}
+
+export interface AnnouncerEvents {
+  /** New peers from a tracker reply, handed over at once (our own peer id filtered out). */
+  peers: (peers: TrackerPeer[], info: AnnounceInfo) => void;
+  /** Every successful announce. */
+  announce: (response: AnnounceResponse, info: AnnounceInfo) => void;
+  /** A tracker's `warning message`. */
+  warning: (message: string, info: AnnounceInfo) => void;
+  /** A failed announce or scrape: never thrown, always reported here; `retryInMs` when one is scheduled. */
+  error: (error: TrackerError, info: AnnounceInfo & { consecutiveFailures: number; retryInMs?: number }) => void;
+}
+
+export type AnnouncerState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * mainline's Rerequester for one torrent: announces `started` on start, re-announces every
+ * `interval` (and every check period while short of peers, never faster than `min interval`),
+ * `completed` once when the download finishes, and `stopped` on stop(), across BEP 12 tiers of
+ * HTTP and UDP trackers. Failures are `error` events followed by an exponential back-off.
+ */
+export class Announcer extends Emitter<AnnouncerEvents> {
+  readonly #o: Required<Pick<AnnouncerOptions, 'numwant' | 'minPeers' | 'maxPeers' | 'rerequestIntervalMs' | 'announceIntervalMs' | 'retryBaseMs' | 'retryMaxMs' | 'stopTimeoutMs'>>;
+  readonly #infoHash: Uint8Array;
+  readonly #peerId: Uint8Array;
+  readonly #port: number;
+  readonly #ip: string | undefined;
+  readonly #stats: () => AnnouncerStats;
+  readonly #clock: Clock;
+  readonly #tiers: TrackerTiers;
+  readonly #makeTracker: (url: string) => Tracker;
+  readonly #trackers = new Map<string, Tracker>();
+  readonly #trackerIds = new Map<string, Uint8Array>();
+  /** Events still to deliver, oldest first ('started', 'completed'). */
+  readonly #queue: AnnounceEvent[] = [];
+  /** The per-session key sent with every announce. */
+  readonly key: number;
+
+  #state: AnnouncerState = 'idle';
+  #timer: TimerHandle | undefined;
+  #nextAt: number | undefined;
+  #inFlight: Promise<void> | undefined;
+  #inFlightAbort: AbortController | undefined;
+  #again = false;
+  /** reannounce() was asked for: the next timer announces whatever the peer count. */
+  #forced = false;
+  #stopPromise: Promise<void> | undefined;
+  #completeAtStart = false;
+  #completedQueued = false;
+  #lastSuccessAt: number | undefined;
+  #intervalMs: number | undefined;
+  #minIntervalMs: number | undefined;
+  #failures = 0;
+
+  constructor(options: AnnouncerOptions) {
+    super();
+    checkHash('infoHash', options.infoHash);
+    checkHash('peerId', options.peerId);
+    if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+      throw new TrackerError('BAD_ARGUMENT', `port must be an integer in 0..65535, got ${String(options.port)}`);
+    }
+    if (typeof options.stats !== 'function') throw new TrackerError('BAD_ARGUMENT', 'stats must be a function');
+    this.#infoHash = options.infoHash;
+    this.#peerId = options.peerId;
+    this.#port = options.port;
+    this.#ip = options.ip;
+    this.#stats = options.stats;
+    this.#clock = options.clock ?? systemClock;
+    this.#tiers = new TrackerTiers(options.announce, options.announceList, options.random);
+    const http: HttpTrackerOptions = { clock: this.#clock, ...options.http };
+    const udp: UdpTrackerOptions = { clock: this.#clock, ...options.udp };
+    this.#makeTracker = options.createTracker ?? ((url) => createTracker(url, { http, udp }));
+    this.key = options.key ?? randomBytes(4).readUInt32BE(0);
+    this.#o = {
+      numwant: options.numwant ?? 50,
+      minPeers: options.minPeers ?? 20,
+      maxPeers: options.maxPeers ?? 35,
+      rerequestIntervalMs: options.rerequestIntervalMs ?? 300_000,
+      announceIntervalMs: options.announceIntervalMs ?? 1_800_000,
+      retryBaseMs: options.retryBaseMs ?? 30_000,
+      retryMaxMs: options.retryMaxMs ?? 1_800_000,
+      stopTimeoutMs: options.stopTimeoutMs ?? 5_000,
+    };
+    for (const [k, v] of Object.entries(this.#o)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TrackerError('BAD_ARGUMENT', `${k} must be a number ≥ 0`);
+    }
+  }
+
+  /** Tracker tiers in their current order. */
+  get tiers(): string[][] {
+    return this.#tiers.tiers;
+  }
+
+  /** When the next scheduled check runs (clock ms), if one is scheduled. */
+  get nextAnnounceAt(): number | undefined {
+    return this.#nextAt;
+  }
+
+  /** The re-announce period in use (tracker `interval`, or the default). */
+  get intervalMs(): number {
+    const interval = this.#intervalMs ?? this.#o.announceIntervalMs;
+    return Math.max(interval, this.#minIntervalMs ?? 0);
+  }
+
+  /** The check period in use while short of peers (tracker `min interval`, or rerequestIntervalMs). */
+  get checkPeriodMs(): number {
+    return this.#minIntervalMs ?? this.#o.rerequestIntervalMs;
+  }
+
+  get consecutiveFailures(): number {
+    return this.#failures;
+  }
+
+  /** Clock time of the last successful announce. */
+  get lastAnnounceAt(): number | undefined {
+    return this.#lastSuccessAt;
+  }
+
+  get state(): AnnouncerState {
+    return this.#state;
+  }
+
+  /** Announces `started` now and begins the schedule. A second call does nothing. */
+  start(): void {
+    if (this.#state !== 'idle') return;
+    this.#state = 'running';
+    try {
+      this.#completeAtStart = this.#stats().left === 0;
+    } catch {
+      this.#completeAtStart = false;
+    }
+    this.#queue.push('started');
+    this.#kick();
+  }
+
+  /**
+   * The download just finished: announce `completed` (once; never when the data was complete at
+   * start). Queued behind a `started` not yet delivered.
+   */
+  completed(): void {
+    if (this.#state !== 'running' || this.#completeAtStart || this.#completedQueued) return;
+    this.#completedQueued = true;
+    this.#queue.push('completed');
+    this.#kick();
+  }
+
+  /**
+   * Announce as soon as the tracker allows (e.g. the user asked for more peers): now, or when the
+   * tracker's `min interval` since the last announce has passed.
+   */
+  reannounce(): void {
+    if (this.#state !== 'running') return;
+    const wait = (this.#lastSuccessAt ?? -Infinity) + (this.#minIntervalMs ?? 0) - this.#clock.now();
+    if (wait <= 0 || this.#inFlight) {
+      this.#kick();
+      return;
+    }
+    this.#forced = true;
+    if (this.#nextAt === undefined || this.#nextAt > this.#clock.now() + wait) this.#schedule(wait);
+  }
+
+  /**
+   * Stops the schedule, cancels an announce in flight, and (if a tracker ever answered) announces
+   * `stopped` within stopTimeoutMs. Never rejects; a failure is an `error` event.
+   */
+  stop(): Promise<void> {
+    if (this.#stopPromise) return this.#stopPromise;
+    const wasRunning = this.#state === 'running';
+    this.#state = 'stopping';
+    this.#clearTimer();
+    this.#stopPromise = (async () => {
+      // One deadline bounds everything: waiting for the cancelled announce and the stopped one.
+      const ac = new AbortController();
+      let expired!: () => void;
+      const deadlinePassed = new Promise<void>((r) => (expired = r));
+      const deadline = this.#clock.setTimeout(() => {
+        ac.abort();
+        expired();
+      }, this.#o.stopTimeoutMs);
+      try {
+        this.#inFlightAbort?.abort();
+        await Promise.race([this.#inFlight, deadlinePassed]);
+        if (wasRunning && this.#lastSuccessAt !== undefined && !ac.signal.aborted) {
+          await Promise.race([this.#announceOnce('stopped', ac.signal), deadlinePassed]);
+        }
+      } finally {
+        this.#clock.clearTimeout(deadline);
+        this.#state = 'stopped';
+        for (const t of this.#trackers.values()) t.close();
+        this.#trackers.clear();
+      }
+    })();
+    return this.#stopPromise;
+  }
+
+  /** Scrapes our torrent on the first tracker that answers; resolves undefined (and emits `error`) on failure. */
+  async scrape(): Promise<ScrapeEntry | undefined> {
+    try {
+      const { value } = await this.#tiers.run(async (url) => {
+        const files = await this.#tracker(url).scrape([this.#infoHash]);
+        const entry = files.get(hexOf(this.#infoHash));
+        if (!entry) throw new TrackerError('BAD_RESPONSE', 'scrape reply does not list our torrent', url);
+        return entry;
+      });
+      return value;
+    } catch (e) {
+      const err = toTrackerError(e, '');
+      this.emit('error', err, { url: err.url, event: 'none', consecutiveFailures: this.#failures });
+      return undefined;
+    }
+  }
+
+  #tracker(url: string): Tracker {
+    let t = this.#trackers.get(url);
+    if (!t) {
+      t = this.#makeTracker(url);
+      this.#trackers.set(url, t);
+    }
+    return t;
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#nextAt = undefined;
+  }
+
+  #schedule(delayMs: number): void {
+    this.#clearTimer();
+    const delay = Math.max(0, delayMs);
+    this.#nextAt = this.#clock.now() + delay;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#nextAt = undefined;
+      this.#onTimer();
+    }, delay);
+  }
+
+  #needMorePeers(): boolean {
+    try {
+      return this.#stats().numPeers < this.#o.minPeers;
+    } catch {
+      return true;
+    }
+  }
+
+  #onTimer(): void {
+    if (this.#state !== 'running') return;
+    const last = this.#lastSuccessAt;
+    const elapsed = last === undefined ? Infinity : this.#clock.now() - last;
+    if (this.#forced || this.#queue.length > 0 || this.#failures > 0 || elapsed >= this.intervalMs || this.#needMorePeers()) {
+      this.#kick();
+    } else {
+      this.#schedule(Math.min(this.checkPeriodMs, this.intervalMs - elapsed));
+    }
+  }
+
+  /** Starts an announce now, or right after the one in flight. */
+  #kick(): void {
+    if (this.#state !== 'running') return;
+    if (this.#inFlight) {
+      this.#again = true;
+      return;
+    }
+    this.#clearTimer();
+    this.#forced = false;
+    const ac = new AbortController();
+    this.#inFlightAbort = ac;
+    const event = this.#queue[0] ?? 'none';
+    this.#inFlight = this.#announceOnce(event, ac.signal).then((ok) => {
+      this.#inFlight = undefined;
+      this.#inFlightAbort = undefined;
+      if (this.#state !== 'running') return;
+      if (ok && (this.#queue.length > 0 || this.#again)) {
+        this.#again = false;
+        this.#kick();
+      } else if (ok) {
+        this.#schedule(Math.min(this.checkPeriodMs, this.intervalMs));
+      } else {
+        this.#again = false;
+        this.#schedule(this.#retryDelay());
+      }
+    });
+  }
+
+  #retryDelay(): number {
+    const n = Math.max(0, this.#failures - 1);
+    return Math.min(this.#o.retryBaseMs * 2 ** Math.min(n, 30), this.#o.retryMaxMs);
+  }
+
+  /** One announce across the tiers; resolves true on success, false on failure (never rejects). */
+  async #announceOnce(event: AnnounceEvent, signal: AbortSignal): Promise<boolean> {
+    let base: Omit<AnnounceRequest, 'trackerId'>;
+    try {
+      const s = this.#stats();
+      base = {
+        infoHash: this.#infoHash,
+        peerId: this.#peerId,
+        port: this.#port,
+        uploaded: s.uploaded,
+        downloaded: s.downloaded,
+        left: s.left,
+        event,
+        numwant: event === 'stopped' || s.numPeers >= this.#o.maxPeers ? 0 : this.#o.numwant,
+        key: this.key,
+      };
+      if (this.#ip !== undefined) base.ip = this.#ip;
+    } catch (e) {
+      return this.#failed(toTrackerError(e, '', 'BAD_ARGUMENT'), event);
+    }
+    try {
+      const { url, value } = await this.#tiers.run(
+        async (url) => {
+          const trackerId = this.#trackerIds.get(url);
+          const req: AnnounceRequest = trackerId ? { ...base, trackerId } : base;
+          return this.#tracker(url).announce(req, { signal });
+        },
+        undefined,
+        () => !signal.aborted,
+      );
+      this.#succeeded(url, event, value);
+      return true;
+    } catch (e) {
+      if (signal.aborted && event !== 'stopped') return false; // cancelled by stop(): nothing to report
+      if (signal.aborted) {
+        const msg = `stopped announce got no reply within ${this.#o.stopTimeoutMs} ms`;
+        return this.#failed(new TrackerError('TIMEOUT', msg, e instanceof TrackerError ? e.url : '', { cause: e }), event);
+      }
+      return this.#failed(toTrackerError(e, ''), event);
+    }
+  }
+
+  #succeeded(url: string, event: AnnounceEvent, r: AnnounceResponse): void {
+    this.#failures = 0;
+    this.#lastSuccessAt = this.#clock.now();
+    if (r.interval !== undefined) this.#intervalMs = r.interval * 1000;
+    if (r.minInterval !== undefined) this.#minIntervalMs = r.minInterval * 1000;
+    if (r.trackerId !== undefined) this.#trackerIds.set(url, r.trackerId);
+    if (this.#queue[0] === event && event !== 'none') this.#queue.shift();
+    const info: AnnounceInfo = { url, event };
+    this.emit('announce', r, info);
+    if (r.warningMessage !== undefined) this.emit('warning', r.warningMessage, info);
+    const own = Buffer.from(this.#peerId.buffer, this.#peerId.byteOffset, this.#peerId.length);
+    const peers = r.peers.filter((p) => !p.peerId || !own.equals(p.peerId));
+    if (peers.length > 0 && event !== 'stopped') this.emit('peers', peers, info);
+  }
+
+  #failed(err: TrackerError, event: AnnounceEvent): false {
+    this.#failures++;
+    const info: AnnounceInfo & { consecutiveFailures: number; retryInMs?: number } = {
+      url: err.url,
+      event,
+      consecutiveFailures: this.#failures,
+    };
+    if (this.#state === 'running') info.retryInMs = this.#retryDelay();
+    this.emit('error', err, info);
+    return false;
+  }
+}

@@ -1,0 +1,49 @@
+/** Why a tracker request failed; stable strings callers may switch on. */
+export type TrackerErrorCode =
+  /** An argument is out of range or malformed (info-hash not 20 bytes, port 70000...). */
+  | 'BAD_ARGUMENT'
+  /** The tracker URL cannot be parsed or lacks a host/port. */
+  | 'BAD_URL'
+  /** A URL scheme this client does not speak (wss:, ftp:...). */
+  | 'UNSUPPORTED_PROTOCOL'
+  /** No (complete) answer within the time allowed. */
+  | 'TIMEOUT'
+  /** DNS, connect or socket failure. */
+  | 'NETWORK'
+  /** An HTTP status other than 200 with no bencoded failure reason in the body. */
+  | 'HTTP_STATUS'
+  /** More redirects than allowed, or a redirect loop. */
+  | 'TOO_MANY_REDIRECTS'
+  /** The body (after decompression) exceeded the size cap. */
+  | 'RESPONSE_TOO_LARGE'
+  /** An empty body. */
+  | 'EMPTY_RESPONSE'
+  /** The reply is not a valid tracker reply (bad bencode, wrong types, truncated UDP packet...). */
+  | 'BAD_RESPONSE'
+  /** The tracker answered with a `failure reason` (HTTP) or an error action (UDP). */
+  | 'REJECTED'
+  /** The request was cancelled by the caller (stop()). */
+  | 'ABORTED'
+  /** Every tracker of every tier failed; `cause` holds the last error. */
+  | 'ALL_TRACKERS_FAILED';
+
+/** Every failure of this package: a code, the tracker URL it concerns (if any) and a clear message. */
+export class TrackerError extends Error {
+  override readonly name = 'TrackerError';
+  constructor(
+    readonly code: TrackerErrorCode,
+    message: string,
+    /** The tracker the failure concerns; empty when not about one tracker. */
+    readonly url = '',
+    options?: { cause?: unknown },
+  ) {
+    super(url ? `${url}: ${message}` : message, options);
+  }
+}
+
+/** Wraps anything thrown into a TrackerError (TrackerErrors pass through unchanged). */
+export function toTrackerError(err: unknown, url: string, fallback: TrackerErrorCode = 'NETWORK'): TrackerError {
+  if (err instanceof TrackerError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new TrackerError(fallback, message, url, { cause: err });
+}

@@ -1,0 +1,26 @@
+export { TrackerError, type TrackerErrorCode } from './errors.js';
+export { percentEncodeBytes } from './encode.js';
+export type { AnnounceEvent, AnnounceRequest, AnnounceResponse, RequestOptions, Tracker } from './types.js';
+export {
+  HttpTracker,
+  httpGet,
+  buildAnnounceUrl,
+  scrapeUrlOf,
+  DEFAULT_HTTP_TIMEOUT_MS,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  DEFAULT_MAX_REDIRECTS,
+  type HttpTrackerOptions,
+  type HttpReply,
+} from './http.js';
+export { UdpTracker, UDP_SCRAPE_MAX_HASHES, type UdpTrackerOptions } from './udp.js';
+export { createTracker, type TrackerOptions } from './tracker.js';
+export { TrackerTiers, type TierResult } from './tiers.js';
+export {
+  Announcer,
+  type AnnouncerOptions,
+  type AnnouncerStats,
+  type AnnouncerEvents,
+  type AnnounceInfo,
+  type AnnouncerState,
+} from './announcer.js';
+export type { ScrapeEntry, TrackerPeer } from '@mainline/metainfo';

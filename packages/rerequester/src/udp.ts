@@ -1,0 +1,322 @@
+import { randomBytes } from 'node:crypto';
+import * as dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { BencodeDict } from '@mainline/bencode';
+import { validateTrackerResponse, type ScrapeEntry, type TrackerSuccess } from '@mainline/metainfo';
+import { systemClock, type Clock } from '@mainline/rate';
+import { TrackerError, toTrackerError } from './errors.js';
+import {
+  checkAnnounceRequest,
+  checkHash,
+  hexOf,
+  type AnnounceRequest,
+  type AnnounceResponse,
+  type RequestOptions,
+  type Tracker,
+} from './types.js';
+
+/** Options of {@link UdpTracker}. */
+export interface UdpTrackerOptions {
+  /** Retransmission base: the n-th try waits base·2^n ms (BEP 15: 15 s). */
+  timeoutBaseMs?: number;
+  /** Highest n before giving up (BEP 15: 8, i.e. 9 tries, about 2 h in all). */
+  maxRetries?: number;
+  /** How long a connection id is reused (BEP 15: one minute). */
+  connectionIdTtlMs?: number;
+  clock?: Clock;
+}
+
+export const UDP_PROTOCOL_ID = 0x41727101980n;
+const ACTION_CONNECT = 0;
+const ACTION_ANNOUNCE = 1;
+const ACTION_SCRAPE = 2;
+const ACTION_ERROR = 3;
+/** Most info-hashes per UDP scrape packet (BEP 15). */
+export const UDP_SCRAPE_MAX_HASHES = 74;
+const EVENT_CODES = { none: 0, completed: 1, started: 2, stopped: 3 } as const;
+
+interface Target {
+  address: string;
+  port: number;
+  family: 4 | 6;
+}
+
+interface Pending {
+  expect: number;
+  target: Target;
+  resolve(reply: Buffer): void;
+  reject(err: TrackerError): void;
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** A UDP tracker (BEP 15): connect, announce and scrape with connection-id reuse and retransmission. */
+export class UdpTracker implements Tracker {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #clock: Clock;
+  readonly #base: number;
+  readonly #maxRetries: number;
+  readonly #ttl: number;
+  readonly #sockets = new Map<4 | 6, dgram.Socket>();
+  readonly #pending = new Map<number, Pending>();
+  #connection: { id: Buffer; at: number; key: string } | undefined;
+  #closed = false;
+  /** Datagrams dropped because they matched no outstanding request (wrong transaction id, source...). */
+  ignoredPackets = 0;
+
+  constructor(
+    readonly url: string,
+    options: UdpTrackerOptions = {},
+  ) {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new TrackerError('BAD_URL', `not a valid URL: ${JSON.stringify(url)}`, url);
+    }
+    if (u.protocol !== 'udp:') throw new TrackerError('UNSUPPORTED_PROTOCOL', `not a udp: URL`, url);
+    const port = Number(u.port);
+    if (!u.hostname || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new TrackerError('BAD_URL', 'a UDP tracker URL needs a host and a port', url);
+    }
+    this.#host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.#port = port;
+    this.#clock = options.clock ?? systemClock;
+    this.#base = options.timeoutBaseMs ?? 15_000;
+    this.#maxRetries = options.maxRetries ?? 8;
+    this.#ttl = options.connectionIdTtlMs ?? 60_000;
+  }
+
+  async announce(request: AnnounceRequest, options: RequestOptions = {}): Promise<AnnounceResponse> {
+    checkAnnounceRequest(request);
+    const reply = await this.#request(options.signal, ACTION_ANNOUNCE, (cid, tid) => announcePacket(cid, tid, request));
+    if (reply.buf.length < 20) throw this.#bad(`announce reply is ${reply.buf.length} bytes, expected at least 20`);
+    const peerBytes = reply.buf.subarray(20);
+    const size = reply.target.family === 6 ? 18 : 6;
+    if (peerBytes.length % size !== 0) {
+      throw this.#bad(`announce reply has ${peerBytes.length} peer bytes, not a multiple of ${size}`);
+    }
+    // Reuse metainfo's compact-peer parser through a synthetic dict.
+    const parsed = validateTrackerResponse(new BencodeDict([[size === 6 ? 'peers' : 'peers6', peerBytes]])) as TrackerSuccess;
+    const out: AnnounceResponse = { peers: parsed.peers, droppedPeers: parsed.droppedPeers };
+    const interval = reply.buf.readUInt32BE(8);
+    if (interval > 0) out.interval = interval;
+    out.incomplete = reply.buf.readUInt32BE(12);
+    out.complete = reply.buf.readUInt32BE(16);
+    return out;
+  }
+
+  async scrape(infoHashes: readonly Uint8Array[], options: RequestOptions = {}): Promise<Map<string, ScrapeEntry>> {
+    infoHashes.forEach((h, i) => checkHash(`infoHashes[${i}]`, h));
+    if (infoHashes.length === 0) throw new TrackerError('BAD_ARGUMENT', 'a UDP scrape needs at least one info-hash', this.url);
+    const out = new Map<string, ScrapeEntry>();
+    for (let i = 0; i < infoHashes.length; i += UDP_SCRAPE_MAX_HASHES) {
+      const batch = infoHashes.slice(i, i + UDP_SCRAPE_MAX_HASHES);
+      const { buf } = await this.#request(options.signal, ACTION_SCRAPE, (cid, tid) => scrapePacket(cid, tid, batch));
+      if (buf.length < 8 + 12 * batch.length) {
+        throw this.#bad(`scrape reply is ${buf.length} bytes, expected ${8 + 12 * batch.length}`);
+      }
+      batch.forEach((hash, j) => {
+        const off = 8 + 12 * j;
+        out.set(hexOf(hash), {
+          infoHash: hash,
+          complete: buf.readUInt32BE(off),
+          downloaded: buf.readUInt32BE(off + 4),
+          incomplete: buf.readUInt32BE(off + 8),
+        });
+      });
+    }
+    return out;
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const p of this.#pending.values()) p.reject(new TrackerError('ABORTED', 'tracker closed', this.url));
+    this.#pending.clear();
+    for (const s of this.#sockets.values()) s.close();
+    this.#sockets.clear();
+  }
+
+  #bad(message: string): TrackerError {
+    return new TrackerError('BAD_RESPONSE', message, this.url);
+  }
+
+  /**
+   * Runs one request with BEP 15's schedule: the n-th transmission (connect or the request itself,
+   * whichever is due) waits base·2^n; a connection id older than the TTL is renewed first.
+   */
+  async #request(signal: AbortSignal | undefined, action: number, build: (cid: Buffer, tid: number) => Buffer): Promise<{ buf: Buffer; target: Target }> {
+    if (this.#closed) throw new TrackerError('BAD_ARGUMENT', 'tracker is closed', this.url);
+    if (signal?.aborted) throw new TrackerError('ABORTED', 'request cancelled', this.url);
+    const target = await this.#resolve();
+    const key = `${target.address}|${target.port}`;
+    let justConnected = false;
+    for (let n = 0; n <= this.#maxRetries; ) {
+      const wait = this.#base * 2 ** n;
+      const conn = this.#connection;
+      if (!conn || conn.key !== key || (!justConnected && this.#clock.now() - conn.at >= this.#ttl)) {
+        const reply = await this.#exchange(target, ACTION_CONNECT, (tid) => connectPacket(tid), wait, signal);
+        if (reply === TIMED_OUT) {
+          n++;
+          continue;
+        }
+        if (reply.length < 16) throw this.#bad(`connect reply is ${reply.length} bytes, expected 16`);
+        this.#connection = { id: Buffer.from(reply.subarray(8, 16)), at: this.#clock.now(), key };
+        justConnected = true;
+        continue; // the request itself goes out with the same n
+      }
+      justConnected = false;
+      let reply: Buffer | typeof TIMED_OUT;
+      try {
+        reply = await this.#exchange(target, action, (tid) => build(conn.id, tid), wait, signal);
+      } catch (e) {
+        // An error action may mean the tracker forgot our connection id: get a fresh one next time.
+        if (e instanceof TrackerError && e.code === 'REJECTED') this.#connection = undefined;
+        throw e;
+      }
+      if (reply === TIMED_OUT) {
+        n++;
+        continue;
+      }
+      return { buf: reply, target };
+    }
+    const total = this.#base * (2 ** (this.#maxRetries + 1) - 1);
+    throw new TrackerError('TIMEOUT', `no reply after ${this.#maxRetries + 1} tries (${total} ms)`, this.url);
+  }
+
+  async #resolve(): Promise<Target> {
+    const literal = isIP(this.#host);
+    if (literal) return { address: this.#host, port: this.#port, family: literal as 4 | 6 };
+    try {
+      const r = await lookup(this.#host);
+      return { address: r.address, port: this.#port, family: r.family === 6 ? 6 : 4 };
+    } catch (e) {
+      throw new TrackerError('NETWORK', `cannot resolve ${this.#host}: ${(e as Error).message}`, this.url, { cause: e });
+    }
+  }
+
+  #socket(family: 4 | 6): dgram.Socket {
+    let s = this.#sockets.get(family);
+    if (s) return s;
+    s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+    s.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
+    s.on('error', (e) => {
+      // ICMP unreachable and the like: fail everything outstanding on this socket.
+      for (const [tid, p] of this.#pending) {
+        if (p.target.family === family) {
+          this.#pending.delete(tid);
+          p.reject(toTrackerError(e, this.url));
+        }
+      }
+    });
+    s.unref();
+    this.#sockets.set(family, s);
+    return s;
+  }
+
+  #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (msg.length < 8) {
+      this.ignoredPackets++;
+      return;
+    }
+    const tid = msg.readUInt32BE(4);
+    const p = this.#pending.get(tid);
+    if (!p || rinfo.port !== p.target.port || !sameAddress(rinfo.address, p.target.address)) {
+      this.ignoredPackets++;
+      return;
+    }
+    this.#pending.delete(tid);
+    const action = msg.readUInt32BE(0);
+    if (action === ACTION_ERROR) {
+      const text = msg.subarray(8).toString('utf8').replace(/\0+$/, '');
+      p.reject(new TrackerError('REJECTED', `rejected by tracker: ${text || '(no message)'}`, this.url));
+    } else if (action !== p.expect) {
+      p.reject(this.#bad(`reply has action ${action}, expected ${p.expect}`));
+    } else p.resolve(msg);
+  }
+
+  /** Sends one packet and waits up to `waitMs` for the reply with its transaction id. */
+  #exchange(target: Target, expect: number, build: (tid: number) => Buffer, waitMs: number, signal: AbortSignal | undefined): Promise<Buffer | typeof TIMED_OUT> {
+    return new Promise((resolve, reject) => {
+      let tid: number;
+      do tid = randomBytes(4).readUInt32BE(0);
+      while (this.#pending.has(tid));
+      const cleanup = (): void => {
+        this.#clock.clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.#pending.delete(tid);
+      };
+      const onAbort = (): void => {
+        cleanup();
+        reject(new TrackerError('ABORTED', 'request cancelled', this.url));
+      };
+      const timer = this.#clock.setTimeout(() => {
+        cleanup();
+        resolve(TIMED_OUT);
+      }, waitMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(tid, {
+        expect,
+        target,
+        resolve: (b) => {
+          cleanup();
+          resolve(b);
+        },
+        reject: (e) => {
+          cleanup();
+          reject(e);
+        },
+      });
+      // Send errors are reported through the socket's 'error' event (or are transient): the
+      // retransmission schedule covers them.
+      this.#socket(target.family).send(build(tid), target.port, target.address, () => undefined);
+    });
+  }
+}
+
+function sameAddress(a: string, b: string): boolean {
+  if (a === b) return true;
+  const strip = (s: string): string => s.replace(/^::ffff:/i, '').toLowerCase();
+  return strip(a) === strip(b);
+}
+
+function header(size: number, cid: Buffer, action: number, tid: number): Buffer {
+  const b = Buffer.alloc(size);
+  cid.copy(b, 0);
+  b.writeUInt32BE(action, 8);
+  b.writeUInt32BE(tid, 12);
+  return b;
+}
+
+function connectPacket(tid: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64BE(UDP_PROTOCOL_ID, 0);
+  b.writeUInt32BE(ACTION_CONNECT, 8);
+  b.writeUInt32BE(tid, 12);
+  return b;
+}
+
+function announcePacket(cid: Buffer, tid: number, r: AnnounceRequest): Buffer {
+  const b = header(98, cid, ACTION_ANNOUNCE, tid);
+  b.set(r.infoHash, 16);
+  b.set(r.peerId, 36);
+  b.writeBigUInt64BE(BigInt(r.downloaded), 56);
+  b.writeBigUInt64BE(BigInt(r.left), 64);
+  b.writeBigUInt64BE(BigInt(r.uploaded), 72);
+  b.writeUInt32BE(EVENT_CODES[r.event ?? 'none'], 80);
+  if (r.ip !== undefined && isIP(r.ip) === 4) {
+    r.ip.split('.').forEach((octet, i) => b.writeUInt8(Number(octet), 84 + i));
+  }
+  b.writeUInt32BE(r.key >>> 0, 88);
+  b.writeInt32BE(r.numwant ?? -1, 92);
+  b.writeUInt16BE(r.port, 96);
+  return b;
+}
+
+function scrapePacket(cid: Buffer, tid: number, hashes: readonly Uint8Array[]): Buffer {
+  const b = header(16 + 20 * hashes.length, cid, ACTION_SCRAPE, tid);
+  hashes.forEach((h, i) => b.set(h, 16 + 20 * i));
+  return b;
+}
