@@ -1,0 +1,146 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
+import { Session } from '@mainline/session';
+
+// The built executable, as users run it (the test target builds this package first).
+const CLI = join(__dirname, '..', 'dist', 'cli.js');
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], options: { timeoutMs?: number; signalAfterMs?: number } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mainline ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
+    }, options.timeoutMs ?? 60_000);
+    if (options.signalAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), options.signalAfterMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+const sha1 = async (p: string): Promise<string> => createHash('sha1').update(await readFile(p)).digest('hex');
+
+describe('mainline CLI', () => {
+  test('--help lists the commands and the mainline defaults', async () => {
+    const top = await run(['--help']);
+    expect(top.code).toBe(0);
+    for (const c of ['download', 'seed', 'create', 'info', 'verify', 'demo']) expect(top.stdout).toContain(c);
+    const dl = await run(['download', '--help']);
+    expect(dl.stdout).toMatch(/--max-uploads <n>.*\(default: 7\)/);
+    expect(dl.stdout).toMatch(/--minport <port>.*\(default: 6881\)/);
+    expect(dl.stdout).toMatch(/--timeout <s>[^\n]*\n?[^-]*\(default: 300\)/);
+  });
+
+  test('create makes a torrent that mktorrent-compatible tools read; info shows it', async () => {
+    const dir = makeTempDir('ml-cli-create-');
+    const payload = await makePayload(dir, { name: 'docs', files: [{ path: 'a.txt', size: 100_000 }, { path: 'b/c.bin', size: 300_000 }] });
+    const out = join(dir, 'docs.torrent');
+    const created = await run(['create', payload.path, '-o', out, '-t', 'http://127.0.0.1:1/announce', '--piece-length', '32768', '--private', '--comment', 'hello']);
+    expect(created.code).toBe(0);
+    const hash = /Info-hash: ([0-9a-f]{40})/.exec(created.stdout)?.[1];
+    expect(hash).toBeDefined();
+    expect(execFileSync('transmission-show', [out]).toString()).toContain(`Hash: ${hash}`);
+    const shown = await run(['info', out]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain(`Info-hash:   ${hash}`);
+    expect(shown.stdout).toContain('Private:     yes');
+    expect(shown.stdout).toContain('docs/b/c.bin');
+    expect(shown.stdout).toContain('Comment:     hello');
+  });
+
+  test('bad input gets a clear message and a non-zero exit', async () => {
+    const dir = makeTempDir('ml-cli-bad-');
+    const bad = join(dir, 'bad.torrent');
+    await writeFile(bad, 'd4:infod6:lengthi-5eee');
+    const r = await run(['info', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/mainline: /);
+    const missing = await run(['download', join(dir, 'nope.torrent')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('cannot read');
+    const usage = await run(['download']);
+    expect(usage.code).not.toBe(0);
+    expect(usage.stderr).toContain("missing required argument 'torrent'");
+  });
+
+  test('verify passes good data and names the damaged file', async () => {
+    const dir = makeTempDir('ml-cli-verify-');
+    const payload = await makePayload(dir, { name: 'set', files: [{ path: 'one.bin', size: 200_000 }, { path: 'two.bin', size: 200_000 }] });
+    const t = makeTorrent(payload.path, { pieceLength: 32768 });
+    const good = await run(['verify', t.path, '-d', payload.saveDir]);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toContain(`${t.metainfo.pieceCount} of ${t.metainfo.pieceCount} pieces verified`);
+    const fh = await open(join(payload.path, 'two.bin'), 'r+');
+    // Byte 150000 of two.bin lies in a piece that holds only two.bin's bytes.
+    await fh.write(Buffer.from([0xff ^ (await readFile(join(payload.path, 'two.bin')))[150_000]!]), 0, 1, 150_000);
+    await fh.close();
+    const bad = await run(['verify', t.path, '-d', payload.saveDir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('incomplete or damaged: set/two.bin');
+    expect(bad.stdout).not.toContain('damaged: set/one.bin');
+  });
+
+  test('download from a seeding session exits 0 with identical data; a second run resumes without downloading', async () => {
+    const dir = makeTempDir('ml-cli-dl-');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'movie.bin', size: 6 * 1024 * 1024 + 5 });
+    const t = makeTorrent(payload.path, { pieceLength: 65536 });
+    const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
+    try {
+      const port = await seeder.listen();
+      await seeder.add(t.bytes, { savePath: payload.saveDir });
+      const out = join(dir, 'out');
+      const args = ['download', t.path, '-o', out, '--no-trackers', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')];
+      const first = await run(args);
+      expect(first.stderr).toContain('done:');
+      expect(first.code).toBe(0);
+      expect(await sha1(join(out, 'movie.bin'))).toBe(await sha1(payload.path));
+      const uploadedBefore = seeder.torrents[0]!.uploaded;
+      const second = await run(args);
+      expect(second.code).toBe(0);
+      expect(seeder.torrents[0]!.uploaded).toBe(uploadedBefore);
+    } finally {
+      await seeder.close();
+    }
+  });
+
+  test('Ctrl-C during a download saves resume data and exits 130', async () => {
+    const dir = makeTempDir('ml-cli-int-');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'big.bin', size: 8 * 1024 * 1024 });
+    const t = makeTorrent(payload.path, { pieceLength: 65536 });
+    const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1', uploadLimit: 1024 * 1024 });
+    try {
+      const port = await seeder.listen();
+      await seeder.add(t.bytes, { savePath: payload.saveDir });
+      const stateDir = join(dir, 'state');
+      const args = ['download', t.path, '-o', join(dir, 'out'), '--no-trackers', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', stateDir];
+      const r = await run(args, { signalAfterMs: 2500 });
+      expect(r.code).toBe(130);
+      expect(r.stderr).toContain('resume data saved');
+      const resume = await readFile(join(stateDir, `${t.infoHash}.resume`));
+      expect(resume.length).toBeGreaterThan(0);
+    } finally {
+      await seeder.close();
+    }
+  });
+
+  test('demo runs the whole client and verifies the result', async () => {
+    const r = await run(['demo', '--size', '8']);
+    expect(r.stdout).toContain('demo complete: the download is identical to the seed');
+    expect(r.code).toBe(0);
+  });
+});

@@ -1,0 +1,119 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { SessionOptions, TorrentOptions } from '@mainline/session';
+
+/** The download.py options that still make sense, with mainline's defaults. */
+export interface ClientFlags {
+  maxUploads: number;
+  maxUploadRate: number;
+  maxDownloadRate: number;
+  minport: number;
+  maxport: number;
+  bind?: string;
+  minPeers: number;
+  maxInitiate: number;
+  maxAllowIn: number;
+  timeout: number;
+  httpTimeout: number;
+  rerequestInterval: number;
+  peer?: string[];
+  stateDir: string;
+  /** false with --no-trackers. */
+  trackers: boolean;
+  sequential?: boolean;
+  select?: string;
+  quiet?: boolean;
+}
+
+function num(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${value} is not a non-negative number`);
+  return n;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function defaultStateDir(): string {
+  const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(base, 'mainline');
+}
+
+/** Adds the shared client options (names follow mainline's download.py, kebab-cased). */
+export function addClientOptions(cmd: Command): Command {
+  return cmd
+    .option('--max-uploads <n>', 'most peers unchoked at once', num, 7)
+    .option('--max-upload-rate <kB/s>', 'upload limit in kB/s (0 = unlimited)', num, 0)
+    .option('--max-download-rate <kB/s>', 'download limit in kB/s (0 = unlimited)', num, 0)
+    .option('--minport <port>', 'first port to try listening on', num, 6881)
+    .option('--maxport <port>', 'last port to try listening on', num, 6999)
+    .option('--bind <address>', 'local address to listen on and connect from')
+    .option('--min-peers <n>', 'ask the tracker for more peers below this many', num, 20)
+    .option('--max-initiate <n>', 'stop dialling out at this many connections', num, 35)
+    .option('--max-allow-in <n>', 'refuse incoming connections beyond this many', num, 55)
+    .option('--timeout <s>', 'drop a peer after this long with nothing received', num, 300)
+    .option('--http-timeout <s>', 'tracker request timeout', num, 60)
+    .option('--rerequest-interval <s>', 'tracker check period (the tracker may ask for longer)', num, 300)
+    .option('--peer <host:port>', 'also connect to this peer (repeatable)', collect)
+    .option('--no-trackers', 'do not contact trackers (use --peer)')
+    .option('--sequential', 'download pieces in order (for streaming)')
+    .option('--select <list>', 'download only these files, by index from `mainline info` (e.g. 1-3,5)')
+    .option('--state-dir <dir>', 'where resume records are kept', defaultStateDir())
+    .option('-q, --quiet', 'no progress display');
+}
+
+export function parsePeers(list: string[] | undefined): { ip: string; port: number }[] {
+  return (list ?? []).map((s) => {
+    const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(s);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || !(port > 0 && port < 65536)) throw new Error(`--peer ${s}: expected host:port`);
+    return { ip: m[1]!, port };
+  });
+}
+
+/** `1-3,5` (1-based, as `mainline info` numbers files) → a set of 0-based indices. */
+export function parseSelection(list: string, fileCount: number): Set<number> {
+  const out = new Set<number>();
+  for (const part of list.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`--select ${list}: expected indices like 1-3,5`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (a < 1 || b > fileCount || a > b) throw new Error(`--select ${part}: files are numbered 1..${fileCount}`);
+    for (let i = a; i <= b; i++) out.add(i - 1);
+  }
+  return out;
+}
+
+export function sessionOptions(f: ClientFlags): SessionOptions {
+  return {
+    portRange: [f.minport, f.maxport],
+    ...(f.bind ? { bind: f.bind } : {}),
+    uploadLimit: f.maxUploadRate * 1024,
+    downloadLimit: f.maxDownloadRate * 1024,
+    maxConnections: f.maxAllowIn,
+    timeoutMs: f.timeout * 1000,
+    stateDir: f.stateDir,
+    announcer: {
+      minPeers: f.minPeers,
+      maxPeers: f.maxInitiate,
+      rerequestIntervalMs: f.rerequestInterval * 1000,
+      http: { timeoutMs: f.httpTimeout * 1000 },
+    },
+  };
+}
+
+export function torrentOptions(f: ClientFlags, savePath: string, fileCount: number): TorrentOptions {
+  const selected = f.select ? parseSelection(f.select, fileCount) : undefined;
+  return {
+    savePath,
+    maxUploads: f.maxUploads,
+    maxPeers: f.maxAllowIn,
+    peers: parsePeers(f.peer),
+    ...(f.trackers === false ? { noTrackers: true } : {}),
+    ...(f.sequential ? { sequential: true } : {}),
+    ...(selected ? { filePriorities: Array.from({ length: fileCount }, (_, i) => (selected.has(i) ? 'normal' : 'skip')) } : {}),
+  };
+}

@@ -1,0 +1,133 @@
+import { readFile } from 'node:fs/promises';
+import { parseTorrent, type Metainfo } from '@mainline/metainfo';
+import { Session } from '@mainline/session';
+import { PieceStore, Storage } from '@mainline/storage';
+import { sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
+import { formatBytes, formatPercent } from './format.js';
+import { Progress, type ProgressOptions } from './progress.js';
+import { onInterrupt, runTorrent, type RunOutcome } from './run-torrent.js';
+
+export interface DownloadFlags extends ClientFlags {
+  seed?: boolean;
+  seedRatio?: number;
+  seedTime?: number;
+}
+
+export async function loadTorrent(path: string): Promise<Metainfo> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new Error(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return parseTorrent(bytes);
+  } catch (err) {
+    throw new Error(`${path} is not a valid torrent: ${(err as Error).message}`);
+  }
+}
+
+function exitCodeOf(outcome: RunOutcome, log: (l: string) => void, what: string): number {
+  if (outcome.kind === 'complete') return 0;
+  if (outcome.kind === 'interrupted') {
+    log(`interrupted (${outcome.signal}): trackers told, resume data saved; run the same command again to continue`);
+    return 130;
+  }
+  log(`${what} failed: ${outcome.message}`);
+  return 1;
+}
+
+/**
+ * `mainline download`: fetch a torrent into `out`, exit 0 once every wanted piece is verified
+ * (optionally seeding on), 1 on failure, 130 when interrupted (resume data kept).
+ */
+export async function download(torrentPath: string, out: string, flags: DownloadFlags, progress?: ProgressOptions): Promise<number> {
+  const log = (l: string): void => void process.stderr.write(`${l}\n`);
+  const meta = await loadTorrent(torrentPath);
+  const session = new Session(sessionOptions(flags));
+  const { interrupted, dispose } = onInterrupt();
+  try {
+    const port = await session.listen();
+    if (!flags.quiet) log(`${meta.name}: ${formatBytes(meta.totalLength)}, info-hash ${meta.infoHash}, listening on port ${port}`);
+    const seeding = flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined;
+    const torrent = await session.add(meta, {
+      ...torrentOptions(flags, out, meta.files.length),
+      ...(flags.seedRatio !== undefined ? { seedRatio: flags.seedRatio } : {}),
+      ...(flags.seedTime !== undefined ? { seedTimeSeconds: flags.seedTime * 60 } : {}),
+    });
+    const outcome = await runTorrent(session, torrent, {
+      seed: seeding,
+      interrupted,
+      ...(flags.quiet ? { quiet: true } : {}),
+      ...(progress ? { progress } : {}),
+    });
+    const code = exitCodeOf(outcome, log, 'download');
+    if (code === 0 && !flags.quiet) log(`done: ${torrent.contentPath} (${formatBytes(meta.totalLength)}, all pieces verified)`);
+    return code;
+  } finally {
+    dispose();
+    await session.close();
+  }
+}
+
+/** `mainline seed`: check the data first (or trust a matching resume record), then seed it. */
+export async function seed(torrentPath: string, data: string, flags: DownloadFlags, progress?: ProgressOptions): Promise<number> {
+  const log = (l: string): void => void process.stderr.write(`${l}\n`);
+  const meta = await loadTorrent(torrentPath);
+  const session = new Session(sessionOptions(flags));
+  const { interrupted, dispose } = onInterrupt();
+  try {
+    const port = await session.listen();
+    const torrent = await session.add(meta, {
+      ...torrentOptions(flags, data, meta.files.length),
+      ...(flags.seedRatio !== undefined ? { seedRatio: flags.seedRatio } : {}),
+      ...(flags.seedTime !== undefined ? { seedTimeSeconds: flags.seedTime * 60 } : {}),
+    });
+    const s = torrent.stats();
+    if (s.state === 'error') return exitCodeOf({ kind: 'failed', message: s.error ?? 'unknown' }, log, 'seed');
+    if (s.progress < 1) {
+      log(`the data in ${data} is incomplete: ${s.piecesHave} of ${s.pieceCount} pieces verified (${formatPercent(s.progress)}); use \`mainline download\` to complete it`);
+      return 1;
+    }
+    if (!flags.quiet) log(`seeding ${meta.name} (${formatBytes(meta.totalLength)}, verified) on port ${port}; Ctrl-C stops`);
+    const outcome = await runTorrent(session, torrent, {
+      seed: true,
+      interrupted,
+      ...(flags.quiet ? { quiet: true } : {}),
+      ...(progress ? { progress } : {}),
+    });
+    return outcome.kind === 'interrupted' ? 0 : exitCodeOf(outcome, log, 'seeding');
+  } finally {
+    dispose();
+    await session.close();
+  }
+}
+
+/** `mainline verify`: hash every piece of the data on disk; exit 0 only if all are good. */
+export async function verify(torrentPath: string, data: string, progressOptions?: ProgressOptions): Promise<{ code: number; lines: string[] }> {
+  const meta = await loadTorrent(torrentPath);
+  const storage = new Storage({ root: data, files: meta.files.map((f) => ({ path: f.path, length: f.length })), pieceLength: meta.pieceLength });
+  await storage.open();
+  const store = new PieceStore(storage, { pieceHashes: meta.pieces });
+  const progress = new Progress(progressOptions);
+  try {
+    await store.start({
+      onProgress: (p) => progress.update(p.totalBytes === 0 ? 1 : p.checkedBytes / p.totalBytes, `checked ${formatBytes(p.checkedBytes)}/${formatBytes(p.totalBytes)}, ${p.goodPieces} good pieces`),
+    });
+  } finally {
+    progress.done();
+  }
+  const have = store.haveBitfield();
+  const lines: string[] = [];
+  const badFiles = meta.files.filter((f) => {
+    if (f.length === 0) return false;
+    const first = Math.floor(f.offset / meta.pieceLength);
+    const last = Math.floor((f.offset + f.length - 1) / meta.pieceLength);
+    for (let i = first; i <= last; i++) if (!have.get(i)) return true;
+    return false;
+  });
+  lines.push(`${meta.name}: ${have.count()} of ${meta.pieceCount} pieces verified (${formatPercent(meta.pieceCount === 0 ? 1 : have.count() / meta.pieceCount)})`);
+  for (const f of badFiles) lines.push(`  incomplete or damaged: ${f.path.join('/')}`);
+  await store.close();
+  return { code: have.isComplete() ? 0 : 1, lines };
+}

@@ -1,0 +1,30 @@
+/** The BEP 3 protocol string. */
+export const PROTOCOL_NAME = 'BitTorrent protocol';
+/** Handshake size: 1 + 19 + 8 reserved + 20 info-hash + 20 peer id. */
+export const HANDSHAKE_LENGTH = 68;
+/** mainline's max_message_length: a longer length prefix closes the connection. */
+export const DEFAULT_MAX_FRAME_LENGTH = 2 ** 23;
+/** mainline's max_slice_length: a longer request closes the connection. */
+export const DEFAULT_MAX_REQUEST_LENGTH = 2 ** 17;
+/** mainline's keepalive_interval. */
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 120_000;
+
+/** Message ids on the wire. */
+export const MessageId = {
+  choke: 0,
+  unchoke: 1,
+  interested: 2,
+  notInterested: 3,
+  have: 4,
+  bitfield: 5,
+  request: 6,
+  piece: 7,
+  cancel: 8,
+  port: 9,
+  suggest: 0x0d,
+  haveAll: 0x0e,
+  haveNone: 0x0f,
+  reject: 0x10,
+  allowedFast: 0x11,
+  extended: 20,
+} as const;

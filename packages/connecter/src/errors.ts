@@ -1,0 +1,72 @@
+/** Why a peer was dropped; stable strings callers may switch on. */
+export type ProtocolErrorCode =
+  /** The first bytes are not byte 19 + "BitTorrent protocol". */
+  | 'BAD_HANDSHAKE'
+  /** An incoming peer asked for a torrent this port does not serve. */
+  | 'UNKNOWN_INFO_HASH'
+  /** An outgoing peer answered with another info-hash than the one we asked for. */
+  | 'INFO_HASH_MISMATCH'
+  /** The peer id is our own: we connected to ourselves. */
+  | 'SELF_CONNECTION'
+  /** A peer with this id is already connected to this torrent. */
+  | 'DUPLICATE_PEER'
+  /** The peer id differs from the one the tracker gave for this address. */
+  | 'PEER_ID_MISMATCH'
+  /** A length prefix above the maximum frame length (mainline: 2^23). */
+  | 'FRAME_TOO_LONG'
+  /** A message whose body has the wrong size for its id. */
+  | 'BAD_MESSAGE_LENGTH'
+  /** A message id we do not know. */
+  | 'UNKNOWN_MESSAGE'
+  /** A piece index >= the number of pieces. */
+  | 'INDEX_OUT_OF_RANGE'
+  /** begin + length runs past the end of the piece. */
+  | 'BLOCK_OUT_OF_RANGE'
+  /** A request longer than the largest block we serve (mainline: 2^17), or of length 0. */
+  | 'BAD_REQUEST_LENGTH'
+  /** A bitfield of the wrong size or with spare bits set. */
+  | 'BAD_BITFIELD'
+  /** bitfield / have all / have none that is not the peer's first message. */
+  | 'BITFIELD_NOT_FIRST'
+  /** A BEP 6 fast message although the fast extension was not negotiated. */
+  | 'FAST_NOT_NEGOTIATED'
+  /** A BEP 10 message although the extension protocol was not negotiated. */
+  | 'EXTENSION_NOT_NEGOTIATED'
+  /** An extended message before the peer's extension handshake. */
+  | 'MESSAGE_BEFORE_HANDSHAKE'
+  /** An extension handshake that is not a bencoded dictionary (or whose `m` is not one). */
+  | 'BAD_EXTENSION_HANDSHAKE';
+
+/** A peer broke the wire protocol; the connection to that peer (only) is dropped. */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  constructor(
+    readonly code: ProtocolErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Why a local call was refused (a programming error, not the peer's fault). */
+export type ConnecterErrorCode =
+  /** An argument is out of range (bad info-hash length, negative index, ...). */
+  | 'BAD_ARGUMENT'
+  /** Sending a fast or extended message to a peer that did not negotiate it. */
+  | 'NOT_NEGOTIATED'
+  /** A torrent with this info-hash is already registered. */
+  | 'DUPLICATE_TORRENT'
+  /** No torrent with this info-hash is registered. */
+  | 'UNKNOWN_TORRENT'
+  /** The connection or hub is closed. */
+  | 'CLOSED';
+
+export class ConnecterError extends Error {
+  override readonly name = 'ConnecterError';
+  constructor(
+    readonly code: ConnecterErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

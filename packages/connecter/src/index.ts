@@ -1,0 +1,25 @@
+export { WireHub, type WireHubOptions, type TorrentWire, type WireLogEvent, type HubConnectOptions } from './wire-hub.js';
+export { PeerConnection, type PeerHandler, type PeerCloseReason, type PeerConnectionState } from './peer-connection.js';
+export { WireReader, type WireReaderOptions, type WireReaderHandler, type WireLimits } from './wire-reader.js';
+export { encodeMessage, encodePieceHeader, FAST_MESSAGES, type Message, type MessageType } from './messages.js';
+export { encodeHandshake, PROTOCOL_HEADER } from './handshake.js';
+export { encodeExtensionHandshake, decodeExtensionHandshake, type ExtensionHandshake } from './extension.js';
+export {
+  makeReserved,
+  parseReserved,
+  DEFAULT_RESERVED,
+  RESERVED_DHT,
+  RESERVED_FAST,
+  RESERVED_EXTENDED,
+  type ReservedFlags,
+} from './reserved.js';
+export {
+  MessageId,
+  PROTOCOL_NAME,
+  HANDSHAKE_LENGTH,
+  DEFAULT_MAX_FRAME_LENGTH,
+  DEFAULT_MAX_REQUEST_LENGTH,
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+} from './constants.js';
+export { ProtocolError, ConnecterError, type ProtocolErrorCode, type ConnecterErrorCode } from './errors.js';
+export { Swarm, SwarmPeer, banKey, type SwarmOptions, type SwarmEvents } from './swarm.js';

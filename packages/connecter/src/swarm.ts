@@ -1,0 +1,565 @@
+import { EventEmitter } from 'node:events';
+import type { Bitfield } from '@mainline/bitfield';
+import { Choker, type ChokablePeer } from '@mainline/choker';
+import type { Message } from './messages.js';
+import type { PeerCloseReason, PeerConnection, PeerHandler } from './peer-connection.js';
+import type { TorrentWire, WireHub } from './wire-hub.js';
+import type { WireLimits } from './wire-reader.js';
+import type { PiecePicker, BlockRequest } from '@mainline/piecepicker';
+import { RateMeasure, TokenBucket, UPLOAD_RATE_FUDGE_MS, type Clock } from '@mainline/rate';
+import { StorageError, type PieceStore } from '@mainline/storage';
+
+export interface SwarmOptions {
+  hub: WireHub;
+  infoHash: Uint8Array;
+  store: PieceStore;
+  picker: PiecePicker<SwarmPeer>;
+  clock: Clock;
+  /** Most connections for this torrent (seed: max_allow_in 55). */
+  maxPeers?: number;
+  /** Stop dialling out at this many connections (seed: max_initiate 35). */
+  maxInitiate?: number;
+  /** Unchoke slots (seed: max_uploads 7) and the floor of optimistic unchokes (min_uploads 4). */
+  maxUploads?: number;
+  minUploads?: number;
+  /** Fewest outstanding requests per peer (seed: request_backlog 5); grows with the peer's rate. */
+  requestBacklog?: number;
+  /** Seconds of data to keep requested from a peer at its current rate (sizes the queue). */
+  requestQueueSeconds?: number;
+  /** Upload limiters shared with other torrents (e.g. [torrent, global]); all must grant. */
+  uploadLimiters?: TokenBucket[];
+  downloadLimiters?: TokenBucket[];
+  /** A peer that sent data for this many failed pieces is banned (default 3; sole sender of one: at once). */
+  banAfterHashFails?: number;
+  snubTimeMs?: number;
+  random?: () => number;
+}
+
+export interface SwarmEvents {
+  'peer-connected': [peer: SwarmPeer];
+  'peer-dropped': [peer: SwarmPeer, reason: string];
+  piece: [index: number];
+  hashfail: [index: number, peers: SwarmPeer[]];
+  banned: [address: string, reason: string];
+  complete: [];
+  error: [error: Error];
+}
+
+const BLOCK = 16384;
+const MAX_QUEUED_REQUESTS = 1024;
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+/**
+ * Who a ban applies to: the IP address, except on loopback, where every peer shares one
+ * address (tests, local swarms) and the peer id is what tells them apart.
+ */
+export function banKey(address: string, peerId: Uint8Array | undefined): string {
+  const loopback = address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+  return loopback && peerId ? `${address}/${hex(peerId)}` : address;
+}
+
+/** One connected peer of a torrent: its wire, our view of its state, and its rates. */
+export class SwarmPeer implements ChokablePeer {
+  amChoking = true;
+  amInterested = false;
+  peerChoking = true;
+  peerInterested = false;
+  /** What the peer has; adopted by the picker (it updates it on HAVEs). */
+  have: Bitfield | undefined;
+  seed = false;
+  readonly downRate: RateMeasure;
+  readonly upRate: RateMeasure;
+  lastBlock: number | null = null;
+  outstanding = 0;
+  maxRequests = 250;
+  readonly uploadQueue: BlockRequest[] = [];
+  serving = false;
+  downloaded = 0;
+  uploaded = 0;
+  hashFails = 0;
+  /** Why we closed the connection, when it was our decision. */
+  dropReason: string | undefined;
+  /** Requests waiting for download-limiter tokens. */
+  pendingTokens = 0;
+
+  constructor(
+    readonly conn: PeerConnection,
+    readonly swarm: Swarm,
+    clock: Clock,
+  ) {
+    this.downRate = new RateMeasure({ clock });
+    this.upRate = new RateMeasure({ clock, fudgeMs: UPLOAD_RATE_FUDGE_MS });
+  }
+
+  get address(): string {
+    return `${this.conn.remoteAddress}:${this.conn.remotePort}`;
+  }
+
+  get banKey(): string {
+    return banKey(this.conn.remoteAddress, this.conn.peerId);
+  }
+
+  isInterested(): boolean {
+    return this.peerInterested;
+  }
+  isChoked(): boolean {
+    return this.amChoking;
+  }
+  choke(): void {
+    this.swarm.setChoke(this, true);
+  }
+  unchoke(): void {
+    this.swarm.setChoke(this, false);
+  }
+  downloadRate(): number {
+    return this.downRate.rate();
+  }
+  uploadRate(): number {
+    return this.upRate.rate();
+  }
+  lastBlockAt(): number | null {
+    return this.lastBlock;
+  }
+}
+
+/**
+ * The peers of one torrent, doing what mainline's Connecter, Downloader and Uploader did:
+ * interest, request pipelining sized by rate, serving requests from disk under rate limits,
+ * endgame cancels, HAVE broadcast, hash-failure blame and bans, choking through the Choker.
+ */
+export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
+  readonly limits: WireLimits;
+  readonly peers = new Set<SwarmPeer>();
+  readonly choker: Choker<SwarmPeer>;
+  readonly downRate: RateMeasure;
+  readonly upRate: RateMeasure;
+  downloaded = 0;
+  uploaded = 0;
+  /** Bytes received that were dropped (duplicates, unrequested, failed pieces). */
+  wasted = 0;
+  readonly #o: Required<Omit<SwarmOptions, 'uploadLimiters' | 'downloadLimiters' | 'random'>> & Pick<SwarmOptions, 'random'>;
+  readonly #uploadLimiters: TokenBucket[];
+  readonly #downloadLimiters: TokenBucket[];
+  readonly #contributors = new Map<number, Set<SwarmPeer>>();
+  readonly #banned = new Set<string>();
+  /** Failed pieces each ban key sent data for (not per connection, so reconnecting does not wipe the slate). */
+  readonly #failsByKey = new Map<string, number>();
+  readonly #dialing = new Set<string>();
+  #active = false;
+
+  constructor(options: SwarmOptions) {
+    super();
+    this.#o = {
+      maxPeers: 55,
+      maxInitiate: 35,
+      maxUploads: 7,
+      minUploads: 4,
+      requestBacklog: 5,
+      requestQueueSeconds: 3,
+      banAfterHashFails: 3,
+      snubTimeMs: 60_000,
+      ...options,
+    };
+    this.#uploadLimiters = options.uploadLimiters ?? [];
+    this.#downloadLimiters = options.downloadLimiters ?? [];
+    const { store } = options;
+    this.limits = { numPieces: store.pieceCount, pieceLength: store.pieceLength, totalLength: store.totalLength };
+    this.downRate = new RateMeasure({ clock: options.clock });
+    this.upRate = new RateMeasure({ clock: options.clock, fudgeMs: UPLOAD_RATE_FUDGE_MS });
+    this.choker = new Choker<SwarmPeer>({
+      clock: options.clock,
+      maxUploads: this.#o.maxUploads,
+      minUploads: this.#o.minUploads,
+      snubTimeMs: this.#o.snubTimeMs,
+      isSeeding: () => options.store.isComplete(),
+      ...(options.random ? { random: options.random } : {}),
+    });
+  }
+
+  get store(): PieceStore {
+    return this.#o.store;
+  }
+
+  get picker(): PiecePicker<SwarmPeer> {
+    return this.#o.picker;
+  }
+
+  /** Registers with the wire hub: incoming peers for this info-hash are accepted from now on. */
+  start(): void {
+    if (this.#active) return;
+    this.#active = true;
+    if (!this.#o.hub.hasTorrent(this.#o.infoHash)) this.#o.hub.addTorrent(this.#o.infoHash, this);
+    this.choker.start();
+  }
+
+  /** Drops every peer and leaves the hub. */
+  stop(): void {
+    if (!this.#active) return;
+    this.#active = false;
+    this.choker.stop();
+    this.#o.hub.removeTorrent(this.#o.infoHash);
+    for (const p of [...this.peers]) p.conn.close();
+    this.#dialing.clear();
+  }
+
+  get active(): boolean {
+    return this.#active;
+  }
+
+  get seedCount(): number {
+    let n = 0;
+    for (const p of this.peers) if (p.seed) n++;
+    return n;
+  }
+
+  isBanned(key: string): boolean {
+    return this.#banned.has(key);
+  }
+
+  /** Dials peers (from a tracker, a magnet or the user), up to maxInitiate connections. */
+  addPeers(peers: readonly { ip: string; port: number; peerId?: Uint8Array }[]): void {
+    if (!this.#active) return;
+    for (const { ip, port, peerId } of peers) {
+      if (this.peers.size + this.#dialing.size >= this.#o.maxInitiate) return;
+      if (this.#banned.has(ip) || (peerId && this.#banned.has(banKey(ip, peerId))) || port <= 0) continue;
+      const key = `${ip}:${port}`;
+      if (this.#dialing.has(key)) continue;
+      if ([...this.peers].some((p) => p.address === key)) continue;
+      if (peerId && this.#o.hub.isConnected(this.#o.infoHash, peerId)) continue;
+      this.#dialing.add(key);
+      try {
+        this.#o.hub.connect(this.#o.infoHash, ip, port, peerId ? { peerId } : {});
+      } catch {
+        this.#dialing.delete(key);
+      }
+    }
+  }
+
+  // --- TorrentWire -------------------------------------------------------------------------
+
+  onConnectFailed(host: string, port: number): void {
+    this.#dialing.delete(`${host}:${port}`);
+  }
+
+  onPeer(conn: PeerConnection): PeerHandler | undefined {
+    this.#dialing.delete(`${conn.remoteAddress}:${conn.remotePort}`);
+    if (!this.#active || this.peers.size >= this.#o.maxPeers) return undefined;
+    if (this.#banned.has(conn.remoteAddress) || this.#banned.has(banKey(conn.remoteAddress, conn.peerId))) return undefined;
+    const peer = new SwarmPeer(conn, this, this.#o.clock);
+    this.peers.add(peer);
+    const { store, picker } = this.#o;
+    // Opening message: our pieces (seed: only if we have any; fast peers get have-all/none).
+    if (conn.fast && store.isComplete()) conn.send({ type: 'have-all' });
+    else if (conn.fast && store.haveCount === 0) conn.send({ type: 'have-none' });
+    else if (store.haveCount > 0) conn.send({ type: 'bitfield', bitfield: store.haveBitfield() });
+    picker.peerJoined(peer);
+    this.choker.peerConnected(peer);
+    this.emit('peer-connected', peer);
+    return {
+      onMessage: (_c, message) => this.#onMessage(peer, message),
+      onFlushed: () => this.#serve(peer),
+      onClose: (_c, reason: PeerCloseReason, error?: Error) => this.#onClose(peer, reason, error),
+    };
+  }
+
+  // --- messages ----------------------------------------------------------------------------
+
+  #onMessage(peer: SwarmPeer, m: Message): void {
+    const { picker } = this.#o;
+    switch (m.type) {
+      case 'bitfield':
+        peer.have = m.bitfield;
+        picker.peerBitfield(peer, m.bitfield);
+        return this.#peerGotPieces(peer);
+      case 'have-all':
+        picker.peerHaveAll(peer);
+        return this.#peerGotPieces(peer);
+      case 'have':
+        picker.peerHave(peer, m.index);
+        return this.#peerGotPieces(peer);
+      case 'have-none':
+        return;
+      case 'interested':
+        peer.peerInterested = true;
+        this.choker.interestChanged(peer);
+        return;
+      case 'not-interested':
+        peer.peerInterested = false;
+        peer.uploadQueue.length = 0;
+        this.choker.interestChanged(peer);
+        return;
+      case 'choke': {
+        peer.peerChoking = true;
+        // Without the fast extension a choke drops every outstanding request; with it the peer
+        // rejects each explicitly, but we re-request elsewhere at once either way.
+        const lost = picker.peerChoked(peer);
+        peer.outstanding = 0;
+        if (lost.length > 0) this.#refillAll(peer);
+        return;
+      }
+      case 'unchoke':
+        peer.peerChoking = false;
+        return this.#fill(peer);
+      case 'request':
+        return this.#onRequest(peer, m.index, m.begin, m.length);
+      case 'cancel': {
+        const i = peer.uploadQueue.findIndex((r) => r.piece === m.index && r.begin === m.begin && r.length === m.length);
+        if (i >= 0) peer.uploadQueue.splice(i, 1);
+        return;
+      }
+      case 'piece':
+        return this.#onPiece(peer, m.index, m.begin, m.block);
+      case 'reject':
+        if (picker.requestLost(m.index, m.begin, peer)) peer.outstanding = Math.max(0, peer.outstanding - 1);
+        return this.#fill(peer);
+      case 'extended-handshake': {
+        const reqq = (m.handshake as { reqq?: number }).reqq;
+        if (typeof reqq === 'number' && reqq > 0) peer.maxRequests = Math.min(peer.maxRequests, reqq);
+        return;
+      }
+      default:
+        return; // keep-alive, port, suggest, allowed-fast, extended: nothing to do
+    }
+  }
+
+  #peerGotPieces(peer: SwarmPeer): void {
+    peer.seed = this.#o.picker.isSeed(peer);
+    // Both sides complete: nothing to trade (mainline closes such connections).
+    if (peer.seed && this.#o.store.isComplete()) {
+      peer.conn.close();
+      return;
+    }
+    this.#fill(peer);
+  }
+
+  // --- download side -----------------------------------------------------------------------
+
+  /** Sets interest and tops up the request pipeline of one peer. */
+  #fill(peer: SwarmPeer): void {
+    if (peer.conn.state !== 'open') return;
+    const { picker } = this.#o;
+    const interesting = !this.#o.store.isComplete() && picker.isInteresting(peer);
+    if (interesting !== peer.amInterested) {
+      if (!interesting && peer.outstanding > 0) return; // stay interested until the pipeline drains
+      peer.amInterested = interesting;
+      peer.conn.send({ type: interesting ? 'interested' : 'not-interested' });
+    }
+    if (!interesting || peer.peerChoking) return;
+    const target = this.#queueTarget(peer);
+    let want = target - peer.outstanding - peer.pendingTokens;
+    if (want <= 0) return;
+    const blocks = picker.pickBlocks(peer, want, { endgame: true });
+    want = blocks.length;
+    if (want === 0) return;
+    if (this.#downloadLimiters.length === 0) {
+      for (const b of blocks) this.#sendRequest(peer, b);
+      return;
+    }
+    // Download limit: a request is sent only once the limiters granted its bytes.
+    for (const b of blocks) {
+      peer.pendingTokens++;
+      this.#takeAll(this.#downloadLimiters, b.length, () => {
+        peer.pendingTokens--;
+        if (peer.conn.state === 'open' && !peer.peerChoking) this.#sendRequest(peer, b);
+        else if (picker.requestLost(b.piece, b.begin, peer)) this.#refillAll(peer);
+      });
+    }
+  }
+
+  #sendRequest(peer: SwarmPeer, b: BlockRequest): void {
+    peer.outstanding++;
+    peer.conn.send({ type: 'request', index: b.piece, begin: b.begin, length: b.length });
+  }
+
+  /** Outstanding requests to keep with a peer: `requestQueueSeconds` of its rate, at least the backlog. */
+  #queueTarget(peer: SwarmPeer): number {
+    const byRate = Math.ceil((peer.downRate.rate() * this.#o.requestQueueSeconds) / BLOCK);
+    return Math.max(this.#o.requestBacklog, Math.min(peer.maxRequests, byRate));
+  }
+
+  /** Blocks came free (choke, reject, drop, failed piece): offer them to the other peers. */
+  #refillAll(except?: SwarmPeer): void {
+    for (const p of this.peers) if (p !== except) this.#fill(p);
+  }
+
+  #onPiece(peer: SwarmPeer, index: number, begin: number, block: Uint8Array): void {
+    const { picker, store, clock } = this.#o;
+    const result = picker.blockReceived(index, begin, peer);
+    peer.outstanding = Math.max(0, peer.outstanding - 1);
+    for (const d of result.duplicateRequestsToCancel) {
+      if (d.peer.conn.state === 'open') {
+        d.peer.outstanding = Math.max(0, d.peer.outstanding - 1);
+        d.peer.conn.send({ type: 'cancel', index: d.piece, begin: d.begin, length: d.length });
+      }
+    }
+    if (!result.accepted) {
+      this.wasted += block.length;
+      return this.#fill(peer);
+    }
+    peer.lastBlock = clock.now();
+    peer.downRate.update(block.length);
+    peer.downloaded += block.length;
+    this.downRate.update(block.length);
+    this.downloaded += block.length;
+    let senders = this.#contributors.get(index);
+    if (!senders) this.#contributors.set(index, (senders = new Set()));
+    senders.add(peer);
+    this.#fill(peer);
+    store.writeBlock(index, begin, block).then(
+      (w) => {
+        if (w.status === 'verified') this.#pieceVerified(index);
+        else if (w.status === 'hashfail') this.#pieceFailed(index);
+        else if (w.status === 'duplicate') this.wasted += block.length;
+      },
+      (err: unknown) => this.#diskError(err),
+    );
+  }
+
+  #pieceVerified(index: number): void {
+    const { picker, store } = this.#o;
+    picker.pieceVerified(index);
+    this.#contributors.delete(index);
+    for (const p of this.peers) if (p.conn.state === 'open') p.conn.send({ type: 'have', index });
+    this.emit('piece', index);
+    if (store.isComplete()) {
+      this.emit('complete');
+      for (const p of [...this.peers]) {
+        if (p.seed) p.conn.close();
+        else if (p.amInterested && p.outstanding === 0) {
+          p.amInterested = false;
+          p.conn.send({ type: 'not-interested' });
+        }
+      }
+    }
+  }
+
+  #pieceFailed(index: number): void {
+    const { picker } = this.#o;
+    const stale = picker.pieceFailed(index);
+    for (const r of stale) {
+      if (r.peer.conn.state === 'open') {
+        r.peer.outstanding = Math.max(0, r.peer.outstanding - 1);
+        r.peer.conn.send({ type: 'cancel', index: r.piece, begin: r.begin, length: r.length });
+      }
+    }
+    const senders = [...(this.#contributors.get(index) ?? [])];
+    this.#contributors.delete(index);
+    this.wasted += this.#o.store.pieceSize(index);
+    this.emit('hashfail', index, senders);
+    const keys = new Set(senders.map((p) => p.banKey));
+    for (const key of keys) {
+      const fails = (this.#failsByKey.get(key) ?? 0) + 1;
+      this.#failsByKey.set(key, fails);
+      for (const p of senders) if (p.banKey === key) p.hashFails = fails;
+      // The only sender of a bad piece is certainly to blame; a shared one after repeated failures.
+      if (keys.size === 1 || fails >= this.#o.banAfterHashFails) {
+        this.ban(key, `sent data for ${fails} piece(s) that failed the hash check`);
+      }
+    }
+    this.#refillAll();
+  }
+
+  /** Bans an IP (or, on loopback, one peer id: see banKey) from this torrent and drops its connections. */
+  ban(key: string, reason: string): void {
+    if (this.#banned.has(key)) return;
+    this.#banned.add(key);
+    this.emit('banned', key, reason);
+    for (const p of [...this.peers]) if (p.banKey === key || p.conn.remoteAddress === key) p.conn.close();
+  }
+
+  #diskError(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    // Closed store: the torrent is being stopped; nothing to report.
+    if (err instanceof StorageError && err.code === 'CLOSED') return;
+    this.emit('error', error);
+  }
+
+  // --- upload side -------------------------------------------------------------------------
+
+  #onRequest(peer: SwarmPeer, index: number, begin: number, length: number): void {
+    const { store } = this.#o;
+    if (peer.amChoking || !store.hasPiece(index)) {
+      // Fast peers learn at once; others lose the request silently, as BEP 3 says.
+      if (peer.conn.fast) peer.conn.send({ type: 'reject', index, begin, length });
+      return;
+    }
+    // Mainline closes on a request from a peer that is not interested; and a flood of requests
+    // is how a hostile peer would make us queue unbounded work.
+    if (!peer.peerInterested) return this.#drop(peer, 'request from a peer that is not interested');
+    if (peer.uploadQueue.length >= MAX_QUEUED_REQUESTS) return this.#drop(peer, `more than ${MAX_QUEUED_REQUESTS} requests queued`);
+    peer.uploadQueue.push({ piece: index, begin, length });
+    this.#serve(peer);
+  }
+
+  /** Sends queued blocks while the socket takes them and the limiters allow; one read at a time. */
+  #serve(peer: SwarmPeer): void {
+    if (peer.serving || peer.amChoking || peer.conn.state !== 'open' || peer.conn.congested) return;
+    const next = peer.uploadQueue.shift();
+    if (!next) return;
+    peer.serving = true;
+    this.#takeAll(this.#uploadLimiters, next.length, () => {
+      this.#o.store.readBlock(next.piece, next.begin, next.length).then(
+        (block) => {
+          peer.serving = false;
+          if (peer.conn.state !== 'open' || peer.amChoking) return;
+          peer.conn.sendPiece(next.piece, next.begin, block);
+          peer.upRate.update(block.length);
+          peer.uploaded += block.length;
+          this.upRate.update(block.length);
+          this.uploaded += block.length;
+          this.#serve(peer);
+        },
+        (err: unknown) => {
+          peer.serving = false;
+          this.#diskError(err);
+        },
+      );
+    });
+  }
+
+  #takeAll(limiters: TokenBucket[], bytes: number, done: () => void): void {
+    let i = 0;
+    const step = (): void => {
+      if (i === limiters.length) return done();
+      limiters[i++]!.take(bytes, step);
+    };
+    step();
+  }
+
+  #drop(peer: SwarmPeer, reason: string): void {
+    peer.dropReason = reason;
+    peer.conn.close();
+  }
+
+  /** Called by SwarmPeer.choke()/unchoke() (the Choker decides). */
+  setChoke(peer: SwarmPeer, choke: boolean): void {
+    if (peer.amChoking === choke || peer.conn.state !== 'open') {
+      peer.amChoking = choke;
+      return;
+    }
+    peer.amChoking = choke;
+    if (choke) {
+      if (peer.conn.fast) {
+        for (const r of peer.uploadQueue) peer.conn.send({ type: 'reject', index: r.piece, begin: r.begin, length: r.length });
+      }
+      peer.uploadQueue.length = 0;
+      peer.conn.send({ type: 'choke' });
+    } else {
+      peer.conn.send({ type: 'unchoke' });
+      this.#serve(peer);
+    }
+  }
+
+  #onClose(peer: SwarmPeer, reason: PeerCloseReason, error?: Error): void {
+    if (!this.peers.delete(peer)) return;
+    const lost = this.#o.picker.peerLeft(peer);
+    this.choker.peerDisconnected(peer);
+    this.emit('peer-dropped', peer, peer.dropReason ?? (error ? `${reason}: ${error.message}` : reason));
+    if (lost.length > 0) this.#refillAll();
+  }
+
+  /** Hex info-hash, for logs. */
+  get id(): string {
+    return hex(this.#o.infoHash);
+  }
+}

@@ -1,0 +1,277 @@
+import {
+  RawServer,
+  type ListenOptions,
+  type ListenResult,
+  type RawServerOptions,
+  type SingleSocket,
+  type SocketHandler,
+  type TaskHandle,
+} from '@mainline/rawserver';
+import { DEFAULT_KEEPALIVE_INTERVAL_MS } from './constants.js';
+import { ConnecterError, ProtocolError, type ProtocolErrorCode } from './errors.js';
+import type { ExtensionHandshake } from './extension.js';
+import { checkId } from './handshake.js';
+import { PeerConnection, type ConnectionOwner, type PeerCloseReason, type PeerHandler } from './peer-connection.js';
+import { DEFAULT_RESERVED } from './reserved.js';
+import type { WireLimits } from './wire-reader.js';
+
+/** One torrent as the wire layer sees it. */
+export interface TorrentWire {
+  /** Validation limits for this torrent's peers (piece count, sizes, maxima). */
+  readonly limits: WireLimits;
+  /**
+   * A peer completed the handshake. Send the opening messages (bitfield / have all) here if you
+   * like, and return the handler for its messages, or undefined to drop it.
+   */
+  onPeer(peer: PeerConnection): PeerHandler | undefined;
+  /** The BEP 10 handshake to send to peers that support the extension protocol (after onPeer). */
+  extensionHandshake?(peer: PeerConnection): ExtensionHandshake | undefined;
+  /** An outgoing connection ended before its handshake completed (refused, timed out, bad handshake...). */
+  onConnectFailed?(host: string, port: number, reason: PeerCloseReason, error?: Error): void;
+}
+
+/** A peer dropped for breaking the protocol (or for being a duplicate, or ourselves). */
+export interface WireLogEvent {
+  type: 'dropped';
+  code: ProtocolErrorCode;
+  message: string;
+  remoteAddress: string;
+  remotePort: number;
+  incoming: boolean;
+  /** Hex info-hash, when known. */
+  infoHash: string | undefined;
+}
+
+export interface WireHubOptions {
+  /** Our 20-byte peer id (one per client, shared by all torrents). */
+  peerId: Uint8Array;
+  /** Our 8 reserved bytes (default: fast + extension protocol). */
+  reserved?: Uint8Array;
+  /** Keep-alive period (default 120 s); 0 turns keep-alives off. */
+  keepAliveIntervalMs?: number;
+  /** Options for the RawServer the hub creates (its onIncoming is the hub's). */
+  rawServer?: Omit<RawServerOptions, 'onIncoming'>;
+  /** Told about every dropped peer, with the reason. */
+  log?: (event: WireLogEvent) => void;
+}
+
+export interface HubConnectOptions {
+  /** The peer id the tracker gave for this address: the peer must present exactly this one. */
+  peerId?: Uint8Array;
+  /** Connect timeout for this dial. */
+  connectTimeoutMs?: number;
+}
+
+interface TorrentEntry {
+  readonly infoHash: Uint8Array;
+  readonly torrent: TorrentWire;
+  readonly peers: Map<string, PeerConnection>;
+}
+
+const PLACEHOLDER: SocketHandler = { onData: () => undefined, onClose: () => undefined };
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+/**
+ * The peer-wire front door (mainline's Encoder, for many torrents at once): one RawServer, one
+ * listening port, a registry of info-hash → torrent. Incoming connections are routed by the
+ * info-hash in their handshake; connections to ourselves and duplicate peer ids are dropped;
+ * every protocol error drops only the peer that made it. Keep-alives go out every 2 minutes, and
+ * idle peers are closed by the RawServer's inactivity timeout.
+ */
+export class WireHub {
+  readonly server: RawServer;
+  readonly peerId: Uint8Array;
+  readonly reserved: Uint8Array;
+  private readonly torrents = new Map<string, TorrentEntry>();
+  private readonly connections = new Set<PeerConnection>();
+  private readonly log: ((event: WireLogEvent) => void) | undefined;
+  private readonly keepAliveTask: TaskHandle | undefined;
+  private readonly owner: ConnectionOwner;
+
+  constructor(options: WireHubOptions) {
+    checkId('peerId', options.peerId);
+    this.peerId = Uint8Array.from(options.peerId);
+    this.reserved = Uint8Array.from(options.reserved ?? DEFAULT_RESERVED);
+    if (this.reserved.length !== 8) throw new ConnecterError('BAD_ARGUMENT', 'reserved must be 8 bytes');
+    this.log = options.log;
+    this.server = new RawServer({ ...options.rawServer, onIncoming: (socket) => this.accept(socket) });
+    this.owner = {
+      now: () => this.server.clock.now(),
+      localPeerId: this.peerId,
+      localReserved: this.reserved,
+      onInfoHash: (conn, infoHash) => this.gotInfoHash(conn, infoHash),
+      onPeerId: (conn, peerId) => this.gotPeerId(conn, peerId),
+      onClosed: (conn, reason, error) => this.closed(conn, reason, error),
+    };
+    const interval = options.keepAliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
+    if (!Number.isFinite(interval) || interval < 0) throw new ConnecterError('BAD_ARGUMENT', 'keepAliveIntervalMs must be >= 0');
+    if (interval > 0) this.keepAliveTask = this.server.addRepeatingTask(() => this.sendKeepAlives(), interval);
+  }
+
+  /** Listens on the first free port of the range (see RawServer.listen). */
+  listen(options?: ListenOptions): Promise<ListenResult> {
+    return this.server.listen(options);
+  }
+
+  /** Registers a torrent so incoming peers asking for `infoHash` reach it. */
+  addTorrent(infoHash: Uint8Array, torrent: TorrentWire): void {
+    checkId('infoHash', infoHash);
+    const key = hex(infoHash);
+    if (this.torrents.has(key)) throw new ConnecterError('DUPLICATE_TORRENT', `torrent ${key} is already registered`);
+    this.torrents.set(key, { infoHash: Uint8Array.from(infoHash), torrent, peers: new Map() });
+  }
+
+  /** Unregisters a torrent and closes its connections. */
+  removeTorrent(infoHash: Uint8Array): void {
+    const key = hex(infoHash);
+    const entry = this.torrents.get(key);
+    if (!entry) return;
+    this.torrents.delete(key);
+    for (const conn of [...this.connections]) {
+      if (conn.infoHash && equalBytes(conn.infoHash, entry.infoHash)) conn.close();
+    }
+  }
+
+  hasTorrent(infoHash: Uint8Array): boolean {
+    return this.torrents.has(hex(infoHash));
+  }
+
+  /** The handshaken peers of a torrent. */
+  peers(infoHash: Uint8Array): PeerConnection[] {
+    return [...(this.torrents.get(hex(infoHash))?.peers.values() ?? [])];
+  }
+
+  /** Whether a peer with this id is connected to the torrent. */
+  isConnected(infoHash: Uint8Array, peerId: Uint8Array): boolean {
+    return this.torrents.get(hex(infoHash))?.peers.has(hex(peerId)) ?? false;
+  }
+
+  /** Every connection, handshaking or open. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /**
+   * Dials a peer for a registered torrent and sends the whole handshake at once. The returned
+   * connection is 'handshaking'; the torrent's onPeer runs when the peer's handshake checks out.
+   * @throws ConnecterError UNKNOWN_TORRENT, SELF (BAD_ARGUMENT for our own id), CLOSED
+   */
+  connect(infoHash: Uint8Array, host: string, port: number, options: HubConnectOptions = {}): PeerConnection {
+    const entry = this.torrents.get(hex(infoHash));
+    if (!entry) throw new ConnecterError('UNKNOWN_TORRENT', `no torrent ${hex(infoHash)} is registered`);
+    if (options.peerId) {
+      checkId('peerId', options.peerId);
+      if (equalBytes(options.peerId, this.peerId)) throw new ConnecterError('BAD_ARGUMENT', 'that peer id is our own');
+    }
+    const expected = options.peerId ? Uint8Array.from(options.peerId) : undefined;
+    // The connection needs the socket and the socket needs a handler: start with a placeholder
+    // (nothing can arrive before setHandler below, which runs synchronously).
+    const socket = this.server.connect(
+      host,
+      port,
+      PLACEHOLDER,
+      options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs },
+    );
+    const conn = new PeerConnection(this.owner, socket, false, expected);
+    socket.setHandler(conn.socketHandler);
+    conn.infoHash = entry.infoHash;
+    conn.setLimits(entry.torrent.limits);
+    this.connections.add(conn);
+    conn.sendHandshake(entry.infoHash);
+    return conn;
+  }
+
+  /** Closes every connection and the RawServer (its port, sockets and timers). */
+  async close(): Promise<void> {
+    if (this.keepAliveTask) this.server.cancelTask(this.keepAliveTask);
+    await this.server.close();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private accept(socket: SingleSocket): SocketHandler {
+    const conn = new PeerConnection(this.owner, socket, true, undefined);
+    this.connections.add(conn);
+    return conn.socketHandler;
+  }
+
+  private gotInfoHash(conn: PeerConnection, infoHash: Uint8Array): void {
+    if (!conn.incoming) {
+      if (!equalBytes(infoHash, conn.infoHash as Uint8Array)) {
+        throw new ProtocolError('INFO_HASH_MISMATCH', `peer answered with info-hash ${hex(infoHash)}`);
+      }
+      return;
+    }
+    const entry = this.torrents.get(hex(infoHash));
+    conn.infoHash = infoHash;
+    if (!entry) throw new ProtocolError('UNKNOWN_INFO_HASH', `no torrent ${hex(infoHash)} here`);
+    conn.setLimits(entry.torrent.limits);
+    conn.sendHandshake(entry.infoHash);
+  }
+
+  private gotPeerId(conn: PeerConnection, peerId: Uint8Array): void {
+    conn.peerId = peerId;
+    if (equalBytes(peerId, this.peerId)) throw new ProtocolError('SELF_CONNECTION', 'connected to ourselves');
+    if (conn.expectedPeerId && !equalBytes(peerId, conn.expectedPeerId)) {
+      throw new ProtocolError('PEER_ID_MISMATCH', `peer id ${hex(peerId)} is not the one the tracker gave`);
+    }
+    const entry = this.torrents.get(hex(conn.infoHash as Uint8Array));
+    if (!entry) throw new ProtocolError('UNKNOWN_INFO_HASH', 'the torrent was removed during the handshake');
+    const key = hex(peerId);
+    if (entry.peers.has(key)) throw new ProtocolError('DUPLICATE_PEER', `peer ${key} is already connected`);
+    entry.peers.set(key, conn);
+    conn.open();
+    const handler = entry.torrent.onPeer(conn);
+    if (conn.state !== 'open') return; // onPeer closed it
+    if (!handler) {
+      conn.close();
+      return;
+    }
+    conn.attachHandler(handler);
+    if (conn.extended && entry.torrent.extensionHandshake) {
+      const hs = entry.torrent.extensionHandshake(conn);
+      if (hs && conn.state === 'open') conn.send({ type: 'extended-handshake', handshake: hs });
+    }
+  }
+
+  private closed(conn: PeerConnection, reason: PeerCloseReason, error?: Error): void {
+    this.connections.delete(conn);
+    const entry = conn.infoHash ? this.torrents.get(hex(conn.infoHash)) : undefined;
+    if (entry && conn.peerId && entry.peers.get(hex(conn.peerId)) === conn) entry.peers.delete(hex(conn.peerId));
+    if (error instanceof ProtocolError && this.log) {
+      try {
+        this.log({
+          type: 'dropped',
+          code: error.code,
+          message: error.message,
+          remoteAddress: conn.remoteAddress,
+          remotePort: conn.remotePort,
+          incoming: conn.incoming,
+          infoHash: conn.infoHash ? hex(conn.infoHash) : undefined,
+        });
+      } catch {
+        // a failing logger must not break connection bookkeeping
+      }
+    }
+    if (!conn.incoming && !conn.wasOpened && entry?.torrent.onConnectFailed) {
+      try {
+        entry.torrent.onConnectFailed(conn.remoteAddress, conn.remotePort, reason, error);
+      } catch {
+        // the torrent's bug must not leak into other connections
+      }
+    }
+  }
+
+  private sendKeepAlives(): void {
+    for (const entry of this.torrents.values()) {
+      for (const conn of entry.peers.values()) {
+        if (conn.state === 'open') conn.send({ type: 'keep-alive' });
+      }
+    }
+  }
+}

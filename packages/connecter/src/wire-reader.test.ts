@@ -1,0 +1,350 @@
+import { Bitfield } from '@mainline/bitfield';
+import { encode } from '@mainline/bencode';
+import fc from 'fast-check';
+import {
+  encodeHandshake,
+  encodeMessage,
+  makeReserved,
+  ProtocolError,
+  WireReader,
+  type Message,
+  type ProtocolErrorCode,
+  type WireLimits,
+  type WireReaderOptions,
+} from './index.js';
+
+const N = 37; // pieces
+const LIMITS: WireLimits = { numPieces: N, pieceLength: 32768, totalLength: 32768 * 36 + 1000 };
+
+interface Decoded {
+  messages: Message[];
+  infoHash?: Uint8Array;
+  peerId?: Uint8Array;
+}
+
+function reader(options: WireReaderOptions = {}): { r: WireReader; out: Decoded } {
+  const out: Decoded = { messages: [] };
+  const r = new WireReader(
+    {
+      onInfoHash: (ih) => (out.infoHash = ih),
+      onPeerId: (id) => (out.peerId = id),
+      onMessage: (m) => out.messages.push(m),
+    },
+    { handshake: false, fast: true, extended: true, limits: LIMITS, ...options },
+  );
+  return { r, out };
+}
+
+const bytes = (...chunks: Uint8Array[]): Buffer => Buffer.concat(chunks);
+const wire = (...msgs: Message[]): Buffer => bytes(...msgs.flatMap((m) => encodeMessage(m)));
+
+function frame(id: number, body: number[] | Uint8Array = [], lengthOverride?: number): Buffer {
+  const b = Buffer.alloc(5 + body.length);
+  b.writeUInt32BE(lengthOverride ?? 1 + body.length, 0);
+  b[4] = id;
+  Buffer.from(body).copy(b, 5);
+  return b;
+}
+
+function u32s(...n: number[]): Buffer {
+  const b = Buffer.alloc(4 * n.length);
+  n.forEach((v, i) => b.writeUInt32BE(v, 4 * i));
+  return b;
+}
+
+/** A JSON-comparable form of a message. */
+function norm(m: Message): unknown {
+  switch (m.type) {
+    case 'bitfield':
+      return { type: m.type, bits: Buffer.from(m.bitfield.toBytes()).toString('hex') };
+    case 'piece':
+      return { ...m, block: Buffer.from(m.block).toString('hex') };
+    case 'extended':
+      return { ...m, payload: Buffer.from(m.payload).toString('hex') };
+    case 'extended-handshake':
+      return { type: m.type, m: [...m.handshake.m], v: m.handshake.v, p: m.handshake.p, reqq: m.handshake.reqq };
+    default:
+      return m;
+  }
+}
+
+function expectCode(fn: () => void, code: ProtocolErrorCode): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(ProtocolError);
+  expect((caught as ProtocolError).code).toBe(code);
+}
+
+function bitfieldOf(indices: number[]): Bitfield {
+  const bf = new Bitfield(N);
+  for (const i of indices) bf.set(i);
+  return bf;
+}
+
+const EXT_HS: Message = {
+  type: 'extended-handshake',
+  handshake: { m: new Map([['ut_metadata', 3], ['ut_pex', 1]]), v: 'mainline 0.1', p: 6881, reqq: 250 },
+};
+
+const ALL_KINDS: Message[] = [
+  { type: 'bitfield', bitfield: bitfieldOf([0, 5, 36]) },
+  EXT_HS,
+  { type: 'keep-alive' },
+  { type: 'choke' },
+  { type: 'unchoke' },
+  { type: 'interested' },
+  { type: 'not-interested' },
+  { type: 'have', index: 36 },
+  { type: 'request', index: 3, begin: 16384, length: 16384 },
+  { type: 'piece', index: 36, begin: 0, block: Buffer.alloc(1000, 0xab) },
+  { type: 'cancel', index: 3, begin: 16384, length: 16384 },
+  { type: 'port', port: 6881 },
+  { type: 'suggest', index: 1 },
+  { type: 'reject', index: 2, begin: 0, length: 16384 },
+  { type: 'allowed-fast', index: 4 },
+  { type: 'extended', id: 3, payload: Buffer.from('d8:msg_typei0e5:piecei0ee') },
+];
+
+describe('round trip', () => {
+  test('every message kind decodes to what was encoded', () => {
+    const { r, out } = reader();
+    r.push(wire(...ALL_KINDS));
+    expect(out.messages.map(norm)).toEqual(ALL_KINDS.map(norm));
+  });
+
+  test('have all / have none', () => {
+    for (const t of ['have-all', 'have-none'] as const) {
+      const { r, out } = reader();
+      r.push(wire({ type: t }, { type: 'have', index: 1 }));
+      expect(out.messages.map((m) => m.type)).toEqual([t, 'have']);
+    }
+  });
+
+  test('handshake then messages, with features from both reserved fields', () => {
+    const ih = Buffer.alloc(20, 1);
+    const id = Buffer.alloc(20, 2);
+    const { r, out } = reader({ handshake: true, fast: undefined, extended: undefined, localReserved: makeReserved({ fast: true, extended: true }) });
+    r.push(bytes(encodeHandshake(ih, id, makeReserved({ fast: true })), wire({ type: 'have-none' })));
+    expect(Buffer.from(out.infoHash as Uint8Array)).toEqual(ih);
+    expect(Buffer.from(out.peerId as Uint8Array)).toEqual(id);
+    expect(r.fast).toBe(true);
+    expect(r.extended).toBe(false);
+    expect(out.messages).toEqual([{ type: 'have-none' }]);
+  });
+
+  test('a piece inside one chunk is a view; one spanning chunks is one copy', () => {
+    const block = Buffer.alloc(16384, 7);
+    const stream = wire({ type: 'piece', index: 0, begin: 0, block });
+    const one = reader();
+    one.r.push(stream);
+    const m1 = one.out.messages[0] as Extract<Message, { type: 'piece' }>;
+    expect(m1.block.buffer).toBe(stream.buffer);
+    expect(m1.block.byteOffset).toBe(stream.byteOffset + 13);
+
+    const two = reader();
+    const a = stream.subarray(0, 5000);
+    const b = stream.subarray(5000);
+    two.r.push(a);
+    expect(two.out.messages).toHaveLength(0);
+    expect(two.r.buffered).toBe(5000 - 4); // the length prefix is consumed, the body is kept as is
+    two.r.push(b);
+    const m2 = two.out.messages[0] as Extract<Message, { type: 'piece' }>;
+    expect(m2.block.buffer).not.toBe(a.buffer);
+    expect(Buffer.from(m2.block)).toEqual(block);
+  });
+});
+
+describe('malformed input yields the right ProtocolError', () => {
+  const cases: [string, Buffer, ProtocolErrorCode, WireReaderOptions][] = [
+    ['frame over 8 MiB', u32s(2 ** 23 + 1), 'FRAME_TOO_LONG', {}],
+    ['frame over a custom maximum', u32s(1025), 'FRAME_TOO_LONG', { limits: { ...LIMITS, maxFrameLength: 1024 } }],
+    ['choke with a body', frame(0, [1]), 'BAD_MESSAGE_LENGTH', {}],
+    ['have with 3 bytes', frame(4, [0, 0, 1]), 'BAD_MESSAGE_LENGTH', {}],
+    ['request with 11 bytes', frame(6, new Uint8Array(11)), 'BAD_MESSAGE_LENGTH', {}],
+    ['piece without data', frame(7, new Uint8Array(8)), 'BAD_MESSAGE_LENGTH', {}],
+    ['port with 1 byte', frame(9, [1]), 'BAD_MESSAGE_LENGTH', {}],
+    ['extended without an id', frame(20), 'BAD_MESSAGE_LENGTH', {}],
+    ['unknown id', frame(99, [1, 2]), 'UNKNOWN_MESSAGE', {}],
+    ['have out of range', frame(4, u32s(N)), 'INDEX_OUT_OF_RANGE', {}],
+    ['request out of range', frame(6, u32s(N, 0, 16384)), 'INDEX_OUT_OF_RANGE', {}],
+    ['piece out of range', frame(7, bytes(u32s(N, 0), Buffer.alloc(4))), 'INDEX_OUT_OF_RANGE', {}],
+    ['cancel out of range', frame(8, u32s(0xffffffff, 0, 1)), 'INDEX_OUT_OF_RANGE', {}],
+    ['suggest out of range', frame(13, u32s(N)), 'INDEX_OUT_OF_RANGE', {}],
+    ['allowed fast out of range', frame(17, u32s(N)), 'INDEX_OUT_OF_RANGE', {}],
+    ['reject out of range', frame(16, u32s(N, 0, 1)), 'INDEX_OUT_OF_RANGE', {}],
+    ['request past the piece end', frame(6, u32s(0, 32768 - 100, 16384)), 'BLOCK_OUT_OF_RANGE', {}],
+    ['request past the short last piece', frame(6, u32s(N - 1, 0, 1001)), 'BLOCK_OUT_OF_RANGE', {}],
+    ['piece past the piece end', frame(7, bytes(u32s(N - 1, 999), Buffer.alloc(2))), 'BLOCK_OUT_OF_RANGE', {}],
+    ['request over 128 KiB', frame(6, u32s(0, 0, 2 ** 17 + 1)), 'BAD_REQUEST_LENGTH', {}],
+    ['request of 0 bytes', frame(6, u32s(0, 0, 0)), 'BAD_REQUEST_LENGTH', {}],
+    ['bitfield of the wrong size', frame(5, new Uint8Array(4)), 'BAD_BITFIELD', {}],
+    ['bitfield with spare bits', frame(5, [0, 0, 0, 0, 0x01]), 'BAD_BITFIELD', {}],
+    ['bitfield after have', bytes(frame(4, u32s(1)), frame(5, new Uint8Array(5))), 'BITFIELD_NOT_FIRST', {}],
+    ['two bitfields', bytes(frame(5, new Uint8Array(5)), frame(5, new Uint8Array(5))), 'BITFIELD_NOT_FIRST', {}],
+    ['have all after interested', bytes(frame(2), frame(14)), 'BITFIELD_NOT_FIRST', {}],
+    ['have none after bitfield', bytes(frame(5, new Uint8Array(5)), frame(15)), 'BITFIELD_NOT_FIRST', {}],
+    ['have all without fast', frame(14), 'FAST_NOT_NEGOTIATED', { fast: false }],
+    ['reject without fast', frame(16, u32s(0, 0, 1)), 'FAST_NOT_NEGOTIATED', { fast: false }],
+    ['extended without BEP 10', frame(20, [0, 0x64, 0x65]), 'EXTENSION_NOT_NEGOTIATED', { extended: false }],
+    ['extended before the extension handshake', frame(20, [3, 1, 2]), 'MESSAGE_BEFORE_HANDSHAKE', {}],
+    ['extension handshake not bencode', frame(20, bytes(Buffer.from([0]), Buffer.from('d1:m'))), 'BAD_EXTENSION_HANDSHAKE', {}],
+    ['extension handshake a list', frame(20, bytes(Buffer.from([0]), encode([1, 2]))), 'BAD_EXTENSION_HANDSHAKE', {}],
+    ['extension handshake m not a dict', frame(20, bytes(Buffer.from([0]), encode({ m: 5 }))), 'BAD_EXTENSION_HANDSHAKE', {}],
+    ['handshake length byte', Buffer.from([18, ...Buffer.from('BitTorrent protoco')]), 'BAD_HANDSHAKE', { handshake: true }],
+    ['handshake protocol string', Buffer.from([19, ...Buffer.from('BitTorrent protocoL')]), 'BAD_HANDSHAKE', { handshake: true }],
+    ['a message instead of the handshake', frame(2), 'BAD_HANDSHAKE', { handshake: true }],
+  ];
+
+  // Every row has all 4 entries: jest treats a missing last argument as a `done` callback.
+  test.each(cases)('%s', (_name, input, code, options) => {
+    const { r, out } = reader(options);
+    expectCode(() => r.push(input), code);
+    expect(r.stopped).toBe(true);
+    r.push(frame(1)); // ignored after the error
+    expect(out.messages.filter((m) => m.type === 'unchoke')).toHaveLength(0);
+  });
+
+  test('fixed-size and oversize frames are refused from their header, before the body arrives', () => {
+    const { r } = reader();
+    expectCode(() => r.push(frame(0, [], 1 + 1_000_000)), 'BAD_MESSAGE_LENGTH'); // a 1 MB "choke"
+    const b = reader();
+    expectCode(() => b.r.push(frame(5, [], 1 + 1_000_000)), 'BAD_BITFIELD');
+    const c = reader();
+    expectCode(() => c.r.push(u32s(2 ** 31)), 'FRAME_TOO_LONG');
+  });
+
+  test('keep-alives, port and extended messages do not close the bitfield window', () => {
+    const { r, out } = reader();
+    r.push(bytes(u32s(0), wire(EXT_HS, { type: 'port', port: 1 }, { type: 'bitfield', bitfield: bitfieldOf([1]) })));
+    expect(out.messages.map((m) => m.type)).toEqual(['keep-alive', 'extended-handshake', 'port', 'bitfield']);
+  });
+
+  test('an extension handshake tolerates odd values and unsorted keys', () => {
+    const { r, out } = reader();
+    // keys out of order, a non-integer id and an out-of-range port: ignored, not fatal
+    const payload = Buffer.from('d1:v3:abc1:md6:ut_pexi1e3:badi999e4:nope3:xyze1:pi70000ee');
+    r.push(frame(20, bytes(Buffer.from([0]), payload)));
+    const m = out.messages[0] as Extract<Message, { type: 'extended-handshake' }>;
+    expect([...m.handshake.m]).toEqual([['ut_pex', 1]]);
+    expect(m.handshake.v).toBe('abc');
+    expect(m.handshake.p).toBeUndefined();
+  });
+});
+
+describe('fuzz', () => {
+  const index = fc.integer({ min: 0, max: N - 2 });
+  const arbMessage: fc.Arbitrary<Message> = fc.oneof(
+    fc.constant<Message>({ type: 'keep-alive' }),
+    fc.constantFrom<Message>({ type: 'choke' }, { type: 'unchoke' }, { type: 'interested' }, { type: 'not-interested' }),
+    index.map<Message>((i) => ({ type: 'have', index: i })),
+    fc.record({ index, begin: fc.integer({ min: 0, max: 16384 }), length: fc.integer({ min: 1, max: 16384 }) }).chain((r) =>
+      fc.constantFrom<Message>({ type: 'request', ...r }, { type: 'cancel', ...r }, { type: 'reject', ...r }),
+    ),
+    fc
+      .record({ index, begin: fc.integer({ min: 0, max: 16384 }), block: fc.uint8Array({ minLength: 1, maxLength: 3000 }) })
+      .map<Message>((r) => ({ type: 'piece', ...r })),
+    fc.integer({ min: 0, max: 65535 }).map<Message>((port) => ({ type: 'port', port })),
+    index.map<Message>((i) => ({ type: 'suggest', index: i })),
+    index.map<Message>((i) => ({ type: 'allowed-fast', index: i })),
+    fc
+      .record({ id: fc.integer({ min: 1, max: 255 }), payload: fc.uint8Array({ maxLength: 200 }) })
+      .map<Message>((r) => ({ type: 'extended', ...r })),
+  );
+  const arbStream = fc.record({
+    first: fc.option(
+      fc.oneof(
+        fc.array(fc.integer({ min: 0, max: N - 1 })).map<Message>((ix) => ({ type: 'bitfield', bitfield: bitfieldOf(ix) })),
+        fc.constantFrom<Message>({ type: 'have-all' }, { type: 'have-none' }),
+      ),
+      { nil: undefined },
+    ),
+    rest: fc.array(arbMessage, { maxLength: 30 }),
+  });
+
+  /** Splits `buf` at the given (sorted, deduplicated) cut points. */
+  function split(buf: Buffer, cuts: number[]): Buffer[] {
+    const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
+    const out: Buffer[] = [];
+    let prev = 0;
+    for (const p of points) {
+      out.push(buf.subarray(prev, p));
+      prev = p;
+    }
+    out.push(buf.subarray(prev));
+    return out;
+  }
+
+  test('any chunking of a valid stream decodes to the same messages', () => {
+    fc.assert(
+      fc.property(arbStream, fc.array(fc.nat(), { maxLength: 40 }), ({ first, rest }, cuts) => {
+        // The extension handshake goes first so extended messages are valid.
+        const msgs: Message[] = [...(first ? [first] : []), EXT_HS, ...rest];
+        const hs = encodeHandshake(Buffer.alloc(20, 9), Buffer.alloc(20, 8), makeReserved({ fast: true, extended: true }));
+        const stream = bytes(hs, wire(...msgs));
+        const whole = reader({ handshake: true });
+        whole.r.push(stream);
+        const pieces = reader({ handshake: true });
+        for (const c of split(stream, cuts)) pieces.r.push(c);
+        expect(whole.out.messages.map(norm)).toEqual(msgs.map(norm));
+        expect(pieces.out.messages.map(norm)).toEqual(msgs.map(norm));
+        expect(Buffer.from(pieces.out.peerId as Uint8Array)).toEqual(Buffer.alloc(20, 8));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  function onlyProtocolErrors(chunks: Uint8Array[], options: WireReaderOptions): void {
+    const { r, out } = reader(options);
+    try {
+      for (const c of chunks) r.push(c);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+    }
+    for (const m of out.messages) expect(typeof m.type).toBe('string');
+  }
+
+  test('random bytes give only messages or a ProtocolError', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 10 }), fc.boolean(), fc.boolean(), (chunks, fast, extended) => {
+        onlyProtocolErrors(chunks, { fast, extended });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('random frames (plausible lengths and ids) give only messages or a ProtocolError', () => {
+    const arbFrame = fc
+      .record({
+        id: fc.oneof(fc.integer({ min: 0, max: 21 }), fc.integer({ min: 0, max: 255 })),
+        body: fc.uint8Array({ maxLength: 40 }),
+      })
+      .map(({ id, body }) => frame(id, body));
+    fc.assert(
+      fc.property(fc.array(arbFrame, { maxLength: 12 }), fc.boolean(), (frames, fast) => {
+        onlyProtocolErrors(frames, { fast, extended: true });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('random bytes after a valid handshake give only messages or a ProtocolError', () => {
+    const hs = encodeHandshake(Buffer.alloc(20, 1), Buffer.alloc(20, 2), makeReserved({ fast: true, extended: true }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(), (tail, cut) => {
+        const stream = bytes(hs, tail);
+        const at = cut % (stream.length + 1);
+        onlyProtocolErrors([stream.subarray(0, at), stream.subarray(at)], {
+          handshake: true,
+          fast: undefined,
+          extended: undefined,
+          localReserved: makeReserved({ fast: true, extended: true }),
+        });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});

@@ -1,0 +1,545 @@
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { decode, encode, type Encodable } from '@mainline/bencode';
+import type { Metainfo } from '@mainline/metainfo';
+import { PiecePicker } from '@mainline/piecepicker';
+import { EtaEstimator, TokenBucket, type Clock } from '@mainline/rate';
+import { Announcer, type AnnouncerOptions } from '@mainline/rerequester';
+import {
+  PieceStore,
+  Storage,
+  StorageError,
+  decodeResume,
+  encodeResume,
+  type FilePriority,
+  type RecheckProgress,
+} from '@mainline/storage';
+import { Swarm, type SwarmPeer, type WireHub } from '@mainline/connecter';
+import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
+
+export type TorrentState = 'stopped' | 'checking' | 'downloading' | 'seeding' | 'paused' | 'error';
+
+export interface TorrentOptions {
+  /** Directory the torrent's files go in (a multi-file torrent gets its own folder named after it). */
+  savePath: string;
+  /** Start paused (nothing checked, nothing announced) until resume(). */
+  paused?: boolean;
+  /** Per-file priorities, in metainfo file order. */
+  filePriorities?: FilePriority[];
+  /** Upload/download limits of this torrent in bytes/s (0 = unlimited). */
+  uploadLimit?: number;
+  downloadLimit?: number;
+  maxPeers?: number;
+  maxUploads?: number;
+  /** Stop seeding at this upload/download ratio (0 or undefined = never). */
+  seedRatio?: number;
+  /** Stop seeding after this many seconds of seeding (0 or undefined = never). */
+  seedTimeSeconds?: number;
+  /** Sequential picking, for streaming. */
+  sequential?: boolean;
+  /** Extra peers to dial (besides trackers). */
+  peers?: { ip: string; port: number }[];
+  /** Where the resume record lives (default: none, i.e. always recheck). */
+  resumeFile?: string;
+  /** Skip the announce to trackers (direct peers only). */
+  noTrackers?: boolean;
+}
+
+export interface TorrentStats {
+  infoHash: string;
+  name: string;
+  state: TorrentState;
+  /** Verified fraction, 0..1. */
+  progress: number;
+  totalLength: number;
+  /** Bytes verified on disk. */
+  haveBytes: number;
+  left: number;
+  piecesHave: number;
+  pieceCount: number;
+  downloaded: number;
+  uploaded: number;
+  downloadRate: number;
+  uploadRate: number;
+  /** Seconds left, or undefined when unknown. */
+  eta: number | undefined;
+  ratio: number;
+  peers: number;
+  seeds: number;
+  /** Bytes thrown away (duplicates, failed pieces). */
+  wasted: number;
+  hashFails: number;
+  /** Recheck progress while checking, 0..1. */
+  checkProgress: number;
+  /** Seconds spent seeding since the last start of seeding. */
+  seedingTime: number;
+  error: string | undefined;
+  trackerError: string | undefined;
+  trackerPeers: number;
+}
+
+export interface TorrentEvents {
+  state: [state: TorrentState];
+  checking: [progress: RecheckProgress];
+  piece: [index: number];
+  done: [];
+  error: [error: Error];
+  'peer-connected': [address: string];
+  'peer-dropped': [address: string, reason: string];
+  'tracker-error': [message: string];
+  banned: [key: string, reason: string];
+  'seeding-done': [reason: string];
+}
+
+/** What a Torrent needs from its Session. */
+export interface TorrentHost {
+  readonly hub: WireHub;
+  readonly peerId: Uint8Array;
+  readonly port: number;
+  readonly clock: Clock;
+  readonly uploadLimiter: TokenBucket;
+  readonly downloadLimiter: TokenBucket;
+  readonly announcer?: Partial<AnnouncerOptions>;
+}
+
+/**
+ * One torrent: download.py's wiring as an object. Storage and its verified pieces, the picker,
+ * the swarm of peers (with its choker) and the tracker announcer; start / pause / resume /
+ * recheck / remove; stats and events. Verified pieces are only ever recorded after their hash
+ * matched, and the resume record is written atomically, so a crash loses no verified piece.
+ */
+export class Torrent extends EventEmitter<TorrentEvents> {
+  readonly meta: Metainfo;
+  readonly infoHash: string;
+  readonly savePath: string;
+  readonly #host: TorrentHost;
+  readonly #options: TorrentOptions;
+  readonly uploadLimiter: TokenBucket;
+  readonly downloadLimiter: TokenBucket;
+  #state: TorrentState = 'stopped';
+  #storage: Storage | undefined;
+  #store: PieceStore | undefined;
+  #swarm: Swarm | undefined;
+  #announcer: Announcer | undefined;
+  #eta: EtaEstimator | undefined;
+  #priorities: FilePriority[];
+  #error: Error | undefined;
+  #trackerError: string | undefined;
+  #trackerPeers = 0;
+  #checkProgress = 0;
+  #hashFails = 0;
+  /** Totals carried across restarts of the swarm (and from the resume record). */
+  #downloadedBefore = 0;
+  #uploadedBefore = 0;
+  #seedingSince: number | undefined;
+  #seedTimer: ReturnType<Clock['setTimeout']> | undefined;
+  #saveTimer: ReturnType<Clock['setTimeout']> | undefined;
+  #starting: Promise<void> | undefined;
+
+  constructor(meta: Metainfo, host: TorrentHost, options: TorrentOptions) {
+    super();
+    this.meta = meta;
+    this.infoHash = meta.infoHash;
+    this.savePath = options.savePath;
+    this.#host = host;
+    this.#options = options;
+    this.#priorities = options.filePriorities ? [...options.filePriorities] : meta.files.map(() => 'normal' as const);
+    if (this.#priorities.length !== meta.files.length) {
+      throw new RangeError(`filePriorities has ${this.#priorities.length} entries for ${meta.files.length} files`);
+    }
+    this.uploadLimiter = new TokenBucket({ clock: host.clock, rate: options.uploadLimit ?? 0 });
+    this.downloadLimiter = new TokenBucket({ clock: host.clock, rate: options.downloadLimit ?? 0 });
+  }
+
+  get state(): TorrentState {
+    return this.#state;
+  }
+
+  get name(): string {
+    return this.meta.name;
+  }
+
+  /** The verified-piece store (undefined until started). */
+  get store(): PieceStore | undefined {
+    return this.#store;
+  }
+
+  /** Connected peers (empty when not running). */
+  get peers(): readonly SwarmPeer[] {
+    return this.#swarm ? [...this.#swarm.peers] : [];
+  }
+
+  get trackers(): string[][] {
+    return this.#announcer?.tiers ?? this.meta.trackers.map((t) => [...t]);
+  }
+
+  #setState(state: TorrentState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state);
+  }
+
+  /** Opens storage (resume record or full recheck), then joins the swarm and announces. */
+  start(): Promise<void> {
+    if (this.#starting) return this.#starting;
+    if (this.#state !== 'stopped' && this.#state !== 'error') return Promise.resolve();
+    this.#starting = this.#start().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    this.#error = undefined;
+    if (this.#options.paused) {
+      this.#options.paused = false;
+      this.#setState('paused');
+      return;
+    }
+    this.#setState('checking');
+    try {
+      await this.#openStorage();
+    } catch (err) {
+      return this.#fail(err);
+    }
+    this.#startNetwork();
+  }
+
+  async #openStorage(): Promise<void> {
+    const meta = this.meta;
+    this.#storage = new Storage({
+      root: this.savePath,
+      files: meta.files.map((f) => ({ path: f.path, length: f.length })),
+      pieceLength: meta.pieceLength,
+      priorities: this.#priorities,
+      name: meta.infoHash,
+    });
+    await this.#storage.open();
+    const store = new PieceStore(this.#storage, { pieceHashes: meta.pieces });
+    this.#store = store;
+    store.on('progress', (p) => {
+      this.#checkProgress = p.totalBytes === 0 ? 1 : p.checkedBytes / p.totalBytes;
+      this.emit('checking', p);
+    });
+    store.on('error', (e) => this.#fail(e));
+    const resume = await this.#loadResume();
+    await store.start({ resume: resume?.record });
+    this.#checkProgress = 1;
+    if (resume) {
+      this.#downloadedBefore = resume.downloaded;
+      this.#uploadedBefore = resume.uploaded;
+    }
+  }
+
+  async #loadResume(): Promise<{ record: unknown; downloaded: number; uploaded: number } | undefined> {
+    if (!this.#options.resumeFile) return undefined;
+    const bytes = await readFileIfExists(this.#options.resumeFile);
+    if (!bytes) return undefined;
+    try {
+      const d = decode(bytes);
+      const get = (k: string): unknown => (d as { get?: (k: string) => unknown }).get?.(k);
+      const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
+      return { record: get('storage'), downloaded: num(get('downloaded')), uploaded: num(get('uploaded')) };
+    } catch {
+      return undefined; // a damaged record only costs a recheck
+    }
+  }
+
+  /** Writes the resume record (have-bitfield, file sizes/mtimes, totals) atomically. */
+  async saveResume(): Promise<void> {
+    const store = this.#store;
+    if (!this.#options.resumeFile || !store || store.state !== 'ready') return;
+    const record = encodeResume(await store.resumeRecord());
+    const data: Encodable = {
+      storage: record as unknown as Encodable,
+      downloaded: this.downloaded,
+      uploaded: this.uploaded,
+      priorities: this.#priorities,
+      paused: this.#state === 'paused' ? 1 : 0,
+    };
+    await writeFileAtomic(this.#options.resumeFile, encode(data));
+    // Decoding our own output proves the record is readable before we rely on it.
+    decodeResume(record);
+  }
+
+  #startNetwork(): void {
+    const store = this.#store!;
+    const host = this.#host;
+    const meta = this.meta;
+    const picker = new PiecePicker<SwarmPeer>({
+      pieceCount: meta.pieceCount,
+      pieceLength: meta.pieceLength,
+      totalLength: meta.totalLength,
+      have: store.haveBitfield(),
+    });
+    this.#applyPriorities(picker);
+    if (this.#options.sequential) picker.setSequential(true);
+    const swarm = new Swarm({
+      hub: host.hub,
+      infoHash: meta.infoHashBytes,
+      store,
+      picker,
+      clock: host.clock,
+      uploadLimiters: [this.uploadLimiter, host.uploadLimiter],
+      downloadLimiters: [this.downloadLimiter, host.downloadLimiter],
+      ...(this.#options.maxPeers !== undefined ? { maxPeers: this.#options.maxPeers } : {}),
+      ...(this.#options.maxUploads !== undefined ? { maxUploads: this.#options.maxUploads } : {}),
+    });
+    this.#swarm = swarm;
+    swarm.on('piece', (i) => {
+      this.#eta?.dataCameIn(store.pieceSize(i));
+      this.emit('piece', i);
+      this.#scheduleResumeSave();
+    });
+    swarm.on('hashfail', (i) => {
+      this.#hashFails++;
+      this.#eta?.dataRejected(0);
+      void i;
+    });
+    swarm.on('complete', () => this.#completed());
+    swarm.on('error', (e) => this.#fail(e));
+    swarm.on('banned', (k, r) => this.emit('banned', k, r));
+    swarm.on('peer-connected', (p) => this.emit('peer-connected', p.address));
+    swarm.on('peer-dropped', (p, r) => this.emit('peer-dropped', p.address, r));
+    this.#eta = new EtaEstimator({ clock: host.clock, left: store.amountLeft });
+    swarm.start();
+    this.#setState(store.isComplete() ? 'seeding' : 'downloading');
+    if (store.isComplete()) this.#startSeedClock();
+    if (!this.#options.noTrackers && meta.trackers.length > 0) this.#startAnnouncer(store, swarm);
+    if (this.#options.peers?.length) swarm.addPeers(this.#options.peers);
+  }
+
+  #startAnnouncer(store: PieceStore, swarm: Swarm): void {
+    const host = this.#host;
+    const announcer = new Announcer({
+      infoHash: this.meta.infoHashBytes,
+      peerId: host.peerId,
+      port: host.port,
+      ...(this.meta.announce !== undefined ? { announce: this.meta.announce } : {}),
+      announceList: this.meta.announceList,
+      clock: host.clock,
+      stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: store.amountLeft, numPeers: swarm.peers.size }),
+      ...host.announcer,
+    });
+    announcer.on('peers', (peers) => {
+      this.#trackerPeers = peers.length;
+      swarm.addPeers(peers);
+    });
+    announcer.on('announce', () => {
+      this.#trackerError = undefined;
+    });
+    announcer.on('error', (e) => {
+      this.#trackerError = e.message;
+      this.emit('tracker-error', e.message);
+    });
+    this.#announcer = announcer;
+    announcer.start();
+  }
+
+  #completed(): void {
+    this.#announcer?.completed();
+    this.#setState('seeding');
+    this.#startSeedClock();
+    void this.saveResume().catch((e: unknown) => this.#fail(e));
+    this.emit('done');
+  }
+
+  #startSeedClock(): void {
+    this.#seedingSince = this.#host.clock.now();
+    const limit = this.#options.seedTimeSeconds;
+    if (limit && limit > 0) {
+      this.#seedTimer = this.#host.clock.setTimeout(() => this.#seedingDone(`seeded for ${limit}s`), limit * 1000);
+    }
+  }
+
+  /** Seeding stops when the ratio or the time limit is reached (checked by the session's ticks too). */
+  checkSeedLimits(): void {
+    const ratioLimit = this.#options.seedRatio;
+    if (this.#state === 'seeding' && ratioLimit && ratioLimit > 0 && this.ratio >= ratioLimit) {
+      this.#seedingDone(`ratio ${this.ratio.toFixed(2)} reached`);
+    }
+  }
+
+  #seedingDone(reason: string): void {
+    if (this.#state !== 'seeding') return;
+    void this.pause().then(() => this.emit('seeding-done', reason));
+  }
+
+  #scheduleResumeSave(): void {
+    if (this.#saveTimer || !this.#options.resumeFile) return;
+    // Batch: at most one resume write every 5 s while pieces arrive.
+    this.#saveTimer = this.#host.clock.setTimeout(() => {
+      this.#saveTimer = undefined;
+      void this.saveResume().catch(() => undefined);
+    }, 5000);
+  }
+
+  #applyPriorities(picker: PiecePicker<SwarmPeer>): void {
+    // A piece is wanted if any file overlapping it is wanted; skip only if all are skipped.
+    const meta = this.meta;
+    const wanted = new Uint8Array(meta.pieceCount);
+    meta.files.forEach((f, i) => {
+      if (f.length === 0) return;
+      const first = Math.floor(f.offset / meta.pieceLength);
+      const last = Math.floor((f.offset + f.length - 1) / meta.pieceLength);
+      const p = this.#priorities[i];
+      const level = p === 'skip' ? 0 : p === 'high' ? 2 : 1;
+      for (let k = first; k <= last; k++) wanted[k] = Math.max(wanted[k]!, level);
+    });
+    for (let k = 0; k < meta.pieceCount; k++) {
+      if (picker.hasPiece(k)) continue;
+      picker.setPriority(k, wanted[k] === 0 ? 'skip' : wanted[k] === 2 ? 'high' : 'normal');
+    }
+  }
+
+  /** Changes file priorities (skip files are not downloaded, and not created on disk). */
+  async setFilePriorities(priorities: FilePriority[]): Promise<void> {
+    if (priorities.length !== this.meta.files.length) throw new RangeError('one priority per file');
+    this.#priorities = [...priorities];
+    await this.#storage?.setPriorities(this.#priorities);
+    if (this.#swarm) this.#applyPriorities(this.#swarm.picker);
+  }
+
+  get filePriorities(): readonly FilePriority[] {
+    return this.#priorities;
+  }
+
+  setLimits(limits: { upload?: number; download?: number }): void {
+    if (limits.upload !== undefined) this.uploadLimiter.setRate(limits.upload);
+    if (limits.download !== undefined) this.downloadLimiter.setRate(limits.download);
+  }
+
+  /** Leaves the swarm (telling trackers), keeps storage open; resume() continues. */
+  async pause(): Promise<void> {
+    if (this.#starting) await this.#starting.catch(() => undefined);
+    if (this.#state === 'paused' || this.#state === 'stopped') return;
+    await this.#stopNetwork();
+    await this.saveResume().catch(() => undefined);
+    this.#setState('paused');
+  }
+
+  async resume(): Promise<void> {
+    if (this.#state === 'paused') {
+      if (!this.#store) {
+        this.#setState('stopped');
+        return this.start();
+      }
+      this.#startNetwork();
+    } else if (this.#state === 'stopped' || this.#state === 'error') {
+      await this.#closeStorage();
+      this.#setState('stopped');
+      return this.start();
+    }
+  }
+
+  /** Hashes every piece on disk again (the torrent pauses while checking). */
+  async recheck(): Promise<void> {
+    const wasRunning = this.#state === 'downloading' || this.#state === 'seeding';
+    await this.#stopNetwork();
+    await this.#closeStorage();
+    if (this.#options.resumeFile) await writeFileAtomic(this.#options.resumeFile, encode({})).catch(() => undefined);
+    this.#setState('stopped');
+    if (!wasRunning) this.#options.paused = false;
+    await this.start();
+  }
+
+  /** Stops everything: trackers get `stopped`, resume data is flushed, files are closed. */
+  async stop(): Promise<void> {
+    if (this.#starting) await this.#starting.catch(() => undefined);
+    await this.#stopNetwork();
+    await this.saveResume().catch(() => undefined);
+    await this.#closeStorage();
+    if (this.#state !== 'error') this.#setState('stopped');
+  }
+
+  async #stopNetwork(): Promise<void> {
+    if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
+    if (this.#saveTimer) this.#host.clock.clearTimeout(this.#saveTimer);
+    this.#seedTimer = this.#saveTimer = undefined;
+    if (this.#swarm) {
+      this.#downloadedBefore += this.#swarm.downloaded;
+      this.#uploadedBefore += this.#swarm.uploaded;
+      this.#swarm.stop();
+      this.#swarm = undefined;
+    }
+    const announcer = this.#announcer;
+    this.#announcer = undefined;
+    if (announcer) await announcer.stop().catch(() => undefined);
+  }
+
+  async #closeStorage(): Promise<void> {
+    const store = this.#store;
+    this.#store = undefined;
+    this.#storage = undefined;
+    if (store) await store.close().catch(() => undefined);
+  }
+
+  #fail(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (error instanceof StorageError && error.code === 'CLOSED') return;
+    this.#error = error;
+    this.#setState('error');
+    // A disk error pauses the torrent: drop peers, tell trackers, keep what was verified.
+    void this.#stopNetwork();
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  get downloaded(): number {
+    return this.#downloadedBefore + (this.#swarm?.downloaded ?? 0);
+  }
+
+  get uploaded(): number {
+    return this.#uploadedBefore + (this.#swarm?.uploaded ?? 0);
+  }
+
+  get ratio(): number {
+    const base = this.downloaded > 0 ? this.downloaded : this.meta.totalLength;
+    return base > 0 ? this.uploaded / base : 0;
+  }
+
+  /** A snapshot of everything a UI shows. */
+  stats(): TorrentStats {
+    const store = this.#store;
+    const swarm = this.#swarm;
+    const total = this.meta.totalLength;
+    const left = store ? store.amountLeft : total;
+    const have = total - left;
+    const etaMs = this.#state === 'downloading' ? this.#eta?.timeLeft() : undefined;
+    return {
+      infoHash: this.infoHash,
+      name: this.meta.name,
+      state: this.#state,
+      progress: total === 0 ? (store?.isComplete() ? 1 : 0) : have / total,
+      totalLength: total,
+      haveBytes: have,
+      left,
+      piecesHave: store?.haveCount ?? 0,
+      pieceCount: this.meta.pieceCount,
+      downloaded: this.downloaded,
+      uploaded: this.uploaded,
+      downloadRate: swarm ? swarm.downRate.rate() : 0,
+      uploadRate: swarm ? swarm.upRate.rate() : 0,
+      eta: etaMs === null || etaMs === undefined ? undefined : etaMs / 1000,
+      ratio: this.ratio,
+      peers: swarm?.peers.size ?? 0,
+      seeds: swarm?.seedCount ?? 0,
+      wasted: swarm?.wasted ?? 0,
+      hashFails: this.#hashFails,
+      checkProgress: this.#checkProgress,
+      seedingTime: this.#state === 'seeding' && this.#seedingSince !== undefined ? (this.#host.clock.now() - this.#seedingSince) / 1000 : 0,
+      error: this.#error?.message,
+      trackerError: this.#trackerError,
+      trackerPeers: this.#trackerPeers,
+    };
+  }
+
+  /** Dials peers directly (e.g. `--peer host:port`). */
+  addPeers(peers: { ip: string; port: number }[]): void {
+    this.#swarm?.addPeers(peers);
+  }
+
+  /** Where this torrent's data is: the file itself (single-file) or its folder. */
+  get contentPath(): string {
+    return join(this.savePath, this.meta.name);
+  }
+}
