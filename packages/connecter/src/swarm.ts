@@ -22,7 +22,10 @@ export interface SwarmOptions {
   /** Unchoke slots (seed: max_uploads 7) and the floor of optimistic unchokes (min_uploads 4). */
   maxUploads?: number;
   minUploads?: number;
-  /** Fewest outstanding requests per peer (seed: request_backlog 5); grows with the peer's rate. */
+  /**
+   * Fewest outstanding requests per peer (default 16; mainline's fixed request_backlog was 5,
+   * too few for fast links); the queue grows with the peer's rate.
+   */
   requestBacklog?: number;
   /** Seconds of data to keep requested from a peer at its current rate (sizes the queue). */
   requestQueueSeconds?: number;
@@ -47,6 +50,9 @@ export interface SwarmEvents {
 
 const BLOCK = 16384;
 const MAX_QUEUED_REQUESTS = 1024;
+const MAX_READS_IN_FLIGHT = 4;
+/** Received bytes allowed to wait for the disk before we stop reading from peers. */
+const MAX_PENDING_WRITE_BYTES = 8 * 1024 * 1024;
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /**
@@ -73,7 +79,9 @@ export class SwarmPeer implements ChokablePeer {
   outstanding = 0;
   maxRequests = 250;
   readonly uploadQueue: BlockRequest[] = [];
-  serving = false;
+  /** Disk reads in flight for this peer's requests, and whether one waits for limiter tokens. */
+  reading = 0;
+  waitingForTokens = false;
   downloaded = 0;
   uploaded = 0;
   hashFails = 0;
@@ -146,6 +154,8 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly #failsByKey = new Map<string, number>();
   readonly #dialing = new Set<string>();
   #active = false;
+  #pendingWriteBytes = 0;
+  #readingPaused = false;
 
   constructor(options: SwarmOptions) {
     super();
@@ -154,7 +164,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       maxInitiate: 35,
       maxUploads: 7,
       minUploads: 4,
-      requestBacklog: 5,
+      requestBacklog: 16,
       requestQueueSeconds: 3,
       banAfterHashFails: 3,
       snubTimeMs: 60_000,
@@ -254,6 +264,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     else if (store.haveCount > 0) conn.send({ type: 'bitfield', bitfield: store.haveBitfield() });
     picker.peerJoined(peer);
     this.choker.peerConnected(peer);
+    if (this.#readingPaused) conn.socket.pause();
     this.emit('peer-connected', peer);
     return {
       onMessage: (_c, message) => this.#onMessage(peer, message),
@@ -351,8 +362,10 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     const blocks = picker.pickBlocks(peer, want, { endgame: true });
     want = blocks.length;
     if (want === 0) return;
-    if (this.#downloadLimiters.length === 0) {
-      for (const b of blocks) this.#sendRequest(peer, b);
+    if (this.#downloadLimiters.every((l) => l.rate === 0)) {
+      // Unlimited: the whole batch of requests goes out in one write.
+      peer.outstanding += blocks.length;
+      peer.conn.sendMany(blocks.map((b) => ({ type: 'request', index: b.piece, begin: b.begin, length: b.length })));
       return;
     }
     // Download limit: a request is sent only once the limiters granted its bytes.
@@ -405,14 +418,35 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     if (!senders) this.#contributors.set(index, (senders = new Set()));
     senders.add(peer);
     this.#fill(peer);
+    this.#writesPending(block.length);
     store.writeBlock(index, begin, block).then(
       (w) => {
+        this.#writesPending(-block.length);
         if (w.status === 'verified') this.#pieceVerified(index);
         else if (w.status === 'hashfail') this.#pieceFailed(index);
         else if (w.status === 'duplicate') this.wasted += block.length;
       },
-      (err: unknown) => this.#diskError(err),
+      (err: unknown) => {
+        this.#writesPending(-block.length);
+        this.#diskError(err);
+      },
     );
+  }
+
+  /**
+   * Disk back-pressure: received blocks wait in memory until written, so when the disk falls
+   * behind we stop reading from every peer's socket (TCP then slows the senders) and resume
+   * once the backlog is down to half.
+   */
+  #writesPending(delta: number): void {
+    this.#pendingWriteBytes += delta;
+    if (!this.#readingPaused && this.#pendingWriteBytes > MAX_PENDING_WRITE_BYTES) {
+      this.#readingPaused = true;
+      for (const p of this.peers) p.conn.socket.pause();
+    } else if (this.#readingPaused && this.#pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2) {
+      this.#readingPaused = false;
+      for (const p of this.peers) p.conn.socket.resume();
+    }
   }
 
   #pieceVerified(index: number): void {
@@ -491,30 +525,52 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#serve(peer);
   }
 
-  /** Sends queued blocks while the socket takes them and the limiters allow; one read at a time. */
+  /**
+   * Sends queued blocks while the socket takes them and the limiters allow. A few disk reads
+   * run at once per peer: one at a time would leave the link idle for each read's latency.
+   */
   #serve(peer: SwarmPeer): void {
-    if (peer.serving || peer.amChoking || peer.conn.state !== 'open' || peer.conn.congested) return;
-    const next = peer.uploadQueue.shift();
-    if (!next) return;
-    peer.serving = true;
-    this.#takeAll(this.#uploadLimiters, next.length, () => {
-      this.#o.store.readBlock(next.piece, next.begin, next.length).then(
-        (block) => {
-          peer.serving = false;
-          if (peer.conn.state !== 'open' || peer.amChoking) return;
-          peer.conn.sendPiece(next.piece, next.begin, block);
-          peer.upRate.update(block.length);
-          peer.uploaded += block.length;
-          this.upRate.update(block.length);
-          this.uploaded += block.length;
-          this.#serve(peer);
-        },
-        (err: unknown) => {
-          peer.serving = false;
-          this.#diskError(err);
-        },
-      );
-    });
+    while (
+      peer.reading < MAX_READS_IN_FLIGHT &&
+      !peer.waitingForTokens &&
+      !peer.amChoking &&
+      peer.conn.state === 'open' &&
+      !peer.conn.congested
+    ) {
+      const next = peer.uploadQueue.shift();
+      if (!next) return;
+      peer.reading++;
+      peer.waitingForTokens = true;
+      let granted = false;
+      let inLoop = true;
+      this.#takeAll(this.#uploadLimiters, next.length, () => {
+        granted = true;
+        peer.waitingForTokens = false;
+        this.#sendBlock(peer, next);
+        if (!inLoop) this.#serve(peer);
+      });
+      inLoop = false;
+      if (!granted) return; // the limiter calls back later and serving resumes from there
+    }
+  }
+
+  #sendBlock(peer: SwarmPeer, request: BlockRequest): void {
+    this.#o.store.readBlock(request.piece, request.begin, request.length).then(
+      (block) => {
+        peer.reading--;
+        if (peer.conn.state !== 'open' || peer.amChoking) return;
+        peer.conn.sendPiece(request.piece, request.begin, block);
+        peer.upRate.update(block.length);
+        peer.uploaded += block.length;
+        this.upRate.update(block.length);
+        this.uploaded += block.length;
+        this.#serve(peer);
+      },
+      (err: unknown) => {
+        peer.reading--;
+        this.#diskError(err);
+      },
+    );
   }
 
   #takeAll(limiters: TokenBucket[], bytes: number, done: () => void): void {
