@@ -455,6 +455,10 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#contributors.delete(index);
     for (const p of this.peers) if (p.conn.state === 'open') p.conn.send({ type: 'have', index });
     this.emit('piece', index);
+    if (!store.isComplete() && picker.isWantedComplete) {
+      // Every wanted piece is here (the rest are skipped): lose interest in everyone.
+      for (const p of this.peers) this.#fill(p);
+    }
     if (store.isComplete()) {
       this.emit('complete');
       for (const p of [...this.peers]) {

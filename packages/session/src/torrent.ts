@@ -291,10 +291,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       this.emit('piece', i);
       this.#scheduleResumeSave();
     });
-    swarm.on('hashfail', (i) => {
+    // The ETA only ever counted verified pieces, so a failed one has nothing to refund.
+    swarm.on('hashfail', () => {
       this.#hashFails++;
-      this.#eta?.dataRejected(0);
-      void i;
     });
     swarm.on('complete', () => this.#completed());
     swarm.on('error', (e) => this.#fail(e));
@@ -319,6 +318,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       announceList: this.meta.announceList,
       clock: host.clock,
       stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: store.amountLeft, numPeers: swarm.peers.size }),
+      // BEP 15's full schedule (8 retries, ~2 h) would hold up the next tier behind one dead UDP
+      // tracker; two retries (15 s + 30 s + 60 s) fail over in under two minutes.
+      udp: { maxRetries: 2 },
       ...host.announcer,
     });
     announcer.on('peers', (peers) => {

@@ -1,0 +1,176 @@
+import { existsSync } from 'node:fs';
+import { readFile, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makePayload, makeTempDir, makeTorrent, startOpentracker } from '@mainline/interop';
+import { Session, type Torrent, type TorrentState } from './index.js';
+
+function until(torrent: Torrent, predicate: () => boolean, what: string, ms = 15_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (predicate()) {
+        clearInterval(timer);
+        clearTimeout(deadline);
+        resolve();
+      }
+    }, 20);
+    const deadline = setTimeout(() => {
+      clearInterval(timer);
+      reject(new Error(`timed out waiting for ${what}; stats ${JSON.stringify(torrent.stats())}`));
+    }, ms);
+  });
+}
+
+const inState = (t: Torrent, s: TorrentState): Promise<void> => until(t, () => t.state === s, `state ${s}`);
+
+describe('Torrent lifecycle', () => {
+  const sessions: Session[] = [];
+  const session = (opts: ConstructorParameters<typeof Session>[0] = {}): Session => {
+    const s = new Session({ portRange: [0, 0], bind: '127.0.0.1', ...opts });
+    sessions.push(s);
+    return s;
+  };
+  afterEach(async () => {
+    await Promise.all(sessions.splice(0).map((s) => s.close()));
+  });
+
+  async function seeded(size = 2 * 1024 * 1024, files?: { path: string; size: number }[]) {
+    const dir = makeTempDir('ml-torrent-');
+    const payload = await makePayload(join(dir, 'seed'), files ? { name: 'set', files } : { name: 'one.bin', size });
+    const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024 });
+    const seeder = session();
+    const port = await seeder.listen();
+    const seeding = await seeder.add(torrent.bytes, { savePath: payload.saveDir });
+    return { dir, payload, torrent, seeder, port, seeding };
+  }
+
+  test('pause stops the transfer and resume finishes it', async () => {
+    const { dir, torrent, port } = await seeded(4 * 1024 * 1024);
+    const leecher = session({ downloadLimit: 1024 * 1024 });
+    await leecher.listen();
+    const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out'), peers: [{ ip: '127.0.0.1', port }] });
+    await until(t, () => t.stats().piecesHave > 0, 'first piece');
+    await t.pause();
+    expect(t.state).toBe('paused');
+    expect(t.stats().peers).toBe(0);
+    // Blocks received before the pause may still be written and verified; then nothing moves.
+    await new Promise((r) => setTimeout(r, 300));
+    const frozen = t.stats().piecesHave;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(t.stats().piecesHave).toBe(frozen);
+    expect(frozen).toBeLessThan(t.stats().pieceCount);
+    leecher.setLimits({ download: 0 });
+    await t.resume();
+    t.addPeers([{ ip: '127.0.0.1', port }]);
+    await inState(t, 'seeding');
+    expect(t.stats().progress).toBe(1);
+  });
+
+  test('a skipped file is never created and its neighbours complete', async () => {
+    const files = [
+      { path: 'keep-1.bin', size: 300_000 },
+      { path: 'skip.bin', size: 500_000 },
+      { path: 'keep-2.bin', size: 300_000 },
+    ];
+    const { dir, payload, torrent, port } = await seeded(0, files);
+    const leecher = session();
+    await leecher.listen();
+    const out = join(dir, 'out');
+    const t = await leecher.add(torrent.bytes, {
+      savePath: out,
+      // mktorrent sorts files by path, so look the skipped one up by name.
+      filePriorities: torrent.metainfo.files.map((f) => (f.path.at(-1) === 'skip.bin' ? 'skip' : 'normal')),
+      peers: [{ ip: '127.0.0.1', port }],
+    });
+    // Pieces straddling the skipped file's edges are fetched for their wanted parts only.
+    await until(t, () => t.stats().piecesHave >= t.stats().pieceCount - Math.ceil(500_000 / 32768) + 1, 'wanted pieces');
+    await until(t, () => t.peers.every((p) => !p.amInterested), 'not interested once the wanted part is done');
+    expect(existsSync(join(out, 'set', 'skip.bin'))).toBe(false);
+    for (const name of ['keep-1.bin', 'keep-2.bin']) {
+      expect((await readFile(join(out, 'set', name))).equals(await readFile(join(payload.path, name)))).toBe(true);
+    }
+  });
+
+  test('seeding stops at the ratio limit', async () => {
+    const { dir, torrent, port } = await seeded(1024 * 1024);
+    // A second seeder with a ratio limit of 0.5 uploads to a fresh leecher, then stops.
+    const limited = session();
+    const limitedPort = await limited.listen();
+    const relay = await limited.add(torrent.bytes, { savePath: join(dir, 'relay'), seedRatio: 0.5, peers: [{ ip: '127.0.0.1', port }] });
+    await inState(relay, 'seeding');
+    const leecher = session();
+    await leecher.listen();
+    await leecher.add(torrent.bytes, { savePath: join(dir, 'out'), peers: [{ ip: '127.0.0.1', port: limitedPort }] });
+    await until(relay, () => relay.state === 'paused', 'ratio stop', 20_000);
+    expect(relay.ratio).toBeGreaterThanOrEqual(0.5);
+  });
+
+  test('a restart after a crash keeps verified pieces (resume record) and rechecks when files changed', async () => {
+    const { dir, torrent, port, payload } = await seeded(3 * 1024 * 1024);
+    const stateDir = join(dir, 'state');
+    const out = join(dir, 'out');
+    const first = session({ stateDir });
+    await first.listen();
+    const t = await first.add(torrent.bytes, { savePath: out, peers: [{ ip: '127.0.0.1', port }] });
+    await inState(t, 'seeding');
+    await first.close();
+
+    // Same files: the record is trusted, nothing is hashed or downloaded.
+    const second = session({ stateDir });
+    await second.listen();
+    const again = await second.add(torrent.bytes, { savePath: out });
+    expect(again.state).toBe('seeding');
+    expect(again.stats().checkProgress).toBe(1);
+    await second.close();
+
+    // A file cut behind our back: the record no longer matches, the recheck finds the damage.
+    await truncate(join(out, 'one.bin'), 1024 * 1024);
+    const third = session({ stateDir });
+    await third.listen();
+    const damaged = await third.add(torrent.bytes, { savePath: out });
+    expect(damaged.state).toBe('downloading');
+    expect(damaged.stats().piecesHave).toBe(32);
+    damaged.addPeers([{ ip: '127.0.0.1', port }]);
+    await inState(damaged, 'seeding');
+    expect((await readFile(join(out, 'one.bin'))).equals(await readFile(payload.path))).toBe(true);
+  });
+
+  test('a disk error puts the torrent in error without marking pieces had', async () => {
+    const { dir, torrent, port } = await seeded(1024 * 1024);
+    const leecher = session();
+    await leecher.listen();
+    // The save path is a file, so the storage cannot create its files.
+    const blocker = join(dir, 'not-a-dir');
+    await (await import('node:fs/promises')).writeFile(blocker, 'x');
+    const t = await leecher.add(torrent.bytes, { savePath: blocker, peers: [{ ip: '127.0.0.1', port }] });
+    expect(t.state).toBe('error');
+    expect(t.stats().error).toMatch(/ENOTDIR|not a directory|EEXIST/i);
+    expect(t.stats().piecesHave).toBe(0);
+  });
+
+  test('trackers: started on add, peers found through opentracker, stopped on close', async () => {
+    const dir = makeTempDir('ml-tracker-');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'tracked.bin', size: 1024 * 1024 });
+    const probe = makeTorrent(payload.path, { pieceLength: 32 * 1024 });
+    const tracker = await startOpentracker({ infoHashes: [probe.infoHash] });
+    try {
+      const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024, trackers: [tracker.announceUrl], outPath: join(dir, 't.torrent') });
+      expect(torrent.infoHash).toBe(probe.infoHash);
+      const seeder = session();
+      await seeder.listen();
+      await seeder.add(torrent.bytes, { savePath: payload.saveDir });
+      const leecher = session();
+      await leecher.listen();
+      const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out') });
+      await inState(t, 'seeding');
+      expect(t.stats().trackerPeers).toBeGreaterThan(0);
+      await leecher.close();
+      await seeder.close();
+      // Both said `stopped`: the tracker no longer lists any peer.
+      const scrape = await (await fetch(`${tracker.scrapeUrl}?info_hash=${escape(Buffer.from(torrent.infoHash, 'hex').toString('latin1'))}`)).arrayBuffer();
+      expect(Buffer.from(scrape).toString('latin1')).toMatch(/8:completei\d+e10:downloadedi\d+e10:incompletei0e/);
+      expect(Buffer.from(scrape).toString('latin1')).toContain('8:completei0e');
+    } finally {
+      await tracker.stop();
+    }
+  });
+});
