@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseTorrent, type Metainfo } from '@mainline/metainfo';
-import { Session } from '@mainline/session';
+import { Session, type Torrent } from '@mainline/session';
 import { PieceStore, Storage } from '@mainline/storage';
 import { sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
 import { formatBytes, formatPercent } from './format.js';
@@ -27,7 +27,7 @@ export async function loadTorrent(path: string): Promise<Metainfo> {
   }
 }
 
-function exitCodeOf(outcome: RunOutcome, log: (l: string) => void, what: string): number {
+function exitCodeOf(outcome: RunOutcome, log: (line: string) => void, what: string): number {
   if (outcome.kind === 'complete') return 0;
   if (outcome.kind === 'interrupted') {
     log(`interrupted (${outcome.signal}): trackers told, resume data saved; run the same command again to continue`);
@@ -37,70 +37,79 @@ function exitCodeOf(outcome: RunOutcome, log: (l: string) => void, what: string)
   return 1;
 }
 
-/**
- * `mainline download`: fetch a torrent into `out`, exit 0 once every wanted piece is verified
- * (optionally seeding on), 1 on failure, 130 when interrupted (resume data kept).
- */
-export async function download(torrentPath: string, out: string, flags: DownloadFlags, progress?: ProgressOptions): Promise<number> {
-  const log = (l: string): void => void process.stderr.write(`${l}\n`);
-  const meta = await loadTorrent(torrentPath);
+type Log = (line: string) => void;
+
+/** A running client: one session listening, one torrent added to it, Ctrl-C watched. */
+interface Client {
+  session: Session;
+  torrent: Torrent;
+  port: number;
+  interrupted: Promise<string>;
+}
+
+/** Opens a session for one torrent, runs `body`, and always closes cleanly (trackers, resume data). */
+async function withClient(
+  meta: Metainfo,
+  savePath: string,
+  flags: DownloadFlags,
+  body: (client: Client) => Promise<number>,
+): Promise<number> {
   const session = new Session(sessionOptions(flags));
   const { interrupted, dispose } = onInterrupt();
   try {
     const port = await session.listen();
-    if (!flags.quiet) log(`${meta.name}: ${formatBytes(meta.totalLength)}, info-hash ${meta.infoHash}, listening on port ${port}`);
-    const seeding = flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined;
     const torrent = await session.add(meta, {
-      ...torrentOptions(flags, out, meta.files.length),
+      ...torrentOptions(flags, savePath, meta.files.length),
       ...(flags.seedRatio !== undefined ? { seedRatio: flags.seedRatio } : {}),
       ...(flags.seedTime !== undefined ? { seedTimeSeconds: flags.seedTime * 60 } : {}),
     });
-    const outcome = await runTorrent(session, torrent, {
-      seed: seeding,
-      interrupted,
-      ...(flags.quiet ? { quiet: true } : {}),
-      ...(progress ? { progress } : {}),
-    });
-    const code = exitCodeOf(outcome, log, 'download');
-    if (code === 0 && !flags.quiet) log(`done: ${torrent.contentPath} (${formatBytes(meta.totalLength)}, all pieces verified)`);
-    return code;
+    return await body({ session, torrent, port, interrupted });
   } finally {
     dispose();
     await session.close();
   }
 }
 
+function show(client: Client, flags: DownloadFlags, seed: boolean, progress: ProgressOptions | undefined): Promise<RunOutcome> {
+  return runTorrent(client.session, client.torrent, {
+    seed,
+    interrupted: client.interrupted,
+    ...(flags.quiet ? { quiet: true } : {}),
+    ...(progress ? { progress } : {}),
+  });
+}
+
+/**
+ * `mainline download`: fetch a torrent into `out`, exit 0 once every wanted piece is verified
+ * (optionally seeding on), 1 on failure, 130 when interrupted (resume data kept).
+ */
+export async function download(torrentPath: string, out: string, flags: DownloadFlags, progress?: ProgressOptions): Promise<number> {
+  const log: Log = (l) => void process.stderr.write(`${l}\n`);
+  const meta = await loadTorrent(torrentPath);
+  const seeding = flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined;
+  return withClient(meta, out, flags, async (client) => {
+    if (!flags.quiet) log(`${meta.name}: ${formatBytes(meta.totalLength)}, info-hash ${meta.infoHash}, listening on port ${client.port}`);
+    const code = exitCodeOf(await show(client, flags, seeding, progress), log, 'download');
+    if (code === 0 && !flags.quiet) log(`done: ${client.torrent.contentPath} (${formatBytes(meta.totalLength)}, all pieces verified)`);
+    return code;
+  });
+}
+
 /** `mainline seed`: check the data first (or trust a matching resume record), then seed it. */
 export async function seed(torrentPath: string, data: string, flags: DownloadFlags, progress?: ProgressOptions): Promise<number> {
-  const log = (l: string): void => void process.stderr.write(`${l}\n`);
+  const log: Log = (l) => void process.stderr.write(`${l}\n`);
   const meta = await loadTorrent(torrentPath);
-  const session = new Session(sessionOptions(flags));
-  const { interrupted, dispose } = onInterrupt();
-  try {
-    const port = await session.listen();
-    const torrent = await session.add(meta, {
-      ...torrentOptions(flags, data, meta.files.length),
-      ...(flags.seedRatio !== undefined ? { seedRatio: flags.seedRatio } : {}),
-      ...(flags.seedTime !== undefined ? { seedTimeSeconds: flags.seedTime * 60 } : {}),
-    });
-    const s = torrent.stats();
+  return withClient(meta, data, flags, async (client) => {
+    const s = client.torrent.stats();
     if (s.state === 'error') return exitCodeOf({ kind: 'failed', message: s.error ?? 'unknown' }, log, 'seed');
     if (s.progress < 1) {
       log(`the data in ${data} is incomplete: ${s.piecesHave} of ${s.pieceCount} pieces verified (${formatPercent(s.progress)}); use \`mainline download\` to complete it`);
       return 1;
     }
-    if (!flags.quiet) log(`seeding ${meta.name} (${formatBytes(meta.totalLength)}, verified) on port ${port}; Ctrl-C stops`);
-    const outcome = await runTorrent(session, torrent, {
-      seed: true,
-      interrupted,
-      ...(flags.quiet ? { quiet: true } : {}),
-      ...(progress ? { progress } : {}),
-    });
+    if (!flags.quiet) log(`seeding ${meta.name} (${formatBytes(meta.totalLength)}, verified) on port ${client.port}; Ctrl-C stops`);
+    const outcome = await show(client, flags, true, progress);
     return outcome.kind === 'interrupted' ? 0 : exitCodeOf(outcome, log, 'seeding');
-  } finally {
-    dispose();
-    await session.close();
-  }
+  });
 }
 
 /** `mainline verify`: hash every piece of the data on disk; exit 0 only if all are good. */
