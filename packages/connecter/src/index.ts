@@ -23,3 +23,4 @@ export {
 } from './constants.js';
 export { ProtocolError, ConnecterError, type ProtocolErrorCode, type ConnecterErrorCode } from './errors.js';
 export { Swarm, SwarmPeer, banKey, type SwarmOptions, type SwarmEvents } from './swarm.js';
+export { ReadCache } from './read-cache.js';

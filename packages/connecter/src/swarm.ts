@@ -8,6 +8,7 @@ import type { WireLimits } from './wire-reader.js';
 import type { PiecePicker, BlockRequest } from '@mainline/piecepicker';
 import { RateMeasure, TokenBucket, UPLOAD_RATE_FUDGE_MS, type Clock } from '@mainline/rate';
 import { StorageError, type PieceStore } from '@mainline/storage';
+import { ReadCache } from './read-cache.js';
 
 export interface SwarmOptions {
   hub: WireHub;
@@ -155,6 +156,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly #dialing = new Set<string>();
   #active = false;
   #pendingWriteBytes = 0;
+  readonly #readCache: ReadCache;
   #readingPaused = false;
 
   constructor(options: SwarmOptions) {
@@ -174,6 +176,10 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#downloadLimiters = options.downloadLimiters ?? [];
     const { store } = options;
     this.limits = { numPieces: store.pieceCount, pieceLength: store.pieceLength, totalLength: store.totalLength };
+    this.#readCache = new ReadCache(
+      (piece, begin, length) => store.readBlock(piece, begin, length),
+      (piece) => store.pieceSize(piece),
+    );
     this.downRate = new RateMeasure({ clock: options.clock });
     this.upRate = new RateMeasure({ clock: options.clock, fudgeMs: UPLOAD_RATE_FUDGE_MS });
     this.choker = new Choker<SwarmPeer>({
@@ -210,6 +216,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#o.hub.removeTorrent(this.#o.infoHash);
     for (const p of [...this.peers]) p.conn.close();
     this.#dialing.clear();
+    this.#readCache.clear();
   }
 
   get active(): boolean {
@@ -559,7 +566,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   }
 
   #sendBlock(peer: SwarmPeer, request: BlockRequest): void {
-    this.#o.store.readBlock(request.piece, request.begin, request.length).then(
+    this.#readCache.get(request.piece, request.begin, request.length).then(
       (block) => {
         peer.reading--;
         if (peer.conn.state !== 'open' || peer.amChoking) return;
