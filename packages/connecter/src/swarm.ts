@@ -6,7 +6,7 @@ import type { PeerCloseReason, PeerConnection, PeerHandler } from './peer-connec
 import type { TorrentWire, WireHub } from './wire-hub.js';
 import type { WireLimits } from './wire-reader.js';
 import type { PiecePicker, BlockRequest } from '@mainline/piecepicker';
-import { RateMeasure, TokenBucket, UPLOAD_RATE_FUDGE_MS, type Clock } from '@mainline/rate';
+import { RateMeasure, TokenBucket, UPLOAD_RATE_FUDGE_MS, type Clock, type TokenTicket } from '@mainline/rate';
 import { StorageError, type PieceStore } from '@mainline/storage';
 import { ReadCache } from './read-cache.js';
 
@@ -50,8 +50,18 @@ export interface SwarmEvents {
 }
 
 const BLOCK = 16384;
+
+/**
+ * One number per block request: we only ever request block-aligned ranges, so (piece, begin)
+ * maps to piece·2^12 + begin/BLOCK (pieces up to 64 MiB); anything unaligned is not ours.
+ */
+function requestKey(piece: number, begin: number): number | undefined {
+  return begin % BLOCK === 0 && begin / BLOCK < 4096 ? piece * 4096 + begin / BLOCK : undefined;
+}
 const MAX_QUEUED_REQUESTS = 1024;
 const MAX_READS_IN_FLIGHT = 4;
+/** Wrong-sized answers to our requests tolerated from one peer before dropping it. */
+const MAX_BAD_ANSWERS = 3;
 /** Received bytes allowed to wait for the disk before we stop reading from peers. */
 const MAX_PENDING_WRITE_BYTES = 8 * 1024 * 1024;
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -77,7 +87,12 @@ export class SwarmPeer implements ChokablePeer {
   readonly downRate: RateMeasure;
   readonly upRate: RateMeasure;
   lastBlock: number | null = null;
-  outstanding = 0;
+  /** Requests sent to this peer and not yet answered: key (see requestKey) → length. */
+  readonly requests = new Map<number, number>();
+  /** Answers of the wrong size to our requests. */
+  badAnswers = 0;
+  /** Limiter waits of this peer's transfers, cancelled when it goes. */
+  readonly tickets = new Set<TokenTicket>();
   maxRequests = 250;
   readonly uploadQueue: BlockRequest[] = [];
   /** Disk reads in flight for this peer's requests, and whether one waits for limiter tokens. */
@@ -102,6 +117,11 @@ export class SwarmPeer implements ChokablePeer {
 
   get address(): string {
     return `${this.conn.remoteAddress}:${this.conn.remotePort}`;
+  }
+
+  /** Requests sent and not answered yet. */
+  get outstanding(): number {
+    return this.requests.size;
   }
 
   get banKey(): string {
@@ -311,7 +331,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
         // Without the fast extension a choke drops every outstanding request; with it the peer
         // rejects each explicitly, but we re-request elsewhere at once either way.
         const lost = picker.peerChoked(peer);
-        peer.outstanding = 0;
+        peer.requests.clear();
         if (lost.length > 0) this.#refillAll(peer);
         return;
       }
@@ -327,9 +347,14 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       }
       case 'piece':
         return this.#onPiece(peer, m.index, m.begin, m.block);
-      case 'reject':
-        if (picker.requestLost(m.index, m.begin, peer)) peer.outstanding = Math.max(0, peer.outstanding - 1);
+      case 'reject': {
+        // Only a reject of a request we actually sent means anything.
+        const key = requestKey(m.index, m.begin);
+        if (key === undefined || peer.requests.get(key) !== m.length) return;
+        peer.requests.delete(key);
+        picker.requestLost(m.index, m.begin, peer);
         return this.#fill(peer);
+      }
       case 'extended-handshake': {
         const reqq = (m.handshake as { reqq?: number }).reqq;
         if (typeof reqq === 'number' && reqq > 0) peer.maxRequests = Math.min(peer.maxRequests, reqq);
@@ -371,14 +396,14 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     if (want === 0) return;
     if (this.#downloadLimiters.every((l) => l.rate === 0)) {
       // Unlimited: the whole batch of requests goes out in one write.
-      peer.outstanding += blocks.length;
+      for (const b of blocks) peer.requests.set(requestKey(b.piece, b.begin)!, b.length);
       peer.conn.sendMany(blocks.map((b) => ({ type: 'request', index: b.piece, begin: b.begin, length: b.length })));
       return;
     }
     // Download limit: a request is sent only once the limiters granted its bytes.
     for (const b of blocks) {
       peer.pendingTokens++;
-      this.#takeAll(this.#downloadLimiters, b.length, () => {
+      this.#takeAll(peer, this.#downloadLimiters, b.length, () => {
         peer.pendingTokens--;
         if (peer.conn.state === 'open' && !peer.peerChoking) this.#sendRequest(peer, b);
         else if (picker.requestLost(b.piece, b.begin, peer)) this.#refillAll(peer);
@@ -387,7 +412,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   }
 
   #sendRequest(peer: SwarmPeer, b: BlockRequest): void {
-    peer.outstanding++;
+    peer.requests.set(requestKey(b.piece, b.begin)!, b.length);
     peer.conn.send({ type: 'request', index: b.piece, begin: b.begin, length: b.length });
   }
 
@@ -404,12 +429,28 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
 
   #onPiece(peer: SwarmPeer, index: number, begin: number, block: Uint8Array): void {
     const { picker, store, clock } = this.#o;
+    // Like mainline, accept only the answer to a request we sent this peer, at its exact length:
+    // a peer must not be able to slip unrequested (or short) data into pieces others are sending.
+    const key = requestKey(index, begin);
+    const asked = key === undefined ? undefined : peer.requests.get(key);
+    if (asked === undefined) {
+      this.wasted += block.length;
+      return;
+    }
+    peer.requests.delete(key!);
+    if (asked !== block.length) {
+      // A wrong-sized answer: ask again (a few times), then give up on the peer.
+      this.wasted += block.length;
+      picker.requestLost(index, begin, peer);
+      if (++peer.badAnswers > MAX_BAD_ANSWERS) return this.#drop(peer, `answered ${peer.badAnswers} requests with blocks of the wrong size`);
+      return this.#fill(peer);
+    }
     const result = picker.blockReceived(index, begin, peer);
-    peer.outstanding = Math.max(0, peer.outstanding - 1);
     for (const d of result.duplicateRequestsToCancel) {
+      d.peer.requests.delete(requestKey(d.piece, d.begin)!);
       if (d.peer.conn.state === 'open') {
-        d.peer.outstanding = Math.max(0, d.peer.outstanding - 1);
         d.peer.conn.send({ type: 'cancel', index: d.piece, begin: d.begin, length: d.length });
+        this.#fill(d.peer);
       }
     }
     if (!result.accepted) {
@@ -482,8 +523,8 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     const { picker } = this.#o;
     const stale = picker.pieceFailed(index);
     for (const r of stale) {
+      r.peer.requests.delete(requestKey(r.piece, r.begin)!);
       if (r.peer.conn.state === 'open') {
-        r.peer.outstanding = Math.max(0, r.peer.outstanding - 1);
         r.peer.conn.send({ type: 'cancel', index: r.piece, begin: r.begin, length: r.length });
       }
     }
@@ -523,6 +564,10 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
 
   #onRequest(peer: SwarmPeer, index: number, begin: number, length: number): void {
     const { store } = this.#o;
+    if (!store.hasPiece(index) && !peer.amChoking && !peer.conn.fast) {
+      // We never said we have it (mainline closes here too: get_piece had nothing).
+      return this.#drop(peer, `request for piece ${index}, which we do not have`);
+    }
     if (peer.amChoking || !store.hasPiece(index)) {
       // Fast peers learn at once; others lose the request silently, as BEP 3 says.
       if (peer.conn.fast) peer.conn.send({ type: 'reject', index, begin, length });
@@ -554,7 +599,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       peer.waitingForTokens = true;
       let granted = false;
       let inLoop = true;
-      this.#takeAll(this.#uploadLimiters, next.length, () => {
+      this.#takeAll(peer, this.#uploadLimiters, next.length, () => {
         granted = true;
         peer.waitingForTokens = false;
         this.#sendBlock(peer, next);
@@ -565,11 +610,21 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     }
   }
 
+  /** BEP 6: a fast peer is told about every request we will not answer, even one already in progress. */
+  #unanswered(peer: SwarmPeer, r: BlockRequest): void {
+    if (peer.conn.state === 'open' && peer.conn.fast) peer.conn.send({ type: 'reject', index: r.piece, begin: r.begin, length: r.length });
+  }
+
   #sendBlock(peer: SwarmPeer, request: BlockRequest): void {
+    if (peer.amChoking || peer.conn.state !== 'open') {
+      peer.reading--;
+      return this.#unanswered(peer, request);
+    }
     this.#readCache.get(request.piece, request.begin, request.length).then(
       (block) => {
         peer.reading--;
-        if (peer.conn.state !== 'open' || peer.amChoking) return;
+        if (peer.conn.state !== 'open') return;
+        if (peer.amChoking) return this.#unanswered(peer, request);
         peer.conn.sendPiece(request.piece, request.begin, block);
         peer.upRate.update(block.length);
         peer.uploaded += block.length;
@@ -584,11 +639,15 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     );
   }
 
-  #takeAll(limiters: TokenBucket[], bytes: number, done: () => void): void {
+  /** Waits until every limiter granted `bytes`; the waits are the peer's, cancelled if it goes. */
+  #takeAll(peer: SwarmPeer, limiters: TokenBucket[], bytes: number, done: () => void): void {
     let i = 0;
+    let ticket: TokenTicket | undefined;
     const step = (): void => {
+      if (ticket) peer.tickets.delete(ticket);
       if (i === limiters.length) return done();
-      limiters[i++]!.take(bytes, step);
+      ticket = limiters[i++]!.take(bytes, step);
+      if (ticket.pending) peer.tickets.add(ticket);
     };
     step();
   }
@@ -619,6 +678,11 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
 
   #onClose(peer: SwarmPeer, reason: PeerCloseReason, error?: Error): void {
     if (!this.peers.delete(peer)) return;
+    // Its limiter waits would otherwise still use up shared bandwidth.
+    for (const t of peer.tickets) t.cancel();
+    peer.tickets.clear();
+    peer.pendingTokens = 0;
+    peer.requests.clear();
     const lost = this.#o.picker.peerLeft(peer);
     this.choker.peerDisconnected(peer);
     this.emit('peer-dropped', peer, peer.dropReason ?? (error ? `${reason}: ${error.message}` : reason));
