@@ -1,0 +1,83 @@
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
+import { killAll, remote, spawnDaemon } from './test-helpers.js';
+
+// Debian's chromium, driven by playwright-core (no browser download), against the built daemon.
+jest.setTimeout(90_000);
+
+const CHROMIUM = '/usr/bin/chromium';
+export const SCREENSHOT = join(tmpdir(), 'mainline-ui.png');
+
+let browser: Browser | undefined;
+
+afterAll(async () => {
+  await browser?.close();
+  killAll();
+});
+
+test('the web UI lists torrents with progress bars, adds one by upload, stops and starts it', async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (tools/install-system-deps.sh)`);
+  const dir = makeTempDir('daemon-ui');
+  const downloadDir = join(dir, 'downloads');
+  // One torrent whose data is all there (seeding), one with 60% of it (downloading, no peers).
+  const full = await makePayload(downloadDir, { name: 'debian-12.7-netinst.iso', size: 3_000_000 });
+  const tFull = makeTorrent(full.path, { pieceLength: 32 * 1024, outPath: join(dir, 'full.torrent') });
+  const part = await makePayload(join(dir, 'src'), { name: 'big-buck-bunny.mkv', size: 2_000_000 });
+  const tPart = makeTorrent(part.path, { pieceLength: 32 * 1024, outPath: join(dir, 'part.torrent') });
+  writeFileSync(join(downloadDir, 'big-buck-bunny.mkv'), readFileSync(part.path).subarray(0, 1_200_000));
+  const upload = await makePayload(join(dir, 'src'), { name: 'album', files: [{ path: '01 intro.flac', size: 400_000 }, { path: '02 theme.flac', size: 600_000 }] });
+  const tUpload = makeTorrent(upload.path, { pieceLength: 32 * 1024, outPath: join(dir, 'album.torrent'), trackers: ['http://127.0.0.1:9/announce'] });
+
+  const d = await spawnDaemon({ stateDir: join(dir, 'state'), downloadDir });
+  await remote(d.rpcPort, '-a', tFull.path);
+  await remote(d.rpcPort, '-a', tPart.path);
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`http://127.0.0.1:${d.rpcPort}/`);
+
+  const fullRow = page.locator(`tr[data-hash="${tFull.infoHash}"]`);
+  await fullRow.locator('.bar[aria-valuenow="100.0"]').waitFor({ timeout: 15000 });
+  expect(await fullRow.textContent()).toContain('debian-12.7-netinst.iso');
+  const partRow = page.locator(`tr[data-hash="${tPart.infoHash}"]`);
+  await partRow.locator('.bar').waitFor();
+  const partPct = Number(await partRow.locator('.bar').getAttribute('aria-valuenow'));
+  expect(partPct).toBeGreaterThan(50);
+  expect(partPct).toBeLessThan(61);
+
+  // Add by upload.
+  await page.setInputFiles('#file-input', tUpload.path);
+  await page.click('#upload-button');
+  const upRow = page.locator(`tr[data-hash="${tUpload.infoHash}"]`);
+  await upRow.waitFor({ timeout: 10000 });
+  expect(await upRow.textContent()).toContain('album');
+  expect(await page.locator('#message').textContent()).toContain('added album');
+
+  // Stop, then start it again.
+  await upRow.locator('button[data-action="stop"]').click();
+  await page.locator(`tr[data-hash="${tUpload.infoHash}"][data-status="0"]`).waitFor({ timeout: 10000 });
+  expect(await remote(d.rpcPort, '-l')).toMatch(/Stopped\s+album/);
+  await page.locator(`tr[data-hash="${tUpload.infoHash}"] button[data-action="start"]`).click();
+  await page.locator(`tr[data-hash="${tUpload.infoHash}"]:not([data-status="0"])`).waitFor({ timeout: 10000 });
+
+  // Details of the uploaded one: its files and trackers.
+  await page.locator(`tr[data-hash="${tUpload.infoHash}"] td.name`).click();
+  await page.locator('#details-files tbody tr').nth(1).waitFor({ timeout: 10000 });
+  expect(await page.locator('#details-files').textContent()).toContain('album/02 theme.flac');
+  expect(await page.locator('#details-trackers').textContent()).toContain('http://127.0.0.1:9/announce');
+
+  await page.waitForTimeout(1600); // one more poll, so the picture shows settled rates
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  process.stdout.write(`web UI screenshot: ${SCREENSHOT}\n`);
+  expect(statSync(SCREENSHOT).size).toBeGreaterThan(20_000);
+  expect(await page.locator('#torrent-rows tr').count()).toBe(3);
+  expect(errors).toEqual([]);
+});

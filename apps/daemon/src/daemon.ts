@@ -1,0 +1,449 @@
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseTorrent, type Metainfo } from '@mainline/metainfo';
+import { Session, type Torrent } from '@mainline/session';
+import type { DaemonConfig } from './config.js';
+import { StateStore, type Priority, type SessionRecord, type TorrentRecord } from './state.js';
+
+/** One torrent as the daemon knows it: a small id stable for the daemon's lifetime, its record. */
+export interface Entry {
+  readonly id: number;
+  readonly torrent: Torrent;
+  readonly meta: Metainfo;
+  /** The .torrent file's bytes. */
+  readonly bytes: Uint8Array;
+  /** Where the .torrent is kept in the state directory. */
+  readonly torrentFile: string;
+  record: TorrentRecord;
+  /** Unix seconds of the last start and of the last data moved. */
+  startDate: number;
+  activityDate: number;
+  /** Set when the seed ratio was reached and the torrent stopped itself. */
+  finished: boolean;
+  /** A verify was asked for and has not begun hashing yet (Transmission's "Will Verify"). */
+  verifyQueued: boolean;
+}
+
+export interface AddOptions {
+  downloadDir?: string;
+  paused?: boolean;
+  priorities?: Priority[];
+}
+
+export interface SessionSettings {
+  speedLimitUp?: number;
+  speedLimitUpEnabled?: boolean;
+  speedLimitDown?: number;
+  speedLimitDownEnabled?: boolean;
+  downloadDir?: string;
+}
+
+export interface TrafficStats {
+  uploadedBytes: number;
+  downloadedBytes: number;
+  filesAdded: number;
+  secondsActive: number;
+  sessionCount: number;
+}
+
+export interface DaemonOptions {
+  config: DaemonConfig;
+  /**
+   * Settings the config file or flags set explicitly: speed limits and the download dir changed
+   * over RPC are remembered across restarts, except these, which the config always decides.
+   */
+  pinned?: readonly (keyof DaemonConfig)[];
+  /** Where log lines go (default: stderr). */
+  log?: (line: string) => void;
+}
+
+export class DaemonError extends Error {
+  override name = 'DaemonError';
+}
+
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+const KB = 1000;
+
+/**
+ * mainlined's core: one Session and the torrents in it, each persisted in the state directory
+ * (its .torrent and a JSON record) so that a restart, clean or not, brings every torrent back in
+ * its state. The session's own resume records keep the verified pieces.
+ */
+export class Daemon {
+  readonly config: DaemonConfig;
+  readonly session: Session;
+  readonly state: StateStore;
+  readonly startedAt = nowSeconds();
+  readonly #log: (line: string) => void;
+  readonly #pinned: ReadonlySet<string>;
+  readonly #entries = new Map<number, Entry>();
+  readonly #byHash = new Map<string, Entry>();
+  #nextId = 1;
+  #recentlyRemoved: { id: number; at: number }[] = [];
+  #saved: SessionRecord = { uploadedBytes: 0, downloadedBytes: 0, filesAdded: 0, secondsActive: 0, sessionCount: 0 };
+  #traffic = { up: 0, down: 0, added: 0 };
+  readonly #baseline = new Map<number, { store: unknown; up: number; down: number }>();
+  #ticker: NodeJS.Timeout | undefined;
+  #watcher: NodeJS.Timeout | undefined;
+  #scanning = false;
+  #ticks = 0;
+  #closed = false;
+
+  constructor(options: DaemonOptions) {
+    this.config = { ...options.config };
+    this.#pinned = new Set(options.pinned ?? []);
+    this.#log = options.log ?? ((l) => void process.stderr.write(`mainlined: ${l}\n`));
+    this.state = new StateStore(this.config.stateDir);
+    this.session = new Session({
+      portRange: this.config.portRange,
+      ...(this.config.bind ? { bind: this.config.bind } : {}),
+      uploadLimit: this.#limit(this.config.speedLimitUp, this.config.speedLimitUpEnabled),
+      downloadLimit: this.#limit(this.config.speedLimitDown, this.config.speedLimitDownEnabled),
+      maxConnections: this.config.peerLimitGlobal,
+      stateDir: this.state.resumeDir,
+    });
+  }
+
+  #limit(kbps: number, enabled: boolean): number {
+    return enabled ? Math.round(kbps * KB) : 0;
+  }
+
+  /** The BitTorrent port (after start()). */
+  get peerPort(): number {
+    return this.session.port;
+  }
+
+  /** Listens, brings back every torrent of the state directory in its state, starts the watch directory. */
+  async start(): Promise<void> {
+    this.#saved = await this.state.loadSession();
+    this.#saved.sessionCount++;
+    const saved: SessionSettings = {};
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir'] as const) {
+      if (this.#saved[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: this.#saved[k] });
+    }
+    this.setSessionSettings(saved);
+    await this.session.listen();
+    for (const { record, bytes } of await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`))) {
+      try {
+        await this.#open(bytes, record);
+      } catch (err) {
+        this.#log(`cannot restore ${record.name} (${record.infoHash}): ${(err as Error).message}`);
+      }
+    }
+    await this.state.saveSession(this.#sessionRecord());
+    this.#ticker = setInterval(() => this.#tick(), 1000);
+    if (this.config.watchDir) {
+      await this.#scanWatchDir();
+      this.#watcher = setInterval(() => void this.#scanWatchDir(), this.config.watchIntervalMs);
+    }
+  }
+
+  get entries(): Entry[] {
+    return [...this.#entries.values()];
+  }
+
+  byId(id: number): Entry | undefined {
+    return this.#entries.get(id);
+  }
+
+  byHash(infoHash: string): Entry | undefined {
+    return this.#byHash.get(infoHash.toLowerCase());
+  }
+
+  /** Ids removed in the last minute (Transmission's `recently-active` answer lists them). */
+  recentlyRemoved(): number[] {
+    const since = Date.now() - 60_000;
+    this.#recentlyRemoved = this.#recentlyRemoved.filter((r) => r.at >= since);
+    return this.#recentlyRemoved.map((r) => r.id);
+  }
+
+  /** Adds a torrent from its .torrent bytes; an already-known info-hash returns the existing one. */
+  async add(bytes: Uint8Array, options: AddOptions = {}): Promise<{ entry: Entry; duplicate: boolean }> {
+    if (this.#closed) throw new DaemonError('the daemon is shutting down');
+    let meta: Metainfo;
+    try {
+      meta = parseTorrent(bytes);
+    } catch (err) {
+      throw new DaemonError(`invalid or corrupt torrent file: ${(err as Error).message}`);
+    }
+    const existing = this.#byHash.get(meta.infoHash);
+    if (existing) return { entry: existing, duplicate: true };
+    const priorities = options.priorities ?? meta.files.map(() => 'normal' as const);
+    if (priorities.length !== meta.files.length) throw new DaemonError(`${priorities.length} file priorities for ${meta.files.length} files`);
+    const record: TorrentRecord = {
+      infoHash: meta.infoHash,
+      name: meta.name,
+      downloadDir: options.downloadDir ?? this.config.downloadDir,
+      paused: options.paused === true,
+      priorities,
+      addedDate: nowSeconds(),
+      doneDate: 0,
+      haveBytes: 0,
+      secondsDownloading: 0,
+      secondsSeeding: 0,
+      uploadLimit: 100,
+      uploadLimited: false,
+      downloadLimit: 100,
+      downloadLimited: false,
+    };
+    // The .torrent and the record are on disk before the torrent runs: a crash from here on
+    // brings it back on the next start.
+    await this.state.saveTorrentFile(meta.infoHash, bytes);
+    await this.state.saveRecord(record);
+    const entry = await this.#open(bytes, record, meta);
+    this.#traffic.added++;
+    this.#log(`added ${meta.name} (${meta.infoHash}) as #${entry.id} into ${record.downloadDir}${record.paused ? ', stopped' : ''}`);
+    return { entry, duplicate: false };
+  }
+
+  async #open(bytes: Uint8Array, record: TorrentRecord, parsed?: Metainfo): Promise<Entry> {
+    const meta = parsed ?? parseTorrent(bytes);
+    if (meta.infoHash !== record.infoHash) throw new DaemonError('the .torrent does not match its record');
+    if (record.priorities.length !== meta.files.length) record.priorities = meta.files.map(() => 'normal');
+    // Added paused, then resumed without waiting: a torrent's check can take minutes and an RPC
+    // must answer at once (Transmission shows "Verifying" meanwhile).
+    const torrent = await this.session.add(meta, {
+      savePath: record.downloadDir,
+      paused: true,
+      filePriorities: record.priorities,
+      uploadLimit: this.#limit(record.uploadLimit, record.uploadLimited),
+      downloadLimit: this.#limit(record.downloadLimit, record.downloadLimited),
+      ...(this.config.seedRatioLimited ? { seedRatio: this.config.seedRatioLimit } : {}),
+    });
+    const entry: Entry = { id: this.#nextId++, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false };
+    this.#entries.set(entry.id, entry);
+    this.#byHash.set(meta.infoHash, entry);
+    // When the data is opened the totals include earlier sessions (from the resume record): this
+    // session's traffic counts from there. The state changes right after opening, before any data.
+    torrent.on('state', (st) => {
+      if (st === 'checking') entry.verifyQueued = false;
+      const b = this.#baseline.get(entry.id);
+      if ((st === 'downloading' || st === 'seeding') && (!b || b.store !== torrent.store)) {
+        this.#baseline.set(entry.id, { store: torrent.store, up: torrent.uploaded, down: torrent.downloaded });
+      }
+    });
+    torrent.on('error', (e) => this.#log(`#${entry.id} ${meta.name}: ${e.message}`));
+    torrent.on('done', () => {
+      entry.record.doneDate = nowSeconds();
+      this.#persist(entry);
+    });
+    torrent.on('seeding-done', (reason) => {
+      entry.finished = true;
+      entry.record.paused = true;
+      this.#log(`#${entry.id} ${meta.name}: seeding stopped, ${reason}`);
+      this.#persist(entry);
+    });
+    if (!record.paused) this.#resume(entry);
+    return entry;
+  }
+
+  #resume(entry: Entry): void {
+    entry.startDate = nowSeconds();
+    entry.finished = false;
+    entry.torrent.resume().catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
+  }
+
+  #persist(entry: Entry): void {
+    const s = entry.torrent.stats();
+    if (entry.torrent.store) entry.record.haveBytes = s.haveBytes;
+    if (!this.#byHash.has(entry.meta.infoHash)) return;
+    this.state.saveRecord(entry.record).catch((e: unknown) => this.#log(`cannot save the state of #${entry.id}: ${(e as Error).message}`));
+  }
+
+  /** Starts (or continues) a torrent; a no-op when it runs already. */
+  async startTorrent(entry: Entry): Promise<void> {
+    if (!entry.record.paused && entry.torrent.state !== 'paused' && entry.torrent.state !== 'stopped' && entry.torrent.state !== 'error') return;
+    entry.record.paused = false;
+    await this.state.saveRecord(entry.record);
+    this.#resume(entry);
+  }
+
+  /** Stops a torrent (trackers told, resume data saved); it stays stopped across restarts. */
+  async stopTorrent(entry: Entry): Promise<void> {
+    entry.record.paused = true;
+    await this.state.saveRecord(entry.record);
+    await entry.torrent.pause();
+    this.#persist(entry);
+  }
+
+  /** Hashes the data again in the background; a stopped torrent stays stopped afterwards. */
+  verifyTorrent(entry: Entry): void {
+    if (entry.torrent.state === 'checking' || entry.verifyQueued) return;
+    entry.verifyQueued = true;
+    const stopped = entry.record.paused;
+    entry.torrent
+      .recheck()
+      .then(async () => {
+        entry.verifyQueued = false;
+        const s = entry.torrent.stats();
+        this.#log(`#${entry.id} ${entry.meta.name}: verified, ${s.piecesHave} of ${s.pieceCount} pieces good`);
+        if (stopped || entry.record.paused) await entry.torrent.pause();
+        this.#persist(entry);
+      })
+      .catch((e: unknown) => {
+        entry.verifyQueued = false;
+        this.#log(`#${entry.id}: verify failed: ${(e as Error).message}`);
+      });
+  }
+
+  /** Forgets a torrent (trackers told `stopped`), optionally deleting its data. */
+  async remove(entry: Entry, deleteData: boolean): Promise<void> {
+    if (!this.#entries.has(entry.id)) return;
+    this.#entries.delete(entry.id);
+    this.#byHash.delete(entry.meta.infoHash);
+    this.#countTraffic(entry);
+    this.#baseline.delete(entry.id);
+    this.#recentlyRemoved.push({ id: entry.id, at: Date.now() });
+    await this.session.remove(entry.meta.infoHash);
+    await this.state.remove(entry.meta.infoHash);
+    if (deleteData) await rm(entry.torrent.contentPath, { recursive: true, force: true });
+    this.#log(`removed #${entry.id} ${entry.meta.name}${deleteData ? ' and its data' : ''}`);
+  }
+
+  async setPriorities(entry: Entry, priorities: Priority[]): Promise<void> {
+    await entry.torrent.setFilePriorities(priorities);
+    entry.record.priorities = [...priorities];
+    await this.state.saveRecord(entry.record);
+  }
+
+  async setTorrentLimits(entry: Entry, limits: Partial<Pick<TorrentRecord, 'uploadLimit' | 'uploadLimited' | 'downloadLimit' | 'downloadLimited'>>): Promise<void> {
+    Object.assign(entry.record, limits);
+    const r = entry.record;
+    entry.torrent.setLimits({ upload: this.#limit(r.uploadLimit, r.uploadLimited), download: this.#limit(r.downloadLimit, r.downloadLimited) });
+    await this.state.saveRecord(r);
+  }
+
+  /** Session-wide speed limits (kB/s) and the default download directory; kept across restarts. */
+  setSessionSettings(s: SessionSettings): void {
+    const c = this.config;
+    if (s.speedLimitUp !== undefined) c.speedLimitUp = s.speedLimitUp;
+    if (s.speedLimitUpEnabled !== undefined) c.speedLimitUpEnabled = s.speedLimitUpEnabled;
+    if (s.speedLimitDown !== undefined) c.speedLimitDown = s.speedLimitDown;
+    if (s.speedLimitDownEnabled !== undefined) c.speedLimitDownEnabled = s.speedLimitDownEnabled;
+    if (s.downloadDir !== undefined) c.downloadDir = s.downloadDir;
+    this.session.setLimits({
+      upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled),
+      download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled),
+    });
+  }
+
+  async saveSessionSettings(): Promise<void> {
+    await this.state.saveSession(this.#sessionRecord());
+  }
+
+  #countTraffic(entry: Entry): void {
+    const t = entry.torrent;
+    const b = this.#baseline.get(entry.id);
+    if (!b || b.store !== t.store) return;
+    this.#traffic.up += Math.max(0, t.uploaded - b.up);
+    this.#traffic.down += Math.max(0, t.downloaded - b.down);
+    b.up = t.uploaded;
+    b.down = t.downloaded;
+  }
+
+  /** This session's traffic and the totals over every session. */
+  traffic(): { current: TrafficStats; cumulative: TrafficStats } {
+    for (const e of this.#entries.values()) this.#countTraffic(e);
+    const secondsActive = nowSeconds() - this.startedAt;
+    const current = { uploadedBytes: this.#traffic.up, downloadedBytes: this.#traffic.down, filesAdded: this.#traffic.added, secondsActive, sessionCount: 1 };
+    const s = this.#saved;
+    return {
+      current,
+      cumulative: {
+        uploadedBytes: s.uploadedBytes + current.uploadedBytes,
+        downloadedBytes: s.downloadedBytes + current.downloadedBytes,
+        filesAdded: s.filesAdded + current.filesAdded,
+        secondsActive: s.secondsActive + secondsActive,
+        sessionCount: s.sessionCount,
+      },
+    };
+  }
+
+  #sessionRecord(): SessionRecord {
+    const { cumulative } = this.traffic();
+    const c = this.config;
+    return {
+      ...cumulative,
+      speedLimitUp: c.speedLimitUp,
+      speedLimitUpEnabled: c.speedLimitUpEnabled,
+      speedLimitDown: c.speedLimitDown,
+      speedLimitDownEnabled: c.speedLimitDownEnabled,
+      downloadDir: c.downloadDir,
+    };
+  }
+
+  #tick(): void {
+    this.#ticks++;
+    const now = nowSeconds();
+    for (const e of this.#entries.values()) {
+      const s = e.torrent.stats();
+      if (s.state === 'downloading') e.record.secondsDownloading++;
+      if (s.state === 'seeding') e.record.secondsSeeding++;
+      if (s.downloadRate >= 1 || s.uploadRate >= 1) e.activityDate = now;
+      this.#countTraffic(e);
+      // Every 30 s, records whose verified byte count moved are saved (for stopped torrents' display).
+      if (this.#ticks % 30 === 0 && e.torrent.store && e.record.haveBytes !== s.haveBytes) this.#persist(e);
+    }
+    if (this.#ticks % 30 === 0) void this.saveSessionSettings().catch(() => undefined);
+  }
+
+  async #scanWatchDir(): Promise<void> {
+    const dir = this.config.watchDir;
+    if (!dir || this.#scanning || this.#closed) return;
+    this.#scanning = true;
+    try {
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        if (!name.toLowerCase().endsWith('.torrent')) continue;
+        const file = join(dir, name);
+        try {
+          const st = await stat(file);
+          // A file still being written waits for the next scan.
+          if (!st.isFile() || Date.now() - st.mtimeMs < 1000) continue;
+          const bytes = await readFile(file);
+          try {
+            const { entry, duplicate } = await this.add(bytes);
+            if (duplicate) this.#log(`watch dir: ${name} is already #${entry.id}`);
+            await rename(file, `${file}.added`);
+          } catch (err) {
+            if (err instanceof DaemonError) {
+              this.#log(`watch dir: ${name}: ${err.message}; renamed to ${name}.invalid`);
+              await rename(file, `${file}.invalid`);
+            } else throw err;
+          }
+        } catch (err) {
+          this.#log(`watch dir: ${name}: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      this.#scanning = false;
+    }
+  }
+
+  /**
+   * Clean shutdown: resume data and records flushed first, then the session closes (trackers get
+   * `stopped`), bounded by `timeoutMs` so a dead tracker cannot hold the exit.
+   */
+  async close(timeoutMs = 4000): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ticker) clearInterval(this.#ticker);
+    if (this.#watcher) clearInterval(this.#watcher);
+    await Promise.all(
+      this.entries.map(async (e) => {
+        await e.torrent.saveResume().catch(() => undefined);
+        if (e.torrent.store) e.record.haveBytes = e.torrent.stats().haveBytes;
+        await this.state.saveRecord(e.record).catch(() => undefined);
+      }),
+    );
+    await this.saveSessionSettings().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.session.close(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,160 @@
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readFileIfExists, writeFileAtomic } from '@mainline/session';
+
+export type Priority = 'skip' | 'low' | 'normal' | 'high';
+
+/** What the daemon keeps about one torrent besides its .torrent file (the session keeps the verified pieces). */
+export interface TorrentRecord {
+  infoHash: string;
+  name: string;
+  downloadDir: string;
+  /** Stopped by the user (start again with torrent-start). */
+  paused: boolean;
+  priorities: Priority[];
+  /** Unix seconds. */
+  addedDate: number;
+  doneDate: number;
+  /** Verified bytes when last saved: shown while a stopped torrent's data is not open. */
+  haveBytes: number;
+  secondsDownloading: number;
+  secondsSeeding: number;
+  /** Per-torrent limits in kB/s, applied when the matching flag is set. */
+  uploadLimit: number;
+  uploadLimited: boolean;
+  downloadLimit: number;
+  downloadLimited: boolean;
+}
+
+/** Session-wide numbers kept across restarts. */
+export interface SessionRecord {
+  uploadedBytes: number;
+  downloadedBytes: number;
+  filesAdded: number;
+  secondsActive: number;
+  sessionCount: number;
+  speedLimitUp?: number;
+  speedLimitUpEnabled?: boolean;
+  speedLimitDown?: number;
+  speedLimitDownEnabled?: boolean;
+  downloadDir?: string;
+}
+
+const HASH = /^[0-9a-f]{40}$/;
+
+/**
+ * The state directory: `torrents/<infohash>.torrent` and `torrents/<infohash>.json` for each
+ * torrent, `resume/` for the session's resume records, `session.json` for totals and settings.
+ * Every write is atomic (temp file, fsync, rename), so a crash leaves the old or the new file.
+ */
+export class StateStore {
+  readonly dir: string;
+  readonly torrentsDir: string;
+  readonly resumeDir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.torrentsDir = join(dir, 'torrents');
+    this.resumeDir = join(dir, 'resume');
+  }
+
+  torrentPath(infoHash: string): string {
+    return join(this.torrentsDir, `${infoHash}.torrent`);
+  }
+
+  async saveTorrentFile(infoHash: string, bytes: Uint8Array): Promise<void> {
+    await writeFileAtomic(this.torrentPath(infoHash), bytes);
+  }
+
+  async saveRecord(record: TorrentRecord): Promise<void> {
+    await writeFileAtomic(join(this.torrentsDir, `${record.infoHash}.json`), Buffer.from(`${JSON.stringify(record, null, 1)}\n`));
+  }
+
+  async remove(infoHash: string): Promise<void> {
+    // The record goes first: a crash in between leaves an orphan .torrent, which load() skips.
+    await rm(join(this.torrentsDir, `${infoHash}.json`), { force: true });
+    await rm(this.torrentPath(infoHash), { force: true });
+    await rm(join(this.resumeDir, `${infoHash}.resume`), { force: true });
+  }
+
+  /** Every torrent with both files present and readable, oldest first; the rest are reported. */
+  async load(onBad: (file: string, why: string) => void): Promise<{ record: TorrentRecord; bytes: Buffer }[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.torrentsDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: { record: TorrentRecord; bytes: Buffer }[] = [];
+    for (const name of names) {
+      const m = /^([0-9a-f]{40})\.json$/.exec(name);
+      if (!m) continue;
+      const file = join(this.torrentsDir, name);
+      try {
+        const record = parseRecord(JSON.parse(await readFile(file, 'utf8')), m[1]!);
+        const bytes = await readFileIfExists(this.torrentPath(m[1]!));
+        if (!bytes) throw new Error('its .torrent file is missing');
+        out.push({ record, bytes });
+      } catch (err) {
+        onBad(file, (err as Error).message);
+      }
+    }
+    return out.sort((a, b) => a.record.addedDate - b.record.addedDate || a.record.infoHash.localeCompare(b.record.infoHash));
+  }
+
+  async loadSession(): Promise<SessionRecord> {
+    const fresh: SessionRecord = { uploadedBytes: 0, downloadedBytes: 0, filesAdded: 0, secondsActive: 0, sessionCount: 0 };
+    const bytes = await readFileIfExists(join(this.dir, 'session.json')).catch(() => undefined);
+    if (!bytes) return fresh;
+    try {
+      const j = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+      const num = (k: keyof SessionRecord): number => (typeof j[k] === 'number' && Number.isFinite(j[k]) ? (j[k] as number) : 0);
+      const out: SessionRecord = {
+        uploadedBytes: num('uploadedBytes'),
+        downloadedBytes: num('downloadedBytes'),
+        filesAdded: num('filesAdded'),
+        secondsActive: num('secondsActive'),
+        sessionCount: num('sessionCount'),
+      };
+      for (const k of ['speedLimitUp', 'speedLimitDown'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
+      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
+      if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
+      return out;
+    } catch {
+      return fresh;
+    }
+  }
+
+  async saveSession(record: SessionRecord): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'session.json'), Buffer.from(`${JSON.stringify(record, null, 1)}\n`));
+  }
+}
+
+const PRIORITIES = new Set<string>(['skip', 'low', 'normal', 'high']);
+
+function parseRecord(j: unknown, infoHash: string): TorrentRecord {
+  if (typeof j !== 'object' || j === null) throw new Error('not a JSON object');
+  const o = j as Record<string, unknown>;
+  const num = (k: string, d = 0): number => (typeof o[k] === 'number' && Number.isFinite(o[k]) ? (o[k] as number) : d);
+  const bool = (k: string): boolean => o[k] === true;
+  if (typeof o.infoHash !== 'string' || !HASH.test(o.infoHash) || o.infoHash !== infoHash) throw new Error('infoHash does not match the file name');
+  if (typeof o.downloadDir !== 'string' || o.downloadDir === '') throw new Error('downloadDir is missing');
+  const priorities = Array.isArray(o.priorities) && o.priorities.every((p) => typeof p === 'string' && PRIORITIES.has(p)) ? (o.priorities as Priority[]) : [];
+  return {
+    infoHash,
+    name: typeof o.name === 'string' ? o.name : infoHash,
+    downloadDir: o.downloadDir,
+    paused: bool('paused'),
+    priorities,
+    addedDate: num('addedDate'),
+    doneDate: num('doneDate'),
+    haveBytes: num('haveBytes'),
+    secondsDownloading: num('secondsDownloading'),
+    secondsSeeding: num('secondsSeeding'),
+    uploadLimit: num('uploadLimit', 100),
+    uploadLimited: bool('uploadLimited'),
+    downloadLimit: num('downloadLimit', 100),
+    downloadLimited: bool('downloadLimited'),
+  };
+}
