@@ -62,6 +62,8 @@ const MAX_QUEUED_REQUESTS = 1024;
 const MAX_READS_IN_FLIGHT = 4;
 /** Wrong-sized answers to our requests tolerated from one peer before dropping it. */
 const MAX_BAD_ANSWERS = 3;
+/** Recent failed pieces with several senders remembered for clearing the co-senders of a banned peer. */
+const MAX_SHARED_FAILURES = 256;
 /** Received bytes allowed to wait for the disk before we stop reading from peers. */
 const MAX_PENDING_WRITE_BYTES = 8 * 1024 * 1024;
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -173,6 +175,13 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly #banned = new Set<string>();
   /** Failed pieces each ban key sent data for (not per connection, so reconnecting does not wipe the slate). */
   readonly #failsByKey = new Map<string, number>();
+  /**
+   * Ban keys of the senders of recent failed pieces that had more than one sender: when one of
+   * them is banned, the others are cleared of those failures (see #pieceFailed).
+   */
+  readonly #sharedFailures: Set<string>[] = [];
+  /** Verified pieces each ban key sent data for: breaks ties in shared blame. */
+  readonly #goodByKey = new Map<string, number>();
   readonly #dialing = new Set<string>();
   #active = false;
   #pendingWriteBytes = 0;
@@ -500,6 +509,9 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   #pieceVerified(index: number): void {
     const { picker, store } = this.#o;
     picker.pieceVerified(index);
+    for (const key of new Set([...(this.#contributors.get(index) ?? [])].map((p) => p.banKey))) {
+      this.#goodByKey.set(key, (this.#goodByKey.get(key) ?? 0) + 1);
+    }
     this.#contributors.delete(index);
     for (const p of this.peers) if (p.conn.state === 'open') p.conn.send({ type: 'have', index });
     this.emit('piece', index);
@@ -532,15 +544,30 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#contributors.delete(index);
     this.wasted += this.#o.store.pieceSize(index);
     this.emit('hashfail', index, senders);
-    const keys = new Set(senders.map((p) => p.banKey));
-    for (const key of keys) {
-      const fails = (this.#failsByKey.get(key) ?? 0) + 1;
-      this.#failsByKey.set(key, fails);
-      for (const p of senders) if (p.banKey === key) p.hashFails = fails;
-      // The only sender of a bad piece is certainly to blame; a shared one after repeated failures.
-      if (keys.size === 1 || fails >= this.#o.banAfterHashFails) {
-        this.ban(key, `sent data for ${fails} piece(s) that failed the hash check`);
-      }
+    const keys = [...new Set(senders.map((p) => p.banKey))];
+    // A piece a banned peer had a hand in is blamed on that peer alone: a fast corrupt peer mixes
+    // its blocks into pieces honest peers also send, and those must not count against them.
+    if (keys.some((k) => this.#banned.has(k))) return this.#refillAll();
+    for (const key of keys) this.#failsByKey.set(key, (this.#failsByKey.get(key) ?? 0) + 1);
+    for (const p of senders) p.hashFails = this.#failsByKey.get(p.banKey) ?? 0;
+    if (keys.length > 1) {
+      this.#sharedFailures.push(new Set(keys));
+      if (this.#sharedFailures.length > MAX_SHARED_FAILURES) this.#sharedFailures.shift();
+    }
+    // The only sender of a bad piece is certainly to blame; a shared one after repeated failures.
+    // Worst first (most failures, then fewest verified pieces): its ban clears its co-senders of
+    // the failures they shared with it, so an honest peer is not banned along with it. Peers
+    // that cannot be told apart are banned together.
+    const threshold = keys.length === 1 ? 1 : this.#o.banAfterHashFails;
+    const fails = (k: string): number => this.#failsByKey.get(k) ?? 0;
+    const good = (k: string): number => this.#goodByKey.get(k) ?? 0;
+    for (;;) {
+      const over = keys.filter((k) => !this.#banned.has(k) && fails(k) >= threshold);
+      if (over.length === 0) break;
+      const most = Math.max(...over.map(fails));
+      const least = Math.min(...over.filter((k) => fails(k) === most).map(good));
+      const worst = over.filter((k) => fails(k) === most && good(k) === least);
+      for (const key of worst) this.ban(key, `sent data for ${most} piece(s) that failed the hash check`);
     }
     this.#refillAll();
   }
@@ -549,6 +576,16 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   ban(key: string, reason: string): void {
     if (this.#banned.has(key)) return;
     this.#banned.add(key);
+    // Failed pieces shared with the banned peer are its fault, not its co-senders'.
+    for (let i = this.#sharedFailures.length - 1; i >= 0; i--) {
+      const keys = this.#sharedFailures[i]!;
+      if (!keys.has(key)) continue;
+      this.#sharedFailures.splice(i, 1);
+      for (const other of keys) {
+        const fails = this.#failsByKey.get(other);
+        if (other !== key && fails !== undefined) this.#failsByKey.set(other, Math.max(0, fails - 1));
+      }
+    }
     this.emit('banned', key, reason);
     for (const p of [...this.peers]) if (p.banKey === key || p.conn.remoteAddress === key) p.conn.close();
   }

@@ -1,0 +1,149 @@
+// End-to-end download benchmark on loopback: one python3-libtorrent seeder, and the same
+// single-file torrent (1 GiB by default; BENCH_E2E_MIB=256 for a quicker run) downloaded in turn
+// by our CLI, aria2c, Transmission and a libtorrent leecher. Each client's time runs from the
+// moment it is started to the moment it has every piece verified (our CLI: to its exit 0), so
+// process start-up counts for everyone. Peak memory is polled from /proc/<pid>/status.
+// Run with `pnpm bench -- e2e` (needs the system programs of tools/install-system-deps.sh).
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { freePort, makePayload, makeTempDir, makeTorrent, removeTempDir, startAria2, startLibtorrent, startTransmission } from '@mainline/interop';
+
+const require = createRequire(import.meta.url);
+const MiB = 1024 * 1024;
+const CLI = join(dirname(require.resolve('@mainline/cli/package.json')), 'dist', 'cli.js');
+
+/** Polls VmHWM (peak resident set) and RssAnon of a process every 50 ms; stop() gives the peaks in bytes. */
+function watchMemory(pid) {
+  let hwm = 0;
+  let anon = 0;
+  const read = () => {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+      hwm = Math.max(hwm, kb('VmHWM'));
+      anon = Math.max(anon, kb('RssAnon'));
+    } catch {
+      // gone
+    }
+  };
+  read();
+  const timer = setInterval(read, 50);
+  return {
+    stop() {
+      read();
+      clearInterval(timer);
+      return { hwm, anon };
+    },
+  };
+}
+
+/** Runs our CLI as a user would: `mainline download` straight from the seeder, no tracker. */
+async function runOurs(torrentPath, out, seederPort, stateDir) {
+  const port = await freePort();
+  const args = [CLI, 'download', torrentPath, '-o', out, '--no-trackers', '--peer', `127.0.0.1:${seederPort}`];
+  args.push('--bind', '127.0.0.1', '--minport', String(port), '--maxport', String(port), '--state-dir', stateDir, '-q');
+  const start = performance.now();
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const mem = watchMemory(child.pid);
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise((resolve) => child.on('close', (c, s) => resolve(c ?? s)));
+  const seconds = (performance.now() - start) / 1000;
+  const peak = mem.stop();
+  if (code !== 0) throw new Error(`mainline download exited with ${code}:\n${stderr}`);
+  return { seconds, ...peak };
+}
+
+/** Starts a harness client, waits for it to complete, and measures it. */
+async function runHarness(start, timeoutMs) {
+  const t0 = performance.now();
+  const handle = await start();
+  const mem = handle.pid !== undefined ? watchMemory(handle.pid) : { stop: () => ({ hwm: 0, anon: 0 }) };
+  try {
+    await handle.waitForComplete(timeoutMs);
+    const seconds = (performance.now() - t0) / 1000;
+    return { seconds, ...mem.stop() };
+  } finally {
+    mem.stop();
+    await handle.stop();
+  }
+}
+
+function sameFile(a, b) {
+  const sum = (p) => spawnSync('sha1sum', [p], { encoding: 'utf8' }).stdout.split(' ')[0];
+  return sum(a) === sum(b);
+}
+
+export async function run() {
+  const sizeMiB = Number(process.env.BENCH_E2E_MIB ?? 1024);
+  const size = sizeMiB * MiB;
+  const dir = makeTempDir('bench-e2e');
+  const handles = [];
+  try {
+    const seedDir = join(dir, 'seed');
+    const payload = await makePayload(seedDir, { name: `e2e-${sizeMiB}MiB.bin`, size });
+    const torrent = makeTorrent(payload.path, { pieceLength: 256 * 1024 });
+
+    // The same bytes through sha1sum (file in the page cache): the floor for a client that
+    // must hash every piece it receives.
+    spawnSync('sha1sum', [payload.path]);
+    const s0 = performance.now();
+    const r = spawnSync('sha1sum', [payload.path]);
+    const sha1Seconds = (performance.now() - s0) / 1000;
+    if (r.status !== 0) throw new Error('sha1sum failed');
+
+    const seeder = await startLibtorrent({ mode: 'seed', torrentPath: torrent.path, savePath: seedDir, noTrackers: true, intervalMs: 50 });
+    handles.push(seeder);
+    await seeder.waitForComplete(120_000);
+    const timeoutMs = 60_000 + (size / (4 * MiB)) * 1000; // Transmission does ~20 MiB/s here
+
+    const results = [];
+    const leech = async (name, fn) => {
+      const out = join(dir, name);
+      const res = await fn(out);
+      if (!sameFile(join(out, payload.name), payload.path)) throw new Error(`${name}: downloaded data differs`);
+      rmSync(out, { recursive: true, force: true });
+      results.push({ name, ...res });
+      console.log(`  ${name}: ${res.seconds.toFixed(2)} s`);
+    };
+
+    await leech('mainline (ours)', (out) => runOurs(torrent.path, out, seeder.port, join(dir, 'state')));
+    await leech('libtorrent 2.0', (out) =>
+      runHarness(
+        () => startLibtorrent({ mode: 'leech', torrentPath: torrent.path, savePath: out, noTrackers: true, peers: [['127.0.0.1', seeder.port]], intervalMs: 50 }),
+        timeoutMs,
+      ),
+    );
+    await leech('aria2c 1.36', (out) =>
+      runHarness(() => startAria2({ torrentPath: torrent.path, dir: out, seed: false, peers: [['127.0.0.1', seeder.port]] }), timeoutMs),
+    );
+    await leech('transmission 3.00', (out) =>
+      runHarness(async () => {
+        const tr = await startTransmission({ torrentPath: torrent.path, dir: out, seed: false, intervalMs: 50 });
+        seeder.connectPeer('127.0.0.1', tr.port); // it drops loopback peers from trackers: dial it
+        return tr;
+      }, timeoutMs),
+    );
+
+    const mib = (b) => (b / MiB).toFixed(0);
+    console.log(`\n${sizeMiB} MiB single file, 256 KiB pieces, one libtorrent seeder on loopback (start to complete)`);
+    console.log('| leecher | time (s) | MiB/s | peak RSS (MiB) | peak anon RSS (MiB) |');
+    console.log('|---|---|---|---|---|');
+    for (const x of results) {
+      console.log(`| ${x.name} | ${x.seconds.toFixed(2)} | ${(sizeMiB / x.seconds).toFixed(0)} | ${mib(x.hwm)} | ${mib(x.anon)} |`);
+    }
+    console.log(`| sha1sum (same bytes) | ${sha1Seconds.toFixed(2)} | ${(sizeMiB / sha1Seconds).toFixed(0)} | | |`);
+    const ours = results[0];
+    const others = results.slice(1);
+    const best = others.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    console.log(`\nours/best = ${(ours.seconds / best.seconds).toFixed(2)}  (best: ${best.name})`);
+    console.log(`ours/sha1-limit = ${(ours.seconds / sha1Seconds).toFixed(2)}`);
+    const leanest = others.reduce((a, b) => (b.hwm < a.hwm ? b : a));
+    console.log(`ours/leanest peak RSS = ${(ours.hwm / leanest.hwm).toFixed(2)}  (leanest: ${leanest.name})`);
+  } finally {
+    await Promise.all(handles.map((h) => h.stop()));
+    removeTempDir(dir);
+  }
+}
