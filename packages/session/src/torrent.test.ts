@@ -65,6 +65,25 @@ describe('Torrent lifecycle', () => {
     expect(t.stats().progress).toBe(1);
   });
 
+  test('a named peer that was not reachable at first is dialled again', async () => {
+    const dir = makeTempDir('ml-redial-');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'late.bin', size: 512 * 1024 });
+    const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024 });
+    // Reserve a port, then start the seeder on it only after the leecher's first dial failed.
+    const probe = session();
+    const port = await probe.listen();
+    await probe.close();
+    const leecher = session();
+    await leecher.listen();
+    const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out'), peers: [{ ip: '127.0.0.1', port }], peerRedialMs: 200 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(t.stats().peers).toBe(0);
+    const seeder = session({ portRange: [port, port] });
+    await seeder.listen();
+    await seeder.add(torrent.bytes, { savePath: payload.saveDir });
+    await inState(t, 'seeding');
+  });
+
   test('a skipped file is never created and its neighbours complete', async () => {
     const files = [
       { path: 'keep-1.bin', size: 300_000 },

@@ -17,6 +17,8 @@ import {
 import { Swarm, type SwarmPeer, type WireHub } from '@mainline/connecter';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 
+const EXPLICIT_REDIAL_MS = 15_000;
+
 export type TorrentState = 'stopped' | 'checking' | 'downloading' | 'seeding' | 'paused' | 'error';
 
 export interface TorrentOptions {
@@ -37,8 +39,10 @@ export interface TorrentOptions {
   seedTimeSeconds?: number;
   /** Sequential picking, for streaming. */
   sequential?: boolean;
-  /** Extra peers to dial (besides trackers). */
+  /** Extra peers to dial (besides trackers); redialled while not connected. */
   peers?: { ip: string; port: number }[];
+  /** How often peers named in `peers`/addPeers() are redialled while not connected (default 15 s). */
+  peerRedialMs?: number;
   /** Where the resume record lives (default: none, i.e. always recheck). */
   resumeFile?: string;
   /** Skip the announce to trackers (direct peers only). */
@@ -133,6 +137,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #uploadedBefore = 0;
   #seedingSince: number | undefined;
   #seedTimer: ReturnType<Clock['setTimeout']> | undefined;
+  /** Peers the user named (--peer, addPeers): dialled again while not connected. */
+  readonly #explicitPeers = new Map<string, { ip: string; port: number }>();
+  #redialTimer: ReturnType<Clock['setTimeout']> | undefined;
   #saveTimer: ReturnType<Clock['setTimeout']> | undefined;
   #starting: Promise<void> | undefined;
 
@@ -305,7 +312,21 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#setState(store.isComplete() ? 'seeding' : 'downloading');
     if (store.isComplete()) this.#startSeedClock();
     if (!this.#options.noTrackers && meta.trackers.length > 0) this.#startAnnouncer(store, swarm);
-    if (this.#options.peers?.length) swarm.addPeers(this.#options.peers);
+    for (const p of this.#options.peers ?? []) this.#explicitPeers.set(`${p.ip}:${p.port}`, p);
+    this.#dialExplicitPeers();
+  }
+
+  /**
+   * Dials the user's peers that are not connected, now and every 15 s: a peer that was busy
+   * (e.g. still checking its files) or dropped us gets another chance, as trackers' peers do
+   * with every announce.
+   */
+  #dialExplicitPeers(): void {
+    const swarm = this.#swarm;
+    if (!swarm || this.#explicitPeers.size === 0) return;
+    const connected = new Set([...swarm.peers].map((p) => p.address));
+    swarm.addPeers([...this.#explicitPeers.entries()].filter(([key]) => !connected.has(key)).map(([, p]) => p));
+    this.#redialTimer = this.#host.clock.setTimeout(() => this.#dialExplicitPeers(), this.#options.peerRedialMs ?? EXPLICIT_REDIAL_MS);
   }
 
   #startAnnouncer(store: PieceStore, swarm: Swarm): void {
@@ -456,6 +477,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   async #stopNetwork(): Promise<void> {
     if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
+    if (this.#redialTimer) this.#host.clock.clearTimeout(this.#redialTimer);
+    this.#redialTimer = undefined;
     if (this.#saveTimer) this.#host.clock.clearTimeout(this.#saveTimer);
     this.#seedTimer = this.#saveTimer = undefined;
     if (this.#swarm) {
@@ -537,6 +560,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   /** Dials peers directly (e.g. `--peer host:port`). */
   addPeers(peers: { ip: string; port: number }[]): void {
+    for (const p of peers) this.#explicitPeers.set(`${p.ip}:${p.port}`, p);
     this.#swarm?.addPeers(peers);
   }
 
