@@ -399,7 +399,9 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     if (!interesting || peer.peerChoking) return;
     const target = this.#queueTarget(peer);
     let want = target - peer.outstanding - peer.pendingTokens;
-    if (want <= 0) return;
+    // Top up in batches (a quarter of the queue, at most 8 requests): one write per batch
+    // instead of one per block received.
+    if (want <= 0 || (peer.outstanding > 0 && want < Math.min(8, Math.ceil(target / 4)))) return;
     const blocks = picker.pickBlocks(peer, want, { endgame: true });
     want = blocks.length;
     if (want === 0) return;
