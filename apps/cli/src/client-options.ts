@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { SessionOptions, TorrentOptions } from '@mainline/session';
 
 /** The download.py options that still make sense, with mainline's defaults. */
@@ -26,13 +26,20 @@ export interface ClientFlags {
   quiet?: boolean;
 }
 
-function num(value: string): number {
+/** Option parsers shared by every command. */
+export function nonNegative(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${value} is not a non-negative number`);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${value} is not a non-negative number`);
   return n;
 }
 
-function collect(value: string, previous: string[] = []): string[] {
+export function nonNegativeInteger(value: string): number {
+  const n = nonNegative(value);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${value} is not a non-negative integer`);
+  return n;
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
@@ -44,18 +51,18 @@ export function defaultStateDir(): string {
 /** Adds the shared client options (names follow mainline's download.py, kebab-cased). */
 export function addClientOptions(cmd: Command): Command {
   return cmd
-    .option('--max-uploads <n>', 'most peers unchoked at once', num, 7)
-    .option('--max-upload-rate <kB/s>', 'upload limit in kB/s (0 = unlimited)', num, 0)
-    .option('--max-download-rate <kB/s>', 'download limit in kB/s (0 = unlimited)', num, 0)
-    .option('--minport <port>', 'first port to try listening on', num, 6881)
-    .option('--maxport <port>', 'last port to try listening on', num, 6999)
+    .option('--max-uploads <n>', 'most peers unchoked at once', nonNegative, 7)
+    .option('--max-upload-rate <kB/s>', 'upload limit in kB/s (0 = unlimited)', nonNegative, 0)
+    .option('--max-download-rate <kB/s>', 'download limit in kB/s (0 = unlimited)', nonNegative, 0)
+    .option('--minport <port>', 'first port to try listening on', nonNegative, 6881)
+    .option('--maxport <port>', 'last port to try listening on', nonNegative, 6999)
     .option('--bind <address>', 'local address to listen on and connect from')
-    .option('--min-peers <n>', 'ask the tracker for more peers below this many', num, 20)
-    .option('--max-initiate <n>', 'stop dialling out at this many connections', num, 35)
-    .option('--max-allow-in <n>', 'refuse incoming connections beyond this many', num, 55)
-    .option('--timeout <s>', 'drop a peer after this long with nothing received', num, 300)
-    .option('--http-timeout <s>', 'tracker request timeout', num, 60)
-    .option('--rerequest-interval <s>', 'tracker check period (the tracker may ask for longer)', num, 300)
+    .option('--min-peers <n>', 'ask the tracker for more peers below this many', nonNegative, 20)
+    .option('--max-initiate <n>', 'stop dialling out at this many connections', nonNegative, 35)
+    .option('--max-allow-in <n>', 'refuse incoming connections beyond this many', nonNegative, 55)
+    .option('--timeout <s>', 'drop a peer after this long with nothing received', nonNegative, 300)
+    .option('--http-timeout <s>', 'tracker request timeout', nonNegative, 60)
+    .option('--rerequest-interval <s>', 'tracker check period (the tracker may ask for longer)', nonNegative, 300)
     .option('--peer <host:port>', 'also connect to this peer (repeatable)', collect)
     .option('--no-trackers', 'do not contact trackers (use --peer)')
     .option('--sequential', 'download pieces in order (for streaming)')

@@ -1,25 +1,9 @@
-import { Command, InvalidArgumentError } from 'commander';
-import { addClientOptions } from './client-options.js';
+import { Command } from 'commander';
+import { addClientOptions, collect, nonNegative as ratio, nonNegativeInteger as integer } from './client-options.js';
 import { download, seed, verify, type DownloadFlags } from './client.js';
 import { create } from './create.js';
 import { demo } from './demo.js';
 import { info } from './info.js';
-
-function integer(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${value} is not a non-negative integer`);
-  return n;
-}
-
-function ratio(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${value} is not a non-negative number`);
-  return n;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 /** Builds the `mainline` command tree; `run*` actions resolve to the process exit code. */
 export function buildProgram(out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): {
