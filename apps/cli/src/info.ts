@@ -19,8 +19,8 @@ export function describeTorrent(meta: Metainfo): string[] {
   if (tiers.length === 0) lines.push('Trackers:    none');
   tiers.forEach((tier, i) => lines.push(`Tier ${i + 1}:      ${tier.join(', ')}`));
   for (const url of meta.urlList) lines.push(`Web seed:    ${url}`);
-  lines.push('Files:');
-  for (const f of meta.files) lines.push(`  ${f.path.join('/')}  (${formatBytes(f.length)})`);
+  lines.push('Files (numbers for --select):');
+  meta.files.forEach((f, i) => lines.push(`  ${String(i + 1).padStart(3)}. ${f.path.join('/')}  (${formatBytes(f.length)})`));
   return lines;
 }
 
