@@ -7,7 +7,7 @@ import type { TorrentWire, WireHub } from './wire-hub.js';
 import type { WireLimits } from './wire-reader.js';
 import type { PiecePicker, BlockRequest } from '@mainline/piecepicker';
 import { RateMeasure, TokenBucket, UPLOAD_RATE_FUDGE_MS, type Clock, type TokenTicket } from '@mainline/rate';
-import { StorageError, type PieceStore } from '@mainline/storage';
+import { StorageError, type PieceStore, type WriteResult } from '@mainline/storage';
 import { ReadCache } from './read-cache.js';
 
 export interface SwarmOptions {
@@ -66,6 +66,9 @@ const MAX_BAD_ANSWERS = 3;
 const MAX_SHARED_FAILURES = 256;
 /** Received bytes allowed to wait for the disk before we stop reading from peers. */
 const MAX_PENDING_WRITE_BYTES = 8 * 1024 * 1024;
+/** Memory for pieces collected before one write each, and the largest piece collected so. */
+const ASSEMBLY_BUDGET = 32 * 1024 * 1024;
+const MAX_ASSEMBLED_PIECE = 4 * 1024 * 1024;
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /**
@@ -185,6 +188,10 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly #dialing = new Set<string>();
   #active = false;
   #pendingWriteBytes = 0;
+  /** Pieces being collected in memory (see #assemble), their total size, and pieces written block by block. */
+  readonly #assemblies = new Map<number, { data: Buffer; missing: number }>();
+  #assembledBytes = 0;
+  readonly #blockByBlock = new Set<number>();
   readonly #readCache: ReadCache;
   #readingPaused = false;
 
@@ -246,6 +253,9 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     for (const p of [...this.peers]) p.conn.close();
     this.#dialing.clear();
     this.#readCache.clear();
+    this.#assemblies.clear();
+    this.#blockByBlock.clear();
+    this.#assembledBytes = 0;
   }
 
   get active(): boolean {
@@ -477,16 +487,51 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     if (!senders) this.#contributors.set(index, (senders = new Set()));
     senders.add(peer);
     this.#fill(peer);
-    this.#writesPending(block.length);
-    store.writeBlock(index, begin, block).then(
+    if (this.#assemble(index, begin, block)) return;
+    this.#write(block.length, () => store.writeBlock(index, begin, block));
+  }
+
+  /**
+   * Collects a piece's blocks in memory while the budget allows, then writes it with one call
+   * (PieceStore.writePiece hashes it in memory first: no read-back, and corrupt data never
+   * reaches the disk). Pieces that do not fit the budget go to disk block by block.
+   * Returns false when the block must be written on its own.
+   */
+  #assemble(index: number, begin: number, block: Uint8Array): boolean {
+    const store = this.#o.store;
+    let a = this.#assemblies.get(index);
+    if (!a) {
+      if (this.#blockByBlock.has(index)) return false;
+      const size = store.pieceSize(index);
+      if (size > MAX_ASSEMBLED_PIECE || this.#assembledBytes + size > ASSEMBLY_BUDGET || !store.writtenBlocks(index).isEmpty()) {
+        this.#blockByBlock.add(index);
+        return false;
+      }
+      a = { data: Buffer.allocUnsafe(size), missing: store.blockCount(index) };
+      this.#assemblies.set(index, a);
+      this.#assembledBytes += size;
+    }
+    a.data.set(block, begin);
+    if (--a.missing > 0) return true;
+    const data = a.data;
+    this.#assemblies.delete(index);
+    this.#assembledBytes -= data.length;
+    this.#write(data.length, () => store.writePiece(index, data));
+    return true;
+  }
+
+  /** Runs a store write, with back-pressure accounting, and acts on its result. */
+  #write(bytes: number, write: () => Promise<WriteResult>): void {
+    this.#writesPending(bytes);
+    write().then(
       (w) => {
-        this.#writesPending(-block.length);
-        if (w.status === 'verified') this.#pieceVerified(index);
-        else if (w.status === 'hashfail') this.#pieceFailed(index);
-        else if (w.status === 'duplicate') this.wasted += block.length;
+        this.#writesPending(-bytes);
+        if (w.status === 'verified') this.#pieceVerified(w.piece);
+        else if (w.status === 'hashfail') this.#pieceFailed(w.piece);
+        else if (w.status === 'duplicate') this.wasted += bytes;
       },
       (err: unknown) => {
-        this.#writesPending(-block.length);
+        this.#writesPending(-bytes);
         this.#diskError(err);
       },
     );
@@ -510,6 +555,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
 
   #pieceVerified(index: number): void {
     const { picker, store } = this.#o;
+    this.#blockByBlock.delete(index);
     picker.pieceVerified(index);
     for (const key of new Set([...(this.#contributors.get(index) ?? [])].map((p) => p.banKey))) {
       this.#goodByKey.set(key, (this.#goodByKey.get(key) ?? 0) + 1);
@@ -535,6 +581,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
 
   #pieceFailed(index: number): void {
     const { picker } = this.#o;
+    this.#blockByBlock.delete(index);
     const stale = picker.pieceFailed(index);
     for (const r of stale) {
       r.peer.requests.delete(requestKey(r.piece, r.begin)!);
