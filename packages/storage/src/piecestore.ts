@@ -326,11 +326,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       this.emit('hashfail', piece);
       return { status: 'hashfail', piece };
     }
-    this.have.set(piece);
-    this.left -= this.pieceSize(piece);
-    this.emit('verified', piece);
-    if (this.left === 0) this.emit('complete');
-    return { status: 'verified', piece };
+    return this.markHad(piece);
   }
 
   /**
@@ -347,8 +343,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     }
     const partial = this.partials.get(piece);
     if (this.have.get(piece) || partial?.hashing || (partial && partial.writing.size > 0)) return { status: 'duplicate', piece };
-    const digest = createHash('sha1').update(data).digest();
-    if (Buffer.compare(digest, this.hashes.subarray(piece * 20, piece * 20 + 20)) !== 0) {
+    if (!this.matchesHash(piece, createHash('sha1').update(data).digest())) {
       this.partials.delete(piece);
       this.emit('hashfail', piece);
       return { status: 'hashfail', piece };
@@ -365,11 +360,20 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     });
     if (this.stateValue !== 'ready') throw this.stateError();
     this.partials.delete(piece);
+    return this.markHad(piece);
+  }
+
+  /** Records a piece whose bytes are on disk and hashed correctly. */
+  private markHad(piece: number): WriteResult {
     this.have.set(piece);
-    this.left -= size;
+    this.left -= this.pieceSize(piece);
     this.emit('verified', piece);
     if (this.left === 0) this.emit('complete');
     return { status: 'verified', piece };
+  }
+
+  private matchesHash(piece: number, digest: Buffer): boolean {
+    return Buffer.compare(digest, this.hashes.subarray(piece * 20, piece * 20 + 20)) === 0;
   }
 
   /** Hashes piece `piece` from disk and compares with the metainfo. */
@@ -385,7 +389,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
         await this.storage.readInto(piece * this.pieceLength + off, chunk);
         sha.update(chunk);
       }
-      return Buffer.compare(sha.digest(), this.hashes.subarray(piece * 20, piece * 20 + 20)) === 0;
+      return this.matchesHash(piece, sha.digest());
     } finally {
       this.activeHashes--;
       this.hashQueue.shift()?.();
