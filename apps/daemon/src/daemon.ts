@@ -82,7 +82,7 @@ export class Daemon {
   #recentlyRemoved: { id: number; at: number }[] = [];
   #saved: SessionRecord = { uploadedBytes: 0, downloadedBytes: 0, filesAdded: 0, secondsActive: 0, sessionCount: 0 };
   #traffic = { up: 0, down: 0, added: 0 };
-  readonly #baseline = new Map<number, { store: unknown; up: number; down: number }>();
+  readonly #baseline = new Map<number, { up: number; down: number }>();
   #ticker: NodeJS.Timeout | undefined;
   #watcher: NodeJS.Timeout | undefined;
   #scanning = false;
@@ -218,8 +218,8 @@ export class Daemon {
     torrent.on('state', (st) => {
       if (st === 'checking') entry.verifyQueued = false;
       const b = this.#baseline.get(entry.id);
-      if ((st === 'downloading' || st === 'seeding') && (!b || b.store !== torrent.store)) {
-        this.#baseline.set(entry.id, { store: torrent.store, up: torrent.uploaded, down: torrent.downloaded });
+      if ((st === 'downloading' || st === 'seeding') && !b) {
+        this.#baseline.set(entry.id, { up: torrent.uploaded, down: torrent.downloaded });
       }
     });
     torrent.on('error', (e) => this.#log(`#${entry.id} ${meta.name}: ${e.message}`));
@@ -334,7 +334,8 @@ export class Daemon {
   #countTraffic(entry: Entry): void {
     const t = entry.torrent;
     const b = this.#baseline.get(entry.id);
-    if (!b || b.store !== t.store) return;
+    // The torrent's totals only grow within this daemon (a recheck keeps them), so deltas add up.
+    if (!b) return;
     this.#traffic.up += Math.max(0, t.uploaded - b.up);
     this.#traffic.down += Math.max(0, t.downloaded - b.down);
     b.up = t.uploaded;

@@ -131,6 +131,12 @@ describe('Torrent lifecycle', () => {
     await first.listen();
     const t = await first.add(torrent.bytes, { savePath: out, peers: [{ ip: '127.0.0.1', port }] });
     await inState(t, 'seeding');
+    // A recheck hashes everything again but keeps the lifetime totals.
+    const downloaded = t.stats().downloaded;
+    expect(downloaded).toBeGreaterThanOrEqual(3 * 1024 * 1024);
+    await t.recheck();
+    expect(t.state).toBe('seeding');
+    expect(t.stats().downloaded).toBe(downloaded);
     await first.close();
 
     // Same files: the record is trusted, nothing is hashed or downloaded.

@@ -134,6 +134,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #hashFails = 0;
   /** Totals carried across restarts of the swarm (and from the resume record). */
   #downloadedBefore = 0;
+  #totalsLoaded = false;
   #uploadedBefore = 0;
   #seedingSince: number | undefined;
   #seedTimer: ReturnType<Clock['setTimeout']> | undefined;
@@ -232,10 +233,13 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const resume = await this.#loadResume();
     await store.start({ resume: resume?.record });
     this.#checkProgress = 1;
-    if (resume) {
+    // Lifetime totals come from the record only on the first open: a later reopen (recheck,
+    // resume after an error) keeps the totals this object already counted.
+    if (resume && !this.#totalsLoaded) {
       this.#downloadedBefore = resume.downloaded;
       this.#uploadedBefore = resume.uploaded;
     }
+    this.#totalsLoaded = true;
   }
 
   async #loadResume(): Promise<{ record: unknown; downloaded: number; uploaded: number } | undefined> {
