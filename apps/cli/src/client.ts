@@ -41,7 +41,6 @@ type Log = (line: string) => void;
 
 /** A running client: one session listening, one torrent added to it, Ctrl-C watched. */
 interface Client {
-  session: Session;
   torrent: Torrent;
   port: number;
   interrupted: Promise<string>;
@@ -63,7 +62,7 @@ async function withClient(
       ...(flags.seedRatio !== undefined ? { seedRatio: flags.seedRatio } : {}),
       ...(flags.seedTime !== undefined ? { seedTimeSeconds: flags.seedTime * 60 } : {}),
     });
-    return await body({ session, torrent, port, interrupted });
+    return await body({ torrent, port, interrupted });
   } finally {
     dispose();
     await session.close();
@@ -71,7 +70,7 @@ async function withClient(
 }
 
 function show(client: Client, flags: DownloadFlags, seed: boolean, progress: ProgressOptions | undefined): Promise<RunOutcome> {
-  return runTorrent(client.session, client.torrent, {
+  return runTorrent(client.torrent, {
     seed,
     interrupted: client.interrupted,
     ...(flags.quiet ? { quiet: true } : {}),

@@ -87,7 +87,7 @@ export async function demo(options: DemoOptions): Promise<number> {
     await withTimeout(announced, 15_000, 'the seeder did not reach the local tracker');
     const started = Date.now();
     const downloading = await leecher.add(created.torrent, { savePath: join(root, 'download') });
-    const outcome = await runTorrent(leecher, downloading, { seed: false, interrupted, ...(options.progress ? { progress: options.progress } : {}) });
+    const outcome = await runTorrent(downloading, { seed: false, interrupted, ...(options.progress ? { progress: options.progress } : {}) });
     if (outcome.kind !== 'complete') {
       out(outcome.kind === 'interrupted' ? 'demo interrupted' : `demo failed: ${outcome.message}`);
       return outcome.kind === 'interrupted' ? 130 : 1;

@@ -1,4 +1,4 @@
-import type { Session, Torrent, TorrentStats } from '@mainline/session';
+import type { Torrent, TorrentStats } from '@mainline/session';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
 
@@ -29,7 +29,7 @@ export type RunOutcome = { kind: 'complete' } | { kind: 'interrupted'; signal: s
  * Shows live progress for a torrent until it completes (and, with `seed`, until seeding ends),
  * fails, or the user interrupts.
  */
-export async function runTorrent(session: Session, torrent: Torrent, options: RunOptions): Promise<RunOutcome> {
+export async function runTorrent(torrent: Torrent, options: RunOptions): Promise<RunOutcome> {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const progress = options.quiet ? undefined : new Progress(options.progress);
   const show = (): void => {
@@ -61,7 +61,6 @@ export async function runTorrent(session: Session, torrent: Torrent, options: Ru
   show();
   const s = torrent.stats();
   progress?.done(statusLine(s));
-  void session;
   return outcome;
 }
 

@@ -275,12 +275,13 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   /** Dials peers (from a tracker, a magnet or the user), up to maxInitiate connections. */
   addPeers(peers: readonly { ip: string; port: number; peerId?: Uint8Array }[]): void {
     if (!this.#active) return;
+    const connected = new Set([...this.peers].map((p) => p.address));
     for (const { ip, port, peerId } of peers) {
       if (this.peers.size + this.#dialing.size >= this.#o.maxInitiate) return;
       if (this.#banned.has(ip) || (peerId && this.#banned.has(banKey(ip, peerId))) || port <= 0) continue;
       const key = `${ip}:${port}`;
       if (this.#dialing.has(key)) continue;
-      if ([...this.peers].some((p) => p.address === key)) continue;
+      if (connected.has(key)) continue;
       if (peerId && this.#o.hub.isConnected(this.#o.infoHash, peerId)) continue;
       this.#dialing.add(key);
       try {

@@ -261,6 +261,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const store = this.#store;
     if (!this.#options.resumeFile || !store || store.state !== 'ready') return;
     const record = encodeResume(await store.resumeRecord());
+    // Decoding our own output first: a record that would not read back is never written.
+    decodeResume(record);
     const data: Encodable = {
       storage: record as unknown as Encodable,
       downloaded: this.downloaded,
@@ -269,8 +271,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       paused: this.#state === 'paused' ? 1 : 0,
     };
     await writeFileAtomic(this.#options.resumeFile, encode(data));
-    // Decoding our own output proves the record is readable before we rely on it.
-    decodeResume(record);
   }
 
   #startNetwork(): void {
@@ -328,8 +328,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #dialExplicitPeers(): void {
     const swarm = this.#swarm;
     if (!swarm || this.#explicitPeers.size === 0) return;
-    const connected = new Set([...swarm.peers].map((p) => p.address));
-    swarm.addPeers([...this.#explicitPeers.entries()].filter(([key]) => !connected.has(key)).map(([, p]) => p));
+    // addPeers skips addresses already connected or being dialled.
+    swarm.addPeers([...this.#explicitPeers.values()]);
     this.#redialTimer = this.#host.clock.setTimeout(() => this.#dialExplicitPeers(), this.#options.peerRedialMs ?? EXPLICIT_REDIAL_MS);
   }
 
