@@ -9,6 +9,7 @@ import type { PiecePicker, BlockRequest } from '@mainline/piecepicker';
 import { RateMeasure, TokenBucket, UPLOAD_RATE_FUDGE_MS, type Clock, type TokenTicket } from '@mainline/rate';
 import { StorageError, type PieceStore, type WriteResult } from '@mainline/storage';
 import { ReadCache } from './read-cache.js';
+import { BufferPool } from './buffer-pool.js';
 
 export interface SwarmOptions {
   hub: WireHub;
@@ -191,6 +192,8 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   /** Pieces being collected in memory (see #assemble), their total size, and pieces written block by block. */
   readonly #assemblies = new Map<number, { data: Buffer; missing: number }>();
   #assembledBytes = 0;
+  /** Piece buffers for #assemble, reused once their piece is written. */
+  readonly #pieceBuffers: BufferPool;
   readonly #blockByBlock = new Set<number>();
   readonly #readCache: ReadCache;
   #readingPaused = false;
@@ -216,6 +219,8 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       (piece, begin, length) => store.readBlock(piece, begin, length),
       (piece) => store.pieceSize(piece),
     );
+    // Enough idle buffers to cover the pieces that can wait for the disk at once.
+    this.#pieceBuffers = new BufferPool(store.pieceLength, Math.ceil(MAX_PENDING_WRITE_BYTES / store.pieceLength) + 1);
     this.downRate = new RateMeasure({ clock: options.clock });
     this.upRate = new RateMeasure({ clock: options.clock, fudgeMs: UPLOAD_RATE_FUDGE_MS });
     this.choker = new Choker<SwarmPeer>({
@@ -256,6 +261,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#assemblies.clear();
     this.#blockByBlock.clear();
     this.#assembledBytes = 0;
+    this.#pieceBuffers.clear();
   }
 
   get active(): boolean {
@@ -410,9 +416,9 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     if (!interesting || peer.peerChoking) return;
     const target = this.#queueTarget(peer);
     let want = target - peer.outstanding - peer.pendingTokens;
-    // Top up in batches (a quarter of the queue, at most 8 requests): one write per batch
-    // instead of one per block received.
-    if (want <= 0 || (peer.outstanding > 0 && want < Math.min(8, Math.ceil(target / 4)))) return;
+    // Top up in batches (a quarter of the queue, at most 32 requests): one write per batch
+    // instead of one per block received (on loopback each write costs the receiver's work too).
+    if (want <= 0 || (peer.outstanding > 0 && want < Math.min(32, Math.ceil(target / 4)))) return;
     const blocks = picker.pickBlocks(peer, want, { endgame: true });
     want = blocks.length;
     if (want === 0) return;
@@ -508,7 +514,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
         this.#blockByBlock.add(index);
         return false;
       }
-      a = { data: Buffer.allocUnsafe(size), missing: store.blockCount(index) };
+      a = { data: size === this.#pieceBuffers.size ? this.#pieceBuffers.take() : Buffer.allocUnsafe(size), missing: store.blockCount(index) };
       this.#assemblies.set(index, a);
       this.#assembledBytes += size;
     }
@@ -517,15 +523,20 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     const data = a.data;
     this.#assemblies.delete(index);
     this.#assembledBytes -= data.length;
-    this.#write(data.length, () => store.writePiece(index, data));
+    this.#write(data.length, () => store.writePiece(index, data), data);
     return true;
   }
 
-  /** Runs a store write, with back-pressure accounting, and acts on its result. */
-  #write(bytes: number, write: () => Promise<WriteResult>): void {
+  /**
+   * Runs a store write, with back-pressure accounting, and acts on its result. `recycle` goes back
+   * to the piece-buffer pool once the write has settled normally (after a disk error, part of a
+   * multi-file write may still be in flight, so the buffer is left to the GC).
+   */
+  #write(bytes: number, write: () => Promise<WriteResult>, recycle?: Buffer): void {
     this.#writesPending(bytes);
     write().then(
       (w) => {
+        if (recycle) this.#pieceBuffers.give(recycle);
         this.#writesPending(-bytes);
         if (w.status === 'verified') this.#pieceVerified(w.piece);
         else if (w.status === 'hashfail') this.#pieceFailed(w.piece);
