@@ -18,8 +18,9 @@ export class BufferPool {
   }
 
   /** Gives a buffer back; the caller must hold no other reference that is still in use. */
-  give(buf: Buffer): void {
-    if (buf.length === this.size && this.#free.length < this.maxFree) this.#free.push(buf);
+  give(buf: Uint8Array): void {
+    if (buf.length !== this.size || this.#free.length >= this.maxFree) return;
+    this.#free.push(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
   }
 
   get idle(): number {

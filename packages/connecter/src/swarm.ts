@@ -7,7 +7,7 @@ import type { TorrentWire, WireHub } from './wire-hub.js';
 import type { WireLimits } from './wire-reader.js';
 import type { PiecePicker, BlockRequest } from '@mainline/piecepicker';
 import { RateMeasure, TokenBucket, UPLOAD_RATE_FUDGE_MS, type Clock, type TokenTicket } from '@mainline/rate';
-import { StorageError, type PieceStore, type WriteResult } from '@mainline/storage';
+import { StorageError, type PieceStore, type PieceWriteResult } from '@mainline/storage';
 import { ReadCache } from './read-cache.js';
 import { BufferPool } from './buffer-pool.js';
 
@@ -523,20 +523,21 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     const data = a.data;
     this.#assemblies.delete(index);
     this.#assembledBytes -= data.length;
-    this.#write(data.length, () => store.writePiece(index, data), data);
+    // The buffer moves to the store's hashing thread and comes back in the result for reuse.
+    this.#write(data.length, () => store.writePiece(index, data, { transfer: true }));
     return true;
   }
 
   /**
-   * Runs a store write, with back-pressure accounting, and acts on its result. `recycle` goes back
-   * to the piece-buffer pool once the write has settled normally (after a disk error, part of a
-   * multi-file write may still be in flight, so the buffer is left to the GC).
+   * Runs a store write, with back-pressure accounting, and acts on its result. A piece buffer
+   * handed back goes to the pool (after a disk error, part of a multi-file write may still be in
+   * flight, so that buffer is left to the GC).
    */
-  #write(bytes: number, write: () => Promise<WriteResult>, recycle?: Buffer): void {
+  #write(bytes: number, write: () => Promise<PieceWriteResult>): void {
     this.#writesPending(bytes);
     write().then(
       (w) => {
-        if (recycle) this.#pieceBuffers.give(recycle);
+        if (w.data) this.#pieceBuffers.give(w.data);
         this.#writesPending(-bytes);
         if (w.status === 'verified') this.#pieceVerified(w.piece);
         else if (w.status === 'hashfail') this.#pieceFailed(w.piece);

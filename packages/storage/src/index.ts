@@ -11,6 +11,8 @@ export {
   type StartOptions,
   type StartResult,
   type WriteResult,
+  type WritePieceOptions,
+  type PieceWriteResult,
 } from './piecestore.js';
 export { recheckStorage, type RecheckOptions, type RecheckProgress } from './recheck.js';
 export { decodeResume, encodeResume, type ResumeData, type ResumeRecord } from './resume.js';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Bitfield } from '@mainline/bitfield';
 import { StorageError, toStorageError } from './errors.js';
+import { HashPool } from './hashpool.js';
 import { recheckStorage, type RecheckProgress } from './recheck.js';
 import { decodeResume, type ResumeRecord } from './resume.js';
 import type { FileStamp, Storage } from './storage.js';
@@ -12,6 +13,8 @@ export const BLOCK_SIZE = 16384;
 const HASH_READ = 1 << 20;
 /** At most this many completed pieces are hashed at once (memory ≤ 2 × HASH_READ). */
 const MAX_CONCURRENT_HASHES = 2;
+/** writePiece hashes pieces at least this big on a worker thread (smaller ones cost more to post). */
+const MIN_WORKER_HASH_BYTES = 64 * 1024;
 
 export interface PieceStoreOptions {
   /** SHA-1 of every piece: 20·N bytes, or N arrays of 20 bytes. N must match the storage's piece count. */
@@ -32,6 +35,18 @@ export interface StartResult {
   /** Why the resume record was not used (absent, malformed, stamps differ). */
   readonly reason?: string;
 }
+
+export interface WritePieceOptions {
+  /**
+   * Let the store move `data`'s ArrayBuffer to a hashing thread (when it is a whole, unshared
+   * ArrayBuffer of at least 64 KiB): the main thread then spends no time on SHA-1. `data` is
+   * detached after the call; the result gives the same memory back as `data` for reuse.
+   */
+  readonly transfer?: boolean;
+}
+
+/** Outcome of a whole-piece write; with `transfer`, `data` is the piece's memory handed back. */
+export type PieceWriteResult = WriteResult & { readonly data?: Uint8Array };
 
 /** Outcome of a block write. */
 export type WriteResult =
@@ -104,6 +119,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
   private readonly hashQueue: (() => void)[] = [];
   private pendingOps = 0;
   private readonly idle: (() => void)[] = [];
+  /** One hashing thread for writePiece, started on first use. */
+  private pieceHasher: HashPool | null = null;
 
   constructor(storage: Storage, options: PieceStoreOptions) {
     super();
@@ -335,7 +352,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
    * when a downloader received the piece in full. Blocks of it already written by writeBlock
    * are simply overwritten; a piece being hashed or already had is a 'duplicate'.
    */
-  async writePiece(piece: number, data: Uint8Array): Promise<WriteResult> {
+  async writePiece(piece: number, data: Uint8Array, options: WritePieceOptions = {}): Promise<PieceWriteResult> {
     this.checkReady();
     const size = this.pieceSize(piece);
     if (!(data instanceof Uint8Array) || data.length !== size) {
@@ -343,24 +360,48 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     }
     const partial = this.partials.get(piece);
     if (this.have.get(piece) || partial?.hashing || (partial && partial.writing.size > 0)) return { status: 'duplicate', piece };
-    if (!this.matchesHash(piece, createHash('sha1').update(data).digest())) {
-      this.partials.delete(piece);
-      this.emit('hashfail', piece);
-      return { status: 'hashfail', piece };
-    }
+    // Claimed before hashing (which may wait for the worker): other writes of it are duplicates.
     const mine = { written: new Bitfield(this.blockCount(piece)), writing: new Set<number>(), hashing: true };
     this.partials.set(piece, mine);
-    await this.tracked(async () => {
+    return this.tracked(async () => {
+      let digest: Uint8Array;
+      try {
+        ({ data, digest } = await this.hashPiece(data, options.transfer === true));
+      } catch (err) {
+        this.partials.delete(piece);
+        return this.fail(toStorageError(err, 'hash'), 'ready');
+      }
+      const handBack = options.transfer === true ? { data } : {};
+      if (this.stateValue !== 'ready') {
+        this.partials.delete(piece);
+        throw this.stateError();
+      }
+      if (!this.matchesHash(piece, digest)) {
+        this.partials.delete(piece);
+        this.emit('hashfail', piece);
+        return { status: 'hashfail', piece, ...handBack };
+      }
       try {
         await this.storage.write(piece * this.pieceLength, data);
       } catch (err) {
         this.partials.delete(piece);
         return this.fail(toStorageError(err, 'write'), 'ready');
       }
+      this.partials.delete(piece);
+      if (this.stateValue !== 'ready') throw this.stateError();
+      return { ...this.markHad(piece), ...handBack };
     });
-    if (this.stateValue !== 'ready') throw this.stateError();
-    this.partials.delete(piece);
-    return this.markHad(piece);
+  }
+
+  /** SHA-1 of a whole piece: on the hashing thread when the buffer may move there, else here. */
+  private async hashPiece(data: Uint8Array, transfer: boolean): Promise<{ data: Uint8Array; digest: Uint8Array }> {
+    const movable =
+      transfer && data.length >= MIN_WORKER_HASH_BYTES && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength === data.length;
+    if (!movable) return { data, digest: createHash('sha1').update(data).digest() };
+    this.pieceHasher ??= new HashPool(1);
+    const length = data.length; // data is detached once posted
+    const { buffer, digests } = await this.pieceHasher.hash(data.buffer, length, length);
+    return { data: Buffer.from(buffer, 0, length), digest: digests };
   }
 
   /** Records a piece whose bytes are on disk and hashed correctly. */
@@ -372,7 +413,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     return { status: 'verified', piece };
   }
 
-  private matchesHash(piece: number, digest: Buffer): boolean {
+  private matchesHash(piece: number, digest: Uint8Array): boolean {
     return Buffer.compare(digest, this.hashes.subarray(piece * 20, piece * 20 + 20)) === 0;
   }
 
@@ -448,6 +489,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
     await this.drain();
+    await this.pieceHasher?.close();
+    this.pieceHasher = null;
     await this.storage.close();
   }
 

@@ -56,4 +56,45 @@ describe('PieceStore.writePiece', () => {
     const { store } = await openStore(tempDir());
     await expect(store.writePiece(3, Buffer.alloc(10))).rejects.toMatchObject({ code: 'OUT_OF_RANGE' });
   });
+
+  it('with transfer, hashes on a worker thread and hands the same memory back', async () => {
+    const root = tempDir();
+    const { fx, store } = await openStore(root);
+    try {
+      const copyOf = (p: number): Buffer => {
+        const own = Buffer.from(new ArrayBuffer(store.pieceSize(p)));
+        own.set(fx.payload.subarray(p * 65536, p * 65536 + store.pieceSize(p)));
+        return own;
+      };
+      // A corrupt piece through the worker: reported, not written, and its memory comes back.
+      const bad = copyOf(0);
+      bad[77] = bad[77]! ^ 1;
+      const failed = await store.writePiece(0, bad, { transfer: true });
+      expect(failed.status).toBe('hashfail');
+      expect(bad.byteLength).toBe(0); // moved to the worker: the caller's view is detached
+      expect(failed.data?.length).toBe(65536);
+      expect(failed.data?.[77]).toBe(fx.payload[77]! ^ 1);
+      // Good pieces, two at once through the one worker; the short last piece is hashed here.
+      const results = await Promise.all([0, 1, 2, 3].map((p) => store.writePiece(p, copyOf(p), { transfer: true })));
+      expect(results.map((r) => r.status)).toEqual(['verified', 'verified', 'verified', 'verified']);
+      results.forEach((r, p) => expect(Buffer.from(r.data!).equals(fx.payload.subarray(p * 65536, p * 65536 + store.pieceSize(p)))).toBe(true));
+      expect(store.amountLeft).toBe(0);
+      const onDisk = Buffer.concat(fx.files.map((f) => readFileSync(join(root, ...f.path))));
+      expect(onDisk.equals(fx.payload)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a piece being hashed on the worker makes a second write of it a duplicate', async () => {
+    const { fx, store } = await openStore(tempDir());
+    try {
+      const piece = (): Buffer => Buffer.from(new Uint8Array(fx.payload.subarray(65536, 131072)).buffer);
+      const [first, second] = await Promise.all([store.writePiece(1, piece(), { transfer: true }), store.writePiece(1, piece(), { transfer: true })]);
+      expect(first.status).toBe('verified');
+      expect(second).toEqual({ status: 'duplicate', piece: 1 });
+    } finally {
+      await store.close();
+    }
+  });
 });
