@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import type { DirectWrite } from './storage.js';
 
 // The worker is inline source (eval) so it works the same from the ESM and CJS builds and under
 // jest, with no separate file to locate. It hashes consecutive pieces of a chunk and hands the
@@ -7,6 +8,19 @@ import { Worker } from 'node:worker_threads';
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const fs = require('node:fs');
+function writeAll(bytes, w) {
+  const fd = fs.openSync(w.path, 'r+');
+  try {
+    for (let done = 0; done < w.length; ) {
+      const n = fs.writeSync(fd, bytes, w.bufferOffset + done, w.length - done, w.fileOffset + done);
+      if (n <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 parentPort.on('message', (m) => {
   const bytes = new Uint8Array(m.buffer, 0, m.length);
   const n = Math.ceil(m.length / m.pieceLength);
@@ -15,7 +29,18 @@ parentPort.on('message', (m) => {
     const start = i * m.pieceLength;
     digests.set(createHash('sha1').update(bytes.subarray(start, Math.min(m.length, start + m.pieceLength))).digest(), i * 20);
   }
-  parentPort.postMessage({ id: m.id, buffer: m.buffer, digests: digests.buffer }, [m.buffer, digests.buffer]);
+  let written = false;
+  let error;
+  if (m.writes && Buffer.compare(digests, m.expected) === 0) {
+    let w;
+    try {
+      for (w of m.writes) writeAll(bytes, w);
+      written = true;
+    } catch (e) {
+      error = { code: e.code, message: e.message, path: w && w.path };
+    }
+  }
+  parentPort.postMessage({ id: m.id, buffer: m.buffer, digests: digests.buffer, written, error }, [m.buffer, digests.buffer]);
 });
 `;
 
@@ -34,11 +59,38 @@ export interface HashResult {
   /** The chunk's buffer, returned for reuse. */
   readonly buffer: ArrayBuffer;
   readonly digests: Uint8Array;
+  /** The writes asked for were done (the digests matched `expected`). */
+  readonly written: boolean;
+}
+
+/** Writes for the worker to make once the chunk hashed to `expected` (all its pieces' digests). */
+export interface WriteAfterHash {
+  readonly writes: readonly DirectWrite[];
+  readonly expected: Uint8Array;
+}
+
+/** A write by a worker failed: errno `code` and the file, as fs errors carry them. */
+class WorkerWriteError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    readonly path: string | undefined,
+  ) {
+    super(message);
+  }
 }
 
 interface Job {
   resolve(r: HashResult): void;
   reject(e: unknown): void;
+}
+
+interface WorkerReply {
+  id: number;
+  buffer: ArrayBuffer;
+  digests: ArrayBuffer;
+  written: boolean;
+  error?: { code?: string; message: string; path?: string };
 }
 
 interface Slot {
@@ -59,10 +111,11 @@ export class HashPool {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true });
       const slot: Slot = { worker, jobs: new Map() };
-      worker.on('message', (m: { id: number; buffer: ArrayBuffer; digests: ArrayBuffer }) => {
+      worker.on('message', (m: WorkerReply) => {
         const job = slot.jobs.get(m.id);
         slot.jobs.delete(m.id);
-        job?.resolve({ buffer: m.buffer, digests: new Uint8Array(m.digests) });
+        if (m.error) job?.reject(new WorkerWriteError(m.error.message, m.error.code, m.error.path));
+        else job?.resolve({ buffer: m.buffer, digests: new Uint8Array(m.digests), written: m.written });
       });
       const fail = (err: unknown): void => {
         this.failure ??= err;
@@ -77,18 +130,23 @@ export class HashPool {
     }
   }
 
-  /** Hashes the pieces in buffer[0, length); the buffer is detached until the promise resolves. */
-  hash(buffer: ArrayBuffer, length: number, pieceLength: number): Promise<HashResult> {
+  /**
+   * Hashes the pieces in buffer[0, length); the buffer is detached until the promise resolves.
+   * With `then`, the worker also makes those writes (synchronously, off this thread) if and only
+   * if the digests equal `then.expected`; a failed write rejects with the fs error's code and path.
+   */
+  hash(buffer: ArrayBuffer, length: number, pieceLength: number, then?: WriteAfterHash): Promise<HashResult> {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.slots.length === 0) {
-      return Promise.resolve({ buffer, digests: hashPieces(new Uint8Array(buffer, 0, length), length, pieceLength) });
+      if (then) return Promise.reject(new Error('HashPool: writes need a worker'));
+      return Promise.resolve({ buffer, digests: hashPieces(new Uint8Array(buffer, 0, length), length, pieceLength), written: false });
     }
     let slot = this.slots[0] as Slot;
     for (const s of this.slots) if (s.jobs.size < slot.jobs.size) slot = s;
     const id = this.nextId++;
     return new Promise<HashResult>((resolve, reject) => {
       slot.jobs.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, buffer, length, pieceLength }, [buffer]);
+      slot.worker.postMessage({ id, buffer, length, pieceLength, writes: then?.writes, expected: then?.expected }, [buffer]);
     });
   }
 

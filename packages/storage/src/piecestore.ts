@@ -364,12 +364,29 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     const mine = { written: new Bitfield(this.blockCount(piece)), writing: new Set<number>(), hashing: true };
     this.partials.set(piece, mine);
     return this.tracked(async () => {
-      let digest: Uint8Array;
+      const position = piece * this.pieceLength;
+      // A copy: posting a view would clone the whole hash table to the worker each time.
+      const expected = this.hashes.slice(piece * 20, piece * 20 + 20);
+      let digest: Uint8Array | undefined;
+      let written = false;
       try {
-        ({ data, digest } = await this.hashPiece(data, options.transfer === true));
+        if (options.transfer === true && this.movable(data)) {
+          // Hash and, if it matches, write on the hashing thread: this thread only hands it over.
+          const hasher = (this.pieceHasher ??= new HashPool(1));
+          const buffer = data.buffer as ArrayBuffer;
+          await this.storage.writeDirect(position, size, async (writes) => {
+            const r = await hasher.hash(buffer, size, size, { writes, expected });
+            ({ digest, written } = { digest: r.digests, written: r.written });
+            data = Buffer.from(r.buffer, 0, size);
+          });
+          // Part of it goes to a parts file: hash there, write here.
+          if (digest === undefined) ({ data, digest } = await this.hashPiece(data, true));
+        } else {
+          digest = createHash('sha1').update(data).digest();
+        }
       } catch (err) {
         this.partials.delete(piece);
-        return this.fail(toStorageError(err, 'hash'), 'ready');
+        return this.fail(toStorageError(err, 'write'), 'ready');
       }
       const handBack = options.transfer === true ? { data } : {};
       if (this.stateValue !== 'ready') {
@@ -382,7 +399,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
         return { status: 'hashfail', piece, ...handBack };
       }
       try {
-        await this.storage.write(piece * this.pieceLength, data);
+        if (!written) await this.storage.write(position, data);
       } catch (err) {
         this.partials.delete(piece);
         return this.fail(toStorageError(err, 'write'), 'ready');
@@ -393,14 +410,17 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     });
   }
 
-  /** SHA-1 of a whole piece: on the hashing thread when the buffer may move there, else here. */
+  /** Whether `data` can move to the hashing thread: a whole, unshared ArrayBuffer, big enough to be worth it. */
+  private movable(data: Uint8Array): boolean {
+    return data.length >= MIN_WORKER_HASH_BYTES && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength === data.length;
+  }
+
+  /** SHA-1 of a whole piece on the hashing thread (the buffer moves there and back). */
   private async hashPiece(data: Uint8Array, transfer: boolean): Promise<{ data: Uint8Array; digest: Uint8Array }> {
-    const movable =
-      transfer && data.length >= MIN_WORKER_HASH_BYTES && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength === data.length;
-    if (!movable) return { data, digest: createHash('sha1').update(data).digest() };
+    if (!transfer || !this.movable(data)) return { data, digest: createHash('sha1').update(data).digest() };
     this.pieceHasher ??= new HashPool(1);
     const length = data.length; // data is detached once posted
-    const { buffer, digests } = await this.pieceHasher.hash(data.buffer, length, length);
+    const { buffer, digests } = await this.pieceHasher.hash(data.buffer as ArrayBuffer, length, length);
     return { data: Buffer.from(buffer, 0, length), digest: digests };
   }
 

@@ -17,6 +17,14 @@ export type FilePriority = 'skip' | 'low' | 'normal' | 'high';
  */
 export type Allocation = 'sparse' | 'truncate' | 'zero';
 
+/** One file's part of a write: `length` bytes from `bufferOffset` of the data go to `fileOffset` of `path`. */
+export interface DirectWrite {
+  readonly path: string;
+  readonly fileOffset: number;
+  readonly bufferOffset: number;
+  readonly length: number;
+}
+
 export interface StorageOptions {
   /** Download root; every file path resolves under it. For a multi-file torrent include the torrent name, in `root` or as each path's first component. */
   readonly root: string;
@@ -231,6 +239,32 @@ export class Storage {
   async write(position: number, data: Uint8Array): Promise<void> {
     this.layout.checkRange(position, data.length);
     await this.guarded(() => Promise.all(this.layout.spans(position, data.length).map((s) => this.writeSpan(s, data))));
+  }
+
+  /**
+   * Writes [position, position + length) through `io` (which may run on another thread, with its
+   * own descriptors) when every byte of it lands in a file that exists as ours; returns false,
+   * doing nothing, when part of it belongs to the parts file of a skipped file, or when the storage
+   * runs on an injected file system (which another thread would not see). The write counts as I/O
+   * in flight: close() and file-priority changes wait for it.
+   */
+  async writeDirect(position: number, length: number, io: (writes: DirectWrite[]) => Promise<void>): Promise<boolean> {
+    this.layout.checkRange(position, length);
+    if (this.fs !== nodeFs) return false;
+    return this.guarded(async () => {
+      const spans = this.layout.spans(position, length);
+      if (!spans.every((s) => this.materialised[s.file])) return false;
+      const writes = spans.map((s) => {
+        this.grownAtOpen[s.file] = false;
+        return { path: this.layout.paths[s.file] as string, fileOffset: s.fileOffset, bufferOffset: s.bufferOffset, length: s.length };
+      });
+      try {
+        await io(writes);
+      } catch (err) {
+        throw toStorageError(err, 'write', (err as { path?: string }).path);
+      }
+      return true;
+    });
   }
 
   private async readSpan(s: FileSpan, buf: Uint8Array): Promise<void> {

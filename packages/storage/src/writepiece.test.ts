@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PieceStore } from './piecestore.js';
-import { Storage } from './storage.js';
+import { Storage, type FilePriority } from './storage.js';
 import { cleanTempDirs, fixture, tempDir } from './test-helpers.js';
 
 afterAll(cleanTempDirs);
@@ -9,9 +9,9 @@ afterAll(cleanTempDirs);
 // 4 pieces of 64 KiB over several files, the last one short.
 const LENGTHS = [70000, 0, 50000, 82000];
 
-async function openStore(root: string) {
+async function openStore(root: string, priorities?: FilePriority[]) {
   const fx = fixture(LENGTHS, 65536);
-  const storage = new Storage({ root, files: fx.files, pieceLength: fx.pieceLength });
+  const storage = new Storage({ root, files: fx.files, pieceLength: fx.pieceLength, ...(priorities ? { priorities } : {}) });
   await storage.open();
   const store = new PieceStore(storage, { pieceHashes: fx.hashes, hashWorkers: 0 });
   await store.start();
@@ -74,6 +74,7 @@ describe('PieceStore.writePiece', () => {
       expect(bad.byteLength).toBe(0); // moved to the worker: the caller's view is detached
       expect(failed.data?.length).toBe(65536);
       expect(failed.data?.[77]).toBe(fx.payload[77]! ^ 1);
+      expect(readFileSync(join(root, ...fx.files[0]!.path)).subarray(0, 65536).every((b) => b === 0)).toBe(true);
       // Good pieces, two at once through the one worker; the short last piece is hashed here.
       const results = await Promise.all([0, 1, 2, 3].map((p) => store.writePiece(p, copyOf(p), { transfer: true })));
       expect(results.map((r) => r.status)).toEqual(['verified', 'verified', 'verified', 'verified']);
@@ -96,5 +97,42 @@ describe('PieceStore.writePiece', () => {
     } finally {
       await store.close();
     }
+  });
+
+  // Piece-sized buffers of their own (movable to the worker), filled with piece p's bytes.
+  const own = (fx: ReturnType<typeof fixture>, p: number, size: number): Buffer => {
+    const b = Buffer.from(new ArrayBuffer(size));
+    b.set(fx.payload.subarray(p * 65536, p * 65536 + size));
+    return b;
+  };
+
+  it('with transfer, pieces touching a skipped file go through the parts file', async () => {
+    const root = tempDir();
+    const { fx, store } = await openStore(root, ['skip', 'normal', 'normal', 'normal']);
+    try {
+      // Piece 0 lies in the skipped file 0; piece 1 straddles it and file 2; piece 2 is all file 2/3.
+      const results = await Promise.all([0, 1, 2].map((p) => store.writePiece(p, own(fx, p, 65536), { transfer: true })));
+      expect(results.map((r) => r.status)).toEqual(['verified', 'verified', 'verified']);
+      expect(existsSync(join(root, ...fx.files[0]!.path))).toBe(false);
+      for (const p of [0, 1, 2]) {
+        expect(Buffer.from(await store.readBlock(p, 0, 16384)).equals(fx.payload.subarray(p * 65536, p * 65536 + 16384))).toBe(true);
+      }
+      expect(readFileSync(join(root, ...fx.files[2]!.path)).equals(fx.payload.subarray(70000, 120000))).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a write that fails on the worker thread fails the store with the errno and the file', async () => {
+    const root = tempDir();
+    const { fx, store } = await openStore(root);
+    // File 2 (bytes 70000..120000, inside piece 1) becomes a directory: the worker's open fails.
+    const path = join(root, ...fx.files[2]!.path);
+    rmSync(path);
+    mkdirSync(path);
+    await expect(store.writePiece(1, own(fx, 1, 65536), { transfer: true })).rejects.toMatchObject({ code: 'EISDIR', path });
+    expect(store.state).toBe('failed');
+    expect(store.hasPiece(1)).toBe(false);
+    await store.close();
   });
 });
