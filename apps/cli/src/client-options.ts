@@ -63,7 +63,7 @@ export function addClientOptions(cmd: Command): Command {
     .option('--timeout <s>', 'drop a peer after this long with nothing received', nonNegative, 300)
     .option('--http-timeout <s>', 'tracker request timeout', nonNegative, 60)
     .option('--rerequest-interval <s>', 'tracker check period (the tracker may ask for longer)', nonNegative, 300)
-    .option('--peer <host:port>', 'also connect to this peer (repeatable)', collect)
+    .option('--peer <host:port>', 'also connect to this peer (repeatable; for a magnet link also asked for the metadata)', collect)
     .option('--no-trackers', 'do not contact trackers (use --peer)')
     .option('--sequential', 'download pieces in order (for streaming)')
     .option('--select <list>', 'download only these files, by index from `mainline info` (e.g. 1-3,5)')
@@ -109,6 +109,14 @@ export function sessionOptions(f: ClientFlags): SessionOptions {
       rerequestIntervalMs: f.rerequestInterval * 1000,
       http: { timeoutMs: f.httpTimeout * 1000 },
     },
+  };
+}
+
+/** --seed-ratio / --seed-time (minutes) as torrent options. */
+export function seedLimits(flags: { seedRatio?: number; seedTime?: number }): Pick<TorrentOptions, 'seedRatio' | 'seedTimeSeconds'> {
+  return {
+    ...(flags.seedRatio !== undefined ? { seedRatio: flags.seedRatio } : {}),
+    ...(flags.seedTime !== undefined ? { seedTimeSeconds: flags.seedTime * 60 } : {}),
   };
 }
 

@@ -2,9 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { parseTorrent, type Metainfo } from '@mainline/metainfo';
 import { Session, type Torrent } from '@mainline/session';
 import { PieceStore, Storage } from '@mainline/storage';
-import { sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
+import { seedLimits, sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
 import { formatBytes, formatPercent } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
+import { downloadMagnet, isMagnet, type MagnetFlags } from './magnet.js';
 import { onInterrupt, runTorrent, type RunOutcome } from './run-torrent.js';
 
 export interface DownloadFlags extends ClientFlags {
@@ -57,11 +58,7 @@ async function withClient(
   const { interrupted, dispose } = onInterrupt();
   try {
     const port = await session.listen();
-    const torrent = await session.add(meta, {
-      ...torrentOptions(flags, savePath, meta.files.length),
-      ...(flags.seedRatio !== undefined ? { seedRatio: flags.seedRatio } : {}),
-      ...(flags.seedTime !== undefined ? { seedTimeSeconds: flags.seedTime * 60 } : {}),
-    });
+    const torrent = await session.add(meta, { ...torrentOptions(flags, savePath, meta.files.length), ...seedLimits(flags) });
     return await body({ torrent, port, interrupted });
   } finally {
     dispose();
@@ -82,15 +79,22 @@ function show(client: Client, flags: DownloadFlags, seed: boolean, progress: Pro
  * `mainline download`: fetch a torrent into `out`, exit 0 once every wanted piece is verified
  * (optionally seeding on), 1 on failure, 130 when interrupted (resume data kept).
  */
-export async function download(torrentPath: string, out: string, flags: DownloadFlags, progress?: ProgressOptions): Promise<number> {
+export async function download(torrentPath: string, out: string, flags: MagnetFlags, progress?: ProgressOptions): Promise<number> {
   const log: Log = (l) => void process.stderr.write(`${l}\n`);
-  const meta = await loadTorrent(torrentPath);
   const seeding = flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined;
-  return withClient(meta, out, flags, async (client) => {
-    if (!flags.quiet) log(`${meta.name}: ${formatBytes(meta.totalLength)}, info-hash ${meta.infoHash}, listening on port ${client.port}`);
+  const finish = async (client: Client): Promise<number> => {
+    const meta = client.torrent.meta;
     const code = exitCodeOf(await show(client, flags, seeding, progress), log, 'download');
     if (code === 0 && !flags.quiet) log(`done: ${client.torrent.contentPath} (${formatBytes(meta.totalLength)}, all pieces verified)`);
     return code;
+  };
+  if (isMagnet(torrentPath)) {
+    return downloadMagnet(torrentPath, out, flags, (torrent, port, interrupted) => finish({ torrent, port, interrupted }), progress);
+  }
+  const meta = await loadTorrent(torrentPath);
+  return withClient(meta, out, flags, async (client) => {
+    if (!flags.quiet) log(`${meta.name}: ${formatBytes(meta.totalLength)}, info-hash ${meta.infoHash}, listening on port ${client.port}`);
+    return finish(client);
   });
 }
 

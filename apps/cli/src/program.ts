@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { addClientOptions, collect, nonNegative as ratio, nonNegativeInteger as integer } from './client-options.js';
 import { download, seed, verify, type DownloadFlags } from './client.js';
 import { create } from './create.js';
+import type { MagnetFlags } from './magnet.js';
 import { demo } from './demo.js';
 import { info } from './info.js';
 
@@ -56,13 +57,14 @@ export function buildProgram(out: (line: string) => void = (l) => process.stdout
   addClientOptions(
     program
       .command('download')
-      .description('download a torrent; exits 0 once every piece is verified')
-      .argument('<torrent>', '.torrent file')
+      .description('download a torrent or magnet link; exits 0 once every piece is verified')
+      .argument('<torrent>', ".torrent file, or a 'magnet:?xt=urn:btih:...' link (metadata fetched from its trackers, x.pe and --peer peers)")
       .option('-o, --out <dir>', 'directory to save into', '.')
       .option('--seed', 'keep seeding after the download completes (until Ctrl-C or a limit)')
+      .option('--save-torrent <file>', 'for a magnet link: also write the fetched .torrent here')
       .option('--seed-ratio <ratio>', 'seed until this upload/download ratio', ratio)
       .option('--seed-time <minutes>', 'seed for this many minutes', ratio),
-  ).action(async (torrent: string, o: DownloadFlags & { out: string }) => {
+  ).action(async (torrent: string, o: MagnetFlags & { out: string }) => {
     exitCode = await download(torrent, o.out, o);
   });
 

@@ -35,7 +35,11 @@ export type ProtocolErrorCode =
   /** An extended message before the peer's extension handshake. */
   | 'MESSAGE_BEFORE_HANDSHAKE'
   /** An extension handshake that is not a bencoded dictionary (or whose `m` is not one). */
-  | 'BAD_EXTENSION_HANDSHAKE';
+  | 'BAD_EXTENSION_HANDSHAKE'
+  /** A BEP 9 ut_metadata message that is not a bencoded dict + piece, or out of bounds. */
+  | 'BAD_METADATA_MESSAGE'
+  /** BEP 9 metadata whose SHA-1 is not the info-hash (or a metadata_size we refuse). */
+  | 'BAD_METADATA';
 
 /** A peer broke the wire protocol; the connection to that peer (only) is dropped. */
 export class ProtocolError extends Error {

@@ -24,3 +24,17 @@ export {
 export { ProtocolError, ConnecterError, type ProtocolErrorCode, type ConnecterErrorCode } from './errors.js';
 export { Swarm, SwarmPeer, banKey, type SwarmOptions, type SwarmEvents } from './swarm.js';
 export { ReadCache } from './read-cache.js';
+export {
+  encodeMetadataMessage,
+  decodeMetadataMessage,
+  metadataPieceCount,
+  metadataPieceLength,
+  validMetadataSize,
+  METADATA_PIECE_LENGTH,
+  MAX_METADATA_SIZE,
+  UT_METADATA,
+  UT_METADATA_ID,
+  type MetadataMessage,
+} from './ut-metadata.js';
+export { MetadataServer, CLIENT_VERSION, type MetadataServerOptions } from './metadata-server.js';
+export { MetadataFetcher, type MetadataFetcherOptions, type MetadataFetcherEvents, type MetadataFetcherStatus } from './metadata-fetcher.js';

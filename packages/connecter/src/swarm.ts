@@ -10,6 +10,8 @@ import { RateMeasure, TokenBucket, UPLOAD_RATE_FUDGE_MS, type Clock, type TokenT
 import { StorageError, type PieceStore, type PieceWriteResult } from '@mainline/storage';
 import { ReadCache } from './read-cache.js';
 import { BufferPool } from './buffer-pool.js';
+import { MetadataServer } from './metadata-server.js';
+import type { ExtensionHandshake } from './extension.js';
 
 export interface SwarmOptions {
   hub: WireHub;
@@ -38,6 +40,11 @@ export interface SwarmOptions {
   banAfterHashFails?: number;
   snubTimeMs?: number;
   random?: () => number;
+  /**
+   * The exact info-dict bytes (the ones the info-hash is SHA-1 of): when given, our BEP 10
+   * handshake advertises ut_metadata and metadata_size and peers may fetch them (BEP 9).
+   */
+  metadata?: Uint8Array;
 }
 
 export interface SwarmEvents {
@@ -172,7 +179,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   uploaded = 0;
   /** Bytes received that were dropped (duplicates, unrequested, failed pieces). */
   wasted = 0;
-  readonly #o: Required<Omit<SwarmOptions, 'uploadLimiters' | 'downloadLimiters' | 'random'>> & Pick<SwarmOptions, 'random'>;
+  readonly #o: Required<Omit<SwarmOptions, 'uploadLimiters' | 'downloadLimiters' | 'random' | 'metadata'>> & Pick<SwarmOptions, 'random'>;
   readonly #uploadLimiters: TokenBucket[];
   readonly #downloadLimiters: TokenBucket[];
   readonly #contributors = new Map<number, Set<SwarmPeer>>();
@@ -197,6 +204,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly #blockByBlock = new Set<number>();
   readonly #readCache: ReadCache;
   #readingPaused = false;
+  readonly #metadata: MetadataServer | undefined;
 
   constructor(options: SwarmOptions) {
     super();
@@ -213,6 +221,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     };
     this.#uploadLimiters = options.uploadLimiters ?? [];
     this.#downloadLimiters = options.downloadLimiters ?? [];
+    this.#metadata = options.metadata ? new MetadataServer(options.metadata) : undefined;
     const { store } = options;
     this.limits = { numPieces: store.pieceCount, pieceLength: store.pieceLength, totalLength: store.totalLength };
     this.#readCache = new ReadCache(
@@ -326,6 +335,11 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     };
   }
 
+  /** BEP 10: sent only when we serve metadata (BEP 9). */
+  extensionHandshake(): ExtensionHandshake | undefined {
+    return this.#metadata?.handshake({ reqq: MAX_QUEUED_REQUESTS });
+  }
+
   // --- messages ----------------------------------------------------------------------------
 
   #onMessage(peer: SwarmPeer, m: Message): void {
@@ -386,8 +400,11 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
         if (typeof reqq === 'number' && reqq > 0) peer.maxRequests = Math.min(peer.maxRequests, reqq);
         return;
       }
+      case 'extended':
+        this.#metadata?.onExtended(peer.conn, m.id, m.payload);
+        return;
       default:
-        return; // keep-alive, port, suggest, allowed-fast, extended: nothing to do
+        return; // keep-alive, port, suggest, allowed-fast: nothing to do
     }
   }
 

@@ -18,6 +18,11 @@ export interface WireLimits {
   maxFrameLength?: number;
   /** Largest request served (default 2^17 = 128 KiB). */
   maxRequestLength?: number;
+  /**
+   * The piece count is not known yet (BEP 9 metadata exchange): `numPieces` is ignored, bitfields
+   * of any size are accepted and piece indices are not checked.
+   */
+  piecesUnknown?: boolean;
 }
 
 export interface WireReaderHandler {
@@ -52,6 +57,7 @@ interface ResolvedLimits {
   lastPieceLength: number | undefined;
   maxFrameLength: number;
   maxRequestLength: number;
+  piecesUnknown: boolean;
 }
 
 function resolveLimits(l: WireLimits): ResolvedLimits {
@@ -71,6 +77,7 @@ function resolveLimits(l: WireLimits): ResolvedLimits {
     lastPieceLength,
     maxFrameLength: l.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH,
     maxRequestLength: l.maxRequestLength ?? DEFAULT_MAX_REQUEST_LENGTH,
+    piecesUnknown: l.piecesUnknown === true,
   };
 }
 
@@ -282,7 +289,7 @@ export class WireReader {
     switch (id) {
       case MessageId.bitfield: {
         const want = (limits.numPieces + 7) >>> 3;
-        if (bodyLength !== want) {
+        if (bodyLength !== want && !limits.piecesUnknown) {
           throw new ProtocolError('BAD_BITFIELD', `bitfield of ${bodyLength} bytes for ${limits.numPieces} pieces (must be ${want})`);
         }
         break;
@@ -298,8 +305,8 @@ export class WireReader {
   }
 
   private checkIndex(index: number, name: string): void {
-    const n = (this.limits as ResolvedLimits).numPieces;
-    if (index >= n) throw new ProtocolError('INDEX_OUT_OF_RANGE', `${name} for piece ${index}, but there are ${n} pieces`);
+    const { numPieces: n, piecesUnknown } = this.limits as ResolvedLimits;
+    if (index >= n && !piecesUnknown) throw new ProtocolError('INDEX_OUT_OF_RANGE', `${name} for piece ${index}, but there are ${n} pieces`);
   }
 
   private checkBlock(index: number, begin: number, length: number, name: string): void {
@@ -344,7 +351,8 @@ export class WireReader {
         this.firstOnly('bitfield');
         let bitfield: Bitfield;
         try {
-          bitfield = Bitfield.fromBytes(f.subarray(1), (this.limits as ResolvedLimits).numPieces);
+          const l = this.limits as ResolvedLimits;
+          bitfield = Bitfield.fromBytes(f.subarray(1), l.piecesUnknown ? (f.length - 1) * 8 : l.numPieces);
         } catch (err) {
           throw new ProtocolError('BAD_BITFIELD', `bad bitfield: ${(err as Error).message}`);
         }

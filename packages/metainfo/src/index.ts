@@ -23,3 +23,4 @@ export {
   type CreatedTorrent,
   type SkippedEntry,
 } from './create.js';
+export { metainfoFromMagnet, encodeTorrent } from './from-magnet.js';

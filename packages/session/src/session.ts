@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { WireHub, type WireLogEvent } from '@mainline/connecter';
-import { parseTorrent, type Metainfo } from '@mainline/metainfo';
+import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { TokenBucket, systemClock, type Clock } from '@mainline/rate';
 import type { AnnouncerOptions } from '@mainline/rerequester';
+import { MagnetDownload, type MagnetOptions } from './magnet.js';
 import { makePeerId } from './peer-id.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
 
@@ -32,6 +33,8 @@ export interface SessionOptions {
 export interface SessionEvents {
   'torrent-added': [torrent: Torrent];
   'torrent-removed': [torrent: Torrent];
+  /** A magnet link started fetching its metadata (its torrent is 'torrent-added' later). */
+  'magnet-added': [download: MagnetDownload];
 }
 
 /**
@@ -47,6 +50,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   readonly announcer: Partial<AnnouncerOptions> | undefined;
   readonly #options: SessionOptions;
   readonly #torrents = new Map<string, Torrent>();
+  readonly #magnets = new Map<string, MagnetDownload>();
   #port = 0;
   #closed = false;
   #ticker: ReturnType<Clock['setTimeout']> | undefined;
@@ -102,8 +106,13 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
 
   /** Adds a torrent (from .torrent bytes or parsed metainfo) and starts it unless `paused`. */
   async add(torrent: Uint8Array | Metainfo, options: TorrentOptions): Promise<Torrent> {
-    if (this.#closed) throw new Error('session is closed');
     const meta = torrent instanceof Uint8Array ? parseTorrent(torrent) : torrent;
+    if (this.#magnets.has(meta.infoHash)) throw new Error(`torrent ${meta.infoHash} is already in the session (fetching its metadata)`);
+    return this.#add(meta, options);
+  }
+
+  async #add(meta: Metainfo, options: TorrentOptions): Promise<Torrent> {
+    if (this.#closed) throw new Error('session is closed');
     if (this.#torrents.has(meta.infoHash)) throw new Error(`torrent ${meta.infoHash} (${meta.name}) is already in the session`);
     const resumeFile = options.resumeFile ?? (this.#options.stateDir ? join(this.#options.stateDir, `${meta.infoHash}.resume`) : undefined);
     const t = new Torrent(meta, this, { ...options, ...(resumeFile ? { resumeFile } : {}) });
@@ -113,8 +122,53 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     return t;
   }
 
-  /** Stops a torrent and forgets it (data stays on disk). */
+  /**
+   * Adds a magnet link: fetches the metadata from peers (BEP 9) found through the link's trackers,
+   * its `x.pe` peers and `options.peers`, saves it as `<stateDir>/<infohash>.torrent` (or
+   * `options.torrentFile`), then adds and starts the torrent as `add()` does. Progress and the
+   * torrent come from the returned download; `remove(infoHash)` or `close()` cancel it.
+   * @throws Error for a bad link, a closed session, or an info-hash already in the session
+   */
+  addMagnet(link: string | MagnetLink, options: MagnetOptions): MagnetDownload {
+    if (this.#closed) throw new Error('session is closed');
+    const magnet = typeof link === 'string' ? parseMagnet(link) : link;
+    const hash = magnet.infoHash;
+    if (this.#torrents.has(hash) || this.#magnets.has(hash)) throw new Error(`torrent ${hash} is already in the session`);
+    const torrentFile = options.torrentFile ?? (this.#options.stateDir ? join(this.#options.stateDir, `${hash}.torrent`) : undefined);
+    const download = new MagnetDownload(
+      magnet,
+      {
+        hub: this.hub,
+        peerId: this.peerId,
+        port: this.#port,
+        clock: this.clock,
+        ...(this.announcer ? { announcer: this.announcer } : {}),
+        addTorrent: (meta, o) => this.#add(meta, o),
+        removeTorrent: (h) => this.remove(h),
+        settled: (d) => {
+          if (this.#magnets.get(d.infoHash) === d) this.#magnets.delete(d.infoHash);
+        },
+      },
+      { ...options, ...(torrentFile ? { torrentFile } : {}) },
+    );
+    this.#magnets.set(hash, download);
+    this.emit('magnet-added', download);
+    download.start();
+    return download;
+  }
+
+  /** Magnet links still fetching their metadata. */
+  get magnets(): MagnetDownload[] {
+    return [...this.#magnets.values()];
+  }
+
+  getMagnet(infoHash: string): MagnetDownload | undefined {
+    return this.#magnets.get(infoHash.toLowerCase());
+  }
+
+  /** Stops a torrent and forgets it (data stays on disk); cancels a magnet still fetching its metadata. */
   async remove(infoHash: string): Promise<void> {
+    await this.getMagnet(infoHash)?.cancel();
     const t = this.get(infoHash);
     if (!t) return;
     await t.stop();
@@ -132,6 +186,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     if (this.#closed) return;
     this.#closed = true;
     if (this.#ticker) this.clock.clearTimeout(this.#ticker);
+    await Promise.all(this.magnets.map((m) => m.cancel()));
     await Promise.all(this.torrents.map((t) => t.stop().catch(() => undefined)));
     await this.hub.close();
   }

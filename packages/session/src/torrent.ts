@@ -295,6 +295,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       downloadLimiters: [this.downloadLimiter, host.downloadLimiter],
       ...(this.#options.maxPeers !== undefined ? { maxPeers: this.#options.maxPeers } : {}),
       ...(this.#options.maxUploads !== undefined ? { maxUploads: this.#options.maxUploads } : {}),
+      // BEP 9: peers that came by magnet link fetch the info dict from us (not for private torrents).
+      ...(meta.private ? {} : { metadata: meta.infoBytes }),
     });
     this.#swarm = swarm;
     swarm.on('piece', (i) => {

@@ -58,7 +58,8 @@ def parse_peer(text):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=["seed", "leech"], required=True)
-    ap.add_argument("--torrent", required=True)
+    ap.add_argument("--torrent")
+    ap.add_argument("--magnet", help="start from a magnet link instead of --torrent (metadata by BEP 9)")
     ap.add_argument("--save", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
@@ -113,9 +114,13 @@ def main():
     }
     ses = lt.session(settings)
 
-    info = lt.torrent_info(args.torrent)
-    params = lt.add_torrent_params()
-    params.ti = info
+    if args.magnet:
+        params = lt.parse_magnet_uri(args.magnet)
+    elif args.torrent:
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(args.torrent)
+    else:
+        ap.error("--torrent or --magnet is required")
     params.save_path = args.save
     flags = params.flags
     flags &= ~lt.torrent_flags.auto_managed

@@ -7,7 +7,9 @@ import { StatusBox, type ClientHandle, type ClientStatus } from './status.js';
 
 export interface LibtorrentOptions {
   readonly mode: 'seed' | 'leech';
-  readonly torrentPath: string;
+  /** The .torrent file; or leave it out and give `magnet` (the metadata then comes from peers, BEP 9). */
+  readonly torrentPath?: string;
+  readonly magnet?: string;
   /** Where the payload is (seed) or goes (leech): the directory that holds the torrent's name. */
   readonly savePath: string;
   /** Listen port on 127.0.0.1; default a free one. */
@@ -86,8 +88,6 @@ export async function startLibtorrent(opts: LibtorrentOptions): Promise<Libtorre
     ltPeerScript(),
     '--mode',
     opts.mode,
-    '--torrent',
-    resolve(opts.torrentPath),
     '--save',
     resolve(opts.savePath),
     '--port',
@@ -98,6 +98,8 @@ export async function startLibtorrent(opts: LibtorrentOptions): Promise<Libtorre
     opts.encryption ?? 'plaintext',
     '--watch-stdin',
   ];
+  if (opts.torrentPath !== undefined) args.push('--torrent', resolve(opts.torrentPath));
+  if (opts.magnet !== undefined) args.push('--magnet', opts.magnet);
   for (const [h, p] of opts.peers ?? []) args.push('--peer', `${h}:${p}`);
   if (opts.noTrackers) args.push('--no-trackers');
   if (opts.skipCheck) args.push('--skip-check');

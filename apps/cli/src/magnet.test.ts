@@ -1,0 +1,82 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
+import { formatMagnet, parseTorrent } from '@mainline/metainfo';
+import { Session } from '@mainline/session';
+import type { MagnetStats } from '@mainline/session';
+import { magnetStatusLine } from './magnet.js';
+
+// The built executable, as users run it (the test target builds this package first).
+const CLI = join(__dirname, '..', 'dist', 'cli.js');
+
+function run(args: string[], signalAfterMs?: number): Promise<{ code: number; stderr: string; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mainline ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
+    }, 30_000);
+    if (signalAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), signalAfterMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+const sha1 = async (p: string): Promise<string> => createHash('sha1').update(await readFile(p)).digest('hex');
+
+test('the status line while fetching metadata names peers, pieces and a tracker problem', () => {
+  const s: MagnetStats = {
+    infoHash: 'ab'.repeat(20),
+    name: 'x',
+    state: 'fetching-metadata',
+    peers: 0,
+    metadataPeers: 0,
+    piecesReceived: 0,
+    pieceCount: undefined,
+    trackerPeers: 0,
+    trackerError: 'connection refused',
+    error: undefined,
+  };
+  expect(magnetStatusLine(s)).toBe('fetching metadata: 0 peers (0 with metadata) tracker: connection refused');
+  expect(magnetStatusLine({ ...s, peers: 3, metadataPeers: 2, piecesReceived: 1, pieceCount: 2 })).toBe('fetching metadata: 3 peers (2 with metadata, 1/2 pieces)');
+});
+
+test('download <magnet> --peer fetches the metadata from a seeding session, downloads and saves the .torrent', async () => {
+  const dir = makeTempDir('ml-cli-magnet-');
+  const payload = await makePayload(join(dir, 'seed'), { name: 'clip.bin', size: 3 * 1024 * 1024 + 9 });
+  const t = makeTorrent(payload.path, { pieceLength: 65536 });
+  const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
+  try {
+    const port = await seeder.listen();
+    await seeder.add(t.bytes, { savePath: payload.saveDir });
+    const out = join(dir, 'out');
+    const saved = join(dir, 'clip.torrent');
+    const link = formatMagnet({ infoHash: t.infoHash, name: 'clip' });
+    const r = await run(['download', link, '-o', out, '--peer', `127.0.0.1:${port}`, '--save-torrent', saved, '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')]);
+    expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stderr).toContain('fetching metadata: ');
+    expect(r.stderr).toContain('metadata: clip.bin');
+    expect(r.stderr).toContain('all pieces verified');
+    expect(await sha1(join(out, 'clip.bin'))).toBe(await sha1(payload.path));
+    expect(parseTorrent(await readFile(saved)).infoHash).toBe(t.infoHash);
+  } finally {
+    await seeder.close();
+  }
+});
+
+test('Ctrl-C while no peer has the metadata exits 130', async () => {
+  const dir = makeTempDir('ml-cli-magnet-int-');
+  const link = `magnet:?xt=urn:btih:${'ef'.repeat(20)}&tr=${encodeURIComponent('http://127.0.0.1:1/announce')}`;
+  const r = await run(['download', link, '-o', join(dir, 'out'), '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')], 1500);
+  expect(r.code).toBe(130);
+  expect(r.stderr).toContain('fetching metadata: 0 peers');
+  expect(r.stderr).toContain('interrupted (SIGINT) while fetching metadata');
+});

@@ -1,0 +1,273 @@
+import { EventEmitter } from 'node:events';
+import { MetadataFetcher, type WireHub } from '@mainline/connecter';
+import { encodeTorrent, metainfoFromMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
+import type { Clock } from '@mainline/rate';
+import { Announcer, type AnnouncerOptions } from '@mainline/rerequester';
+import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
+import type { Torrent, TorrentOptions } from './torrent.js';
+
+/**
+ * What trackers are told is left while the size is unknown: the magnet's `xl` when it has one,
+ * else 16 KiB (as libtorrent does), so trackers count us as a leecher.
+ */
+export const MAGNET_UNKNOWN_LEFT = 16384;
+
+export interface MagnetOptions extends TorrentOptions {
+  /**
+   * Called with the metadata before the torrent is added, for options that depend on it (file
+   * priorities, ...); its result is merged over these options.
+   */
+  withMetadata?: (meta: Metainfo) => Partial<TorrentOptions>;
+  /**
+   * Where the .torrent (info dict + the magnet's trackers) is written once the metadata is here,
+   * and read from on a later run instead of fetching again. Default `<stateDir>/<infohash>.torrent`
+   * when the session has a stateDir; none otherwise.
+   */
+  torrentFile?: string;
+}
+
+export type MagnetState = 'fetching-metadata' | 'adding' | 'added' | 'cancelled' | 'error';
+
+export interface MagnetStats {
+  infoHash: string;
+  /** `dn` from the link until the metadata names it. */
+  name: string;
+  state: MagnetState;
+  /** Connected peers, and those of them offering the metadata. */
+  peers: number;
+  metadataPeers: number;
+  piecesReceived: number;
+  /** Metadata pieces (16 KiB), once a peer has told the size. */
+  pieceCount: number | undefined;
+  trackerPeers: number;
+  trackerError: string | undefined;
+  error: string | undefined;
+}
+
+export interface MagnetEvents {
+  state: [state: MagnetState];
+  /** A metadata piece arrived. */
+  progress: [received: number, total: number];
+  /** The verified metadata (the .torrent is saved by now, if configured). */
+  metadata: [meta: Metainfo];
+  /** The torrent is in the session and started. */
+  torrent: [torrent: Torrent];
+  'peer-connected': [address: string];
+  'peer-dropped': [address: string, reason: string];
+  'tracker-error': [message: string];
+  error: [error: Error];
+}
+
+/** What a MagnetDownload needs from its Session. */
+export interface MagnetHost {
+  readonly hub: WireHub;
+  readonly peerId: Uint8Array;
+  readonly port: number;
+  readonly clock: Clock;
+  readonly announcer?: Partial<AnnouncerOptions>;
+  /** Adds the torrent once the metadata is here (bypassing the pending-magnet check). */
+  addTorrent(meta: Metainfo, options: TorrentOptions): Promise<Torrent>;
+  /** Removes a torrent this download added, if it was cancelled meanwhile. */
+  removeTorrent(infoHash: string): Promise<void>;
+  /** The download is over (added, cancelled or failed): forget it. */
+  settled(download: MagnetDownload): void;
+}
+
+/**
+ * A magnet link being turned into a torrent: the metadata is fetched from peers (BEP 9) found
+ * through the link's trackers, its `x.pe` peers and the `peers` option, verified against the
+ * info-hash, saved as a .torrent, and then the torrent is added to the session and started like
+ * any other. Keeps trying (trackers re-announce, peers are redialled) until the metadata arrives
+ * or the download is cancelled; cancelling closes every socket and timer it opened.
+ */
+export class MagnetDownload extends EventEmitter<MagnetEvents> {
+  readonly link: MagnetLink;
+  readonly infoHash: string;
+  /** Resolves with the started torrent; rejects when cancelled or failed. */
+  readonly torrent: Promise<Torrent>;
+  readonly #host: MagnetHost;
+  readonly #options: MagnetOptions;
+  readonly #fetcher: MetadataFetcher;
+  #announcer: Announcer | undefined;
+  #state: MagnetState = 'fetching-metadata';
+  #name: string;
+  #trackerPeers = 0;
+  #trackerError: string | undefined;
+  #error: Error | undefined;
+  #added: Torrent | undefined;
+  #resolve: (t: Torrent) => void = () => undefined;
+  #reject: (e: Error) => void = () => undefined;
+
+  /** @internal Made by Session.addMagnet. */
+  constructor(link: MagnetLink, host: MagnetHost, options: MagnetOptions) {
+    super();
+    this.link = link;
+    this.infoHash = link.infoHash;
+    this.#name = link.name ?? link.infoHash;
+    this.#host = host;
+    this.#options = options;
+    this.#fetcher = new MetadataFetcher({ hub: host.hub, infoHash: link.infoHashBytes, clock: host.clock });
+    this.torrent = new Promise<Torrent>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.torrent.catch(() => undefined); // the caller may only watch events
+  }
+
+  get state(): MagnetState {
+    return this.#state;
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Peers to dial for the metadata (and, later, for the torrent). */
+  get peers(): { ip: string; port: number }[] {
+    return [...this.link.peers, ...(this.#options.peers ?? [])];
+  }
+
+  stats(): MagnetStats {
+    const f = this.#fetcher.status();
+    return {
+      infoHash: this.infoHash,
+      name: this.#name,
+      state: this.#state,
+      peers: f.peers,
+      metadataPeers: f.metadataPeers,
+      piecesReceived: f.piecesReceived,
+      pieceCount: f.pieceCount,
+      trackerPeers: this.#trackerPeers,
+      trackerError: this.#trackerError,
+      error: this.#error?.message,
+    };
+  }
+
+  /** @internal Starts fetching (Session.addMagnet calls it). */
+  start(): void {
+    void this.#run().then(
+      (t) => this.#resolve(t),
+      (e: unknown) => {
+        const error = e instanceof Error ? e : new Error(String(e));
+        if (this.#state !== 'cancelled') {
+          this.#error = error;
+          this.#setState('error');
+          if (this.listenerCount('error') > 0) this.emit('error', error);
+        }
+        this.#reject(error);
+      },
+    );
+  }
+
+  /** Stops fetching (or removes the torrent if it was being added); every socket and timer goes. */
+  async cancel(): Promise<void> {
+    if (this.#state === 'added' || this.#state === 'cancelled' || this.#state === 'error') return;
+    const adding = this.#state === 'adding';
+    this.#setState('cancelled');
+    this.#fetcher.cancel();
+    await this.#stopAnnouncer();
+    if (adding) await this.torrent.then((t) => this.#host.removeTorrent(t.infoHash)).catch(() => undefined);
+    this.#host.settled(this);
+  }
+
+  /** A method, not a field test: the state changes across awaits, which narrowing cannot see. */
+  #cancelled(): boolean {
+    return this.#state === 'cancelled';
+  }
+
+  #setState(state: MagnetState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state);
+  }
+
+  async #run(): Promise<Torrent> {
+    const meta = (await this.#saved()) ?? (await this.#fetch());
+    if (this.#cancelled()) throw new Error('cancelled');
+    this.#name = meta.name;
+    this.#setState('adding');
+    this.emit('metadata', meta);
+    const options: MagnetOptions = { ...this.#options, ...this.#options.withMetadata?.(meta), peers: this.peers };
+    delete options.withMetadata;
+    delete options.torrentFile;
+    const torrent = await this.#host.addTorrent(meta, options);
+    if (this.#cancelled()) return torrent; // cancel() removes it
+    this.#added = torrent;
+    this.#setState('added');
+    this.#host.settled(this);
+    this.emit('torrent', torrent);
+    return torrent;
+  }
+
+  /** The .torrent a previous run saved, if it is there and is this magnet's. */
+  async #saved(): Promise<Metainfo | undefined> {
+    const file = this.#options.torrentFile;
+    const bytes = file ? await readFileIfExists(file).catch(() => undefined) : undefined;
+    if (!bytes) return undefined;
+    try {
+      const meta = parseTorrent(bytes);
+      return meta.infoHash === this.infoHash ? meta : undefined;
+    } catch {
+      return undefined; // damaged: fetch again
+    }
+  }
+
+  async #fetch(): Promise<Metainfo> {
+    const fetcher = this.#fetcher;
+    if (this.#cancelled()) throw new Error('cancelled');
+    fetcher.on('progress', (got, total) => this.emit('progress', got, total));
+    fetcher.on('peer-connected', (a) => this.emit('peer-connected', a));
+    fetcher.on('peer-dropped', (a, r) => this.emit('peer-dropped', a, r));
+    const metadata = fetcher.start();
+    fetcher.addPeers(this.peers);
+    if (!this.#options.noTrackers && this.link.trackers.length > 0) this.#startAnnouncer();
+    let bytes: Uint8Array;
+    try {
+      bytes = await metadata;
+    } finally {
+      await this.#stopAnnouncer();
+    }
+    const meta = metainfoFromMagnet(bytes, this.link);
+    const file = this.#options.torrentFile;
+    if (file) await writeFileAtomic(file, encodeTorrent(meta));
+    return meta;
+  }
+
+  #startAnnouncer(): void {
+    const host = this.#host;
+    const announcer = new Announcer({
+      infoHash: this.link.infoHashBytes,
+      peerId: host.peerId,
+      port: host.port,
+      announceList: this.link.trackers.map((t) => [t]),
+      clock: host.clock,
+      stats: () => ({ uploaded: 0, downloaded: 0, left: this.link.length ?? MAGNET_UNKNOWN_LEFT, numPeers: this.#fetcher.status().peers }),
+      udp: { maxRetries: 2 },
+      ...host.announcer,
+    });
+    announcer.on('peers', (peers) => {
+      this.#trackerPeers = peers.length;
+      this.#fetcher.addPeers(peers);
+    });
+    announcer.on('announce', () => {
+      this.#trackerError = undefined;
+    });
+    announcer.on('error', (e) => {
+      this.#trackerError = e.message;
+      this.emit('tracker-error', e.message);
+    });
+    this.#announcer = announcer;
+    announcer.start();
+  }
+
+  async #stopAnnouncer(): Promise<void> {
+    const announcer = this.#announcer;
+    this.#announcer = undefined;
+    if (announcer) await announcer.stop().catch(() => undefined);
+  }
+
+  /** The torrent, once added. */
+  get added(): Torrent | undefined {
+    return this.#added;
+  }
+}
