@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
@@ -111,6 +112,44 @@ describe('mainline CLI', () => {
       expect(await sha1(join(out, 'movie.bin'))).toBe(await sha1(payload.path));
       const uploadedBefore = seeder.torrents[0]!.uploaded;
       const second = await run(args);
+      expect(second.code).toBe(0);
+      expect(seeder.torrents[0]!.uploaded).toBe(uploadedBefore);
+    } finally {
+      await seeder.close();
+    }
+  });
+
+  test('download --select exits 0 once the selected files are verified; the others are not created', async () => {
+    const dir = makeTempDir('ml-cli-select-');
+    const payload = await makePayload(join(dir, 'seed'), {
+      name: 'album',
+      files: [
+        { path: 'a.bin', size: 400_000 },
+        { path: 'b.bin', size: 900_000 },
+        { path: 'c.bin', size: 300_000 },
+      ],
+    });
+    const t = makeTorrent(payload.path, { pieceLength: 32768 });
+    const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
+    try {
+      const port = await seeder.listen();
+      await seeder.add(t.bytes, { savePath: payload.saveDir });
+      // `mainline info` numbers files from 1 in metainfo order; select all but b.bin.
+      const names = t.metainfo.files.map((f) => f.path.at(-1));
+      const select = names.flatMap((n, i) => (n === 'b.bin' ? [] : [String(i + 1)])).join(',');
+      const out = join(dir, 'out');
+      const args = ['download', t.path, '-o', out, '--select', select, '--no-trackers', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')];
+      const first = await run(args, { timeoutMs: 30_000 });
+      expect(first.stderr).toContain('done:');
+      expect(first.stderr).toContain('2 of 3 files');
+      expect(first.code).toBe(0);
+      for (const name of ['a.bin', 'c.bin']) expect(await sha1(join(out, 'album', name))).toBe(await sha1(join(payload.path, name)));
+      expect(existsSync(join(out, 'album', 'b.bin'))).toBe(false);
+      // Less than the whole torrent came over the wire.
+      expect(seeder.torrents[0]!.uploaded).toBeLessThan(payload.totalSize);
+      // Run again: the resume record says the selection is complete; nothing is downloaded.
+      const uploadedBefore = seeder.torrents[0]!.uploaded;
+      const second = await run(args, { timeoutMs: 30_000 });
       expect(second.code).toBe(0);
       expect(seeder.torrents[0]!.uploaded).toBe(uploadedBefore);
     } finally {

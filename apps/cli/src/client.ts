@@ -66,6 +66,15 @@ async function withClient(
   }
 }
 
+/** `6.0MiB, all pieces verified`, or with files skipped `2 of 3 files, 600KiB; their pieces verified, 1 skipped`. */
+function doneSummary(torrent: Torrent): string {
+  const { files, totalLength } = torrent.meta;
+  const wanted = files.filter((_, i) => torrent.filePriorities[i] !== 'skip');
+  if (wanted.length === files.length) return `${formatBytes(totalLength)}, all pieces verified`;
+  const bytes = wanted.reduce((n, f) => n + f.length, 0);
+  return `${wanted.length} of ${files.length} files, ${formatBytes(bytes)}; their pieces verified, ${files.length - wanted.length} skipped`;
+}
+
 function show(client: Client, flags: DownloadFlags, seed: boolean, progress: ProgressOptions | undefined): Promise<RunOutcome> {
   return runTorrent(client.torrent, {
     seed,
@@ -83,9 +92,8 @@ export async function download(torrentPath: string, out: string, flags: MagnetFl
   const log: Log = (l) => void process.stderr.write(`${l}\n`);
   const seeding = flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined;
   const finish = async (client: Client): Promise<number> => {
-    const meta = client.torrent.meta;
     const code = exitCodeOf(await show(client, flags, seeding, progress), log, 'download');
-    if (code === 0 && !flags.quiet) log(`done: ${client.torrent.contentPath} (${formatBytes(meta.totalLength)}, all pieces verified)`);
+    if (code === 0 && !flags.quiet) log(`done: ${client.torrent.contentPath} (${doneSummary(client.torrent)})`);
     return code;
   };
   if (isMagnet(torrentPath)) {
@@ -105,8 +113,8 @@ export async function seed(torrentPath: string, data: string, flags: DownloadFla
   return withClient(meta, data, flags, async (client) => {
     const s = client.torrent.stats();
     if (s.state === 'error') return exitCodeOf({ kind: 'failed', message: s.error ?? 'unknown' }, log, 'seed');
-    if (s.progress < 1) {
-      log(`the data in ${data} is incomplete: ${s.piecesHave} of ${s.pieceCount} pieces verified (${formatPercent(s.progress)}); use \`mainline download\` to complete it`);
+    if (s.wantedLeft > 0) {
+      log(`the data in ${data} is incomplete: ${s.piecesHave} of ${s.pieceCount} pieces verified (${formatPercent(s.wantedProgress)}${s.wantedLength < s.totalLength ? ' of the selected files' : ''}); use \`mainline download\` to complete it`);
       return 1;
     }
     if (!flags.quiet) log(`seeding ${meta.name} (${formatBytes(meta.totalLength)}, verified) on port ${client.port}; Ctrl-C stops`);

@@ -2,15 +2,21 @@ import type { Torrent, TorrentStats } from '@mainline/session';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
 
-/** One status line, aria2c-like: what a user watches during a download or while seeding. */
+/**
+ * One status line, aria2c-like: what a user watches during a download or while seeding. With
+ * files skipped, the download counts the selected files' pieces (`of` the whole torrent's size).
+ */
 export function statusLine(s: TorrentStats): string {
   if (s.state === 'checking') return `checking existing data ${formatPercent(s.checkProgress)}`;
   const peers = `peers ${s.peers} (${s.seeds} seeds)`;
+  const partial = s.wantedLength < s.totalLength;
   if (s.state === 'seeding') {
-    return `seeding ${formatBytes(s.totalLength)} UL ${formatRate(s.uploadRate)} up ${formatBytes(s.uploaded)} ratio ${s.ratio.toFixed(2)} ${peers}`;
+    const what = partial ? `${formatBytes(s.haveBytes)} of ${formatBytes(s.totalLength)}` : formatBytes(s.totalLength);
+    return `seeding ${what} UL ${formatRate(s.uploadRate)} up ${formatBytes(s.uploaded)} ratio ${s.ratio.toFixed(2)} ${peers}`;
   }
   const tracker = s.trackerError && s.peers === 0 ? ` tracker: ${s.trackerError}` : '';
-  return `${formatBytes(s.haveBytes)}/${formatBytes(s.totalLength)} DL ${formatRate(s.downloadRate)} UL ${formatRate(s.uploadRate)} ETA ${formatDuration(s.eta)} ${peers}${tracker}`;
+  const size = `${formatBytes(s.wantedLength - s.wantedLeft)}/${formatBytes(s.wantedLength)}${partial ? ` (selected, of ${formatBytes(s.totalLength)})` : ''}`;
+  return `${size} DL ${formatRate(s.downloadRate)} UL ${formatRate(s.uploadRate)} ETA ${formatDuration(s.eta)} ${peers}${tracker}`;
 }
 
 export interface RunOptions {
@@ -26,15 +32,15 @@ export interface RunOptions {
 export type RunOutcome = { kind: 'complete' } | { kind: 'interrupted'; signal: string } | { kind: 'failed'; message: string };
 
 /**
- * Shows live progress for a torrent until it completes (and, with `seed`, until seeding ends),
- * fails, or the user interrupts.
+ * Shows live progress for a torrent until it completes, i.e. every wanted piece is verified (and,
+ * with `seed`, until seeding ends), fails, or the user interrupts.
  */
 export async function runTorrent(torrent: Torrent, options: RunOptions): Promise<RunOutcome> {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const progress = options.quiet ? undefined : new Progress(options.progress);
   const show = (): void => {
     const s = torrent.stats();
-    progress?.update(s.state === 'checking' ? s.checkProgress : s.progress, statusLine(s));
+    progress?.update(s.state === 'checking' ? s.checkProgress : s.wantedProgress, statusLine(s));
   };
   const timer = setInterval(show, 500);
   torrent.on('banned', (key, reason) => log(`banned ${key}: ${reason}`));
@@ -43,7 +49,7 @@ export async function runTorrent(torrent: Torrent, options: RunOptions): Promise
       const s = torrent.stats();
       if (s.state === 'error') resolve({ kind: 'failed', message: s.error ?? 'unknown error' });
       else if (s.state === 'seeding' && !options.seed) resolve({ kind: 'complete' });
-      else if (s.state === 'paused' && options.seed && s.progress === 1) resolve({ kind: 'complete' });
+      else if (s.state === 'paused' && options.seed && s.wantedLeft === 0) resolve({ kind: 'complete' });
     };
     torrent.on('state', check);
     torrent.on('done', check);

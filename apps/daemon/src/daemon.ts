@@ -244,8 +244,7 @@ export class Daemon {
   }
 
   #persist(entry: Entry): void {
-    const s = entry.torrent.stats();
-    if (entry.torrent.store) entry.record.haveBytes = s.haveBytes;
+    noteHave(entry);
     if (!this.#byHash.has(entry.meta.infoHash)) return;
     this.state.saveRecord(entry.record).catch((e: unknown) => this.#log(`cannot save the state of #${entry.id}: ${(e as Error).message}`));
   }
@@ -303,6 +302,9 @@ export class Daemon {
   async setPriorities(entry: Entry, priorities: Priority[]): Promise<void> {
     await entry.torrent.setFilePriorities(priorities);
     entry.record.priorities = [...priorities];
+    // With the data closed the saved count no longer says what is left of the new choice.
+    if (!entry.torrent.store) delete entry.record.leftUntilDone;
+    noteHave(entry);
     await this.state.saveRecord(entry.record);
   }
 
@@ -433,7 +435,7 @@ export class Daemon {
     await Promise.all(
       this.entries.map(async (e) => {
         await e.torrent.saveResume().catch(() => undefined);
-        if (e.torrent.store) e.record.haveBytes = e.torrent.stats().haveBytes;
+        noteHave(e);
         await this.state.saveRecord(e.record).catch(() => undefined);
       }),
     );
@@ -447,4 +449,12 @@ export class Daemon {
     ]);
     clearTimeout(timer);
   }
+}
+
+/** Saves the verified counts in the record (when the data is open): a stopped torrent shows them after a restart. */
+function noteHave(entry: Entry): void {
+  if (!entry.torrent.store) return;
+  const s = entry.torrent.stats();
+  entry.record.haveBytes = s.haveBytes;
+  entry.record.leftUntilDone = s.wantedLeft;
 }

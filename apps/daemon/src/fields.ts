@@ -17,7 +17,6 @@ interface Ctx {
   s: TorrentStats;
   /** Verified bytes: live when the data is open, else the last saved count. */
   have: number;
-  wantedPiece: Uint8Array;
   sizeWhenDone: number;
   leftUntilDone: number;
 }
@@ -33,32 +32,25 @@ function pieceSize(e: Entry, i: number): number {
   return i === m.pieceCount - 1 ? m.totalLength - m.pieceLength * (m.pieceCount - 1) : m.pieceLength;
 }
 
+/**
+ * Transmission's tr_completion: leftUntilDone is the bytes of wanted pieces (those holding a
+ * wanted file) not verified; sizeWhenDone is that plus every verified byte (wanted or not), so
+ * percentDone = haveValid / sizeWhenDone. With the data not open (a stopped torrent after a
+ * restart) the counts saved in the record stand in.
+ */
 function context(e: Entry): Ctx {
   const s = e.torrent.stats();
-  const have = e.torrent.store ? s.haveBytes : Math.min(e.record.haveBytes, e.meta.totalLength);
-  const m = e.meta;
-  const wantedPiece = new Uint8Array(m.pieceCount);
-  m.files.forEach((f, i) => {
-    if (f.length === 0 || e.record.priorities[i] === 'skip') return;
-    const first = Math.floor(f.offset / m.pieceLength);
-    const last = Math.floor((f.offset + f.length - 1) / m.pieceLength);
-    wantedPiece.fill(1, first, last + 1);
-  });
-  let sizeWhenDone = 0;
-  let leftUntilDone = 0;
-  const allWanted = wantedPiece.every((w) => w === 1);
-  if (allWanted) {
-    sizeWhenDone = m.totalLength;
-    leftUntilDone = m.totalLength - have;
+  const total = e.meta.totalLength;
+  let have: number;
+  let leftUntilDone: number;
+  if (e.torrent.store) {
+    have = s.haveBytes;
+    leftUntilDone = s.wantedLeft;
   } else {
-    for (let i = 0; i < m.pieceCount; i++) {
-      if (!wantedPiece[i]) continue;
-      const size = pieceSize(e, i);
-      sizeWhenDone += size;
-      if (!hasPiece(e, i, have)) leftUntilDone += size;
-    }
+    have = Math.min(e.record.haveBytes, total);
+    leftUntilDone = have >= total ? 0 : Math.min(e.record.leftUntilDone ?? s.wantedLeft, total - have);
   }
-  return { e, s, have, wantedPiece, sizeWhenDone, leftUntilDone };
+  return { e, s, have, sizeWhenDone: Math.min(total, have + leftUntilDone), leftUntilDone };
 }
 
 export function statusOf(s: TorrentStats): number {

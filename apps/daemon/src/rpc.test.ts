@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { freePort, makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
+import { freePort, makePayload, makeTempDir, makeTorrent, poll } from '@mainline/interop';
+import { Session } from '@mainline/session';
 import { mergeConfig } from './config.js';
-import { clientName } from './fields.js';
+import { clientName, TR_STATUS } from './fields.js';
 import { startDaemon, type RunningDaemon } from './program.js';
 import { http, rpcClient } from './test-helpers.js';
 
@@ -165,6 +166,79 @@ test('torrent-add by path, ids as hash or "recently-active", table format, file 
   const fs = await rpc('free-space', { path: dir });
   expect(fs.arguments.path).toBe(dir);
   expect(fs.arguments['size-bytes']).toBeGreaterThan(0);
+});
+
+test('with a file unwanted, percentDone / leftUntilDone / sizeWhenDone count the wanted pieces; the torrent finishes, and wanting the file later completes it', async () => {
+  const payload = await makePayload(join(dir, 'src3'), {
+    name: 'trio',
+    files: [
+      { path: 'a.bin', size: 100_000 },
+      { path: 'b.bin', size: 200_000 },
+      { path: 'c.bin', size: 60_000 },
+    ],
+  });
+  const pieceLength = 32 * 1024;
+  const t = makeTorrent(payload.path, { pieceLength, outPath: join(dir, 'trio.torrent') });
+  const m = t.metainfo;
+  const skipped = m.files.findIndex((f) => f.path.at(-1) === 'b.bin');
+  // Expected by hand: the pieces any wanted file touches, the last one short.
+  const wantedPieces = new Set<number>();
+  m.files.forEach((f, i) => {
+    if (i === skipped) return;
+    for (let p = Math.floor(f.offset / pieceLength); p <= Math.floor((f.offset + f.length - 1) / pieceLength); p++) wantedPieces.add(p);
+  });
+  const wantedBytes = [...wantedPieces].reduce((n, p) => n + Math.min(pieceLength, m.totalLength - p * pieceLength), 0);
+  expect(wantedBytes).toBeLessThan(m.totalLength);
+
+  const rpc = rpcClient(port);
+  const downloadDir = join(dir, 'trio-dl');
+  const added = await rpc('torrent-add', { filename: t.path, 'files-unwanted': [skipped], 'download-dir': downloadDir });
+  const id = (added.arguments['torrent-added'] as { id: number }).id;
+  const fields = ['status', 'percentDone', 'percentComplete', 'leftUntilDone', 'sizeWhenDone', 'haveValid', 'totalSize', 'doneDate', 'fileStats'];
+  const get = async (): Promise<Record<string, unknown>> => ((await rpc('torrent-get', { ids: [id], fields })).arguments.torrents as Record<string, unknown>[])[0]!;
+  const before = await poll(async () => {
+    const g = await get();
+    return g.status === TR_STATUS.DOWNLOAD ? g : undefined;
+  }, 10_000, () => 'the torrent to start');
+  expect(before).toMatchObject({ percentDone: 0, leftUntilDone: wantedBytes, sizeWhenDone: wantedBytes, haveValid: 0, totalSize: m.totalLength });
+
+  // A seeding session in this process dials the daemon's peer port.
+  const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
+  try {
+    await seeder.listen();
+    const seeding = await seeder.add(t.bytes, { savePath: payload.saveDir });
+    const daemonPeer = [{ ip: '127.0.0.1', port: running.daemon.session.port }];
+    seeding.addPeers(daemonPeer);
+    const done = await poll(async () => {
+      const g = await get();
+      return g.leftUntilDone === 0 && g.status === TR_STATUS.SEED ? g : undefined;
+    }, 20_000, () => 'the wanted files to finish');
+    expect(done.percentDone).toBe(1);
+    expect(done.haveValid).toBeGreaterThanOrEqual(wantedBytes);
+    expect(done.haveValid).toBeLessThan(m.totalLength);
+    expect(done.sizeWhenDone).toBe(done.haveValid);
+    expect(done.percentComplete).toBeLessThan(1);
+    expect(done.doneDate).toBeGreaterThan(0);
+    expect((done.fileStats as { wanted: boolean }[])[skipped]!.wanted).toBe(false);
+    expect(existsSync(join(downloadDir, 'trio', 'b.bin'))).toBe(false);
+
+    // Wanting b.bin: back to downloading, the seed dials again, and the whole torrent completes.
+    await rpc('torrent-set', { ids: [id], 'files-wanted': [skipped] });
+    const wanting = await get();
+    expect(wanting.status).toBe(TR_STATUS.DOWNLOAD);
+    expect(wanting.sizeWhenDone).toBe(m.totalLength);
+    expect(wanting.leftUntilDone).toBe(m.totalLength - (wanting.haveValid as number));
+    seeding.addPeers(daemonPeer);
+    const complete = await poll(async () => {
+      const g = await get();
+      return g.leftUntilDone === 0 && g.status === TR_STATUS.SEED ? g : undefined;
+    }, 20_000, () => 'the whole torrent to finish');
+    expect(complete).toMatchObject({ percentDone: 1, percentComplete: 1, haveValid: m.totalLength, sizeWhenDone: m.totalLength });
+    expect(readFileSync(join(downloadDir, 'trio', 'b.bin')).equals(readFileSync(join(payload.path, 'b.bin')))).toBe(true);
+  } finally {
+    await seeder.close();
+    await rpc('torrent-remove', { ids: [id] });
+  }
 });
 
 test('the web UI and its assets are served with safe headers', async () => {

@@ -17,6 +17,8 @@ export interface TorrentRecord {
   doneDate: number;
   /** Verified bytes when last saved: shown while a stopped torrent's data is not open. */
   haveBytes: number;
+  /** Bytes of wanted pieces not verified when last saved (absent: unknown, e.g. priorities changed since). */
+  leftUntilDone?: number;
   secondsDownloading: number;
   secondsSeeding: number;
   /** Per-torrent limits in kB/s, applied when the matching flag is set. */
@@ -150,6 +152,7 @@ function parseRecord(j: unknown, infoHash: string): TorrentRecord {
     addedDate: num('addedDate'),
     doneDate: num('doneDate'),
     haveBytes: num('haveBytes'),
+    ...(typeof o.leftUntilDone === 'number' && Number.isFinite(o.leftUntilDone) && o.leftUntilDone >= 0 ? { leftUntilDone: o.leftUntilDone } : {}),
     secondsDownloading: num('secondsDownloading'),
     secondsSeeding: num('secondsSeeding'),
     uploadLimit: num('uploadLimit', 100),

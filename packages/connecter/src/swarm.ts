@@ -53,6 +53,13 @@ export interface SwarmEvents {
   piece: [index: number];
   hashfail: [index: number, peers: SwarmPeer[]];
   banned: [address: string, reason: string];
+  /**
+   * Every wanted piece is verified (the picker's non-skipped pieces; all pieces when nothing is
+   * skipped). Emitted once per transition: again only after priorities made more pieces wanted
+   * (see wantedChanged) and those were verified too. Emitted before `complete`.
+   */
+  finished: [];
+  /** Every piece of the torrent is verified. */
   complete: [];
   error: [error: Error];
 }
@@ -205,6 +212,8 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly #readCache: ReadCache;
   #readingPaused = false;
   readonly #metadata: MetadataServer | undefined;
+  /** Every wanted piece was verified when last looked at (see finished / wantedChanged). */
+  #finished: boolean;
 
   constructor(options: SwarmOptions) {
     super();
@@ -232,12 +241,14 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#pieceBuffers = new BufferPool(store.pieceLength, Math.ceil(MAX_PENDING_WRITE_BYTES / store.pieceLength) + 1);
     this.downRate = new RateMeasure({ clock: options.clock });
     this.upRate = new RateMeasure({ clock: options.clock, fudgeMs: UPLOAD_RATE_FUDGE_MS });
+    this.#finished = options.picker.isWantedComplete;
     this.choker = new Choker<SwarmPeer>({
       clock: options.clock,
       maxUploads: this.#o.maxUploads,
       minUploads: this.#o.minUploads,
       snubTimeMs: this.#o.snubTimeMs,
-      isSeeding: () => options.store.isComplete(),
+      // A finished torrent downloads nothing: unchoke by upload rate, as a seed does.
+      isSeeding: () => options.picker.isWantedComplete,
       ...(options.random ? { random: options.random } : {}),
     });
   }
@@ -248,6 +259,24 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
 
   get picker(): PiecePicker<SwarmPeer> {
     return this.#o.picker;
+  }
+
+  /** Every wanted piece is verified (nothing left to download unless priorities change). */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /**
+   * The picker's piece priorities were changed: interest in every peer is set again (a finished
+   * torrent that wants more becomes interested, one whose remaining pieces were all skipped
+   * loses interest), and `finished` is emitted if every wanted piece is now verified.
+   */
+  wantedChanged(): void {
+    const finished = this.#o.picker.isWantedComplete;
+    const was = this.#finished;
+    this.#finished = finished;
+    if (finished && !was) this.#becameFinished();
+    else this.#refillAll();
   }
 
   /** Registers with the wire hub: incoming peers for this info-hash are accepted from now on. */
@@ -410,8 +439,9 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
 
   #peerGotPieces(peer: SwarmPeer): void {
     peer.seed = this.#o.picker.isSeed(peer);
-    // Both sides complete: nothing to trade (mainline closes such connections).
-    if (peer.seed && this.#o.store.isComplete()) {
+    // A seed has nothing to get from us, and once finished we want nothing from it: mainline
+    // closes such connections (libtorrent too, for a torrent finished with files skipped).
+    if (peer.seed && this.#finished) {
       peer.conn.close();
       return;
     }
@@ -593,20 +623,23 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#contributors.delete(index);
     for (const p of this.peers) if (p.conn.state === 'open') p.conn.send({ type: 'have', index });
     this.emit('piece', index);
-    if (!store.isComplete() && picker.isWantedComplete) {
-      // Every wanted piece is here (the rest are skipped): lose interest in everyone.
-      for (const p of this.peers) this.#fill(p);
+    if (!this.#finished && picker.isWantedComplete) {
+      this.#finished = true;
+      this.#becameFinished();
     }
-    if (store.isComplete()) {
-      this.emit('complete');
-      for (const p of [...this.peers]) {
-        if (p.seed) p.conn.close();
-        else if (p.amInterested && p.outstanding === 0) {
-          p.amInterested = false;
-          p.conn.send({ type: 'not-interested' });
-        }
-      }
+    if (store.isComplete()) this.emit('complete');
+  }
+
+  /** Every wanted piece is here: lose interest in everyone, close seeds, tell the owner. */
+  #becameFinished(): void {
+    for (const p of [...this.peers]) {
+      if (p.seed) p.conn.close();
+      else if (p.amInterested && p.outstanding === 0) {
+        p.amInterested = false;
+        p.conn.send({ type: 'not-interested' });
+      } else this.#fill(p);
     }
+    this.emit('finished');
   }
 
   #pieceFailed(index: number): void {

@@ -1,6 +1,9 @@
 import { existsSync } from 'node:fs';
 import { readFile, truncate } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { BencodeDict, decode, encode } from '@mainline/bencode';
 import { makePayload, makeTempDir, makeTorrent, startOpentracker } from '@mainline/interop';
 import { Session, type Torrent, type TorrentState } from './index.js';
 
@@ -22,6 +25,25 @@ function until(torrent: Torrent, predicate: () => boolean, what: string, ms = 15
 
 const inState = (t: Torrent, s: TorrentState): Promise<void> => until(t, () => t.state === s, `state ${s}`);
 
+/** The `done` events of every torrent the session adds, counted from before it starts. */
+function countDone(s: Session): Map<string, number> {
+  const counts = new Map<string, number>();
+  s.on('torrent-added', (t) => t.on('done', () => counts.set(t.infoHash, (counts.get(t.infoHash) ?? 0) + 1)));
+  return counts;
+}
+
+/** An HTTP tracker that only records what it is told (event, left, port) and gives no peers. */
+async function recordingTracker(): Promise<{ url: string; announces: { event: string; left: number; port: number }[]; server: Server }> {
+  const announces: { event: string; left: number; port: number }[] = [];
+  const server = createServer((req, res) => {
+    const q = new URL(req.url ?? '/', 'http://tracker').searchParams;
+    announces.push({ event: q.get('event') ?? 'none', left: Number(q.get('left')), port: Number(q.get('port')) });
+    res.end(encode({ interval: 1800, peers: new Uint8Array(0) }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/announce`, announces, server };
+}
+
 describe('Torrent lifecycle', () => {
   const sessions: Session[] = [];
   const session = (opts: ConstructorParameters<typeof Session>[0] = {}): Session => {
@@ -33,10 +55,10 @@ describe('Torrent lifecycle', () => {
     await Promise.all(sessions.splice(0).map((s) => s.close()));
   });
 
-  async function seeded(size = 2 * 1024 * 1024, files?: { path: string; size: number }[]) {
+  async function seeded(size = 2 * 1024 * 1024, files?: { path: string; size: number }[], trackers?: string[]) {
     const dir = makeTempDir('ml-torrent-');
     const payload = await makePayload(join(dir, 'seed'), files ? { name: 'set', files } : { name: 'one.bin', size });
-    const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024 });
+    const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024, ...(trackers ? { trackers } : {}) });
     const seeder = session();
     const port = await seeder.listen();
     const seeding = await seeder.add(torrent.bytes, { savePath: payload.saveDir });
@@ -84,28 +106,110 @@ describe('Torrent lifecycle', () => {
     await inState(t, 'seeding');
   });
 
-  test('a skipped file is never created and its neighbours complete', async () => {
-    const files = [
-      { path: 'keep-1.bin', size: 300_000 },
-      { path: 'skip.bin', size: 500_000 },
-      { path: 'keep-2.bin', size: 300_000 },
-    ];
-    const { dir, payload, torrent, port } = await seeded(0, files);
-    const leecher = session();
+  const threeFiles = [
+    { path: 'keep-1.bin', size: 300_000 },
+    { path: 'skip.bin', size: 500_000 },
+    { path: 'keep-2.bin', size: 300_000 },
+  ];
+  // mktorrent sorts files by path, so the skipped one is looked up by name.
+  const skipping = (t: Torrent | { metainfo: Torrent['meta'] }): ('skip' | 'normal')[] =>
+    ('meta' in t ? t.meta : t.metainfo).files.map((f) => (f.path.at(-1) === 'skip.bin' ? 'skip' : 'normal'));
+  const same = async (a: string, b: string): Promise<boolean> => (await readFile(a)).equals(await readFile(b));
+
+  test('with a file skipped the torrent finishes (done, seeding, not interested, resume saved); wanting it later downloads it and is done again', async () => {
+    const { dir, payload, torrent, port, seeding } = await seeded(0, threeFiles);
+    const stateDir = join(dir, 'state');
+    const leecher = session({ stateDir });
+    const done = countDone(leecher);
     await leecher.listen();
     const out = join(dir, 'out');
-    const t = await leecher.add(torrent.bytes, {
-      savePath: out,
-      // mktorrent sorts files by path, so look the skipped one up by name.
-      filePriorities: torrent.metainfo.files.map((f) => (f.path.at(-1) === 'skip.bin' ? 'skip' : 'normal')),
-      peers: [{ ip: '127.0.0.1', port }],
-    });
-    // Pieces straddling the skipped file's edges are fetched for their wanted parts only.
-    await until(t, () => t.stats().piecesHave >= t.stats().pieceCount - Math.ceil(500_000 / 32768) + 1, 'wanted pieces');
-    await until(t, () => t.peers.every((p) => !p.amInterested), 'not interested once the wanted part is done');
+    const t = await leecher.add(torrent.bytes, { savePath: out, filePriorities: skipping(torrent), peers: [{ ip: '127.0.0.1', port }] });
+    const before = t.stats();
+    expect(before.wantedLength).toBeLessThan(before.totalLength);
+    // The pieces holding keep-1 and keep-2: 300 000 bytes each, plus the rest of their edge pieces.
+    expect(before.wantedLength).toBeGreaterThanOrEqual(600_000);
+    expect(before.wantedLeft).toBe(before.wantedLength);
+
+    await inState(t, 'seeding');
+    expect(done.get(t.infoHash)).toBe(1);
+    const s = t.stats();
+    expect(s.wantedLeft).toBe(0);
+    expect(s.wantedProgress).toBe(1);
+    expect(s.progress).toBeLessThan(1);
+    expect(s.left).toBe(s.totalLength - s.haveBytes);
+    expect(s.left).toBeGreaterThan(0);
+    expect(s.eta).toBeUndefined();
     expect(existsSync(join(out, 'set', 'skip.bin'))).toBe(false);
-    for (const name of ['keep-1.bin', 'keep-2.bin']) {
-      expect((await readFile(join(out, 'set', name))).equals(await readFile(join(payload.path, name)))).toBe(true);
+    for (const name of ['keep-1.bin', 'keep-2.bin']) expect(await same(join(out, 'set', name), join(payload.path, name))).toBe(true);
+    // Nothing more to get from anyone; the seed (nothing to trade) is let go.
+    await until(t, () => t.peers.every((p) => !p.amInterested && !p.seed), 'not interested, seed closed');
+    // The resume record is written at once and says finished pieces are had.
+    const resumeFile = join(stateDir, `${t.infoHash}.resume`);
+    await until(t, () => existsSync(resumeFile), 'resume record');
+    const record = decode(await readFile(resumeFile));
+    expect(record).toBeInstanceOf(BencodeDict);
+    expect((record as BencodeDict).get('completed')).toBe(1);
+
+    // The user wants every file now: back to downloading, then done again.
+    await t.setFilePriorities(t.meta.files.map(() => 'normal'));
+    expect(t.state).toBe('downloading');
+    expect(t.stats().wantedLength).toBe(t.stats().totalLength);
+    expect(t.stats().wantedLeft).toBe(t.stats().left);
+    await inState(t, 'seeding');
+    expect(done.get(t.infoHash)).toBe(2);
+    expect(t.stats().progress).toBe(1);
+    expect(t.stats().wantedProgress).toBe(1);
+    for (const f of payload.files) expect(await same(join(out, 'set', f.relativePath), f.path)).toBe(true);
+    expect(seeding.stats().uploaded).toBeGreaterThanOrEqual(payload.totalSize);
+  });
+
+  test('skipping every file still missing finishes a download at once', async () => {
+    const { dir, torrent, port } = await seeded(0, threeFiles);
+    const leecher = session({ downloadLimit: 64 * 1024 });
+    const done = countDone(leecher);
+    await leecher.listen();
+    const wanted = skipping(torrent).map((p) => (p === 'skip' ? 'normal' : 'skip'));
+    const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out'), filePriorities: wanted, peers: [{ ip: '127.0.0.1', port }] });
+    await until(t, () => t.stats().piecesHave > 0, 'first piece');
+    expect(t.state).toBe('downloading');
+    await t.setFilePriorities(t.meta.files.map(() => 'skip'));
+    expect(t.state).toBe('seeding');
+    expect(done.get(t.infoHash)).toBe(1);
+    expect(t.stats().wantedLength).toBe(0);
+    expect(t.stats().wantedProgress).toBe(1);
+  });
+
+  test('trackers hear `completed` once for a finished partial download, with `left` counting the skipped bytes, even when a restart wants more', async () => {
+    const tracker = await recordingTracker();
+    try {
+      const { dir, torrent, port } = await seeded(0, threeFiles, [tracker.url]);
+      const stateDir = join(dir, 'state');
+      const out = join(dir, 'out');
+      const first = session({ stateDir });
+      const myPort = await first.listen();
+      const t = await first.add(torrent.bytes, { savePath: out, filePriorities: skipping(torrent), peers: [{ ip: '127.0.0.1', port }] });
+      await inState(t, 'seeding');
+      const mine = (): { event: string; left: number; port: number }[] => tracker.announces.filter((a) => a.port === myPort);
+      await until(t, () => mine().some((a) => a.event === 'completed'), 'completed announce');
+      const completed = mine().find((a) => a.event === 'completed')!;
+      expect(completed.left).toBe(t.stats().left);
+      expect(completed.left).toBeGreaterThan(0);
+      await first.close();
+
+      // Next run wants every file from the start: it downloads and finishes, but `completed` was said.
+      const second = session({ stateDir, portRange: [myPort, myPort] });
+      const done = countDone(second);
+      await second.listen();
+      const again = await second.add(torrent.bytes, { savePath: out, peers: [{ ip: '127.0.0.1', port }] });
+      expect(again.state).toBe('downloading');
+      await inState(again, 'seeding');
+      expect(done.get(again.infoHash)).toBe(1);
+      await until(again, () => mine().filter((a) => a.event === 'started').length === 2, 'second started');
+      await new Promise((r) => setTimeout(r, 500));
+      await second.close();
+      expect(mine().map((a) => a.event)).toEqual(['started', 'completed', 'stopped', 'started', 'stopped']);
+    } finally {
+      tracker.server.close();
     }
   });
 

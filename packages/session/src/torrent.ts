@@ -52,13 +52,24 @@ export interface TorrentOptions {
 export interface TorrentStats {
   infoHash: string;
   name: string;
+  /** 'seeding' once every wanted piece is verified, also when files are skipped (a partial seed). */
   state: TorrentState;
-  /** Verified fraction, 0..1. */
+  /** Verified fraction of the whole torrent, 0..1 (below 1 for a partial seed; see wantedProgress). */
   progress: number;
   totalLength: number;
   /** Bytes verified on disk. */
   haveBytes: number;
+  /** Bytes of the whole torrent not verified yet (what trackers are told as `left`). */
   left: number;
+  /**
+   * Bytes of the pieces that hold a wanted (not skipped) file: the size when finished
+   * (libtorrent's total_wanted). totalLength when nothing is skipped.
+   */
+  wantedLength: number;
+  /** Of wantedLength, bytes not verified yet (Transmission's leftUntilDone); 0 once finished. */
+  wantedLeft: number;
+  /** Verified fraction of the wanted bytes, 0..1 (libtorrent's progress): what a progress bar shows. */
+  wantedProgress: number;
   piecesHave: number;
   pieceCount: number;
   downloaded: number;
@@ -86,6 +97,11 @@ export interface TorrentEvents {
   state: [state: TorrentState];
   checking: [progress: RecheckProgress];
   piece: [index: number];
+  /**
+   * Every wanted piece was verified during this run (all pieces, or those of the files not
+   * skipped): the torrent is seeding now. Emitted again if priorities later want more and that
+   * finishes too; not emitted for data that was already complete at start.
+   */
   done: [];
   error: [error: Error];
   'peer-connected': [address: string];
@@ -127,6 +143,13 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #announcer: Announcer | undefined;
   #eta: EtaEstimator | undefined;
   #priorities: FilePriority[];
+  /** Per piece: 0 = only skipped files, 1 = wanted, 2 = high priority (see pieceLevels). */
+  #levels: Uint8Array;
+  #wantedLength = 0;
+  /** Bytes of wanted pieces not verified (kept up to date from the store's `verified`). */
+  #wantedLeft = 0;
+  /** `completed` was (or, for data complete at start, need not be) told to trackers: never twice. */
+  #completedAnnounced = false;
   #error: Error | undefined;
   #trackerError: string | undefined;
   #trackerPeers = 0;
@@ -155,6 +178,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (this.#priorities.length !== meta.files.length) {
       throw new RangeError(`filePriorities has ${this.#priorities.length} entries for ${meta.files.length} files`);
     }
+    this.#levels = pieceLevels(meta, this.#priorities);
+    this.#countWanted();
     this.uploadLimiter = new TokenBucket({ clock: host.clock, rate: options.uploadLimit ?? 0 });
     this.downloadLimiter = new TokenBucket({ clock: host.clock, rate: options.downloadLimit ?? 0 });
   }
@@ -230,19 +255,40 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       this.emit('checking', p);
     });
     store.on('error', (e) => this.#fail(e));
+    store.on('verified', (i) => {
+      if (this.#levels[i] !== 0) this.#wantedLeft -= store.pieceSize(i);
+    });
     const resume = await this.#loadResume();
     await store.start({ resume: resume?.record });
     this.#checkProgress = 1;
+    this.#countWanted();
     // Lifetime totals come from the record only on the first open: a later reopen (recheck,
     // resume after an error) keeps the totals this object already counted.
     if (resume && !this.#totalsLoaded) {
       this.#downloadedBefore = resume.downloaded;
       this.#uploadedBefore = resume.uploaded;
+      this.#completedAnnounced ||= resume.completed;
     }
     this.#totalsLoaded = true;
   }
 
-  async #loadResume(): Promise<{ record: unknown; downloaded: number; uploaded: number } | undefined> {
+  /** Recounts wantedLength / wantedLeft from the piece levels and the verified pieces. */
+  #countWanted(): void {
+    const meta = this.meta;
+    const store = this.#store;
+    let length = 0;
+    let left = 0;
+    for (let i = 0; i < meta.pieceCount; i++) {
+      if (this.#levels[i] === 0) continue;
+      const size = i === meta.pieceCount - 1 ? meta.totalLength - i * meta.pieceLength : meta.pieceLength;
+      length += size;
+      if (!store?.hasPiece(i)) left += size;
+    }
+    this.#wantedLength = length;
+    this.#wantedLeft = left;
+  }
+
+  async #loadResume(): Promise<{ record: unknown; downloaded: number; uploaded: number; completed: boolean } | undefined> {
     if (!this.#options.resumeFile) return undefined;
     const bytes = await readFileIfExists(this.#options.resumeFile);
     if (!bytes) return undefined;
@@ -250,7 +296,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       const d = decode(bytes);
       const get = (k: string): unknown => (d as { get?: (k: string) => unknown }).get?.(k);
       const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
-      return { record: get('storage'), downloaded: num(get('downloaded')), uploaded: num(get('uploaded')) };
+      return { record: get('storage'), downloaded: num(get('downloaded')), uploaded: num(get('uploaded')), completed: num(get('completed')) === 1 };
     } catch {
       return undefined; // a damaged record only costs a recheck
     }
@@ -269,6 +315,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       uploaded: this.uploaded,
       priorities: this.#priorities,
       paused: this.#state === 'paused' ? 1 : 0,
+      completed: this.#completedAnnounced ? 1 : 0,
     };
     await writeFileAtomic(this.#options.resumeFile, encode(data));
   }
@@ -308,15 +355,17 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     swarm.on('hashfail', () => {
       this.#hashFails++;
     });
-    swarm.on('complete', () => this.#completed());
+    swarm.on('finished', () => this.#finished());
     swarm.on('error', (e) => this.#fail(e));
     swarm.on('banned', (k, r) => this.emit('banned', k, r));
     swarm.on('peer-connected', (p) => this.emit('peer-connected', p.address));
     swarm.on('peer-dropped', (p, r) => this.emit('peer-dropped', p.address, r));
-    this.#eta = new EtaEstimator({ clock: host.clock, left: store.amountLeft });
+    this.#eta = new EtaEstimator({ clock: host.clock, left: this.#wantedLeft });
     swarm.start();
-    this.#setState(store.isComplete() ? 'seeding' : 'downloading');
-    if (store.isComplete()) this.#startSeedClock();
+    // Finished before this run (data complete, or every wanted piece there): nothing to announce.
+    if (swarm.finished) this.#completedAnnounced = true;
+    this.#setState(swarm.finished ? 'seeding' : 'downloading');
+    if (swarm.finished) this.#startSeedClock();
     if (!this.#options.noTrackers && meta.trackers.length > 0) this.#startAnnouncer(store, swarm);
     for (const p of this.#options.peers ?? []) this.#explicitPeers.set(`${p.ip}:${p.port}`, p);
     this.#dialExplicitPeers();
@@ -365,12 +414,36 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     announcer.start();
   }
 
-  #completed(): void {
-    this.#announcer?.completed();
+  /**
+   * Every wanted piece is verified: seed what we have (uploads go on, interest in peers is gone),
+   * tell trackers `completed` once in the torrent's life (Transmission does so for a partial
+   * seed too; `left` stays the bytes of the whole torrent still missing, so trackers do not take
+   * a partial seed for a seed), save the resume record and emit `done`.
+   */
+  #finished(): void {
+    if (this.#state !== 'downloading') return;
+    if (!this.#completedAnnounced) {
+      this.#completedAnnounced = true;
+      this.#announcer?.completed();
+    }
     this.#setState('seeding');
     this.#startSeedClock();
     void this.saveResume().catch((e: unknown) => this.#fail(e));
     this.emit('done');
+  }
+
+  /** Priorities now want pieces we lack: download again (libtorrent's resume_download). */
+  #downloadMore(): void {
+    if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
+    this.#seedTimer = undefined;
+    this.#seedingSince = undefined;
+    this.#eta = new EtaEstimator({ clock: this.#host.clock, left: this.#wantedLeft });
+    this.#setState('downloading');
+    // Seeds were closed when we finished: dial the named peers and ask the trackers at once.
+    if (this.#redialTimer) this.#host.clock.clearTimeout(this.#redialTimer);
+    this.#redialTimer = undefined;
+    this.#dialExplicitPeers();
+    this.#announcer?.reannounce();
   }
 
   #startSeedClock(): void {
@@ -404,29 +477,29 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   #applyPriorities(picker: PiecePicker<SwarmPeer>): void {
-    // A piece is wanted if any file overlapping it is wanted; skip only if all are skipped.
-    const meta = this.meta;
-    const wanted = new Uint8Array(meta.pieceCount);
-    meta.files.forEach((f, i) => {
-      if (f.length === 0) return;
-      const first = Math.floor(f.offset / meta.pieceLength);
-      const last = Math.floor((f.offset + f.length - 1) / meta.pieceLength);
-      const p = this.#priorities[i];
-      const level = p === 'skip' ? 0 : p === 'high' ? 2 : 1;
-      for (let k = first; k <= last; k++) wanted[k] = Math.max(wanted[k]!, level);
-    });
-    for (let k = 0; k < meta.pieceCount; k++) {
+    const levels = this.#levels;
+    for (let k = 0; k < this.meta.pieceCount; k++) {
       if (picker.hasPiece(k)) continue;
-      picker.setPriority(k, wanted[k] === 0 ? 'skip' : wanted[k] === 2 ? 'high' : 'normal');
+      picker.setPriority(k, levels[k] === 0 ? 'skip' : levels[k] === 2 ? 'high' : 'normal');
     }
   }
 
-  /** Changes file priorities (skip files are not downloaded, and not created on disk). */
+  /**
+   * Changes file priorities (skip files are not downloaded, and not created on disk). A seeding
+   * torrent that now wants pieces it lacks goes back to downloading (and emits `done` again when
+   * they are verified); a downloading one whose missing pieces are all skipped now is done.
+   */
   async setFilePriorities(priorities: FilePriority[]): Promise<void> {
     if (priorities.length !== this.meta.files.length) throw new RangeError('one priority per file');
     this.#priorities = [...priorities];
+    this.#levels = pieceLevels(this.meta, this.#priorities);
+    this.#countWanted();
     await this.#storage?.setPriorities(this.#priorities);
-    if (this.#swarm) this.#applyPriorities(this.#swarm.picker);
+    const swarm = this.#swarm;
+    if (!swarm) return;
+    this.#applyPriorities(swarm.picker);
+    if (this.#state === 'seeding' && !swarm.picker.isWantedComplete) this.#downloadMore();
+    swarm.wantedChanged();
   }
 
   get filePriorities(): readonly FilePriority[] {
@@ -535,6 +608,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const total = this.meta.totalLength;
     const left = store ? store.amountLeft : total;
     const have = total - left;
+    const wantedLength = this.#wantedLength;
+    const wantedLeft = this.#wantedLeft;
     const etaMs = this.#state === 'downloading' ? this.#eta?.timeLeft() : undefined;
     return {
       infoHash: this.infoHash,
@@ -544,6 +619,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       totalLength: total,
       haveBytes: have,
       left,
+      wantedLength,
+      wantedLeft,
+      wantedProgress: wantedLength === 0 ? (store && this.#state !== 'checking' ? 1 : 0) : (wantedLength - wantedLeft) / wantedLength,
       piecesHave: store?.haveCount ?? 0,
       pieceCount: this.meta.pieceCount,
       downloaded: this.downloaded,
@@ -574,4 +652,22 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   get contentPath(): string {
     return join(this.savePath, this.meta.name);
   }
+}
+
+/**
+ * Per piece, the highest priority of the files it holds: 0 when every file in it is skipped
+ * (or it holds only empty files), 2 for 'high', 1 otherwise. A piece shared by a wanted and a
+ * skipped file is wanted: it is fetched whole, the skipped file's bytes go to the parts file.
+ */
+export function pieceLevels(meta: Pick<Metainfo, 'files' | 'pieceLength' | 'pieceCount'>, priorities: readonly FilePriority[]): Uint8Array {
+  const levels = new Uint8Array(meta.pieceCount);
+  meta.files.forEach((f, i) => {
+    if (f.length === 0) return;
+    const first = Math.floor(f.offset / meta.pieceLength);
+    const last = Math.floor((f.offset + f.length - 1) / meta.pieceLength);
+    const p = priorities[i];
+    const level = p === 'skip' ? 0 : p === 'high' ? 2 : 1;
+    for (let k = first; k <= last; k++) levels[k] = Math.max(levels[k]!, level);
+  });
+  return levels;
 }
