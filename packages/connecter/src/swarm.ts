@@ -621,7 +621,9 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       this.#goodByKey.set(key, (this.#goodByKey.get(key) ?? 0) + 1);
     }
     this.#contributors.delete(index);
-    for (const p of this.peers) if (p.conn.state === 'open') p.conn.send({ type: 'have', index });
+    // No HAVE to peers that have the piece themselves (seeds above all): it tells them nothing, and
+    // from a seed it is one send per piece, which on loopback costs as much as the piece's requests.
+    for (const p of this.peers) if (p.conn.state === 'open' && !p.seed && p.have?.get(index) !== true) p.conn.send({ type: 'have', index });
     this.emit('piece', index);
     if (!this.#finished && picker.isWantedComplete) {
       this.#finished = true;
