@@ -81,6 +81,23 @@ export class ByteQueue {
     return out;
   }
 
+  /** Copies the queued bytes into memory of their own (the chunks they came in are about to be reused). */
+  detach(): void {
+    if (this.size === 0) {
+      this.clear();
+      return;
+    }
+    const own = Buffer.allocUnsafe(this.size);
+    let filled = 0;
+    for (const [i, c] of this.chunks.entries()) {
+      const part = i === 0 ? c.subarray(this.head) : c;
+      own.set(part, filled);
+      filled += part.length;
+    }
+    this.chunks = [own];
+    this.head = 0;
+  }
+
   clear(): void {
     this.chunks = [];
     this.head = 0;

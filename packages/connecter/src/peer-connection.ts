@@ -69,7 +69,7 @@ export class PeerConnection {
         onPeerId: (peerId) => this.owner.onPeerId(this, peerId),
         onMessage: (message) => this.received(message),
       },
-      { localReserved: owner.localReserved },
+      { localReserved: owner.localReserved, transient: socket.transientReads },
     );
   }
 

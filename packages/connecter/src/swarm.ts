@@ -542,7 +542,9 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     senders.add(peer);
     this.#fill(peer);
     if (this.#assemble(index, begin, block)) return;
-    this.#write(block.length, () => store.writeBlock(index, begin, block));
+    // The block may be a view of a shared read buffer (transient reads): keep a copy.
+    const own = Buffer.from(block);
+    this.#write(block.length, () => store.writeBlock(index, begin, own));
   }
 
   /**

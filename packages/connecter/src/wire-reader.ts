@@ -47,6 +47,12 @@ export interface WireReaderOptions {
   extended?: boolean;
   /** Our reserved bytes: a feature is on when both sides set its bit. */
   localReserved?: Uint8Array;
+  /**
+   * Pushed chunks are overwritten once push() returns (a shared read buffer): the reader copies
+   * the unparsed rest it keeps, and every payload it hands out — except a piece message's block,
+   * which is then only valid during onMessage.
+   */
+  transient?: boolean;
 }
 
 type Stage = 'protocol' | 'info-hash' | 'peer-id' | 'messages' | 'stopped';
@@ -126,6 +132,7 @@ function u32(b: Uint8Array, o: number): number {
  */
 export class WireReader {
   private readonly queue = new ByteQueue();
+  private readonly transient: boolean;
   private stage: Stage;
   private limits: ResolvedLimits | undefined;
   private fastValue: boolean;
@@ -149,6 +156,7 @@ export class WireReader {
     this.extendedValue = options.extended ?? false;
     this.autoFlags = { fast: options.fast === undefined, extended: options.extended === undefined };
     this.localReserved = options.localReserved;
+    this.transient = options.transient ?? false;
   }
 
   /** Sets or replaces the validation limits (e.g. once the info-hash has chosen the torrent). */
@@ -194,6 +202,7 @@ export class WireReader {
     this.pushing = true;
     try {
       this.drain();
+      if (this.transient) this.queue.detach();
     } catch (err) {
       this.stop();
       throw err;
@@ -403,7 +412,7 @@ export class WireReader {
         return h.onMessage(HAVE_NONE);
       case MessageId.extended: {
         const extId = f[1] as number;
-        const payload = f.subarray(2);
+        const payload = this.transient ? Buffer.from(f.subarray(2)) : f.subarray(2); // Buffer.from copies
         if (extId === 0) {
           const handshake = decodeExtensionHandshake(payload);
           this.gotExtHandshake = true;

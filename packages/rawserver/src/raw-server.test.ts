@@ -135,6 +135,42 @@ describe('connections', () => {
     await eventually(() => server.connectionCount === 0);
   });
 
+  test('outgoing sockets can share one read buffer: chunks are views of it, valid during onData', async () => {
+    const { server, incoming } = accepting();
+    const { port } = await server.listen({ minPort: 0, hosts: ['127.0.0.1'] });
+    const client = make({ sharedReadBufferSize: 4096 });
+    // Copies made during onData, and the chunk objects themselves (views of the shared buffer).
+    const copies = [new Recorder(), new Recorder()];
+    const views: Buffer[] = [];
+    const sockets = copies.map((rec) =>
+      client.connect('127.0.0.1', port, {
+        ...rec,
+        onConnect: () => rec.onConnect(),
+        onClose: (s, r, e) => rec.onClose(s, r, e),
+        onData: (s, chunk) => {
+          views.push(chunk);
+          rec.onData(s, Buffer.from(chunk));
+        },
+      }),
+    );
+    expect(sockets.map((s) => s.transientReads)).toEqual([true, true]);
+    await eventually(() => incoming.length === 2);
+    expect(incoming.map((i) => i.socket.transientReads)).toEqual([false, false]);
+    // 100 KiB each way to both, interleaved: more than the shared buffer holds at once.
+    const payloads = [Buffer.alloc(100_000, 1), Buffer.alloc(100_000, 2)];
+    incoming.forEach((inc, i) => {
+      for (let off = 0; off < 100_000; off += 10_000) inc.socket.write(payloads[i]!.subarray(off, off + 10_000));
+    });
+    await eventually(() => copies.every((r) => r.received.length === 100_000));
+    // Which incoming socket is which client is not known: compare as a set.
+    expect(copies.map((r) => r.received[0]).sort()).toEqual([1, 2]);
+    for (const r of copies) expect(r.received.equals(Buffer.alloc(100_000, r.received[0]))).toBe(true);
+    // Every chunk was a view of the same 4 KiB buffer.
+    expect(views.length).toBeGreaterThanOrEqual(50);
+    expect(new Set(views.map((v) => v.buffer)).size).toBe(1);
+    expect(Math.max(...views.map((v) => v.length))).toBeLessThanOrEqual(4096);
+  });
+
   test('a refused connect is reported as connect-failed', async () => {
     const b = await blocker('127.0.0.1');
     const port = b.port;

@@ -25,8 +25,8 @@ export type SocketState = 'queued' | 'connecting' | 'open' | 'closed';
 /** What the upper layer (the peer-wire codec) is told about one socket. */
 export interface SocketHandler {
   /**
-   * Bytes arrived. The chunk is a fresh buffer owned by the receiver: it may keep views into it
-   * without copying.
+   * Bytes arrived. The chunk is a fresh buffer owned by the receiver, which may keep views into
+   * it without copying — unless `socket.transientReads`: then it is only valid during the call.
    */
   onData(socket: SingleSocket, chunk: Buffer): void;
   /** An outgoing connect completed (never called for incoming sockets). */
@@ -95,6 +95,8 @@ export class SingleSocket {
     remoteAddress: string,
     remotePort: number,
     state: SocketState,
+    /** Reads come through a shared buffer (see transientReads); fixed before any data flows. */
+    private readonly transientReadsValue = false,
   ) {
     const n = normalizeAddress(remoteAddress);
     this.remoteAddress = n.address;
@@ -106,6 +108,22 @@ export class SingleSocket {
 
   get state(): SocketState {
     return this.stateValue;
+  }
+
+  /**
+   * True when chunks given to `onData` live in a buffer shared with other sockets: valid only
+   * during the call, so a handler copies whatever it keeps (see RawServerOptions.sharedReadBufferSize).
+   */
+  get transientReads(): boolean {
+    return this.transientReadsValue;
+  }
+
+  /** @internal Bytes arrived (from 'data', or from the shared read buffer). */
+  received(chunk: Buffer): void {
+    if (this.stateValue === 'closed') return;
+    this.lastReceivedAt = this.owner.now();
+    this.bytesReceived += chunk.length;
+    this.call(() => this.handlerValue.onData(this, chunk), 'onData');
   }
 
   get handler(): SocketHandler {
@@ -215,16 +233,14 @@ export class SingleSocket {
 
   // ---- internal, used by RawServer ----
 
-  /** @internal Attaches the Node socket and wires its events. */
+  /**
+   * @internal Attaches the Node socket and wires its events. With `transientReads` the socket
+   * reads into the shared buffer (onread), which calls received() instead of a 'data' event.
+   */
   attach(node: Socket): void {
     this.node = node;
     node.setNoDelay(true);
-    node.on('data', (chunk: Buffer) => {
-      if (this.stateValue === 'closed') return;
-      this.lastReceivedAt = this.owner.now();
-      this.bytesReceived += chunk.length;
-      this.call(() => this.handlerValue.onData(this, chunk), 'onData');
-    });
+    if (!this.transientReadsValue) node.on('data', (chunk: Buffer) => this.received(chunk));
     node.on('error', (err: Error) => {
       this.error ??= err;
     });

@@ -8,6 +8,8 @@ import { MagnetDownload, type MagnetOptions } from './magnet.js';
 import { makePeerId } from './peer-id.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
 
+
+const SHARED_READ_BUFFER_BYTES = 256 * 1024;
 export interface SessionOptions {
   /** Listen on the first free port of this range (seed: 6881–6999). */
   portRange?: [number, number];
@@ -67,6 +69,8 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
       peerId: this.peerId,
       rawServer: {
         clock: this.clock,
+        // Outgoing peers' data arrives in one reused buffer: fewer reads, no garbage per read.
+        sharedReadBufferSize: SHARED_READ_BUFFER_BYTES,
         ...(options.maxConnections !== undefined ? { maxAllowIn: options.maxConnections } : {}),
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
         ...(options.bind ? { bind: options.bind } : {}),
