@@ -187,13 +187,7 @@ export class Daemon {
 
   /** Adds a torrent from its .torrent bytes; an already-known info-hash returns the existing one. */
   async add(bytes: Uint8Array, options: AddOptions = {}): Promise<{ entry: AnyEntry; duplicate: boolean }> {
-    if (this.#closed) throw new DaemonError('the daemon is shutting down');
-    let meta: Metainfo;
-    try {
-      meta = parseTorrent(bytes);
-    } catch (err) {
-      throw new DaemonError(`invalid or corrupt torrent file: ${(err as Error).message}`);
-    }
+    const meta = this.#parseNew(() => parseTorrent(bytes), 'invalid or corrupt torrent file');
     const existing = this.#byHash.get(meta.infoHash);
     if (existing) return { entry: existing, duplicate: true };
     const priorities = options.priorities ?? meta.files.map(() => 'normal' as const);
@@ -215,13 +209,7 @@ export class Daemon {
    * already here (as a torrent or a magnet) returns the existing one.
    */
   async addMagnet(uri: string, options: AddOptions = {}): Promise<{ entry: AnyEntry; duplicate: boolean }> {
-    if (this.#closed) throw new DaemonError('the daemon is shutting down');
-    let link: MagnetLink;
-    try {
-      link = parseMagnet(uri);
-    } catch (err) {
-      throw new DaemonError(`invalid magnet link: ${(err as Error).message}`);
-    }
+    const link = this.#parseNew(() => parseMagnet(uri), 'invalid magnet link');
     const existing = this.#byHash.get(link.infoHash);
     if (existing) return { entry: existing, duplicate: true };
     if (options.priorities && options.priorities.length > 0) throw new DaemonError('a magnet link has no file list until its metadata is here: choose files afterwards');
@@ -231,6 +219,16 @@ export class Daemon {
     this.#traffic.added++;
     this.#log(`added magnet ${record.name} (${link.infoHash}) as #${entry.id} into ${record.downloadDir}${record.paused ? ', stopped' : ''}`);
     return { entry, duplicate: false };
+  }
+
+  /** Parses what is about to be added (refused while shutting down); a parse failure is a DaemonError. */
+  #parseNew<T>(parse: () => T, what: string): T {
+    if (this.#closed) throw new DaemonError('the daemon is shutting down');
+    try {
+      return parse();
+    } catch (err) {
+      throw new DaemonError(`${what}: ${(err as Error).message}`);
+    }
   }
 
   #newRecord(infoHash: string, name: string, priorities: Priority[], options: AddOptions): TorrentRecord {
@@ -366,8 +364,14 @@ export class Daemon {
     this.state.saveRecord(entry.record).catch((e: unknown) => this.#log(`cannot save the state of #${entry.id}: ${(e as Error).message}`));
   }
 
+  /** The entry now listed under this id: a magnet's becomes a torrent's when its metadata arrives. */
+  #current(entry: AnyEntry): AnyEntry {
+    return this.#entries.get(entry.id) ?? entry;
+  }
+
   /** Starts (or continues) a torrent, or a magnet's fetch; a no-op when it runs already. */
-  async startTorrent(entry: AnyEntry): Promise<void> {
+  async startTorrent(given: AnyEntry): Promise<void> {
+    const entry = this.#current(given);
     if (entry.kind === 'magnet') {
       if (magnetFetching(entry) && !entry.record.paused) return;
       entry.record.paused = false;
@@ -382,7 +386,8 @@ export class Daemon {
   }
 
   /** Stops a torrent (trackers told, resume data saved) or a magnet's fetch; it stays stopped across restarts. */
-  async stopTorrent(entry: AnyEntry): Promise<void> {
+  async stopTorrent(given: AnyEntry): Promise<void> {
+    const entry = this.#current(given);
     entry.record.paused = true;
     await this.state.saveRecord(entry.record);
     if (entry.kind === 'magnet') {
@@ -417,7 +422,8 @@ export class Daemon {
   }
 
   /** Forgets a torrent (trackers told `stopped`), optionally deleting its data. */
-  async remove(entry: AnyEntry, deleteData: boolean): Promise<void> {
+  async remove(given: AnyEntry, deleteData: boolean): Promise<void> {
+    const entry = this.#current(given);
     if (this.#entries.get(entry.id) !== entry) return;
     this.#entries.delete(entry.id);
     this.#byHash.delete(entry.record.infoHash);

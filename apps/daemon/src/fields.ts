@@ -354,7 +354,8 @@ const MAGNET_FIELDS: { [K in keyof typeof TORRENT_FIELDS]: (c: MagnetCtx) => unk
   downloadedEver: () => 0,
   error: (c) => (c.e.error !== undefined ? 3 : c.m?.trackerError !== undefined ? 2 : 0),
   errorString: (c) => c.e.error ?? c.m?.trackerError ?? '',
-  eta: (c) => (c.fetching ? ETA_UNKNOWN : ETA_NOT_AVAIL),
+  // Unknown even when stopped: with nothing left (no size yet) -1 would print as "Done".
+  eta: () => ETA_UNKNOWN,
   'file-count': () => 0,
   files: () => [],
   fileStats: () => [],

@@ -38,6 +38,8 @@ async function daemonAt(stateDir: string, downloadDir: string): Promise<{ runnin
   return { running, rpc: rpcClient(running.server.port) };
 }
 
+const listRowOf = (r: { arguments: Record<string, unknown> }): Row | undefined => (r.arguments.torrents as Row[])[0];
+
 async function get(rpc: Rpc, id: number | string, fields: string[]): Promise<Row | undefined> {
   const r = await rpc('torrent-get', { ids: [id], fields });
   expect(r.result).toBe('success');
@@ -138,7 +140,8 @@ test('while fetching metadata: listed with zero sizes and its peer count; stop c
 
   // Stop cancels the fetch (its connection goes); start fetches again.
   expect((await rpc('torrent-stop', { ids: [info.id] })).result).toBe('success');
-  expect(await connected(0)).toMatchObject({ status: 0, eta: -1, peersConnected: 0 });
+  expect(await connected(0)).toMatchObject({ status: 0, eta: -2, peersConnected: 0 });
+  expect(listRowOf(await rpc('torrent-get', { fields: ['id', 'eta', 'leftUntilDone', 'sizeWhenDone'] }))).toEqual({ id: info.id, eta: -2, leftUntilDone: 0, sizeWhenDone: 0 });
   expect(record().paused).toBe(true);
   expect((await rpc('torrent-verify', { ids: [info.id] })).result).toBe('success');
   expect((await rpc('torrent-set', { ids: [info.id], 'files-wanted': [0] })).result).toMatch(/out of range|no file list/);
