@@ -70,7 +70,7 @@ test('a magnet seeded by our session: torrent-added, one id from metadata to com
   const done = await poll(
     async () => {
       const t = await get(rpc, info.id, ['id', 'name', 'percentDone', 'metadataPercentComplete', 'totalSize', 'status', 'files']);
-      return t && t.percentDone === 1 ? t : undefined;
+      return t && t.percentDone === 1 && t.status === 6 ? t : undefined;
     },
     20_000,
     () => 'the magnet to complete',
