@@ -7,8 +7,11 @@ const STATUS = ['Stopped', 'Queued to verify', 'Verifying', 'Queued', 'Downloadi
 const LIST_FIELDS = [
   'id', 'name', 'status', 'percentDone', 'sizeWhenDone', 'leftUntilDone', 'rateDownload', 'rateUpload', 'eta',
   'peersConnected', 'peersSendingToUs', 'peersGettingFromUs', 'uploadRatio', 'error', 'errorString', 'recheckProgress', 'hashString',
+  'metadataPercentComplete',
 ];
-const DETAIL_FIELDS = ['id', 'name', 'hashString', 'downloadDir', 'totalSize', 'pieceCount', 'pieceSize', 'files', 'fileStats', 'peers', 'trackerStats', 'addedDate', 'comment'];
+const DETAIL_FIELDS = ['id', 'name', 'hashString', 'downloadDir', 'totalSize', 'pieceCount', 'pieceSize', 'files', 'fileStats', 'peers', 'trackerStats', 'addedDate', 'comment', 'metadataPercentComplete'];
+// A magnet link whose metadata (name, files, sizes) is not here yet.
+const noMetadata = (t) => t.metadataPercentComplete < 1;
 
 let sessionId = '';
 let selected = null;
@@ -60,6 +63,7 @@ const ratio = (r) => (r === -1 ? '–' : r === -2 ? '∞' : r.toFixed(2));
 
 function statusText(t) {
   if (t.error === 3) return `Error: ${t.errorString}`;
+  if (noMetadata(t)) return t.status === 0 ? 'Stopped (no metadata yet)' : `Fetching metadata ${Math.floor(t.metadataPercentComplete * 100)}%`;
   if (t.status === 2) return `Verifying ${Math.floor(t.recheckProgress * 100)}%`;
   if (t.status === 6 && t.peersGettingFromUs === 0) return 'Seeding (idle)';
   if (t.status === 4 && t.peersSendingToUs === 0) return 'Downloading (idle)';
@@ -96,16 +100,16 @@ function row(t) {
     stopped
       ? el('button', { type: 'button', dataset: { action: 'start' }, title: 'Start' }, 'Start')
       : el('button', { type: 'button', dataset: { action: 'stop' }, title: 'Stop' }, 'Stop'),
-    el('button', { type: 'button', dataset: { action: 'verify' }, title: 'Verify local data' }, 'Verify'),
+    noMetadata(t) ? null : el('button', { type: 'button', dataset: { action: 'verify' }, title: 'Verify local data' }, 'Verify'),
     el('button', { type: 'button', dataset: { action: 'remove' }, title: 'Remove (keeps the data)' }, 'Remove'));
   const tr = el('tr', { dataset: { id: String(t.id), hash: t.hashString, status: String(t.status) } },
     el('td', { class: 'name' }, t.name),
     el('td', { class: 'progress' }, bar(t.percentDone, kind)),
     el('td', { class: t.error === 3 ? 'status status-error' : 'status' }, statusText(t)),
-    el('td', { class: 'num' }, bytes(t.sizeWhenDone)),
+    el('td', { class: 'num' }, noMetadata(t) ? '?' : bytes(t.sizeWhenDone)),
     el('td', { class: 'num' }, speed(t.rateDownload)),
     el('td', { class: 'num' }, speed(t.rateUpload)),
-    el('td', { class: 'num' }, t.leftUntilDone === 0 ? 'done' : eta(t.eta)),
+    el('td', { class: 'num' }, t.leftUntilDone === 0 && !noMetadata(t) ? 'done' : eta(t.eta)),
     el('td', { class: 'num' }, String(t.peersConnected)),
     el('td', { class: 'num' }, ratio(t.uploadRatio)),
     actions);
@@ -148,7 +152,7 @@ async function refreshDetails() {
   section.hidden = false;
   document.getElementById('details-title').textContent = t.name;
   document.getElementById('details-summary').textContent =
-    `${bytes(t.totalSize)} in ${t.pieceCount} pieces of ${bytes(t.pieceSize)} · info-hash ${t.hashString} · saved in ${t.downloadDir}` + (t.comment ? ` · ${t.comment}` : '');
+    (noMetadata(t) ? 'fetching metadata (files and sizes come with it)' : `${bytes(t.totalSize)} in ${t.pieceCount} pieces of ${bytes(t.pieceSize)}`) + ` · info-hash ${t.hashString} · saved in ${t.downloadDir}` + (t.comment ? ` · ${t.comment}` : '');
   const prio = { '-1': 'low', 0: 'normal', 1: 'high' };
   fill(document.querySelector('#details-files tbody'), t.files.map((f, i) =>
     el('tr', {}, el('td', {}, String(i + 1)), el('td', { class: 'name' }, f.name),

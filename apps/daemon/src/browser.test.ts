@@ -74,10 +74,22 @@ test('the web UI lists torrents with progress bars, adds one by upload, stops an
   expect(await page.locator('#details-files').textContent()).toContain('album/02 theme.flac');
   expect(await page.locator('#details-trackers').textContent()).toContain('http://127.0.0.1:9/announce');
 
+  // A magnet link by the URL form: listed at once by its dn, fetching its metadata (no peer has it).
+  const hash = 'dec0de'.padEnd(40, '5');
+  await page.fill('#url-input', `magnet:?xt=urn:btih:${hash}&dn=ubuntu-24.04.iso`);
+  await page.click('#add-url button[type="submit"]');
+  const magnetRow = page.locator(`tr[data-hash="${hash}"]`);
+  await magnetRow.waitFor({ timeout: 10000 });
+  expect(await magnetRow.locator('td.name').textContent()).toBe('ubuntu-24.04.iso');
+  expect(await magnetRow.locator('td.status').textContent()).toBe('Fetching metadata 0%');
+  expect(await magnetRow.locator('button[data-action="verify"]').count()).toBe(0);
+  await magnetRow.locator('td.name').click();
+  await page.locator('#details-summary', { hasText: 'fetching metadata' }).waitFor({ timeout: 10000 });
+
   await page.waitForTimeout(1600); // one more poll, so the picture shows settled rates
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   process.stdout.write(`web UI screenshot: ${SCREENSHOT}\n`);
   expect(statSync(SCREENSHOT).size).toBeGreaterThan(20_000);
-  expect(await page.locator('#torrent-rows tr').count()).toBe(3);
+  expect(await page.locator('#torrent-rows tr').count()).toBe(4);
   expect(errors).toEqual([]);
 });

@@ -1,12 +1,13 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseTorrent, type Metainfo } from '@mainline/metainfo';
-import { Session, type Torrent } from '@mainline/session';
+import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
+import { Session, type MagnetDownload, type Torrent, type TorrentOptions } from '@mainline/session';
 import type { DaemonConfig } from './config.js';
 import { StateStore, type Priority, type SessionRecord, type TorrentRecord } from './state.js';
 
 /** One torrent as the daemon knows it: a small id stable for the daemon's lifetime, its record. */
 export interface Entry {
+  readonly kind: 'torrent';
   readonly id: number;
   readonly torrent: Torrent;
   readonly meta: Metainfo;
@@ -23,6 +24,26 @@ export interface Entry {
   /** A verify was asked for and has not begun hashing yet (Transmission's "Will Verify"). */
   verifyQueued: boolean;
 }
+
+/**
+ * A magnet link whose metadata is not here yet (Transmission shows these with their id and
+ * `metadataPercentComplete` < 1). When the metadata arrives an Entry with the same id replaces it.
+ */
+export interface MagnetEntry {
+  readonly kind: 'magnet';
+  readonly id: number;
+  readonly link: MagnetLink;
+  /** The fetch; undefined while stopped. */
+  download: MagnetDownload | undefined;
+  /** Why the last fetch failed (cleared by a start). */
+  error: string | undefined;
+  record: TorrentRecord;
+  startDate: number;
+  activityDate: number;
+}
+
+/** What an RPC id names: a torrent, or a magnet link still fetching its metadata. */
+export type AnyEntry = Entry | MagnetEntry;
 
 export interface AddOptions {
   downloadDir?: string;
@@ -62,6 +83,12 @@ export class DaemonError extends Error {
 }
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** A magnet whose fetch runs (or whose torrent is being added). */
+export function magnetFetching(e: MagnetEntry): boolean {
+  const state = e.download?.state;
+  return state === 'fetching-metadata' || state === 'adding';
+}
 const KB = 1000;
 
 /**
@@ -76,8 +103,8 @@ export class Daemon {
   readonly startedAt = nowSeconds();
   readonly #log: (line: string) => void;
   readonly #pinned: ReadonlySet<string>;
-  readonly #entries = new Map<number, Entry>();
-  readonly #byHash = new Map<string, Entry>();
+  readonly #entries = new Map<number, AnyEntry>();
+  readonly #byHash = new Map<string, AnyEntry>();
   #nextId = 1;
   #recentlyRemoved: { id: number; at: number }[] = [];
   #saved: SessionRecord = { uploadedBytes: 0, downloadedBytes: 0, filesAdded: 0, secondsActive: 0, sessionCount: 0 };
@@ -125,7 +152,8 @@ export class Daemon {
     await this.session.listen();
     for (const { record, bytes } of await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`))) {
       try {
-        await this.#open(bytes, record);
+        if (bytes) await this.#open(bytes, record);
+        else this.#openMagnet(parseMagnet(record.magnet ?? ''), record);
       } catch (err) {
         this.#log(`cannot restore ${record.name} (${record.infoHash}): ${(err as Error).message}`);
       }
@@ -138,15 +166,15 @@ export class Daemon {
     }
   }
 
-  get entries(): Entry[] {
+  get entries(): AnyEntry[] {
     return [...this.#entries.values()];
   }
 
-  byId(id: number): Entry | undefined {
+  byId(id: number): AnyEntry | undefined {
     return this.#entries.get(id);
   }
 
-  byHash(infoHash: string): Entry | undefined {
+  byHash(infoHash: string): AnyEntry | undefined {
     return this.#byHash.get(infoHash.toLowerCase());
   }
 
@@ -158,21 +186,55 @@ export class Daemon {
   }
 
   /** Adds a torrent from its .torrent bytes; an already-known info-hash returns the existing one. */
-  async add(bytes: Uint8Array, options: AddOptions = {}): Promise<{ entry: Entry; duplicate: boolean }> {
-    if (this.#closed) throw new DaemonError('the daemon is shutting down');
-    let meta: Metainfo;
-    try {
-      meta = parseTorrent(bytes);
-    } catch (err) {
-      throw new DaemonError(`invalid or corrupt torrent file: ${(err as Error).message}`);
-    }
+  async add(bytes: Uint8Array, options: AddOptions = {}): Promise<{ entry: AnyEntry; duplicate: boolean }> {
+    const meta = this.#parseNew(() => parseTorrent(bytes), 'invalid or corrupt torrent file');
     const existing = this.#byHash.get(meta.infoHash);
     if (existing) return { entry: existing, duplicate: true };
     const priorities = options.priorities ?? meta.files.map(() => 'normal' as const);
     if (priorities.length !== meta.files.length) throw new DaemonError(`${priorities.length} file priorities for ${meta.files.length} files`);
-    const record: TorrentRecord = {
-      infoHash: meta.infoHash,
-      name: meta.name,
+    const record = this.#newRecord(meta.infoHash, meta.name, priorities, options);
+    // The .torrent and the record are on disk before the torrent runs: a crash from here on
+    // brings it back on the next start.
+    await this.state.saveTorrentFile(meta.infoHash, bytes);
+    await this.state.saveRecord(record);
+    const entry = await this.#open(bytes, record, meta);
+    this.#traffic.added++;
+    this.#log(`added ${meta.name} (${meta.infoHash}) as #${entry.id} into ${record.downloadDir}${record.paused ? ', stopped' : ''}`);
+    return { entry, duplicate: false };
+  }
+
+  /**
+   * Adds a magnet link: it is listed at once (name from `dn`, else the info-hash) while its
+   * metadata is fetched from peers; then the same id becomes a normal torrent. An info-hash
+   * already here (as a torrent or a magnet) returns the existing one.
+   */
+  async addMagnet(uri: string, options: AddOptions = {}): Promise<{ entry: AnyEntry; duplicate: boolean }> {
+    const link = this.#parseNew(() => parseMagnet(uri), 'invalid magnet link');
+    const existing = this.#byHash.get(link.infoHash);
+    if (existing) return { entry: existing, duplicate: true };
+    if (options.priorities && options.priorities.length > 0) throw new DaemonError('a magnet link has no file list until its metadata is here: choose files afterwards');
+    const record = { ...this.#newRecord(link.infoHash, link.name ?? link.infoHash, [], options), magnet: uri.trim() };
+    await this.state.saveRecord(record);
+    const entry = this.#openMagnet(link, record);
+    this.#traffic.added++;
+    this.#log(`added magnet ${record.name} (${link.infoHash}) as #${entry.id} into ${record.downloadDir}${record.paused ? ', stopped' : ''}`);
+    return { entry, duplicate: false };
+  }
+
+  /** Parses what is about to be added (refused while shutting down); a parse failure is a DaemonError. */
+  #parseNew<T>(parse: () => T, what: string): T {
+    if (this.#closed) throw new DaemonError('the daemon is shutting down');
+    try {
+      return parse();
+    } catch (err) {
+      throw new DaemonError(`${what}: ${(err as Error).message}`);
+    }
+  }
+
+  #newRecord(infoHash: string, name: string, priorities: Priority[], options: AddOptions): TorrentRecord {
+    return {
+      infoHash,
+      name,
       downloadDir: options.downloadDir ?? this.config.downloadDir,
       paused: options.paused === true,
       priorities,
@@ -186,31 +248,83 @@ export class Daemon {
       downloadLimit: 100,
       downloadLimited: false,
     };
-    // The .torrent and the record are on disk before the torrent runs: a crash from here on
-    // brings it back on the next start.
-    await this.state.saveTorrentFile(meta.infoHash, bytes);
-    await this.state.saveRecord(record);
-    const entry = await this.#open(bytes, record, meta);
-    this.#traffic.added++;
-    this.#log(`added ${meta.name} (${meta.infoHash}) as #${entry.id} into ${record.downloadDir}${record.paused ? ', stopped' : ''}`);
-    return { entry, duplicate: false };
   }
 
-  async #open(bytes: Uint8Array, record: TorrentRecord, parsed?: Metainfo): Promise<Entry> {
-    const meta = parsed ?? parseTorrent(bytes);
-    if (meta.infoHash !== record.infoHash) throw new DaemonError('the .torrent does not match its record');
-    if (record.priorities.length !== meta.files.length) record.priorities = meta.files.map(() => 'normal');
+  #openMagnet(link: MagnetLink, record: TorrentRecord): MagnetEntry {
+    if (link.infoHash !== record.infoHash) throw new DaemonError('the magnet link does not match its record');
+    const entry: MagnetEntry = { kind: 'magnet', id: this.#nextId++, link, download: undefined, error: undefined, record, startDate: 0, activityDate: 0 };
+    this.#entries.set(entry.id, entry);
+    this.#byHash.set(link.infoHash, entry);
+    if (!record.paused) this.#fetch(entry);
+    return entry;
+  }
+
+  /** Starts fetching a magnet's metadata; the session saves the .torrent where the daemon keeps it. */
+  #fetch(entry: MagnetEntry): void {
+    entry.startDate = nowSeconds();
+    entry.error = undefined;
+    let download: MagnetDownload;
+    try {
+      download = this.session.addMagnet(entry.link, {
+        ...this.#torrentOptions(entry.record),
+        filePriorities: [],
+        withMetadata: (meta) => ({ filePriorities: meta.files.map(() => 'normal') }),
+        torrentFile: this.state.torrentPath(entry.link.infoHash),
+      });
+    } catch (err) {
+      entry.error = (err as Error).message;
+      this.#log(`#${entry.id} ${entry.record.name}: ${entry.error}`);
+      return;
+    }
+    entry.download = download;
+    download.on('metadata', (meta) => this.#log(`#${entry.id}: metadata for ${meta.name}, ${meta.files.length} file(s), ${meta.totalLength} bytes`));
+    download.on('error', (e) => {
+      entry.error = e.message;
+      this.#log(`#${entry.id} ${entry.record.name}: ${e.message}`);
+    });
+    download.on('torrent', (torrent) => {
+      this.#adopt(entry, torrent).catch((e: unknown) => this.#log(`#${entry.id}: ${(e as Error).message}`));
+    });
+  }
+
+  /** The metadata is here and the torrent is in the session: the magnet's id becomes a torrent. */
+  async #adopt(magnet: MagnetEntry, torrent: Torrent): Promise<void> {
+    if (this.#entries.get(magnet.id) !== magnet) {
+      await this.session.remove(torrent.infoHash); // removed meanwhile
+      return;
+    }
+    const meta = torrent.meta;
+    const record: TorrentRecord = { ...magnet.record, name: meta.name, priorities: meta.files.map(() => 'normal') };
+    delete record.magnet;
+    const entry = this.#wire(torrent, meta, encodeTorrent(meta), record, magnet.id);
+    entry.startDate = magnet.startDate;
+    await this.state.saveRecord(record);
+  }
+
+  #torrentOptions(record: TorrentRecord): TorrentOptions {
     // Added paused, then resumed without waiting: a torrent's check can take minutes and an RPC
     // must answer at once (Transmission shows "Verifying" meanwhile).
-    const torrent = await this.session.add(meta, {
+    return {
       savePath: record.downloadDir,
       paused: true,
       filePriorities: record.priorities,
       uploadLimit: this.#limit(record.uploadLimit, record.uploadLimited),
       downloadLimit: this.#limit(record.downloadLimit, record.downloadLimited),
       ...(this.config.seedRatioLimited ? { seedRatio: this.config.seedRatioLimit } : {}),
-    });
-    const entry: Entry = { id: this.#nextId++, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false };
+    };
+  }
+
+  async #open(bytes: Uint8Array, record: TorrentRecord, parsed?: Metainfo): Promise<Entry> {
+    const meta = parsed ?? parseTorrent(bytes);
+    if (meta.infoHash !== record.infoHash) throw new DaemonError('the .torrent does not match its record');
+    if (record.priorities.length !== meta.files.length) record.priorities = meta.files.map(() => 'normal');
+    const torrent = await this.session.add(meta, this.#torrentOptions(record));
+    return this.#wire(torrent, meta, bytes, record, this.#nextId++);
+  }
+
+  /** Lists a torrent under `id` and follows its events; starts it unless the record says stopped. */
+  #wire(torrent: Torrent, meta: Metainfo, bytes: Uint8Array, record: TorrentRecord, id: number): Entry {
+    const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false };
     this.#entries.set(entry.id, entry);
     this.#byHash.set(meta.infoHash, entry);
     // When the data is opened the totals include earlier sessions (from the resume record): this
@@ -249,24 +363,45 @@ export class Daemon {
     this.state.saveRecord(entry.record).catch((e: unknown) => this.#log(`cannot save the state of #${entry.id}: ${(e as Error).message}`));
   }
 
-  /** Starts (or continues) a torrent; a no-op when it runs already. */
-  async startTorrent(entry: Entry): Promise<void> {
+  /** The entry now listed under this id: a magnet's becomes a torrent's when its metadata arrives. */
+  #current(entry: AnyEntry): AnyEntry {
+    return this.#entries.get(entry.id) ?? entry;
+  }
+
+  /** Starts (or continues) a torrent, or a magnet's fetch; a no-op when it runs already. */
+  async startTorrent(given: AnyEntry): Promise<void> {
+    const entry = this.#current(given);
+    if (entry.kind === 'magnet') {
+      if (magnetFetching(entry) && !entry.record.paused) return;
+      entry.record.paused = false;
+      await this.state.saveRecord(entry.record);
+      this.#fetch(entry);
+      return;
+    }
     if (!entry.record.paused && entry.torrent.state !== 'paused' && entry.torrent.state !== 'stopped' && entry.torrent.state !== 'error') return;
     entry.record.paused = false;
     await this.state.saveRecord(entry.record);
     this.#resume(entry);
   }
 
-  /** Stops a torrent (trackers told, resume data saved); it stays stopped across restarts. */
-  async stopTorrent(entry: Entry): Promise<void> {
+  /** Stops a torrent (trackers told, resume data saved) or a magnet's fetch; it stays stopped across restarts. */
+  async stopTorrent(given: AnyEntry): Promise<void> {
+    const entry = this.#current(given);
     entry.record.paused = true;
     await this.state.saveRecord(entry.record);
+    if (entry.kind === 'magnet') {
+      const download = entry.download;
+      entry.download = undefined;
+      await download?.cancel();
+      return;
+    }
     await entry.torrent.pause();
     this.#persist(entry);
   }
 
   /** Hashes the data again in the background; a stopped torrent stays stopped afterwards. */
-  verifyTorrent(entry: Entry): void {
+  verifyTorrent(entry: AnyEntry): void {
+    if (entry.kind === 'magnet') return; // nothing to verify yet (Transmission ignores it too)
     if (entry.torrent.state === 'checking' || entry.verifyQueued) return;
     entry.verifyQueued = true;
     const stopped = entry.record.paused;
@@ -286,10 +421,20 @@ export class Daemon {
   }
 
   /** Forgets a torrent (trackers told `stopped`), optionally deleting its data. */
-  async remove(entry: Entry, deleteData: boolean): Promise<void> {
-    if (!this.#entries.has(entry.id)) return;
+  async remove(given: AnyEntry, deleteData: boolean): Promise<void> {
+    const entry = this.#current(given);
+    if (this.#entries.get(entry.id) !== entry) return;
     this.#entries.delete(entry.id);
-    this.#byHash.delete(entry.meta.infoHash);
+    this.#byHash.delete(entry.record.infoHash);
+    if (entry.kind === 'magnet') {
+      this.#recentlyRemoved.push({ id: entry.id, at: Date.now() });
+      // Cancelling closes every socket of the fetch (and drops the torrent if it was being added).
+      await entry.download?.cancel();
+      await this.session.remove(entry.record.infoHash);
+      await this.state.remove(entry.record.infoHash);
+      this.#log(`removed #${entry.id} ${entry.record.name} (magnet)`);
+      return;
+    }
     this.#countTraffic(entry);
     this.#baseline.delete(entry.id);
     this.#recentlyRemoved.push({ id: entry.id, at: Date.now() });
@@ -299,7 +444,11 @@ export class Daemon {
     this.#log(`removed #${entry.id} ${entry.meta.name}${deleteData ? ' and its data' : ''}`);
   }
 
-  async setPriorities(entry: Entry, priorities: Priority[]): Promise<void> {
+  async setPriorities(entry: AnyEntry, priorities: Priority[]): Promise<void> {
+    if (entry.kind === 'magnet') {
+      if (priorities.length > 0) throw new DaemonError(`#${entry.id} has no file list until its metadata is here`);
+      return;
+    }
     await entry.torrent.setFilePriorities(priorities);
     entry.record.priorities = [...priorities];
     // With the data closed the saved count no longer says what is left of the new choice.
@@ -308,10 +457,11 @@ export class Daemon {
     await this.state.saveRecord(entry.record);
   }
 
-  async setTorrentLimits(entry: Entry, limits: Partial<Pick<TorrentRecord, 'uploadLimit' | 'uploadLimited' | 'downloadLimit' | 'downloadLimited'>>): Promise<void> {
+  async setTorrentLimits(entry: AnyEntry, limits: Partial<Pick<TorrentRecord, 'uploadLimit' | 'uploadLimited' | 'downloadLimit' | 'downloadLimited'>>): Promise<void> {
     Object.assign(entry.record, limits);
     const r = entry.record;
-    entry.torrent.setLimits({ upload: this.#limit(r.uploadLimit, r.uploadLimited), download: this.#limit(r.downloadLimit, r.downloadLimited) });
+    // A magnet's limits apply when its torrent is added (from the record).
+    if (entry.kind === 'torrent') entry.torrent.setLimits({ upload: this.#limit(r.uploadLimit, r.uploadLimited), download: this.#limit(r.downloadLimit, r.downloadLimited) });
     await this.state.saveRecord(r);
   }
 
@@ -333,7 +483,8 @@ export class Daemon {
     await this.state.saveSession(this.#sessionRecord());
   }
 
-  #countTraffic(entry: Entry): void {
+  #countTraffic(entry: AnyEntry): void {
+    if (entry.kind === 'magnet') return;
     const t = entry.torrent;
     const b = this.#baseline.get(entry.id);
     // The torrent's totals only grow within this daemon (a recheck keeps them), so deltas add up.
@@ -379,6 +530,10 @@ export class Daemon {
     this.#ticks++;
     const now = nowSeconds();
     for (const e of this.#entries.values()) {
+      if (e.kind === 'magnet') {
+        if (magnetFetching(e)) e.record.secondsDownloading++;
+        continue;
+      }
       const s = e.torrent.stats();
       if (s.state === 'downloading') e.record.secondsDownloading++;
       if (s.state === 'seeding') e.record.secondsSeeding++;
@@ -434,8 +589,10 @@ export class Daemon {
     if (this.#watcher) clearInterval(this.#watcher);
     await Promise.all(
       this.entries.map(async (e) => {
-        await e.torrent.saveResume().catch(() => undefined);
-        noteHave(e);
+        if (e.kind === 'torrent') {
+          await e.torrent.saveResume().catch(() => undefined);
+          noteHave(e);
+        }
         await this.state.saveRecord(e.record).catch(() => undefined);
       }),
     );

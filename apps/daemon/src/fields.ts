@@ -1,5 +1,6 @@
-import { PEER_ID_PREFIX, type TorrentStats } from '@mainline/session';
-import type { Entry } from './daemon.js';
+import { formatMagnet } from '@mainline/metainfo';
+import { PEER_ID_PREFIX, type MagnetStats, type TorrentStats } from '@mainline/session';
+import { magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './daemon.js';
 
 /** Transmission's torrent status numbers (rpc-spec §3.3). */
 export const TR_STATUS = { STOPPED: 0, CHECK_WAIT: 1, CHECK: 2, DOWNLOAD_WAIT: 3, DOWNLOAD: 4, SEED_WAIT: 5, SEED: 6 } as const;
@@ -158,17 +159,25 @@ function fileProgress(c: Ctx): { bytesCompleted: number; length: number; name: s
 
 const PRIORITY_NUMBER = { low: -1, normal: 0, high: 1, skip: 0 } as const;
 
-function trackerList(e: Entry): { announce: string; id: number; scrape: string; tier: number }[] {
+function trackerList(tiers: readonly (readonly string[])[]): { announce: string; id: number; scrape: string; tier: number }[] {
   const out: { announce: string; id: number; scrape: string; tier: number }[] = [];
-  e.torrent.trackers.forEach((tier, t) =>
+  tiers.forEach((tier, t) =>
     tier.forEach((url) => out.push({ announce: url, id: out.length, scrape: url.replace(/\/announce(?=[^/]*$)/, '/scrape'), tier: t })),
   );
   return out;
 }
 
-function trackerStats(c: Ctx): Record<string, unknown>[] {
-  const running = c.s.state === 'downloading' || c.s.state === 'seeding';
-  return trackerList(c.e).map((t, i) => {
+/** What trackerStats shows: the tiers, whether announcing, and the first tracker's last answer. */
+interface Announcing {
+  tiers: readonly (readonly string[])[];
+  running: boolean;
+  trackerError: string | undefined;
+  trackerPeers: number;
+}
+
+function trackerStats(c: Announcing): Record<string, unknown>[] {
+  const running = c.running;
+  return trackerList(c.tiers).map((t, i) => {
     let host = t.announce;
     try {
       const u = new URL(t.announce);
@@ -176,7 +185,7 @@ function trackerStats(c: Ctx): Record<string, unknown>[] {
     } catch {
       // keep the raw text
     }
-    const failed = i === 0 && c.s.trackerError !== undefined;
+    const failed = i === 0 && c.trackerError !== undefined;
     return {
       ...t,
       host,
@@ -186,8 +195,8 @@ function trackerStats(c: Ctx): Record<string, unknown>[] {
       hasAnnounced: running && i === 0,
       hasScraped: false,
       isBackup: false,
-      lastAnnouncePeerCount: i === 0 ? c.s.trackerPeers : 0,
-      lastAnnounceResult: failed ? c.s.trackerError : running && i === 0 ? 'Success' : '',
+      lastAnnouncePeerCount: i === 0 ? c.trackerPeers : 0,
+      lastAnnounceResult: failed ? c.trackerError : running && i === 0 ? 'Success' : '',
       lastAnnounceStartTime: 0,
       lastAnnounceSucceeded: running && i === 0 && !failed,
       lastAnnounceTime: 0,
@@ -206,11 +215,7 @@ function trackerStats(c: Ctx): Record<string, unknown>[] {
   });
 }
 
-function magnetLink(e: Entry): string {
-  let link = `magnet:?xt=urn:btih:${e.meta.infoHash}&dn=${encodeURIComponent(e.meta.name)}`;
-  for (const tier of e.meta.trackers) for (const url of tier) link += `&tr=${encodeURIComponent(url)}`;
-  return link;
-}
+const magnetLink = (infoHash: string, name: string, tiers: readonly (readonly string[])[]): string => formatMagnet({ infoHash, name, trackers: tiers.flat() });
 
 function piecesBitfield(c: Ctx): string {
   const m = c.e.meta;
@@ -221,29 +226,53 @@ function piecesBitfield(c: Ctx): string {
 
 type Getter = (c: Ctx) => unknown;
 
-/** Every torrent field we answer, by its Transmission name. Unknown names are left out, as Transmission does. */
-export const TORRENT_FIELDS: Record<string, Getter> = {
-  activityDate: (c) => c.e.activityDate,
-  addedDate: (c) => c.e.record.addedDate,
+/** Fields kept in the daemon's record (or constant), the same for torrents and magnets. */
+const RECORD_FIELDS = {
+  activityDate: (c: { e: AnyEntry }) => c.e.activityDate,
+  addedDate: (c: { e: AnyEntry }) => c.e.record.addedDate,
   bandwidthPriority: () => 0,
+  doneDate: (c: { e: AnyEntry }) => c.e.record.doneDate,
+  downloadDir: (c: { e: AnyEntry }) => c.e.record.downloadDir,
+  downloadLimit: (c: { e: AnyEntry }) => c.e.record.downloadLimit,
+  downloadLimited: (c: { e: AnyEntry }) => c.e.record.downloadLimited,
+  editDate: () => 0,
+  etaIdle: () => ETA_NOT_AVAIL,
+  hashString: (c: { e: AnyEntry }) => c.e.record.infoHash,
+  haveUnchecked: () => 0,
+  honorsSessionLimits: () => true,
+  id: (c: { e: AnyEntry }) => c.e.id,
+  labels: () => [],
+  manualAnnounceTime: () => -1,
+  'peer-limit': () => 55,
+  'primary-mime-type': () => 'application/octet-stream',
+  queuePosition: (c: { e: AnyEntry }) => c.e.id - 1,
+  secondsDownloading: (c: { e: AnyEntry }) => c.e.record.secondsDownloading,
+  secondsSeeding: (c: { e: AnyEntry }) => c.e.record.secondsSeeding,
+  seedIdleLimit: () => 30,
+  seedIdleMode: () => 0,
+  seedRatioLimit: () => 2,
+  seedRatioMode: () => 0,
+  startDate: (c: { e: AnyEntry }) => c.e.startDate,
+  uploadLimit: (c: { e: AnyEntry }) => c.e.record.uploadLimit,
+  uploadLimited: (c: { e: AnyEntry }) => c.e.record.uploadLimited,
+  webseedsSendingToUs: () => 0,
+};
+
+/** Every torrent field we answer, by its Transmission name. Unknown names are left out, as Transmission does. */
+export const TORRENT_FIELDS = {
+  ...RECORD_FIELDS,
   comment: (c) => c.e.meta.comment ?? '',
   corruptEver: (c) => c.s.wasted,
   creator: (c) => c.e.meta.createdBy ?? '',
   dateCreated: (c) => c.e.meta.creationDate ?? 0,
   desiredAvailable: (c) => (c.s.peers > 0 ? c.leftUntilDone : 0),
-  doneDate: (c) => c.e.record.doneDate,
-  downloadDir: (c) => c.e.record.downloadDir,
   downloadedEver: (c) => c.s.downloaded,
-  downloadLimit: (c) => c.e.record.downloadLimit,
-  downloadLimited: (c) => c.e.record.downloadLimited,
-  editDate: () => 0,
   error: (c) => (c.s.error !== undefined ? 3 : c.s.trackerError !== undefined ? 2 : 0),
   errorString: (c) => c.s.error ?? c.s.trackerError ?? '',
   eta: (c) => {
     if (c.s.state !== 'downloading' || c.leftUntilDone === 0) return ETA_NOT_AVAIL;
     return c.s.eta === undefined || !Number.isFinite(c.s.eta) ? ETA_UNKNOWN : Math.max(0, Math.round(c.s.eta));
   },
-  etaIdle: () => ETA_NOT_AVAIL,
   'file-count': (c) => c.e.meta.files.length,
   files: (c) => fileProgress(c),
   fileStats: (c) =>
@@ -251,22 +280,15 @@ export const TORRENT_FIELDS: Record<string, Getter> = {
       const p = c.e.record.priorities[i] ?? 'normal';
       return { bytesCompleted: f.bytesCompleted, wanted: p !== 'skip', priority: PRIORITY_NUMBER[p] };
     }),
-  hashString: (c) => c.e.meta.infoHash,
-  haveUnchecked: () => 0,
   haveValid: (c) => c.have,
-  honorsSessionLimits: () => true,
-  id: (c) => c.e.id,
   isFinished: (c) => c.e.finished,
   isPrivate: (c) => c.e.meta.private,
   isStalled: (c) => c.s.state === 'downloading' && c.s.downloadRate < 1,
-  labels: () => [],
   leftUntilDone: (c) => c.leftUntilDone,
-  magnetLink: (c) => magnetLink(c.e),
-  manualAnnounceTime: () => -1,
+  magnetLink: (c) => magnetLink(c.e.meta.infoHash, c.e.meta.name, c.e.meta.trackers),
   maxConnectedPeers: (c) => c.e.torrent.stats().peers,
   metadataPercentComplete: () => 1,
   name: (c) => c.e.meta.name,
-  'peer-limit': () => 55,
   peers: (c) => c.e.torrent.peers.map((p) => peerInfo(p, c.e.meta.pieceCount)),
   peersConnected: (c) => c.s.peers,
   peersFrom: (c) => {
@@ -282,42 +304,105 @@ export const TORRENT_FIELDS: Record<string, Getter> = {
   pieceCount: (c) => c.e.meta.pieceCount,
   pieceSize: (c) => c.e.meta.pieceLength,
   priorities: (c) => c.e.record.priorities.map((p) => PRIORITY_NUMBER[p]),
-  'primary-mime-type': () => 'application/octet-stream',
-  queuePosition: (c) => c.e.id - 1,
   // The swarm's rate meters decay slowly: a finished torrent or one with no peers moves nothing.
   rateDownload: (c) => (c.s.state === 'downloading' && c.s.peers > 0 ? rate(c.s.downloadRate) : 0),
   rateUpload: (c) => (c.s.peers > 0 ? rate(c.s.uploadRate) : 0),
   recheckProgress: (c) => (c.s.state === 'checking' ? c.s.checkProgress : 0),
-  secondsDownloading: (c) => c.e.record.secondsDownloading,
-  secondsSeeding: (c) => c.e.record.secondsSeeding,
-  seedIdleLimit: () => 30,
-  seedIdleMode: () => 0,
-  seedRatioLimit: () => 2,
-  seedRatioMode: () => 0,
   sizeWhenDone: (c) => c.sizeWhenDone,
-  startDate: (c) => c.e.startDate,
   status: (c) => (c.e.verifyQueued ? TR_STATUS.CHECK_WAIT : statusOf(c.s)),
   torrentFile: (c) => c.e.torrentFile,
   totalSize: (c) => c.e.meta.totalLength,
-  trackers: (c) => trackerList(c.e),
+  trackers: (c) => trackerList(c.e.torrent.trackers),
   trackerList: (c) => c.e.torrent.trackers.map((tier) => tier.join('\n')).join('\n\n'),
-  trackerStats: (c) => trackerStats(c),
+  trackerStats: (c) =>
+    trackerStats({ tiers: c.e.torrent.trackers, running: c.s.state === 'downloading' || c.s.state === 'seeding', trackerError: c.s.trackerError, trackerPeers: c.s.trackerPeers }),
   uploadedEver: (c) => c.s.uploaded,
-  uploadLimit: (c) => c.e.record.uploadLimit,
-  uploadLimited: (c) => c.e.record.uploadLimited,
   uploadRatio: (c) => ratioOf(c.s, c.have),
   wanted: (c) => c.e.record.priorities.map((p) => (p === 'skip' ? 0 : 1)),
   webseeds: (c) => [...c.e.meta.urlList],
-  webseedsSendingToUs: () => 0,
+} satisfies Record<string, Getter>;
+
+/** What one torrent-get computes once per magnet still fetching its metadata. */
+interface MagnetCtx {
+  e: MagnetEntry;
+  /** The fetch's numbers; undefined while stopped. */
+  m: MagnetStats | undefined;
+  fetching: boolean;
+}
+
+const tiersOf = (e: MagnetEntry): string[][] => e.link.trackers.map((t) => [t]);
+
+/**
+ * The same fields for a magnet link without its metadata, as Transmission answers them: sizes,
+ * files and pieces empty, `metadataPercentComplete` below 1, status downloading while fetching.
+ */
+const MAGNET_FIELDS: { [K in keyof typeof TORRENT_FIELDS]: (c: MagnetCtx) => unknown } = {
+  ...RECORD_FIELDS,
+  comment: () => '',
+  corruptEver: () => 0,
+  creator: () => '',
+  dateCreated: () => 0,
+  desiredAvailable: () => 0,
+  downloadedEver: () => 0,
+  error: (c) => (c.e.error !== undefined ? 3 : c.m?.trackerError !== undefined ? 2 : 0),
+  errorString: (c) => c.e.error ?? c.m?.trackerError ?? '',
+  // Unknown even when stopped: with nothing left (no size yet) -1 would print as "Done".
+  eta: () => ETA_UNKNOWN,
+  'file-count': () => 0,
+  files: () => [],
+  fileStats: () => [],
+  haveValid: () => 0,
+  isFinished: () => false,
+  isPrivate: () => false,
+  isStalled: (c) => c.fetching && c.m?.peers === 0,
+  leftUntilDone: () => 0,
+  magnetLink: (c) => c.e.record.magnet ?? magnetLink(c.e.link.infoHash, c.e.record.name, tiersOf(c.e)),
+  maxConnectedPeers: (c) => c.m?.peers ?? 0,
+  metadataPercentComplete: (c) => (c.m?.pieceCount ? c.m.piecesReceived / c.m.pieceCount : 0),
+  name: (c) => c.e.record.name,
+  peers: () => [],
+  peersConnected: (c) => c.m?.peers ?? 0,
+  peersFrom: (c) => ({ fromCache: 0, fromDht: 0, fromIncoming: 0, fromLpd: 0, fromLtep: 0, fromPex: 0, fromTracker: c.m?.peers ?? 0 }),
+  peersGettingFromUs: () => 0,
+  peersSendingToUs: () => 0,
+  percentComplete: () => 0,
+  percentDone: () => 0,
+  pieces: () => '',
+  pieceCount: () => 0,
+  pieceSize: () => 0,
+  priorities: () => [],
+  rateDownload: () => 0,
+  rateUpload: () => 0,
+  recheckProgress: () => 0,
+  sizeWhenDone: () => 0,
+  status: (c) => (c.fetching ? TR_STATUS.DOWNLOAD : TR_STATUS.STOPPED),
+  torrentFile: () => '',
+  totalSize: () => 0,
+  trackers: (c) => trackerList(tiersOf(c.e)),
+  trackerList: (c) => c.e.link.trackers.join('\n\n'),
+  trackerStats: (c) => trackerStats({ tiers: tiersOf(c.e), running: c.fetching, trackerError: c.m?.trackerError, trackerPeers: c.m?.trackerPeers ?? 0 }),
+  uploadedEver: () => 0,
+  uploadRatio: () => RATIO_NA,
+  wanted: () => [],
+  webseeds: (c) => [...c.e.link.webSeeds],
 };
 
-/** The requested fields of one torrent (unknown names skipped). */
-export function torrentFields(e: Entry, fields: readonly string[]): Record<string, unknown> {
-  const c = context(e);
+/** Transmission's status number of a torrent or a magnet. */
+export function entryStatus(e: AnyEntry): number {
+  if (e.kind === 'magnet') return magnetFetching(e) ? TR_STATUS.DOWNLOAD : TR_STATUS.STOPPED;
+  return e.verifyQueued ? TR_STATUS.CHECK_WAIT : statusOf(e.torrent.stats());
+}
+
+/** The requested fields of one torrent or magnet (unknown names skipped). */
+export function torrentFields(e: AnyEntry, fields: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const f of fields) {
-    const get = Object.hasOwn(TORRENT_FIELDS, f) ? TORRENT_FIELDS[f] : undefined;
-    if (get) out[f] = get(c);
+  const known = fields.filter((f): f is keyof typeof TORRENT_FIELDS => Object.hasOwn(TORRENT_FIELDS, f));
+  if (e.kind === 'magnet') {
+    const c: MagnetCtx = { e, m: e.download?.stats(), fetching: magnetFetching(e) };
+    for (const f of known) out[f] = MAGNET_FIELDS[f](c);
+  } else {
+    const c = context(e);
+    for (const f of known) out[f] = (TORRENT_FIELDS[f] as Getter)(c);
   }
   return out;
 }

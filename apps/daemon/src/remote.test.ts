@@ -115,7 +115,7 @@ test('-si, -st and speed limits (-u/-d/-U/-D)', async () => {
   expect(unlimited).toContain('Download speed limit: Unlimited (Disabled limit: 250 kB/s');
 });
 
-test('add stopped into another dir, duplicates, magnets, bad files, then -r removes', async () => {
+test('add stopped into another dir, duplicates, a bad magnet, bad files, then -r removes', async () => {
   const small = await makePayload(join(dir, 'seed2'), { name: 'small.bin', size: 200_000 });
   const t2 = makeTorrent(small.path, { pieceLength: 32 * 1024 });
   const other = join(dir, 'other');
@@ -126,9 +126,9 @@ test('add stopped into another dir, duplicates, magnets, bad files, then -r remo
   // The same torrent again is not an error (torrent-duplicate) and gets no new id.
   expect(await remote(d.rpcPort, '-a', t2.path)).toContain('success');
   expect(listRow(await remote(d.rpcPort, '-l'), 3)).toBeUndefined();
-  const magnet = await remoteRaw(d.rpcPort, '-a', `magnet:?xt=urn:btih:${'ab'.repeat(20)}`);
+  const magnet = await remoteRaw(d.rpcPort, '-a', `magnet:?xt=urn:btih:${'ab'.repeat(19)}`);
   expect(magnet.code).not.toBe(0);
-  expect(magnet.out).toContain('magnet links are not supported yet');
+  expect(magnet.out).toContain('invalid magnet link');
   const bad = await remoteRaw(d.rpcPort, '-a', join(dir, 'missing.torrent'));
   expect(bad.code).not.toBe(0);
   expect(bad.out).toContain('cannot read');

@@ -1,8 +1,8 @@
 import { readFile, statfs } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { parseTorrent } from '@mainline/metainfo';
-import { DaemonError, type Daemon, type Entry } from './daemon.js';
-import { TORRENT_FIELDS, statusOf, torrentFields } from './fields.js';
+import { DaemonError, type AnyEntry, type Daemon } from './daemon.js';
+import { TORRENT_FIELDS, entryStatus, torrentFields } from './fields.js';
 import type { Priority } from './state.js';
 
 /** A Transmission RPC request (rpc-spec 4.0.6 dialect). */
@@ -77,6 +77,8 @@ function optIndices(a: Args, key: string, fileCount: number): number[] | undefin
   return v as number[];
 }
 
+const FILE_ARGS = ['files-wanted', 'files-unwanted', 'priority-high', 'priority-low', 'priority-normal'] as const;
+
 /** files-wanted / files-unwanted / priority-* applied to a priority list. */
 function applyFileArgs(a: Args, current: readonly Priority[]): Priority[] | undefined {
   const n = current.length;
@@ -104,6 +106,12 @@ async function defaultFetch(url: string): Promise<Uint8Array> {
   const body = new Uint8Array(await res.arrayBuffer());
   if (body.length > MAX_TORRENT_BYTES) throw new DaemonError(`${url} is larger than ${MAX_TORRENT_BYTES} bytes`);
   return body;
+}
+
+/** torrent-add's answer: `torrent-added` or `torrent-duplicate` with id, name and hash. */
+function addedInfo({ entry, duplicate }: { entry: AnyEntry; duplicate: boolean }): Args {
+  const info = { id: entry.id, name: entry.kind === 'torrent' ? entry.meta.name : entry.record.name, hashString: entry.record.infoHash };
+  return duplicate ? { 'torrent-duplicate': info } : { 'torrent-added': info };
 }
 
 /**
@@ -167,7 +175,7 @@ export class RpcHandler {
   }
 
   /** `ids`: absent = all; an id, a hash, a list of them, or "recently-active". */
-  #select(a: Args): Entry[] {
+  #select(a: Args): AnyEntry[] {
     const d = this.#daemon;
     const ids = a.ids;
     if (ids === undefined) return d.entries;
@@ -176,7 +184,7 @@ export class RpcHandler {
       return d.entries.filter((e) => e.activityDate >= since || e.record.addedDate >= since || e.startDate >= since);
     }
     const list = Array.isArray(ids) ? ids : [ids];
-    const out = new Set<Entry>();
+    const out = new Set<AnyEntry>();
     for (const id of list) {
       if (typeof id === 'number' && Number.isInteger(id)) {
         const e = d.byId(id);
@@ -191,7 +199,7 @@ export class RpcHandler {
     return [...out];
   }
 
-  async #each(a: Args, action: (e: Entry) => Promise<void> | void): Promise<Args> {
+  async #each(a: Args, action: (e: AnyEntry) => Promise<void> | void): Promise<Args> {
     for (const e of this.#select(a)) await action(e);
     return {};
   }
@@ -297,10 +305,12 @@ export class RpcHandler {
     let active = 0;
     let paused = 0;
     for (const e of d.entries) {
-      const s = e.torrent.stats();
-      down += s.downloadRate;
-      up += s.uploadRate;
-      if (statusOf(s) === 0) paused++;
+      if (e.kind === 'torrent') {
+        const s = e.torrent.stats();
+        down += s.downloadRate;
+        up += s.uploadRate;
+      }
+      if (entryStatus(e) === 0) paused++;
       else active++;
     }
     const t = d.traffic();
@@ -344,12 +354,15 @@ export class RpcHandler {
     const dir = optString(a, 'download-dir');
     const paused = optBool(a, 'paused');
     if (dir !== undefined && !isAbsolute(dir)) throw new RpcArgumentError('download directory path is not absolute');
+    const where = { ...(dir !== undefined ? { downloadDir: dir } : {}), ...(paused !== undefined ? { paused } : {}) };
     let bytes: Uint8Array;
     if (metainfo !== undefined) {
       bytes = Buffer.from(metainfo, 'base64');
     } else if (filename !== undefined) {
-      if (/^magnet:/i.test(filename)) {
-        throw new RpcArgumentError('magnet links are not supported yet (mainlined cannot download metadata from peers): add the .torrent file instead');
+      if (/^\s*magnet:/i.test(filename)) {
+        // The file list comes with the metadata: file choices are made afterwards (torrent-set).
+        if (FILE_ARGS.some((k) => a[k] !== undefined)) throw new RpcArgumentError('a magnet link has no file list yet: choose files with torrent-set once its metadata is here');
+        return addedInfo(await this.#daemon.addMagnet(filename, where));
       }
       if (/^https?:\/\//i.test(filename)) {
         bytes = await (this.#o.fetchTorrent ?? defaultFetch)(filename).catch((e: unknown) => {
@@ -373,13 +386,7 @@ export class RpcHandler {
       throw new DaemonError(`invalid or corrupt torrent file: ${(err as Error).message}`);
     }
     const priorities = applyFileArgs(a, Array.from({ length: fileCount }, () => 'normal' as const));
-    const { entry, duplicate } = await this.#daemon.add(bytes, {
-      ...(dir !== undefined ? { downloadDir: dir } : {}),
-      ...(paused !== undefined ? { paused } : {}),
-      ...(priorities ? { priorities } : {}),
-    });
-    const info = { id: entry.id, name: entry.meta.name, hashString: entry.meta.infoHash };
-    return duplicate ? { 'torrent-duplicate': info } : { 'torrent-added': info };
+    return addedInfo(await this.#daemon.add(bytes, { ...where, ...(priorities ? { priorities } : {}) }));
   }
 
   async #torrentSet(a: Args): Promise<Args> {

@@ -26,6 +26,11 @@ export interface TorrentRecord {
   uploadLimited: boolean;
   downloadLimit: number;
   downloadLimited: boolean;
+  /**
+   * The magnet link it was added from, kept while its metadata is being fetched: with no
+   * .torrent yet, a restart adds the link again.
+   */
+  magnet?: string;
 }
 
 /** Session-wide numbers kept across restarts. */
@@ -79,8 +84,11 @@ export class StateStore {
     await rm(join(this.resumeDir, `${infoHash}.resume`), { force: true });
   }
 
-  /** Every torrent with both files present and readable, oldest first; the rest are reported. */
-  async load(onBad: (file: string, why: string) => void): Promise<{ record: TorrentRecord; bytes: Buffer }[]> {
+  /**
+   * Every torrent with both files present and readable, oldest first; the rest are reported. A
+   * magnet still fetching its metadata has a record and no .torrent: `bytes` is undefined.
+   */
+  async load(onBad: (file: string, why: string) => void): Promise<{ record: TorrentRecord; bytes: Buffer | undefined }[]> {
     let names: string[];
     try {
       names = await readdir(this.torrentsDir);
@@ -88,7 +96,7 @@ export class StateStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    const out: { record: TorrentRecord; bytes: Buffer }[] = [];
+    const out: { record: TorrentRecord; bytes: Buffer | undefined }[] = [];
     for (const name of names) {
       const m = /^([0-9a-f]{40})\.json$/.exec(name);
       if (!m) continue;
@@ -96,7 +104,7 @@ export class StateStore {
       try {
         const record = parseRecord(JSON.parse(await readFile(file, 'utf8')), m[1]!);
         const bytes = await readFileIfExists(this.torrentPath(m[1]!));
-        if (!bytes) throw new Error('its .torrent file is missing');
+        if (!bytes && record.magnet === undefined) throw new Error('its .torrent file is missing');
         out.push({ record, bytes });
       } catch (err) {
         onBad(file, (err as Error).message);
@@ -159,5 +167,6 @@ function parseRecord(j: unknown, infoHash: string): TorrentRecord {
     uploadLimited: bool('uploadLimited'),
     downloadLimit: num('downloadLimit', 100),
     downloadLimited: bool('downloadLimited'),
+    ...(typeof o.magnet === 'string' && /^magnet:\?/i.test(o.magnet) ? { magnet: o.magnet } : {}),
   };
 }
