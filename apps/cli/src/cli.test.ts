@@ -1,40 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
 import { Session } from '@mainline/session';
-
-// The built executable, as users run it (the test target builds this package first).
-const CLI = join(__dirname, '..', 'dist', 'cli.js');
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], options: { timeoutMs?: number; signalAfterMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`mainline ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? 60_000);
-    if (options.signalAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), options.signalAfterMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
-
-const sha1 = async (p: string): Promise<string> => createHash('sha1').update(await readFile(p)).digest('hex');
+import { run, sha1 } from './test-cli.js';
 
 describe('mainline CLI', () => {
   test('--help lists the commands and the mainline defaults', async () => {

@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
@@ -7,30 +5,7 @@ import { formatMagnet, parseTorrent } from '@mainline/metainfo';
 import { Session } from '@mainline/session';
 import type { MagnetStats } from '@mainline/session';
 import { magnetStatusLine } from './magnet.js';
-
-// The built executable, as users run it (the test target builds this package first).
-const CLI = join(__dirname, '..', 'dist', 'cli.js');
-
-function run(args: string[], signalAfterMs?: number): Promise<{ code: number; stderr: string; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`mainline ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
-    }, 30_000);
-    if (signalAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), signalAfterMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
-
-const sha1 = async (p: string): Promise<string> => createHash('sha1').update(await readFile(p)).digest('hex');
+import { run, sha1 } from './test-cli.js';
 
 test('the status line while fetching metadata names peers, pieces and a tracker problem', () => {
   const s: MagnetStats = {
@@ -75,7 +50,7 @@ test('download <magnet> --peer fetches the metadata from a seeding session, down
 test('Ctrl-C while no peer has the metadata exits 130', async () => {
   const dir = makeTempDir('ml-cli-magnet-int-');
   const link = `magnet:?xt=urn:btih:${'ef'.repeat(20)}&tr=${encodeURIComponent('http://127.0.0.1:1/announce')}`;
-  const r = await run(['download', link, '-o', join(dir, 'out'), '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')], 1500);
+  const r = await run(['download', link, '-o', join(dir, 'out'), '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')], { signalAfterMs: 1500 });
   expect(r.code).toBe(130);
   expect(r.stderr).toContain('fetching metadata: 0 peers');
   expect(r.stderr).toContain('interrupted (SIGINT) while fetching metadata');

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import { MetadataFetcher, type WireHub } from '@mainline/connecter';
 import { encodeTorrent, metainfoFromMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import type { Clock } from '@mainline/rate';
-import { Announcer, type AnnouncerOptions } from '@mainline/rerequester';
+import type { Announcer, AnnouncerOptions } from '@mainline/rerequester';
+import { startAnnouncer, type TrackerState } from './announce.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import type { Torrent, TorrentOptions } from './torrent.js';
 
@@ -91,8 +92,7 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
   #announcer: Announcer | undefined;
   #state: MagnetState = 'fetching-metadata';
   #name: string;
-  #trackerPeers = 0;
-  #trackerError: string | undefined;
+  readonly #tracker: TrackerState = { peers: 0, error: undefined };
   #error: Error | undefined;
   #added: Torrent | undefined;
   #resolve: (t: Torrent) => void = () => undefined;
@@ -137,8 +137,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
       metadataPeers: f.metadataPeers,
       piecesReceived: f.piecesReceived,
       pieceCount: f.pieceCount,
-      trackerPeers: this.#trackerPeers,
-      trackerError: this.#trackerError,
+      trackerPeers: this.#tracker.peers,
+      trackerError: this.#tracker.error,
       error: this.#error?.message,
     };
   }
@@ -235,29 +235,20 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
 
   #startAnnouncer(): void {
     const host = this.#host;
-    const announcer = new Announcer({
-      infoHash: this.link.infoHashBytes,
-      peerId: host.peerId,
-      port: host.port,
-      announceList: this.link.trackers.map((t) => [t]),
-      clock: host.clock,
-      stats: () => ({ uploaded: 0, downloaded: 0, left: this.link.length ?? MAGNET_UNKNOWN_LEFT, numPeers: this.#fetcher.status().peers }),
-      udp: { maxRetries: 2 },
-      ...host.announcer,
-    });
-    announcer.on('peers', (peers) => {
-      this.#trackerPeers = peers.length;
-      this.#fetcher.addPeers(peers);
-    });
-    announcer.on('announce', () => {
-      this.#trackerError = undefined;
-    });
-    announcer.on('error', (e) => {
-      this.#trackerError = e.message;
-      this.emit('tracker-error', e.message);
-    });
-    this.#announcer = announcer;
-    announcer.start();
+    this.#announcer = startAnnouncer(
+      {
+        infoHash: this.link.infoHashBytes,
+        peerId: host.peerId,
+        port: host.port,
+        announceList: this.link.trackers.map((t) => [t]),
+        clock: host.clock,
+        stats: () => ({ uploaded: 0, downloaded: 0, left: this.link.length ?? MAGNET_UNKNOWN_LEFT, numPeers: this.#fetcher.status().peers }),
+        ...host.announcer,
+      },
+      this.#tracker,
+      (peers) => this.#fetcher.addPeers(peers),
+      (message) => this.emit('tracker-error', message),
+    );
   }
 
   async #stopAnnouncer(): Promise<void> {

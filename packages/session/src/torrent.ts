@@ -4,7 +4,8 @@ import { decode, encode, type Encodable } from '@mainline/bencode';
 import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
 import { EtaEstimator, TokenBucket, type Clock } from '@mainline/rate';
-import { Announcer, type AnnouncerOptions } from '@mainline/rerequester';
+import type { Announcer, AnnouncerOptions } from '@mainline/rerequester';
+import { startAnnouncer, type TrackerState } from './announce.js';
 import {
   PieceStore,
   Storage,
@@ -151,8 +152,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** `completed` was (or, for data complete at start, need not be) told to trackers: never twice. */
   #completedAnnounced = false;
   #error: Error | undefined;
-  #trackerError: string | undefined;
-  #trackerPeers = 0;
+  readonly #tracker: TrackerState = { peers: 0, error: undefined };
   #checkProgress = 0;
   #hashFails = 0;
   /** Totals carried across restarts of the swarm (and from the resume record). */
@@ -386,32 +386,21 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   #startAnnouncer(store: PieceStore, swarm: Swarm): void {
     const host = this.#host;
-    const announcer = new Announcer({
-      infoHash: this.meta.infoHashBytes,
-      peerId: host.peerId,
-      port: host.port,
-      ...(this.meta.announce !== undefined ? { announce: this.meta.announce } : {}),
-      announceList: this.meta.announceList,
-      clock: host.clock,
-      stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: store.amountLeft, numPeers: swarm.peers.size }),
-      // BEP 15's full schedule (8 retries, ~2 h) would hold up the next tier behind one dead UDP
-      // tracker; two retries (15 s + 30 s + 60 s) fail over in under two minutes.
-      udp: { maxRetries: 2 },
-      ...host.announcer,
-    });
-    announcer.on('peers', (peers) => {
-      this.#trackerPeers = peers.length;
-      swarm.addPeers(peers);
-    });
-    announcer.on('announce', () => {
-      this.#trackerError = undefined;
-    });
-    announcer.on('error', (e) => {
-      this.#trackerError = e.message;
-      this.emit('tracker-error', e.message);
-    });
-    this.#announcer = announcer;
-    announcer.start();
+    this.#announcer = startAnnouncer(
+      {
+        infoHash: this.meta.infoHashBytes,
+        peerId: host.peerId,
+        port: host.port,
+        ...(this.meta.announce !== undefined ? { announce: this.meta.announce } : {}),
+        announceList: this.meta.announceList,
+        clock: host.clock,
+        stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: store.amountLeft, numPeers: swarm.peers.size }),
+        ...host.announcer,
+      },
+      this.#tracker,
+      (peers) => swarm.addPeers(peers),
+      (message) => this.emit('tracker-error', message),
+    );
   }
 
   /**
@@ -637,8 +626,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       checkProgress: this.#checkProgress,
       seedingTime: this.#state === 'seeding' && this.#seedingSince !== undefined ? (this.#host.clock.now() - this.#seedingSince) / 1000 : 0,
       error: this.#error?.message,
-      trackerError: this.#trackerError,
-      trackerPeers: this.#trackerPeers,
+      trackerError: this.#tracker.error,
+      trackerPeers: this.#tracker.peers,
     };
   }
 
