@@ -4,7 +4,7 @@ import { readFile, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
 import { Session } from '@mainline/session';
-import { run, sha1 } from './test-cli.js';
+import { run, seedingSession, sha1 } from './test-cli.js';
 
 describe('mainline CLI', () => {
   test('--help lists the commands and the mainline defaults', async () => {
@@ -70,10 +70,8 @@ describe('mainline CLI', () => {
     const dir = makeTempDir('ml-cli-dl-');
     const payload = await makePayload(join(dir, 'seed'), { name: 'movie.bin', size: 6 * 1024 * 1024 + 5 });
     const t = makeTorrent(payload.path, { pieceLength: 65536 });
-    const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
+    const { seeder, port } = await seedingSession(t, payload.saveDir);
     try {
-      const port = await seeder.listen();
-      await seeder.add(t.bytes, { savePath: payload.saveDir });
       const out = join(dir, 'out');
       const args = ['download', t.path, '-o', out, '--no-trackers', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')];
       const first = await run(args);
@@ -100,10 +98,8 @@ describe('mainline CLI', () => {
       ],
     });
     const t = makeTorrent(payload.path, { pieceLength: 32768 });
-    const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
+    const { seeder, port } = await seedingSession(t, payload.saveDir);
     try {
-      const port = await seeder.listen();
-      await seeder.add(t.bytes, { savePath: payload.saveDir });
       // `mainline info` numbers files from 1 in metainfo order; select all but b.bin.
       const names = t.metainfo.files.map((f) => f.path.at(-1));
       const select = names.flatMap((n, i) => (n === 'b.bin' ? [] : [String(i + 1)])).join(',');

@@ -2,10 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
 import { formatMagnet, parseTorrent } from '@mainline/metainfo';
-import { Session } from '@mainline/session';
 import type { MagnetStats } from '@mainline/session';
 import { magnetStatusLine } from './magnet.js';
-import { run, sha1 } from './test-cli.js';
+import { run, seedingSession, sha1 } from './test-cli.js';
 
 test('the status line while fetching metadata names peers, pieces and a tracker problem', () => {
   const s: MagnetStats = {
@@ -28,10 +27,8 @@ test('download <magnet> --peer fetches the metadata from a seeding session, down
   const dir = makeTempDir('ml-cli-magnet-');
   const payload = await makePayload(join(dir, 'seed'), { name: 'clip.bin', size: 3 * 1024 * 1024 + 9 });
   const t = makeTorrent(payload.path, { pieceLength: 65536 });
-  const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
+  const { seeder, port } = await seedingSession(t, payload.saveDir);
   try {
-    const port = await seeder.listen();
-    await seeder.add(t.bytes, { savePath: payload.saveDir });
     const out = join(dir, 'out');
     const saved = join(dir, 'clip.torrent');
     const link = formatMagnet({ infoHash: t.infoHash, name: 'clip' });

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Session } from '@mainline/session';
 
 export const CLI = join(__dirname, '..', 'dist', 'cli.js');
 
@@ -33,3 +34,16 @@ export function run(args: string[], options: { timeoutMs?: number; signalAfterMs
 }
 
 export const sha1 = async (p: string): Promise<string> => createHash('sha1').update(await readFile(p)).digest('hex');
+
+/** A Session on loopback seeding `torrent` from `saveDir`; returns it and its port. */
+export async function seedingSession(torrent: { bytes: Uint8Array }, saveDir: string): Promise<{ seeder: Session; port: number }> {
+  const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
+  try {
+    const port = await seeder.listen();
+    await seeder.add(torrent.bytes, { savePath: saveDir });
+    return { seeder, port };
+  } catch (err) {
+    await seeder.close();
+    throw err;
+  }
+}
