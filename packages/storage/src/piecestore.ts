@@ -21,6 +21,11 @@ export interface PieceStoreOptions {
   readonly pieceHashes: Uint8Array | readonly Uint8Array[];
   /** Worker threads for rechecks (default 2). */
   readonly hashWorkers?: number;
+  /**
+   * Threads that hash, and write, the whole pieces given to writePiece with `transfer` (default 2,
+   * started on first use; 0: hash on the calling thread and write through the thread pool).
+   */
+  readonly pieceWorkers?: number;
 }
 
 export interface StartOptions {
@@ -110,6 +115,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
   readonly totalLength: number;
   private readonly hashes: Uint8Array;
   private readonly hashWorkers: number;
+  private readonly pieceWorkers: number;
   private have: Bitfield;
   private left: number;
   private readonly partials = new Map<number, Partial>();
@@ -119,7 +125,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
   private readonly hashQueue: (() => void)[] = [];
   private pendingOps = 0;
   private readonly idle: (() => void)[] = [];
-  /** One hashing thread for writePiece, started on first use. */
+  /** The hashing threads of writePiece (pieceWorkers), started on first use. */
   private pieceHasher: HashPool | null = null;
 
   constructor(storage: Storage, options: PieceStoreOptions) {
@@ -134,6 +140,10 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       throw new StorageError('BAD_INPUT', `${this.hashes.length / 20} piece hashes for ${this.pieceCount} pieces`);
     }
     this.hashWorkers = options.hashWorkers ?? 2;
+    this.pieceWorkers = options.pieceWorkers ?? 2;
+    if (!Number.isInteger(this.pieceWorkers) || this.pieceWorkers < 0) {
+      throw new StorageError('BAD_INPUT', `pieceWorkers must be a whole number ≥ 0, got ${this.pieceWorkers}`);
+    }
     this.have = new Bitfield(this.pieceCount);
     this.left = this.totalLength;
   }
@@ -372,7 +382,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       try {
         if (options.transfer === true && this.movable(data)) {
           // Hash and, if it matches, write on the hashing thread: this thread only hands it over.
-          const hasher = (this.pieceHasher ??= new HashPool(1));
+          const hasher = (this.pieceHasher ??= new HashPool(this.pieceWorkers));
           const buffer = data.buffer as ArrayBuffer;
           await this.storage.writeDirect(position, size, async (writes) => {
             const r = await hasher.hash(buffer, size, size, { writes, expected });
@@ -412,13 +422,13 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
 
   /** Whether `data` can move to the hashing thread: a whole, unshared ArrayBuffer, big enough to be worth it. */
   private movable(data: Uint8Array): boolean {
-    return data.length >= MIN_WORKER_HASH_BYTES && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength === data.length;
+    return this.pieceWorkers > 0 && data.length >= MIN_WORKER_HASH_BYTES && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength === data.length;
   }
 
   /** SHA-1 of a whole piece on the hashing thread (the buffer moves there and back). */
   private async hashPiece(data: Uint8Array, transfer: boolean): Promise<{ data: Uint8Array; digest: Uint8Array }> {
     if (!transfer || !this.movable(data)) return { data, digest: createHash('sha1').update(data).digest() };
-    this.pieceHasher ??= new HashPool(1);
+    this.pieceHasher ??= new HashPool(this.pieceWorkers);
     const length = data.length; // data is detached once posted
     const { buffer, digests } = await this.pieceHasher.hash(data.buffer as ArrayBuffer, length, length);
     return { data: Buffer.from(buffer, 0, length), digest: digests };

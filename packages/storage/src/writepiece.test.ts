@@ -9,11 +9,11 @@ afterAll(cleanTempDirs);
 // 4 pieces of 64 KiB over several files, the last one short.
 const LENGTHS = [70000, 0, 50000, 82000];
 
-async function openStore(root: string, priorities?: FilePriority[]) {
+async function openStore(root: string, priorities?: FilePriority[], pieceWorkers?: number) {
   const fx = fixture(LENGTHS, 65536);
   const storage = new Storage({ root, files: fx.files, pieceLength: fx.pieceLength, ...(priorities ? { priorities } : {}) });
   await storage.open();
-  const store = new PieceStore(storage, { pieceHashes: fx.hashes, hashWorkers: 0 });
+  const store = new PieceStore(storage, { pieceHashes: fx.hashes, hashWorkers: 0, ...(pieceWorkers !== undefined ? { pieceWorkers } : {}) });
   await store.start();
   return { fx, store };
 }
@@ -134,5 +134,27 @@ describe('PieceStore.writePiece', () => {
     expect(store.state).toBe('failed');
     expect(store.hasPiece(1)).toBe(false);
     await store.close();
+  });
+
+  it('with pieceWorkers 0, transfer hashes on this thread and the buffer stays the caller\'s', async () => {
+    const root = tempDir();
+    const { fx, store } = await openStore(root, undefined, 0);
+    try {
+      const data = own(fx, 1, 65536);
+      const r = await store.writePiece(1, data, { transfer: true });
+      expect(r.status).toBe('verified');
+      expect(data.byteLength).toBe(65536); // never moved
+      expect(r.data).toBe(data);
+      expect(Buffer.from(await store.readBlock(1, 0, 65536)).equals(fx.payload.subarray(65536, 131072))).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a bad pieceWorkers count', async () => {
+    const fx = fixture(LENGTHS, 65536);
+    const storage = new Storage({ root: tempDir(), files: fx.files, pieceLength: fx.pieceLength });
+    expect(() => new PieceStore(storage, { pieceHashes: fx.hashes, pieceWorkers: -1 })).toThrow(/pieceWorkers/);
+    expect(() => new PieceStore(storage, { pieceHashes: fx.hashes, pieceWorkers: 1.5 })).toThrow(/pieceWorkers/);
   });
 });
