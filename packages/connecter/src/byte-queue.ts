@@ -6,6 +6,11 @@ export class ByteQueue {
   private chunks: Uint8Array[] = [];
   private head = 0; // offset into chunks[0]
   private size = 0;
+  /** Reused memory for callers whose data is transient anyway: frames cut across chunks... */
+  private scratch: Buffer | undefined;
+  /** ...and the bytes detach() carries over, in two buffers used in turn (one may still be queued). */
+  private readonly carries: (Buffer | undefined)[] = [undefined, undefined];
+  private carryTurn = 0;
 
   get length(): number {
     return this.size;
@@ -59,8 +64,12 @@ export class ByteQueue {
     }
   }
 
-  /** Removes and returns the first `n` bytes (n <= length): a view when they sit in one chunk, else one copy. */
-  take(n: number): Uint8Array {
+  /**
+   * Removes and returns the first `n` bytes (n <= length): a view when they sit in one chunk, else
+   * one copy — into memory reused by the next such call when `reuse` (for callers done with the
+   * bytes before they take more).
+   */
+  take(n: number, reuse = false): Uint8Array {
     const first = this.chunks[0];
     if (n === 0 || first === undefined) return new Uint8Array(0);
     const avail = first.length - this.head;
@@ -69,7 +78,7 @@ export class ByteQueue {
       this.skip(n);
       return out;
     }
-    const out = Buffer.allocUnsafe(n);
+    const out = reuse ? (this.scratch = grown(this.scratch, n)).subarray(0, n) : Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
       const c = this.chunks[0] as Uint8Array;
@@ -81,13 +90,18 @@ export class ByteQueue {
     return out;
   }
 
-  /** Copies the queued bytes into memory of their own (the chunks they came in are about to be reused). */
+  /**
+   * Copies the queued bytes into memory of the queue's own (the chunks they came in are about to be
+   * reused). Two carry buffers take turns: the queue then holds one of them, so the other is free.
+   */
   detach(): void {
     if (this.size === 0) {
       this.clear();
       return;
     }
-    const own = Buffer.allocUnsafe(this.size);
+    const turn = this.carryTurn;
+    this.carryTurn ^= 1;
+    const own = (this.carries[turn] = grown(this.carries[turn], this.size)).subarray(0, this.size);
     let filled = 0;
     for (const [i, c] of this.chunks.entries()) {
       const part = i === 0 ? c.subarray(this.head) : c;
@@ -103,4 +117,9 @@ export class ByteQueue {
     this.head = 0;
     this.size = 0;
   }
+}
+
+/** `buf` if it holds `n` bytes, else a new buffer that does (at least 32 KiB, two 16 KiB blocks). */
+function grown(buf: Buffer | undefined, n: number): Buffer {
+  return buf !== undefined && buf.length >= n ? buf : Buffer.allocUnsafeSlow(Math.max(n, 32 * 1024));
 }

@@ -271,7 +271,8 @@ export class WireReader {
             this.frameLength = len;
           }
           if (q.length < this.frameLength) return;
-          const frame = q.take(this.frameLength);
+          // Transient: the frame's bytes are used up by dispatch (which copies what is kept).
+          const frame = q.take(this.frameLength, this.transient);
           this.frameLength = -1;
           this.dispatch(frame);
           break;
