@@ -101,6 +101,13 @@ function warmPageCache(dir, size) {
   rmSync(path);
 }
 
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function sameFile(a, b) {
   const sum = (p) => spawnSync('sha1sum', [p], { encoding: 'utf8' }).stdout.split(' ')[0];
   return sum(a) === sum(b);
@@ -159,11 +166,13 @@ export async function run() {
       for (const [name, fn] of leechers) {
         warmPageCache(dir, size);
         const out = join(dir, 'out');
+        const seederCpu0 = cpuSeconds(seeder.pid);
         const res = await fn(out);
+        res.seederCpu = cpuSeconds(seeder.pid) - seederCpu0;
         if (!sameFile(join(out, payload.name), payload.path)) throw new Error(`${name}: downloaded data differs`);
         rmSync(out, { recursive: true, force: true });
         samples.get(name).push(res);
-        console.log(`  run ${run + 1}/${runs} ${name}: ${res.seconds.toFixed(2)} s, ${res.cpu.toFixed(2)} s CPU`);
+        console.log(`  run ${run + 1}/${runs} ${name}: ${res.seconds.toFixed(2)} s, ${res.cpu.toFixed(2)} s CPU (seeder ${res.seederCpu.toFixed(2)} s)`);
       }
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
@@ -173,6 +182,7 @@ export async function run() {
         name,
         seconds: median(xs.map((x) => x.seconds)),
         cpu: median(xs.map((x) => x.cpu)),
+        seederCpu: median(xs.map((x) => x.seederCpu)),
         hwm: Math.max(...xs.map((x) => x.hwm)),
         anon: Math.max(...xs.map((x) => x.anon)),
         range: `${Math.min(...xs.map((x) => x.seconds)).toFixed(2)}–${Math.max(...xs.map((x) => x.seconds)).toFixed(2)}`,
@@ -181,12 +191,12 @@ export async function run() {
 
     const mib = (b) => (b / MiB).toFixed(0);
     console.log(`\n${sizeMiB} MiB single file, 256 KiB pieces, one libtorrent seeder on loopback (start to complete; median of ${runs})`);
-    console.log('| leecher | time (s) | all runs (s) | MiB/s | CPU (s) | peak RSS (MiB) | peak anon RSS (MiB) |');
-    console.log('|---|---|---|---|---|---|---|');
+    console.log('| leecher | time (s) | all runs (s) | MiB/s | CPU (s) | seeder CPU (s) | peak RSS (MiB) | peak anon RSS (MiB) |');
+    console.log('|---|---|---|---|---|---|---|---|');
     for (const x of results) {
-      console.log(`| ${x.name} | ${x.seconds.toFixed(2)} | ${x.range} | ${(sizeMiB / x.seconds).toFixed(0)} | ${x.cpu.toFixed(2)} | ${mib(x.hwm)} | ${mib(x.anon)} |`);
+      console.log(`| ${x.name} | ${x.seconds.toFixed(2)} | ${x.range} | ${(sizeMiB / x.seconds).toFixed(0)} | ${x.cpu.toFixed(2)} | ${x.seederCpu.toFixed(2)} | ${mib(x.hwm)} | ${mib(x.anon)} |`);
     }
-    console.log(`| sha1sum (same bytes) | ${sha1Seconds.toFixed(2)} | | ${(sizeMiB / sha1Seconds).toFixed(0)} | | | |`);
+    console.log(`| sha1sum (same bytes) | ${sha1Seconds.toFixed(2)} | | ${(sizeMiB / sha1Seconds).toFixed(0)} | | | | |`);
     const ours = results.find((x) => x.name.startsWith('mainline'));
     const others = results.filter((x) => x !== ours);
     if (!ours || others.length === 0) return;
