@@ -106,6 +106,26 @@ describe('Torrent lifecycle', () => {
     await inState(t, 'seeding');
   });
 
+  test('a peer given to addPeers() after the start is dialled again too (a seed dialling a leecher)', async () => {
+    const dir = makeTempDir('ml-redial-late-');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'later.bin', size: 512 * 1024 });
+    const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024 });
+    const probe = session();
+    const port = await probe.listen();
+    await probe.close();
+    // The seeder starts with no peers and is told about the leecher's port before anyone listens there.
+    const seeder = session();
+    await seeder.listen();
+    const seed = await seeder.add(torrent.bytes, { savePath: payload.saveDir, peerRedialMs: 200 });
+    seed.addPeers([{ ip: '127.0.0.1', port }]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seed.stats().peers).toBe(0);
+    const leecher = session({ portRange: [port, port] });
+    await leecher.listen();
+    const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out') });
+    await inState(t, 'seeding');
+  });
+
   const threeFiles = [
     { path: 'keep-1.bin', size: 300_000 },
     { path: 'skip.bin', size: 500_000 },

@@ -377,6 +377,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
    * with every announce.
    */
   #dialExplicitPeers(): void {
+    this.#redialTimer = undefined;
     const swarm = this.#swarm;
     if (!swarm || this.#explicitPeers.size === 0) return;
     // addPeers skips addresses already connected or being dialled.
@@ -634,7 +635,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** Dials peers directly (e.g. `--peer host:port`). */
   addPeers(peers: { ip: string; port: number }[]): void {
     for (const p of peers) this.#explicitPeers.set(`${p.ip}:${p.port}`, p);
-    this.#swarm?.addPeers(peers);
+    if (!this.#swarm || peers.length === 0) return;
+    this.#swarm.addPeers(peers);
+    // Peers added after the start are redialled too (the timer only runs while there are some).
+    this.#redialTimer ??= this.#host.clock.setTimeout(() => this.#dialExplicitPeers(), this.#options.peerRedialMs ?? EXPLICIT_REDIAL_MS);
   }
 
   /** Where this torrent's data is: the file itself (single-file) or its folder. */
