@@ -87,14 +87,20 @@ describe('Torrent lifecycle', () => {
     expect(t.stats().progress).toBe(1);
   });
 
-  test('a named peer that was not reachable at first is dialled again', async () => {
+  /** A small torrent, and a loopback port that nobody listens on yet (the late peer takes it later). */
+  async function latePeer(name: string): Promise<{ dir: string; payload: Awaited<ReturnType<typeof makePayload>>; torrent: ReturnType<typeof makeTorrent>; port: number }> {
     const dir = makeTempDir('ml-redial-');
-    const payload = await makePayload(join(dir, 'seed'), { name: 'late.bin', size: 512 * 1024 });
+    const payload = await makePayload(join(dir, 'seed'), { name, size: 512 * 1024 });
     const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024 });
-    // Reserve a port, then start the seeder on it only after the leecher's first dial failed.
     const probe = session();
     const port = await probe.listen();
     await probe.close();
+    return { dir, payload, torrent, port };
+  }
+
+  test('a named peer that was not reachable at first is dialled again', async () => {
+    // The seeder starts on the port only after the leecher's first dial failed.
+    const { dir, payload, torrent, port } = await latePeer('late.bin');
     const leecher = session();
     await leecher.listen();
     const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out'), peers: [{ ip: '127.0.0.1', port }], peerRedialMs: 200 });
@@ -107,12 +113,7 @@ describe('Torrent lifecycle', () => {
   });
 
   test('a peer given to addPeers() after the start is dialled again too (a seed dialling a leecher)', async () => {
-    const dir = makeTempDir('ml-redial-late-');
-    const payload = await makePayload(join(dir, 'seed'), { name: 'later.bin', size: 512 * 1024 });
-    const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024 });
-    const probe = session();
-    const port = await probe.listen();
-    await probe.close();
+    const { dir, payload, torrent, port } = await latePeer('later.bin');
     // The seeder starts with no peers and is told about the leecher's port before anyone listens there.
     const seeder = session();
     await seeder.listen();
