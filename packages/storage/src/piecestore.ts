@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Bitfield } from '@mainline/bitfield';
 import { StorageError, toStorageError } from './errors.js';
-import { HashPool } from './hashpool.js';
+import { HashPool, type HashResult } from './hashpool.js';
 import { recheckStorage, type RecheckProgress } from './recheck.js';
 import { decodeResume, type ResumeRecord } from './resume.js';
 import type { FileStamp, Storage } from './storage.js';
@@ -375,22 +375,24 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     this.partials.set(piece, mine);
     return this.tracked(async () => {
       const position = piece * this.pieceLength;
-      // A copy: posting a view would clone the whole hash table to the worker each time.
-      const expected = this.hashes.slice(piece * 20, piece * 20 + 20);
-      let digest: Uint8Array | undefined;
+      let digest: Uint8Array;
       let written = false;
       try {
         if (options.transfer === true && this.movable(data)) {
-          // Hash and, if it matches, write on the hashing thread: this thread only hands it over.
+          // On a hashing thread: hash and, if it matches, write there (then `written`); this thread
+          // only hands the buffer over and gets it back.
           const hasher = (this.pieceHasher ??= new HashPool(this.pieceWorkers));
           const buffer = data.buffer as ArrayBuffer;
+          // A copy: posting a view would clone the whole hash table to the worker each time.
+          const expected = this.hashes.slice(piece * 20, piece * 20 + 20);
+          let direct = undefined as HashResult | undefined;
           await this.storage.writeDirect(position, size, async (writes) => {
-            const r = await hasher.hash(buffer, size, size, { writes, expected });
-            ({ digest, written } = { digest: r.digests, written: r.written });
-            data = Buffer.from(r.buffer, 0, size);
+            direct = await hasher.hash(buffer, size, size, { writes, expected });
           });
-          // Part of it goes to a parts file: hash there, write here.
-          if (digest === undefined) ({ data, digest } = await this.hashPiece(data, true));
+          // Part of it goes to a parts file: only hashed there, and written here below.
+          const r = direct ?? (await hasher.hash(buffer, size, size));
+          ({ digests: digest, written } = r);
+          data = Buffer.from(r.buffer, 0, size);
         } else {
           digest = createHash('sha1').update(data).digest();
         }
@@ -423,15 +425,6 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
   /** Whether `data` can move to the hashing thread: a whole, unshared ArrayBuffer, big enough to be worth it. */
   private movable(data: Uint8Array): boolean {
     return this.pieceWorkers > 0 && data.length >= MIN_WORKER_HASH_BYTES && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength === data.length;
-  }
-
-  /** SHA-1 of a whole piece on the hashing thread (the buffer moves there and back). */
-  private async hashPiece(data: Uint8Array, transfer: boolean): Promise<{ data: Uint8Array; digest: Uint8Array }> {
-    if (!transfer || !this.movable(data)) return { data, digest: createHash('sha1').update(data).digest() };
-    this.pieceHasher ??= new HashPool(this.pieceWorkers);
-    const length = data.length; // data is detached once posted
-    const { buffer, digests } = await this.pieceHasher.hash(data.buffer as ArrayBuffer, length, length);
-    return { data: Buffer.from(buffer, 0, length), digest: digests };
   }
 
   /** Records a piece whose bytes are on disk and hashed correctly. */
