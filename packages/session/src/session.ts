@@ -8,8 +8,8 @@ import { MagnetDownload, type MagnetOptions } from './magnet.js';
 import { makePeerId } from './peer-id.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
 
-
 const SHARED_READ_BUFFER_BYTES = 256 * 1024;
+
 export interface SessionOptions {
   /** Listen on the first free port of this range (seed: 6881–6999). */
   portRange?: [number, number];

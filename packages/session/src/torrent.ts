@@ -382,7 +382,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (!swarm || this.#explicitPeers.size === 0) return;
     // addPeers skips addresses already connected or being dialled.
     swarm.addPeers([...this.#explicitPeers.values()]);
-    this.#redialTimer = this.#host.clock.setTimeout(() => this.#dialExplicitPeers(), this.#options.peerRedialMs ?? EXPLICIT_REDIAL_MS);
+    this.#scheduleRedial();
+  }
+
+  #scheduleRedial(): void {
+    this.#redialTimer ??= this.#host.clock.setTimeout(() => this.#dialExplicitPeers(), this.#options.peerRedialMs ?? EXPLICIT_REDIAL_MS);
   }
 
   #startAnnouncer(store: PieceStore, swarm: Swarm): void {
@@ -638,7 +642,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (!this.#swarm || peers.length === 0) return;
     this.#swarm.addPeers(peers);
     // Peers added after the start are redialled too (the timer only runs while there are some).
-    this.#redialTimer ??= this.#host.clock.setTimeout(() => this.#dialExplicitPeers(), this.#options.peerRedialMs ?? EXPLICIT_REDIAL_MS);
+    this.#scheduleRedial();
   }
 
   /** Where this torrent's data is: the file itself (single-file) or its folder. */
