@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { parseTorrent, type Metainfo } from '@mainline/metainfo';
-import { Session, type Torrent } from '@mainline/session';
+import type { Torrent } from '@mainline/session';
 import { PieceStore, Storage } from '@mainline/storage';
 import { seedLimits, sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
 import { formatBytes, formatPercent } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
 import { downloadMagnet, isMagnet, type MagnetFlags } from './magnet.js';
-import { onInterrupt, runTorrent, type RunOutcome } from './run-torrent.js';
+import { runTorrent, withSession, type RunOutcome } from './run-torrent.js';
 
 export interface DownloadFlags extends ClientFlags {
   seed?: boolean;
@@ -54,16 +54,10 @@ async function withClient(
   flags: DownloadFlags,
   body: (client: Client) => Promise<number>,
 ): Promise<number> {
-  const session = new Session(sessionOptions(flags));
-  const { interrupted, dispose } = onInterrupt();
-  try {
-    const port = await session.listen();
+  return withSession(sessionOptions(flags), async ({ session, port, interrupted }) => {
     const torrent = await session.add(meta, { ...torrentOptions(flags, savePath, meta.files.length), ...seedLimits(flags) });
-    return await body({ torrent, port, interrupted });
-  } finally {
-    dispose();
-    await session.close();
-  }
+    return body({ torrent, port, interrupted });
+  });
 }
 
 /** `6.0MiB, all pieces verified`, or with files skipped `2 of 3 files, 600KiB; their pieces verified, 1 skipped`. */

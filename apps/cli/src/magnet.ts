@@ -1,10 +1,10 @@
 import { encodeTorrent, parseMagnet, type MagnetLink } from '@mainline/metainfo';
-import { Session, writeFileAtomic, type MagnetDownload, type MagnetStats, type Torrent } from '@mainline/session';
+import { writeFileAtomic, type MagnetDownload, type MagnetStats, type Torrent } from '@mainline/session';
 import { seedLimits, sessionOptions, torrentOptions } from './client-options.js';
 import type { DownloadFlags } from './client.js';
 import { formatBytes } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
-import { onInterrupt } from './run-torrent.js';
+import { withSession } from './run-torrent.js';
 
 /** The status line while a magnet link's metadata is being fetched. */
 export function magnetStatusLine(s: MagnetStats): string {
@@ -66,10 +66,7 @@ export async function downloadMagnet(
   } catch (err) {
     throw new Error(`not a valid magnet link: ${(err as Error).message}`);
   }
-  const session = new Session(sessionOptions(flags));
-  const { interrupted, dispose } = onInterrupt();
-  try {
-    const port = await session.listen();
+  return withSession(sessionOptions(flags), async ({ session, port, interrupted }) => {
     // File choices (--select) need the file list: applied once the metadata is here.
     const download = session.addMagnet(link, {
       ...torrentOptions({ ...flags, select: undefined }, out, 0),
@@ -90,9 +87,6 @@ export async function downloadMagnet(
       return 1;
     }
     if (flags.saveTorrent) await writeFileAtomic(flags.saveTorrent, encodeTorrent(outcome.torrent.meta));
-    return await run(outcome.torrent, port, interrupted);
-  } finally {
-    dispose();
-    await session.close();
-  }
+    return run(outcome.torrent, port, interrupted);
+  });
 }

@@ -1,4 +1,4 @@
-import type { Torrent, TorrentStats } from '@mainline/session';
+import { Session, type SessionOptions, type Torrent, type TorrentStats } from '@mainline/session';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
 
@@ -84,4 +84,23 @@ export function onInterrupt(): { interrupted: Promise<string>; dispose: () => vo
       process.removeListener('SIGTERM', handler);
     },
   };
+}
+
+/**
+ * A session listening, with Ctrl-C watched, for the time of `body`; always closed cleanly
+ * afterwards (trackers told `stopped`, resume data saved), whatever `body` does.
+ */
+export async function withSession<T>(
+  options: SessionOptions,
+  body: (s: { session: Session; port: number; interrupted: Promise<string> }) => Promise<T>,
+): Promise<T> {
+  const session = new Session(options);
+  const { interrupted, dispose } = onInterrupt();
+  try {
+    const port = await session.listen();
+    return await body({ session, port, interrupted });
+  } finally {
+    dispose();
+    await session.close();
+  }
 }
