@@ -1,7 +1,7 @@
 export { WireHub, type WireHubOptions, type TorrentWire, type WireLogEvent, type HubConnectOptions } from './wire-hub.js';
 export { PeerConnection, type PeerHandler, type PeerCloseReason, type PeerConnectionState } from './peer-connection.js';
 export { WireReader, type WireReaderOptions, type WireReaderHandler, type WireLimits } from './wire-reader.js';
-export { encodeMessage, encodePieceHeader, FAST_MESSAGES, type Message, type MessageType } from './messages.js';
+export { encodeMessage, encodeMessages, encodePieceHeader, FAST_MESSAGES, type Message, type MessageType } from './messages.js';
 export { encodeHandshake, PROTOCOL_HEADER } from './handshake.js';
 export { encodeExtensionHandshake, decodeExtensionHandshake, type ExtensionHandshake } from './extension.js';
 export {

@@ -149,3 +149,36 @@ export function encodeMessage(msg: Message): Uint8Array[] {
     }
   }
 }
+
+/** Encodings up to this size are copied together; larger ones (payloads) go out as they are. */
+const SMALL_CHUNK = 64;
+
+/**
+ * Encodes several messages for one writev: runs of small encodings (requests, haves, cancels …)
+ * are joined into one buffer, so a batch of 32 requests is one 544-byte chunk rather than 32
+ * chunks each taking its own trip through the socket's write queue.
+ */
+export function encodeMessages(messages: readonly Message[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  let runBytes = 0;
+  const flush = (): void => {
+    if (run.length === 1) out.push(run[0] as Uint8Array);
+    else if (run.length > 1) out.push(Buffer.concat(run, runBytes));
+    run = [];
+    runBytes = 0;
+  };
+  for (const message of messages) {
+    for (const chunk of encodeMessage(message)) {
+      if (chunk.length > SMALL_CHUNK) {
+        flush();
+        out.push(chunk);
+      } else if (chunk.length > 0) {
+        run.push(chunk);
+        runBytes += chunk.length;
+      }
+    }
+  }
+  flush();
+  return out;
+}

@@ -2,7 +2,7 @@ import type { CloseReason, SingleSocket, SocketHandler } from '@mainline/rawserv
 import { ConnecterError, ProtocolError } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
 import { encodeHandshake } from './handshake.js';
-import { encodeMessage, encodePieceHeader, FAST_MESSAGES, type Message } from './messages.js';
+import { encodeMessage, encodeMessages, encodePieceHeader, FAST_MESSAGES, type Message } from './messages.js';
 import { WireReader, type WireLimits } from './wire-reader.js';
 
 /** Why a peer connection ended: the socket's reason, or the peer broke the protocol. */
@@ -179,11 +179,8 @@ export class PeerConnection {
     if (messages.length === 1) return this.send(messages[0]!);
     if (this.stateValue === 'closed') return false;
     if (this.stateValue !== 'open') throw new ConnecterError('CLOSED', 'cannot send before the handshake is complete');
-    const chunks: Uint8Array[] = [];
-    for (const message of messages) {
-      this.checkNegotiated(message);
-      for (const c of encodeMessage(message)) chunks.push(c);
-    }
+    for (const message of messages) this.checkNegotiated(message);
+    const chunks = encodeMessages(messages);
     this.lastSentAt = this.owner.now();
     this.messagesSent += messages.length;
     return this.socket.writeMany(chunks);

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import {
   encodeHandshake,
   encodeMessage,
+  encodeMessages,
   makeReserved,
   ProtocolError,
   WireReader,
@@ -134,6 +135,25 @@ describe('round trip', () => {
     expect(r.fast).toBe(true);
     expect(r.extended).toBe(false);
     expect(out.messages).toEqual([{ type: 'have-none' }]);
+  });
+
+  test('encodeMessages: same bytes as one by one, small ones joined, payloads left uncopied', () => {
+    const requests: Message[] = Array.from({ length: 32 }, (_, i) => ({ type: 'request', index: i % N, begin: 16384 * (i % 2), length: 16384 }));
+    const batch = encodeMessages(requests);
+    expect(batch).toHaveLength(1);
+    expect(batch[0]).toHaveLength(32 * 17);
+    expect(Buffer.from(batch[0] as Uint8Array)).toEqual(wire(...requests));
+
+    const block = Buffer.alloc(1000, 0xab);
+    const mixed: Message[] = [...ALL_KINDS.slice(0, 9), { type: 'piece', index: 36, begin: 0, block }, ...ALL_KINDS.slice(10)];
+    const chunks = encodeMessages(mixed);
+    expect(Buffer.concat(chunks)).toEqual(wire(...mixed));
+    expect(chunks).toContain(block); // the block itself, not a copy
+    expect(chunks.length).toBeLessThan(mixed.flatMap((m) => encodeMessage(m)).length);
+    const { r, out } = reader();
+    for (const c of chunks) r.push(c);
+    expect(out.messages.map(norm)).toEqual(mixed.map(norm));
+    expect(encodeMessages([])).toEqual([]);
   });
 
   test('a piece inside one chunk is a view; one spanning chunks is one copy', () => {
