@@ -81,6 +81,7 @@ class WorkerWriteError extends Error {
 }
 
 interface Job {
+  readonly bytes: number;
   resolve(r: HashResult): void;
   reject(e: unknown): void;
 }
@@ -93,41 +94,88 @@ interface WorkerReply {
   error?: { code?: string; message: string; path?: string };
 }
 
+/** Jobs a thread answers before its backlog counts as load (see HashPool.pick). */
+const WARM_UP_JOBS = 32;
+
 interface Slot {
   readonly worker: Worker;
   readonly jobs: Map<number, Job>;
+  /** Bytes posted to this thread and not answered yet. */
+  pendingBytes: number;
+  /** Jobs answered: a thread that is still booting or warming up is slow for a while. */
+  answered: number;
+}
+
+export interface HashPoolOptions {
+  /**
+   * Threads are started on demand: another one only once every running thread has at least this
+   * many bytes waiting (default 0: whenever all are busy). One thread hashes and writes ~1 GB/s,
+   * and each extra one costs its own JS engine (compiling, wake-ups): on a small machine a second
+   * thread that is not needed slows the whole download down.
+   */
+  readonly growAtBytes?: number;
 }
 
 /**
  * A small pool of worker threads that SHA-1 whole chunks of pieces. Buffers are transferred both
- * ways, so a chunk is never copied. With `size` 0 it hashes on the calling thread.
+ * ways, so a chunk is never copied. With `size` 0 it hashes on the calling thread; otherwise up to
+ * `size` threads run, started as the load needs them (see HashPoolOptions).
  */
 export class HashPool {
   private readonly slots: Slot[] = [];
   private nextId = 0;
   private failure: unknown = null;
+  private closed = false;
+  private readonly growAtBytes: number;
 
-  constructor(size: number) {
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true });
-      const slot: Slot = { worker, jobs: new Map() };
-      worker.on('message', (m: WorkerReply) => {
-        const job = slot.jobs.get(m.id);
-        slot.jobs.delete(m.id);
-        if (m.error) job?.reject(new WorkerWriteError(m.error.message, m.error.code, m.error.path));
-        else job?.resolve({ buffer: m.buffer, digests: new Uint8Array(m.digests), written: m.written });
-      });
-      const fail = (err: unknown): void => {
-        this.failure ??= err;
-        for (const job of slot.jobs.values()) job.reject(err);
-        slot.jobs.clear();
-      };
-      worker.on('error', fail);
-      worker.on('exit', (code) => {
-        if (slot.jobs.size > 0) fail(new Error(`hash worker exited with code ${code}`));
-      });
-      this.slots.push(slot);
-    }
+  constructor(
+    private readonly size: number,
+    options: HashPoolOptions = {},
+  ) {
+    this.growAtBytes = options.growAtBytes ?? 0;
+  }
+
+  /** Threads started so far. */
+  get threads(): number {
+    return this.slots.length;
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    const slot: Slot = { worker, jobs: new Map(), pendingBytes: 0, answered: 0 };
+    worker.on('message', (m: WorkerReply) => {
+      const job = slot.jobs.get(m.id);
+      slot.jobs.delete(m.id);
+      slot.answered++;
+      if (job) slot.pendingBytes -= job.bytes;
+      if (m.error) job?.reject(new WorkerWriteError(m.error.message, m.error.code, m.error.path));
+      else job?.resolve({ buffer: m.buffer, digests: new Uint8Array(m.digests), written: m.written });
+    });
+    const fail = (err: unknown): void => {
+      this.failure ??= err;
+      for (const job of slot.jobs.values()) job.reject(err);
+      slot.jobs.clear();
+      slot.pendingBytes = 0;
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      if (slot.jobs.size > 0) fail(new Error(`hash worker exited with code ${code}`));
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+
+  /**
+   * The least loaded thread, or a new one when all running ones are loaded past growAtBytes and
+   * size allows. With growAtBytes set, a thread that has not answered WARM_UP_JOBS yet is still
+   * booting or running cold code: its backlog is no sign of load.
+   */
+  private pick(): Slot {
+    let slot: Slot | undefined;
+    for (const s of this.slots) if (!slot || s.pendingBytes < slot.pendingBytes) slot = s;
+    if (!slot) return this.spawn();
+    const loaded = slot.pendingBytes > 0 && slot.pendingBytes >= this.growAtBytes && (slot.answered >= WARM_UP_JOBS || this.growAtBytes === 0);
+    return loaded && this.slots.length < this.size ? this.spawn() : slot;
   }
 
   /**
@@ -137,20 +185,22 @@ export class HashPool {
    */
   hash(buffer: ArrayBuffer, length: number, pieceLength: number, then?: WriteAfterHash): Promise<HashResult> {
     if (this.failure !== null) return Promise.reject(this.failure);
-    if (this.slots.length === 0) {
+    if (this.closed) return Promise.reject(new Error('HashPool is closed'));
+    if (this.size === 0) {
       if (then) return Promise.reject(new Error('HashPool: writes need a worker'));
       return Promise.resolve({ buffer, digests: hashPieces(new Uint8Array(buffer, 0, length), length, pieceLength), written: false });
     }
-    let slot = this.slots[0] as Slot;
-    for (const s of this.slots) if (s.jobs.size < slot.jobs.size) slot = s;
+    const slot = this.pick();
     const id = this.nextId++;
     return new Promise<HashResult>((resolve, reject) => {
-      slot.jobs.set(id, { resolve, reject });
+      slot.jobs.set(id, { bytes: length, resolve, reject });
+      slot.pendingBytes += length;
       slot.worker.postMessage({ id, buffer, length, pieceLength, writes: then?.writes, expected: then?.expected }, [buffer]);
     });
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     this.slots.length = 0;
   }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { EventEmitter } from 'node:events';
 import { Bitfield } from '@mainline/bitfield';
 import { StorageError, toStorageError } from './errors.js';
@@ -15,6 +16,8 @@ const HASH_READ = 1 << 20;
 const MAX_CONCURRENT_HASHES = 2;
 /** writePiece hashes pieces at least this big on a worker thread (smaller ones cost more to post). */
 const MIN_WORKER_HASH_BYTES = 64 * 1024;
+/** Another piece thread starts only when every running one has this much waiting (see HashPool). */
+const PIECE_WORKER_GROW_BYTES = 4 * 1024 * 1024;
 
 export interface PieceStoreOptions {
   /** SHA-1 of every piece: 20·N bytes, or N arrays of 20 bytes. N must match the storage's piece count. */
@@ -22,8 +25,10 @@ export interface PieceStoreOptions {
   /** Worker threads for rechecks (default 2). */
   readonly hashWorkers?: number;
   /**
-   * Threads that hash, and write, the whole pieces given to writePiece with `transfer` (default 2,
-   * started on first use; 0: hash on the calling thread and write through the thread pool).
+   * Threads that hash, and write, the whole pieces given to writePiece with `transfer` (0: hash on
+   * the calling thread and write through the thread pool). By default one per CPU core beyond the
+   * first, at most 2: the calling thread needs a core of its own. The first starts on first use,
+   * each further one only when all running ones are 4 MiB behind.
    */
   readonly pieceWorkers?: number;
 }
@@ -140,7 +145,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       throw new StorageError('BAD_INPUT', `${this.hashes.length / 20} piece hashes for ${this.pieceCount} pieces`);
     }
     this.hashWorkers = options.hashWorkers ?? 2;
-    this.pieceWorkers = options.pieceWorkers ?? 2;
+    this.pieceWorkers = options.pieceWorkers ?? Math.max(1, Math.min(2, availableParallelism() - 1));
     if (!Number.isInteger(this.pieceWorkers) || this.pieceWorkers < 0) {
       throw new StorageError('BAD_INPUT', `pieceWorkers must be a whole number ≥ 0, got ${this.pieceWorkers}`);
     }
@@ -381,7 +386,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
         if (options.transfer === true && this.movable(data)) {
           // On a hashing thread: hash and, if it matches, write there (then `written`); this thread
           // only hands the buffer over and gets it back.
-          const hasher = (this.pieceHasher ??= new HashPool(this.pieceWorkers));
+          const hasher = (this.pieceHasher ??= new HashPool(this.pieceWorkers, { growAtBytes: PIECE_WORKER_GROW_BYTES }));
           const buffer = data.buffer as ArrayBuffer;
           // A copy: posting a view would clone the whole hash table to the worker each time.
           const expected = this.hashes.slice(piece * 20, piece * 20 + 20);

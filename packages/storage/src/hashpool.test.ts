@@ -1,0 +1,67 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { HashPool, hashPieces } from './hashpool.js';
+
+const L = 64 * 1024;
+
+function job(pool: HashPool, seed: Buffer): Promise<boolean> {
+  const data = Buffer.from(seed); // its own ArrayBuffer, moved to the thread
+  const want = createHash('sha1').update(seed).digest();
+  return pool.hash(data.buffer, L, L).then((r) => Buffer.from(r.digests).equals(want) && r.buffer.byteLength === L);
+}
+
+describe('HashPool', () => {
+  const seeds = Array.from({ length: 12 }, () => randomBytes(L));
+
+  it('starts another thread only when every running one has growAtBytes waiting, up to its size', async () => {
+    const pool = new HashPool(2, { growAtBytes: 3 * L });
+    try {
+      expect(pool.threads).toBe(0); // nothing started before the first job
+      // Work queued while the first thread boots does not count as load.
+      const boot = seeds.map((s) => job(pool, s));
+      expect(pool.threads).toBe(1);
+      expect(await Promise.all(boot)).toEqual(seeds.map(() => true));
+      const results = [job(pool, seeds[0]!), job(pool, seeds[1]!), job(pool, seeds[2]!)];
+      expect(pool.threads).toBe(1); // 1, then 2 and 3 jobs waiting on the one thread: below 3·L
+      results.push(job(pool, seeds[3]!));
+      expect(pool.threads).toBe(2); // it had 3·L waiting
+      for (const s of seeds.slice(4)) results.push(job(pool, s));
+      expect(pool.threads).toBe(2); // never more than the size
+      expect(await Promise.all(results)).toEqual(seeds.map(() => true));
+      // Once idle, new work goes to a running thread.
+      expect(await job(pool, seeds[0]!)).toBe(true);
+      expect(pool.threads).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('by default a thread starts whenever all running ones are busy', async () => {
+    const pool = new HashPool(3);
+    try {
+      const results = [job(pool, seeds[0]!), job(pool, seeds[1]!)];
+      expect(pool.threads).toBe(2);
+      expect(await Promise.all(results)).toEqual([true, true]);
+      expect(await job(pool, seeds[2]!)).toBe(true);
+      expect(pool.threads).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('size 0 hashes on the calling thread; a closed pool refuses work', async () => {
+    const inline = new HashPool(0);
+    expect(await job(inline, seeds[0]!)).toBe(true);
+    expect(inline.threads).toBe(0);
+    const pool = new HashPool(1);
+    expect(await job(pool, seeds[1]!)).toBe(true);
+    await pool.close();
+    await expect(job(pool, seeds[2]!)).rejects.toThrow('closed');
+  });
+
+  it('hashPieces hashes each piece of a buffer, the last one short', () => {
+    const data = randomBytes(2 * L + 100);
+    const d = hashPieces(data, data.length, L);
+    expect(d).toHaveLength(60);
+    expect(Buffer.from(d.subarray(40)).equals(createHash('sha1').update(data.subarray(2 * L)).digest())).toBe(true);
+  });
+});
