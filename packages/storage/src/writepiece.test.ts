@@ -4,6 +4,11 @@ import { PieceStore } from './piecestore.js';
 import { Storage, type FilePriority } from './storage.js';
 import { cleanTempDirs, fixture, tempDir } from './test-helpers.js';
 
+const opened: PieceStore[] = [];
+afterEach(async () => {
+  // Closing twice is harmless; this closes the stores a test left open (their file handles).
+  await Promise.all(opened.splice(0).map((s) => s.close().catch(() => undefined)));
+});
 afterAll(cleanTempDirs);
 
 // 4 pieces of 64 KiB over several files, the last one short.
@@ -15,6 +20,7 @@ async function openStore(root: string, priorities?: FilePriority[], pieceWorkers
   await storage.open();
   const store = new PieceStore(storage, { pieceHashes: fx.hashes, hashWorkers: 0, ...(pieceWorkers !== undefined ? { pieceWorkers } : {}) });
   await store.start();
+  opened.push(store);
   return { fx, store };
 }
 
