@@ -4,6 +4,7 @@ import { WireHub, type WireLogEvent } from '@mainline/connecter';
 import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { TokenBucket, systemClock, type Clock } from '@mainline/rate';
 import type { AnnouncerOptions } from '@mainline/rerequester';
+import { createPieceHasher, type HashPool } from '@mainline/storage';
 import { MagnetDownload, type MagnetOptions } from './magnet.js';
 import { makePeerId } from './peer-id.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
@@ -50,6 +51,11 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   readonly uploadLimiter: TokenBucket;
   readonly downloadLimiter: TokenBucket;
   readonly announcer: Partial<AnnouncerOptions> | undefined;
+  /**
+   * The threads that hash and write received pieces, shared by all torrents: a daemon with ten
+   * downloads runs one or two of them, not ten or twenty (each is a JS engine of its own).
+   */
+  readonly pieceHasher: HashPool = createPieceHasher();
   readonly #options: SessionOptions;
   readonly #torrents = new Map<string, Torrent>();
   readonly #magnets = new Map<string, MagnetDownload>();
@@ -193,5 +199,6 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     await Promise.all(this.magnets.map((m) => m.cancel()));
     await Promise.all(this.torrents.map((t) => t.stop().catch(() => undefined)));
     await this.hub.close();
+    await this.pieceHasher.close();
   }
 }

@@ -87,6 +87,33 @@ describe('Torrent lifecycle', () => {
     expect(t.stats().progress).toBe(1);
   });
 
+  test('the torrents of a session hash and write their pieces on one shared set of threads', async () => {
+    const dir = makeTempDir('ml-shared-hasher-');
+    const seeder = session();
+    const port = await seeder.listen();
+    const torrents = [];
+    for (const name of ['a.bin', 'b.bin']) {
+      const payload = await makePayload(join(dir, 'seed'), { name, size: 2 * 1024 * 1024 });
+      const torrent = makeTorrent(payload.path, { pieceLength: 256 * 1024 }); // big enough for the threads
+      await seeder.add(torrent.bytes, { savePath: payload.saveDir });
+      torrents.push(torrent);
+    }
+    const leecher = session();
+    await leecher.listen();
+    expect(leecher.pieceHasher.threads).toBe(0); // started on first use
+    const downloads = await Promise.all(torrents.map((t) => leecher.add(t.bytes, { savePath: join(dir, 'out'), peers: [{ ip: '127.0.0.1', port }] })));
+    await Promise.all(downloads.map((t) => inState(t, 'seeding')));
+    // Both torrents' pieces went through the session's threads (a torrent's own would leave it idle).
+    expect(leecher.pieceHasher.threads).toBeGreaterThanOrEqual(1);
+    expect(leecher.pieceHasher.threads).toBeLessThanOrEqual(leecher.pieceHasher.maxThreads);
+    // Stopping a torrent (closing its store) leaves the shared threads working; closing the session ends them.
+    await downloads[0]!.stop();
+    const piece = new Uint8Array(64 * 1024).fill(7);
+    await expect(leecher.pieceHasher.hash(piece.slice().buffer, piece.length, piece.length)).resolves.toMatchObject({ written: false });
+    await leecher.close();
+    await expect(leecher.pieceHasher.hash(new ArrayBuffer(8), 8, 8)).rejects.toThrow('closed');
+  });
+
   /** A small torrent, and a loopback port that nobody listens on yet (the late peer takes it later). */
   async function latePeer(name: string): Promise<{ dir: string; payload: Awaited<ReturnType<typeof makePayload>>; torrent: ReturnType<typeof makeTorrent>; port: number }> {
     const dir = makeTempDir('ml-redial-');

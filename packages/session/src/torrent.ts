@@ -13,6 +13,7 @@ import {
   decodeResume,
   encodeResume,
   type FilePriority,
+  type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
 import { Swarm, type SwarmPeer, type WireHub } from '@mainline/connecter';
@@ -121,6 +122,8 @@ export interface TorrentHost {
   readonly uploadLimiter: TokenBucket;
   readonly downloadLimiter: TokenBucket;
   readonly announcer?: Partial<AnnouncerOptions>;
+  /** Hashing/writing threads shared by the host's torrents (each torrent has its own otherwise). */
+  readonly pieceHasher?: HashPool;
 }
 
 /**
@@ -248,7 +251,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       name: meta.infoHash,
     });
     await this.#storage.open();
-    const store = new PieceStore(this.#storage, { pieceHashes: meta.pieces });
+    const hasher = this.#host.pieceHasher;
+    const store = new PieceStore(this.#storage, { pieceHashes: meta.pieces, ...(hasher ? { pieceHasher: hasher } : {}) });
     this.#store = store;
     store.on('progress', (p) => {
       this.#checkProgress = p.totalBytes === 0 ? 1 : p.checkedBytes / p.totalBytes;

@@ -135,6 +135,11 @@ export class HashPool {
     this.growAtBytes = options.growAtBytes ?? 0;
   }
 
+  /** The most threads it will run (0: it hashes on the calling thread). */
+  get maxThreads(): number {
+    return this.size;
+  }
+
   /** Threads started so far. */
   get threads(): number {
     return this.slots.length;

@@ -2,8 +2,10 @@ export { StorageError, type StorageErrorCode, type StorageErrorDetails, type Sto
 export { nodeFs, type StorageFileHandle, type StorageFs, type StorageStat } from './fs.js';
 export { FileLayout, type FileEntry, type FileSpan } from './layout.js';
 export { Storage, type Allocation, type FilePriority, type FileStamp, type StorageOptions } from './storage.js';
+export { HashPool, type HashPoolOptions } from './hashpool.js';
 export {
   BLOCK_SIZE,
+  createPieceHasher,
   PieceStore,
   type PieceStoreEvents,
   type PieceStoreOptions,

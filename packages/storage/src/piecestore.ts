@@ -19,6 +19,19 @@ const MIN_WORKER_HASH_BYTES = 64 * 1024;
 /** Another piece thread starts only when every running one has this much waiting (see HashPool). */
 const PIECE_WORKER_GROW_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The threads that hash and write whole pieces (PieceStore.writePiece with `transfer`): by default
+ * one per CPU core beyond the first, at most 2 (the network thread needs a core of its own), the
+ * first started on first use and each further one only when all running ones are 4 MiB behind.
+ * One pool can serve every store of a process (PieceStoreOptions.pieceHasher).
+ */
+export function createPieceHasher(threads = Math.max(1, Math.min(2, availableParallelism() - 1))): HashPool {
+  if (!Number.isInteger(threads) || threads < 0) {
+    throw new StorageError('BAD_INPUT', `pieceWorkers must be a whole number ≥ 0, got ${threads}`);
+  }
+  return new HashPool(threads, { growAtBytes: PIECE_WORKER_GROW_BYTES });
+}
+
 export interface PieceStoreOptions {
   /** SHA-1 of every piece: 20·N bytes, or N arrays of 20 bytes. N must match the storage's piece count. */
   readonly pieceHashes: Uint8Array | readonly Uint8Array[];
@@ -26,11 +39,14 @@ export interface PieceStoreOptions {
   readonly hashWorkers?: number;
   /**
    * Threads that hash, and write, the whole pieces given to writePiece with `transfer` (0: hash on
-   * the calling thread and write through the thread pool). By default one per CPU core beyond the
-   * first, at most 2: the calling thread needs a core of its own. The first starts on first use,
-   * each further one only when all running ones are 4 MiB behind.
+   * the calling thread and write through the thread pool); default as `createPieceHasher`.
    */
   readonly pieceWorkers?: number;
+  /**
+   * A pool from `createPieceHasher` shared with other stores (a session's torrents), instead of
+   * threads of this store's own; the store never closes it. `pieceWorkers` is then ignored.
+   */
+  readonly pieceHasher?: HashPool;
 }
 
 export interface StartOptions {
@@ -120,7 +136,6 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
   readonly totalLength: number;
   private readonly hashes: Uint8Array;
   private readonly hashWorkers: number;
-  private readonly pieceWorkers: number;
   private have: Bitfield;
   private left: number;
   private readonly partials = new Map<number, Partial>();
@@ -130,8 +145,9 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
   private readonly hashQueue: (() => void)[] = [];
   private pendingOps = 0;
   private readonly idle: (() => void)[] = [];
-  /** The hashing threads of writePiece (pieceWorkers), started on first use. */
-  private pieceHasher: HashPool | null = null;
+  /** The hashing threads of writePiece; closed by close() only when this store made them. */
+  private readonly pieceHasher: HashPool;
+  private readonly ownsPieceHasher: boolean;
 
   constructor(storage: Storage, options: PieceStoreOptions) {
     super();
@@ -145,10 +161,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       throw new StorageError('BAD_INPUT', `${this.hashes.length / 20} piece hashes for ${this.pieceCount} pieces`);
     }
     this.hashWorkers = options.hashWorkers ?? 2;
-    this.pieceWorkers = options.pieceWorkers ?? Math.max(1, Math.min(2, availableParallelism() - 1));
-    if (!Number.isInteger(this.pieceWorkers) || this.pieceWorkers < 0) {
-      throw new StorageError('BAD_INPUT', `pieceWorkers must be a whole number ≥ 0, got ${this.pieceWorkers}`);
-    }
+    this.ownsPieceHasher = options.pieceHasher === undefined;
+    this.pieceHasher = options.pieceHasher ?? createPieceHasher(options.pieceWorkers);
     this.have = new Bitfield(this.pieceCount);
     this.left = this.totalLength;
   }
@@ -386,7 +400,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
         if (options.transfer === true && this.movable(data)) {
           // On a hashing thread: hash and, if it matches, write there (then `written`); this thread
           // only hands the buffer over and gets it back.
-          const hasher = (this.pieceHasher ??= new HashPool(this.pieceWorkers, { growAtBytes: PIECE_WORKER_GROW_BYTES }));
+          const hasher = this.pieceHasher;
           const buffer = data.buffer as ArrayBuffer;
           // A copy: posting a view would clone the whole hash table to the worker each time.
           const expected = this.hashes.slice(piece * 20, piece * 20 + 20);
@@ -429,7 +443,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
 
   /** Whether `data` can move to the hashing thread: a whole, unshared ArrayBuffer, big enough to be worth it. */
   private movable(data: Uint8Array): boolean {
-    return this.pieceWorkers > 0 && data.length >= MIN_WORKER_HASH_BYTES && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength === data.length;
+    return this.pieceHasher.maxThreads > 0 && data.length >= MIN_WORKER_HASH_BYTES && data.byteOffset === 0 && data.buffer instanceof ArrayBuffer && data.buffer.byteLength === data.length;
   }
 
   /** Records a piece whose bytes are on disk and hashed correctly. */
@@ -517,8 +531,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
     await this.drain();
-    await this.pieceHasher?.close();
-    this.pieceHasher = null;
+    if (this.ownsPieceHasher) await this.pieceHasher.close();
     await this.storage.close();
   }
 

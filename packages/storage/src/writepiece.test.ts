@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { PieceStore } from './piecestore.js';
+import { createPieceHasher, PieceStore } from './piecestore.js';
 import { Storage, type FilePriority } from './storage.js';
 import { cleanTempDirs, fixture, tempDir } from './test-helpers.js';
 
@@ -154,6 +154,30 @@ describe('PieceStore.writePiece', () => {
       expect(Buffer.from(await store.readBlock(1, 0, 65536)).equals(fx.payload.subarray(65536, 131072))).toBe(true);
     } finally {
       await store.close();
+    }
+  });
+
+  it('stores given one shared pool use its threads, and closing a store leaves the pool to the others', async () => {
+    const pool = createPieceHasher(1);
+    try {
+      const fx = fixture(LENGTHS, 65536);
+      const stores: PieceStore[] = [];
+      for (const root of [tempDir(), tempDir()]) {
+        const storage = new Storage({ root, files: fx.files, pieceLength: fx.pieceLength });
+        await storage.open();
+        const store = new PieceStore(storage, { pieceHashes: fx.hashes, hashWorkers: 0, pieceHasher: pool });
+        await store.start();
+        opened.push(store);
+        stores.push(store);
+      }
+      const [a, b] = stores as [PieceStore, PieceStore];
+      expect((await a.writePiece(0, own(fx, 0, 65536), { transfer: true })).status).toBe('verified');
+      expect(pool.threads).toBe(1);
+      await a.close();
+      expect((await b.writePiece(1, own(fx, 1, 65536), { transfer: true })).status).toBe('verified');
+      expect(pool.threads).toBe(1);
+    } finally {
+      await pool.close();
     }
   });
 
