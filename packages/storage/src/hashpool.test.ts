@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import { HashPool, hashPieces } from './hashpool.js';
 
 const L = 64 * 1024;
@@ -58,6 +60,44 @@ describe('HashPool', () => {
     expect(await job(pool, seeds[1]!)).toBe(true);
     await pool.close();
     await expect(job(pool, seeds[2]!)).rejects.toThrow('closed');
+  });
+
+  it('prestart() starts the first thread before any work, once', async () => {
+    const pool = new HashPool(2, { growAtBytes: 3 * L });
+    try {
+      pool.prestart();
+      expect(pool.threads).toBe(1);
+      pool.prestart();
+      expect(pool.threads).toBe(1); // never a second one: growing is the load's business
+      expect(await job(pool, seeds[0]!)).toBe(true);
+      expect(pool.threads).toBe(1); // the job went to the prestarted thread
+    } finally {
+      await pool.close();
+    }
+    pool.prestart();
+    expect(pool.threads).toBe(0); // closed: nothing starts
+    const inline = new HashPool(0);
+    inline.prestart();
+    expect(inline.threads).toBe(0);
+  });
+
+  it('an idle thread does not keep the process alive', () => {
+    // A user's script, started with --input-type=module (the thread's own source must still run as
+    // CommonJS): the job must finish, and then the idle thread must not hold the process open
+    // (the spawn would time out).
+    const script = [
+      "import { HashPool } from '@mainline/storage';",
+      'const pool = new HashPool(1);',
+      'pool.prestart();',
+      'const data = new Uint8Array(65536);',
+      'const r = await pool.hash(data.buffer, data.length, data.length);',
+      "console.log('hashed', r.digests.length);",
+    ].join('\n');
+    const packageDir = dirname(__dirname); // the package's own name resolves to its built entry
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: packageDir, encoding: 'utf8', timeout: 20_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('hashed 20\n');
+    expect(r.status).toBe(0);
   });
 
   it('hashPieces hashes each piece of a buffer, the last one short', () => {

@@ -145,12 +145,26 @@ export class HashPool {
     return this.slots.length;
   }
 
+  /**
+   * Starts the first thread now if none runs yet, so that its boot (a JS engine of its own: tens of
+   * milliseconds, more on a busy machine) overlaps whatever comes before the first piece (connecting
+   * to peers) instead of holding up the first pieces. An idle thread never keeps the process alive.
+   */
+  prestart(): void {
+    if (this.size > 0 && this.slots.length === 0 && !this.closed && this.failure === null) this.spawn();
+  }
+
   private spawn(): Slot {
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    // The source is CommonJS: a parent started with --input-type=module would make it ESM.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv });
+    // Referenced only while it has work: an idle pool does not keep the process alive.
+    worker.unref();
     const slot: Slot = { worker, jobs: new Map(), pendingBytes: 0, answered: 0 };
     worker.on('message', (m: WorkerReply) => {
       const job = slot.jobs.get(m.id);
       slot.jobs.delete(m.id);
+      if (slot.jobs.size === 0) worker.unref();
       slot.answered++;
       if (job) slot.pendingBytes -= job.bytes;
       if (m.error) job?.reject(new WorkerWriteError(m.error.message, m.error.code, m.error.path));
@@ -161,6 +175,7 @@ export class HashPool {
       for (const job of slot.jobs.values()) job.reject(err);
       slot.jobs.clear();
       slot.pendingBytes = 0;
+      worker.unref();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => {
@@ -198,6 +213,7 @@ export class HashPool {
     const slot = this.pick();
     const id = this.nextId++;
     return new Promise<HashResult>((resolve, reject) => {
+      if (slot.jobs.size === 0) slot.worker.ref();
       slot.jobs.set(id, { bytes: length, resolve, reject });
       slot.pendingBytes += length;
       slot.worker.postMessage({ id, buffer, length, pieceLength, writes: then?.writes, expected: then?.expected }, [buffer]);
