@@ -238,6 +238,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     } catch (err) {
       return this.#fail(err);
     }
+    // Pieces to fetch: the piece thread boots while we connect, not while the first pieces wait.
+    if (this.#wantedLeft > 0) this.#host.pieceHasher?.prestart();
     this.#startNetwork();
   }
 
