@@ -87,7 +87,7 @@ describe('Torrent lifecycle', () => {
     expect(t.stats().progress).toBe(1);
   });
 
-  test('the torrents of a session hash and write their pieces on one shared set of threads', async () => {
+  test('the torrents of a session hash and write their pieces on one shared set of threads, started when there is something to fetch', async () => {
     const dir = makeTempDir('ml-shared-hasher-');
     const seeder = session();
     const port = await seeder.listen();
@@ -98,9 +98,15 @@ describe('Torrent lifecycle', () => {
       await seeder.add(torrent.bytes, { savePath: payload.saveDir });
       torrents.push(torrent);
     }
+    expect(seeder.pieceHasher.threads).toBe(0); // nothing to fetch: no thread
+    // Pieces to fetch: the thread boots as the torrent starts, before any peer has sent a block.
+    const peerless = session();
+    const waiting = await peerless.add(torrents[0]!.bytes, { savePath: join(dir, 'peerless') });
+    await inState(waiting, 'downloading');
+    expect(peerless.pieceHasher.threads).toBe(1);
     const leecher = session();
     await leecher.listen();
-    expect(leecher.pieceHasher.threads).toBe(0); // started on first use
+    expect(leecher.pieceHasher.threads).toBe(0);
     const downloads = await Promise.all(torrents.map((t) => leecher.add(t.bytes, { savePath: join(dir, 'out'), peers: [{ ip: '127.0.0.1', port }] })));
     await Promise.all(downloads.map((t) => inState(t, 'seeding')));
     // Both torrents' pieces went through the session's threads (a torrent's own would leave it idle).
