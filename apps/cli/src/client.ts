@@ -123,7 +123,7 @@ export async function verify(torrentPath: string, data: string, progressOptions?
   const storage = new Storage({ root: data, files: meta.files.map((f) => ({ path: f.path, length: f.length })), pieceLength: meta.pieceLength });
   await storage.open();
   const store = new PieceStore(storage, { pieceHashes: meta.pieces });
-  const progress = new Progress(progressOptions);
+  const progress = await Progress.open(progressOptions);
   try {
     await store.start({
       onProgress: (p) => progress.update(p.totalBytes === 0 ? 1 : p.checkedBytes / p.totalBytes, `checked ${formatBytes(p.checkedBytes)}/${formatBytes(p.totalBytes)}, ${p.goodPieces} good pieces`),

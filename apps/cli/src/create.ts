@@ -18,7 +18,7 @@ export interface CreateCommandOptions {
 }
 
 export async function create(path: string, options: CreateCommandOptions): Promise<{ infoHash: string; lines: string[] }> {
-  const progress = new Progress(options.progress);
+  const progress = await Progress.open(options.progress);
   const started = Date.now();
   const createOptions: CreateTorrentOptions = {
     trackers: options.trackers ?? [],

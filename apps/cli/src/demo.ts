@@ -68,7 +68,7 @@ export async function demo(options: DemoOptions): Promise<number> {
     for (const f of files) await writeRandomFile(join(payload, f.rel), f.size);
 
     out(`2/4 creating the torrent (local tracker ${tracker.announceUrl})`);
-    const hashing = new Progress(options.progress);
+    const hashing = await Progress.open(options.progress);
     const created = await createTorrent(payload, {
       trackers: [tracker.announceUrl],
       comment: 'mainline demo',

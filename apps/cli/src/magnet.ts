@@ -29,7 +29,7 @@ type Outcome = { kind: 'torrent'; torrent: Torrent } | { kind: 'interrupted'; si
  * (then the usual download display takes over), the fetch fails, or the user interrupts.
  */
 async function fetchMetadata(download: MagnetDownload, interrupted: Promise<string>, flags: MagnetFlags, progress: ProgressOptions | undefined): Promise<Outcome> {
-  const bar = flags.quiet ? undefined : new Progress(progress);
+  const bar = flags.quiet ? undefined : await Progress.open(progress);
   const show = (): void => bar?.update(0, magnetStatusLine(download.stats()));
   show();
   const timer = setInterval(show, 500);

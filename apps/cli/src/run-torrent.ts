@@ -37,7 +37,7 @@ export type RunOutcome = { kind: 'complete' } | { kind: 'interrupted'; signal: s
  */
 export async function runTorrent(torrent: Torrent, options: RunOptions): Promise<RunOutcome> {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const progress = options.quiet ? undefined : new Progress(options.progress);
+  const progress = options.quiet ? undefined : await Progress.open(options.progress);
   const show = (): void => {
     const s = torrent.stats();
     progress?.update(s.state === 'checking' ? s.checkProgress : s.wantedProgress, statusLine(s));
