@@ -6,7 +6,8 @@
 // Run with `pnpm bench -- e2e` (needs the system programs of tools/install-system-deps.sh).
 // BENCH_E2E_RUNS=N runs each client N times in turn (default 3) and reports the median;
 // BENCH_E2E_ONLY=mainline,aria2c runs only the leechers whose names start so;
-// BENCH_E2E_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes flags to our CLI's node.
+// BENCH_E2E_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes flags to our CLI's node;
+// BENCH_E2E_FULL_ENV=1 runs the clients in this shell's whole environment (see minimalEnvironment).
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -113,8 +114,30 @@ function sameFile(a, b) {
   return sum(a) === sum(b);
 }
 
+/** What every client (and the seeder) keeps of the environment: where programs are, home, locale, temp dir (and the BENCH_ settings). */
+const KEPT_VARIABLES = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TMPDIR'];
+
+/**
+ * Every client runs in the same minimal environment, as on a fresh login: variables one machine
+ * happens to set should not weigh on one client only. On the machine this was written on,
+ * NODE_EXTRA_CA_CERTS names the whole system CA bundle, and node parses it at start-up (~70 ms)
+ * for TLS that no loopback download uses. Returns the names of the variables dropped.
+ */
+function minimalEnvironment() {
+  if (process.env.BENCH_E2E_FULL_ENV === '1') return [];
+  const dropped = Object.keys(process.env).filter((k) => !KEPT_VARIABLES.includes(k) && !k.startsWith('BENCH_'));
+  for (const k of dropped) delete process.env[k];
+  return dropped;
+}
+
 export async function run() {
   const sizeMiB = Number(process.env.BENCH_E2E_MIB ?? 1024);
+  const dropped = minimalEnvironment();
+  console.log(
+    dropped.length === 0
+      ? 'environment: this shell\'s, whole (BENCH_E2E_FULL_ENV=1)'
+      : `environment: ${KEPT_VARIABLES.filter((k) => k in process.env).join(', ')} only, for every client (${dropped.length} variables dropped${dropped.includes('NODE_EXTRA_CA_CERTS') ? ', NODE_EXTRA_CA_CERTS among them' : ''}; BENCH_E2E_FULL_ENV=1 keeps them)`,
+  );
   const size = sizeMiB * MiB;
   const dir = makeTempDir('bench-e2e');
   const handles = [];
