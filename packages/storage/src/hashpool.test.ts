@@ -82,9 +82,9 @@ describe('HashPool', () => {
   });
 
   it('an idle thread does not keep the process alive', () => {
-    // A user's script, started with --input-type=module (the thread's own source must still run as
-    // CommonJS): the job must finish, and then the idle thread must not hold the process open
-    // (the spawn would time out).
+    // A user's script, started with --input-type=module (the thread's own source then runs as an
+    // ES module) and a V8 flag (which a thread must not be handed explicitly): the job must
+    // finish, and then the idle thread must not hold the process open (the spawn would time out).
     const script = [
       "import { HashPool } from '@mainline/storage';",
       'const pool = new HashPool(1);',
@@ -94,7 +94,7 @@ describe('HashPool', () => {
       "console.log('hashed', r.digests.length);",
     ].join('\n');
     const packageDir = dirname(__dirname); // the package's own name resolves to its built entry
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: packageDir, encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(process.execPath, ['--max-old-space-size=256', '--input-type=module', '-e', script], { cwd: packageDir, encoding: 'utf8', timeout: 20_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('hashed 20\n');
     expect(r.status).toBe(0);

@@ -4,11 +4,11 @@ import type { DirectWrite } from './storage.js';
 
 // The worker is inline source (eval) so it works the same from the ESM and CJS builds and under
 // jest, with no separate file to locate. It hashes consecutive pieces of a chunk and hands the
-// chunk's ArrayBuffer back (transferred, not copied) together with the digests.
+// chunk's ArrayBuffer back (transferred, not copied) together with the digests. It loads its
+// modules with import(), which works both when eval runs it as CommonJS (the default) and as an
+// ES module (a parent started with --input-type=module); messages wait until it listens.
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const fs = require('node:fs');
+Promise.all([import('node:worker_threads'), import('node:crypto'), import('node:fs')]).then(([{ parentPort }, { createHash }, fs]) => {
 function writeAll(bytes, w) {
   const fd = fs.openSync(w.path, 'r+');
   try {
@@ -41,6 +41,7 @@ parentPort.on('message', (m) => {
     }
   }
   parentPort.postMessage({ id: m.id, buffer: m.buffer, digests: digests.buffer, written, error }, [m.buffer, digests.buffer]);
+});
 });
 `;
 
@@ -155,9 +156,7 @@ export class HashPool {
   }
 
   private spawn(): Slot {
-    // The source is CommonJS: a parent started with --input-type=module would make it ESM.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv });
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
     // Referenced only while it has work: an idle pool does not keep the process alive.
     worker.unref();
     const slot: Slot = { worker, jobs: new Map(), pendingBytes: 0, answered: 0 };
