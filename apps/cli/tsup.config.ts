@@ -1,4 +1,5 @@
 import { libraryConfig } from '../../tsup.preset.mjs';
 
-// The library entry (commands as functions) and the `mainline` executable.
-export default libraryConfig({ entry: ['src/index.ts', 'src/cli.ts'] });
+// The library entry (commands as functions). The `mainline` executable is built next, by
+// tsup.bin.config.ts.
+export default libraryConfig({ entry: ['src/index.ts'] });
