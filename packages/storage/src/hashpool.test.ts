@@ -91,7 +91,7 @@ describe('HashPool', () => {
       'pool.prestart();',
       'const data = new Uint8Array(65536);',
       'const r = await pool.hash(data.buffer, data.length, data.length);',
-      "console.log('hashed', r.digests.length);",
+      'console.log(`hashed ${r.digests.length}`);', // a string: FORCE_COLOR (set by nx) would colour a number
     ].join('\n');
     const packageDir = dirname(__dirname); // the package's own name resolves to its built entry
     const r = spawnSync(process.execPath, ['--max-old-space-size=256', '--input-type=module', '-e', script], { cwd: packageDir, encoding: 'utf8', timeout: 20_000 });
