@@ -150,8 +150,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const running = await startDaemon(config, { pinned, onSessionClose: () => shutdown('session-close') });
   const { daemon } = running;
   const base = running.rpcUrl.replace(/\/transmission\/rpc$/, '');
-  out(`mainlined ${VERSION}: peer port ${daemon.peerPort}, RPC ${running.rpcUrl}, web UI ${base}/`);
-  out(`download dir ${config.downloadDir}, state dir ${config.stateDir}${config.watchDir ? `, watch dir ${config.watchDir}` : ''}, ${daemon.entries.length} torrent(s) restored${config.rpcPassword !== undefined ? ', basic auth on' : ''}`);
+  // One write for both lines: whoever reads the first (a supervisor, a test) has the second too.
+  out(
+    `mainlined ${VERSION}: peer port ${daemon.peerPort}, RPC ${running.rpcUrl}, web UI ${base}/\n` +
+      `download dir ${config.downloadDir}, state dir ${config.stateDir}${config.watchDir ? `, watch dir ${config.watchDir}` : ''}, ${daemon.entries.length} torrent(s) restored${config.rpcPassword !== undefined ? ', basic auth on' : ''}`,
+  );
   return new Promise<number>((resolve) => {
     let signalled = false;
     shutdown = (why: string): void => {
