@@ -238,8 +238,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     } catch (err) {
       return this.#fail(err);
     }
-    // Pieces to fetch: the piece thread boots while we connect, not while the first pieces wait.
-    if (this.#wantedLeft > 0) this.#host.pieceHasher?.prestart();
     this.#startNetwork();
   }
 
@@ -330,6 +328,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const store = this.#store!;
     const host = this.#host;
     const meta = this.meta;
+    // Pieces to fetch (on start and on resume): the piece thread boots while we connect, not
+    // while the first pieces wait.
+    if (this.#wantedLeft > 0) host.pieceHasher?.prestart();
     const picker = new PiecePicker<SwarmPeer>({
       pieceCount: meta.pieceCount,
       pieceLength: meta.pieceLength,
