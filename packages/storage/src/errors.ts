@@ -3,7 +3,11 @@
  * ENOENT, EMFILE, ENOTDIR, EISDIR); any other errno is reported as IO. The rest are ours:
  * - TRUNCATED: a file is shorter than data we wrote or verified there (changed behind our back);
  * - MISSING: bytes of a skipped file that should sit in the parts file are not there;
- * - PATH_ESCAPE: a file path would resolve outside the download root;
+ * - PATH_ESCAPE: a file path would resolve outside the download root, or passes through a
+ *   symbolic link below it (a link is never followed, so no write lands outside the root);
+ * - READ_ONLY: a write asked of a storage opened read-only;
+ * - NO_SPACE: the wanted files need more space than the file system has free (checked at open,
+ *   before anything is created; see StorageOptions.checkFreeSpace);
  * - BAD_INPUT: invalid constructor or call arguments;
  * - OUT_OF_RANGE: a byte range or piece/block index outside the torrent;
  * - NOT_HAD: a block of a piece that is not verified was asked for (uploads serve verified data only);
@@ -24,6 +28,8 @@ export type StorageErrorCode =
   | 'TRUNCATED'
   | 'MISSING'
   | 'PATH_ESCAPE'
+  | 'READ_ONLY'
+  | 'NO_SPACE'
   | 'BAD_INPUT'
   | 'OUT_OF_RANGE'
   | 'NOT_HAD'
@@ -44,7 +50,8 @@ export type StorageOperation =
   | 'sync'
   | 'hash'
   | 'resume'
-  | 'check';
+  | 'check'
+  | 'delete';
 
 export interface StorageErrorDetails {
   /** The file concerned, when there is one (absolute path). */
@@ -83,6 +90,10 @@ export class StorageError extends Error {
 /** Wraps anything thrown by the file system layer into a StorageError (StorageErrors pass through). */
 export function toStorageError(err: unknown, operation: StorageOperation, path?: string): StorageError {
   if (err instanceof StorageError) return err;
+  if ((err as { code?: unknown } | null)?.code === 'ELOOP' && path !== undefined) {
+    // Only O_NOFOLLOW makes open(2) fail so on a path we checked: the last component is a link.
+    return new StorageError('PATH_ESCAPE', `${path} is a symbolic link; refusing to follow it`, { path, operation, cause: err, errno: 'ELOOP' });
+  }
   const errno = typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
   const code: StorageErrorCode = errno !== undefined && ERRNO_CODES.has(errno) ? (errno as StorageErrorCode) : 'IO';
   const reason = err instanceof Error ? err.message : String(err);

@@ -10,7 +10,8 @@ import type { DirectWrite } from './storage.js';
 const WORKER_SOURCE = `
 Promise.all([import('node:worker_threads'), import('node:crypto'), import('node:fs')]).then(([{ parentPort }, { createHash }, fs]) => {
 function writeAll(bytes, w) {
-  const fd = fs.openSync(w.path, 'r+');
+  // O_NOFOLLOW: a symbolic link put in place of a file is refused (ELOOP), never written through.
+  const fd = fs.openSync(w.path, fs.constants.O_RDWR | (fs.constants.O_NOFOLLOW || 0));
   try {
     for (let done = 0; done < w.length; ) {
       const n = fs.writeSync(fd, bytes, w.bufferOffset + done, w.length - done, w.fileOffset + done);

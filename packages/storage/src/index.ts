@@ -1,5 +1,6 @@
 export { StorageError, type StorageErrorCode, type StorageErrorDetails, type StorageOperation } from './errors.js';
-export { nodeFs, type StorageFileHandle, type StorageFs, type StorageStat } from './fs.js';
+export { nodeFs, type StorageFileHandle, type StorageFs, type StorageStat, type StorageStatFs } from './fs.js';
+export { deleteTorrentData, type DeleteDataOptions, type DeleteDataResult } from './delete.js';
 export { FileLayout, type FileEntry, type FileSpan } from './layout.js';
 export { Storage, type Allocation, type FilePriority, type FileStamp, type StorageOptions } from './storage.js';
 export { HashPool, type HashPoolOptions } from './hashpool.js';

@@ -1,7 +1,8 @@
 import { dirname } from 'node:path';
 import { FdPool } from './fdpool.js';
-import { nodeFs, type StorageFs } from './fs.js';
+import { nodeFs, type StorageFs, type StorageStat } from './fs.js';
 import { StorageError, toStorageError } from './errors.js';
+import { PathGuard } from './guard.js';
 import { readFully, writeFully } from './io.js';
 import { FileLayout, resolveUnder, type FileEntry, type FileSpan } from './layout.js';
 import { PartsFile } from './parts.js';
@@ -39,6 +40,18 @@ export interface StorageOptions {
   readonly maxOpenFiles?: number;
   /** File system layer (default node:fs/promises). */
   readonly fs?: StorageFs;
+  /**
+   * Never create, truncate or write a file (for verifying or seeding existing data): the root must
+   * exist, missing files stay missing (their pieces are not had), files of the wrong size are left
+   * as they are, and write() rejects with READ_ONLY. Default false.
+   */
+  readonly readOnly?: boolean;
+  /**
+   * Refuse to open (NO_SPACE, before anything is created) when the wanted files need more bytes
+   * than the root's file system has free. Default true; false creates them anyway (sparse files
+   * grow as data arrives, so a full disk surfaces later as ENOSPC). Not applied when readOnly.
+   */
+  readonly checkFreeSpace?: boolean;
 }
 
 /** What is on disk for one file, as recorded for fast resume. `null` = the file is not created (skipped). */
@@ -62,7 +75,10 @@ const ZERO_CHUNK = 1 << 20;
 export class Storage {
   readonly layout: FileLayout;
   readonly allocation: Allocation;
+  readonly readOnly: boolean;
+  private readonly checkFreeSpace: boolean;
   private readonly fs: StorageFs;
+  private readonly guard: PathGuard;
   private readonly pool: FdPool;
   private readonly parts: PartsFile;
   private priorities: FilePriority[];
@@ -87,9 +103,11 @@ export class Storage {
     const max = options.maxOpenFiles ?? 64;
     if (!Number.isInteger(max) || max < 1) throw new StorageError('BAD_INPUT', `maxOpenFiles must be a positive integer, got ${max}`);
     this.fs = options.fs ?? nodeFs;
+    this.readOnly = options.readOnly === true;
+    this.checkFreeSpace = options.checkFreeSpace !== false;
+    this.guard = new PathGuard(this.fs, this.layout.root);
     this.pool = new FdPool(this.fs, max);
-    const name = options.name ?? 'torrent';
-    const partsPath = resolveUnder(this.layout.root, [`.${name}.parts`]);
+    const partsPath = partsPathOf(this.layout, options.name);
     if (this.layout.paths.includes(partsPath)) throw new StorageError('BAD_INPUT', `the parts file ${partsPath} collides with a torrent file`);
     this.parts = new PartsFile(this.fs, this.pool, partsPath, this.layout.pieceLength, this.layout.pieceCount);
     this.materialised = new Array<boolean>(n).fill(false);
@@ -122,20 +140,34 @@ export class Storage {
   /**
    * Creates directories and the files that are wanted (zero-length ones too), truncates files that
    * are too long (as mainline does), applies the allocation mode, and loads the parts file.
-   * Skipped files are not created, nor their directories.
+   * Skipped files are not created, nor their directories. Read-only: creates and changes nothing,
+   * and the root must exist. Either way every path is checked first (no symbolic link below the
+   * root), and, unless told otherwise, the free space (NO_SPACE before anything is created).
    */
   async open(): Promise<void> {
     if (this.state !== 'new') throw new StorageError('BAD_INPUT', 'open() may be called once');
     this.state = 'opening';
     try {
       const { paths, files } = this.layout;
-      for (let i = 0; i < paths.length; i++) {
-        const path = paths[i] as string;
-        const stat = await this.statOrNull(path);
+      if (this.readOnly) await this.checkRootExists();
+      const stats: (StorageStat | null)[] = [];
+      for (const path of paths) {
+        const stat = await this.guard.check(path);
         if (stat !== null && !stat.isFile()) throw new StorageError('EISDIR', `${path} exists and is not a file`, { path, operation: 'open' });
-        if (this.priorities[i] === 'skip' && stat === null) continue;
-        await this.materialise(i, stat === null ? -1 : stat.size, (files[i] as FileEntry).length);
+        stats.push(stat);
       }
+      if (!this.readOnly && this.checkFreeSpace) await this.ensureFreeSpace(stats);
+      for (let i = 0; i < paths.length; i++) {
+        const stat = stats[i] ?? null;
+        const length = (files[i] as FileEntry).length;
+        if (this.readOnly) {
+          if (stat !== null) this.adopt(i, stat.size, length);
+          continue;
+        }
+        if (this.priorities[i] === 'skip' && stat === null) continue;
+        await this.materialise(i, stat === null ? -1 : stat.size, length);
+      }
+      await this.guard.check(this.parts.path);
       await this.parts.load();
       this.state = 'open';
     } catch (err) {
@@ -145,13 +177,59 @@ export class Storage {
     }
   }
 
-  private async statOrNull(path: string): Promise<{ size: number; mtimeMs: number; isFile(): boolean } | null> {
+  private async checkRootExists(): Promise<void> {
+    const root = this.layout.root;
+    const st = await this.statOrNull(root, 'stat');
+    if (st === null) throw new StorageError('ENOENT', `the directory ${root} does not exist`, { path: root, operation: 'open', errno: 'ENOENT' });
+    if (!st.isDirectory()) throw new StorageError('ENOTDIR', `${root} is not a directory`, { path: root, operation: 'open' });
+  }
+
+  /**
+   * NO_SPACE when the wanted files need more than the free space of the root's file system. What
+   * a file still needs is its length less what is allocated of it already (a sparse file's holes
+   * count as needed), so a resumed download asks only for the rest.
+   */
+  private async ensureFreeSpace(stats: readonly (StorageStat | null)[]): Promise<void> {
+    let needed = 0;
+    this.layout.files.forEach((f, i) => {
+      if (this.priorities[i] === 'skip') return;
+      const st = stats[i] ?? null;
+      const allocated = st === null ? 0 : Math.min(st.size, st.blocks === undefined ? st.size : st.blocks * 512);
+      needed += Math.max(0, f.length - allocated);
+    });
+    if (needed === 0) return;
+    // The root may not exist yet: the file system is that of its nearest existing ancestor.
+    let dir = this.layout.root;
+    while ((await this.statOrNull(dir, 'stat')) === null && dirname(dir) !== dir) dir = dirname(dir);
+    let free: number;
     try {
-      return await this.fs.stat(path);
+      const s = await this.fs.statfs(dir);
+      free = s.bavail * s.bsize;
+    } catch (err) {
+      throw toStorageError(err, 'stat', dir);
+    }
+    if (needed > free) {
+      throw new StorageError('NO_SPACE', `not enough free space in ${this.layout.root}: the wanted files need ${formatSize(needed)} more, ${formatSize(free)} is free; nothing was created`, {
+        path: this.layout.root,
+        operation: 'open',
+      });
+    }
+  }
+
+  private async statOrNull(path: string, how: 'stat' | 'lstat' = 'lstat'): Promise<StorageStat | null> {
+    try {
+      return await (how === 'stat' ? this.fs.stat(path) : this.fs.lstat(path));
     } catch (err) {
       if ((err as { code?: unknown }).code === 'ENOENT') return null;
       throw toStorageError(err, 'stat', path);
     }
+  }
+
+  /** File i is on disk with `size` bytes and is used as it is (read-only mode). */
+  private adopt(i: number, size: number, length: number): void {
+    this.grownAtOpen[i] = false;
+    this.dataBefore[i] = Math.min(size, length);
+    this.materialised[i] = true;
   }
 
   /** Creates file i if needed (size -1 = absent), fixes its length per the allocation mode. */
@@ -237,6 +315,7 @@ export class Storage {
 
   /** Writes `data` at `position` of the byte space. */
   async write(position: number, data: Uint8Array): Promise<void> {
+    this.checkWritable();
     this.layout.checkRange(position, data.length);
     await this.guarded(() => Promise.all(this.layout.spans(position, data.length).map((s) => this.writeSpan(s, data))));
   }
@@ -249,6 +328,7 @@ export class Storage {
    * in flight: close() and file-priority changes wait for it.
    */
   async writeDirect(position: number, length: number, io: (writes: DirectWrite[]) => Promise<void>): Promise<boolean> {
+    this.checkWritable();
     this.layout.checkRange(position, length);
     if (this.fs !== nodeFs) return false;
     return this.guarded(async () => {
@@ -308,10 +388,11 @@ export class Storage {
     const next = checkPriorities(priorities, this.layout.files.length);
     this.checkOpen();
     await this.fence(async () => {
-      for (let i = 0; i < next.length; i++) {
+      for (let i = 0; i < next.length && !this.readOnly; i++) {
         if (next[i] !== 'skip' && !this.materialised[i]) {
           const length = (this.layout.files[i] as FileEntry).length;
-          await this.materialise(i, -1, length);
+          const stat = await this.guard.check(this.layout.paths[i] as string);
+          await this.materialise(i, stat === null ? -1 : stat.size, length);
           await this.exportFromParts(i);
         }
       }
@@ -366,6 +447,10 @@ export class Storage {
     await this.pool.closeAll();
   }
 
+  private checkWritable(): void {
+    if (this.readOnly) throw new StorageError('READ_ONLY', `the storage of ${this.layout.root} is read-only`, { path: this.layout.root, operation: 'write' });
+  }
+
   private checkOpen(): void {
     if (this.state === 'closed') throw new StorageError('CLOSED', 'storage is closed');
     if (this.state !== 'open') throw new StorageError('BAD_INPUT', 'storage is not open (call open() first)');
@@ -398,6 +483,22 @@ export class Storage {
       open();
     }
   }
+}
+
+/** Where a torrent's parts file lives: `<root>/.<name>.parts`. */
+export function partsPathOf(layout: FileLayout, name = 'torrent'): string {
+  return resolveUnder(layout.root, [`.${name}.parts`]);
+}
+
+/** `9.1 TiB`, `52.3 GiB`, `100 B`: sizes in messages. */
+function formatSize(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
 }
 
 function stampOf(stat: { size: number; mtimeMs: number } | null): FileStamp | null {

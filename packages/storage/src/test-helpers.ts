@@ -99,6 +99,16 @@ export class FaultyFs implements StorageFs {
   stat(path: string): ReturnType<StorageFs['stat']> {
     return nodeFs.stat(path);
   }
+
+  lstat(path: string): ReturnType<StorageFs['lstat']> {
+    return nodeFs.lstat(path);
+  }
+
+  /** The disk's free space as statfs tells it, unless `freeBytes` says otherwise (a small disk). */
+  freeBytes: number | null = null;
+  statfs(path: string): ReturnType<StorageFs['statfs']> {
+    return this.freeBytes === null ? nodeFs.statfs(path) : Promise.resolve({ bavail: this.freeBytes, bsize: 1 });
+  }
 }
 
 /** Mounts a 1 MiB tmpfs on `dir` when allowed (root in a container usually is); false otherwise. */
