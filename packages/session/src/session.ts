@@ -4,7 +4,7 @@ import { WireHub, type WireLogEvent } from '@mainline/connecter';
 import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { TokenBucket, systemClock, type Clock } from '@mainline/rate';
 import type { AnnouncerOptions } from '@mainline/rerequester';
-import { createPieceHasher, type HashPool } from '@mainline/storage';
+import { createPieceHasher, type DeleteDataResult, type HashPool } from '@mainline/storage';
 import { MagnetDownload, type MagnetOptions } from './magnet.js';
 import { makePeerId } from './peer-id.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
@@ -154,7 +154,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
         clock: this.clock,
         ...(this.announcer ? { announcer: this.announcer } : {}),
         addTorrent: (meta, o) => this.#add(meta, o),
-        removeTorrent: (h) => this.remove(h),
+        removeTorrent: async (h) => void (await this.remove(h)),
         settled: (d) => {
           if (this.#magnets.get(d.infoHash) === d) this.#magnets.delete(d.infoHash);
         },
@@ -176,14 +176,19 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     return this.#magnets.get(infoHash.toLowerCase());
   }
 
-  /** Stops a torrent and forgets it (data stays on disk); cancels a magnet still fetching its metadata. */
-  async remove(infoHash: string): Promise<void> {
+  /**
+   * Stops a torrent and forgets it; cancels a magnet still fetching its metadata. The data stays
+   * on disk unless `deleteData`: then exactly the torrent's files go, and the directories that
+   * became empty (Torrent.deleteData), and the answer says what was removed and what kept.
+   */
+  async remove(infoHash: string, options: { deleteData?: boolean } = {}): Promise<DeleteDataResult | undefined> {
     await this.getMagnet(infoHash)?.cancel();
     const t = this.get(infoHash);
-    if (!t) return;
+    if (!t) return undefined;
     await t.stop();
     this.#torrents.delete(t.infoHash);
     this.emit('torrent-removed', t);
+    return options.deleteData === true ? t.deleteData() : undefined;
   }
 
   setLimits(limits: { upload?: number; download?: number }): void {

@@ -11,12 +11,15 @@ import {
   Storage,
   StorageError,
   decodeResume,
+  deleteTorrentData,
   encodeResume,
+  type DeleteDataResult,
   type FilePriority,
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
 import { Swarm, type SwarmPeer, type WireHub } from '@mainline/connecter';
+import { rm } from 'node:fs/promises';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 
 const EXPLICIT_REDIAL_MS = 15_000;
@@ -49,6 +52,17 @@ export interface TorrentOptions {
   resumeFile?: string;
   /** Skip the announce to trackers (direct peers only). */
   noTrackers?: boolean;
+  /**
+   * Seed existing data only: the files are opened read-only (nothing is created, truncated or
+   * written) and a torrent whose wanted pieces are not all verified stops with an error instead
+   * of downloading.
+   */
+  readOnly?: boolean;
+  /**
+   * Create the files even when the wanted ones need more than the free space of the download
+   * file system (by default the start stops with a NO_SPACE error and nothing is created).
+   */
+  ignoreFreeSpace?: boolean;
 }
 
 export interface TorrentStats {
@@ -238,6 +252,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     } catch (err) {
       return this.#fail(err);
     }
+    if (this.#options.readOnly && this.#wantedLeft > 0) {
+      const store = this.#store!;
+      return this.#fail(new Error(`the data in ${this.savePath} is incomplete (${store.haveCount} of ${this.meta.pieceCount} pieces verified) and the torrent is read-only`));
+    }
     this.#startNetwork();
   }
 
@@ -249,6 +267,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       pieceLength: meta.pieceLength,
       priorities: this.#priorities,
       name: meta.infoHash,
+      readOnly: this.#options.readOnly === true,
+      checkFreeSpace: this.#options.ignoreFreeSpace !== true,
     });
     await this.#storage.open();
     const hasher = this.#host.pieceHasher;
@@ -521,7 +541,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#setState('paused');
   }
 
-  async resume(): Promise<void> {
+  /**
+   * Continues a paused torrent, or starts a stopped or failed one again (reopening its files).
+   * `ignoreFreeSpace` insists on a torrent that stopped for lack of free space (kept from then on).
+   */
+  async resume(options: { ignoreFreeSpace?: boolean } = {}): Promise<void> {
+    if (options.ignoreFreeSpace === true) this.#options.ignoreFreeSpace = true;
     if (this.#state === 'paused') {
       if (!this.#store) {
         this.#setState('stopped');
@@ -553,6 +578,17 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     await this.saveResume().catch(() => undefined);
     await this.#closeStorage();
     if (this.#state !== 'error') this.#setState('stopped');
+  }
+
+  /**
+   * Deletes the torrent's data (its files, zero-length ones too, its parts file, the directories
+   * that became empty; nothing else, see `deleteTorrentData`) and its resume record. Stops it first.
+   */
+  async deleteData(): Promise<DeleteDataResult> {
+    await this.stop();
+    const result = await deleteTorrentData({ root: this.savePath, files: this.meta.files.map((f) => ({ path: f.path, length: f.length })), name: this.meta.infoHash });
+    if (this.#options.resumeFile) await rm(this.#options.resumeFile, { force: true });
+    return result;
   }
 
   async #stopNetwork(): Promise<void> {
@@ -587,6 +623,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     // A disk error pauses the torrent: drop peers, tell trackers, keep what was verified.
     void this.#stopNetwork();
     if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  /** Why the torrent is in the 'error' state (a StorageError for disk trouble, e.g. code NO_SPACE). */
+  get error(): Error | undefined {
+    return this.#error;
   }
 
   get downloaded(): number {

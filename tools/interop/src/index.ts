@@ -2,7 +2,7 @@ export { InteropError, type InteropErrorCode } from './errors.js';
 export { freePort, isListening, waitForPort, poll, sleep } from './net.js';
 export { makeTempDir, removeTempDir } from './proc.js';
 export { makePayload, payloadChunks, type Payload, type PayloadFile, type PayloadSpec, type PayloadFileSpec } from './payload.js';
-export { makeTorrent, type MakeTorrentOptions, type MadeTorrent } from './torrent.js';
+export { makeTorrent, makeClaimTorrent, type MakeTorrentOptions, type MadeTorrent } from './torrent.js';
 export {
   startOpentracker,
   startStaticTracker,

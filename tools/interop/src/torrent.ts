@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseTorrent, type Metainfo } from '@mainline/metainfo';
@@ -46,4 +47,27 @@ export function makeTorrent(payloadPath: string, opts: MakeTorrentOptions = {}):
   const bytes = new Uint8Array(readFileSync(out));
   const metainfo = parseTorrent(bytes);
   return { path: out, bytes, infoHash: metainfo.infoHash, infoHashBytes: metainfo.infoHashBytes, metainfo };
+}
+
+/**
+ * A .torrent that claims `length` bytes (e.g. 10 TB) without any data behind it: random piece
+ * hashes, one file, or `files` under a directory `name`. For tests of what a client does with a
+ * torrent too large for the disk; nothing ever verifies. Nothing is written (`path` is empty).
+ */
+export function makeClaimTorrent(name: string, length: number, opts: { pieceLength?: number; files?: readonly { path: string; length: number }[] } = {}): MadeTorrent {
+  const pieceLength = opts.pieceLength ?? 64 * 1024 * 1024;
+  const total = opts.files ? opts.files.reduce((n, f) => n + f.length, 0) : length;
+  const pieces = randomBytes(20 * Math.ceil(total / pieceLength));
+  const str = (s: string | Buffer): Buffer => Buffer.concat([Buffer.from(`${Buffer.byteLength(s)}:`), Buffer.from(s)]);
+  const body = opts.files
+    ? Buffer.concat([
+        Buffer.from('5:filesl'),
+        ...opts.files.map((f) => Buffer.concat([Buffer.from(`d6:lengthi${f.length}e4:pathl`), ...f.path.split('/').map((c) => str(c)), Buffer.from('ee')])),
+        Buffer.from('e'),
+      ])
+    : Buffer.from(`6:lengthi${length}e`);
+  const info = Buffer.concat([Buffer.from('d'), body, str('name'), str(name), Buffer.from(`12:piece lengthi${pieceLength}e`), str('pieces'), str(pieces), Buffer.from('e')]);
+  const bytes = new Uint8Array(Buffer.concat([Buffer.from('d4:info'), info, Buffer.from('e')]));
+  const metainfo = parseTorrent(bytes);
+  return { path: '', bytes, infoHash: metainfo.infoHash, infoHashBytes: metainfo.infoHashBytes, metainfo };
 }
