@@ -62,7 +62,7 @@ describe('mainline CLI', () => {
     await fh.close();
     const bad = await run(['verify', t.path, '-d', payload.saveDir]);
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toContain('incomplete or damaged: set/two.bin');
+    expect(bad.stdout).toContain('  damaged: set/two.bin');
     expect(bad.stdout).not.toContain('damaged: set/one.bin');
   });
 

@@ -24,6 +24,8 @@ export interface ClientFlags {
   sequential?: boolean;
   select?: string;
   quiet?: boolean;
+  /** download --ignore-free-space: create the files even when they do not fit the disk. */
+  ignoreFreeSpace?: boolean;
 }
 
 /** Option parsers shared by every command. */
@@ -129,6 +131,7 @@ export function torrentOptions(f: ClientFlags, savePath: string, fileCount: numb
     peers: parsePeers(f.peer),
     ...(f.trackers === false ? { noTrackers: true } : {}),
     ...(f.sequential ? { sequential: true } : {}),
+    ...(f.ignoreFreeSpace ? { ignoreFreeSpace: true } : {}),
     ...(selected ? { filePriorities: Array.from({ length: fileCount }, (_, i) => (selected.has(i) ? 'normal' : 'skip')) } : {}),
   };
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseTorrent, type Metainfo } from '@mainline/metainfo';
-import type { Torrent } from '@mainline/session';
-import { PieceStore, Storage } from '@mainline/storage';
+import type { Torrent, TorrentOptions } from '@mainline/session';
+import { PieceStore, Storage, StorageError, type FileStamp } from '@mainline/storage';
 import { seedLimits, sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
 import { formatBytes, formatPercent } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
@@ -25,6 +25,13 @@ export async function loadTorrent(path: string): Promise<Metainfo> {
     return parseTorrent(bytes);
   } catch (err) {
     throw new Error(`${path} is not a valid torrent: ${(err as Error).message}`);
+  }
+}
+
+/** What the user can do about a download that stopped for lack of free space. */
+function noSpaceHint(torrent: Torrent, log: (line: string) => void): void {
+  if (torrent.error instanceof StorageError && torrent.error.code === 'NO_SPACE') {
+    log('free some space, choose fewer files with --select, or pass --ignore-free-space to download anyway (the files then grow as data arrives)');
   }
 }
 
@@ -53,9 +60,10 @@ async function withClient(
   savePath: string,
   flags: DownloadFlags,
   body: (client: Client) => Promise<number>,
+  extra: Partial<TorrentOptions> = {},
 ): Promise<number> {
   return withSession(sessionOptions(flags), async ({ session, port, interrupted }) => {
-    const torrent = await session.add(meta, { ...torrentOptions(flags, savePath, meta.files.length), ...seedLimits(flags) });
+    const torrent = await session.add(meta, { ...torrentOptions(flags, savePath, meta.files.length), ...seedLimits(flags), ...extra });
     return body({ torrent, port, interrupted });
   });
 }
@@ -88,6 +96,7 @@ export async function download(torrentPath: string, out: string, flags: MagnetFl
   const finish = async (client: Client): Promise<number> => {
     const code = exitCodeOf(await show(client, flags, seeding, progress), log, 'download');
     if (code === 0 && !flags.quiet) log(`done: ${client.torrent.contentPath} (${doneSummary(client.torrent)})`);
+    if (code === 1) noSpaceHint(client.torrent, log);
     return code;
   };
   if (isMagnet(torrentPath)) {
@@ -100,28 +109,55 @@ export async function download(torrentPath: string, out: string, flags: MagnetFl
   });
 }
 
-/** `mainline seed`: check the data first (or trust a matching resume record), then seed it. */
+/**
+ * `mainline seed`: check the data first (or trust a matching resume record), then seed it. The
+ * files are opened read-only: nothing is created, truncated or written.
+ */
 export async function seed(torrentPath: string, data: string, flags: DownloadFlags, progress?: ProgressOptions): Promise<number> {
   const log: Log = (l) => void process.stderr.write(`${l}\n`);
   const meta = await loadTorrent(torrentPath);
   return withClient(meta, data, flags, async (client) => {
     const s = client.torrent.stats();
-    if (s.state === 'error') return exitCodeOf({ kind: 'failed', message: s.error ?? 'unknown' }, log, 'seed');
-    if (s.wantedLeft > 0) {
+    // A read-only torrent whose data checked out incomplete stops in 'error' too: say what is missing.
+    const incomplete = s.wantedLeft > 0 && client.torrent.store?.state === 'ready';
+    if (s.state === 'error' && !incomplete) return exitCodeOf({ kind: 'failed', message: s.error ?? 'unknown' }, log, 'seed');
+    if (incomplete) {
       log(`the data in ${data} is incomplete: ${s.piecesHave} of ${s.pieceCount} pieces verified (${formatPercent(s.wantedProgress)}${s.wantedLength < s.totalLength ? ' of the selected files' : ''}); use \`mainline download\` to complete it`);
       return 1;
     }
     if (!flags.quiet) log(`seeding ${meta.name} (${formatBytes(meta.totalLength)}, verified) on port ${client.port}; Ctrl-C stops`);
     const outcome = await show(client, flags, true, progress);
     return outcome.kind === 'interrupted' ? 0 : exitCodeOf(outcome, log, 'seeding');
-  });
+  }, { readOnly: true });
 }
 
-/** `mainline verify`: hash every piece of the data on disk; exit 0 only if all are good. */
+/** What is wrong with one file of the torrent on disk, if anything: `[label, detail]`. */
+function fileProblem(stamp: FileStamp | null, length: number): [string, string] | undefined {
+  if (stamp === null) return ['missing', ''];
+  if (stamp.size !== length) return ['wrong size', ` (${stamp.size} bytes, expected ${length})`];
+  return undefined;
+}
+
+/**
+ * `mainline verify`: hash every piece of the data on disk, read-only (nothing is created or
+ * changed); exit 0 only if every piece is good and every file has its size. Each file in trouble
+ * is named: missing, wrong size, or damaged (a failing piece that only present, right-sized files
+ * hold; a piece that fails because a neighbour is missing or short blames the neighbour).
+ */
 export async function verify(torrentPath: string, data: string, progressOptions?: ProgressOptions): Promise<{ code: number; lines: string[] }> {
   const meta = await loadTorrent(torrentPath);
-  const storage = new Storage({ root: data, files: meta.files.map((f) => ({ path: f.path, length: f.length })), pieceLength: meta.pieceLength });
-  await storage.open();
+  const storage = new Storage({
+    root: data,
+    files: meta.files.map((f) => ({ path: f.path, length: f.length })),
+    pieceLength: meta.pieceLength,
+    name: meta.infoHash,
+    readOnly: true,
+  });
+  try {
+    await storage.open();
+  } catch (err) {
+    throw new Error(`cannot verify ${meta.name}: ${(err as Error).message}`);
+  }
   const store = new PieceStore(storage, { pieceHashes: meta.pieces });
   const progress = await Progress.open(progressOptions);
   try {
@@ -132,16 +168,24 @@ export async function verify(torrentPath: string, data: string, progressOptions?
     progress.done();
   }
   const have = store.haveBitfield();
-  const lines: string[] = [];
-  const badFiles = meta.files.filter((f) => {
-    if (f.length === 0) return false;
+  const stamps = (await storage.stamps()).files;
+  await store.close();
+  const problems = meta.files.map((f, i) => fileProblem(stamps[i] ?? null, f.length));
+  // Per piece: whether every file in it is present with its size (then a failure is damage).
+  const sound = new Uint8Array(meta.pieceCount).fill(1);
+  const piecesOf = (f: { offset: number; length: number }): number[] => {
+    if (f.length === 0) return [];
     const first = Math.floor(f.offset / meta.pieceLength);
     const last = Math.floor((f.offset + f.length - 1) / meta.pieceLength);
-    for (let i = first; i <= last; i++) if (!have.get(i)) return true;
-    return false;
+    return Array.from({ length: last - first + 1 }, (_, k) => first + k);
+  };
+  meta.files.forEach((f, i) => {
+    if (problems[i] !== undefined) for (const p of piecesOf(f)) sound[p] = 0;
   });
-  lines.push(`${meta.name}: ${have.count()} of ${meta.pieceCount} pieces verified (${formatPercent(meta.pieceCount === 0 ? 1 : have.count() / meta.pieceCount)})`);
-  for (const f of badFiles) lines.push(`  incomplete or damaged: ${f.path.join('/')}`);
-  await store.close();
-  return { code: have.isComplete() ? 0 : 1, lines };
+  const lines = [`${meta.name}: ${have.count()} of ${meta.pieceCount} pieces verified (${formatPercent(meta.pieceCount === 0 ? 1 : have.count() / meta.pieceCount)})`];
+  meta.files.forEach((f, i) => {
+    const problem = problems[i] ?? (piecesOf(f).some((p) => !have.get(p) && sound[p] === 1) ? ['damaged', ''] : undefined);
+    if (problem !== undefined) lines.push(`  ${problem[0]}: ${f.path.join('/')}${problem[1]}`);
+  });
+  return { code: have.isComplete() && problems.every((p) => p === undefined) ? 0 : 1, lines };
 }

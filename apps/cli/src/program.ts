@@ -62,6 +62,7 @@ export function buildProgram(out: (line: string) => void = (l) => process.stdout
       .option('-o, --out <dir>', 'directory to save into', '.')
       .option('--seed', 'keep seeding after the download completes (until Ctrl-C or a limit)')
       .option('--save-torrent <file>', 'for a magnet link: also write the fetched .torrent here')
+      .option('--ignore-free-space', 'download even when the selected files need more than the free disk space (files grow as data arrives)')
       .option('--seed-ratio <ratio>', 'seed until this upload/download ratio', ratio)
       .option('--seed-time <minutes>', 'seed for this many minutes', ratio),
   ).action(async (torrent: string, o: MagnetFlags & { out: string }) => {
