@@ -100,6 +100,8 @@ function row(t) {
     stopped
       ? el('button', { type: 'button', dataset: { action: 'start' }, title: 'Start' }, 'Start')
       : el('button', { type: 'button', dataset: { action: 'stop' }, title: 'Stop' }, 'Stop'),
+    // A torrent stopped by an error (e.g. not enough free space): "Start now" goes ahead anyway.
+    stopped && t.error === 3 ? el('button', { type: 'button', dataset: { action: 'start-now' }, title: 'Start now, whatever the error (e.g. without enough free space)' }, 'Start now') : null,
     noMetadata(t) ? null : el('button', { type: 'button', dataset: { action: 'verify' }, title: 'Verify local data' }, 'Verify'),
     el('button', { type: 'button', dataset: { action: 'remove' }, title: 'Remove (keeps the data)' }, 'Remove'));
   const tr = el('tr', { dataset: { id: String(t.id), hash: t.hashString, status: String(t.status) } },
@@ -117,6 +119,7 @@ function row(t) {
   tr.addEventListener('click', (ev) => {
     const action = ev.target instanceof HTMLElement ? ev.target.dataset.action : undefined;
     if (action === 'start') return act('torrent-start', t.id);
+    if (action === 'start-now') return act('torrent-start-now', t.id);
     if (action === 'stop') return act('torrent-stop', t.id);
     if (action === 'verify') return act('torrent-verify', t.id);
     if (action === 'remove') {

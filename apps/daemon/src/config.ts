@@ -34,6 +34,24 @@ export interface DaemonConfig {
   rpcPassword?: string;
   /** Host names accepted in the `Host` header besides IP literals and localhost (DNS-rebinding guard). */
   rpcHostWhitelist: string[];
+  /**
+   * Directories, besides the watch directory, from which `torrent-add` may read a .torrent named
+   * by a local path (`filename`). Default none: RPC callers send the file itself (`metainfo`), as
+   * transmission-remote does for a file it can read.
+   */
+  torrentFileDirs: string[];
+  /**
+   * Whether `torrent-add` may fetch URLs from loopback, private, link-local and other non-public
+   * addresses (checked after resolving the host name, on every redirect). Default false: an RPC
+   * caller cannot make the daemon probe the machine or its network.
+   */
+  fetchPrivateAddresses: boolean;
+  /**
+   * Refuse to start a torrent whose wanted files need more than the free space of the download
+   * file system (Transmission's "not enough free space" error; nothing is created). Default true;
+   * torrent-start-now insists for one torrent.
+   */
+  checkFreeSpace: boolean;
 }
 
 export class ConfigError extends Error {
@@ -62,6 +80,9 @@ export function defaultConfig(): DaemonConfig {
     rpcBind: '127.0.0.1',
     rpcPort: 9091,
     rpcHostWhitelist: [],
+    torrentFileDirs: [],
+    fetchPrivateAddresses: false,
+    checkFreeSpace: true,
   };
 }
 
@@ -91,6 +112,9 @@ const FIELDS: Record<keyof DaemonConfig, [Check, string]> = {
   rpcUsername: [isString, 'a string'],
   rpcPassword: [isString, 'a string'],
   rpcHostWhitelist: [(v) => Array.isArray(v) && v.every(isString), 'a list of host names'],
+  torrentFileDirs: [(v) => Array.isArray(v) && v.every(isString), 'a list of paths'],
+  fetchPrivateAddresses: [isBool, 'true or false'],
+  checkFreeSpace: [isBool, 'true or false'],
 };
 
 /** Checks a partial config (from JSON or flags); unknown keys and wrong types are errors. */
@@ -128,5 +152,6 @@ export function mergeConfig(...layers: Partial<DaemonConfig>[]): DaemonConfig {
   c.downloadDir = resolve(c.downloadDir);
   c.stateDir = resolve(c.stateDir);
   if (c.watchDir) c.watchDir = resolve(c.watchDir);
+  c.torrentFileDirs = c.torrentFileDirs.map((d) => resolve(d));
   return c;
 }

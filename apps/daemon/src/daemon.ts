@@ -1,8 +1,10 @@
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { Session, type MagnetDownload, type Torrent, type TorrentOptions } from '@mainline/session';
 import type { DaemonConfig } from './config.js';
+import { DaemonError } from './errors.js';
+import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
 import { StateStore, type Priority, type SessionRecord, type TorrentRecord } from './state.js';
 
 /** One torrent as the daemon knows it: a small id stable for the daemon's lifetime, its record. */
@@ -78,9 +80,7 @@ export interface DaemonOptions {
   log?: (line: string) => void;
 }
 
-export class DaemonError extends Error {
-  override name = 'DaemonError';
-}
+export { DaemonError };
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
@@ -129,6 +129,11 @@ export class Daemon {
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
     });
+  }
+
+  /** A line in the daemon's log. */
+  log(line: string): void {
+    this.#log(line);
   }
 
   #limit(kbps: number, enabled: boolean): number {
@@ -311,6 +316,7 @@ export class Daemon {
       uploadLimit: this.#limit(record.uploadLimit, record.uploadLimited),
       downloadLimit: this.#limit(record.downloadLimit, record.downloadLimited),
       ...(this.config.seedRatioLimited ? { seedRatio: this.config.seedRatioLimit } : {}),
+      ...(record.ignoreFreeSpace || !this.config.checkFreeSpace ? { ignoreFreeSpace: true } : {}),
     };
   }
 
@@ -354,7 +360,8 @@ export class Daemon {
   #resume(entry: Entry): void {
     entry.startDate = nowSeconds();
     entry.finished = false;
-    entry.torrent.resume().catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
+    const insist = entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {};
+    entry.torrent.resume(insist).catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
   }
 
   #persist(entry: Entry): void {
@@ -368,8 +375,11 @@ export class Daemon {
     return this.#entries.get(entry.id) ?? entry;
   }
 
-  /** Starts (or continues) a torrent, or a magnet's fetch; a no-op when it runs already. */
-  async startTorrent(given: AnyEntry): Promise<void> {
+  /**
+   * Starts (or continues) a torrent, or a magnet's fetch; a no-op when it runs already. `insist`
+   * (torrent-start-now) creates the files even when they do not fit the free space, from then on.
+   */
+  async startTorrent(given: AnyEntry, options: { insist?: boolean } = {}): Promise<void> {
     const entry = this.#current(given);
     if (entry.kind === 'magnet') {
       if (magnetFetching(entry) && !entry.record.paused) return;
@@ -380,6 +390,7 @@ export class Daemon {
     }
     if (!entry.record.paused && entry.torrent.state !== 'paused' && entry.torrent.state !== 'stopped' && entry.torrent.state !== 'error') return;
     entry.record.paused = false;
+    if (options.insist === true) entry.record.ignoreFreeSpace = true;
     await this.state.saveRecord(entry.record);
     this.#resume(entry);
   }
@@ -438,10 +449,11 @@ export class Daemon {
     this.#countTraffic(entry);
     this.#baseline.delete(entry.id);
     this.#recentlyRemoved.push({ id: entry.id, at: Date.now() });
-    await this.session.remove(entry.meta.infoHash);
+    // Only the torrent's own files go, and the directories that became empty (as Transmission).
+    const deleted = await this.session.remove(entry.meta.infoHash, { deleteData });
     await this.state.remove(entry.meta.infoHash);
-    if (deleteData) await rm(entry.torrent.contentPath, { recursive: true, force: true });
-    this.#log(`removed #${entry.id} ${entry.meta.name}${deleteData ? ' and its data' : ''}`);
+    this.#log(`removed #${entry.id} ${entry.meta.name}${deleteData ? ` and its data (${deleted?.removed.length ?? 0} files and directories)` : ''}`);
+    for (const k of deleted?.kept ?? []) this.#log(`#${entry.id}: kept ${k.path}: ${k.reason}`);
   }
 
   async setPriorities(entry: AnyEntry, priorities: Priority[]): Promise<void> {
@@ -558,8 +570,8 @@ export class Daemon {
           const st = await stat(file);
           // A file still being written waits for the next scan.
           if (!st.isFile() || Date.now() - st.mtimeMs < 1000) continue;
-          const bytes = await readFile(file);
           try {
+            const bytes = await readTorrentFile(file, [dir], MAX_TORRENT_BYTES);
             const { entry, duplicate } = await this.add(bytes);
             if (duplicate) this.#log(`watch dir: ${name} is already #${entry.id}`);
             await rename(file, `${file}.added`);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { AuthLimiter } from './auth-limit.js';
 import type { RpcHandler } from './rpc.js';
 
 export interface RpcServerOptions {
@@ -18,6 +19,8 @@ export interface RpcServerOptions {
   maxBodyBytes?: number;
   /** The web UI's files (index.html, app.js, style.css). */
   publicDir?: string;
+  /** Wrong-password limits per client address (default: 5 free, then 1 s doubling up to 15 min). */
+  authLimiter?: AuthLimiter;
 }
 
 export const RPC_PATHS = new Set(['/transmission/rpc', '/transmission/rpc/']);
@@ -46,18 +49,21 @@ const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
 /**
  * The HTTP side of mainlined: Transmission RPC at /transmission/rpc with its CSRF handshake
  * (409 + X-Transmission-Session-Id) and optional basic auth, and the web UI at /.
- * Check order follows Transmission's: auth 401, host 421, path 404, session id 409, then the body.
+ * Check order follows Transmission's: auth 401 (429 while locked out after wrong passwords), host
+ * 421, path 404, session id 409, then the body.
  */
 export class RpcServer {
   readonly sessionId = randomBytes(36).toString('base64url').slice(0, 48);
   readonly server: Server;
   readonly #o: RpcServerOptions;
   readonly #auth: Buffer | undefined;
+  readonly #limiter: AuthLimiter;
   readonly #files = new Map<string, Buffer>();
   #port = 0;
 
   constructor(options: RpcServerOptions) {
     this.#o = options;
+    this.#limiter = options.authLimiter ?? new AuthLimiter();
     if (options.username !== undefined && options.password !== undefined) {
       this.#auth = digest(`${options.username}:${options.password}`);
     }
@@ -120,6 +126,30 @@ export class RpcServer {
     return timingSafeEqual(digest(Buffer.from(m[1]!, 'base64').toString('utf8')), this.#auth);
   }
 
+  /**
+   * Basic auth with a per-address limit: while an address is locked out after wrong passwords it
+   * gets 429 and its credentials are not even looked at (so guessing on gains nothing). A request
+   * with no credentials at all (a browser's first try) is not a guess and does not count.
+   */
+  #checkAuth(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!this.#auth) return true;
+    const who = req.socket.remoteAddress ?? '';
+    const wait = this.#limiter.retryAfterMs(who);
+    if (wait > 0) {
+      req.resume();
+      this.#text(res, 429, 'Too Many Requests: too many wrong passwords from this address; try again later', { 'Retry-After': String(Math.ceil(wait / 1000)) });
+      return false;
+    }
+    if (!this.#authorized(req)) {
+      if (req.headers.authorization !== undefined) this.#limiter.failed(who);
+      req.resume();
+      this.#text(res, 401, 'Unauthorized: user name or password required', { 'WWW-Authenticate': 'Basic realm="Transmission"' });
+      return false;
+    }
+    this.#limiter.succeeded(who);
+    return true;
+  }
+
   #hostAllowed(req: IncomingMessage): boolean {
     if (this.#auth) return true;
     const host = req.headers.host;
@@ -130,11 +160,7 @@ export class RpcServer {
   }
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!this.#authorized(req)) {
-      req.resume();
-      this.#text(res, 401, 'Unauthorized: user name or password required', { 'WWW-Authenticate': 'Basic realm="Transmission"' });
-      return;
-    }
+    if (!this.#checkAuth(req, res)) return;
     if (!this.#hostAllowed(req)) {
       req.resume();
       this.#text(res, 421, 'Misdirected Request: unknown Host name; add it to rpcHostWhitelist');

@@ -5,3 +5,6 @@ export { TORRENT_FIELDS, TR_STATUS, clientName, torrentFields } from './fields.j
 export { StateStore, type TorrentRecord, type SessionRecord, type Priority } from './state.js';
 export { ConfigError, defaultConfig, loadConfigFile, mergeConfig, validateConfig, type DaemonConfig } from './config.js';
 export { buildProgram, configFrom, runDaemon, startDaemon, VERSION, type RunningDaemon } from './program.js';
+export { AuthLimiter, type AuthLimiterOptions } from './auth-limit.js';
+export { FetchError, fetchTorrentUrl, isPublicAddress, type FetchOptions } from './fetch-torrent.js';
+export { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';

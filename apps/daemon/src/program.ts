@@ -1,5 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Clock } from '@mainline/rate';
+import { AuthLimiter } from './auth-limit.js';
 import { loadConfigFile, mergeConfig, type DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
 import { RpcServer } from './http.js';
@@ -60,13 +63,26 @@ export function buildProgram(): Command {
     .option('--rpc-bind <address>', 'RPC and web UI address (default: 127.0.0.1)')
     .option('--rpc-port <port>', 'RPC and web UI port, 0 = any free one (default: 9091)', port)
     .option('--rpc-username <user>', 'require HTTP basic auth with this user')
-    .option('--rpc-password <password>', 'the basic auth password (or $MAINLINED_RPC_PASSWORD)')
+    .option('--rpc-password <password>', 'the basic auth password; visible to every user in ps: prefer $MAINLINED_RPC_PASSWORD or "rpcPassword" in the config file')
     .option('--rpc-host-whitelist <names>', 'comma-separated Host names accepted besides IPs and localhost');
 }
 
-/** Config from defaults, the file and the flags, and which keys the file or flags set. */
-export async function configFrom(flags: Flags, env: NodeJS.ProcessEnv = process.env): Promise<{ config: DaemonConfig; pinned: (keyof DaemonConfig)[] }> {
+/**
+ * Config from defaults, the file and the flags, which keys the file or flags set, and warnings
+ * about how the password was passed (on the command line; in a config file others can read).
+ */
+export async function configFrom(
+  flags: Flags,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ config: DaemonConfig; pinned: (keyof DaemonConfig)[]; warnings: string[] }> {
   const file = flags.config ? await loadConfigFile(flags.config) : {};
+  const warnings: string[] = [];
+  if (flags.rpcPassword !== undefined) {
+    warnings.push('warning: --rpc-password shows in ps to every user of this machine (hidden once started); pass it in $MAINLINED_RPC_PASSWORD or as "rpcPassword" in the config file');
+  }
+  if (flags.config && file.rpcPassword !== undefined && ((await stat(flags.config)).mode & 0o077) !== 0) {
+    warnings.push(`warning: ${flags.config} holds rpcPassword and other users may read it: chmod 600 ${flags.config}`);
+  }
   const f: Partial<DaemonConfig> = {};
   if (flags.downloadDir !== undefined) f.downloadDir = flags.downloadDir;
   if (flags.stateDir !== undefined) f.stateDir = flags.stateDir;
@@ -82,7 +98,7 @@ export async function configFrom(flags: Flags, env: NodeJS.ProcessEnv = process.
   const password = flags.rpcPassword ?? env.MAINLINED_RPC_PASSWORD;
   if (password !== undefined) f.rpcPassword = password;
   if (flags.rpcHostWhitelist !== undefined) f.rpcHostWhitelist = flags.rpcHostWhitelist.split(',').map((s) => s.trim()).filter(Boolean);
-  return { config: mergeConfig(file, f), pinned: [...new Set([...Object.keys(file), ...Object.keys(f)])] as (keyof DaemonConfig)[] };
+  return { config: mergeConfig(file, f), pinned: [...new Set([...Object.keys(file), ...Object.keys(f)])] as (keyof DaemonConfig)[], warnings };
 }
 
 /** A running daemon: the torrents, the RPC/web server, and how to stop both. */
@@ -100,7 +116,7 @@ export function publicDir(): string {
 /** Starts the daemon and its RPC server from a config. */
 export async function startDaemon(
   config: DaemonConfig,
-  options: { log?: (line: string) => void; onSessionClose?: () => void; pinned?: (keyof DaemonConfig)[] } = {},
+  options: { log?: (line: string) => void; onSessionClose?: () => void; pinned?: (keyof DaemonConfig)[]; clock?: Pick<Clock, 'now'> } = {},
 ): Promise<RunningDaemon> {
   const daemon = new Daemon({ config, ...(options.log ? { log: options.log } : {}), ...(options.pinned ? { pinned: options.pinned } : {}) });
   await daemon.start();
@@ -116,6 +132,7 @@ export async function startDaemon(
     port: config.rpcPort,
     hostWhitelist: config.rpcHostWhitelist,
     publicDir: publicDir(),
+    authLimiter: new AuthLimiter(options.clock ? { clock: options.clock } : {}),
     ...(config.rpcUsername !== undefined && config.rpcPassword !== undefined ? { username: config.rpcUsername, password: config.rpcPassword } : {}),
   });
   try {
@@ -140,11 +157,20 @@ export async function startDaemon(
   return running;
 }
 
+/** argv with the value of --rpc-password replaced by `***`. */
+export function maskPassword(args: readonly string[]): string[] {
+  return args.map((a, i) => (args[i - 1] === '--rpc-password' ? '***' : a.startsWith('--rpc-password=') ? '--rpc-password=***' : a));
+}
+
 /** `mainlined [flags]`: runs until SIGINT/SIGTERM (or RPC session-close); resolves to the exit code. */
 export async function runDaemon(argv: string[]): Promise<number> {
   const program = buildProgram();
   program.parse(argv);
-  const { config, pinned } = await configFrom(program.opts<Flags>());
+  const flags = program.opts<Flags>();
+  const { config, pinned, warnings } = await configFrom(flags);
+  // Overwrites the arguments ps shows (Linux, macOS); the password was visible until here.
+  if (flags.rpcPassword !== undefined) process.title = maskPassword(argv).join(' ');
+  for (const w of warnings) process.stderr.write(`mainlined: ${w}\n`);
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   let shutdown: (why: string) => void = () => undefined;
   const running = await startDaemon(config, { pinned, onSessionClose: () => shutdown('session-close') });

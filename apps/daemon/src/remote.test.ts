@@ -131,7 +131,7 @@ test('add stopped into another dir, duplicates, a bad magnet, bad files, then -r
   expect(magnet.out).toContain('invalid magnet link');
   const bad = await remoteRaw(d.rpcPort, '-a', join(dir, 'missing.torrent'));
   expect(bad.code).not.toBe(0);
-  expect(bad.out).toContain('cannot read');
+  expect(bad.out).toContain('refusing to read'); // not in the watch dir nor torrentFileDirs
   await remote(d.rpcPort, '-t', '2', '-r');
   const after = await remote(d.rpcPort, '-l');
   expect(listRow(after, 2)).toBeUndefined();

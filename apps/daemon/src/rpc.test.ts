@@ -20,7 +20,8 @@ beforeAll(async () => {
   dir = makeTempDir('daemon-rpc');
   const peerPort = await freePort();
   const base = { downloadDir: join(dir, 'dl'), portRange: [peerPort, peerPort + 1] as [number, number], bind: '127.0.0.1', rpcPort: 0 };
-  running = await startDaemon(mergeConfig({ ...base, stateDir: join(dir, 'state') }), { log: () => undefined });
+  // torrent-add reads .torrent paths from the test's directory only.
+  running = await startDaemon(mergeConfig({ ...base, stateDir: join(dir, 'state'), torrentFileDirs: [dir] }), { log: () => undefined });
   authed = await startDaemon(mergeConfig({ ...base, stateDir: join(dir, 'state2'), rpcUsername: 'alice', rpcPassword: 's3cret' }), { log: () => undefined });
   port = running.server.port;
   sid = running.server.sessionId;

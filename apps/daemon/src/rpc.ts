@@ -1,7 +1,9 @@
-import { readFile, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { parseTorrent } from '@mainline/metainfo';
 import { DaemonError, type AnyEntry, type Daemon } from './daemon.js';
+import { FetchError, fetchTorrentUrl } from './fetch-torrent.js';
+import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
 import { TORRENT_FIELDS, entryStatus, torrentFields } from './fields.js';
 import type { Priority } from './state.js';
 
@@ -23,7 +25,10 @@ export interface RpcHandlerOptions {
   sessionId?: () => string;
   /** Called after answering `session-close`. */
   onSessionClose?: () => void;
-  /** Downloads a .torrent for `torrent-add {filename: URL}` (default: fetch, 10 MiB, 30 s). */
+  /**
+   * Downloads a .torrent for `torrent-add {filename: URL}` (default: fetchTorrentUrl, 10 MiB,
+   * 5 redirects, 30 s, non-public addresses only with the setting fetchPrivateAddresses).
+   */
   fetchTorrent?: (url: string) => Promise<Uint8Array>;
   version?: string;
 }
@@ -36,7 +41,6 @@ export class RpcArgumentError extends Error {
 export const RPC_VERSION = 17;
 export const RPC_VERSION_MINIMUM = 14;
 export const RPC_VERSION_SEMVER = '5.3.0';
-const MAX_TORRENT_BYTES = 10 * 1024 * 1024;
 const HASH = /^[0-9a-fA-F]{40}$/;
 
 type Args = Record<string, unknown>;
@@ -98,16 +102,6 @@ function applyFileArgs(a: Args, current: readonly Priority[]): Priority[] | unde
   return next;
 }
 
-async function defaultFetch(url: string): Promise<Uint8Array> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(30_000), redirect: 'follow' });
-  if (!res.ok) throw new DaemonError(`cannot fetch ${url}: HTTP ${res.status}`);
-  const length = Number(res.headers.get('content-length') ?? 0);
-  if (length > MAX_TORRENT_BYTES) throw new DaemonError(`${url} is larger than ${MAX_TORRENT_BYTES} bytes`);
-  const body = new Uint8Array(await res.arrayBuffer());
-  if (body.length > MAX_TORRENT_BYTES) throw new DaemonError(`${url} is larger than ${MAX_TORRENT_BYTES} bytes`);
-  return body;
-}
-
 /** torrent-add's answer: `torrent-added` or `torrent-duplicate` with id, name and hash. */
 function addedInfo({ entry, duplicate }: { entry: AnyEntry; duplicate: boolean }): Args {
   const info = { id: entry.id, name: entry.kind === 'torrent' ? entry.meta.name : entry.record.name, hashString: entry.record.infoHash };
@@ -139,7 +133,8 @@ export class RpcHandler {
       'torrent-get': (a) => this.#torrentGet(a),
       'torrent-add': (a) => this.#torrentAdd(a),
       'torrent-start': (a) => this.#each(a, (e) => daemon.startTorrent(e)),
-      'torrent-start-now': (a) => this.#each(a, (e) => daemon.startTorrent(e)),
+      // "Start now" insists: a torrent that stopped for lack of free space is created anyway.
+      'torrent-start-now': (a) => this.#each(a, (e) => daemon.startTorrent(e, { insist: true })),
       'torrent-stop': (a) => this.#each(a, (e) => daemon.stopTorrent(e)),
       'torrent-verify': (a) => this.#each(a, (e) => daemon.verifyTorrent(e)),
       'torrent-reannounce': (a) => this.#each(a, () => undefined),
@@ -356,6 +351,7 @@ export class RpcHandler {
     if (dir !== undefined && !isAbsolute(dir)) throw new RpcArgumentError('download directory path is not absolute');
     const where = { ...(dir !== undefined ? { downloadDir: dir } : {}), ...(paused !== undefined ? { paused } : {}) };
     let bytes: Uint8Array;
+    let fromUrl = false;
     if (metainfo !== undefined) {
       bytes = Buffer.from(metainfo, 'base64');
     } else if (filename !== undefined) {
@@ -365,13 +361,11 @@ export class RpcHandler {
         return addedInfo(await this.#daemon.addMagnet(filename, where));
       }
       if (/^https?:\/\//i.test(filename)) {
-        bytes = await (this.#o.fetchTorrent ?? defaultFetch)(filename).catch((e: unknown) => {
-          throw new DaemonError(`cannot fetch ${filename}: ${(e as Error).message}`);
-        });
+        bytes = await this.#fetch(filename.trim());
+        fromUrl = true;
       } else {
-        bytes = await readFile(filename).catch((e: unknown) => {
-          throw new DaemonError(`cannot read ${filename}: ${(e as Error).message}`);
-        });
+        const c = this.#daemon.config;
+        bytes = await readTorrentFile(filename, [...(c.watchDir ? [c.watchDir] : []), ...c.torrentFileDirs], MAX_TORRENT_BYTES);
       }
     } else {
       throw new RpcArgumentError('no filename or metainfo specified');
@@ -383,10 +377,23 @@ export class RpcHandler {
     try {
       fileCount = parseTorrent(bytes).files.length;
     } catch (err) {
+      // What a server sent is not echoed back (it could be a page the caller may not read).
+      if (fromUrl) throw new DaemonError(`invalid or corrupt torrent file: what ${filename} sent is not a torrent`);
       throw new DaemonError(`invalid or corrupt torrent file: ${(err as Error).message}`);
     }
     const priorities = applyFileArgs(a, Array.from({ length: fileCount }, () => 'normal' as const));
     return addedInfo(await this.#daemon.add(bytes, { ...where, ...(priorities ? { priorities } : {}) }));
+  }
+
+  async #fetch(url: string): Promise<Uint8Array> {
+    const fetchTorrent = this.#o.fetchTorrent ?? ((u: string) => fetchTorrentUrl(u, { allowPrivate: this.#daemon.config.fetchPrivateAddresses, maxBytes: MAX_TORRENT_BYTES }));
+    try {
+      return await fetchTorrent(url);
+    } catch (err) {
+      if (!(err instanceof FetchError)) throw new DaemonError(`cannot fetch ${url}: ${(err as Error).message}`);
+      if (err.detail !== err.message) this.#daemon.log(`torrent-add: ${err.detail}`);
+      throw new DaemonError(err.message);
+    }
   }
 
   async #torrentSet(a: Args): Promise<Args> {

@@ -26,6 +26,8 @@ export interface TorrentRecord {
   uploadLimited: boolean;
   downloadLimit: number;
   downloadLimited: boolean;
+  /** Started with torrent-start-now: its files are created even when they do not fit the free space. */
+  ignoreFreeSpace?: boolean;
   /**
    * The magnet link it was added from, kept while its metadata is being fetched: with no
    * .torrent yet, a restart adds the link again.
@@ -168,5 +170,6 @@ function parseRecord(j: unknown, infoHash: string): TorrentRecord {
     downloadLimit: num('downloadLimit', 100),
     downloadLimited: bool('downloadLimited'),
     ...(typeof o.magnet === 'string' && /^magnet:\?/i.test(o.magnet) ? { magnet: o.magnet } : {}),
+    ...(o.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {}),
   };
 }

@@ -1,5 +1,6 @@
 // Shared by the tests: the built `mainlined` spawned as users run it, transmission-remote, raw HTTP.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { freePort, poll } from '@mainline/interop';
@@ -80,10 +81,11 @@ export interface HttpResult {
   body: string;
 }
 
-/** One raw HTTP request to the daemon. */
-export function http(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<HttpResult> {
+/** One raw HTTP request to the daemon (from `localAddress`, e.g. 127.0.0.2, to be another client). */
+export function http(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string }): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: opts.method ?? 'POST', path: opts.path ?? '/transmission/rpc', headers: opts.headers ?? {} }, (res) => {
+    const where = { host: '127.0.0.1', port, method: opts.method ?? 'POST', path: opts.path ?? '/transmission/rpc', headers: opts.headers ?? {} };
+    const req = request({ ...where, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
@@ -116,4 +118,11 @@ export function rpcClient(port: number, auth?: string): (method: string, args?: 
 /** The `-l` row of torrent `id` split into columns (ID Done Have ETA Up Down Ratio Status Name). */
 export function listRow(listing: string, id: number): string | undefined {
   return listing.split('\n').find((l) => new RegExp(`^\\s*${id}\\*?\\s`).test(l));
+}
+
+/** Resident memory of a process, now and at its peak (Linux /proc), in MiB. */
+export function memory(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
 }
