@@ -1,6 +1,6 @@
 // What `verify`, `seed` and `download` do to the files on disk: verify and seed never create,
 // truncate or write one; a torrent larger than the disk is refused with a clear message.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeClaimTorrent, makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
 import { run } from './test-cli.js';
@@ -91,4 +91,20 @@ test('download of a torrent claiming 10 TB: a clear message, exit 1, nothing cre
   expect(insisted.code).toBe(130);
   expect(readdirSync(out)).toEqual(['huge.img']);
   expect(statSync(join(out, 'huge.img')).blocks).toBe(0);
+});
+
+test('download into a directory holding a planted symbolic link: refused, naming it; the target is untouched', async () => {
+  const dir = makeTempDir('ml-cli-link-');
+  const payload = await makePayload(join(dir, 'seed'), { name: 'set', files: [{ path: 'one.bin', size: 50_000 }] });
+  const t = makeTorrent(payload.path, { pieceLength: 32768 });
+  const out = join(dir, 'out');
+  const victim = join(dir, 'victim');
+  mkdirSync(out);
+  mkdirSync(victim);
+  writeFileSync(join(victim, 'one.bin'), 'precious, and longer than nothing');
+  symlinkSync(victim, join(out, 'set'));
+  const r = await run(['download', t.path, '-o', out, ...NET, '--state-dir', join(dir, 'state'), '-q']);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(`download failed: ${join(out, 'set')} (a directory of ${join(out, 'set', 'one.bin')}) is a symbolic link; refusing to follow it out of ${out}`);
+  expect(readFileSync(join(victim, 'one.bin'), 'utf8')).toBe('precious, and longer than nothing');
 });
