@@ -2,7 +2,7 @@
 // the allowed directories, loopback URLs (also by name), redirects, error pages, endless bodies.
 // In-process daemons for the answers; spawned ones where the daemon's memory is measured.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -105,6 +105,23 @@ describe('torrent-add with a local path', () => {
     expect(await add({ filename: join(allowed, 'huge.torrent') })).toMatch(/huge\.torrent: larger than 10485760 bytes$/);
     expect(await add({ filename: join(allowed, 'missing.torrent') })).toMatch(/missing\.torrent: no such file$/);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  test('the watch directory reads at most 10 MiB too: a 1 GiB .torrent and a link leading out become .invalid', async () => {
+    const watch = join(dir, 'watch2');
+    mkdirSync(watch);
+    const big = join(watch, 'big.torrent');
+    writeFileSync(big, '');
+    truncateSync(big, 1024 * MiB);
+    const outside = join(dir, 'outside.torrent');
+    writeFileSync(outside, t.bytes);
+    symlinkSync(outside, join(watch, 'out.torrent'));
+    // Older than a second: not a file still being written.
+    const old = new Date(Date.now() - 60_000);
+    for (const f of [big, outside]) utimesSync(f, old, old);
+    const { logs } = await daemon('watch2-daemon', { watchDir: watch });
+    expect(readdirSync(watch).sort()).toEqual(['big.torrent.invalid', 'out.torrent.invalid']);
+    expect(logs.join('\n')).toMatch(/big\.torrent: refusing to read .*: larger than 10485760 bytes/);
   });
 
   test('the real daemon, /dev/zero allowed by its config: answered at once, memory flat (it grew ~300 MB/s before)', async () => {
