@@ -25,7 +25,7 @@ interface Entry {
 /**
  * Rate limit for HTTP basic auth, per client address: a few wrong passwords are free, then every
  * further one locks the address out for twice as long as the one before (1 s, 2 s, … up to
- * 15 min), so guessing goes from thousands a second to a few dozen an hour. Only the address
+ * 15 min), so guessing goes from thousands a second to under 20 in the first hour and 4 an hour after. Only the address
  * that failed waits: a TCP peer cannot forge its source address, so nobody can lock others out.
  * IPv6 clients count per /64 (one host or household usually holds a whole /64). A success
  * clears the address.
