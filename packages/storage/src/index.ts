@@ -1,8 +1,8 @@
 export { StorageError, type StorageErrorCode, type StorageErrorDetails, type StorageOperation } from './errors.js';
 export { nodeFs, type StorageFileHandle, type StorageFs, type StorageStat } from './fs.js';
 export { FileLayout, type FileEntry, type FileSpan } from './layout.js';
-export { Storage, type Allocation, type FilePriority, type FileStamp, type StorageOptions } from './storage.js';
-export { HashPool, type HashPoolOptions } from './hashpool.js';
+export { Storage, type Allocation, type DirectWrite, type FilePriority, type FileStamp, type StorageOptions } from './storage.js';
+export { HashPool, type HashPoolOptions, type HashResult, type WriteAfterHash } from './hashpool.js';
 export {
   BLOCK_SIZE,
   createPieceHasher,
