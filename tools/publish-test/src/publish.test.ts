@@ -38,6 +38,12 @@ async function footprint(nodeModules: string): Promise<{ packages: number; bytes
   return { packages: roots.size, bytes: Number(stdout.split('\t')[0]) };
 }
 
+/** git status of what `changeset version` and a publish change: manifests, changelogs, changesets, lockfile. */
+async function releaseFilesStatus(): Promise<string> {
+  const paths = [':(glob)**/package.json', ':(glob)**/CHANGELOG.md', '.changeset', 'pnpm-lock.yaml'];
+  return (await sh('git', ['status', '--porcelain', '--', ...paths], { cwd: workspaceRoot })).stdout;
+}
+
 let work: string;
 let registry: LocalRegistry | undefined;
 let released: Map<string, string>;
@@ -54,7 +60,7 @@ async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
 }
 
 beforeAll(async () => {
-  statusBefore = (await sh('git', ['status', '--porcelain'], { cwd: workspaceRoot })).stdout;
+  statusBefore = await releaseFilesStatus();
   work = await mkdtemp(join(tmpdir(), 'mainline-release-'));
   registry = await timed('verdaccio up', () => startLocalRegistry(join(work, 'registry')));
 });
@@ -103,7 +109,7 @@ test('changeset version in a copy of the workspace, then pnpm publish-packages: 
     }
   }
   // The repository is untouched: versioning and publishing happened in the copy.
-  expect((await sh('git', ['status', '--porcelain'], { cwd: workspaceRoot })).stdout).toBe(statusBefore);
+  expect(await releaseFilesStatus()).toBe(statusBefore);
 });
 
 test('npm install @mainline/bencode alone, in an empty directory, then import it as ESM and require it as CJS', async () => {
