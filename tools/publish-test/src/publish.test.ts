@@ -14,10 +14,12 @@ interface Ran {
   stderr: string;
 }
 
-/** Runs a command; a failure's message carries both output streams. */
+/** Runs a command, with plain output (nx sets FORCE_COLOR); a failure's message carries both output streams. */
 function sh(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Ran> {
+  const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env), NO_COLOR: '1' };
+  delete env.FORCE_COLOR;
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 1 << 26 }, (error, stdout, stderr) => {
+    execFile(cmd, args, { cwd: opts.cwd, env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 1 << 26 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${cmd} ${args.join(' ')} (in ${opts.cwd}) failed: ${error.message}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
       else resolve({ stdout, stderr });
     });
