@@ -161,7 +161,7 @@ export async function startLocalTracker(options: LocalTrackerOptions = {}): Prom
       reply.peers = others.map((p) => ({ 'peer id': p.peerId, ip: p.ip, port: p.port }));
     } else {
       reply.peers = compactPeers(others.filter((p) => isIP(p.ip) === 4), 4);
-      const v6 = others.filter((p) => isIP(p.ip) === 6);
+      const v6 = others.filter((p) => isIP(p.ip) === 6 && !p.ip.includes('%')); // a zone id has no wire form
       if (v6.length > 0) reply.peers6 = compactPeers(v6, 6);
     }
     return reply;
@@ -181,8 +181,9 @@ export async function startLocalTracker(options: LocalTrackerOptions = {}): Prom
       }
       reply = announce(parseQueryBytes(q < 0 ? '' : url.slice(q + 1)), req.socket.remoteAddress ?? '');
     } catch (error) {
-      if (!(error instanceof AnnounceRefused)) throw error;
-      reply = { 'failure reason': error.message };
+      // A bug here must cost one request, never the demo's process.
+      if (!(error instanceof AnnounceRefused)) status = 500;
+      reply = { 'failure reason': error instanceof AnnounceRefused ? error.message : 'internal tracker error' };
     }
     const body = encode(reply);
     res.writeHead(status, { 'content-type': 'text/plain', 'content-length': body.length });
