@@ -278,7 +278,7 @@ test('hostile peers are each dropped with the right reason while the honest tran
   await new Promise<void>((resolve) => leecher.swarm.once('piece', () => resolve()));
   expect(leecher.store.isComplete()).toBe(false);
 
-  // One at a time: the listen backlog is 5 (mainline's), so a burst of connects would wait for SYN retries.
+  // One at a time: each case waits for its own drop, so the log entries can be matched to it.
   const results: { c: HostileCase; p: RawPeer; target: SwarmNode }[] = [];
   for (const c of cases) {
     const target = c.target === 'leecher' ? leecher : seeder;
