@@ -20,7 +20,20 @@ export interface ChokablePeer {
   uploadRate(): number;
   /** Clock time (ms) of the last block received from this peer; `null` if none yet. */
   lastBlockAt(): number | null;
+  /**
+   * Optional: bytes we have uploaded to this peer so far (a counter that only grows). With it the
+   * choker takes back the upload slot of an interested peer that uses none of it for
+   * `idleUnchokeMs`, and a seed rotates its slots round-robin (`seedChoking`). Without it (on any
+   * peer) the choker is mainline's, unchanged.
+   */
+  bytesUploaded?(): number;
 }
+
+/**
+ * How a seed picks whom to unchoke: `round-robin` (libtorrent's default) rotates the slots among
+ * peers that download, `upload-rate` is mainline's (the fastest uploads keep their slots).
+ */
+export type SeedChoking = 'round-robin' | 'upload-rate';
 
 export interface ChokerOptions {
   /** Time source for the rechoke timer and snub checks; defaults to `systemClock`. */
@@ -42,6 +55,21 @@ export interface ChokerOptions {
   rechokeIntervalMs?: number;
   /** Rotate the optimistic unchoke on every n-th timer run (mainline: 3, i.e. every 30 s). */
   optimisticEvery?: number;
+  /**
+   * An unchoked, interested peer to which nothing was uploaded for this long (ms) loses its slot
+   * to a peer waiting for one (default 10 s; 0 = never). Preferred peers while leeching keep
+   * theirs (they earn it by sending to us). Needs `bytesUploaded()`.
+   */
+  idleUnchokeMs?: number;
+  /** The seed's algorithm (default `round-robin`; it needs `bytesUploaded()` on every peer). */
+  seedChoking?: SeedChoking;
+  /**
+   * Round-robin: a downloading peer has had its turn once unchoked this long (ms, default 60 s,
+   * libtorrent's) and sent at least `seedTurnBytes`; then peers waiting for a slot go first.
+   */
+  seedTurnMs?: number;
+  /** Round-robin: bytes a turn lasts at least (default 4 MiB; libtorrent: 20 pieces). */
+  seedTurnBytes?: number;
 }
 
 export type ChokerErrorCode = 'BAD_ARGUMENT' | 'DUPLICATE_PEER';
@@ -61,6 +89,39 @@ export const DEFAULT_MIN_UPLOADS = 4;
 export const DEFAULT_SNUB_TIME_MS = 60_000;
 export const DEFAULT_RECHOKE_INTERVAL_MS = 10_000;
 export const DEFAULT_OPTIMISTIC_EVERY = 3;
+export const DEFAULT_IDLE_UNCHOKE_MS = 10_000;
+export const DEFAULT_SEED_TURN_MS = 60_000;
+export const DEFAULT_SEED_TURN_BYTES = 4 * 1024 * 1024;
+
+/** What the choker remembers of a peer's upload slots (only used with `bytesUploaded()`). */
+interface SlotState {
+  /** Connect time, or when we last choked it: the round-robin queue is in this order. */
+  waitingSince: number;
+  /** Start of its current slot (unchoked while interested), or null. */
+  slotSince: number | null;
+  /** bytesUploaded() at the slot's start and at the last look. */
+  slotBytes: number;
+  lastBytes: number;
+  /** When the counter last moved during the slot (the slot's start before that). */
+  activeAt: number;
+  /** Something was uploaded during the current slot. */
+  used: boolean;
+  /** It has had a slot (a newcomer's first slot is a trial, see the class comment). */
+  hadSlot: boolean;
+  /** The current slot is a newcomer's trial. */
+  trial: boolean;
+  /** Its last slot was taken back unused, and it has not used one since. */
+  idle: boolean;
+}
+
+function nonNegative(what: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ChokerError('BAD_ARGUMENT', `${what} must be a finite number ≥ 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+const tracked = (p: ChokablePeer): boolean => typeof p.bytesUploaded === 'function';
 
 function whole(what: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
@@ -95,6 +156,21 @@ function positive(what: string, value: unknown): number {
  * optimistic spot) is 3× as likely as any other place, and a rechoke follows. A rechoke also
  * follows at once when an interested, unchoked peer leaves, when an unchoked peer's interest
  * changes, and when `maxUploads`/`minUploads` change.
+ *
+ * With `bytesUploaded()` on the peers (issue 13: idle peers held every slot of a seed):
+ *
+ * - **Idle slots are taken back.** An unchoked, interested peer to which nothing was uploaded for
+ *   `idleUnchokeMs` is idle: while leeching, unless it is preferred, it goes to the end of the
+ *   list (the walk then unchokes the next peer); a seed ranks it last. A timer on the clock checks
+ *   at each slot's deadline. `isIdle(peer)` tells the owner (e.g. whom to evict when full).
+ * - **Seeds rotate their slots round-robin** (`seedChoking: 'round-robin'`, after libtorrent's
+ *   seed choker): `maxUploads` slots go, in this order, to unchoked peers that download and have
+ *   not had their turn (`seedTurnMs` and `seedTurnBytes`), fastest first; then to peers waiting
+ *   for a slot, longest waiting first; then to peers that had their turn; then to idle peers.
+ *   A peer interested for the first time gets a **trial** slot at once, beyond `maxUploads`: it
+ *   counts once it downloads, and is idle like any other if it does not. So a newcomer starts at
+ *   once however many idle peers came before it, and a peer gets one trial per connection.
+ *   Uninterested peers are left unchoked (they use no slot), and `minUploads` does not apply.
  */
 export class Choker<P extends ChokablePeer = ChokablePeer> {
   private readonly clock: Clock;
@@ -113,6 +189,13 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
   private rechokeAgain = false;
   private lastPreferred: P[] = [];
   private lastOptimistic: P[] = [];
+  private readonly idleMs: number;
+  private readonly seedChoking: SeedChoking;
+  private readonly turnMs: number;
+  private readonly turnBytes: number;
+  private readonly slots = new Map<P, SlotState>();
+  private idleTimer: TimerHandle | null = null;
+  private idleTimerAt = 0;
 
   constructor(options: ChokerOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -123,6 +206,13 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     this.optimisticEvery = whole('optimisticEvery', options.optimisticEvery ?? DEFAULT_OPTIMISTIC_EVERY, 1);
     this.max = whole('maxUploads', options.maxUploads ?? DEFAULT_MAX_UPLOADS, 1);
     this.min = whole('minUploads', options.minUploads ?? DEFAULT_MIN_UPLOADS, 0);
+    this.idleMs = nonNegative('idleUnchokeMs', options.idleUnchokeMs ?? DEFAULT_IDLE_UNCHOKE_MS);
+    this.seedChoking = options.seedChoking ?? 'round-robin';
+    if (this.seedChoking !== 'round-robin' && this.seedChoking !== 'upload-rate') {
+      throw new ChokerError('BAD_ARGUMENT', `seedChoking must be 'round-robin' or 'upload-rate', got ${String(this.seedChoking)}`);
+    }
+    this.turnMs = nonNegative('seedTurnMs', options.seedTurnMs ?? DEFAULT_SEED_TURN_MS);
+    this.turnBytes = nonNegative('seedTurnBytes', options.seedTurnBytes ?? DEFAULT_SEED_TURN_BYTES);
   }
 
   /** Start the periodic rechoke timer (idempotent). */
@@ -130,12 +220,13 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     if (this.timer === null) this.timer = this.clock.setTimeout(this.tick, this.interval);
   }
 
-  /** Stop the timer; peers keep their current choke state. */
+  /** Stop the timers; peers keep their current choke state. */
   stop(): void {
     if (this.timer !== null) {
       this.clock.clearTimeout(this.timer);
       this.timer = null;
     }
+    this.clearIdleTimer();
   }
 
   get running(): boolean {
@@ -181,12 +272,35 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     if (!Number.isInteger(p)) throw new ChokerError('BAD_ARGUMENT', `position must be an integer, got ${String(p)}`);
     this.list.splice(Math.min(Math.max(p, 0), len), 0, peer);
     this.members.add(peer);
+    if (tracked(peer)) {
+      const now = this.clock.now();
+      this.slots.set(peer, {
+        waitingSince: now,
+        slotSince: null,
+        slotBytes: 0,
+        lastBytes: 0,
+        activeAt: now,
+        used: false,
+        hadSlot: false,
+        trial: false,
+        idle: false,
+      });
+    }
     this.rechoke();
+  }
+
+  /**
+   * The peer's last upload slot was taken back because it used none of it, and it has not used
+   * one since (only known for peers with `bytesUploaded()`).
+   */
+  isIdle(peer: P): boolean {
+    return this.slots.get(peer)?.idle ?? false;
   }
 
   /** A connection closed. Rechokes if it was interested and unchoked. Returns whether it was known. */
   peerDisconnected(peer: P): boolean {
     if (!this.members.delete(peer)) return false;
+    this.slots.delete(peer);
     this.list.splice(this.list.indexOf(peer), 1);
     this.lastPreferred = this.lastPreferred.filter((p) => p !== peer);
     this.lastOptimistic = this.lastOptimistic.filter((p) => p !== peer);
@@ -194,10 +308,13 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     return true;
   }
 
-  /** The peer became interested or not interested; rechokes if it is unchoked. */
+  /**
+   * The peer became interested or not interested; rechokes if it is unchoked (and always for a
+   * round-robin seed, where a newcomer's trial starts at its interest).
+   */
   interestChanged(peer: P): void {
     if (!this.members.has(peer)) return;
-    if (!peer.isChoked()) this.rechoke();
+    if (!peer.isChoked() || this.roundRobin()) this.rechoke();
   }
 
   /** Change the upload-slot limit and rechoke now. */
@@ -222,11 +339,18 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     try {
       do {
         this.rechokeAgain = false;
-        this.rechokeOnce();
+        if (this.roundRobin()) this.rechokeRoundRobin();
+        else this.rechokeOnce();
       } while (this.rechokeAgain);
     } finally {
       this.rechoking = false;
     }
+    this.scheduleIdleCheck();
+  }
+
+  /** Seeding round-robin: asked for, and every peer reports what we upload to it. */
+  private roundRobin(): boolean {
+    return this.seedChoking === 'round-robin' && this.slots.size === this.list.length && this.isSeeding();
   }
 
   private readonly tick = (): void => {
@@ -259,25 +383,192 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     ranked.sort((a, b) => b.rate - a.rate || a.index - b.index);
     const preferred = ranked.slice(0, this.max - 1).map((r) => r.peer);
     const preferredSet = new Set(preferred);
+    // Other unchoked peers that let their slot go idle make room: to the end of the list.
+    let walk = peers;
+    for (const p of peers) this.observe(p, now);
+    const idle = peers.filter((p) => !preferredSet.has(p) && this.idleNow(p, now));
+    if (idle.length > 0) {
+      for (const p of idle) this.markIdle(p, now);
+      const idleSet = new Set(idle);
+      this.list = this.list.filter((p) => !idleSet.has(p)).concat(idle);
+      walk = this.list.slice();
+    }
     const optimistic: P[] = [];
     let count = preferred.length;
     let hit = false;
-    for (const peer of peers) {
+    for (const peer of walk) {
       if (!this.members.has(peer)) continue; // disconnected by a callback during this walk
       if (preferredSet.has(peer)) {
-        if (peer.isChoked()) peer.unchoke();
+        if (peer.isChoked()) this.unchoke(peer, now);
       } else if (count < this.min || !hit) {
-        if (peer.isChoked()) peer.unchoke();
+        if (peer.isChoked()) this.unchoke(peer, now);
         if (peer.isInterested()) {
           count++;
           hit = true;
           optimistic.push(peer);
         }
       } else if (!peer.isChoked()) {
-        peer.choke();
+        this.choke(peer, now);
       }
     }
     this.lastPreferred = preferred;
     this.lastOptimistic = optimistic;
   }
+
+  /** See the class comment: slots by turn and activity, trials for newcomers, idle ones last. */
+  private rechokeRoundRobin(): void {
+    const peers = this.list.slice();
+    const now = this.clock.now();
+    const downloading: { peer: P; rate: number; index: number }[] = [];
+    const waiting: { peer: P; since: number; index: number }[] = [];
+    const hadTurn: { peer: P; rate: number; index: number }[] = [];
+    const idle: { peer: P; since: number; index: number }[] = [];
+    const trials: P[] = [];
+    peers.forEach((peer, index) => {
+      if (!peer.isInterested()) return;
+      this.observe(peer, now);
+      const st = this.slots.get(peer) as SlotState;
+      const rate = Number.isFinite(peer.uploadRate()) ? peer.uploadRate() : 0;
+      if (peer.isChoked()) {
+        if (st.idle) idle.push({ peer, since: st.waitingSince, index });
+        else if (!st.hadSlot) trials.push(peer);
+        else waiting.push({ peer, since: st.waitingSince, index });
+      } else if (this.idleNow(peer, now)) {
+        this.markIdle(peer, now);
+        idle.push({ peer, since: st.waitingSince, index });
+      } else if (st.trial) trials.push(peer);
+      else if (st.idle) idle.push({ peer, since: st.waitingSince, index });
+      else if (st.used && now - (st.slotSince as number) >= this.turnMs && st.lastBytes - st.slotBytes >= this.turnBytes) {
+        hadTurn.push({ peer, rate, index });
+      } else downloading.push({ peer, rate, index });
+    });
+    const byRate = (a: { rate: number; index: number }, b: { rate: number; index: number }): number => b.rate - a.rate || a.index - b.index;
+    const byWait = (a: { since: number; index: number }, b: { since: number; index: number }): number => a.since - b.since || a.index - b.index;
+    const keep = [
+      ...downloading.sort(byRate),
+      ...waiting.sort(byWait),
+      ...hadTurn.sort(byRate),
+      ...idle.sort(byWait),
+    ]
+      .slice(0, this.max)
+      .map((e) => e.peer);
+    const unchoked = new Set([...keep, ...trials]);
+    for (const peer of peers) {
+      if (!this.members.has(peer)) continue; // disconnected by a callback during this walk
+      if (unchoked.has(peer)) {
+        if (peer.isChoked()) this.unchoke(peer, now);
+      } else if (!peer.isInterested()) {
+        if (peer.isChoked()) this.unchoke(peer, now);
+      } else if (!peer.isChoked()) {
+        this.choke(peer, now);
+      }
+    }
+    this.lastPreferred = keep;
+    this.lastOptimistic = trials;
+  }
+
+  private unchoke(peer: P, now: number): void {
+    peer.unchoke();
+    const st = this.slots.get(peer);
+    if (st && peer.isInterested()) this.startSlot(peer, st, now);
+  }
+
+  private choke(peer: P, now: number): void {
+    peer.choke();
+    const st = this.slots.get(peer);
+    if (st) {
+      st.waitingSince = now;
+      st.slotSince = null;
+      st.trial = false;
+    }
+  }
+
+  private startSlot(peer: P, st: SlotState, now: number): void {
+    const bytes = (peer.bytesUploaded as () => number).call(peer);
+    st.slotSince = now;
+    st.slotBytes = bytes;
+    st.lastBytes = bytes;
+    st.activeAt = now;
+    st.used = false;
+    st.trial = !st.hadSlot; // a newcomer's first slot
+    st.hadSlot = true;
+  }
+
+  /**
+   * Looks at what was uploaded to a tracked peer: starts its slot if it is unchoked and interested
+   * without one, notes activity. Returns whether the peer holds a slot.
+   */
+  private observe(peer: P, now: number): boolean {
+    const st = this.slots.get(peer);
+    if (!st) return false;
+    if (peer.isChoked() || !peer.isInterested()) {
+      st.slotSince = null;
+      st.trial = false;
+      return false;
+    }
+    if (st.slotSince === null) {
+      this.startSlot(peer, st, now);
+      return true;
+    }
+    const bytes = (peer.bytesUploaded as () => number).call(peer);
+    if (bytes !== st.lastBytes) {
+      st.lastBytes = bytes;
+      st.activeAt = now;
+      st.used = true;
+      st.trial = false;
+      st.idle = false;
+    }
+    return true;
+  }
+
+  private idleNow(peer: P, now: number): boolean {
+    const st = this.slots.get(peer);
+    return this.idleMs > 0 && st !== undefined && st.slotSince !== null && now - st.activeAt >= this.idleMs;
+  }
+
+  /** Its slot was unused for idleMs: it goes to the back; if it keeps the slot, it has another idleMs. */
+  private markIdle(peer: P, now: number): void {
+    const st = this.slots.get(peer) as SlotState;
+    st.idle = true;
+    st.trial = false;
+    st.activeAt = now;
+    st.waitingSince = now; // it just had its turn: behind those that waited during it
+  }
+
+  /** Sets the idle timer to the earliest deadline of a slot that can be taken back. */
+  private scheduleIdleCheck(): void {
+    if (this.timer === null || this.idleMs === 0 || this.slots.size === 0) return this.clearIdleTimer();
+    const rr = this.roundRobin();
+    const preferred = new Set(rr ? [] : this.lastPreferred);
+    let next = Infinity;
+    for (const [peer, st] of this.slots) {
+      if (st.slotSince !== null && !preferred.has(peer)) next = Math.min(next, st.activeAt + this.idleMs);
+    }
+    if (next === Infinity) return this.clearIdleTimer();
+    if (this.idleTimer !== null && this.idleTimerAt === next) return;
+    this.clearIdleTimer();
+    this.idleTimerAt = next;
+    this.idleTimer = this.clock.setTimeout(this.idleCheck, Math.max(0, next - this.clock.now()));
+  }
+
+  private clearIdleTimer(): void {
+    if (this.idleTimer !== null) {
+      this.clock.clearTimeout(this.idleTimer);
+      this.idleTimer = null;
+    }
+  }
+
+  /** A slot's deadline came: rechoke if a slot is idle now (activity seen meanwhile moves the deadline). */
+  private readonly idleCheck = (): void => {
+    this.idleTimer = null;
+    const now = this.clock.now();
+    const preferred = new Set(this.roundRobin() ? [] : this.lastPreferred);
+    let found = false;
+    for (const peer of this.list) {
+      if (preferred.has(peer) || !this.observe(peer, now)) continue;
+      if (this.idleNow(peer, now)) found = true;
+    }
+    if (found) this.rechoke();
+    else this.scheduleIdleCheck();
+  };
 }

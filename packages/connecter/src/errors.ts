@@ -39,7 +39,13 @@ export type ProtocolErrorCode =
   /** A BEP 9 ut_metadata message that is not a bencoded dict + piece, or out of bounds. */
   | 'BAD_METADATA_MESSAGE'
   /** BEP 9 metadata whose SHA-1 is not the info-hash (or a metadata_size we refuse). */
-  | 'BAD_METADATA';
+  | 'BAD_METADATA'
+  /** The peer keeps asking for what we refuse (ut_metadata requests past its allowance). */
+  | 'TOO_MANY_REQUESTS'
+  /** The peer did not complete its handshake within the handshake timeout (from TCP connect). */
+  | 'HANDSHAKE_TIMEOUT'
+  /** After the handshake, the peer sent nothing but keep-alives within the first-message timeout. */
+  | 'FIRST_MESSAGE_TIMEOUT';
 
 /** A peer broke the wire protocol; the connection to that peer (only) is dropped. */
 export class ProtocolError extends Error {

@@ -19,7 +19,10 @@ export {
   HANDSHAKE_LENGTH,
   DEFAULT_MAX_FRAME_LENGTH,
   DEFAULT_MAX_REQUEST_LENGTH,
+  DEFAULT_MAX_EXTENDED_LENGTH,
   DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
 } from './constants.js';
 export { ProtocolError, ConnecterError, type ProtocolErrorCode, type ConnecterErrorCode } from './errors.js';
 export { Swarm, SwarmPeer, banKey, type SwarmOptions, type SwarmEvents } from './swarm.js';

@@ -1,4 +1,4 @@
-import { ConnecterError } from './errors.js';
+import { ConnecterError, ProtocolError } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
 import type { PeerConnection } from './peer-connection.js';
 import {
@@ -27,12 +27,16 @@ export interface MetadataServerOptions {
  * The serving side of BEP 9: advertises `ut_metadata` and `metadata_size` in our extension
  * handshake and answers requests with 16 KiB slices of the exact info-dict bytes. Without
  * metadata (still fetching it) every request is rejected. A peer is answered only while its
- * socket is not congested and until it has had `maxPiecesPerPeer` pieces; then it gets rejects.
+ * socket is not congested and until it has had `maxPiecesPerPeer` pieces; then it gets rejects,
+ * and after as many rejects again (at least 64) it is dropped (TOO_MANY_REQUESTS): each request
+ * would otherwise make us write a reply, for ever.
  */
 export class MetadataServer {
   readonly #metadata: Uint8Array | undefined;
   readonly #maxPerPeer: number;
+  readonly #maxRejects: number;
   readonly #served = new WeakMap<PeerConnection, number>();
+  readonly #rejected = new WeakMap<PeerConnection, number>();
 
   constructor(metadata: Uint8Array | undefined, options: MetadataServerOptions = {}) {
     if (metadata !== undefined && !validMetadataSize(metadata.length)) {
@@ -41,6 +45,7 @@ export class MetadataServer {
     this.#metadata = metadata;
     const pieces = metadata ? metadataPieceCount(metadata.length) : 0;
     this.#maxPerPeer = options.maxPiecesPerPeer ?? Math.max(16, 4 * pieces);
+    this.#maxRejects = Math.max(64, this.#maxPerPeer);
   }
 
   /** Our extension handshake: ut_metadata always, metadata_size when we have the metadata. */
@@ -69,6 +74,11 @@ export class MetadataServer {
     const metadata = this.#metadata;
     let reply: MetadataMessage;
     if (!metadata || piece >= metadataPieceCount(metadata.length) || served >= this.#maxPerPeer || conn.congested) {
+      const rejected = (this.#rejected.get(conn) ?? 0) + 1;
+      if (rejected > this.#maxRejects) {
+        throw new ProtocolError('TOO_MANY_REQUESTS', `more than ${this.#maxRejects} ut_metadata requests we could not answer`);
+      }
+      this.#rejected.set(conn, rejected);
       reply = { type: 'reject', piece };
     } else {
       this.#served.set(conn, served + 1);

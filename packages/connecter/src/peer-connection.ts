@@ -1,4 +1,4 @@
-import type { CloseReason, SingleSocket, SocketHandler } from '@mainline/rawserver';
+import type { CloseReason, SingleSocket, SocketHandler, TaskHandle } from '@mainline/rawserver';
 import { ConnecterError, ProtocolError } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
 import { encodeHandshake } from './handshake.js';
@@ -16,6 +16,12 @@ export interface PeerHandler {
   onFlushed?(peer: PeerConnection): void;
   /** The connection is gone (once). `error` is the ProtocolError for 'protocol-error'. */
   onClose(peer: PeerConnection, reason: PeerCloseReason, error?: Error): void;
+  /**
+   * Whether the torrent has no use for this peer now (e.g. neither side interested, or it let an
+   * upload slot go unused): when the server is full, the hub may close it ('evicted') to make room
+   * for a new incoming peer.
+   */
+  idle?(peer: PeerConnection): boolean;
 }
 
 /** @internal The hub's side of a connection. */
@@ -26,6 +32,10 @@ export interface ConnectionOwner {
   onInfoHash(conn: PeerConnection, infoHash: Uint8Array): void;
   onPeerId(conn: PeerConnection, peerId: Uint8Array): void;
   onClosed(conn: PeerConnection, reason: PeerCloseReason, error?: Error): void;
+  /** An outgoing connect completed (the handshake deadline starts). */
+  onConnected(conn: PeerConnection): void;
+  /** The first message after the handshake that is not a keep-alive or a port arrived. */
+  onFirstMessage(conn: PeerConnection): void;
 }
 
 export type PeerConnectionState = 'handshaking' | 'open' | 'closed';
@@ -47,6 +57,11 @@ export class PeerConnection {
   /** Messages sent and received, keep-alives included. */
   messagesSent = 0;
   messagesReceived = 0;
+
+  /** @internal The pending handshake or first-message deadline (WireHub's). */
+  deadline: TaskHandle | undefined;
+  /** @internal Open, and nothing but keep-alives (and port) received yet. */
+  awaitingFirstMessage = false;
 
   private stateValue: PeerConnectionState = 'handshaking';
   private handler: PeerHandler | undefined;
@@ -112,6 +127,7 @@ export class PeerConnection {
   /** The SocketHandler this connection installs on its socket. @internal */
   readonly socketHandler: SocketHandler = {
     onData: (_s, chunk) => this.data(chunk),
+    onConnect: () => this.owner.onConnected(this),
     onFlushed: () => {
       if (this.stateValue === 'open') this.handler?.onFlushed?.(this);
     },
@@ -139,6 +155,11 @@ export class PeerConnection {
   /** @internal The torrent's handler for this peer's messages. */
   attachHandler(handler: PeerHandler): void {
     this.handler = handler;
+  }
+
+  /** Whether the torrent says it has no use for this peer now (see PeerHandler.idle). */
+  get idle(): boolean {
+    return this.stateValue === 'open' && (this.handler?.idle?.(this) ?? false);
   }
 
   private wasOpenedValue = false;
@@ -220,6 +241,10 @@ export class PeerConnection {
 
   private received(message: Message): void {
     this.messagesReceived++;
+    if (this.awaitingFirstMessage && message.type !== 'keep-alive' && message.type !== 'port') {
+      this.awaitingFirstMessage = false;
+      this.owner.onFirstMessage(this);
+    }
     if (message.type === 'extended-handshake') this.peerExtensions = message.handshake;
     if (this.stateValue === 'open') this.handler?.onMessage(this, message);
   }

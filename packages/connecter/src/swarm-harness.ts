@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Bitfield } from '@mainline/bitfield';
 import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
-import { systemClock } from '@mainline/rate';
+import { systemClock, type Clock } from '@mainline/rate';
 import { PieceStore, Storage } from '@mainline/storage';
 import { encodeHandshake, encodeMessage, makeReserved, Swarm, SwarmPeer, WireHub, WireReader } from './index.js';
 import type { Message, SwarmOptions, WireLimits, WireLogEvent } from './index.js';
@@ -59,6 +59,8 @@ export interface SwarmNode {
 
 export interface NodeOptions {
   id: Uint8Array;
+  /** The Swarm's clock (default: the system clock; the hub's sockets always use the system clock). */
+  clock?: Clock;
   swarm?: Partial<Omit<SwarmOptions, 'hub' | 'infoHash' | 'store' | 'picker' | 'clock'>>;
   reserved?: Uint8Array;
 }
@@ -88,7 +90,7 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
     totalLength: meta.totalLength,
     have: store.haveBitfield(),
   });
-  const swarm = new Swarm({ ...options.swarm, hub, infoHash: meta.infoHashBytes, store, picker, clock: systemClock });
+  const swarm = new Swarm({ ...options.swarm, hub, infoHash: meta.infoHashBytes, store, picker, clock: options.clock ?? systemClock });
   const dropped: SwarmNode['dropped'] = [];
   const banned: SwarmNode['banned'] = [];
   const hashfails: number[] = [];

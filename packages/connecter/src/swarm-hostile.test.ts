@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { makePayload, makeTempDir, makeTorrent, removeTempDir } from '@mainline/interop';
 import { createTorrent, type Metainfo } from '@mainline/metainfo';
-import { systemClock, TokenBucket } from '@mainline/rate';
+import { ManualClock, systemClock, TokenBucket } from '@mainline/rate';
 import type { ProtocolErrorCode } from './index.js';
 import { encodeHandshake, makeReserved, banKey } from './index.js';
 import {
@@ -278,7 +278,7 @@ test('hostile peers are each dropped with the right reason while the honest tran
   await new Promise<void>((resolve) => leecher.swarm.once('piece', () => resolve()));
   expect(leecher.store.isComplete()).toBe(false);
 
-  // One at a time: the listen backlog is 5 (mainline's), so a burst of connects would wait for SYN retries.
+  // One at a time: each case waits for its own drop, so the log entries can be matched to it.
   const results: { c: HostileCase; p: RawPeer; target: SwarmNode }[] = [];
   for (const c of cases) {
     const target = c.target === 'leecher' ? leecher : seeder;
@@ -379,4 +379,75 @@ test('a peer sending corrupt data is banned (per peer id on loopback); the hones
   await other.until(() => other.messages.length > 0, 'the opening message');
   expect(other.messages[0]).toEqual({ type: 'have-all' });
   expect(other.closed).toBe(false);
+});
+
+describe('what a peer can make us hold is bounded (issue 13)', () => {
+  /** Requests for random blocks, written without reading anything back, until the node closes us. */
+  function flood(p: RawPeer, count: number): void {
+    p.socket.pause(); // never read: every reject stays with the node
+    const parts: Buffer[] = [];
+    for (let i = 0; i < count; i++) parts.push(frame(6, u32s(i % (meta.pieceCount - 1), 0, BLOCK)));
+    p.sendRaw(Buffer.concat(parts));
+  }
+
+  test.each(['seeder', 'leecher'] as const)(
+    'a %s: a choked fast peer that floods requests and never reads is dropped after 2048 (issue 13: 5 GB of rejects in 60 s)',
+    async (target) => {
+      const seeder = await node(meta, seedDir, { id: peerId('seeder') });
+      const victim = target === 'seeder' ? seeder : await node(meta, join(dir, 'leech-flood'), { id: peerId('leecher') });
+      const p = await handshaken(victim.port, opts(meta, `flood-${target}`, { reserved: FAST_RESERVED }));
+      await p.until(() => p.messages.length > 0, 'the opening message');
+      const sp = [...victim.swarm.peers].find((x) => x.conn.remotePort === p.localPort)!;
+      // The seeder's choker would choke it once its slots are taken; here the test does. The empty
+      // leecher has none of the pieces asked for, choked or not.
+      if (target === 'seeder') sp.choke();
+      flood(p, 200_000); // 3.4 MB of requests: one 17-byte reject each, unbounded before
+      // (A paused socket does not see the close: watch the node instead.)
+      const dropped = () => victim.dropped.find((d) => d.address === `127.0.0.1:${p.localPort}`);
+      await eventually(() => dropped() !== undefined, 'the node to drop the flooder', 10_000);
+      expect(dropped()?.reason).toBe('more than 2048 requests while choked or for pieces we do not have');
+      expect(victim.serverErrors).toEqual([]);
+    },
+  );
+
+  test('a full torrent evicts its oldest idle incoming peer for a newcomer; peers in use stay', async () => {
+    const clock = new ManualClock(0);
+    const seeder = await node(meta, seedDir, { id: peerId('seeder'), clock, swarm: { maxPeers: 3 } });
+    const a = await handshaken(seeder.port, opts(meta, 'full-a'));
+    const b = await handshaken(seeder.port, opts(meta, 'full-b'));
+    const c = await handshaken(seeder.port, opts(meta, 'full-c'));
+    c.send({ type: 'interested' }); // wants our pieces: in use
+    await eventually(() => [...seeder.swarm.peers].some((p) => p.peerInterested), 'c interested');
+    // Within the first 10 s nobody counts as idle: the torrent is full, a newcomer is refused.
+    const early = await connect(seeder.port, opts(meta, 'full-early'));
+    early.sendHandshake();
+    await early.closedWithin();
+    expect(seeder.swarm.peers.size).toBe(3);
+    clock.advance(10_000); // a and b: neither side interested for 10 s
+    const d = await handshaken(seeder.port, opts(meta, 'full-d'));
+    await a.closedWithin();
+    expect(seeder.dropped.map((x) => x.reason)).toEqual([expect.stringMatching(/^evicted: the torrent has 3 peers and this one was idle/)]);
+    expect([b, c, d].map((p) => p.closed)).toEqual([false, false, false]);
+  });
+
+  test('45 idle interested peers came first: an honest leecher is unchoked at once and downloads (issue 13: ~29 s)', async () => {
+    // New peers go to the end of the choker's list: behind all 45 (mainline's choker gave the
+    // newcomer a slot only when the 30 s optimistic rotation reached it).
+    const seeder = await node(meta, seedDir, { id: peerId('seeder'), swarm: { random: () => 0.999 } });
+    const idle: RawPeer[] = [];
+    for (let i = 0; i < 45; i++) {
+      const p = await handshaken(seeder.port, opts(meta, `idle-${i}`, { reserved: FAST_RESERVED }));
+      p.send({ type: 'have-none' }, { type: 'interested' });
+      idle.push(p);
+    }
+    await eventually(() => [...seeder.swarm.peers].filter((p) => p.peerInterested).length === 45, 'all 45 interested');
+    const leecher = await node(meta, join(dir, 'leech-after-idle'), { id: peerId('honest') });
+    const started = Date.now();
+    leecher.dial(seeder.port);
+    await new Promise<void>((resolve) => leecher.swarm.once('piece', () => resolve()));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await leecher.completed;
+    expect(idle.every((p) => p.of('piece').length === 0)).toBe(true);
+    expect(seeder.dropped).toEqual([]);
+  });
 });

@@ -159,8 +159,12 @@ test('two Swarms transfer a multi-file torrent over loopback: data, stats, HAVEs
 
 describe('choking and the upload queue', () => {
   test('a choked peer gets no pieces (a fast one gets rejects) until a slot frees up', async () => {
-    // One upload slot, new peers go to the end of the choker's list.
-    const seeder = await node(multi, multiSeedDir, { id: peerId('seeder'), swarm: { maxUploads: 1, minUploads: 0, random: () => 0.999 } });
+    // One upload slot, new peers go to the end of the choker's list; mainline's seed choker (a
+    // round-robin seed would give each newcomer a trial slot at once).
+    const seeder = await node(multi, multiSeedDir, {
+      id: peerId('seeder'),
+      swarm: { maxUploads: 1, minUploads: 0, random: () => 0.999, seedChoking: 'upload-rate' },
+    });
     const data = await readTorrentData(multi, multiSeedDir);
     const a = await raw(seeder.port, rawOptions(multi, 'a'));
     await a.until(() => a.of('unchoke').length === 1, 'A unchoked');

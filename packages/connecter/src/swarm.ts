@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Bitfield } from '@mainline/bitfield';
-import { Choker, type ChokablePeer } from '@mainline/choker';
+import { Choker, type ChokablePeer, type SeedChoking } from '@mainline/choker';
+import { isLoopback } from '@mainline/rawserver';
 import type { Message } from './messages.js';
 import type { PeerCloseReason, PeerConnection, PeerHandler } from './peer-connection.js';
 import type { TorrentWire, WireHub } from './wire-hub.js';
@@ -39,6 +40,10 @@ export interface SwarmOptions {
   /** A peer that sent data for this many failed pieces is banned (default 3; sole sender of one: at once). */
   banAfterHashFails?: number;
   snubTimeMs?: number;
+  /** How a seed rotates its upload slots (default 'round-robin'; 'upload-rate' is mainline's). */
+  seedChoking?: SeedChoking;
+  /** An unchoked peer to which nothing was uploaded for this long loses its slot (default 10 s; 0 = never). */
+  idleUnchokeMs?: number;
   random?: () => number;
   /**
    * The exact info-dict bytes (the ones the info-hash is SHA-1 of): when given, our BEP 10
@@ -74,7 +79,18 @@ function requestKey(piece: number, begin: number): number | undefined {
   return begin % BLOCK === 0 && begin / BLOCK < 4096 ? piece * 4096 + begin / BLOCK : undefined;
 }
 const MAX_QUEUED_REQUESTS = 1024;
+/**
+ * Requests we will not answer (sent while choked, or for pieces we lack) allowed between two
+ * unchokes. A peer may have a full queue (our reqq) in flight when we choke it, so twice that is
+ * never an accident: it is a peer making us send one reject per request (issue 13).
+ */
+const MAX_UNANSWERED_REQUESTS = 2 * MAX_QUEUED_REQUESTS;
 const MAX_READS_IN_FLIGHT = 4;
+/**
+ * A peer neither side is interested in counts as idle (of no use now: it may be evicted to make
+ * room for a newcomer) once connected this long: time for the bitfield and interest exchange.
+ */
+const IDLE_GRACE_MS = 10_000;
 /** Wrong-sized answers to our requests tolerated from one peer before dropping it. */
 const MAX_BAD_ANSWERS = 3;
 /** Recent failed pieces with several senders remembered for clearing the co-senders of a banned peer. */
@@ -91,8 +107,7 @@ const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byt
  * address (tests, local swarms) and the peer id is what tells them apart.
  */
 export function banKey(address: string, peerId: Uint8Array | undefined): string {
-  const loopback = address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
-  return loopback && peerId ? `${address}/${hex(peerId)}` : address;
+  return (isLoopback(address) || address.startsWith('::ffff:127.')) && peerId ? `${address}/${hex(peerId)}` : address;
 }
 
 /** One connected peer of a torrent: its wire, our view of its state, and its rates. */
@@ -125,6 +140,10 @@ export class SwarmPeer implements ChokablePeer {
   dropReason: string | undefined;
   /** Requests waiting for download-limiter tokens. */
   pendingTokens = 0;
+  /** Requests we refused or ignored since we last unchoked the peer (see MAX_UNANSWERED_REQUESTS). */
+  unanswered = 0;
+  /** Clock time the peer joined the swarm. */
+  readonly connectedAt: number;
 
   constructor(
     readonly conn: PeerConnection,
@@ -133,6 +152,7 @@ export class SwarmPeer implements ChokablePeer {
   ) {
     this.downRate = new RateMeasure({ clock });
     this.upRate = new RateMeasure({ clock, fudgeMs: UPLOAD_RATE_FUDGE_MS });
+    this.connectedAt = clock.now();
   }
 
   get address(): string {
@@ -169,6 +189,9 @@ export class SwarmPeer implements ChokablePeer {
   lastBlockAt(): number | null {
     return this.lastBlock;
   }
+  bytesUploaded(): number {
+    return this.uploaded;
+  }
 }
 
 /**
@@ -186,7 +209,8 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   uploaded = 0;
   /** Bytes received that were dropped (duplicates, unrequested, failed pieces). */
   wasted = 0;
-  readonly #o: Required<Omit<SwarmOptions, 'uploadLimiters' | 'downloadLimiters' | 'random' | 'metadata'>> & Pick<SwarmOptions, 'random'>;
+  readonly #o: Required<Omit<SwarmOptions, 'uploadLimiters' | 'downloadLimiters' | 'random' | 'metadata' | 'seedChoking' | 'idleUnchokeMs'>> &
+    Pick<SwarmOptions, 'random'>;
   readonly #uploadLimiters: TokenBucket[];
   readonly #downloadLimiters: TokenBucket[];
   readonly #contributors = new Map<number, Set<SwarmPeer>>();
@@ -247,8 +271,12 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       maxUploads: this.#o.maxUploads,
       minUploads: this.#o.minUploads,
       snubTimeMs: this.#o.snubTimeMs,
-      // A finished torrent downloads nothing: unchoke by upload rate, as a seed does.
+      // A finished torrent downloads nothing: it chokes as a seed does.
       isSeeding: () => options.picker.isWantedComplete,
+      // A turn of a round-robin seed: libtorrent's seeding_piece_quota of 20 pieces.
+      seedTurnBytes: 20 * store.pieceLength,
+      ...(options.seedChoking ? { seedChoking: options.seedChoking } : {}),
+      ...(options.idleUnchokeMs !== undefined ? { idleUnchokeMs: options.idleUnchokeMs } : {}),
       ...(options.random ? { random: options.random } : {}),
     });
   }
@@ -344,8 +372,9 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
 
   onPeer(conn: PeerConnection): PeerHandler | undefined {
     this.#dialing.delete(`${conn.remoteAddress}:${conn.remotePort}`);
-    if (!this.#active || this.peers.size >= this.#o.maxPeers) return undefined;
+    if (!this.#active) return undefined;
     if (this.#banned.has(conn.remoteAddress) || this.#banned.has(banKey(conn.remoteAddress, conn.peerId))) return undefined;
+    if (this.peers.size >= this.#o.maxPeers && !this.#evictFor(conn)) return undefined;
     const peer = new SwarmPeer(conn, this, this.#o.clock);
     this.peers.add(peer);
     const { store, picker } = this.#o;
@@ -361,7 +390,29 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       onMessage: (_c, message) => this.#onMessage(peer, message),
       onFlushed: () => this.#serve(peer),
       onClose: (_c, reason: PeerCloseReason, error?: Error) => this.#onClose(peer, reason, error),
+      idle: () => this.isIdle(peer),
     };
+  }
+
+  /**
+   * The peer is of no use now: it let an upload slot go unused (the choker took it back), or
+   * neither side has been interested since it connected a while ago. Such peers make room for
+   * newcomers when the torrent (or the server) is full.
+   */
+  isIdle(peer: SwarmPeer): boolean {
+    if (this.choker.isIdle(peer)) return true;
+    return !peer.peerInterested && !peer.amInterested && this.#o.clock.now() - peer.connectedAt >= IDLE_GRACE_MS;
+  }
+
+  /** The torrent is full: drops its oldest idle incoming peer for `conn`, if it has one. */
+  #evictFor(conn: PeerConnection): boolean {
+    let victim: SwarmPeer | undefined;
+    for (const p of this.peers) {
+      if (p.conn.incoming && this.isIdle(p) && (!victim || p.connectedAt < victim.connectedAt)) victim = p;
+    }
+    if (!victim) return false;
+    this.#drop(victim, `evicted: the torrent has ${this.#o.maxPeers} peers and this one was idle, for ${conn.remoteAddress}:${conn.remotePort}`);
+    return this.peers.size < this.#o.maxPeers;
   }
 
   /** BEP 10: sent only when we serve metadata (BEP 9). */
@@ -722,6 +773,9 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       return this.#drop(peer, `request for piece ${index}, which we do not have`);
     }
     if (peer.amChoking || !store.hasPiece(index)) {
+      if (++peer.unanswered > MAX_UNANSWERED_REQUESTS) {
+        return this.#drop(peer, `more than ${MAX_UNANSWERED_REQUESTS} requests while choked or for pieces we do not have`);
+      }
       // Fast peers learn at once; others lose the request silently, as BEP 3 says.
       if (peer.conn.fast) peer.conn.send({ type: 'reject', index, begin, length });
       return;
@@ -824,6 +878,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       peer.uploadQueue.length = 0;
       peer.conn.send({ type: 'choke' });
     } else {
+      peer.unanswered = 0;
       peer.conn.send({ type: 'unchoke' });
       this.#serve(peer);
     }

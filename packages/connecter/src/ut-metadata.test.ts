@@ -181,6 +181,15 @@ describe('MetadataServer', () => {
     expect(srv.onExtended(p.conn, UT_METADATA_ID + 1, request(0))).toBeUndefined();
   });
 
+  test('a peer that keeps asking past its allowance is dropped after 64 rejects (TOO_MANY_REQUESTS)', () => {
+    const srv = new MetadataServer(metadata, { maxPiecesPerPeer: 2 });
+    const p = stubPeer(3);
+    for (let i = 0; i < 2 + 64; i++) srv.onExtended(p.conn, UT_METADATA_ID, request(0));
+    expect(p.sent.filter((m) => m.type === 'reject')).toHaveLength(64);
+    expect(code(() => srv.onExtended(p.conn, UT_METADATA_ID, request(0)))).toBe('TOO_MANY_REQUESTS');
+    expect(p.sent).toHaveLength(66);
+  });
+
   test('a malformed request is a ProtocolError (the hub drops that peer)', () => {
     const srv = new MetadataServer(metadata);
     expect(code(() => srv.onExtended(stubPeer(1).conn, UT_METADATA_ID, request(2)))).toBe('BAD_METADATA_MESSAGE');

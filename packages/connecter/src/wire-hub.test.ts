@@ -1,4 +1,4 @@
-import { createConnection, type Socket } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { ManualClock } from '@mainline/rate';
 import {
   encodeHandshake,
@@ -9,6 +9,7 @@ import {
   type PeerCloseReason,
   type PeerConnection,
   type PeerHandler,
+  type ProtocolError,
   type TorrentWire,
   type WireHubOptions,
   type WireLogEvent,
@@ -249,13 +250,20 @@ describe('handshake routing over loopback', () => {
   });
 });
 
+/** A hub on a ManualClock with torrent T1 registered, listening on loopback. */
+async function clockedHub(options: Partial<WireHubOptions> = {}) {
+  const clock = new ManualClock();
+  const a = hub(id('a'), { ...options, rawServer: { clock, onError: () => undefined } });
+  const a1 = new TestTorrent('a1');
+  a.hub.addTorrent(T1, a1);
+  const port = await listening(a.hub);
+  return { clock, a, a1, port };
+}
+
 describe('keep-alives and idle peers on a ManualClock', () => {
   test('keep-alive every 2 minutes; a silent peer is dropped by the inactivity timeout', async () => {
-    const clock = new ManualClock();
-    const a = hub(id('a'), { rawServer: { clock, onError: () => undefined } });
-    const a1 = new TestTorrent('a1');
-    a.hub.addTorrent(T1, a1);
-    const port = await listening(a.hub);
+    // No first-message deadline here: this is about the inactivity sweep (300 s) alone.
+    const { clock, a1, port } = await clockedHub({ firstMessageTimeoutMs: 0 });
     const silent = await raw(port);
     const received: Buffer[] = [];
     silent.on('data', (c: Buffer) => received.push(c));
@@ -273,5 +281,195 @@ describe('keep-alives and idle peers on a ManualClock', () => {
     expect(a1.closed).toHaveLength(0);
     clock.advance(60_000); // t=360 s
     expect(a1.closed.map((c) => c.reason)).toEqual(['timeout']);
+  });
+});
+
+/** Resolves when the socket is closed by the other end (or errors). */
+function whenClosed(s: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.destroyed) return resolve();
+    s.on('close', () => resolve());
+    s.resume(); // a stream that is not flowing never sees the FIN
+  });
+}
+
+/** Lets socket events of the real event loop through (ManualClock tests still use real sockets). */
+const ioTurn = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
+
+/** Our raw peers set the fast bit: TestTorrent's opening message is have-none. */
+const FAST = makeReserved({ fast: true });
+
+describe('deadlines on a ManualClock (issue 13: slots held by silent or slow sockets)', () => {
+  test('an incoming socket that does not complete its handshake within 10 s is dropped, however it trickles', async () => {
+    const { clock, a, port } = await clockedHub();
+    const silent = await raw(port);
+    const trickle = await raw(port);
+    await eventually(() => a.hub.connectionCount === 2);
+    const hs = encodeHandshake(T1, id('t'), FAST);
+    // One byte every 2 s: the inactivity sweep would never fire; the handshake deadline does.
+    for (let i = 0; i < 4; i++) {
+      trickle.write(hs.subarray(i, i + 1));
+      await ioTurn();
+      clock.advance(2_000);
+    }
+    await ioTurn();
+    expect(a.hub.connectionCount).toBe(2); // t = 8 s
+    clock.advance(1_999);
+    expect(a.hub.connectionCount).toBe(2);
+    clock.advance(1); // t = 10 s
+    await Promise.all([whenClosed(silent), whenClosed(trickle)]);
+    expect(a.hub.connectionCount).toBe(0);
+    expect(a.log.map((e) => [e.code, e.incoming])).toEqual([
+      ['HANDSHAKE_TIMEOUT', true],
+      ['HANDSHAKE_TIMEOUT', true],
+    ]);
+    expect(a.log[0]?.message).toMatch(/within 10 s/);
+  });
+
+  test('an outgoing connection whose peer never answers the handshake fails after 10 s; the torrent hears of it', async () => {
+    const { clock, a, a1 } = await clockedHub();
+    const accepted: Socket[] = [];
+    const mute = createServer((s) => {
+      s.on('error', () => undefined);
+      accepted.push(s); // reads our handshake, says nothing
+    });
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+    try {
+      const port = (mute.address() as { port: number }).port;
+      a.hub.connect(T1, '127.0.0.1', port);
+      await eventually(() => accepted.length === 1);
+      clock.advance(9_999);
+      await ioTurn();
+      expect(a1.failedDials).toHaveLength(0);
+      clock.advance(1);
+      expect(a1.failedDials.map((f) => [f.reason, (f.error as ProtocolError | undefined)?.code])).toEqual([['protocol-error', 'HANDSHAKE_TIMEOUT']]);
+      expect(a.log[0]).toMatchObject({ code: 'HANDSHAKE_TIMEOUT', incoming: false });
+    } finally {
+      for (const s of accepted) s.destroy();
+      await new Promise<void>((r) => mute.close(() => r()));
+    }
+  });
+
+  test('after the handshake, a peer that sends only keep-alives for 30 s is dropped; any other message clears the deadline', async () => {
+    const { clock, a, a1, port } = await clockedHub({ keepAliveIntervalMs: 0 });
+    const mute = await raw(port);
+    const talker = await raw(port);
+    mute.write(encodeHandshake(T1, id('m'), FAST));
+    talker.write(encodeHandshake(T1, id('k'), FAST));
+    await eventually(() => a1.peers.length === 2);
+    for (let t = 0; t < 29; t++) {
+      mute.write(Buffer.alloc(4)); // keep-alive: not a message that counts
+      if (t === 28) talker.write(Buffer.concat(encodeMessage({ type: 'interested' })));
+      await ioTurn();
+      clock.advance(1_000);
+    }
+    await eventually(() => a1.types().includes('interested'));
+    clock.advance(1_000); // t = 30 s
+    await whenClosed(mute);
+    expect(a1.closed.map((c) => (c.error as ProtocolError | undefined)?.code)).toEqual(['FIRST_MESSAGE_TIMEOUT']);
+    expect(a.log.map((e) => e.code)).toEqual(['FIRST_MESSAGE_TIMEOUT']);
+    clock.advance(600_000); // the talker has no deadline left (nor an inactivity one: timeout is 300 s... it sent nothing since)
+    expect(a1.closed.map((c) => (c.error as ProtocolError | undefined)?.code ?? c.reason)).toEqual(['FIRST_MESSAGE_TIMEOUT', 'timeout']);
+    expect(() => hub(id('z'), { handshakeTimeoutMs: -1 })).toThrow(/handshakeTimeoutMs/);
+  });
+});
+
+test('the deadlines on the system clock over real TCP: a trickling handshake and a mute peer go, a talking one stays', async () => {
+  const a = hub(id('a'), { handshakeTimeoutMs: 300, firstMessageTimeoutMs: 300 });
+  const a1 = new TestTorrent('a1');
+  a.hub.addTorrent(T1, a1);
+  const port = await listening(a.hub);
+  const trickle = await raw(port);
+  const mute = await raw(port);
+  const talker = await raw(port);
+  mute.write(encodeHandshake(T1, id('m'), FAST));
+  talker.write(Buffer.concat([encodeHandshake(T1, id('k'), FAST), ...encodeMessage({ type: 'have-none' })]));
+  const hs = encodeHandshake(T1, id('t'), FAST);
+  let sent = 0;
+  const timer = setInterval(() => trickle.write(hs.subarray(sent, ++sent)), 25);
+  const started = Date.now();
+  try {
+    await Promise.all([whenClosed(trickle), whenClosed(mute)]);
+  } finally {
+    clearInterval(timer);
+  }
+  expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  expect(a.log.map((e) => e.code).sort()).toEqual(['FIRST_MESSAGE_TIMEOUT', 'HANDSHAKE_TIMEOUT']);
+  await new Promise((r) => setTimeout(r, 400));
+  expect(talker.destroyed).toBe(false);
+  expect(a1.peers.filter((p) => p.state === 'open')).toHaveLength(1);
+});
+
+describe('a full server makes room (issue 13: 55 silent sockets locked every honest peer out)', () => {
+  test('55 silent or trickling sockets fill max_allow_in: an honest peer gets in at once, the oldest is evicted', async () => {
+    const a = hub(id('a'));
+    const a1 = new TestTorrent('a1');
+    a.hub.addTorrent(T1, a1);
+    const port = await listening(a.hub);
+    const silent: Socket[] = [];
+    for (let i = 0; i < 55; i++) {
+      silent.push(await raw(port));
+      await eventually(() => a.hub.connectionCount === i + 1);
+    }
+    const oldestPort = silent[0]!.localPort;
+    expect(a.hub.server.connectionCount).toBe(55); // full (max_allow_in 55)
+    // Half of them trickle their handshake, a byte every 20 ms: that keeps none of them in.
+    const hs = encodeHandshake(T1, id('t'), FAST);
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (sent < 60) silent.forEach((s, i) => i % 2 === 1 && !s.destroyed && s.write(hs.subarray(sent, sent + 1)));
+      sent++;
+    }, 20);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const b = hub(id('b'));
+      const b1 = new TestTorrent('b1');
+      b.hub.addTorrent(T1, b1);
+      const started = Date.now();
+      b.hub.connect(T1, '127.0.0.1', port);
+      await eventually(() => a1.peers.length === 1 && b1.peers.length === 1);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      await whenClosed(silent[0]!);
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(a.log).toEqual([expect.objectContaining({ code: 'EVICTED', incoming: true, remotePort: oldestPort })]);
+    expect(a.hub.server.connectionCount).toBe(55);
+  });
+
+  test('the same with handshaken peers that said nothing, then with peers their torrent calls idle', async () => {
+    const a = hub(id('a'), { rawServer: { maxAllowIn: 3, onError: () => undefined } });
+    let idle = false;
+    const a1 = new (class extends TestTorrent {
+      override onPeer(peer: PeerConnection): PeerHandler {
+        return { ...super.onPeer(peer), idle: () => idle };
+      }
+    })('a1');
+    a.hub.addTorrent(T1, a1);
+    const port = await listening(a.hub);
+    const peers: Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await raw(port);
+      s.write(encodeHandshake(T1, id(String(i)), FAST));
+      peers.push(s);
+      await eventually(() => a1.peers.length === i + 1);
+    }
+    // Handshaken but silent: the oldest makes room.
+    const newcomer = await raw(port);
+    newcomer.write(encodeHandshake(T1, id('n'), FAST));
+    await eventually(() => a1.peers.length === 4);
+    await whenClosed(peers[0]!);
+    // Everyone talks now: nobody is evictable, a newcomer is refused...
+    for (const s of [...peers.slice(1), newcomer]) s.write(Buffer.concat(encodeMessage({ type: 'interested' })));
+    await eventually(() => a1.types().filter((t) => t === 'interested').length === 3);
+    const refused = await raw(port);
+    await whenClosed(refused);
+    expect(a.hub.server.refusedCount).toBe(1);
+    // ...until the torrent says its peers are of no use: then the oldest of them goes.
+    idle = true;
+    const third = await raw(port);
+    await eventually(() => a.hub.connectionCount === 3 && a1.closed.length === 2);
+    expect(a1.closed[1]?.reason).toBe('evicted');
+    expect(third.destroyed).toBe(false);
   });
 });

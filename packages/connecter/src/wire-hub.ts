@@ -7,7 +7,7 @@ import {
   type SocketHandler,
   type TaskHandle,
 } from '@mainline/rawserver';
-import { DEFAULT_KEEPALIVE_INTERVAL_MS } from './constants.js';
+import { DEFAULT_FIRST_MESSAGE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_KEEPALIVE_INTERVAL_MS } from './constants.js';
 import { ConnecterError, ProtocolError, type ProtocolErrorCode } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
 import { checkId } from './handshake.js';
@@ -30,10 +30,13 @@ export interface TorrentWire {
   onConnectFailed?(host: string, port: number, reason: PeerCloseReason, error?: Error): void;
 }
 
-/** A peer dropped for breaking the protocol (or for being a duplicate, or ourselves). */
+/**
+ * A peer dropped for breaking the protocol (or for being a duplicate, or ourselves, or for missing
+ * a deadline), or evicted to make room for a newcomer when the server was full (code EVICTED).
+ */
 export interface WireLogEvent {
   type: 'dropped';
-  code: ProtocolErrorCode;
+  code: ProtocolErrorCode | 'EVICTED';
   message: string;
   remoteAddress: string;
   remotePort: number;
@@ -49,6 +52,17 @@ export interface WireHubOptions {
   reserved?: Uint8Array;
   /** Keep-alive period (default 120 s); 0 turns keep-alives off. */
   keepAliveIntervalMs?: number;
+  /**
+   * The peer's whole handshake must be in this long after the TCP connection is up (default 10 s,
+   * libtorrent's; 0 = no deadline). A trickle of bytes does not move the deadline.
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * After the handshake, the peer must send a message other than a keep-alive (or port) within
+   * this long (default 30 s; 0 = no deadline). Real clients send their bitfield / have-none /
+   * extension handshake at once; a peer with nothing to say holds a connection slot for nothing.
+   */
+  firstMessageTimeoutMs?: number;
   /** Options for the RawServer the hub creates (its onIncoming is the hub's). */
   rawServer?: Omit<RawServerOptions, 'onIncoming'>;
   /** Told about every dropped peer, with the reason. */
@@ -72,6 +86,11 @@ const PLACEHOLDER: SocketHandler = { onData: () => undefined, onClose: () => und
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
+function timeout(name: string, ms: number): number {
+  if (!Number.isFinite(ms) || ms < 0) throw new ConnecterError('BAD_ARGUMENT', `${name} must be >= 0, got ${String(ms)}`);
+  return ms;
+}
+
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
@@ -92,6 +111,8 @@ export class WireHub {
   private readonly log: ((event: WireLogEvent) => void) | undefined;
   private readonly keepAliveTask: TaskHandle | undefined;
   private readonly owner: ConnectionOwner;
+  private readonly handshakeTimeoutMs: number;
+  private readonly firstMessageTimeoutMs: number;
 
   constructor(options: WireHubOptions) {
     checkId('peerId', options.peerId);
@@ -99,7 +120,13 @@ export class WireHub {
     this.reserved = Uint8Array.from(options.reserved ?? DEFAULT_RESERVED);
     if (this.reserved.length !== 8) throw new ConnecterError('BAD_ARGUMENT', 'reserved must be 8 bytes');
     this.log = options.log;
-    this.server = new RawServer({ ...options.rawServer, onIncoming: (socket) => this.accept(socket) });
+    this.handshakeTimeoutMs = timeout('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    this.firstMessageTimeoutMs = timeout('firstMessageTimeoutMs', options.firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS);
+    this.server = new RawServer({
+      ...options.rawServer,
+      onIncoming: (socket) => this.accept(socket),
+      onFull: () => this.evictionCandidate()?.socket,
+    });
     this.owner = {
       now: () => this.server.clock.now(),
       localPeerId: this.peerId,
@@ -107,6 +134,8 @@ export class WireHub {
       onInfoHash: (conn, infoHash) => this.gotInfoHash(conn, infoHash),
       onPeerId: (conn, peerId) => this.gotPeerId(conn, peerId),
       onClosed: (conn, reason, error) => this.closed(conn, reason, error),
+      onConnected: (conn) => this.startDeadline(conn, this.handshakeTimeoutMs, 'HANDSHAKE_TIMEOUT', 'no complete handshake'),
+      onFirstMessage: (conn) => this.clearDeadline(conn),
     };
     const interval = options.keepAliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
     if (!Number.isFinite(interval) || interval < 0) throw new ConnecterError('BAD_ARGUMENT', 'keepAliveIntervalMs must be >= 0');
@@ -197,7 +226,41 @@ export class WireHub {
   private accept(socket: SingleSocket): SocketHandler {
     const conn = new PeerConnection(this.owner, socket, true, undefined);
     this.connections.add(conn);
+    this.startDeadline(conn, this.handshakeTimeoutMs, 'HANDSHAKE_TIMEOUT', 'no complete handshake');
     return conn.socketHandler;
+  }
+
+  /** Drops `conn` with `code` unless the deadline is cleared (or replaced) within `ms`. */
+  private startDeadline(conn: PeerConnection, ms: number, code: ProtocolErrorCode, what: string): void {
+    this.clearDeadline(conn);
+    if (ms === 0) return;
+    conn.deadline = this.server.addTask(() => {
+      conn.deadline = undefined;
+      conn.fail(new ProtocolError(code, `${what} within ${ms / 1000} s`));
+    }, ms);
+  }
+
+  private clearDeadline(conn: PeerConnection): void {
+    if (conn.deadline) this.server.cancelTask(conn.deadline);
+    conn.deadline = undefined;
+  }
+
+  /**
+   * The incoming connection to close when the server is full and another one comes in: the oldest
+   * still handshaking, else the oldest that has sent nothing but keep-alives since its handshake,
+   * else the oldest its torrent has no use for (PeerHandler.idle). Honest newcomers finish their
+   * handshake in a round trip, so the oldest of each kind are the ones holding slots for nothing.
+   */
+  private evictionCandidate(): PeerConnection | undefined {
+    const oldest: (PeerConnection | undefined)[] = [undefined, undefined, undefined];
+    for (const conn of this.connections) {
+      if (!conn.incoming || conn.state === 'closed') continue;
+      const tier = conn.state === 'handshaking' ? 0 : conn.awaitingFirstMessage ? 1 : conn.idle ? 2 : -1;
+      if (tier < 0) continue;
+      const best = oldest[tier];
+      if (!best || conn.socket.createdAt < best.socket.createdAt) oldest[tier] = conn;
+    }
+    return oldest.find((c) => c !== undefined);
   }
 
   private gotInfoHash(conn: PeerConnection, infoHash: Uint8Array): void {
@@ -226,6 +289,10 @@ export class WireHub {
     if (entry.peers.has(key)) throw new ProtocolError('DUPLICATE_PEER', `peer ${key} is already connected`);
     entry.peers.set(key, conn);
     conn.open();
+    if (this.firstMessageTimeoutMs > 0) {
+      conn.awaitingFirstMessage = true;
+      this.startDeadline(conn, this.firstMessageTimeoutMs, 'FIRST_MESSAGE_TIMEOUT', 'nothing but keep-alives');
+    } else this.clearDeadline(conn);
     const handler = entry.torrent.onPeer(conn);
     if (conn.state !== 'open') return; // onPeer closed it
     if (!handler) {
@@ -241,14 +308,15 @@ export class WireHub {
 
   private closed(conn: PeerConnection, reason: PeerCloseReason, error?: Error): void {
     this.connections.delete(conn);
+    this.clearDeadline(conn);
     const entry = conn.infoHash ? this.torrents.get(hex(conn.infoHash)) : undefined;
     if (entry && conn.peerId && entry.peers.get(hex(conn.peerId)) === conn) entry.peers.delete(hex(conn.peerId));
-    if (error instanceof ProtocolError && this.log) {
+    if ((error instanceof ProtocolError || reason === 'evicted') && this.log) {
       try {
         this.log({
           type: 'dropped',
-          code: error.code,
-          message: error.message,
+          code: error instanceof ProtocolError ? error.code : 'EVICTED',
+          message: error instanceof ProtocolError ? error.message : 'the server was full: closed to make room for a new connection',
           remoteAddress: conn.remoteAddress,
           remotePort: conn.remotePort,
           incoming: conn.incoming,

@@ -1,6 +1,6 @@
 import { Bitfield } from '@mainline/bitfield';
 import { ByteQueue } from './byte-queue.js';
-import { DEFAULT_MAX_FRAME_LENGTH, DEFAULT_MAX_REQUEST_LENGTH, MessageId } from './constants.js';
+import { DEFAULT_MAX_EXTENDED_LENGTH, DEFAULT_MAX_FRAME_LENGTH, DEFAULT_MAX_REQUEST_LENGTH, MessageId } from './constants.js';
 import { ConnecterError, ProtocolError } from './errors.js';
 import { decodeExtensionHandshake } from './extension.js';
 import { PROTOCOL_HEADER } from './handshake.js';
@@ -16,8 +16,13 @@ export interface WireLimits {
   totalLength?: number;
   /** Largest length prefix accepted (default 2^23 = 8 MiB). */
   maxFrameLength?: number;
-  /** Largest request served (default 2^17 = 128 KiB). */
+  /** Largest request served, and largest block a piece message may carry (default 2^17 = 128 KiB). */
   maxRequestLength?: number;
+  /**
+   * Largest extended message (BEP 10), and largest bitfield while the piece count is unknown
+   * (default 2^20 = 1 MiB). With the block cap this bounds what a peer can make us buffer.
+   */
+  maxExtendedLength?: number;
   /**
    * The piece count is not known yet (BEP 9 metadata exchange): `numPieces` is ignored, bitfields
    * of any size are accepted and piece indices are not checked.
@@ -63,6 +68,7 @@ interface ResolvedLimits {
   lastPieceLength: number | undefined;
   maxFrameLength: number;
   maxRequestLength: number;
+  maxExtendedLength: number;
   piecesUnknown: boolean;
 }
 
@@ -83,6 +89,7 @@ function resolveLimits(l: WireLimits): ResolvedLimits {
     lastPieceLength,
     maxFrameLength: l.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH,
     maxRequestLength: l.maxRequestLength ?? DEFAULT_MAX_REQUEST_LENGTH,
+    maxExtendedLength: l.maxExtendedLength ?? DEFAULT_MAX_EXTENDED_LENGTH,
     piecesUnknown: l.piecesUnknown === true,
   };
 }
@@ -302,14 +309,24 @@ export class WireReader {
         if (bodyLength !== want && !limits.piecesUnknown) {
           throw new ProtocolError('BAD_BITFIELD', `bitfield of ${bodyLength} bytes for ${limits.numPieces} pieces (must be ${want})`);
         }
+        if (bodyLength > limits.maxExtendedLength && limits.piecesUnknown) {
+          throw new ProtocolError('BAD_BITFIELD', `bitfield of ${bodyLength} bytes (at most ${limits.maxExtendedLength} while the piece count is unknown)`);
+        }
         break;
       }
       case MessageId.piece:
         if (bodyLength <= 8) throw new ProtocolError('BAD_MESSAGE_LENGTH', `piece message with a ${bodyLength}-byte body (must be > 8)`);
+        // Nobody requests more than maxRequestLength: a longer block answers no request.
+        if (bodyLength - 8 > limits.maxRequestLength) {
+          throw new ProtocolError('BAD_MESSAGE_LENGTH', `piece message with a ${bodyLength - 8}-byte block (at most ${limits.maxRequestLength})`);
+        }
         break;
       case MessageId.extended:
         if (!this.extendedValue) throw new ProtocolError('EXTENSION_NOT_NEGOTIATED', 'extended message without the extension protocol');
         if (bodyLength < 1) throw new ProtocolError('BAD_MESSAGE_LENGTH', 'extended message without an extended id');
+        if (bodyLength > limits.maxExtendedLength) {
+          throw new ProtocolError('BAD_MESSAGE_LENGTH', `extended message of ${bodyLength} bytes (at most ${limits.maxExtendedLength})`);
+        }
         break;
     }
   }

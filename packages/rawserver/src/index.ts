@@ -7,5 +7,5 @@ export {
   type ConnectOptions,
   type TaskHandle,
 } from './raw-server.js';
-export { SingleSocket, type SocketHandler, type CloseReason, type SocketState } from './single-socket.js';
+export { SingleSocket, isLoopback, type SocketHandler, type CloseReason, type SocketState } from './single-socket.js';
 export { RawServerError, type RawServerErrorCode } from './errors.js';

@@ -1,3 +1,4 @@
+import { createConnection, type Socket } from 'node:net';
 import { ManualClock } from '@mainline/rate';
 import { RawServer, RawServerError, type SingleSocket, type SocketHandler } from './index.js';
 import { blocker, closeNodeServer, eventually, handleCounts, Recorder } from './test-helpers.js';
@@ -381,6 +382,102 @@ describe('back-pressure', () => {
     expect(inc.socket.congested).toBe(false);
     expect(inc.socket.writableLength).toBeLessThanOrEqual(32 * 1024);
     await rec.until(() => rec.received.length === total, 10000);
+  });
+});
+
+describe('hostile peers', () => {
+  test('a peer that never reads cannot grow the send queue past maxWriteQueue: the socket is closed', async () => {
+    const { server, incoming } = accepting({ writeThreshold: 16 * 1024, maxWriteQueue: 64 * 1024 });
+    const { port } = await server.listen({ minPort: 0, hosts: ['127.0.0.1'] });
+    const client = make();
+    const rec = new Recorder();
+    const sock = client.connect('127.0.0.1', port, rec);
+    await eventually(() => incoming.length === 1 && rec.connected);
+    sock.pause();
+    const inc = incoming[0] as { socket: SingleSocket; rec: Recorder };
+    // What a peer provokes past the threshold (e.g. one reject per request): small writes that
+    // ignore back-pressure. The kernel's buffers take the first few MiB; then the queue grows.
+    const reject = Buffer.alloc(1024, 16);
+    let peak = 0;
+    for (let i = 0; i < 16 * 1024; i++) {
+      inc.socket.write(reject);
+      peak = Math.max(peak, inc.socket.writableLength);
+    }
+    await inc.rec.until(() => inc.rec.closeReason !== undefined);
+    expect(inc.rec.closeReason).toBe('write-overflow');
+    expect(inc.rec.closeError?.message).toMatch(/not reading/);
+    expect(peak).toBeLessThanOrEqual(64 * 1024);
+    expect(inc.socket.write(reject)).toBe(false);
+    expect(() => new RawServer({ writeThreshold: 1024, maxWriteQueue: 1024 })).toThrow(/maxWriteQueue/);
+  });
+
+  test('maxConnectionsPerIp refuses incoming connections over the cap; loopback is exempt by default', async () => {
+    const capped = accepting({ maxConnectionsPerIp: 2, limitLoopback: true });
+    const { port } = await capped.server.listen({ minPort: 0, hosts: ['127.0.0.1'] });
+    const client = make();
+    const recs = [new Recorder(), new Recorder(), new Recorder()];
+    for (const r of recs.slice(0, 2)) client.connect('127.0.0.1', port, r);
+    await eventually(() => capped.incoming.length === 2);
+    expect(capped.server.connectionsFrom('127.0.0.1')).toBe(2);
+    client.connect('127.0.0.1', port, recs[2] as Recorder);
+    await (recs[2] as Recorder).until(() => recs[2]?.closeReason !== undefined);
+    expect(capped.server.refusedCount).toBe(1);
+    expect(capped.incoming).toHaveLength(2);
+    capped.incoming[0]?.socket.close();
+    await eventually(() => capped.server.connectionsFrom('127.0.0.1') === 1);
+    client.connect('127.0.0.1', port, new Recorder());
+    await eventually(() => capped.incoming.length === 3);
+
+    const exempt = accepting({ maxConnectionsPerIp: 2 });
+    const other = await exempt.server.listen({ minPort: 0, hosts: ['127.0.0.1'] });
+    for (let i = 0; i < 10; i++) client.connect('127.0.0.1', other.port, new Recorder());
+    await eventually(() => exempt.incoming.length === 10);
+    expect(exempt.server.refusedCount).toBe(0);
+  });
+
+  test('when full, onFull names an incoming socket to evict and the newcomer gets its place', async () => {
+    const { server, incoming } = accepting({
+      maxAllowIn: 2,
+      onFull: () => incoming.find((i) => i.socket.state === 'open')?.socket, // the oldest
+    });
+    const { port } = await server.listen({ minPort: 0, hosts: ['127.0.0.1'] });
+    const client = make();
+    for (let i = 0; i < 2; i++) client.connect('127.0.0.1', port, new Recorder());
+    await eventually(() => incoming.length === 2);
+    client.connect('127.0.0.1', port, new Recorder());
+    await eventually(() => incoming.length === 3);
+    expect(incoming[0]?.rec.closeReason).toBe('evicted');
+    expect(incoming[1]?.rec.closeReason).toBeUndefined();
+    expect(server.connectionCount).toBe(2);
+    expect(server.refusedCount).toBe(0);
+    // onFull naming nothing (or an outgoing socket) refuses the newcomer, as before.
+    const refusing = accepting({ maxAllowIn: 1, onFull: () => undefined });
+    const other = await refusing.server.listen({ minPort: 0, hosts: ['127.0.0.1'] });
+    client.connect('127.0.0.1', other.port, new Recorder());
+    await eventually(() => refusing.incoming.length === 1);
+    const late = new Recorder();
+    client.connect('127.0.0.1', other.port, late);
+    await late.until(() => late.closeReason !== undefined);
+    expect(refusing.server.refusedCount).toBe(1);
+  });
+
+  test('the listen backlog takes a burst of 60 connects at once (mainline\'s 5 left most to SYN retries)', async () => {
+    const { server, incoming } = accepting({ maxAllowIn: 100 });
+    const { port } = await server.listen({ minPort: 0, hosts: ['127.0.0.1'] });
+    const sockets: Socket[] = [];
+    const started = Date.now();
+    for (let i = 0; i < 60; i++) {
+      const s = createConnection({ host: '127.0.0.1', port }, () => s.write('x'));
+      s.on('error', () => undefined);
+      sockets.push(s);
+    }
+    try {
+      await eventually(() => incoming.length === 60 && incoming.every((i) => i.rec.received.length > 0), 10_000);
+      // A connect that overflowed the accept queue is retried by the kernel after >= 1 s.
+      expect(Date.now() - started).toBeLessThan(900);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
   });
 });
 

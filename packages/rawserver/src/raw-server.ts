@@ -1,7 +1,7 @@
 import { createServer, isIP, Socket, type AddressInfo, type ConnectOpts, type Server, type SocketConstructorOpts } from 'node:net';
 import { systemClock, type Clock, type TimerHandle } from '@mainline/rate';
 import { checkNonNegative, checkPort, RawServerError } from './errors.js';
-import { SingleSocket, type SocketHandler, type SocketOwner, type SocketState } from './single-socket.js';
+import { isLoopback, normalizeAddress, SingleSocket, type SocketHandler, type SocketOwner, type SocketState } from './single-socket.js';
 
 /** mainline 3.x defaults (download.py), plus the Node-era additions. */
 export const RAWSERVER_DEFAULTS = {
@@ -17,8 +17,18 @@ export const RAWSERVER_DEFAULTS = {
   connectTimeoutMs: 15_000,
   /** A socket whose send queue reaches this many bytes is congested. (mainline waited for empty.) */
   writeThreshold: 256 * 1024,
-  /** Listen backlog. */
-  backlog: 5,
+  /**
+   * A send queue may never hold more than this (default: the larger of 2 MiB and 4 × the
+   * threshold); a socket that would go past it is closed ('write-overflow'). (Not in mainline.)
+   */
+  maxWriteQueue: 2 * 1024 * 1024,
+  /**
+   * Listen backlog: Node's own default (mainline used 5, which drops bursts of honest connects;
+   * the kernel caps it at net.core.somaxconn).
+   */
+  backlog: 511,
+  /** Most sockets open to or from one IP address; incoming ones beyond it are refused. (Not in mainline.) */
+  maxConnectionsPerIp: 8,
   /** Port range. */
   minPort: 6881,
   maxPort: 6999,
@@ -39,6 +49,25 @@ export interface RawServerOptions {
   connectTimeoutMs?: number;
   /** Send-queue size in bytes at which a socket counts as congested (default 256 KiB). */
   writeThreshold?: number;
+  /**
+   * Hard cap in bytes on a socket's send queue (default max(2 MiB, 4 × writeThreshold)). Past the
+   * threshold only what the peer provokes is still written (rejects, replies); a peer that does not
+   * read would make that grow without end, so the socket is closed with 'write-overflow'.
+   */
+  maxWriteQueue?: number;
+  /**
+   * Most sockets (incoming and outgoing, connecting or open) to or from one IP address (default 8;
+   * 0 = no cap): an incoming connection from an address at the cap is refused. Loopback addresses
+   * are exempt unless `limitLoopback` (local swarms and tests run many peers on 127.0.0.1).
+   */
+  maxConnectionsPerIp?: number;
+  /** Apply `maxConnectionsPerIp` to loopback addresses (127.0.0.0/8, ::1) too (default false). */
+  limitLoopback?: boolean;
+  /**
+   * The server is full (`maxAllowIn`) and a new connection came in: return an incoming socket to
+   * close in its favour (it is closed with 'evicted'), or undefined to refuse the newcomer.
+   */
+  onFull?: () => SingleSocket | undefined;
   /**
    * Outgoing connections read into one buffer of this many bytes, shared by all of them, instead
    * of a new buffer per read (default 0: off). Fewer, larger reads and no garbage per read; the
@@ -71,7 +100,7 @@ export interface ListenOptions {
    * option if set, else '::' dual-stack (IPv4 and IPv6), falling back to '0.0.0.0' without IPv6.
    */
   hosts?: readonly string[];
-  /** Listen backlog (default 5, as mainline). */
+  /** Listen backlog (default 511, Node's default; mainline used 5). */
   backlog?: number;
 }
 
@@ -134,6 +163,11 @@ export class RawServer {
   private readonly connectTimeoutMs: number;
   private readonly bind: string;
   private readonly onIncoming: ((socket: SingleSocket) => SocketHandler | undefined) | undefined;
+  private readonly onFull: (() => SingleSocket | undefined) | undefined;
+  private readonly maxPerIp: number;
+  private readonly limitLoopback: boolean;
+  /** Sockets (connecting or open) per remote address, for maxConnectionsPerIp. */
+  private readonly perIp = new Map<string, number>();
   private readonly sharedReadBuffer: Buffer | undefined;
   private readonly onError: (error: unknown, context: string) => void;
   private readonly owner: SocketOwner;
@@ -167,6 +201,15 @@ export class RawServer {
     if (writeThreshold === 0) throw new RawServerError('BAD_ARGUMENT', 'writeThreshold must be at least 1');
     const lowWaterMark = checkNonNegative('lowWaterMark', options.lowWaterMark ?? Math.floor(writeThreshold / 2), true);
     if (lowWaterMark >= writeThreshold) throw new RawServerError('BAD_ARGUMENT', 'lowWaterMark must be below writeThreshold');
+    const maxWriteQueue = checkNonNegative(
+      'maxWriteQueue',
+      options.maxWriteQueue ?? Math.max(RAWSERVER_DEFAULTS.maxWriteQueue, 4 * writeThreshold),
+      true,
+    );
+    if (maxWriteQueue <= writeThreshold) throw new RawServerError('BAD_ARGUMENT', 'maxWriteQueue must be above writeThreshold');
+    this.maxPerIp = checkNonNegative('maxConnectionsPerIp', options.maxConnectionsPerIp ?? RAWSERVER_DEFAULTS.maxConnectionsPerIp, true);
+    this.limitLoopback = options.limitLoopback ?? false;
+    this.onFull = options.onFull;
     this.bind = options.bind ?? '';
     if (this.bind !== '' && isIP(this.bind) === 0) {
       throw new RawServerError('BAD_ARGUMENT', `bind must be an IP address or '', got ${JSON.stringify(this.bind)}`);
@@ -185,6 +228,7 @@ export class RawServer {
       socketClosed: (socket, was) => this.socketClosed(socket, was),
       writeThreshold,
       lowWaterMark,
+      maxWriteQueue,
     };
     if (this.timeoutMs > 0) this.scheduleSweep();
   }
@@ -265,7 +309,8 @@ export class RawServer {
   }
 
   private accept(node: Socket): void {
-    if (this.closedValue || !this.onIncoming || this.sockets.size >= this.maxAllowIn) {
+    const address = normalizeAddress(node.remoteAddress);
+    if (this.closedValue || !this.onIncoming || this.overIpCap(address) || !this.makeRoom()) {
       this.refused++;
       node.on('error', () => undefined);
       node.destroy();
@@ -273,7 +318,7 @@ export class RawServer {
     }
     const placeholder: SocketHandler = { onData: () => undefined, onClose: () => undefined };
     const socket = new SingleSocket(this.owner, placeholder, true, node.remoteAddress ?? '', node.remotePort ?? 0, 'open');
-    this.sockets.add(socket);
+    this.track(socket);
     socket.attach(node);
     let handler: SocketHandler | undefined;
     try {
@@ -287,6 +332,31 @@ export class RawServer {
       return;
     }
     socket.setHandler(handler);
+  }
+
+  private overIpCap(address: string): boolean {
+    if (this.maxPerIp === 0 || (!this.limitLoopback && isLoopback(address))) return false;
+    return (this.perIp.get(address) ?? 0) >= this.maxPerIp;
+  }
+
+  /** True when there is room for one more incoming socket, after evicting one if `onFull` names one. */
+  private makeRoom(): boolean {
+    if (this.sockets.size < this.maxAllowIn) return true;
+    if (!this.onFull) return false;
+    let victim: SingleSocket | undefined;
+    try {
+      victim = this.onFull();
+    } catch (err) {
+      this.reportError(err, 'onFull');
+    }
+    if (!victim || !victim.incoming || !this.sockets.has(victim)) return false;
+    victim.finish('evicted');
+    return this.sockets.size < this.maxAllowIn;
+  }
+
+  private track(socket: SingleSocket): void {
+    this.sockets.add(socket);
+    this.perIp.set(socket.remoteAddress, (this.perIp.get(socket.remoteAddress) ?? 0) + 1);
   }
 
   // ---------------------------------------------------------------- dialling
@@ -315,7 +385,7 @@ export class RawServer {
     this.halfOpen++;
     socket.setState('connecting');
     socket.lastReceivedAt = this.clock.now();
-    this.sockets.add(socket);
+    this.track(socket);
     const family = isIP(host);
     const localAddress = this.bind !== '' && (family === 0 || family === isIP(this.bind)) ? this.bind : undefined;
     const shared = this.sharedReadBuffer;
@@ -362,7 +432,11 @@ export class RawServer {
   }
 
   private socketClosed(socket: SingleSocket, was: SocketState): void {
-    this.sockets.delete(socket);
+    if (this.sockets.delete(socket)) {
+      const n = (this.perIp.get(socket.remoteAddress) ?? 1) - 1;
+      if (n > 0) this.perIp.set(socket.remoteAddress, n);
+      else this.perIp.delete(socket.remoteAddress);
+    }
     if (was === 'queued') {
       const i = this.dialQueue.findIndex((d) => d.socket === socket);
       if (i >= 0) this.dialQueue.splice(i, 1);
@@ -465,7 +539,12 @@ export class RawServer {
     return this.dialQueue.length;
   }
 
-  /** Incoming connections refused so far (over `maxAllowIn`, no handler, or while closing). */
+  /** Sockets (connecting or open) to or from `address` (as reported by `SingleSocket.remoteAddress`). */
+  connectionsFrom(address: string): number {
+    return this.perIp.get(address) ?? 0;
+  }
+
+  /** Incoming connections refused so far (over `maxAllowIn` or `maxConnectionsPerIp`, no handler, or while closing). */
   get refusedCount(): number {
     return this.refused;
   }

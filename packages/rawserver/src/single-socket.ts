@@ -17,7 +17,14 @@ export type CloseReason =
   /** The handler threw; the exception went to `onError` and only this socket was dropped. */
   | 'handler-error'
   /** `RawServer.close()` closed every socket. */
-  | 'shutdown';
+  | 'shutdown'
+  /**
+   * The send queue would have grown past the server's `maxWriteQueue`: the peer does not read
+   * what we send. The socket is closed (just after the write that overflowed returns).
+   */
+  | 'write-overflow'
+  /** The server was full and closed this incoming socket to make room for a newcomer (`onFull`). */
+  | 'evicted';
 
 /** Lifecycle: queued (waiting for a half-open slot) → connecting → open → closed. Incoming sockets start open. */
 export type SocketState = 'queued' | 'connecting' | 'open' | 'closed';
@@ -47,9 +54,20 @@ export interface SocketOwner {
   socketClosed(socket: SingleSocket, wasState: SocketState): void;
   writeThreshold: number;
   lowWaterMark: number;
+  maxWriteQueue: number;
 }
 
-function normalizeAddress(address: string | undefined): { address: string; family: 'IPv4' | 'IPv6' | 'unknown' } {
+/** @internal */
+export function normalizeAddress(address: string | undefined): string {
+  return splitAddress(address).address;
+}
+
+/** True for 127.0.0.0/8 and ::1 (addresses as normalized: IPv4-mapped ones as plain IPv4). */
+export function isLoopback(address: string): boolean {
+  return address === '::1' || (address.startsWith('127.') && isIP(address) === 4);
+}
+
+function splitAddress(address: string | undefined): { address: string; family: 'IPv4' | 'IPv6' | 'unknown' } {
   if (address === undefined) return { address: '', family: 'unknown' };
   // Dual-stack listeners see IPv4 peers as IPv4-mapped IPv6 addresses.
   if (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4) return { address: address.slice(7), family: 'IPv4' };
@@ -74,6 +92,8 @@ export class SingleSocket {
   readonly family: 'IPv4' | 'IPv6' | 'unknown';
   /** Clock time (ms) of the last received byte; the socket's creation time before any. */
   lastReceivedAt: number;
+  /** Clock time (ms) the socket was created (accepted, or asked to dial). */
+  readonly createdAt: number;
   /** Bytes received so far. */
   bytesReceived = 0;
 
@@ -82,6 +102,8 @@ export class SingleSocket {
   private pending: Uint8Array[] = []; // writes made while queued for a dial slot
   private pendingBytes = 0;
   private congestedValue = false;
+  /** The send queue overflowed: writes are dropped until the close that is already scheduled. */
+  private overflowed = false;
   private error: Error | undefined;
   /** @internal connect-timeout timer, owned by the server. */
   connectTimer: unknown = undefined;
@@ -98,12 +120,13 @@ export class SingleSocket {
     /** Reads come through a shared buffer (see transientReads); fixed before any data flows. */
     private readonly transientReadsValue = false,
   ) {
-    const n = normalizeAddress(remoteAddress);
+    const n = splitAddress(remoteAddress);
     this.remoteAddress = n.address;
     this.family = n.family;
     this.remotePort = remotePort;
     this.stateValue = state;
     this.lastReceivedAt = owner.now();
+    this.createdAt = this.lastReceivedAt;
   }
 
   get state(): SocketState {
@@ -161,8 +184,10 @@ export class SingleSocket {
    * until `onFlushed`. The bytes must not be modified afterwards.
    */
   write(data: Uint8Array): boolean {
-    if (this.stateValue === 'closed' || data.length === 0) return this.stateValue !== 'closed' && !this.congestedValue;
+    if (this.stateValue === 'closed' || this.overflowed) return false;
+    if (data.length === 0) return !this.congestedValue;
     if (this.stateValue === 'queued' || !this.node) {
+      if (this.pendingBytes + data.length > this.owner.maxWriteQueue) return this.overflow(this.pendingBytes + data.length);
       this.pending.push(data);
       this.pendingBytes += data.length;
       return this.markCongestion();
@@ -175,7 +200,7 @@ export class SingleSocket {
    * together without concatenating them.
    */
   writeMany(chunks: readonly Uint8Array[]): boolean {
-    if (this.stateValue === 'closed') return false;
+    if (this.stateValue === 'closed' || this.overflowed) return false;
     if (this.stateValue === 'queued' || !this.node) {
       for (const c of chunks) if (c.length > 0) this.write(c);
       return !this.congestedValue;
@@ -183,7 +208,7 @@ export class SingleSocket {
     const node = this.node;
     node.cork();
     try {
-      for (const c of chunks) if (c.length > 0) this.writeNode(c);
+      for (const c of chunks) if (c.length > 0 && !this.writeNode(c) && this.overflowed) break;
     } finally {
       node.uncork();
     }
@@ -194,12 +219,29 @@ export class SingleSocket {
     const node = this.node as Socket;
     // Only writes that may be involved in congestion carry a completion callback: the callback is
     // how we learn that the queue went down again (Node's 'drain' uses its own 16 KiB mark).
+    // Past the threshold a producer that honours back-pressure has stopped; what still comes is
+    // what the peer makes us send (rejects, replies), and a peer that never reads must not make
+    // that grow without end: over maxWriteQueue the data is dropped and the socket closed.
     if (this.congestedValue || node.writableLength + data.length >= this.owner.writeThreshold) {
+      if (node.writableLength + data.length > this.owner.maxWriteQueue) return this.overflow(node.writableLength + data.length);
       node.write(data, this.onChunkWritten);
     } else {
       node.write(data);
     }
     return this.markCongestion();
+  }
+
+  /**
+   * Drops the write and every later one, and closes the socket once the caller's synchronous work
+   * is done: closing inside write() would run onClose in the middle of the caller's bookkeeping.
+   */
+  private overflow(bytes: number): false {
+    if (!this.overflowed) {
+      this.overflowed = true;
+      const error = new Error(`send queue would reach ${bytes} bytes (over ${this.owner.maxWriteQueue}): the peer is not reading`);
+      queueMicrotask(() => this.finish('write-overflow', error));
+    }
+    return false;
   }
 
   private markCongestion(): boolean {
