@@ -17,6 +17,8 @@ export { createTracker, type TrackerOptions } from './tracker.js';
 export { TrackerTiers, type TierResult } from './tiers.js';
 export {
   Announcer,
+  DEFAULT_INTERVAL_FLOOR_MS,
+  DEFAULT_MIN_INTERVAL_FLOOR_MS,
   type AnnouncerOptions,
   type AnnouncerStats,
   type AnnouncerEvents,
