@@ -46,13 +46,14 @@ const part: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('', '=', '==', 'tr', 'x.pe=', '&') },
 );
 
-/** A magnet link: usually the right scheme and a btih, then any mix of parameters, repeated at will. */
+/** A magnet link: usually the right scheme and a valid btih first, then any mix of parameters, repeated at will. */
 export const magnetLink: fc.Arbitrary<string> = fc
   .tuple(
     fc.constantFrom('magnet:?', 'magnet:?', 'magnet:?', 'MAGNET:?', ' magnet:?', 'magnet:', 'http://x?'),
+    fc.option(fc.oneof(chars(HEX, 40, 40), chars(B32, 32, 32)).map((h) => `xt=urn:btih:${h}`), { freq: 4, nil: undefined }),
     fc.array(part, { maxLength: 12 }),
   )
-  .map(([scheme, parts]) => scheme + parts.join('&'));
+  .map(([scheme, xt, parts]) => scheme + (xt === undefined ? parts : [xt, ...parts]).join('&'));
 
 const MAGNET_TOKENS = ['&', '=', '%', '%2', 'tr=', 'x.pe=', 'xt=urn:btih:', '[', ']', ':', '.1', '\u00ff', '\ud83d'];
 

@@ -29,25 +29,40 @@ const dictPeer = fc.record(
   { requiredKeys: [] },
 );
 
-/** An announce reply as a tracker might write it (BEP 3, 7, 23, 24, 31; mainline's extras), fields optional and often wrong. */
-export const announceReply: fc.Arbitrary<{ [key: string]: PlainBencode }> = fc.record(
+const announceFields = {
+  'failure reason': textField,
+  'retry in': fc.oneof(int, fc.constantFrom('never', 'soon')),
+  'warning message': textField,
+  interval: intField,
+  'min interval': intField,
+  'tracker id': fc.oneof(fc.uint8Array({ maxLength: 12 }), int),
+  complete: intField,
+  incomplete: intField,
+  'num peers': intField,
+  'done peers': intField,
+  last: intField,
+  'external ip': fc.oneof(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ maxLength: 20 }), int),
+  peers: fc.oneof({ weight: 3, arbitrary: compact(6) }, { weight: 2, arbitrary: fc.array(dictPeer, { maxLength: 6 }) }, { weight: 1, arbitrary: fc.oneof(int, fc.constant({})) }),
+  peers6: fc.oneof({ weight: 3, arbitrary: compact(18) }, { weight: 1, arbitrary: fc.oneof(int, fc.array(dictPeer, { maxLength: 2 })) }),
+};
+
+/**
+ * An announce reply as a tracker might write it (BEP 3, 7, 23, 24, 31; mainline's extras): mostly
+ * a plausible one (an interval and compact peers, other fields now and then, often wrong), else
+ * any mix of the fields.
+ */
+export const announceReply: fc.Arbitrary<{ [key: string]: PlainBencode }> = fc.oneof(
   {
-    'failure reason': textField,
-    'retry in': fc.oneof(int, fc.constantFrom('never', 'soon')),
-    'warning message': textField,
-    interval: intField,
-    'min interval': intField,
-    'tracker id': fc.oneof(fc.uint8Array({ maxLength: 12 }), int),
-    complete: intField,
-    incomplete: intField,
-    'num peers': intField,
-    'done peers': intField,
-    last: intField,
-    'external ip': fc.oneof(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ maxLength: 20 }), int),
-    peers: fc.oneof({ weight: 3, arbitrary: compact(6) }, { weight: 2, arbitrary: fc.array(dictPeer, { maxLength: 6 }) }, { weight: 1, arbitrary: fc.oneof(int, fc.constant({})) }),
-    peers6: fc.oneof({ weight: 3, arbitrary: compact(18) }, { weight: 1, arbitrary: fc.oneof(int, fc.array(dictPeer, { maxLength: 2 })) }),
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.integer({ min: 1, max: 4000 }), compact(6), fc.record(announceFields, { requiredKeys: [] }), fc.nat(9))
+      .map(([interval, peers, extra, keep]) => {
+        // Keep a few of the extra fields only, so that most replies stay valid.
+        const picked = Object.fromEntries(Object.entries(extra).filter((_, i) => i % 10 === keep));
+        return { interval, peers, ...picked };
+      }),
   },
-  { requiredKeys: [] },
+  { weight: 1, arbitrary: fc.record(announceFields, { requiredKeys: [] }) },
 );
 
 /** A scrape reply (BEP 48): `files` keyed by 20-byte info-hashes (as latin-1 strings), or not. */
