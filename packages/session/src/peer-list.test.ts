@@ -196,6 +196,17 @@ describe('PeerList peers the user named', () => {
     expect(list.counts().dead).toBe(0);
   });
 
+  test('a new start (resume) dials them at once; other addresses keep their backoff', () => {
+    const { list, dialer, failAll } = setup({ userRetryMs: 60 * SEC });
+    list.attach(dialer);
+    list.add([peer(1)], 'user');
+    list.add([peer(2)], 'tracker');
+    failAll();
+    list.detach();
+    list.attach(dialer);
+    expect(dialer.dials).toEqual([addr(peer(1))]);
+  });
+
   test('asking again dials at once, whatever the backoff', () => {
     const { list, dialer, failAll } = setup({ userRetryMs: 60 * SEC });
     list.attach(dialer);

@@ -213,9 +213,10 @@ export class PeerList {
     return result;
   }
 
-  /** Starts dialling through a running swarm. */
+  /** Starts dialling through a running swarm (a start or resume: the user's peers are dialled at once). */
   attach(dialer: PeerDialer): void {
     this.#dialer = dialer;
+    for (const e of this.#entries.values()) if (this.#isUser(e)) e.nextDialAt = 0;
     this.#fill();
   }
 
