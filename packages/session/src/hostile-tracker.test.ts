@@ -123,4 +123,55 @@ describe('a hostile tracker', () => {
     expect(regular).toBeGreaterThanOrEqual(1);
     expect(regular).toBeLessThanOrEqual(2);
   });
+
+  test('a tracker peer that drops us is dialled again after the backoff (15 s), not at the next announce', async () => {
+    const dir = makeTempDir('ml-redial-dropped-');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'slow.bin', size: 8 * 1024 * 1024 });
+    const events: string[] = [];
+    let reply = Buffer.alloc(0);
+    tracker = createServer((req, res) => {
+      events.push(new URL(req.url ?? '/', 'http://t').searchParams.get('event') ?? 'none');
+      res.end(reply);
+    });
+    await new Promise<void>((r) => tracker!.listen(0, '127.0.0.1', r));
+    const torrent = makeTorrent(payload.path, { pieceLength: 64 * 1024, trackers: [`http://127.0.0.1:${(tracker.address() as AddressInfo).port}/announce`] });
+    const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
+    sessions.push(seeder);
+    const seedPort = await seeder.listen();
+    const seeding = await seeder.add(torrent.bytes, { savePath: payload.saveDir, noTrackers: true });
+    reply = Buffer.from(encode({ interval: 1800, peers: compact([['127.0.0.1', seedPort]], 6) }));
+
+    // The leecher's limit is on its ManualClock: while time stands still it cannot finish.
+    const clock = new ManualClock(Date.now());
+    const leecher = new Session({ portRange: [0, 0], bind: '127.0.0.1', clock, downloadLimit: 64 * 1024 });
+    sessions.push(leecher);
+    await leecher.listen();
+    let dials = 0;
+    const connect = leecher.hub.connect.bind(leecher.hub);
+    leecher.hub.connect = (hash, host, port, options) => {
+      if (port === seedPort) dials++;
+      return connect(hash, host, port, options);
+    };
+    const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out') });
+    const until = async (cond: () => boolean, what: string): Promise<void> => {
+      for (let i = 0; i < 400 && !cond(); i++) await sleep(25);
+      if (!cond()) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(t.peerList.counts())}`);
+    };
+    await until(() => t.stats().peers === 1, 'the tracker peer');
+    // The seeder goes away for a moment (its connections close) and comes back.
+    await seeding.pause();
+    await until(() => t.stats().peers === 0, 'the drop');
+    await seeding.resume();
+    // Dials start synchronously when the peer list's timer fires inside advance().
+    expect(dials).toBe(1);
+    clock.advance(14_999);
+    expect(dials).toBe(1);
+    clock.advance(1);
+    expect(dials).toBe(2);
+    await until(() => t.stats().peers === 1, 'the redialled peer');
+    expect(t.peerList.counts().connected.tracker).toBe(1);
+    expect(events).toEqual(['started']); // the tracker was not asked again
+    expect(t.state).toBe('downloading');
+  });
 });
+
