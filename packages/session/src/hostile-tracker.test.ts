@@ -30,6 +30,17 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** Every host:port a session dials, in order (a spy on its hub; the dials still happen). */
+function recordDials(session: Session): string[] {
+  const dialled: string[] = [];
+  const connect = session.hub.connect.bind(session.hub);
+  session.hub.connect = (hash, host, port, options) => {
+    dialled.push(`${host}:${port}`);
+    return connect(hash, host, port, options);
+  };
+  return dialled;
+}
+
 describe('a hostile tracker', () => {
   const sessions: Session[] = [];
   let tracker: Server | undefined;
@@ -39,18 +50,23 @@ describe('a hostile tracker', () => {
     await Promise.all(sessions.splice(0).map((s) => s.close()));
   });
 
-  test('interval 1 and 2,000 peers: the live ones at positions ≥ 100 are reached, 0.0.0.0 / port 80 / ourselves never dialled, announces floored', async () => {
-    const dir = makeTempDir('ml-hostile-tracker-');
-    const payload = await makePayload(join(dir, 'seed'), { name: 'hostile.bin', size: 1024 * 1024 });
-    // The tracker's URL is only known once it listens: start it first, answer with `reply`.
+  /** An HTTP tracker on loopback that records each announce's event and answers with what `answer` was last given. */
+  async function scriptedTracker(): Promise<{ url: string; events: string[]; answer: (reply: Uint8Array) => void }> {
     const events: string[] = [];
-    let reply = Buffer.alloc(0);
+    let reply: Uint8Array = new Uint8Array(0);
     tracker = createServer((req, res) => {
       events.push(new URL(req.url ?? '/', 'http://t').searchParams.get('event') ?? 'none');
       res.end(reply);
     });
     await new Promise<void>((r) => tracker!.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(tracker.address() as AddressInfo).port}/announce`;
+    return { url: `http://127.0.0.1:${(tracker.address() as AddressInfo).port}/announce`, events, answer: (r) => (reply = r) };
+  }
+
+  test('interval 1 and 2,000 peers: the live ones at positions ≥ 100 are reached, 0.0.0.0 / port 80 / ourselves never dialled, announces floored', async () => {
+    const dir = makeTempDir('ml-hostile-tracker-');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'hostile.bin', size: 1024 * 1024 });
+    // The tracker's URL goes into the torrent, so it starts first; its answer is set below.
+    const { url, events, answer } = await scriptedTracker();
     const torrent = makeTorrent(payload.path, { pieceLength: 64 * 1024, trackers: [url] });
 
     const seedPorts: number[] = [];
@@ -79,21 +95,18 @@ describe('a hostile tracker', () => {
       peers[at] = ['127.0.0.1', seedPorts[k]!];
       return `127.0.0.1:${seedPorts[k]!}`;
     });
-    reply = Buffer.from(
-      encode({
+    answer(
+      Buffer.from(
+        encode({
         interval: 1,
         'min interval': 1,
         peers: compact([...forbidden, ...peers], 6),
-        peers6: compact([['::', 6881], ['ff02::1', 6881]], 18),
-      }),
+          peers6: compact([['::', 6881], ['ff02::1', 6881]], 18),
+        }),
+      ),
     );
 
-    const dialled: string[] = [];
-    const connect = leecher.hub.connect.bind(leecher.hub);
-    leecher.hub.connect = (hash, host, port, options) => {
-      dialled.push(`${host}:${port}`);
-      return connect(hash, host, port, options);
-    };
+    const dialled = recordDials(leecher);
     const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out') });
 
     // Two minutes of the leecher's time, a second at a time, with real time for the sockets.
@@ -127,31 +140,21 @@ describe('a hostile tracker', () => {
   test('a tracker peer that drops us is dialled again after the backoff (15 s), not at the next announce', async () => {
     const dir = makeTempDir('ml-redial-dropped-');
     const payload = await makePayload(join(dir, 'seed'), { name: 'slow.bin', size: 8 * 1024 * 1024 });
-    const events: string[] = [];
-    let reply = Buffer.alloc(0);
-    tracker = createServer((req, res) => {
-      events.push(new URL(req.url ?? '/', 'http://t').searchParams.get('event') ?? 'none');
-      res.end(reply);
-    });
-    await new Promise<void>((r) => tracker!.listen(0, '127.0.0.1', r));
-    const torrent = makeTorrent(payload.path, { pieceLength: 64 * 1024, trackers: [`http://127.0.0.1:${(tracker.address() as AddressInfo).port}/announce`] });
+    const { url, events, answer } = await scriptedTracker();
+    const torrent = makeTorrent(payload.path, { pieceLength: 64 * 1024, trackers: [url] });
     const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
     sessions.push(seeder);
     const seedPort = await seeder.listen();
     const seeding = await seeder.add(torrent.bytes, { savePath: payload.saveDir, noTrackers: true });
-    reply = Buffer.from(encode({ interval: 1800, peers: compact([['127.0.0.1', seedPort]], 6) }));
+    answer(Buffer.from(encode({ interval: 1800, peers: compact([['127.0.0.1', seedPort]], 6) })));
 
     // The leecher's limit is on its ManualClock: while time stands still it cannot finish.
     const clock = new ManualClock(Date.now());
     const leecher = new Session({ portRange: [0, 0], bind: '127.0.0.1', clock, downloadLimit: 64 * 1024 });
     sessions.push(leecher);
     await leecher.listen();
-    let dials = 0;
-    const connect = leecher.hub.connect.bind(leecher.hub);
-    leecher.hub.connect = (hash, host, port, options) => {
-      if (port === seedPort) dials++;
-      return connect(hash, host, port, options);
-    };
+    const dialled = recordDials(leecher);
+    const dials = (): number => dialled.filter((d) => d === `127.0.0.1:${seedPort}`).length;
     const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out') });
     const until = async (cond: () => boolean, what: string): Promise<void> => {
       for (let i = 0; i < 400 && !cond(); i++) await sleep(25);
@@ -163,11 +166,11 @@ describe('a hostile tracker', () => {
     await until(() => t.stats().peers === 0, 'the drop');
     await seeding.resume();
     // Dials start synchronously when the peer list's timer fires inside advance().
-    expect(dials).toBe(1);
+    expect(dials()).toBe(1);
     clock.advance(14_999);
-    expect(dials).toBe(1);
+    expect(dials()).toBe(1);
     clock.advance(1);
-    expect(dials).toBe(2);
+    expect(dials()).toBe(2);
     await until(() => t.stats().peers === 1, 'the redialled peer');
     expect(t.peerList.counts().connected.tracker).toBe(1);
     expect(events).toEqual(['started']); // the tracker was not asked again
