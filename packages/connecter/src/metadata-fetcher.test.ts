@@ -194,3 +194,11 @@ test('a serving Swarm that dials us (incoming peer) is used too', async () => {
   const bytes = await done;
   expect(Buffer.from(bytes).equals(Buffer.from(meta.infoBytes))).toBe(true);
 });
+
+test('a tracker handing out 100,000 peers does not grow the addresses remembered past maxKnownPeers', async () => {
+  const { fetcher } = await fetcherHub({ maxConnections: 0 });
+  const many = Array.from({ length: 100_000 }, (_, i) => ({ ip: `127.1.${(i >> 8) & 255}.${i & 255}`, port: 1024 + (i >> 16) }));
+  fetcher.addPeers(many);
+  fetcher.addPeers(many.slice(0, 10)); // known ones are still taken
+  expect(fetcher.status().known).toBe(3000);
+});

@@ -38,6 +38,8 @@ export interface MetadataFetcherOptions {
   redialMs?: number;
   /** Largest metadata_size we accept (default 8 MiB). */
   maxMetadataSize?: number;
+  /** Most addresses remembered for dialling (default 3000): a tracker handing out 100,000 peers does not grow it. */
+  maxKnownPeers?: number;
 }
 
 export interface MetadataFetcherEvents {
@@ -58,6 +60,8 @@ export interface MetadataFetcherStatus {
   metadataPeers: number;
   /** Outgoing connections in progress. */
   dialing: number;
+  /** Addresses remembered for dialling (at most maxKnownPeers). */
+  known: number;
   piecesReceived: number;
   /** Pieces of the metadata being assembled (undefined until a peer has told its size). */
   pieceCount: number | undefined;
@@ -136,6 +140,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       retryAfterMs: options.retryAfterMs ?? 5_000,
       redialMs: options.redialMs ?? 10_000,
       maxMetadataSize: options.maxMetadataSize ?? MAX_METADATA_SIZE,
+      maxKnownPeers: options.maxKnownPeers ?? 3000,
     };
     this.metadata = new Promise<Uint8Array>((resolve, reject) => {
       this.#resolve = resolve;
@@ -176,7 +181,9 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   addPeers(peers: readonly { ip: string; port: number }[]): void {
     if (this.#state === 'done' || this.#state === 'cancelled') return;
     for (const p of peers) {
-      if (p.port > 0 && p.port < 65536) this.#known.set(`${p.ip}:${p.port}`, { ip: p.ip, port: p.port });
+      const key = `${p.ip}:${p.port}`;
+      if (p.port <= 0 || p.port >= 65536 || (this.#known.size >= this.#o.maxKnownPeers && !this.#known.has(key))) continue;
+      this.#known.set(key, { ip: p.ip, port: p.port });
     }
     if (this.#state === 'fetching') this.#dial(peers);
   }
@@ -189,6 +196,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       peers: this.#peers.size,
       metadataPeers,
       dialing: this.#dialing.size,
+      known: this.#known.size,
       piecesReceived: this.#received,
       pieceCount: this.#size === undefined ? undefined : metadataPieceCount(this.#size),
     };

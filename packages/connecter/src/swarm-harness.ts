@@ -117,7 +117,7 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
     errors,
     serverErrors,
     completed,
-    dial: (p) => swarm.addPeers([{ ip: '127.0.0.1', port: p }]),
+    dial: (p) => void swarm.connect('127.0.0.1', p),
     async close() {
       if (closed) return;
       closed = true;

@@ -297,3 +297,32 @@ test('pieces too large to collect in memory (over 4 MiB) are written block by bl
   expect(partial.size).toBeGreaterThan(0);
   expect((await readTorrentData(huge, saveDir)).equals(await readTorrentData(huge, payload.saveDir))).toBe(true);
 });
+
+test('connect() dials one peer; every dial that does not become a peer is a connect-failed event', async () => {
+  // Peers with nothing to trade: the connections stay up (a finished download would close a seed).
+  const other = await node(multi, leechDir(), { id: peerId('other') });
+  const leecher = await node(multi, leechDir(), { id: peerId('leecher'), swarm: { maxInitiate: 3, maxPeers: 1 } });
+  const failed: string[] = [];
+  leecher.swarm.on('connect-failed', (host, port, reason) => failed.push(`${host}:${port} ${reason}`));
+  expect(leecher.swarm.outgoingSlots).toBe(3);
+  // Refused: nobody listens on a port that was just closed.
+  const probe = await node(multi, leechDir(), { id: peerId('probe') });
+  const closedPort = probe.port;
+  await probe.close();
+  expect(leecher.swarm.connect('127.0.0.1', closedPort)).toBe(true);
+  await eventually(() => failed.length === 1, 'refused dial reported');
+  expect(failed[0]).toMatch(new RegExp(`^127\\.0\\.0\\.1:${closedPort} `));
+  // Accepted: a peer, and one slot fewer.
+  expect(leecher.swarm.connect('127.0.0.1', other.port)).toBe(true);
+  await eventually(() => leecher.swarm.peers.size === 1, 'connected to the other peer');
+  expect(leecher.swarm.outgoingSlots).toBe(2);
+  // Turned away by us after the handshake (we are full): reported too, with the reason.
+  const third = await node(multi, leechDir(), { id: peerId('third') });
+  expect(leecher.swarm.connect('127.0.0.1', third.port)).toBe(true);
+  await eventually(() => failed.length === 2, 'the dial we turned away reported');
+  expect(failed[1]).toBe(`127.0.0.1:${third.port} no free connection slot`);
+  // A stopped swarm starts no dial and reports nothing.
+  leecher.swarm.stop();
+  expect(leecher.swarm.outgoingSlots).toBe(0);
+  expect(leecher.swarm.connect('127.0.0.1', other.port)).toBe(false);
+});

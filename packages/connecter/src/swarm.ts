@@ -55,6 +55,11 @@ export interface SwarmOptions {
 export interface SwarmEvents {
   'peer-connected': [peer: SwarmPeer];
   'peer-dropped': [peer: SwarmPeer, reason: string];
+  /**
+   * A connection started by connect() did not become a peer: refused, timed out, a bad handshake,
+   * or turned away by us after it (full, banned). `host`/`port` are the ones given to connect().
+   */
+  'connect-failed': [host: string, port: number, reason: string];
   piece: [index: number];
   hashfail: [index: number, peers: SwarmPeer[]];
   banned: [address: string, reason: string];
@@ -224,7 +229,6 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly #sharedFailures: Set<string>[] = [];
   /** Verified pieces each ban key sent data for: breaks ties in shared blame. */
   readonly #goodByKey = new Map<string, number>();
-  readonly #dialing = new Set<string>();
   #active = false;
   #pendingWriteBytes = 0;
   /** Pieces being collected in memory (see #assemble), their total size, and pieces written block by block. */
@@ -322,7 +326,6 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.choker.stop();
     this.#o.hub.removeTorrent(this.#o.infoHash);
     for (const p of [...this.peers]) p.conn.close();
-    this.#dialing.clear();
     this.#readCache.clear();
     this.#assemblies.clear();
     this.#blockByBlock.clear();
@@ -344,37 +347,47 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     return this.#banned.has(key);
   }
 
-  /** Dials peers (from a tracker, a magnet or the user), up to maxInitiate connections. */
-  addPeers(peers: readonly { ip: string; port: number; peerId?: Uint8Array }[]): void {
-    if (!this.#active) return;
-    const connected = new Set([...this.peers].map((p) => p.address));
-    for (const { ip, port, peerId } of peers) {
-      if (this.peers.size + this.#dialing.size >= this.#o.maxInitiate) return;
-      if (this.#banned.has(ip) || (peerId && this.#banned.has(banKey(ip, peerId))) || port <= 0) continue;
-      const key = `${ip}:${port}`;
-      if (this.#dialing.has(key)) continue;
-      if (connected.has(key)) continue;
-      if (peerId && this.#o.hub.isConnected(this.#o.infoHash, peerId)) continue;
-      this.#dialing.add(key);
-      try {
-        this.#o.hub.connect(this.#o.infoHash, ip, port, peerId ? { peerId } : {});
-      } catch {
-        this.#dialing.delete(key);
-      }
+  /** Outgoing connections that may start now: maxInitiate minus the open connections (a dialler subtracts its dials in progress). */
+  get outgoingSlots(): number {
+    return this.#active ? Math.max(0, this.#o.maxInitiate - this.peers.size) : 0;
+  }
+
+  /**
+   * Dials one peer (whom to dial and when is the caller's choice: the session's peer list). The
+   * outcome is a `peer-connected` or a `connect-failed` event. Returns false, with no event, when
+   * the dial cannot start: the swarm is stopped, the address is banned, or a peer with `peerId`
+   * is connected already.
+   */
+  connect(host: string, port: number, peerId?: Uint8Array): boolean {
+    if (!this.#active || this.#banned.has(host) || (peerId && this.#banned.has(banKey(host, peerId)))) return false;
+    if (peerId && this.#o.hub.isConnected(this.#o.infoHash, peerId)) return false;
+    try {
+      this.#o.hub.connect(this.#o.infoHash, host, port, peerId ? { peerId } : {});
+      return true;
+    } catch {
+      return false;
     }
   }
 
   // --- TorrentWire -------------------------------------------------------------------------
 
-  onConnectFailed(host: string, port: number): void {
-    this.#dialing.delete(`${host}:${port}`);
+  onConnectFailed(host: string, port: number, reason: PeerCloseReason, error?: Error): void {
+    this.emit('connect-failed', host, port, error ? `${reason}: ${error.message}` : reason);
   }
 
   onPeer(conn: PeerConnection): PeerHandler | undefined {
-    this.#dialing.delete(`${conn.remoteAddress}:${conn.remotePort}`);
-    if (!this.#active) return undefined;
-    if (this.#banned.has(conn.remoteAddress) || this.#banned.has(banKey(conn.remoteAddress, conn.peerId))) return undefined;
-    if (this.peers.size >= this.#o.maxPeers && !this.#evictFor(conn)) return undefined;
+    const refusal = !this.#active
+      ? 'no free connection slot'
+      : this.#banned.has(conn.remoteAddress) || this.#banned.has(banKey(conn.remoteAddress, conn.peerId))
+        ? 'banned'
+        : this.peers.size >= this.#o.maxPeers && !this.#evictFor(conn)
+          ? 'no free connection slot'
+          : undefined;
+    if (refusal) {
+      // The handshake went through, so the hub reports no failure: our dialler must hear of it.
+      if (!conn.incoming) this.emit('connect-failed', conn.remoteAddress, conn.remotePort, refusal);
+      return undefined;
+    }
     const peer = new SwarmPeer(conn, this, this.#o.clock);
     this.peers.add(peer);
     const { store, picker } = this.#o;

@@ -1,3 +1,4 @@
+import { metadataMessage } from '@mainline/arbitraries';
 import fc from 'fast-check';
 import { encode } from '@mainline/bencode';
 import {
@@ -94,13 +95,9 @@ describe('ut_metadata codec', () => {
   });
 
   test('fuzz: well-formed dicts with random fields never escape the bounds', () => {
-    const field = fc.oneof(fc.integer({ min: -3, max: 40_000 }), fc.constant(undefined));
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 3 }), field, field, fc.integer({ min: 0, max: 40_000 }), (type, piece, total, tail) => {
-        const d: Record<string, number> = { msg_type: type };
-        if (piece !== undefined) d.piece = piece;
-        if (total !== undefined) d.total_size = total;
-        const payload = Buffer.concat([encode(d), Buffer.alloc(tail)]);
+      fc.property(metadataMessage, ({ fields, tail }) => {
+        const payload = Buffer.concat([encode(fields), Buffer.alloc(tail)]);
         let msg: MetadataMessage | undefined;
         try {
           msg = decodeMetadataMessage(payload);

@@ -1,4 +1,5 @@
-import { Bitfield } from '@mainline/bitfield';
+import { bitfieldOf as bitfieldWith, cuts, frame, splitAt, wireChunks, wireFrame, wireStream } from '@mainline/arbitraries';
+import type { Bitfield } from '@mainline/bitfield';
 import { encode } from '@mainline/bencode';
 import fc from 'fast-check';
 import {
@@ -39,14 +40,6 @@ function reader(options: WireReaderOptions = {}): { r: WireReader; out: Decoded 
 const bytes = (...chunks: Uint8Array[]): Buffer => Buffer.concat(chunks);
 const wire = (...msgs: Message[]): Buffer => bytes(...msgs.flatMap((m) => encodeMessage(m)));
 
-function frame(id: number, body: number[] | Uint8Array = [], lengthOverride?: number): Buffer {
-  const b = Buffer.alloc(5 + body.length);
-  b.writeUInt32BE(lengthOverride ?? 1 + body.length, 0);
-  b[4] = id;
-  Buffer.from(body).copy(b, 5);
-  return b;
-}
-
 function u32s(...n: number[]): Buffer {
   const b = Buffer.alloc(4 * n.length);
   n.forEach((v, i) => b.writeUInt32BE(v, 4 * i));
@@ -81,9 +74,7 @@ function expectCode(fn: () => void, code: ProtocolErrorCode): void {
 }
 
 function bitfieldOf(indices: number[]): Bitfield {
-  const bf = new Bitfield(N);
-  for (const i of indices) bf.set(i);
-  return bf;
+  return bitfieldWith(N, indices);
 }
 
 const EXT_HS: Message = {
@@ -260,51 +251,11 @@ describe('malformed input yields the right ProtocolError', () => {
 });
 
 describe('fuzz', () => {
-  const index = fc.integer({ min: 0, max: N - 2 });
-  const arbMessage: fc.Arbitrary<Message> = fc.oneof(
-    fc.constant<Message>({ type: 'keep-alive' }),
-    fc.constantFrom<Message>({ type: 'choke' }, { type: 'unchoke' }, { type: 'interested' }, { type: 'not-interested' }),
-    index.map<Message>((i) => ({ type: 'have', index: i })),
-    fc.record({ index, begin: fc.integer({ min: 0, max: 16384 }), length: fc.integer({ min: 1, max: 16384 }) }).chain((r) =>
-      fc.constantFrom<Message>({ type: 'request', ...r }, { type: 'cancel', ...r }, { type: 'reject', ...r }),
-    ),
-    fc
-      .record({ index, begin: fc.integer({ min: 0, max: 16384 }), block: fc.uint8Array({ minLength: 1, maxLength: 3000 }) })
-      .map<Message>((r) => ({ type: 'piece', ...r })),
-    fc.integer({ min: 0, max: 65535 }).map<Message>((port) => ({ type: 'port', port })),
-    index.map<Message>((i) => ({ type: 'suggest', index: i })),
-    index.map<Message>((i) => ({ type: 'allowed-fast', index: i })),
-    fc
-      .record({ id: fc.integer({ min: 1, max: 255 }), payload: fc.uint8Array({ maxLength: 200 }) })
-      .map<Message>((r) => ({ type: 'extended', ...r })),
-  );
-  const arbStream = fc.record({
-    first: fc.option(
-      fc.oneof(
-        fc.array(fc.integer({ min: 0, max: N - 1 })).map<Message>((ix) => ({ type: 'bitfield', bitfield: bitfieldOf(ix) })),
-        fc.constantFrom<Message>({ type: 'have-all' }, { type: 'have-none' }),
-      ),
-      { nil: undefined },
-    ),
-    rest: fc.array(arbMessage, { maxLength: 30 }),
-  });
-
-  /** Splits `buf` at the given (sorted, deduplicated) cut points. */
-  function split(buf: Buffer, cuts: number[]): Buffer[] {
-    const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
-    const out: Buffer[] = [];
-    let prev = 0;
-    for (const p of points) {
-      out.push(buf.subarray(prev, p));
-      prev = p;
-    }
-    out.push(buf.subarray(prev));
-    return out;
-  }
+  const arbStream = wireStream(N);
 
   test('any chunking of a valid stream decodes to the same messages', () => {
     fc.assert(
-      fc.property(arbStream, fc.array(fc.nat(), { maxLength: 40 }), ({ first, rest }, cuts) => {
+      fc.property(arbStream, cuts, ({ first, rest }, points) => {
         // The extension handshake goes first so extended messages are valid.
         const msgs: Message[] = [...(first ? [first] : []), EXT_HS, ...rest];
         const hs = encodeHandshake(Buffer.alloc(20, 9), Buffer.alloc(20, 8), makeReserved({ fast: true, extended: true }));
@@ -312,7 +263,7 @@ describe('fuzz', () => {
         const whole = reader({ handshake: true });
         whole.r.push(stream);
         const pieces = reader({ handshake: true });
-        for (const c of split(stream, cuts)) pieces.r.push(c);
+        for (const c of splitAt(stream, points)) pieces.r.push(c);
         expect(whole.out.messages.map(norm)).toEqual(msgs.map(norm));
         expect(pieces.out.messages.map(norm)).toEqual(msgs.map(norm));
         expect(Buffer.from(pieces.out.peerId as Uint8Array)).toEqual(Buffer.alloc(20, 8));
@@ -323,7 +274,7 @@ describe('fuzz', () => {
 
   test('transient chunks (one reused buffer, scribbled over after each push) decode the same', () => {
     fc.assert(
-      fc.property(arbStream, fc.array(fc.nat(), { maxLength: 40 }), ({ first, rest }, cuts) => {
+      fc.property(arbStream, cuts, ({ first, rest }, points) => {
         const msgs: Message[] = [...(first ? [first] : []), EXT_HS, ...rest];
         const hs = encodeHandshake(Buffer.alloc(20, 9), Buffer.alloc(20, 8), makeReserved({ fast: true, extended: true }));
         const stream = bytes(hs, wire(...msgs));
@@ -335,8 +286,8 @@ describe('fuzz', () => {
           { onMessage: (m) => seen.push(m.type === 'piece' ? norm(m) : m) },
           { handshake: true, transient: true, limits: LIMITS, localReserved: makeReserved({ fast: true, extended: true }) },
         );
-        for (const c of split(stream, cuts)) {
-          c.copy(shared);
+        for (const c of splitAt(stream, points)) {
+          shared.set(c);
           r.push(shared.subarray(0, c.length));
           shared.fill(0xee);
         }
@@ -358,7 +309,7 @@ describe('fuzz', () => {
 
   test('random bytes give only messages or a ProtocolError', () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 10 }), fc.boolean(), fc.boolean(), (chunks, fast, extended) => {
+      fc.property(wireChunks, fc.boolean(), fc.boolean(), (chunks, fast, extended) => {
         onlyProtocolErrors(chunks, { fast, extended });
       }),
       { numRuns: 1000 },
@@ -366,14 +317,8 @@ describe('fuzz', () => {
   });
 
   test('random frames (plausible lengths and ids) give only messages or a ProtocolError', () => {
-    const arbFrame = fc
-      .record({
-        id: fc.oneof(fc.integer({ min: 0, max: 21 }), fc.integer({ min: 0, max: 255 })),
-        body: fc.uint8Array({ maxLength: 40 }),
-      })
-      .map(({ id, body }) => frame(id, body));
     fc.assert(
-      fc.property(fc.array(arbFrame, { maxLength: 12 }), fc.boolean(), (frames, fast) => {
+      fc.property(fc.array(wireFrame, { maxLength: 12 }), fc.boolean(), (frames, fast) => {
         onlyProtocolErrors(frames, { fast, extended: true });
       }),
       { numRuns: 2000 },

@@ -15,7 +15,19 @@ export {
 export { parseTorrent, parseInfo, Metainfo, type ParseOptions, type InfoFields, type TorrentFile } from './metainfo.js';
 export { type NameRules } from './names.js';
 export { safeFilePath } from './safepath.js';
-export { parseMagnet, formatMagnet, magnetFromTorrent, parseInfoHash, type MagnetLink, type MagnetInput, type MagnetPeer } from './magnet.js';
+export {
+  parseMagnet,
+  formatMagnet,
+  magnetFromTorrent,
+  parseInfoHash,
+  MAX_MAGNET_TRACKERS,
+  MAX_MAGNET_WEB_SEEDS,
+  MAX_MAGNET_PEERS,
+  type MagnetLink,
+  type MagnetInput,
+  type MagnetPeer,
+  type MagnetParseOptions,
+} from './magnet.js';
 export {
   createTorrent,
   choosePieceLength,

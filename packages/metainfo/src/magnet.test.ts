@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { formatMagnet, magnetFromTorrent, parseInfoHash, parseMagnet, parseTorrent } from './index.js';
+import { MAX_MAGNET_PEERS, MAX_MAGNET_TRACKERS, MAX_MAGNET_WEB_SEEDS, formatMagnet, magnetFromTorrent, parseInfoHash, parseMagnet, parseTorrent } from './index.js';
 import { errorOf, fixturesDir } from './test-support.js';
 
 const HEX = 'c12fe1c06bba254a9dc9f519b335aa7c1367a88a';
@@ -59,6 +59,46 @@ describe('parseMagnet', () => {
     [`magnet:?xt=urn:btih:${HEX}&xl=-1`, 'BAD_MAGNET xl'],
   ])('rejects %s', (uri, expected) => {
     expect(errorOf(() => parseMagnet(uri))).toBe(expected);
+  });
+});
+
+describe('parseMagnet on hostile links', () => {
+  const link = (parts: string[]): string => `magnet:?xt=urn:btih:${HEX}&${parts.join('&')}`;
+  const many = (n: number, f: (i: number) => string): string[] => Array.from({ length: n }, (_, i) => f(i));
+
+  it('parses 80,000 distinct trackers in well under a second, keeping the first 64 (it took 17.5 s when quadratic)', () => {
+    const uri = link(many(80_000, (i) => `tr=${encodeURIComponent(`http://t${i}.example/announce`)}`));
+    const started = performance.now();
+    const m = parseMagnet(uri);
+    const ms = performance.now() - started;
+    expect(m.trackers).toHaveLength(MAX_MAGNET_TRACKERS);
+    expect(m.trackers[0]).toBe('http://t0.example/announce');
+    expect(m.trackers.at(-1)).toBe(`http://t${MAX_MAGNET_TRACKERS - 1}.example/announce`);
+    expect(m.dropped).toEqual({ trackers: 80_000 - MAX_MAGNET_TRACKERS, webSeeds: 0, peers: 0 });
+    // Linear: ~50 ms on an idle machine; the margin is for a loaded CI box.
+    expect(ms).toBeLessThan(1000);
+  });
+
+  it('is linear with repeats too: 80,000 copies of one tracker, web seed or peer are one entry each', () => {
+    const uri = link([...many(80_000, () => 'tr=udp://t:1'), ...many(80_000, () => 'ws=http://w/'), ...many(80_000, () => 'x.pe=10.0.0.1:6881')]);
+    const started = performance.now();
+    const m = parseMagnet(uri);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(m).toMatchObject({ trackers: ['udp://t:1'], webSeeds: ['http://w/'], peers: [{ ip: '10.0.0.1', port: 6881 }] });
+    expect(m.dropped).toBeUndefined();
+  });
+
+  it('caps web seeds and x.pe peers as well (distinct entries past the cap are counted, not kept)', () => {
+    const m = parseMagnet(link([...many(100, (i) => `ws=http://w${i}/`), ...many(1000, (i) => `x.pe=10.0.${i >> 8}.${i & 255}:6881`), 'x.pe=10.0.0.0:6881']));
+    expect(m.webSeeds).toHaveLength(MAX_MAGNET_WEB_SEEDS);
+    expect(m.peers).toHaveLength(MAX_MAGNET_PEERS);
+    expect(m.dropped).toEqual({ trackers: 0, webSeeds: 100 - MAX_MAGNET_WEB_SEEDS, peers: 1000 - MAX_MAGNET_PEERS });
+  });
+
+  it('takes other caps as options, and refuses nonsense ones', () => {
+    const m = parseMagnet(link(['tr=a', 'tr=b', 'tr=c', 'ws=w', 'x.pe=h:1']), { maxTrackers: 2, maxWebSeeds: 0, maxPeers: 1 });
+    expect(m).toMatchObject({ trackers: ['a', 'b'], webSeeds: [], peers: [{ ip: 'h', port: 1 }], dropped: { trackers: 1, webSeeds: 1, peers: 0 } });
+    expect(() => parseMagnet(link([]), { maxTrackers: -1 })).toThrow('maxTrackers');
   });
 });
 

@@ -23,6 +23,32 @@ export interface MagnetLink {
   webSeeds: string[];
   /** `xl`: exact length in bytes. */
   length?: number;
+  /**
+   * Distinct entries left out because the link carried more than the caps allow (see
+   * MagnetParseOptions); present only when something was left out.
+   */
+  dropped?: { trackers: number; webSeeds: number; peers: number };
+}
+
+/** Most `tr` trackers kept from one link (Transmission keeps 64 too; the rest are ignored). */
+export const MAX_MAGNET_TRACKERS = 64;
+/** Most `ws` web seeds kept from one link (Transmission: 64). */
+export const MAX_MAGNET_WEB_SEEDS = 64;
+/** Most `x.pe` peers kept from one link. */
+export const MAX_MAGNET_PEERS = 200;
+
+/**
+ * Caps on the repeated parameters of a link. Past a cap, entries are ignored (counted in
+ * `dropped`), not an error: real links from index sites carry long tracker lists, and the first
+ * ones are the ones their authors rank best.
+ */
+export interface MagnetParseOptions {
+  /** Default MAX_MAGNET_TRACKERS (64). */
+  maxTrackers?: number;
+  /** Default MAX_MAGNET_WEB_SEEDS (64). */
+  maxWebSeeds?: number;
+  /** Default MAX_MAGNET_PEERS (200). */
+  maxPeers?: number;
 }
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -74,16 +100,42 @@ function parsePeer(s: string, path: string): MagnetPeer {
   return { ip: m[1]!, port };
 }
 
-function pushUnique(list: string[], v: string): void {
-  if (v.length > 0 && !list.includes(v)) list.push(v);
+/** A list with set-backed de-duplication and a cap: each add is O(1), so a link of n entries parses in O(n). */
+class CappedList<T> {
+  readonly items: T[] = [];
+  readonly #seen = new Set<string>();
+  /** Distinct entries left out past the cap. */
+  dropped = 0;
+  constructor(readonly max: number) {}
+
+  add(key: string, item: T): void {
+    if (this.#seen.has(key)) return;
+    this.#seen.add(key);
+    if (this.items.length < this.max) this.items.push(item);
+    else this.dropped++;
+  }
 }
 
-/** Parses a `magnet:?xt=urn:btih:...` link (BEP 9). Unknown parameters are ignored. */
-export function parseMagnet(uri: string): MagnetLink {
+function cap(name: string, v: number | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be an integer >= 0, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * Parses a `magnet:?xt=urn:btih:...` link (BEP 9). Unknown parameters are ignored. Trackers, web
+ * seeds and peers are de-duplicated and capped (see MagnetParseOptions); the time is linear in
+ * the link's length, whatever it repeats.
+ */
+export function parseMagnet(uri: string, options: MagnetParseOptions = {}): MagnetLink {
   const m = /^magnet:\?(.*)$/is.exec(uri.trim());
   if (!m) throw new MetainfoError('BAD_MAGNET', '', 'not a magnet link (expected "magnet:?")');
   let hash: Uint8Array | undefined;
-  const out: Omit<MagnetLink, 'infoHash' | 'infoHashBytes'> = { trackers: [], peers: [], webSeeds: [] };
+  let name: string | undefined;
+  let length: number | undefined;
+  const trackers = new CappedList<string>(cap('maxTrackers', options.maxTrackers, MAX_MAGNET_TRACKERS));
+  const webSeeds = new CappedList<string>(cap('maxWebSeeds', options.maxWebSeeds, MAX_MAGNET_WEB_SEEDS));
+  const peers = new CappedList<MagnetPeer>(cap('maxPeers', options.maxPeers, MAX_MAGNET_PEERS));
   for (const part of m[1]!.split('&')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
@@ -101,22 +153,24 @@ export function parseMagnet(uri: string): MagnetLink {
         break;
       }
       case 'dn':
-        out.name = value;
+        name = value;
         break;
       case 'tr':
-        pushUnique(out.trackers, value);
+        if (value.length > 0) trackers.add(value, value);
         break;
       case 'ws':
-        pushUnique(out.webSeeds, value);
+        if (value.length > 0) webSeeds.add(value, value);
         break;
-      case 'x.pe':
-        out.peers.push(parsePeer(value, 'x.pe'));
+      case 'x.pe': {
+        const peer = parsePeer(value, 'x.pe');
+        peers.add(`${peer.ip.toLowerCase()}:${peer.port}`, peer);
         break;
+      }
       case 'xl': {
         if (!/^\d{1,16}$/.test(value) || Number(value) > Number.MAX_SAFE_INTEGER) {
           throw new MetainfoError('BAD_MAGNET', 'xl', `bad exact length ${JSON.stringify(value)}`);
         }
-        out.length = Number(value);
+        length = Number(value);
         break;
       }
       default:
@@ -124,7 +178,19 @@ export function parseMagnet(uri: string): MagnetLink {
     }
   }
   if (!hash) throw new MetainfoError('BAD_MAGNET', 'xt', 'no xt=urn:btih: info-hash');
-  return { infoHash: Buffer.from(hash).toString('hex'), infoHashBytes: hash, ...out };
+  const out: MagnetLink = {
+    infoHash: Buffer.from(hash).toString('hex'),
+    infoHashBytes: hash,
+    trackers: trackers.items,
+    peers: peers.items,
+    webSeeds: webSeeds.items,
+  };
+  if (name !== undefined) out.name = name;
+  if (length !== undefined) out.length = length;
+  if (trackers.dropped + webSeeds.dropped + peers.dropped > 0) {
+    out.dropped = { trackers: trackers.dropped, webSeeds: webSeeds.dropped, peers: peers.dropped };
+  }
+  return out;
 }
 
 /** What `formatMagnet` needs: an info-hash (hex, base32 or bytes) plus optional parts. */

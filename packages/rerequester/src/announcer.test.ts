@@ -105,6 +105,49 @@ describe('Announcer scheduling', () => {
     await a.stop();
   });
 
+  it('floors a hostile tracker\'s interval and min interval of 1 s: 5 minutes, 1 minute while short of peers (it was 52 a minute)', async () => {
+    const { a, clock, stats, t } = setup();
+    t.handler = async () => ({ peers: [], droppedPeers: 0, interval: 1, minInterval: 1 });
+    a.start();
+    await flush();
+    expect(a.intervalMs).toBe(300 * SEC);
+    expect(a.checkPeriodMs).toBe(60 * SEC);
+    // Enough peers: the regular interval, floored at 5 minutes.
+    for (let s = 0; s < 600; s++) {
+      clock.advance(SEC);
+      await flush();
+    }
+    expect(t.requests).toHaveLength(3);
+    // Short of peers: once per floored min interval, not once a second.
+    stats.numPeers = 0;
+    const before = t.requests.length;
+    for (let s = 0; s < 600; s++) {
+      clock.advance(SEC);
+      await flush();
+    }
+    expect(t.requests.length - before).toBeLessThanOrEqual(10);
+    expect(t.requests.length - before).toBeGreaterThanOrEqual(9);
+    // reannounce() waits out the floored min interval too.
+    const last = t.requests.length;
+    a.reannounce();
+    await flush();
+    expect(t.requests).toHaveLength(last);
+    await a.stop();
+  });
+
+  it('takes lower floors only when told (tests)', async () => {
+    const { a, clock, t } = setup({ intervalFloorMs: 1 * SEC, minIntervalFloorMs: 0 });
+    t.handler = async () => ({ peers: [], droppedPeers: 0, interval: 1 });
+    a.start();
+    await flush();
+    for (let s = 0; s < 10; s++) {
+      clock.advance(SEC);
+      await flush();
+    }
+    expect(t.requests).toHaveLength(11);
+    await a.stop();
+  });
+
   it('uses mainline defaults without tracker intervals: 300 s checks, 1800 s re-announce', async () => {
     const { a, clock, stats, t } = setup();
     a.start();
@@ -216,10 +259,10 @@ describe('Announcer scheduling', () => {
 
   it('echoes the tracker id to the tracker that sent it', async () => {
     const { a, clock, t } = setup();
-    t.handler = async () => ({ peers: [], droppedPeers: 0, trackerId: Buffer.from('tid-1'), interval: 60 });
+    t.handler = async () => ({ peers: [], droppedPeers: 0, trackerId: Buffer.from('tid-1'), interval: 300 });
     a.start();
     await flush();
-    clock.advance(60 * SEC);
+    clock.advance(300 * SEC);
     await flush();
     expect(t.requests[0]!.trackerId).toBeUndefined();
     expect(Buffer.from(t.requests[1]!.trackerId!).toString()).toBe('tid-1');

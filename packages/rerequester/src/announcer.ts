@@ -46,6 +46,16 @@ export interface AnnouncerOptions {
   rerequestIntervalMs?: number;
   /** Re-announce period when the tracker sends no `interval` (mainline: 1800 s). */
   announceIntervalMs?: number;
+  /**
+   * Floor of the tracker's `interval` (default 300 s, libtorrent's min_announce_interval): a
+   * tracker that asks for announces every second gets one every 5 minutes. Lower only in tests.
+   */
+  intervalFloorMs?: number;
+  /**
+   * Floor of the tracker's `min interval`, the shortest wait between two announces while short of
+   * peers or after reannounce() (default 60 s). Lower only in tests.
+   */
+  minIntervalFloorMs?: number;
   /** First retry delay after a failed announce; doubles per failure (default 30 s). */
   retryBaseMs?: number;
   /** Longest retry delay (default 30 min). */
@@ -80,6 +90,11 @@ export interface AnnouncerEvents {
 
 export type AnnouncerState = 'idle' | 'running' | 'stopping' | 'stopped';
 
+/** Default floor of a tracker's `interval`: libtorrent's min_announce_interval (5 minutes). */
+export const DEFAULT_INTERVAL_FLOOR_MS = 300_000;
+/** Default floor of a tracker's `min interval` (1 minute). */
+export const DEFAULT_MIN_INTERVAL_FLOOR_MS = 60_000;
+
 /**
  * mainline's Rerequester for one torrent: announces `started` on start, re-announces every
  * `interval` (and every check period while short of peers, never faster than `min interval`),
@@ -87,7 +102,21 @@ export type AnnouncerState = 'idle' | 'running' | 'stopping' | 'stopped';
  * HTTP and UDP trackers. Failures are `error` events followed by an exponential back-off.
  */
 export class Announcer extends Emitter<AnnouncerEvents> {
-  readonly #o: Required<Pick<AnnouncerOptions, 'numwant' | 'minPeers' | 'maxPeers' | 'rerequestIntervalMs' | 'announceIntervalMs' | 'retryBaseMs' | 'retryMaxMs' | 'stopTimeoutMs'>>;
+  readonly #o: Required<
+    Pick<
+      AnnouncerOptions,
+      | 'numwant'
+      | 'minPeers'
+      | 'maxPeers'
+      | 'rerequestIntervalMs'
+      | 'announceIntervalMs'
+      | 'intervalFloorMs'
+      | 'minIntervalFloorMs'
+      | 'retryBaseMs'
+      | 'retryMaxMs'
+      | 'stopTimeoutMs'
+    >
+  >;
   readonly #infoHash: Uint8Array;
   readonly #peerId: Uint8Array;
   readonly #port: number;
@@ -144,6 +173,8 @@ export class Announcer extends Emitter<AnnouncerEvents> {
       maxPeers: options.maxPeers ?? 35,
       rerequestIntervalMs: options.rerequestIntervalMs ?? 300_000,
       announceIntervalMs: options.announceIntervalMs ?? 1_800_000,
+      intervalFloorMs: options.intervalFloorMs ?? DEFAULT_INTERVAL_FLOOR_MS,
+      minIntervalFloorMs: options.minIntervalFloorMs ?? DEFAULT_MIN_INTERVAL_FLOOR_MS,
       retryBaseMs: options.retryBaseMs ?? 30_000,
       retryMaxMs: options.retryMaxMs ?? 1_800_000,
       stopTimeoutMs: options.stopTimeoutMs ?? 5_000,
@@ -163,13 +194,13 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     return this.#nextAt;
   }
 
-  /** The re-announce period in use (tracker `interval`, or the default). */
+  /** The re-announce period in use (tracker `interval` floored, or the default). */
   get intervalMs(): number {
     const interval = this.#intervalMs ?? this.#o.announceIntervalMs;
     return Math.max(interval, this.#minIntervalMs ?? 0);
   }
 
-  /** The check period in use while short of peers (tracker `min interval`, or rerequestIntervalMs). */
+  /** The check period in use while short of peers (tracker `min interval` floored, or rerequestIntervalMs). */
   get checkPeriodMs(): number {
     return this.#minIntervalMs ?? this.#o.rerequestIntervalMs;
   }
@@ -400,8 +431,9 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   #succeeded(url: string, event: AnnounceEvent, r: AnnounceResponse): void {
     this.#failures = 0;
     this.#lastSuccessAt = this.#clock.now();
-    if (r.interval !== undefined) this.#intervalMs = r.interval * 1000;
-    if (r.minInterval !== undefined) this.#minIntervalMs = r.minInterval * 1000;
+    // A tracker does not get to make us hammer it (or it) with announces: its intervals are floored.
+    if (r.interval !== undefined) this.#intervalMs = Math.max(r.interval * 1000, this.#o.intervalFloorMs);
+    if (r.minInterval !== undefined) this.#minIntervalMs = Math.max(r.minInterval * 1000, this.#o.minIntervalFloorMs);
     if (r.trackerId !== undefined) this.#trackerIds.set(url, r.trackerId);
     if (this.#queue[0] === event && event !== 'none') this.#queue.shift();
     const info: AnnounceInfo = { url, event };

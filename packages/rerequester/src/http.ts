@@ -311,6 +311,33 @@ function repairScrapeKeys(body: Uint8Array): BencodeValue | undefined {
   return d;
 }
 
+/**
+ * What an HTTP announce reply means (after httpGet): the checked reply, or a TrackerError
+ * (REJECTED for a failure reason, HTTP_STATUS, EMPTY_RESPONSE, BAD_RESPONSE). No socket involved.
+ */
+export function parseHttpAnnounceReply(reply: HttpReply, url = ''): AnnounceResponse {
+  const response: TrackerResponse = decodeReply(reply, url, (b) => validateTrackerResponse(b));
+  if (response.failureReason !== undefined) throw rejected(response.failureReason, url);
+  if (reply.status !== 200) throw new TrackerError('HTTP_STATUS', `HTTP status ${reply.status}`, url);
+  return response;
+}
+
+/** What an HTTP scrape reply means (after httpGet): counts by hex info-hash, or a TrackerError. */
+export function parseHttpScrapeReply(reply: HttpReply, url = ''): Map<string, ScrapeEntry> {
+  const response = decodeReply(reply, url, (b) => {
+    try {
+      return validateScrapeResponse(b);
+    } catch (e) {
+      const repaired = repairScrapeKeys(b);
+      if (repaired === undefined) throw e;
+      return validateScrapeResponse(repaired);
+    }
+  });
+  if (response.failureReason !== undefined) throw rejected(response.failureReason, url);
+  if (reply.status !== 200) throw new TrackerError('HTTP_STATUS', `HTTP status ${reply.status}`, url);
+  return response.files;
+}
+
 /** An HTTP(S) tracker (BEP 3, 23, 7, 48). */
 export class HttpTracker implements Tracker {
   readonly #options: HttpTrackerOptions;
@@ -327,11 +354,7 @@ export class HttpTracker implements Tracker {
   async announce(request: AnnounceRequest, options: RequestOptions = {}): Promise<AnnounceResponse> {
     this.#checkOpen();
     const full = buildAnnounceUrl(this.url, request);
-    const reply = await httpGet(full, { ...this.#options, ...options }, this.url);
-    const response: TrackerResponse = decodeReply(reply, this.url, (b) => validateTrackerResponse(b));
-    if (response.failureReason !== undefined) throw rejected(response.failureReason, this.url);
-    if (reply.status !== 200) throw new TrackerError('HTTP_STATUS', `HTTP status ${reply.status}`, this.url);
-    return response;
+    return parseHttpAnnounceReply(await httpGet(full, { ...this.#options, ...options }, this.url), this.url);
   }
 
   async scrape(infoHashes: readonly Uint8Array[], options: RequestOptions = {}): Promise<Map<string, ScrapeEntry>> {
@@ -342,19 +365,7 @@ export class HttpTracker implements Tracker {
     }
     infoHashes.forEach((h, i) => checkHash(`infoHashes[${i}]`, h));
     const query = infoHashes.map((h) => `info_hash=${percentEncodeBytes(h)}`).join('&');
-    const reply = await httpGet(query ? appendQuery(base, query) : base, { ...this.#options, ...options }, this.url);
-    const response = decodeReply(reply, this.url, (b) => {
-      try {
-        return validateScrapeResponse(b);
-      } catch (e) {
-        const repaired = repairScrapeKeys(b);
-        if (repaired === undefined) throw e;
-        return validateScrapeResponse(repaired);
-      }
-    });
-    if (response.failureReason !== undefined) throw rejected(response.failureReason, this.url);
-    if (reply.status !== 200) throw new TrackerError('HTTP_STATUS', `HTTP status ${reply.status}`, this.url);
-    return response.files;
+    return parseHttpScrapeReply(await httpGet(query ? appendQuery(base, query) : base, { ...this.#options, ...options }, this.url), this.url);
   }
 
   close(): void {

@@ -4,6 +4,8 @@ export type { AnnounceEvent, AnnounceRequest, AnnounceResponse, RequestOptions, 
 export {
   HttpTracker,
   httpGet,
+  parseHttpAnnounceReply,
+  parseHttpScrapeReply,
   buildAnnounceUrl,
   scrapeUrlOf,
   DEFAULT_HTTP_TIMEOUT_MS,
@@ -12,11 +14,22 @@ export {
   type HttpTrackerOptions,
   type HttpReply,
 } from './http.js';
-export { UdpTracker, UDP_SCRAPE_MAX_HASHES, type UdpTrackerOptions } from './udp.js';
+export {
+  UdpTracker,
+  UDP_SCRAPE_MAX_HASHES,
+  udpTransactionId,
+  checkUdpReply,
+  parseUdpConnectReply,
+  parseUdpAnnounceReply,
+  parseUdpScrapeReply,
+  type UdpTrackerOptions,
+} from './udp.js';
 export { createTracker, type TrackerOptions } from './tracker.js';
 export { TrackerTiers, type TierResult } from './tiers.js';
 export {
   Announcer,
+  DEFAULT_INTERVAL_FLOOR_MS,
+  DEFAULT_MIN_INTERVAL_FLOOR_MS,
   type AnnouncerOptions,
   type AnnouncerStats,
   type AnnouncerEvents,

@@ -92,20 +92,7 @@ export class UdpTracker implements Tracker {
   async announce(request: AnnounceRequest, options: RequestOptions = {}): Promise<AnnounceResponse> {
     checkAnnounceRequest(request);
     const reply = await this.#request(options.signal, ACTION_ANNOUNCE, (cid, tid) => announcePacket(cid, tid, request));
-    if (reply.buf.length < 20) throw this.#bad(`announce reply is ${reply.buf.length} bytes, expected at least 20`);
-    const peerBytes = reply.buf.subarray(20);
-    const size = reply.target.family === 6 ? 18 : 6;
-    if (peerBytes.length % size !== 0) {
-      throw this.#bad(`announce reply has ${peerBytes.length} peer bytes, not a multiple of ${size}`);
-    }
-    // Reuse metainfo's compact-peer parser through a synthetic dict.
-    const parsed = validateTrackerResponse(new BencodeDict([[size === 6 ? 'peers' : 'peers6', peerBytes]])) as TrackerSuccess;
-    const out: AnnounceResponse = { peers: parsed.peers, droppedPeers: parsed.droppedPeers };
-    const interval = reply.buf.readUInt32BE(8);
-    if (interval > 0) out.interval = interval;
-    out.incomplete = reply.buf.readUInt32BE(12);
-    out.complete = reply.buf.readUInt32BE(16);
-    return out;
+    return parseUdpAnnounceReply(reply.buf, reply.target.family, this.url);
   }
 
   async scrape(infoHashes: readonly Uint8Array[], options: RequestOptions = {}): Promise<Map<string, ScrapeEntry>> {
@@ -115,18 +102,7 @@ export class UdpTracker implements Tracker {
     for (let i = 0; i < infoHashes.length; i += UDP_SCRAPE_MAX_HASHES) {
       const batch = infoHashes.slice(i, i + UDP_SCRAPE_MAX_HASHES);
       const { buf } = await this.#request(options.signal, ACTION_SCRAPE, (cid, tid) => scrapePacket(cid, tid, batch));
-      if (buf.length < 8 + 12 * batch.length) {
-        throw this.#bad(`scrape reply is ${buf.length} bytes, expected ${8 + 12 * batch.length}`);
-      }
-      batch.forEach((hash, j) => {
-        const off = 8 + 12 * j;
-        out.set(hexOf(hash), {
-          infoHash: hash,
-          complete: buf.readUInt32BE(off),
-          downloaded: buf.readUInt32BE(off + 4),
-          incomplete: buf.readUInt32BE(off + 8),
-        });
-      });
+      for (const [hex, entry] of parseUdpScrapeReply(buf, batch, this.url)) out.set(hex, entry);
     }
     return out;
   }
@@ -137,10 +113,6 @@ export class UdpTracker implements Tracker {
     this.#pending.clear();
     for (const s of this.#sockets.values()) s.close();
     this.#sockets.clear();
-  }
-
-  #bad(message: string): TrackerError {
-    return new TrackerError('BAD_RESPONSE', message, this.url);
   }
 
   /**
@@ -162,8 +134,7 @@ export class UdpTracker implements Tracker {
           n++;
           continue;
         }
-        if (reply.length < 16) throw this.#bad(`connect reply is ${reply.length} bytes, expected 16`);
-        this.#connection = { id: Buffer.from(reply.subarray(8, 16)), at: this.#clock.now(), key };
+        this.#connection = { id: parseUdpConnectReply(reply, this.url), at: this.#clock.now(), key };
         justConnected = true;
         continue; // the request itself goes out with the same n
       }
@@ -217,24 +188,18 @@ export class UdpTracker implements Tracker {
   }
 
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (msg.length < 8) {
-      this.ignoredPackets++;
-      return;
-    }
-    const tid = msg.readUInt32BE(4);
-    const p = this.#pending.get(tid);
-    if (!p || rinfo.port !== p.target.port || !sameAddress(rinfo.address, p.target.address)) {
+    const tid = udpTransactionId(msg);
+    const p = tid === undefined ? undefined : this.#pending.get(tid);
+    if (tid === undefined || !p || rinfo.port !== p.target.port || !sameAddress(rinfo.address, p.target.address)) {
       this.ignoredPackets++;
       return;
     }
     this.#pending.delete(tid);
-    const action = msg.readUInt32BE(0);
-    if (action === ACTION_ERROR) {
-      const text = msg.subarray(8).toString('utf8').replace(/\0+$/, '');
-      p.reject(new TrackerError('REJECTED', `rejected by tracker: ${text || '(no message)'}`, this.url));
-    } else if (action !== p.expect) {
-      p.reject(this.#bad(`reply has action ${action}, expected ${p.expect}`));
-    } else p.resolve(msg);
+    try {
+      p.resolve(checkUdpReply(msg, p.expect, this.url));
+    } catch (e) {
+      p.reject(toTrackerError(e, this.url));
+    }
   }
 
   /** Sends one packet and waits up to `waitMs` for the reply with its transaction id. */
@@ -274,6 +239,69 @@ export class UdpTracker implements Tracker {
       this.#socket(target.family).send(build(tid), target.port, target.address, () => undefined);
     });
   }
+}
+
+// --- reading replies: pure functions (no socket), so they can be fuzzed on their own ----------
+
+function bad(message: string, url: string): TrackerError {
+  return new TrackerError('BAD_RESPONSE', message, url);
+}
+
+/** The transaction id of a datagram, or undefined when it is too short to carry one. */
+export function udpTransactionId(msg: Uint8Array): number | undefined {
+  return msg.length < 8 ? undefined : Buffer.from(msg.buffer, msg.byteOffset, msg.length).readUInt32BE(4);
+}
+
+/**
+ * Checks the action of a reply to a request of action `expect` (0 connect, 1 announce, 2 scrape):
+ * returns it as a Buffer, or throws TrackerError REJECTED (action 3, with the tracker's text) or
+ * BAD_RESPONSE (too short, another action).
+ */
+export function checkUdpReply(msg: Uint8Array, expect: number, url = ''): Buffer {
+  const b = Buffer.from(msg.buffer, msg.byteOffset, msg.length);
+  if (b.length < 8) throw bad(`reply is ${b.length} bytes, too short for a header`, url);
+  const action = b.readUInt32BE(0);
+  if (action === ACTION_ERROR) {
+    const text = b.subarray(8).toString('utf8').replace(/\0+$/, '');
+    throw new TrackerError('REJECTED', `rejected by tracker: ${text || '(no message)'}`, url);
+  }
+  if (action !== expect) throw bad(`reply has action ${action}, expected ${expect}`, url);
+  return b;
+}
+
+/** The connection id of a connect reply (BEP 15); TrackerError BAD_RESPONSE when too short. */
+export function parseUdpConnectReply(reply: Uint8Array, url = ''): Buffer {
+  if (reply.length < 16) throw bad(`connect reply is ${reply.length} bytes, expected 16`, url);
+  return Buffer.from(reply.subarray(8, 16));
+}
+
+/** An announce reply (BEP 15) from a tracker reached over IPv4 (6-byte peers) or IPv6 (18-byte peers). */
+export function parseUdpAnnounceReply(reply: Uint8Array, family: 4 | 6, url = ''): AnnounceResponse {
+  const b = Buffer.from(reply.buffer, reply.byteOffset, reply.length);
+  if (b.length < 20) throw bad(`announce reply is ${b.length} bytes, expected at least 20`, url);
+  const peerBytes = b.subarray(20);
+  const size = family === 6 ? 18 : 6;
+  if (peerBytes.length % size !== 0) throw bad(`announce reply has ${peerBytes.length} peer bytes, not a multiple of ${size}`, url);
+  // Reuse metainfo's compact-peer parser through a synthetic dict.
+  const parsed = validateTrackerResponse(new BencodeDict([[size === 6 ? 'peers' : 'peers6', peerBytes]])) as TrackerSuccess;
+  const out: AnnounceResponse = { peers: parsed.peers, droppedPeers: parsed.droppedPeers };
+  const interval = b.readUInt32BE(8);
+  if (interval > 0) out.interval = interval;
+  out.incomplete = b.readUInt32BE(12);
+  out.complete = b.readUInt32BE(16);
+  return out;
+}
+
+/** A scrape reply (BEP 15) for `hashes`, in their order. */
+export function parseUdpScrapeReply(reply: Uint8Array, hashes: readonly Uint8Array[], url = ''): Map<string, ScrapeEntry> {
+  const b = Buffer.from(reply.buffer, reply.byteOffset, reply.length);
+  if (b.length < 8 + 12 * hashes.length) throw bad(`scrape reply is ${b.length} bytes, expected ${8 + 12 * hashes.length}`, url);
+  const out = new Map<string, ScrapeEntry>();
+  hashes.forEach((hash, j) => {
+    const off = 8 + 12 * j;
+    out.set(hexOf(hash), { infoHash: hash, complete: b.readUInt32BE(off), downloaded: b.readUInt32BE(off + 4), incomplete: b.readUInt32BE(off + 8) });
+  });
+  return out;
 }
 
 function sameAddress(a: string, b: string): boolean {

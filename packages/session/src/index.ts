@@ -1,5 +1,24 @@
 export { Session, type SessionOptions, type SessionEvents } from './session.js';
-export { Torrent, pieceLevels, type TorrentOptions, type TorrentStats, type TorrentState, type TorrentEvents, type TorrentHost } from './torrent.js';
+export {
+  Torrent,
+  pieceLevels,
+  type TorrentOptions,
+  type TorrentStats,
+  type TorrentState,
+  type TorrentEvents,
+  type TorrentHost,
+  type PeerListView,
+} from './torrent.js';
+export {
+  PeerList,
+  PEER_SOURCES,
+  type PeerSource,
+  type PeerDialer,
+  type PeerListOptions,
+  type PeerListCounts,
+  type PeerAddResult,
+} from './peer-list.js';
+export { AddressFilter, canonicalHost, type AddressFilterOptions, type AddressRejection } from './address-filter.js';
 export { makePeerId, PEER_ID_PREFIX } from './peer-id.js';
 export { writeFileAtomic, readFileIfExists } from './atomic-file.js';
 export { MagnetDownload, MAGNET_UNKNOWN_LEFT, type MagnetOptions, type MagnetState, type MagnetStats, type MagnetEvents } from './magnet.js';

@@ -135,3 +135,28 @@ test('session.close() during a metadata fetch cancels it', async () => {
   expect(download.state).toBe('cancelled');
   await expect(download.torrent).rejects.toThrow();
 });
+
+test('a magnet link\'s x.pe peers go through the same address filter: 0.0.0.0, port 80 and ourselves are not dialled', async () => {
+  const leecher = session();
+  const port = await leecher.listen();
+  const dialled: string[] = [];
+  const connect = leecher.hub.connect.bind(leecher.hub);
+  leecher.hub.connect = (hash, host, p, options) => {
+    dialled.push(`${host}:${p}`);
+    return connect(hash, host, p, options);
+  };
+  const probe = session();
+  const closed = await probe.listen();
+  await probe.close();
+  const peers = [
+    { ip: '0.0.0.0', port: 6881 },
+    { ip: '127.0.0.1', port: 80 },
+    { ip: '127.0.0.1', port },
+    { ip: '224.0.0.1', port: 6881 },
+    { ip: '127.0.0.1', port: closed },
+  ];
+  const download = leecher.addMagnet(formatMagnet({ infoHash: 'ab'.repeat(20), peers }), { savePath: join(dir, 'filtered') });
+  await until(() => dialled.length > 0, 'the one dialable peer dialled');
+  expect(dialled).toEqual([`127.0.0.1:${closed}`]);
+  await download.cancel();
+});

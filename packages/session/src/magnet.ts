@@ -3,6 +3,7 @@ import { MetadataFetcher, type WireHub } from '@mainline/connecter';
 import { encodeTorrent, metainfoFromMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import type { Clock } from '@mainline/rate';
 import type { Announcer, AnnouncerOptions } from '@mainline/rerequester';
+import type { AddressFilter } from './address-filter.js';
 import { startAnnouncer, type TrackerState } from './announce.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import type { Torrent, TorrentOptions } from './torrent.js';
@@ -66,6 +67,8 @@ export interface MagnetHost {
   readonly port: number;
   readonly clock: Clock;
   readonly announcer?: Partial<AnnouncerOptions>;
+  /** Which peer addresses may be dialled (the same rules as a torrent's peer list). */
+  readonly addressFilter?: AddressFilter;
   /** Adds the torrent once the metadata is here (bypassing the pending-magnet check). */
   addTorrent(meta: Metainfo, options: TorrentOptions): Promise<Torrent>;
   /** Removes a torrent this download added, if it was cancelled meanwhile. */
@@ -187,7 +190,7 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#name = meta.name;
     this.#setState('adding');
     this.emit('metadata', meta);
-    const options: MagnetOptions = { ...this.#options, ...this.#options.withMetadata?.(meta), peers: this.peers };
+    const options: MagnetOptions = { ...this.#options, ...this.#options.withMetadata?.(meta), magnetPeers: [...this.link.peers] };
     delete options.withMetadata;
     delete options.torrentFile;
     const torrent = await this.#host.addTorrent(meta, options);
@@ -219,7 +222,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     fetcher.on('peer-connected', (a) => this.emit('peer-connected', a));
     fetcher.on('peer-dropped', (a, r) => this.emit('peer-dropped', a, r));
     const metadata = fetcher.start();
-    fetcher.addPeers(this.peers);
+    this.#dial(this.link.peers);
+    this.#dial(this.#options.peers ?? [], true);
     if (!this.#options.noTrackers && this.link.trackers.length > 0) this.#startAnnouncer();
     let bytes: Uint8Array;
     try {
@@ -246,9 +250,16 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
         ...host.announcer,
       },
       this.#tracker,
-      (peers) => this.#fetcher.addPeers(peers),
+      (peers) => this.#dial(peers),
       (message) => this.emit('tracker-error', message),
+      host.addressFilter,
     );
+  }
+
+  /** Hands peers to the fetcher, without the addresses no torrent may dial (`named`: the user's). */
+  #dial(peers: readonly { ip: string; port: number }[], named = false): void {
+    const filter = this.#host.addressFilter;
+    this.#fetcher.addPeers(filter ? filter.allowed(peers, named) : peers);
   }
 
   async #stopAnnouncer(): Promise<void> {

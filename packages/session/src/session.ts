@@ -5,7 +5,9 @@ import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@main
 import { TokenBucket, systemClock, type Clock } from '@mainline/rate';
 import type { AnnouncerOptions } from '@mainline/rerequester';
 import { createPieceHasher, type DeleteDataResult, type HashPool } from '@mainline/storage';
+import { AddressFilter } from './address-filter.js';
 import { MagnetDownload, type MagnetOptions } from './magnet.js';
+import type { PeerListOptions } from './peer-list.js';
 import { makePeerId } from './peer-id.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
 
@@ -31,6 +33,10 @@ export interface SessionOptions {
   announcer?: Partial<AnnouncerOptions>;
   /** Told about peers dropped for protocol violations. */
   log?: (event: WireLogEvent) => void;
+  /** Every torrent's peer list: size (3000), backoff (15 s doubling to 30 min), failures before giving up (5). */
+  peerList?: Omit<PeerListOptions, 'clock' | 'filter'>;
+  /** Dial peers on ports below 1024 too (default false; peers the user names are dialled on any port). */
+  allowPrivilegedPorts?: boolean;
 }
 
 export interface SessionEvents {
@@ -51,6 +57,9 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   readonly uploadLimiter: TokenBucket;
   readonly downloadLimiter: TokenBucket;
   readonly announcer: Partial<AnnouncerOptions> | undefined;
+  /** The addresses no torrent of this session dials (unspecified, multicast, privileged ports, ourselves). */
+  readonly addressFilter: AddressFilter;
+  readonly peerList: Omit<PeerListOptions, 'clock' | 'filter'> | undefined;
   /**
    * The threads that hash and write received pieces, shared by all torrents: a daemon with ten
    * downloads runs one or two of them, not ten or twenty (each is a JS engine of its own).
@@ -69,6 +78,8 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.clock = options.clock ?? systemClock;
     this.peerId = options.peerId ?? makePeerId();
     this.announcer = options.announcer;
+    this.peerList = options.peerList;
+    this.addressFilter = new AddressFilter({ allowPrivilegedPorts: options.allowPrivilegedPorts ?? false });
     this.uploadLimiter = new TokenBucket({ clock: this.clock, rate: options.uploadLimit ?? 0 });
     this.downloadLimiter = new TokenBucket({ clock: this.clock, rate: options.downloadLimit ?? 0 });
     this.hub = new WireHub({
@@ -95,6 +106,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     const [first, last] = this.#options.portRange ?? [6881, 6999];
     const result = await this.hub.listen({ minPort: first, maxPort: last });
     this.#port = result.port;
+    this.addressFilter.listening(this.#port, this.#options.bind ?? '');
     this.#tick();
     return this.#port;
   }
@@ -152,6 +164,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
         peerId: this.peerId,
         port: this.#port,
         clock: this.clock,
+        addressFilter: this.addressFilter,
         ...(this.announcer ? { announcer: this.announcer } : {}),
         addTorrent: (meta, o) => this.#add(meta, o),
         removeTorrent: async (h) => void (await this.remove(h)),

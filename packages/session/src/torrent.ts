@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { decode, encode, type Encodable } from '@mainline/bencode';
 import type { Metainfo } from '@mainline/metainfo';
@@ -20,9 +21,9 @@ import {
 } from '@mainline/storage';
 import { Swarm, type SwarmPeer, type WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
+import type { AddressFilter } from './address-filter.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
-
-const EXPLICIT_REDIAL_MS = 15_000;
+import { PeerList, type PeerListOptions } from './peer-list.js';
 
 export type TorrentState = 'stopped' | 'checking' | 'downloading' | 'seeding' | 'paused' | 'error';
 
@@ -44,8 +45,10 @@ export interface TorrentOptions {
   seedTimeSeconds?: number;
   /** Sequential picking, for streaming. */
   sequential?: boolean;
-  /** Extra peers to dial (besides trackers); redialled while not connected. */
+  /** Extra peers to dial (besides trackers); redialled while not connected, on any port. */
   peers?: { ip: string; port: number }[];
+  /** The `x.pe` peers of the magnet link the torrent came from (counted as source `magnet`). */
+  magnetPeers?: { ip: string; port: number }[];
   /** How often peers named in `peers`/addPeers() are redialled while not connected (default 15 s). */
   peerRedialMs?: number;
   /** Where the resume record lives (default: none, i.e. always recheck). */
@@ -138,7 +141,14 @@ export interface TorrentHost {
   readonly announcer?: Partial<AnnouncerOptions>;
   /** Hashing/writing threads shared by the host's torrents (each torrent has its own otherwise). */
   readonly pieceHasher?: HashPool;
+  /** Which peer addresses may be dialled (knows our own address and port); a permissive one otherwise. */
+  readonly addressFilter?: AddressFilter;
+  /** Peer list settings (size, backoff) for every torrent. */
+  readonly peerList?: Omit<PeerListOptions, 'clock' | 'filter'>;
 }
+
+/** What a torrent's peer list tells the outside: its size and its counts by source. */
+export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts'>;
 
 /**
  * One torrent: download.py's wiring as an object. Storage and its verified pieces, the picker,
@@ -178,9 +188,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #uploadedBefore = 0;
   #seedingSince: number | undefined;
   #seedTimer: ReturnType<Clock['setTimeout']> | undefined;
-  /** Peers the user named (--peer, addPeers): dialled again while not connected. */
-  readonly #explicitPeers = new Map<string, { ip: string; port: number }>();
-  #redialTimer: ReturnType<Clock['setTimeout']> | undefined;
+  /** Every address we could dial and whom to dial next: kept across pause/resume. */
+  readonly #peerList: PeerList;
   #saveTimer: ReturnType<Clock['setTimeout']> | undefined;
   #starting: Promise<void> | undefined;
 
@@ -199,6 +208,19 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#countWanted();
     this.uploadLimiter = new TokenBucket({ clock: host.clock, rate: options.uploadLimit ?? 0 });
     this.downloadLimiter = new TokenBucket({ clock: host.clock, rate: options.downloadLimit ?? 0 });
+    this.#peerList = new PeerList({
+      ...host.peerList,
+      clock: host.clock,
+      ...(host.addressFilter ? { filter: host.addressFilter } : {}),
+      ...(options.peerRedialMs !== undefined ? { userRetryMs: options.peerRedialMs } : {}),
+    });
+    this.#peerList.add(options.magnetPeers ?? [], 'magnet');
+    this.#peerList.add(options.peers ?? [], 'user');
+  }
+
+  /** The peer list: how many addresses are known, from which sources, and how many are connected. */
+  get peerList(): PeerListView {
+    return this.#peerList;
   }
 
   get state(): TorrentState {
@@ -384,9 +406,21 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     swarm.on('finished', () => this.#finished());
     swarm.on('error', (e) => this.#fail(e));
-    swarm.on('banned', (k, r) => this.emit('banned', k, r));
-    swarm.on('peer-connected', (p) => this.emit('peer-connected', p.address));
-    swarm.on('peer-dropped', (p, r) => this.emit('peer-dropped', p.address, r));
+    const peerList = this.#peerList;
+    swarm.on('banned', (k, r) => {
+      // Bans on loopback are per peer id (see banKey); only a plain address can be refused by the list.
+      if (isIP(k) !== 0) peerList.ban(k);
+      this.emit('banned', k, r);
+    });
+    swarm.on('peer-connected', (p) => {
+      peerList.connected(p.conn.remoteAddress, p.conn.remotePort, p.conn.incoming);
+      this.emit('peer-connected', p.address);
+    });
+    swarm.on('peer-dropped', (p, r) => {
+      peerList.closed(p.conn.remoteAddress, p.conn.remotePort, { seed: p.seed });
+      this.emit('peer-dropped', p.address, r);
+    });
+    swarm.on('connect-failed', (host, port) => peerList.connectFailed(host, port));
     this.#eta = new EtaEstimator({ clock: host.clock, left: this.#wantedLeft });
     swarm.start();
     // Finished before this run (data complete, or every wanted piece there): nothing to announce.
@@ -394,26 +428,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#setState(swarm.finished ? 'seeding' : 'downloading');
     if (swarm.finished) this.#startSeedClock();
     if (!this.#options.noTrackers && meta.trackers.length > 0) this.#startAnnouncer(store, swarm);
-    for (const p of this.#options.peers ?? []) this.#explicitPeers.set(`${p.ip}:${p.port}`, p);
-    this.#dialExplicitPeers();
-  }
-
-  /**
-   * Dials the user's peers that are not connected, now and every 15 s: a peer that was busy
-   * (e.g. still checking its files) or dropped us gets another chance, as trackers' peers do
-   * with every announce.
-   */
-  #dialExplicitPeers(): void {
-    this.#redialTimer = undefined;
-    const swarm = this.#swarm;
-    if (!swarm || this.#explicitPeers.size === 0) return;
-    // addPeers skips addresses already connected or being dialled.
-    swarm.addPeers([...this.#explicitPeers.values()]);
-    this.#scheduleRedial();
-  }
-
-  #scheduleRedial(): void {
-    this.#redialTimer ??= this.#host.clock.setTimeout(() => this.#dialExplicitPeers(), this.#options.peerRedialMs ?? EXPLICIT_REDIAL_MS);
+    // Whom to dial, when, and how often again is the peer list's decision from here on.
+    peerList.attach(swarm);
   }
 
   #startAnnouncer(store: PieceStore, swarm: Swarm): void {
@@ -430,8 +446,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         ...host.announcer,
       },
       this.#tracker,
-      (peers) => swarm.addPeers(peers),
+      (peers) => this.#peerList.add(peers, 'tracker'),
       (message) => this.emit('tracker-error', message),
+      host.addressFilter,
     );
   }
 
@@ -460,10 +477,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#seedingSince = undefined;
     this.#eta = new EtaEstimator({ clock: this.#host.clock, left: this.#wantedLeft });
     this.#setState('downloading');
-    // Seeds were closed when we finished: dial the named peers and ask the trackers at once.
-    if (this.#redialTimer) this.#host.clock.clearTimeout(this.#redialTimer);
-    this.#redialTimer = undefined;
-    this.#dialExplicitPeers();
+    // Seeds were closed when we finished: ask the trackers at once (setFilePriorities redials them).
     this.#announcer?.reannounce();
   }
 
@@ -519,8 +533,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const swarm = this.#swarm;
     if (!swarm) return;
     this.#applyPriorities(swarm.picker);
-    if (this.#state === 'seeding' && !swarm.picker.isWantedComplete) this.#downloadMore();
+    const more = this.#state === 'seeding' && !swarm.picker.isWantedComplete;
+    if (more) this.#downloadMore();
     swarm.wantedChanged();
+    // Now that the swarm is no longer finished, the seeds that left are worth dialling again.
+    if (more) this.#peerList.retrySeeds();
   }
 
   get filePriorities(): readonly FilePriority[] {
@@ -593,8 +610,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   async #stopNetwork(): Promise<void> {
     if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
-    if (this.#redialTimer) this.#host.clock.clearTimeout(this.#redialTimer);
-    this.#redialTimer = undefined;
+    this.#peerList.detach();
     if (this.#saveTimer) this.#host.clock.clearTimeout(this.#saveTimer);
     this.#seedTimer = this.#saveTimer = undefined;
     if (this.#swarm) {
@@ -684,13 +700,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     };
   }
 
-  /** Dials peers directly (e.g. `--peer host:port`). */
+  /**
+   * Dials peers directly (e.g. `--peer host:port`), now and again every `peerRedialMs` while not
+   * connected: a peer that was busy (still checking its files) or dropped us gets another chance.
+   */
   addPeers(peers: { ip: string; port: number }[]): void {
-    for (const p of peers) this.#explicitPeers.set(`${p.ip}:${p.port}`, p);
-    if (!this.#swarm || peers.length === 0) return;
-    this.#swarm.addPeers(peers);
-    // Peers added after the start are redialled too (the timer only runs while there are some).
-    this.#scheduleRedial();
+    this.#peerList.add(peers, 'user');
   }
 
   /** Where this torrent's data is: the file itself (single-file) or its folder. */

@@ -1,0 +1,2 @@
+export { fuzzers, type Fuzzer } from './fuzzers.js';
+export { runFuzzer, formatResult, type FuzzResult } from './runner.js';
