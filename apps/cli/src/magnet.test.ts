@@ -17,6 +17,8 @@ test('the status line while fetching metadata names peers, pieces and a tracker 
     pieceCount: undefined,
     trackerPeers: 0,
     trackerError: 'connection refused',
+    trackers: [],
+    nextAnnounceIn: undefined,
     error: undefined,
   };
   expect(magnetStatusLine(s)).toBe('fetching metadata: 0 peers (0 with metadata) tracker: connection refused');

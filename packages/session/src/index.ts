@@ -1,5 +1,8 @@
 export { Session, type SessionOptions, type SessionEvents } from './session.js';
-export { Torrent, pieceLevels, type TorrentOptions, type TorrentStats, type TorrentState, type TorrentEvents, type TorrentHost } from './torrent.js';
-export { makePeerId, PEER_ID_PREFIX } from './peer-id.js';
+export { Torrent, pieceLevels, type TorrentOptions, type TorrentStats, type TorrentState, type TorrentEvents, type TorrentHost, type PeerTransfer } from './torrent.js';
+export { makePeerId, clientName, PEER_ID_PREFIX } from './peer-id.js';
+export { dialFailure } from './dial-failures.js';
+export type { TrackerInfo, TrackerReport } from './announce.js';
+export type { TrackerStatusState } from '@mainline/rerequester';
 export { writeFileAtomic, readFileIfExists } from './atomic-file.js';
 export { MagnetDownload, MAGNET_UNKNOWN_LEFT, type MagnetOptions, type MagnetState, type MagnetStats, type MagnetEvents } from './magnet.js';
