@@ -4,18 +4,17 @@ import { MetadataFetcher, Swarm, type PeerCloseReason } from '@mainline/connecte
 export type DialFailureListener = (address: string, reason: string) => void;
 
 const CONNECT_ERRORS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused (nothing listens on that port)',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ECONNRESET: 'connection reset',
-  EADDRNOTAVAIL: 'address not available',
+  ECONNREFUSED: 'refused the connection (nothing listens on that port)',
+  EHOSTUNREACH: 'is unreachable (no route to the host)',
+  ENETUNREACH: 'is unreachable (no route to its network)',
+  ECONNRESET: 'reset the connection',
 };
 
 /**
- * Why an outgoing connection ended before the peers' handshakes completed, as a user reads it;
- * undefined when we closed it ourselves (shutting down). A peer that accepts the TCP connection
- * and closes it on our plain handshake most likely insists on encryption (MSE), which we do not
- * speak, or is full.
+ * Why an outgoing connection ended before the peers' handshakes completed, as a user reads it
+ * after "peer 10.0.0.1:6881 ..."; undefined when we closed it ourselves (shutting down). A peer
+ * that accepts the TCP connection and closes it on our plain handshake most likely insists on
+ * encryption (MSE), which we do not speak, or is full.
  */
 export function dialFailure(reason: PeerCloseReason | undefined, error: Error | undefined): string | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -24,15 +23,17 @@ export function dialFailure(reason: PeerCloseReason | undefined, error: Error | 
     case 'shutdown':
       return undefined;
     case 'connect-failed':
-      return (code && CONNECT_ERRORS[code]) ?? error?.message ?? 'could not connect';
+      return (code && CONNECT_ERRORS[code]) ?? `could not be connected: ${error?.message ?? 'connect failed'}`;
     case 'connect-timeout':
-      return 'no answer (connect timed out)';
+      return 'did not answer (connect timed out)';
     case 'remote-closed':
       return 'closed the connection after the handshake: it may require encryption';
     case 'timeout':
       return 'sent no handshake in time';
+    case 'protocol-error':
+      return `was dropped: ${error?.message ?? 'it broke the protocol'}`;
     default:
-      return error?.message ?? reason ?? 'connection failed';
+      return `could not be connected: ${error?.message ?? reason ?? 'unknown reason'}`;
   }
 }
 

@@ -80,17 +80,17 @@ describe('peer-failed: a dial that fails says why, at every redial', () => {
     t.on('peer-failed', (address, reason) => failed.push(`${address} ${reason}`));
     await until(() => failed.filter((f) => f.startsWith(`127.0.0.1:${rude.port} `)).length >= 3, 'three failed dials of the rude peer');
     expect(failed).toContain(`127.0.0.1:${rude.port} closed the connection after the handshake: it may require encryption`);
-    expect(failed).toContain(`127.0.0.1:${refused} connection refused (nothing listens on that port)`);
+    expect(failed).toContain(`127.0.0.1:${refused} refused the connection (nothing listens on that port)`);
     expect(rude.handshakes()).toBeGreaterThanOrEqual(3); // today's redial keeps going
   });
 
   test('the reasons in words (and none for our own close)', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
-    expect(dialFailure('connect-failed', refused)).toBe('connection refused (nothing listens on that port)');
-    expect(dialFailure('connect-failed', new Error('getaddrinfo ENOTFOUND nowhere'))).toBe('getaddrinfo ENOTFOUND nowhere');
-    expect(dialFailure('connect-timeout', undefined)).toBe('no answer (connect timed out)');
+    expect(dialFailure('connect-failed', refused)).toBe('refused the connection (nothing listens on that port)');
+    expect(dialFailure('connect-failed', new Error('getaddrinfo ENOTFOUND nowhere'))).toBe('could not be connected: getaddrinfo ENOTFOUND nowhere');
+    expect(dialFailure('connect-timeout', undefined)).toBe('did not answer (connect timed out)');
     expect(dialFailure('timeout', undefined)).toBe('sent no handshake in time');
-    expect(dialFailure('protocol-error', new Error('peer answered with info-hash 00'))).toBe('peer answered with info-hash 00');
+    expect(dialFailure('protocol-error', new Error('peer answered with info-hash 00'))).toBe('was dropped: peer answered with info-hash 00');
     expect(dialFailure('local', undefined)).toBeUndefined();
     expect(dialFailure('shutdown', undefined)).toBeUndefined();
   });
@@ -103,7 +103,7 @@ describe('peer-failed: a dial that fails says why, at every redial', () => {
     const failed: string[] = [];
     m.on('peer-failed', (address, reason) => failed.push(`${address} ${reason}`));
     await until(() => failed.length > 0, 'a failed metadata dial');
-    expect(failed[0]).toBe(`127.0.0.1:${refused} connection refused (nothing listens on that port)`);
+    expect(failed[0]).toBe(`127.0.0.1:${refused} refused the connection (nothing listens on that port)`);
   });
 });
 
