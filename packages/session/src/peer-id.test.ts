@@ -1,6 +1,6 @@
 // How real clients name our peer id: the prefix must not be another client's registered code.
 import { join } from 'node:path';
-import { makePayload, makeTempDir, makeTorrent, removeTempDir, startLibtorrent } from '@mainline/interop';
+import { makePayload, makeTempDir, makeTorrent, poll, removeTempDir, startLibtorrent, startTransmission } from '@mainline/interop';
 import { PEER_ID_PREFIX, Session, clientName, makePeerId } from './index.js';
 
 test('our peer id prefix is -MN0100-: not ML, which BEP 20, libtorrent and Transmission give to MLDonkey', () => {
@@ -30,6 +30,34 @@ test('a real libtorrent names our peer id "MN 0.1.0" (it said "MLdonkey" for -ML
   } finally {
     await session.close();
     await lt.stop();
+    removeTempDir(dir);
+  }
+}, 40_000);
+
+test('a real Transmission names our peer id "-MN0100-" (it said "MLDonkey 0100-" for -ML0100-)', async () => {
+  const dir = makeTempDir('ml-peer-id-tr-');
+  const payload = await makePayload(join(dir, 'seed'), { name: 'named.bin', size: 4_000_000 });
+  const torrent = makeTorrent(payload.path, { pieceLength: 65536 });
+  const tr = await startTransmission({ torrentPath: torrent.path, dir: join(dir, 'tr'), seed: false });
+  const session = new Session({ portRange: [0, 0], bind: '127.0.0.1', uploadLimit: 500_000 });
+  try {
+    await session.listen();
+    // Transmission does not dial loopback peers: we dial it, as a seed.
+    await session.add(torrent.bytes, { savePath: payload.saveDir, peers: [{ ip: '127.0.0.1', port: tr.port }], peerRedialMs: 1000 });
+    const names = await poll(
+      async () => {
+        const got = (await tr.rpc('torrent-get', { ids: [1], fields: ['peers'] })) as { torrents?: { peers?: { clientName: string }[] }[] };
+        const peers = got.torrents?.[0]?.peers ?? [];
+        return peers.length > 0 ? peers.map((p) => p.clientName) : undefined;
+      },
+      20_000,
+      () => 'Transmission to list us as a peer',
+      200,
+    );
+    expect(names).toEqual(['-MN0100-']);
+  } finally {
+    await session.close();
+    await tr.stop();
     removeTempDir(dir);
   }
 }, 40_000);

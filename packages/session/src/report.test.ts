@@ -1,9 +1,8 @@
 // What a UI needs to tell the user what is going on: failed dials and why, failed resume writes,
 // each tracker's state, display rates, and who gave what.
 import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { makePayload, makeTempDir, makeTorrent, removeTempDir } from '@mainline/interop';
+import { freePort as closedPort, makePayload, makeTempDir, makeTorrent, removeTempDir, startHangUpPeer, type HangUpPeer } from '@mainline/interop';
 import { formatMagnet } from '@mainline/metainfo';
 import { Session, dialFailure, type Torrent } from './index.js';
 
@@ -15,42 +14,15 @@ async function until(cond: () => boolean, what: string, ms = 15_000): Promise<vo
   }
 }
 
-/** A port with nothing listening on it (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** A peer that reads our 68-byte handshake and hangs up, as one that insists on encryption does. */
-async function hangUpAfterHandshake(): Promise<{ port: number; server: Server; handshakes: () => number }> {
-  let handshakes = 0;
-  const server = createServer((sock: Socket) => {
-    let got = 0;
-    sock.on('data', (d) => {
-      got += d.length;
-      if (got >= 68) {
-        handshakes++;
-        sock.destroy();
-      }
-    });
-    sock.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as AddressInfo).port, server, handshakes: () => handshakes };
-}
-
 const sessions: Session[] = [];
-const servers: Server[] = [];
+const rudePeers: HangUpPeer[] = [];
 let dir: string;
 beforeAll(() => {
   dir = makeTempDir('ml-report-');
 });
 afterEach(async () => {
   await Promise.all(sessions.splice(0).map((s) => s.close()));
-  for (const s of servers.splice(0)) s.close();
+  await Promise.all(rudePeers.splice(0).map((p) => p.close()));
 });
 afterAll(() => removeTempDir(dir));
 
@@ -69,8 +41,8 @@ async function payload(size: number, trackers?: string[]) {
 describe('peer-failed: a dial that fails says why, at every redial', () => {
   test('a refused port and a peer that hangs up after our handshake', async () => {
     const refused = await closedPort();
-    const rude = await hangUpAfterHandshake();
-    servers.push(rude.server);
+    const rude = await startHangUpPeer();
+    rudePeers.push(rude);
     const { torrent } = await payload(100_000);
     const s = session();
     await s.listen();
