@@ -33,6 +33,15 @@ describe('the notes under the status line: what is tried, what failed, when agai
     ]);
   });
 
+  test('a failed tracker while the next one is asked: the retry waits for that', () => {
+    const failed = tracker({ state: 'failed', error: 'connect ECONNREFUSED 127.0.0.1:1', failures: 1 });
+    const asking = tracker({ url: 'udp://127.0.0.1:7969/announce', tier: 1, state: 'announcing', attempt: { number: 1, max: 3, waitLeft: 14 } });
+    expect(notes({ peers: 0, trackers: [failed, asking], nextAnnounceIn: undefined }, context())).toEqual([
+      'tracker http://127.0.0.1:1/announce: connection refused: nothing listens at 127.0.0.1:1 (ECONNREFUSED); trying the other trackers first',
+      'tracker udp://127.0.0.1:7969/announce: no answer yet (try 1 of 3), asking again in 14s',
+    ]);
+  });
+
   test('a silent UDP tracker: which try, and when it asks again', () => {
     const t = tracker({ url: 'udp://127.0.0.1:1/announce', state: 'announcing', attempt: { number: 2, max: 3, waitLeft: 24.3 } });
     expect(trackerNote(t, undefined)).toBe('tracker udp://127.0.0.1:1/announce: no answer yet (try 2 of 3), asking again in 25s');

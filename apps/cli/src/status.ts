@@ -43,8 +43,11 @@ function inWords(message: string): string {
   return message;
 }
 
-/** A tracker's state in words, with when it is asked again. */
-export function trackerNote(t: TrackerInfo, nextAnnounceIn: number | undefined): string | undefined {
+/**
+ * A tracker's state in words, with when it is asked again (`othersAsking`: another tracker of the
+ * same announce is being asked now, so the next round waits for it).
+ */
+export function trackerNote(t: TrackerInfo, nextAnnounceIn: number | undefined, othersAsking = false): string | undefined {
   const name = `tracker ${t.url}`;
   switch (t.state) {
     case 'announcing': {
@@ -56,12 +59,17 @@ export function trackerNote(t: TrackerInfo, nextAnnounceIn: number | undefined):
       return `${name}: no answer yet (try ${a.number} of ${a.max}), ${next}`;
     }
     case 'failed':
-      return `${name}: ${inWords(t.error ?? 'failed')}${t.failures > 1 ? ` (${t.failures} failures in a row)` : ''}; retrying ${inSeconds(nextAnnounceIn)}`;
+      return `${name}: ${inWords(t.error ?? 'failed')}${t.failures > 1 ? ` (${t.failures} failures in a row)` : ''}; ${retrying(nextAnnounceIn, othersAsking)}`;
     case 'working':
-      return `${name}: ${plural(t.peers ?? 0, 'peer')} in its last answer; asking again ${inSeconds(nextAnnounceIn)}`;
+      return `${name}: ${plural(t.peers ?? 0, 'peer')} in its last answer; ${nextAnnounceIn === undefined && othersAsking ? 'the others are being asked' : `asking again ${inSeconds(nextAnnounceIn)}`}`;
     default:
       return undefined; // not asked yet: another tracker is, or will be
   }
+}
+
+function retrying(nextAnnounceIn: number | undefined, othersAsking: boolean): string {
+  if (nextAnnounceIn === undefined && othersAsking) return 'trying the other trackers first';
+  return `retrying ${inSeconds(nextAnnounceIn)}`;
 }
 
 /** A failed dial, as the CLI keeps it (see Watch in run-torrent.ts). */
@@ -101,8 +109,9 @@ export function notes(s: Pick<TorrentStats, 'peers' | 'trackers' | 'nextAnnounce
   const lonely = s.peers === 0;
   const out: string[] = [];
   const shown = s.trackers.filter((t) => (lonely ? t.state !== 'not-tried' : t.state === 'failed'));
+  const asking = s.trackers.filter((t) => t.state === 'announcing');
   for (const t of shown.slice(0, MAX_TRACKER_NOTES)) {
-    const note = trackerNote(t, s.nextAnnounceIn);
+    const note = trackerNote(t, s.nextAnnounceIn, asking.some((a) => a !== t));
     if (note) out.push(note);
   }
   if (shown.length > MAX_TRACKER_NOTES) out.push(`…and ${plural(shown.length - MAX_TRACKER_NOTES, 'more tracker')}`);
