@@ -2,8 +2,7 @@ import { libraryConfig } from '../../tsup.preset.mjs';
 
 // The `mainline` executable: one ES module with our packages (their public, built entries) and
 // commander inside. Node then resolves and links one file instead of ~20, which starts every
-// command ~30 ms sooner. cli-progress stays outside: it loads only when a
-// bar is drawn. Runs after tsup.config.ts (clean: false).
+// command ~30 ms sooner. Runs after tsup.config.ts (clean: false).
 export default libraryConfig({
   entry: ['src/cli.ts'],
   format: ['esm'],

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makePayload, makeTempDir, makeTorrent } from '@mainline/interop';
+import { makePayload, makeTempDir, makeTorrent, startHangUpPeer } from '@mainline/interop';
 import { Session } from '@mainline/session';
 import { run, seedingSession, sha1 } from './test-cli.js';
 
@@ -77,6 +77,9 @@ describe('mainline CLI', () => {
       const first = await run(args);
       expect(first.stderr).toContain('done:');
       expect(first.code).toBe(0);
+      // The end-of-run summary: time, average rate, and what came from whom.
+      expect(first.stderr).toMatch(/\nsummary: 6\.00MiB downloaded in \d+s \([\d.]+[KM]iB\/s on average\), 0B uploaded, from 1 peer:\n/);
+      expect(first.stderr).toMatch(new RegExp(`\n  127\\.0\\.0\\.1:${port} {2}mainline-ts 0\\.1\\.0\\.0 {2}down 6\\.00MiB \\(100\\.0%\\) {2}up 0B\n`));
       expect(await sha1(join(out, 'movie.bin'))).toBe(await sha1(payload.path));
       const uploadedBefore = seeder.torrents[0]!.uploaded;
       const second = await run(args);
@@ -142,6 +145,54 @@ describe('mainline CLI', () => {
       await seeder.close();
     }
   });
+
+  test('Ctrl-C while seeding exits 130 too (it was 0), with the summary', async () => {
+    const dir = makeTempDir('ml-cli-seed-int-');
+    const payload = await makePayload(join(dir, 'seed'), { name: 's.bin', size: 200_000 });
+    const t = makeTorrent(payload.path, { pieceLength: 32768 });
+    const r = await run(['seed', t.path, '-d', payload.saveDir, '--no-trackers', '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')], { signalAfterMs: 1500 });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain('interrupted (SIGINT): resume data saved; run the same command again to continue');
+    expect(r.stderr).toMatch(/\nsummary: seeded for \d+s, 0B uploaded/);
+  });
+
+  test('a state directory that cannot be written: one warning, the download still completes', async () => {
+    const dir = makeTempDir('ml-cli-state-');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'w.bin', size: 2 * 1024 * 1024 });
+    const t = makeTorrent(payload.path, { pieceLength: 32768 });
+    const { seeder, port } = await seedingSession(t, payload.saveDir);
+    try {
+      const notADir = join(dir, 'file');
+      await writeFile(notADir, 'not a directory');
+      const stateDir = join(notADir, 'state');
+      const r = await run(['download', t.path, '-o', join(dir, 'out'), '--no-trackers', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', stateDir]);
+      expect(r.code).toBe(0);
+      const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(new RegExp(`^warning: cannot save resume data in ${stateDir}: .*; the next run will check the data again$`));
+      expect(r.stderr).toContain('done:');
+    } finally {
+      await seeder.close();
+    }
+  });
+
+  test('a peer that hangs up after our handshake: said each time it is dialled, and dialling goes on', async () => {
+    const dir = makeTempDir('ml-cli-rude-');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'r.bin', size: 100_000 });
+    const t = makeTorrent(payload.path, { pieceLength: 32768 });
+    const rude = await startHangUpPeer();
+    const port = rude.port;
+    try {
+      // The named peer is dialled again every 15 s: two dials within 17 s.
+      const r = await run(['download', t.path, '-o', join(dir, 'out'), '--no-trackers', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')], { signalAfterMs: 17_000 });
+      const said = r.stderr.split('\n').filter((l) => l === `peer 127.0.0.1:${port} closed the connection after the handshake: it may require encryption`);
+      expect(said).toHaveLength(2);
+      expect(rude.handshakes()).toBe(2);
+      expect(r.code).toBe(130);
+    } finally {
+      await rude.close();
+    }
+  }, 40_000);
 
   test('demo runs the whole client and verifies the result', async () => {
     const r = await run(['demo', '--size', '8']);

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
+import { guardOutput, write } from './output.js';
 import { runCli } from './program.js';
 
+guardOutput();
 runCli(process.argv).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`mainline: ${err instanceof Error ? err.message : String(err)}\n`);
+    write(process.stderr, `mainline: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   },
 );

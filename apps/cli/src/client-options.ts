@@ -7,7 +7,8 @@ import type { SessionOptions, TorrentOptions } from '@mainline/session';
 export interface ClientFlags {
   maxUploads: number;
   maxUploadRate: number;
-  maxDownloadRate: number;
+  /** Undefined for `seed` (it downloads nothing). */
+  maxDownloadRate?: number;
   minport: number;
   maxport: number;
   bind?: string;
@@ -50,25 +51,31 @@ export function defaultStateDir(): string {
   return join(base, 'mainline');
 }
 
-/** Adds the shared client options (names follow mainline's download.py, kebab-cased). */
-export function addClientOptions(cmd: Command): Command {
-  return cmd
-    .option('--max-uploads <n>', 'most peers unchoked at once', nonNegative, 7)
-    .option('--max-upload-rate <kB/s>', 'upload limit in kB/s (0 = unlimited)', nonNegative, 0)
-    .option('--max-download-rate <kB/s>', 'download limit in kB/s (0 = unlimited)', nonNegative, 0)
+/** How often peers named with --peer are dialled again while not connected. */
+export const PEER_REDIAL_MS = 15_000;
+
+/**
+ * Adds the client options (names follow mainline's download.py, kebab-cased); those that only
+ * make sense while downloading (a rate limit on what comes in, piece order) only for `download`.
+ */
+export function addClientOptions(cmd: Command, use: 'download' | 'seed'): Command {
+  cmd.option('--max-uploads <n>', 'most peers unchoked at once', nonNegative, 7).option('--max-upload-rate <kB/s>', 'upload limit in kB/s (0 = unlimited)', nonNegative, 0);
+  if (use === 'download') cmd.option('--max-download-rate <kB/s>', 'download limit in kB/s (0 = unlimited)', nonNegative, 0);
+  cmd
     .option('--minport <port>', 'first port to try listening on', nonNegative, 6881)
     .option('--maxport <port>', 'last port to try listening on', nonNegative, 6999)
     .option('--bind <address>', 'local address to listen on and connect from')
     .option('--min-peers <n>', 'ask the tracker for more peers below this many', nonNegative, 20)
-    .option('--max-initiate <n>', 'stop dialling out at this many connections', nonNegative, 35)
+    .option('--max-initiate <n>', 'at this many connections, ask trackers for no more peers', nonNegative, 35)
     .option('--max-allow-in <n>', 'refuse incoming connections beyond this many', nonNegative, 55)
     .option('--timeout <s>', 'drop a peer after this long with nothing received', nonNegative, 300)
     .option('--http-timeout <s>', 'tracker request timeout', nonNegative, 60)
     .option('--rerequest-interval <s>', 'tracker check period (the tracker may ask for longer)', nonNegative, 300)
     .option('--peer <host:port>', 'also connect to this peer (repeatable; for a magnet link also asked for the metadata)', collect)
-    .option('--no-trackers', 'do not contact trackers (use --peer)')
-    .option('--sequential', 'download pieces in order (for streaming)')
-    .option('--select <list>', 'download only these files, by index from `mainline info` (e.g. 1-3,5)')
+    .option('--no-trackers', 'do not contact trackers (use --peer)');
+  if (use === 'download') cmd.option('--sequential', 'download pieces in order (for streaming)');
+  return cmd
+    .option('--select <list>', `${use} only these files, by index from \`mainline info\` (e.g. 1-3,5)`)
     .option('--state-dir <dir>', 'where resume records are kept', defaultStateDir())
     .option('-q, --quiet', 'no progress display');
 }
@@ -101,7 +108,7 @@ export function sessionOptions(f: ClientFlags): SessionOptions {
     portRange: [f.minport, f.maxport],
     ...(f.bind ? { bind: f.bind } : {}),
     uploadLimit: f.maxUploadRate * 1024,
-    downloadLimit: f.maxDownloadRate * 1024,
+    downloadLimit: (f.maxDownloadRate ?? 0) * 1024,
     maxConnections: f.maxAllowIn,
     timeoutMs: f.timeout * 1000,
     stateDir: f.stateDir,
@@ -129,6 +136,7 @@ export function torrentOptions(f: ClientFlags, savePath: string, fileCount: numb
     maxUploads: f.maxUploads,
     maxPeers: f.maxAllowIn,
     peers: parsePeers(f.peer),
+    peerRedialMs: PEER_REDIAL_MS,
     ...(f.trackers === false ? { noTrackers: true } : {}),
     ...(f.sequential ? { sequential: true } : {}),
     ...(f.ignoreFreeSpace ? { ignoreFreeSpace: true } : {}),

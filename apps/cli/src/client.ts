@@ -1,12 +1,13 @@
-import { readFile } from 'node:fs/promises';
-import { parseTorrent, type Metainfo } from '@mainline/metainfo';
-import type { Torrent, TorrentOptions } from '@mainline/session';
+import type { Torrent } from '@mainline/session';
 import { PieceStore, Storage, StorageError, type FileStamp } from '@mainline/storage';
-import { seedLimits, sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
+import { PEER_REDIAL_MS, parsePeers, seedLimits, sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
+import { loadTorrent } from './files.js';
 import { formatBytes, formatPercent } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
-import { downloadMagnet, isMagnet, type MagnetFlags } from './magnet.js';
-import { runTorrent, withSession, type RunOutcome } from './run-torrent.js';
+import { downloadMagnet, isMagnet, parseLink, type MagnetFlags } from './magnet.js';
+import { write } from './output.js';
+import { closing, runTorrent, Watch, withSession, type RunResult } from './run-torrent.js';
+import type { RunFacts } from './status.js';
 
 export interface DownloadFlags extends ClientFlags {
   seed?: boolean;
@@ -14,58 +15,14 @@ export interface DownloadFlags extends ClientFlags {
   seedTime?: number;
 }
 
-export async function loadTorrent(path: string): Promise<Metainfo> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    throw new Error(`cannot read ${path}: ${(err as Error).message}`);
-  }
-  try {
-    return parseTorrent(bytes);
-  } catch (err) {
-    throw new Error(`${path} is not a valid torrent: ${(err as Error).message}`);
-  }
-}
+type Log = (line: string) => void;
+const stderrLog: Log = (l) => write(process.stderr, `${l}\n`);
 
 /** What the user can do about a download that stopped for lack of free space. */
-function noSpaceHint(torrent: Torrent, log: (line: string) => void): void {
-  if (torrent.error instanceof StorageError && torrent.error.code === 'NO_SPACE') {
-    log('free some space, choose fewer files with --select, or pass --ignore-free-space to download anyway (the files then grow as data arrives)');
+function noSpaceHint(torrent: Torrent | undefined, code: number): void {
+  if (code === 1 && torrent?.error instanceof StorageError && torrent.error.code === 'NO_SPACE') {
+    stderrLog('free some space, choose fewer files with --select, or pass --ignore-free-space to download anyway (the files then grow as data arrives)');
   }
-}
-
-function exitCodeOf(outcome: RunOutcome, log: (line: string) => void, what: string): number {
-  if (outcome.kind === 'complete') return 0;
-  if (outcome.kind === 'interrupted') {
-    log(`interrupted (${outcome.signal}): trackers told, resume data saved; run the same command again to continue`);
-    return 130;
-  }
-  log(`${what} failed: ${outcome.message}`);
-  return 1;
-}
-
-type Log = (line: string) => void;
-
-/** A running client: one session listening, one torrent added to it, Ctrl-C watched. */
-interface Client {
-  torrent: Torrent;
-  port: number;
-  interrupted: Promise<string>;
-}
-
-/** Opens a session for one torrent, runs `body`, and always closes cleanly (trackers, resume data). */
-async function withClient(
-  meta: Metainfo,
-  savePath: string,
-  flags: DownloadFlags,
-  body: (client: Client) => Promise<number>,
-  extra: Partial<TorrentOptions> = {},
-): Promise<number> {
-  return withSession(sessionOptions(flags), async ({ session, port, interrupted }) => {
-    const torrent = await session.add(meta, { ...torrentOptions(flags, savePath, meta.files.length), ...seedLimits(flags), ...extra });
-    return body({ torrent, port, interrupted });
-  });
 }
 
 /** `6.0MiB, all pieces verified`, or with files skipped `2 of 3 files, 600KiB; their pieces verified, 1 skipped`. */
@@ -77,36 +34,69 @@ function doneSummary(torrent: Torrent): string {
   return `${wanted.length} of ${files.length} files, ${formatBytes(bytes)}; their pieces verified, ${files.length - wanted.length} skipped`;
 }
 
-function show(client: Client, flags: DownloadFlags, seed: boolean, progress: ProgressOptions | undefined): Promise<RunOutcome> {
-  return runTorrent(client.torrent, {
+/** The peers named with --peer (and a magnet's x.pe), as `ip:port`, for the notes and logs. */
+function namedPeers(flags: ClientFlags, extra: readonly { ip: string; port: number }[] = []): string[] {
+  return [...parsePeers(flags.peer), ...extra].map((p) => `${p.ip}:${p.port}`);
+}
+
+/** Shows a torrent until it ends (see runTorrent), with the notes' context from the flags. */
+function show(torrent: Torrent, interrupted: Promise<string>, watch: Watch, flags: DownloadFlags, kind: RunFacts['kind'], seed: boolean, progress: ProgressOptions | undefined): Promise<RunResult> {
+  return runTorrent(torrent, {
     seed,
-    interrupted: client.interrupted,
+    kind,
+    interrupted,
+    watch,
+    notes: { trackersOff: flags.trackers === false, hasTrackers: torrent.meta.trackers.length > 0, namedPeers: watch.namedPeers, redialSeconds: PEER_REDIAL_MS / 1000 },
     ...(flags.quiet ? { quiet: true } : {}),
     ...(progress ? { progress } : {}),
   });
 }
 
+/** Prints how a run ended (after its session closed) and returns the exit code. */
+function finish(result: RunResult, watch: Watch, what: string, flags: DownloadFlags, doneLine?: string): number {
+  const { code, lines } = closing(result, watch, what, flags.quiet);
+  if (code === 0 && doneLine && !flags.quiet) stderrLog(doneLine);
+  for (const line of lines) stderrLog(line);
+  return code;
+}
+
 /**
  * `mainline download`: fetch a torrent into `out`, exit 0 once every wanted piece is verified
- * (optionally seeding on), 1 on failure, 130 when interrupted (resume data kept).
+ * (optionally seeding on), 1 on failure, 128 + signal when interrupted (Ctrl-C: 130; resume data kept).
  */
 export async function download(torrentPath: string, out: string, flags: MagnetFlags, progress?: ProgressOptions): Promise<number> {
-  const log: Log = (l) => void process.stderr.write(`${l}\n`);
   const seeding = flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined;
-  const finish = async (client: Client): Promise<number> => {
-    const code = exitCodeOf(await show(client, flags, seeding, progress), log, 'download');
-    if (code === 0 && !flags.quiet) log(`done: ${client.torrent.contentPath} (${doneSummary(client.torrent)})`);
-    if (code === 1) noSpaceHint(client.torrent, log);
-    return code;
-  };
   if (isMagnet(torrentPath)) {
-    return downloadMagnet(torrentPath, out, flags, (torrent, port, interrupted) => finish({ torrent, port, interrupted }), progress);
+    const link = parseLink(torrentPath);
+    const watch = new Watch({ stateDir: flags.stateDir, namedPeers: namedPeers(flags, link.peers), ...(flags.quiet ? { quiet: true } : {}) });
+    let done: string | undefined;
+    let added: Torrent | undefined;
+    const result = await downloadMagnet(link, out, flags, watch, async (torrent, interrupted) => {
+      added = torrent;
+      const r = await show(torrent, interrupted, watch, flags, 'download', seeding, progress);
+      done = `done: ${torrent.contentPath} (${doneSummary(torrent)})`;
+      return r;
+    }, progress);
+    if (typeof result === 'number') return result;
+    const code = finish(result, watch, 'download', flags, done);
+    noSpaceHint(added, code);
+    return code;
   }
   const meta = await loadTorrent(torrentPath);
-  return withClient(meta, out, flags, async (client) => {
-    if (!flags.quiet) log(`${meta.name}: ${formatBytes(meta.totalLength)}, info-hash ${meta.infoHash}, listening on port ${client.port}`);
-    return finish(client);
+  const watch = new Watch({ stateDir: flags.stateDir, namedPeers: namedPeers(flags), ...(flags.quiet ? { quiet: true } : {}) });
+  let done: string | undefined;
+  let added: Torrent | undefined;
+  const result = await withSession(sessionOptions(flags), async ({ session, port, interrupted }) => {
+    const torrent = await session.add(meta, { ...torrentOptions(flags, out, meta.files.length), ...seedLimits(flags) });
+    added = torrent;
+    if (!flags.quiet) stderrLog(`${meta.name}: ${formatBytes(meta.totalLength)}, info-hash ${meta.infoHash}, listening on port ${port}`);
+    const r = await show(torrent, interrupted, watch, flags, 'download', seeding, progress);
+    done = `done: ${torrent.contentPath} (${doneSummary(torrent)})`;
+    return r;
   });
+  const code = finish(result, watch, 'download', flags, done);
+  noSpaceHint(added, code);
+  return code;
 }
 
 /**
@@ -114,21 +104,26 @@ export async function download(torrentPath: string, out: string, flags: MagnetFl
  * files are opened read-only: nothing is created, truncated or written.
  */
 export async function seed(torrentPath: string, data: string, flags: DownloadFlags, progress?: ProgressOptions): Promise<number> {
-  const log: Log = (l) => void process.stderr.write(`${l}\n`);
   const meta = await loadTorrent(torrentPath);
-  return withClient(meta, data, flags, async (client) => {
-    const s = client.torrent.stats();
+  const watch = new Watch({ stateDir: flags.stateDir, namedPeers: namedPeers(flags), ...(flags.quiet ? { quiet: true } : {}) });
+  const result = await withSession(sessionOptions(flags), async ({ session, port, interrupted }) => {
+    // Read-only: nothing is created, truncated or written.
+    const torrent = await session.add(meta, { ...torrentOptions(flags, data, meta.files.length), ...seedLimits(flags), readOnly: true });
+    const s = torrent.stats();
     // A read-only torrent whose data checked out incomplete stops in 'error' too: say what is missing.
-    const incomplete = s.wantedLeft > 0 && client.torrent.store?.state === 'ready';
-    if (s.state === 'error' && !incomplete) return exitCodeOf({ kind: 'failed', message: s.error ?? 'unknown' }, log, 'seed');
+    const incomplete = s.wantedLeft > 0 && torrent.store?.state === 'ready';
     if (incomplete) {
-      log(`the data in ${data} is incomplete: ${s.piecesHave} of ${s.pieceCount} pieces verified (${formatPercent(s.wantedProgress)}${s.wantedLength < s.totalLength ? ' of the selected files' : ''}); use \`mainline download\` to complete it`);
+      stderrLog(`the data in ${data} is incomplete: ${s.piecesHave} of ${s.pieceCount} pieces verified (${formatPercent(s.wantedProgress)}${s.wantedLength < s.totalLength ? ' of the selected files' : ''}); use \`mainline download\` to complete it`);
       return 1;
     }
-    if (!flags.quiet) log(`seeding ${meta.name} (${formatBytes(meta.totalLength)}, verified) on port ${client.port}; Ctrl-C stops`);
-    const outcome = await show(client, flags, true, progress);
-    return outcome.kind === 'interrupted' ? 0 : exitCodeOf(outcome, log, 'seeding');
-  }, { readOnly: true });
+    if (s.state === 'error') {
+      stderrLog(`seed failed: ${s.error ?? 'unknown error'}`);
+      return 1;
+    }
+    if (!flags.quiet) stderrLog(`seeding ${meta.name} (${formatBytes(meta.totalLength)}, verified) on port ${port}; Ctrl-C stops`);
+    return show(torrent, interrupted, watch, flags, 'seed', true, progress);
+  });
+  return typeof result === 'number' ? result : finish(result, watch, 'seeding', flags);
 }
 
 /** What is wrong with one file of the torrent on disk, if anything: `[label, detail]`. */

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { createTorrent, type CreateTorrentOptions } from '@mainline/metainfo';
+import { fileError } from './files.js';
 import { formatBytes, formatRate } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
 
@@ -37,9 +38,19 @@ export async function create(path: string, options: CreateCommandOptions): Promi
     createOptions.createdBy = 'mainline';
     createOptions.creationDate = new Date();
   }
-  const created = await createTorrent(path, createOptions);
-  progress.done();
-  await writeFile(options.output, created.torrent);
+  let created: Awaited<ReturnType<typeof createTorrent>>;
+  try {
+    created = await createTorrent(path, createOptions);
+  } catch (err) {
+    // A file of the tree that cannot be read is named by the error itself (`path`); the rest is about `path`.
+    const e = err as NodeJS.ErrnoException;
+    throw e?.code && e.path ? fileError('read', e.path, e) : new Error(`cannot create a torrent of ${path}: ${e?.message ?? String(err)}`);
+  } finally {
+    progress.done();
+  }
+  await writeFile(options.output, created.torrent).catch((err: unknown) => {
+    throw fileError('write', options.output, err);
+  });
   const meta = created.metainfo;
   const lines = [
     `Created ${options.output}: ${meta.name}, ${formatBytes(meta.totalLength)} in ${meta.files.length} file(s), ${meta.pieceCount} pieces of ${formatBytes(meta.pieceLength)}`,

@@ -8,7 +8,7 @@ import { Session } from '@mainline/session';
 import { formatBytes, formatRate } from './format.js';
 import { startLocalTracker } from './local-tracker.js';
 import { Progress, type ProgressOptions } from './progress.js';
-import { onInterrupt, runTorrent } from './run-torrent.js';
+import { onInterrupt, runTorrent, signalExitCode, Watch } from './run-torrent.js';
 
 export interface DemoOptions {
   sizeMiB: number;
@@ -87,10 +87,18 @@ export async function demo(options: DemoOptions): Promise<number> {
     await withTimeout(announced, 15_000, 'the seeder did not reach the local tracker');
     const started = Date.now();
     const downloading = await leecher.add(created.torrent, { savePath: join(root, 'download') });
-    const outcome = await runTorrent(downloading, { seed: false, interrupted, ...(options.progress ? { progress: options.progress } : {}) });
+    const watch = new Watch({ stateDir: join(root, 'state'), namedPeers: [] });
+    const { outcome } = await runTorrent(downloading, {
+      seed: false,
+      kind: 'download',
+      interrupted,
+      watch,
+      notes: { trackersOff: false, hasTrackers: true, namedPeers: [], redialSeconds: undefined },
+      ...(options.progress ? { progress: options.progress } : {}),
+    });
     if (outcome.kind !== 'complete') {
       out(outcome.kind === 'interrupted' ? 'demo interrupted' : `demo failed: ${outcome.message}`);
-      return outcome.kind === 'interrupted' ? 130 : 1;
+      return outcome.kind === 'interrupted' ? signalExitCode(outcome.signal) : 1;
     }
     const seconds = (Date.now() - started) / 1000;
     out(`    downloaded ${formatBytes(total)} in ${seconds.toFixed(2)} s (${formatRate(total / Math.max(seconds, 0.001))})`);

@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import { magnetFromTorrent, parseMagnet, parseTorrent, type Metainfo } from '@mainline/metainfo';
+import { magnetFromTorrent, type Metainfo } from '@mainline/metainfo';
+import { loadTorrent } from './files.js';
 import { formatBytes } from './format.js';
+import { isMagnet, parseLink } from './magnet.js';
 
 /** Lines describing a .torrent file (or a magnet link), as `mainline info` prints them. */
 export function describeTorrent(meta: Metainfo): string[] {
@@ -25,8 +26,8 @@ export function describeTorrent(meta: Metainfo): string[] {
 }
 
 export async function info(target: string): Promise<string[]> {
-  if (target.startsWith('magnet:')) {
-    const m = parseMagnet(target);
+  if (isMagnet(target)) {
+    const m = parseLink(target);
     return [
       `Name:        ${m.name ?? '(unknown until metadata arrives)'}`,
       `Info-hash:   ${m.infoHash}`,
@@ -35,5 +36,5 @@ export async function info(target: string): Promise<string[]> {
       ...m.webSeeds.map((w) => `Web seed:    ${w}`),
     ];
   }
-  return describeTorrent(parseTorrent(await readFile(target)));
+  return describeTorrent(await loadTorrent(target));
 }

@@ -6,7 +6,7 @@ import type { MagnetStats } from '@mainline/session';
 import { magnetStatusLine } from './magnet.js';
 import { run, seedingSession, sha1 } from './test-cli.js';
 
-test('the status line while fetching metadata names peers, pieces and a tracker problem', () => {
+test('the status line while fetching metadata names peers and pieces (tracker problems go in the notes under it)', () => {
   const s: MagnetStats = {
     infoHash: 'ab'.repeat(20),
     name: 'x',
@@ -17,9 +17,12 @@ test('the status line while fetching metadata names peers, pieces and a tracker 
     pieceCount: undefined,
     trackerPeers: 0,
     trackerError: 'connection refused',
+    trackers: [],
+    nextAnnounceIn: undefined,
     error: undefined,
   };
-  expect(magnetStatusLine(s)).toBe('fetching metadata: 0 peers (0 with metadata) tracker: connection refused');
+  expect(magnetStatusLine(s)).toBe('fetching metadata: 0 peers (0 with metadata)');
+  expect(magnetStatusLine({ ...s, peers: 1, metadataPeers: 1 })).toBe('fetching metadata: 1 peer (1 with metadata)');
   expect(magnetStatusLine({ ...s, peers: 3, metadataPeers: 2, piecesReceived: 1, pieceCount: 2 })).toBe('fetching metadata: 3 peers (2 with metadata, 1/2 pieces)');
 });
 

@@ -1,20 +1,27 @@
-import { encodeTorrent, parseMagnet, type MagnetLink } from '@mainline/metainfo';
-import { writeFileAtomic, type MagnetDownload, type MagnetStats, type Torrent } from '@mainline/session';
+import { encodeTorrent, parseMagnet, type MagnetLink, type Metainfo } from '@mainline/metainfo';
+import { writeFileAtomic, type MagnetDownload, type Torrent } from '@mainline/session';
 import { seedLimits, sessionOptions, torrentOptions } from './client-options.js';
 import type { DownloadFlags } from './client.js';
+import { fileError } from './files.js';
 import { formatBytes } from './format.js';
+import { write } from './output.js';
 import { Progress, type ProgressOptions } from './progress.js';
-import { withSession } from './run-torrent.js';
+import { signalExitCode, withSession, type RunResult, type Watch } from './run-torrent.js';
+import { magnetStatusLine, notes } from './status.js';
 
-/** The status line while a magnet link's metadata is being fetched. */
-export function magnetStatusLine(s: MagnetStats): string {
-  const pieces = s.pieceCount === undefined ? '' : `, ${s.piecesReceived}/${s.pieceCount} pieces`;
-  const tracker = s.trackerError && s.peers === 0 ? ` tracker: ${s.trackerError}` : '';
-  return `fetching metadata: ${s.peers} peers (${s.metadataPeers} with metadata${pieces})${tracker}`;
-}
+export { magnetStatusLine } from './status.js';
 
 export function isMagnet(target: string): boolean {
   return /^magnet:\?/i.test(target.trim());
+}
+
+/** The link parsed, or an error that says what is wrong with it. */
+export function parseLink(target: string): MagnetLink {
+  try {
+    return parseMagnet(target);
+  } catch (err) {
+    throw new Error(`not a valid magnet link: ${(err as Error).message}`);
+  }
 }
 
 export interface MagnetFlags extends DownloadFlags {
@@ -24,13 +31,35 @@ export interface MagnetFlags extends DownloadFlags {
 
 type Outcome = { kind: 'torrent'; torrent: Torrent } | { kind: 'interrupted'; signal: string } | { kind: 'failed'; message: string };
 
+/** The line that replaces the metadata display once the info dict is here. */
+function metadataLine(meta: Metainfo, download: MagnetDownload): string {
+  const s = download.stats();
+  const from = s.pieceCount === undefined ? '' : ` (${s.pieceCount} metadata piece${s.pieceCount === 1 ? '' : 's'})`;
+  return `metadata: ${meta.name}, ${formatBytes(meta.totalLength)} in ${meta.files.length} file(s)${from}`;
+}
+
 /**
- * Waits for the metadata of a magnet link, showing peers and pieces, until the torrent is added
- * (then the usual download display takes over), the fetch fails, or the user interrupts.
+ * Waits for the metadata of a magnet link, showing peers, pieces and notes (trackers, failed
+ * dials, what to do), until the torrent is added (its display then takes over), the fetch fails,
+ * or the user interrupts. The display ends with one line: the metadata, or where it stopped.
  */
-async function fetchMetadata(download: MagnetDownload, interrupted: Promise<string>, flags: MagnetFlags, progress: ProgressOptions | undefined): Promise<Outcome> {
+async function fetchMetadata(download: MagnetDownload, link: MagnetLink, interrupted: Promise<string>, flags: MagnetFlags, watch: Watch, progress: ProgressOptions | undefined): Promise<Outcome> {
   const bar = flags.quiet ? undefined : await Progress.open(progress);
-  const show = (): void => bar?.update(0, magnetStatusLine(download.stats()));
+  watch.display = bar;
+  watch.attachMagnet(download);
+  let meta: Metainfo | undefined;
+  download.on('metadata', (m) => (meta = m));
+  const context = {
+    kind: 'magnet' as const,
+    trackersOff: flags.trackers === false,
+    hasTrackers: link.trackers.length > 0,
+    namedPeers: watch.namedPeers,
+    redialSeconds: undefined,
+  };
+  const show = (): void => {
+    const s = download.stats();
+    bar?.update(0, magnetStatusLine(s), notes(s, { ...context, failures: watch.failures, now: Date.now() }));
+  };
   show();
   const timer = setInterval(show, 500);
   try {
@@ -43,29 +72,25 @@ async function fetchMetadata(download: MagnetDownload, interrupted: Promise<stri
     ]);
   } finally {
     clearInterval(timer);
-    bar?.done(magnetStatusLine(download.stats()));
+    bar?.done(meta ? metadataLine(meta, download) : magnetStatusLine(download.stats()));
+    watch.display = undefined;
   }
 }
 
 /**
  * `mainline download 'magnet:?...'`: fetch the metadata from peers (trackers, x.pe, --peer), save
  * the .torrent in the state dir (and `--save-torrent`), then download like a .torrent. `run` shows
- * the download and resolves to the exit code (the same as for a .torrent).
+ * the download; the result is its RunResult, or the exit code when it never got that far.
  */
 export async function downloadMagnet(
-  target: string,
+  link: MagnetLink,
   out: string,
   flags: MagnetFlags,
-  run: (torrent: Torrent, port: number, interrupted: Promise<string>) => Promise<number>,
+  watch: Watch,
+  run: (torrent: Torrent, interrupted: Promise<string>) => Promise<RunResult>,
   progress?: ProgressOptions,
-): Promise<number> {
-  const log = (l: string): void => void process.stderr.write(`${l}\n`);
-  let link: MagnetLink;
-  try {
-    link = parseMagnet(target);
-  } catch (err) {
-    throw new Error(`not a valid magnet link: ${(err as Error).message}`);
-  }
+): Promise<RunResult | number> {
+  const log = (l: string): void => write(process.stderr, `${l}\n`);
   return withSession(sessionOptions(flags), async ({ session, port, interrupted }) => {
     // File choices (--select) need the file list: applied once the metadata is here.
     const download = session.addMagnet(link, {
@@ -73,20 +98,18 @@ export async function downloadMagnet(
       ...seedLimits(flags),
       withMetadata: (meta) => ({ ...torrentOptions(flags, out, meta.files.length), ...seedLimits(flags) }),
     });
-    download.on('metadata', (meta) => {
-      if (!flags.quiet) log(`metadata: ${meta.name}, ${formatBytes(meta.totalLength)} in ${meta.files.length} file(s)`);
-    });
     if (!flags.quiet) log(`${link.name ?? link.infoHash}: magnet link, info-hash ${link.infoHash}, listening on port ${port}`);
-    const outcome = await fetchMetadata(download, interrupted, flags, progress);
+    const outcome = await fetchMetadata(download, link, interrupted, flags, watch, progress);
     if (outcome.kind === 'interrupted') {
       log(`interrupted (${outcome.signal}) while fetching metadata`);
-      return 130;
+      return signalExitCode(outcome.signal);
     }
     if (outcome.kind === 'failed') {
       log(`download failed: ${outcome.message}`);
       return 1;
     }
-    if (flags.saveTorrent) await writeFileAtomic(flags.saveTorrent, encodeTorrent(outcome.torrent.meta));
-    return run(outcome.torrent, port, interrupted);
+    const saveTo = flags.saveTorrent;
+    if (saveTo) await writeFileAtomic(saveTo, encodeTorrent(outcome.torrent.meta)).catch((err: unknown) => watch.log(`warning: ${fileError('write', saveTo, err).message}`));
+    return run(outcome.torrent, interrupted);
   });
 }

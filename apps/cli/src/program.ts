@@ -15,7 +15,8 @@ export function buildProgram(out: (line: string) => void = (l) => process.stdout
   const program = new Command('mainline')
     .description('mainline: a BitTorrent client (download, seed, create, info, verify)')
     .version('0.1.0')
-    .showHelpAfterError()
+    // One line for a usage error, and where the help is (not the whole help: it hid the error).
+    .configureOutput({ outputError: (text, print) => print(text.replace(/^error: /, 'mainline: ')) })
     .exitOverride();
 
   program
@@ -65,6 +66,7 @@ export function buildProgram(out: (line: string) => void = (l) => process.stdout
       .option('--ignore-free-space', 'download even when the selected files need more than the free disk space (files grow as data arrives)')
       .option('--seed-ratio <ratio>', 'seed until this upload/download ratio', ratio)
       .option('--seed-time <minutes>', 'seed for this many minutes', ratio),
+    'download',
   ).action(async (torrent: string, o: MagnetFlags & { out: string }) => {
     exitCode = await download(torrent, o.out, o);
   });
@@ -77,6 +79,7 @@ export function buildProgram(out: (line: string) => void = (l) => process.stdout
       .requiredOption('-d, --data <dir>', 'directory holding the data (the folder the torrent name lives in)')
       .option('--seed-ratio <ratio>', 'stop at this upload ratio', ratio)
       .option('--seed-time <minutes>', 'stop after this many minutes', ratio),
+    'seed',
   ).action(async (torrent: string, o: DownloadFlags & { data: string }) => {
     exitCode = await seed(torrent, o.data, o);
   });
@@ -101,8 +104,13 @@ export function buildProgram(out: (line: string) => void = (l) => process.stdout
       exitCode = await demo({ sizeMiB: o.size, keep: o.keep ?? false, out });
     });
 
+  program.showHelpAfterError("(see 'mainline --help')");
+  for (const c of program.commands) c.showHelpAfterError(`(see 'mainline ${c.name()} --help')`);
   return { program, exitCode: () => exitCode };
 }
+
+/** What GNU tools return for a command line they cannot use. */
+const USAGE_ERROR = 2;
 
 /** Runs the CLI with argv (as process.argv) and resolves to the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
@@ -112,7 +120,7 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (err) {
     const code = (err as { code?: string; exitCode?: number }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
-    if (typeof code === 'string' && code.startsWith('commander.')) return (err as { exitCode?: number }).exitCode ?? 2;
+    if (typeof code === 'string' && code.startsWith('commander.')) return USAGE_ERROR;
     throw err;
   }
   return exitCode();

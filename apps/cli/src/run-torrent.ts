@@ -1,52 +1,131 @@
-import { Session, type SessionOptions, type Torrent, type TorrentStats } from '@mainline/session';
-import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
+import { constants } from 'node:os';
+import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentStats } from '@mainline/session';
+import { CLOSED_OUTPUT, onOutputClosed, write } from './output.js';
 import { Progress, type ProgressOptions } from './progress.js';
+import { notes, statusLine, summary, type NoteContext, type PeerFailure, type RunFacts } from './status.js';
+
+/** Failed dials remembered for the notes (the oldest go first). */
+const MAX_FAILURES = 64;
+
+export interface WatchOptions {
+  quiet?: boolean;
+  /** Where resume data goes (named in the warning when it cannot be written). */
+  stateDir: string;
+  /** Peers the user named: their failed dials are logged each time. */
+  namedPeers: readonly string[];
+  /** Where lines go (default stderr). */
+  write?: (line: string) => void;
+}
 
 /**
- * One status line, aria2c-like: what a user watches during a download or while seeding. With
- * files skipped, the download counts the selected files' pieces (`of` the whole torrent's size).
+ * What the CLI keeps from a torrent's (or magnet's) events while it runs: failed dials for the
+ * notes, the first failed resume write (warned about once), log lines that must stay on screen.
  */
-export function statusLine(s: TorrentStats): string {
-  if (s.state === 'checking') return `checking existing data ${formatPercent(s.checkProgress)}`;
-  const peers = `peers ${s.peers} (${s.seeds} seeds)`;
-  const partial = s.wantedLength < s.totalLength;
-  if (s.state === 'seeding') {
-    const what = partial ? `${formatBytes(s.haveBytes)} of ${formatBytes(s.totalLength)}` : formatBytes(s.totalLength);
-    return `seeding ${what} UL ${formatRate(s.uploadRate)} up ${formatBytes(s.uploaded)} ratio ${s.ratio.toFixed(2)} ${peers}`;
+export class Watch {
+  readonly failures = new Map<string, PeerFailure>();
+  /** The last failed resume write, if any (then "resume data saved" would be a lie). */
+  resumeError: Error | undefined;
+  /** The live display, while one is shown: log lines go above it. */
+  display: Progress | undefined;
+  readonly #options: WatchOptions;
+  readonly #warned = new Set<string>();
+
+  constructor(options: WatchOptions) {
+    this.#options = options;
   }
-  const tracker = s.trackerError && s.peers === 0 ? ` tracker: ${s.trackerError}` : '';
-  const size = `${formatBytes(s.wantedLength - s.wantedLeft)}/${formatBytes(s.wantedLength)}${partial ? ` (selected, of ${formatBytes(s.totalLength)})` : ''}`;
-  return `${size} DL ${formatRate(s.downloadRate)} UL ${formatRate(s.uploadRate)} ETA ${formatDuration(s.eta)} ${peers}${tracker}`;
+
+  get namedPeers(): readonly string[] {
+    return this.#options.namedPeers;
+  }
+
+  /** A line that stays (above the live display, if any). */
+  log(line: string): void {
+    if (this.display) this.display.log(line);
+    else if (this.#options.write) this.#options.write(line);
+    else write(process.stderr, `${line}\n`);
+  }
+
+  /** Logs `line` the first time `key` comes up (quiet or not: a warning is not progress). */
+  warnOnce(key: string, line: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.log(line);
+  }
+
+  peerFailed(address: string, reason: string): void {
+    const f = this.failures.get(address);
+    this.failures.delete(address); // re-inserted last: the map runs oldest to newest
+    this.failures.set(address, { reason, count: (f?.count ?? 0) + 1, at: Date.now() });
+    if (this.failures.size > MAX_FAILURES) this.failures.delete(this.failures.keys().next().value as string);
+    // Peers the user named are few, and their failure is news each time; a tracker's are shown in the notes.
+    if (!this.#options.quiet && this.#options.namedPeers.includes(address)) this.log(`peer ${address} ${reason}`);
+  }
+
+  attachTorrent(torrent: Torrent): void {
+    torrent.on('banned', (key, reason) => this.log(`banned ${key}: ${reason}`));
+    torrent.on('peer-failed', (address, reason) => this.peerFailed(address, reason));
+    torrent.on('peer-connected', (address) => this.failures.delete(address));
+    torrent.on('resume-save-failed', (err) => {
+      this.resumeError = err;
+      this.warnOnce('resume', `warning: cannot save resume data in ${this.#options.stateDir}: ${err.message}; the next run will check the data again`);
+    });
+  }
+
+  attachMagnet(download: MagnetDownload): void {
+    download.on('peer-failed', (address, reason) => this.peerFailed(address, reason));
+    download.on('peer-connected', (address) => this.failures.delete(address));
+    download.on('torrent-save-failed', (err) =>
+      this.warnOnce('torrent-file', `warning: cannot save the .torrent in ${this.#options.stateDir}: ${err.message}; the next run will fetch the metadata again`),
+    );
+  }
 }
 
 export interface RunOptions {
   /** Keep seeding after completion (until a limit, or Ctrl-C). */
   seed: boolean;
+  /** For the summary: a download (seeding after it or not) or a seed. */
+  kind: RunFacts['kind'];
   progress?: ProgressOptions;
   quiet?: boolean;
-  log?: (line: string) => void;
+  watch: Watch;
+  /** What the notes need beyond the stats. */
+  notes: Omit<NoteContext, 'failures' | 'now' | 'kind'>;
   /** Resolves when the user asks to stop (Ctrl-C). */
   interrupted: Promise<string>;
 }
 
 export type RunOutcome = { kind: 'complete' } | { kind: 'interrupted'; signal: string } | { kind: 'failed'; message: string };
 
+/** How a run ended: the outcome, the last stats and what it moved. */
+export interface RunResult {
+  outcome: RunOutcome;
+  last: TorrentStats;
+  facts: RunFacts;
+}
+
 /**
  * Shows live progress for a torrent until it completes, i.e. every wanted piece is verified (and,
  * with `seed`, until seeding ends), fails, or the user interrupts.
  */
-export async function runTorrent(torrent: Torrent, options: RunOptions): Promise<RunOutcome> {
-  const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+export async function runTorrent(torrent: Torrent, options: RunOptions): Promise<RunResult> {
+  const { watch } = options;
   const progress = options.quiet ? undefined : await Progress.open(options.progress);
+  watch.display = progress;
+  watch.attachTorrent(torrent);
+  const started = Date.now();
+  const before = { downloaded: torrent.downloaded, uploaded: torrent.uploaded };
+  let doneAt: number | undefined;
+  const context = (): NoteContext => ({ ...options.notes, kind: 'torrent', failures: watch.failures, now: Date.now() });
   const show = (): void => {
     const s = torrent.stats();
-    progress?.update(s.state === 'checking' ? s.checkProgress : s.wantedProgress, statusLine(s));
+    progress?.update(s.state === 'checking' ? s.checkProgress : s.wantedProgress, statusLine(s), notes(s, context()));
   };
   const timer = setInterval(show, 500);
-  torrent.on('banned', (key, reason) => log(`banned ${key}: ${reason}`));
+  show();
   const ended = new Promise<RunOutcome>((resolve) => {
     const check = (): void => {
       const s = torrent.stats();
+      if (s.state === 'seeding') doneAt ??= Date.now();
       if (s.state === 'error') resolve({ kind: 'failed', message: s.error ?? 'unknown error' });
       else if (s.state === 'seeding' && !options.seed) resolve({ kind: 'complete' });
       else if (s.state === 'paused' && options.seed && s.wantedLeft === 0) resolve({ kind: 'complete' });
@@ -54,7 +133,7 @@ export async function runTorrent(torrent: Torrent, options: RunOptions): Promise
     torrent.on('state', check);
     torrent.on('done', check);
     torrent.on('seeding-done', (reason) => {
-      log(`seeding finished: ${reason}`);
+      watch.log(`seeding finished: ${reason}`);
       resolve({ kind: 'complete' });
     });
     check();
@@ -64,24 +143,65 @@ export async function runTorrent(torrent: Torrent, options: RunOptions): Promise
     options.interrupted.then((signal): RunOutcome => ({ kind: 'interrupted', signal })),
   ]);
   clearInterval(timer);
-  show();
-  const s = torrent.stats();
-  progress?.done(statusLine(s));
-  return outcome;
+  const last = torrent.stats();
+  // The live display goes: a finished run is summed up below; a stopped one shows where it stopped, once.
+  progress?.done(outcome.kind === 'complete' ? '' : statusLine(last));
+  watch.display = undefined;
+  const end = options.kind === 'download' && doneAt !== undefined ? doneAt : Date.now();
+  return {
+    outcome,
+    last,
+    facts: {
+      kind: options.kind,
+      seconds: (end - started) / 1000,
+      downloaded: last.downloaded - before.downloaded,
+      uploaded: last.uploaded - before.uploaded,
+      transfers: torrent.peerTransfers(),
+    },
+  };
 }
 
-/** A promise that resolves on the first SIGINT/SIGTERM (and a function to stop listening). */
+/** 128 + the signal's number: what a shell reports for a command a signal ended (Ctrl-C: 130). */
+export function signalExitCode(signal: string): number {
+  const n = (constants.signals as Record<string, number | undefined>)[signal];
+  return 128 + (n ?? constants.signals.SIGINT);
+}
+
+/**
+ * The lines that end a run (after the session closed: the resume data is saved or not by then)
+ * and the exit code: 0 complete, 1 failed, 128 + signal when interrupted (Ctrl-C: 130).
+ */
+export function closing(result: RunResult, watch: Watch, what: string, quiet: boolean | undefined): { code: number; lines: string[] } {
+  const { outcome, last } = result;
+  const lines: string[] = [];
+  let code = 0;
+  if (outcome.kind === 'interrupted') {
+    const saved = watch.resumeError ? `resume data NOT saved (${watch.resumeError.message})` : 'resume data saved';
+    const told = last.trackers.some((t) => t.lastAnnounceAgo !== undefined) ? ', trackers told' : '';
+    lines.push(`interrupted (${outcome.signal}): ${saved}${told}; run the same command again to continue`);
+    code = signalExitCode(outcome.signal);
+  } else if (outcome.kind === 'failed') {
+    lines.push(`${what} failed: ${outcome.message}`);
+    code = 1;
+  }
+  if (!quiet) lines.push(...summary(result.facts));
+  return { code, lines };
+}
+
+/** A promise that resolves on the first SIGINT/SIGTERM or closed output (and a function to stop listening). */
 export function onInterrupt(): { interrupted: Promise<string>; dispose: () => void } {
   let resolveFn: (s: string) => void = () => undefined;
   const interrupted = new Promise<string>((r) => (resolveFn = r));
   const handler = (signal: NodeJS.Signals): void => resolveFn(signal);
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
+  const stopWatchingOutput = onOutputClosed(() => resolveFn(CLOSED_OUTPUT));
   return {
     interrupted,
     dispose: () => {
       process.removeListener('SIGINT', handler);
       process.removeListener('SIGTERM', handler);
+      stopWatchingOutput();
     },
   };
 }

@@ -1,5 +1,5 @@
 // Test helpers: run the built `mainline` executable as users do (the test target builds it first).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,10 +13,21 @@ export interface Result {
   stderr: string;
 }
 
-/** Runs `mainline <args>`; `signalAfterMs` sends Ctrl-C (SIGINT) after that long. */
-export function run(args: string[], options: { timeoutMs?: number; signalAfterMs?: number } = {}): Promise<Result> {
+export interface RunOptions {
+  timeoutMs?: number;
+  /** Send Ctrl-C (SIGINT) after this long. */
+  signalAfterMs?: number;
+  /** Close our end of its stdout / stderr at once, as `| head -1` does once it has read enough. */
+  closeStdout?: boolean;
+  closeStderr?: boolean;
+}
+
+/** Runs `mainline <args>` with its output on pipes. */
+export function run(args: string[], options: RunOptions = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (options.closeStdout) child.stdout.destroy();
+    if (options.closeStderr) child.stderr.destroy();
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -46,4 +57,53 @@ export async function seedingSession(torrent: { bytes: Uint8Array }, saveDir: st
     await seeder.close();
     throw err;
   }
+}
+
+const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+let terminals = 0;
+
+/** `mainline` running in a real terminal (a tmux pane of `columns` × `rows`), for what a TTY user sees. */
+export interface Terminal {
+  /** The pane as rendered (scrollback included), trailing blank lines dropped. */
+  screen(): string;
+  /** Polls the screen until `pattern` shows; returns the screen then. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends keys, e.g. 'C-c' for Ctrl-C. */
+  keys(...keys: string[]): void;
+  /** Resolves with the exit code once the command has ended. */
+  exitCode(timeoutMs?: number): Promise<number>;
+  close(): void;
+}
+
+/** Runs `mainline <args>` in a fresh tmux server of its own (no user config), in `cwd`. */
+export function runInTerminal(args: string[], options: { columns?: number; rows?: number; cwd?: string } = {}): Terminal {
+  const socket = `ml-cli-test-${process.pid}-${terminals++}`;
+  const env = { ...process.env };
+  delete env.TMUX;
+  const tmux = (...a: string[]): string => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...a], { env, encoding: 'utf8' });
+  const command = `${[process.execPath, CLI, ...args].map(shellQuote).join(' ')}; echo "[exit $?]"; sleep 600`;
+  tmux('new-session', '-d', '-x', String(options.columns ?? 100), '-y', String(options.rows ?? 40), '-c', options.cwd ?? process.cwd(), command);
+  const screen = (): string => tmux('capture-pane', '-p', '-S', '-', '-t', '0').replace(/\s+$/, '');
+  const waitFor = async (pattern: RegExp, timeoutMs = 30_000): Promise<string> => {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const text = screen();
+      if (pattern.test(text)) return text;
+      if (Date.now() > end) throw new Error(`the terminal never showed ${pattern}; it shows:\n${text}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  return {
+    screen,
+    waitFor,
+    keys: (...keys) => void tmux('send-keys', '-t', '0', ...keys),
+    exitCode: async (timeoutMs) => Number(/\[exit (\d+)\]/.exec(await waitFor(/\[exit \d+\]/, timeoutMs))![1]),
+    close: () => {
+      try {
+        tmux('kill-server');
+      } catch {
+        // already gone
+      }
+    },
+  };
 }

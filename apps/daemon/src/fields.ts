@@ -1,5 +1,5 @@
 import { formatMagnet } from '@mainline/metainfo';
-import { PEER_ID_PREFIX, type MagnetStats, type TorrentStats } from '@mainline/session';
+import { clientName, type MagnetStats, type TorrentStats } from '@mainline/session';
 import { magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './daemon.js';
 
 /** Transmission's torrent status numbers (rpc-spec §3.3). */
@@ -9,6 +9,9 @@ const ETA_UNKNOWN = -2;
 const RATIO_NA = -1;
 const RATIO_INF = -2;
 const KB = 1000;
+
+/** Peer ids to client names: shared with the CLI, in @mainline/session. */
+export { clientName };
 
 type Peer = Entry['torrent']['peers'][number];
 
@@ -77,33 +80,6 @@ function ratioOf(s: TorrentStats, have: number): number {
 const rate = (r: number): number => Math.max(0, Math.round(r));
 const sending = (p: Peer): boolean => p.downRate.rate() >= 1;
 const getting = (p: Peer): boolean => p.upRate.rate() >= 1;
-
-const CLIENTS: Record<string, string> = {
-  LT: 'libtorrent (Rasterbar)',
-  lt: 'libTorrent (Rakshasa)',
-  TR: 'Transmission',
-  qB: 'qBittorrent',
-  DE: 'Deluge',
-  UT: 'µTorrent',
-  AZ: 'Azureus',
-  BI: 'BiglyBT',
-  ML: 'mainline-ts',
-  WW: 'WebTorrent',
-};
-
-/** A readable client name from an Azureus-style peer id (`-LT2080-` → `libtorrent (Rasterbar) 2.0.8.0`). */
-export function clientName(peerId: Uint8Array | undefined): string {
-  if (!peerId || peerId.length < 8) return '';
-  const head = Buffer.from(peerId.subarray(0, 8)).toString('latin1');
-  const m = /^-([A-Za-z~]{2})([0-9A-Za-z]{4})-$/.exec(head);
-  if (m) {
-    const name = CLIENTS[m[1]!] ?? m[1]!;
-    const digits = [...m[2]!].map((c) => (/[0-9]/.test(c) ? c : String(c.charCodeAt(0) - 55)));
-    return `${name} ${digits.join('.')}`;
-  }
-  if (head.startsWith(PEER_ID_PREFIX)) return 'mainline-ts';
-  return [...head].every((c) => c >= ' ' && c <= '~') ? head.replace(/-+$/, '') : '';
-}
 
 function peerInfo(p: Peer, pieceCount: number): Record<string, unknown> {
   const c = p.conn;

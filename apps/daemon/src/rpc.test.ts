@@ -258,6 +258,7 @@ test('the web UI and its assets are served with safe headers', async () => {
 test('client names come from Azureus-style peer ids', () => {
   expect(clientName(Buffer.from('-LT2080-abcdefghijkl'))).toBe('libtorrent (Rasterbar) 2.0.8.0');
   expect(clientName(Buffer.from('-TR3000-abcdefghijkl'))).toBe('Transmission 3.0.0.0');
-  expect(clientName(Buffer.from('-ML0100-abcdefghijkl'))).toBe('mainline-ts 0.1.0.0');
+  expect(clientName(Buffer.from('-MN0100-abcdefghijkl'))).toBe('mainline-ts 0.1.0.0');
+  expect(clientName(Buffer.from('-ML0100-abcdefghijkl'))).toBe('MLDonkey 0.1.0.0');
   expect(clientName(undefined)).toBe('');
 });

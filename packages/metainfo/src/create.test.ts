@@ -154,22 +154,40 @@ describe('createTorrent', () => {
     expect(progress.length).toBeGreaterThan(4);
   });
 
-  it('chooses the piece length: powers of two from 16 KiB to 16 MiB, at most 2000 pieces', () => {
-    expect(choosePieceLength(0)).toBe(16384);
-    expect(choosePieceLength(2000 * 16384)).toBe(16384);
-    expect(choosePieceLength(2000 * 16384 + 1)).toBe(32768);
-    expect(choosePieceLength(700 * 2 ** 20)).toBe(512 * 1024);
-    expect(choosePieceLength(2 ** 50)).toBe(16 * 2 ** 20);
-    for (const total of [1e8, 3e8, 4.4e9, 3e10]) {
-      const p = choosePieceLength(total);
-      expect(Math.ceil(total / p)).toBeLessThanOrEqual(2000);
-      expect(Math.ceil(total / p)).toBeGreaterThan(1000);
+  it('chooses the piece length as mktorrent does (256 KiB) up to ~690 MB, as libtorrent does above', () => {
+    // Real mktorrent 1.1 without -l, on sparse files: 22 MB once got 16 KiB pieces (1343 of them) here.
+    const sizes = [100_000, 22_000_000, 300_000_000];
+    const dir = tree({});
+    for (const size of sizes) {
+      const file = path.join(dir, `sparse-${size}.bin`);
+      writeFileSync(file, '');
+      truncateSync(file, size);
+      const theirs = parseTorrent(mktorrent(file, ['-a', 'http://t/announce']));
+      expect({ size, piece: choosePieceLength(size) }).toEqual({ size, piece: theirs.pieceLength });
     }
+    // Real libtorrent's automatic piece size (create_torrent with piece_size 0), from file sizes alone.
+    const totals = [0, 1, 2_684_355, 2_684_356, 22_000_000, 687_194_767, 687_194_768, 700_000_000, 2 ** 30, 4.4e9, 3 * 2 ** 30, 20 * 2 ** 30, 200 * 2 ** 30, 2000 * 2 ** 30];
+    const script = [
+      'import sys, json, libtorrent as lt',
+      'out = []',
+      'for s in sys.argv[1:]:',
+      '    fs = lt.file_storage()',
+      "    fs.add_file('x/a.bin', max(int(s), 1))",
+      '    out.append(lt.create_torrent(fs).piece_length())',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const lt = JSON.parse(runTool('/usr/bin/python3', ['-c', script, ...totals.map(String)], 'apt-get install python3-libtorrent')) as number[];
+    const ours = totals.map(choosePieceLength);
+    expect(ours).toEqual(lt.map((p) => Math.max(p, 256 * 1024)));
+    // Above mktorrent's default, exactly libtorrent's choice.
+    expect(ours.slice(totals.indexOf(687_194_768))).toEqual(lt.slice(totals.indexOf(687_194_768)));
+    expect(choosePieceLength(22_000_000)).toBe(256 * 1024);
+    expect(choosePieceLength(2 ** 50)).toBe(16 * 2 ** 20);
   });
 
   it('uses the automatic piece length by default', async () => {
     const dir = tree({ f: 40 * 16384 });
-    expect((await createTorrent(dir)).metainfo.pieceLength).toBe(16384);
+    expect((await createTorrent(dir)).metainfo.pieceLength).toBe(256 * 1024);
   });
 
   it('reports empty directories as skipped', async () => {

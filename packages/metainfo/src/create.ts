@@ -60,16 +60,20 @@ interface SourceFile {
 
 const MIN_PIECE = 16 * 1024;
 const MAX_PIECE = 16 * 1024 * 1024;
-const TARGET_MAX_PIECES = 2000;
+/** mktorrent's default piece length (`-l 18`), the smallest we choose. */
+const MKTORRENT_DEFAULT_PIECE = 256 * 1024;
 
 /**
- * Automatic piece length: the smallest power of two from 16 KiB to 16 MiB that keeps the piece
- * count at or below 2000 (so between ~1000 and 2000 pieces unless clamped at either end).
+ * Automatic piece length, as the common creators choose it: mktorrent's default 256 KiB for
+ * anything up to ~690 MB, and above that libtorrent's rule (create_torrent): the smallest power
+ * of two from 16 KiB with `total ≤ round((piece / 10)²)`, i.e. a piece list of about 2·√total
+ * bytes of hashes, at most 16 MiB. 22 MB gets 256 KiB pieces (84 of them), 4.4 GB 1 MiB, 200 GiB
+ * 8 MiB. Tiny pieces cost a hash, a HAVE and a request round per 16 KiB to every peer.
  */
 export function choosePieceLength(totalLength: number): number {
   let p = MIN_PIECE;
-  while (p < MAX_PIECE && Math.ceil(totalLength / p) > TARGET_MAX_PIECES) p *= 2;
-  return p;
+  while (p < MAX_PIECE && totalLength > Math.round((p / 10) ** 2)) p *= 2;
+  return Math.max(p, MKTORRENT_DEFAULT_PIECE);
 }
 
 function createError(message: string, path = ''): MetainfoError {

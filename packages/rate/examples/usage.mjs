@@ -1,4 +1,4 @@
-import { EtaEstimator, ManualClock, RateMeasure, TokenBucket, UPLOAD_RATE_FUDGE_MS } from '@mainline/rate';
+import { EtaEstimator, ManualClock, RateMeasure, RecentRate, TokenBucket, UPLOAD_RATE_FUDGE_MS } from '@mainline/rate';
 
 // Every time-based part takes a Clock; a ManualClock makes the numbers exact (omit it: systemClock).
 const clock = new ManualClock();
@@ -8,6 +8,13 @@ const up = new RateMeasure({ clock, fudgeMs: UPLOAD_RATE_FUDGE_MS });
 up.update(16_384); // bytes just sent
 clock.advance(1000);
 console.log(up.rate().toFixed(1), up.total);
+
+// What a progress line shows: the last 2 s only, read from a running counter on each redraw.
+const shown = new RecentRate({ clock });
+shown.observe(0);
+clock.advance(1000);
+shown.observe(3_000_000); // 3 MB arrived in the last second
+console.log(Math.round(shown.rate()), 'B/s shown');
 
 // Time left for a download of 1 MB at what came in so far.
 const eta = new EtaEstimator({ clock, left: 1_000_000 });

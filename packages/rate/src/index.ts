@@ -7,5 +7,6 @@ export {
   DEFAULT_FUDGE_MS,
   UPLOAD_RATE_FUDGE_MS,
 } from './measure.js';
+export { RecentRate, type RecentRateOptions, DEFAULT_RECENT_WINDOW_MS } from './recent.js';
 export { EtaEstimator, type EtaEstimatorOptions } from './eta.js';
 export { TokenBucket, type TokenBucketOptions, type TokenTicket, MIN_DEFAULT_BURST } from './bucket.js';

@@ -26,6 +26,8 @@ announcer.on('warning', (msg, { url }) => console.warn(`${url}: ${msg}`));
 announcer.on('error', (err, { consecutiveFailures, retryInMs }) => console.error(err.code, consecutiveFailures, retryInMs)); // never thrown
 announcer.start(); // announces `started`
 console.log('peers:', await gotPeers);
+// What it is doing, per tracker (for a status line): state, peers in the last answer, last error.
+for (const t of announcer.trackerStatus()) console.log(t.state, t.lastPeers, t.lastError?.message ?? 'no error');
 
 left = 0;
 const announced = new Promise((resolve) => announcer.on('announce', resolve));

@@ -423,3 +423,60 @@ describe('Announcer scheduling', () => {
     expect(() => new Announcer({ ...base, retryBaseMs: -5 })).toThrow(/retryBaseMs/);
   });
 });
+
+describe('Announcer.trackerStatus (what a UI shows per tracker)', () => {
+  it('says which tracker is being asked, with the try in flight, what failed, and when the next try is', async () => {
+    const dead = new FakeTracker('udp://dead/announce');
+    const good = new FakeTracker('http://good/announce');
+    const { a, clock } = setup({ announceList: [['udp://dead/announce'], ['http://good/announce']] }, [dead, good]);
+    expect(a.trackerStatus().map((s) => `${s.tier} ${s.url} ${s.state}`)).toEqual(['0 udp://dead/announce not-tried', '1 http://good/announce not-tried']);
+    // The dead tracker resends on silence (as UDP does), then gives up.
+    let giveUp!: (e: Error) => void;
+    dead.handler = (_req, opts) =>
+      new Promise((_, reject) => {
+        opts.onAttempt?.({ attempt: 1, maxAttempts: 3, timeoutMs: 15 * SEC });
+        giveUp = reject;
+      });
+    good.handler = async () => ({ peers: [{ ip: '10.0.0.1', port: 1 }, { ip: '10.0.0.2', port: 2 }], droppedPeers: 0 });
+    a.start();
+    await flush();
+    const t0 = clock.now();
+    expect(a.trackerStatus()[0]).toMatchObject({ state: 'announcing', attempt: { number: 1, max: 3, since: t0, deadline: t0 + 15 * SEC } });
+    clock.advance(15 * SEC);
+    giveUp(new TrackerError('TIMEOUT', 'no reply after 3 tries (105000 ms)', 'udp://dead/announce'));
+    await flush();
+    const [d, g] = a.trackerStatus();
+    expect(d).toMatchObject({ state: 'failed', failures: 1, attempt: undefined, lastError: { code: 'TIMEOUT', message: 'no reply after 3 tries (105000 ms)', at: clock.now() } });
+    expect(g).toMatchObject({ state: 'working', lastPeers: 2, lastAnnounceAt: clock.now(), failures: 0, lastError: undefined });
+    expect(a.nextAnnounceAt).toBeGreaterThan(clock.now());
+  });
+
+  it('a failing lone tracker: its error and failure count, cleared by the next success; the retry time is nextAnnounceAt', async () => {
+    const { a, clock, t } = setup({ retryBaseMs: 30 * SEC });
+    t.handler = async () => {
+      throw new TrackerError('NETWORK', 'connect ECONNREFUSED 127.0.0.1:1', t.url);
+    };
+    a.start();
+    await flush();
+    expect(a.trackerStatus()[0]).toMatchObject({ state: 'failed', failures: 1, lastError: { code: 'NETWORK', message: 'connect ECONNREFUSED 127.0.0.1:1' } });
+    expect(a.nextAnnounceAt).toBe(clock.now() + 30 * SEC);
+    clock.advance(30 * SEC);
+    await flush();
+    expect(a.trackerStatus()[0]).toMatchObject({ failures: 2 });
+    expect(a.nextAnnounceAt).toBe(clock.now() + 60 * SEC);
+    t.handler = async () => ({ peers: [], droppedPeers: 0 });
+    clock.advance(60 * SEC);
+    await flush();
+    expect(a.trackerStatus()[0]).toMatchObject({ state: 'working', failures: 0, lastError: undefined, lastPeers: 0 });
+  });
+
+  it('a stop() that cancels an announce is not counted as the tracker failing', async () => {
+    const { a, t } = setup();
+    t.handler = (_req, opts) => new Promise((_, reject) => opts.signal?.addEventListener('abort', () => reject(new TrackerError('ABORTED', 'request cancelled', t.url))));
+    a.start();
+    await flush();
+    expect(a.trackerStatus()[0]!.state).toBe('announcing');
+    await a.stop();
+    expect(a.trackerStatus()[0]).toMatchObject({ state: 'not-tried', failures: 0, lastError: undefined });
+  });
+});

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { ScrapeEntry, TrackerPeer } from '@mainline/metainfo';
 import { systemClock, type Clock, type TimerHandle } from '@mainline/rate';
 import { Emitter } from './emitter.js';
-import { TrackerError, toTrackerError } from './errors.js';
+import { TrackerError, toTrackerError, type TrackerErrorCode } from './errors.js';
 import type { HttpTrackerOptions } from './http.js';
 import { TrackerTiers } from './tiers.js';
 import { createTracker } from './tracker.js';
-import { checkHash, hexOf, type AnnounceEvent, type AnnounceRequest, type AnnounceResponse, type Tracker } from './types.js';
+import { checkHash, hexOf, type AnnounceEvent, type AnnounceRequest, type AnnounceResponse, type RequestAttempt, type Tracker } from './types.js';
 import type { UdpTrackerOptions } from './udp.js';
 
 /** What the announcer asks the session for at each announce. Counts are bytes. */
@@ -95,6 +95,29 @@ export const DEFAULT_INTERVAL_FLOOR_MS = 300_000;
 /** Default floor of a tracker's `min interval` (1 minute). */
 export const DEFAULT_MIN_INTERVAL_FLOOR_MS = 60_000;
 
+/** Where one tracker stands: `not-tried` yet, `announcing` now, last announce `working` or `failed`. */
+export type TrackerStatusState = 'not-tried' | 'announcing' | 'working' | 'failed';
+
+/** One tracker as a UI shows it (see {@link Announcer.trackerStatus}). Times are clock ms. */
+export interface TrackerStatus {
+  url: string;
+  /** Its tier (0 = first), in BEP 12 order. */
+  tier: number;
+  state: TrackerStatusState;
+  /** Its last successful announce, and how many peers that reply had. */
+  lastAnnounceAt: number | undefined;
+  lastPeers: number | undefined;
+  /** Its last failure, until a success clears it (`message` without the URL). */
+  lastError: { code: TrackerErrorCode; message: string; at: number } | undefined;
+  /** Failed announces to it in a row. */
+  failures: number;
+  /**
+   * While `announcing`: the try in flight (UDP resends on silence: 1 of 3, 2 of 3...), when the
+   * request started and when this try stops waiting for an answer.
+   */
+  attempt: { number: number; max: number; since: number; deadline: number } | undefined;
+}
+
 /**
  * mainline's Rerequester for one torrent: announces `started` on start, re-announces every
  * `interval` (and every check period while short of peers, never faster than `min interval`),
@@ -127,6 +150,8 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   readonly #makeTracker: (url: string) => Tracker;
   readonly #trackers = new Map<string, Tracker>();
   readonly #trackerIds = new Map<string, Uint8Array>();
+  /** Per tracker URL, what trackerStatus() reports. */
+  readonly #status = new Map<string, TrackerStatus>();
   /** Events still to deliver, oldest first ('started', 'completed'). */
   readonly #queue: AnnounceEvent[] = [];
   /** The per-session key sent with every announce. */
@@ -187,6 +212,72 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   /** Tracker tiers in their current order. */
   get tiers(): string[][] {
     return this.#tiers.tiers;
+  }
+
+  /**
+   * Every tracker, in the order they are tried: state, last answer or error, and the try in
+   * flight. Together with {@link nextAnnounceAt} (the next check or retry), what a UI needs to
+   * say what the client is trying, what failed and when it tries again.
+   */
+  trackerStatus(): TrackerStatus[] {
+    return this.#tiers.tiers.flatMap((urls, tier) =>
+      urls.map((url) => {
+        const s = this.#status.get(url);
+        const attempt = s?.attempt ? { ...s.attempt } : undefined;
+        const lastError = s?.lastError ? { ...s.lastError } : undefined;
+        return {
+          url,
+          tier,
+          state: s?.state ?? 'not-tried',
+          lastAnnounceAt: s?.lastAnnounceAt,
+          lastPeers: s?.lastPeers,
+          lastError,
+          failures: s?.failures ?? 0,
+          attempt,
+        };
+      }),
+    );
+  }
+
+  #statusOf(url: string): TrackerStatus {
+    let s = this.#status.get(url);
+    if (!s) {
+      s = { url, tier: 0, state: 'not-tried', lastAnnounceAt: undefined, lastPeers: undefined, lastError: undefined, failures: 0, attempt: undefined };
+      this.#status.set(url, s);
+    }
+    return s;
+  }
+
+  /** One announce to one tracker, recorded in its status. */
+  async #announceTo(url: string, req: AnnounceRequest, signal: AbortSignal): Promise<AnnounceResponse> {
+    const status = this.#statusOf(url);
+    const before = status.state;
+    status.state = 'announcing';
+    const since = this.#clock.now();
+    const onAttempt = (a: RequestAttempt): void => {
+      status.attempt = { number: a.attempt, max: a.maxAttempts, since, deadline: this.#clock.now() + a.timeoutMs };
+    };
+    try {
+      const response = await this.#tracker(url).announce(req, { signal, onAttempt });
+      status.state = 'working';
+      status.lastAnnounceAt = this.#clock.now();
+      status.lastPeers = response.peers.length;
+      status.lastError = undefined;
+      status.failures = 0;
+      return response;
+    } catch (e) {
+      if (signal.aborted) {
+        status.state = before; // cancelled by stop(): not the tracker's failure
+      } else {
+        const err = toTrackerError(e, url);
+        status.state = 'failed';
+        status.lastError = { code: err.code, message: err.detail, at: this.#clock.now() };
+        status.failures++;
+      }
+      throw e;
+    } finally {
+      status.attempt = undefined;
+    }
   }
 
   /** When the next scheduled check runs (clock ms), if one is scheduled. */
@@ -411,7 +502,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
         async (url) => {
           const trackerId = this.#trackerIds.get(url);
           const req: AnnounceRequest = trackerId ? { ...base, trackerId } : base;
-          return this.#tracker(url).announce(req, { signal });
+          return this.#announceTo(url, req, signal);
         },
         undefined,
         () => !signal.aborted,

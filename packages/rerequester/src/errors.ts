@@ -30,6 +30,8 @@ export type TrackerErrorCode =
 /** Every failure of this package: a code, the tracker URL it concerns (if any) and a clear message. */
 export class TrackerError extends Error {
   override readonly name = 'TrackerError';
+  /** The message without the tracker URL in front (for a display that names the tracker already). */
+  readonly detail: string;
   constructor(
     readonly code: TrackerErrorCode,
     message: string,
@@ -38,6 +40,7 @@ export class TrackerError extends Error {
     options?: { cause?: unknown },
   ) {
     super(url ? `${url}: ${message}` : message, options);
+    this.detail = message;
   }
 }
 

@@ -238,11 +238,14 @@ describe('HttpTracker against a loopback server', () => {
     expect(e.url).toBe(`${base}${path}`);
   });
 
-  it('times out a slow tracker at the injected deadline', async () => {
+  it('times out a slow tracker at the injected deadline (one try, told to onAttempt)', async () => {
     const t0 = Date.now();
-    const e = await failure('/slow', 200);
+    const tries: unknown[] = [];
+    const e = await rejectionOf(tracker('/slow', 200).announce(request(), { onAttempt: (a) => tries.push(a) }));
+    expect(tries).toEqual([{ attempt: 1, maxAttempts: 1, timeoutMs: 200 }]);
     expect(e.code).toBe('TIMEOUT');
     expect(e.message).toMatch(/no reply within 200 ms/);
+    expect(e.detail).toBe('no reply within 200 ms');
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 

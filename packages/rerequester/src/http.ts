@@ -11,6 +11,7 @@ import { TrackerError, toTrackerError } from './errors.js';
 import {
   checkAnnounceRequest,
   checkHash,
+  tellAttempt,
   type AnnounceRequest,
   type AnnounceResponse,
   type RequestOptions,
@@ -177,6 +178,7 @@ export async function httpGet(url: string, options: HttpTrackerOptions & Request
     timedOut = true;
     ac.abort();
   }, timeoutMs);
+  tellAttempt(options.onAttempt, { attempt: 1, maxAttempts: 1, timeoutMs });
   const outer = options.signal;
   const onOuterAbort = (): void => ac.abort();
   if (outer) {

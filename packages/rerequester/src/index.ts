@@ -1,6 +1,6 @@
 export { TrackerError, type TrackerErrorCode } from './errors.js';
 export { percentEncodeBytes } from './encode.js';
-export type { AnnounceEvent, AnnounceRequest, AnnounceResponse, RequestOptions, Tracker } from './types.js';
+export type { AnnounceEvent, AnnounceRequest, AnnounceResponse, RequestAttempt, RequestOptions, Tracker } from './types.js';
 export {
   HttpTracker,
   httpGet,
@@ -35,5 +35,7 @@ export {
   type AnnouncerEvents,
   type AnnounceInfo,
   type AnnouncerState,
+  type TrackerStatus,
+  type TrackerStatusState,
 } from './announcer.js';
 export type { ScrapeEntry, TrackerPeer } from '@mainline/metainfo';

@@ -29,10 +29,22 @@ export interface AnnounceRequest {
 /** A successful announce reply (HTTP replies as checked by `@mainline/metainfo`; UDP replies mapped to it). */
 export type AnnounceResponse = TrackerSuccess;
 
+/** One try of a request, as it goes out (UDP resends on silence; HTTP makes one try). */
+export interface RequestAttempt {
+  /** 1 for the first try. */
+  attempt: number;
+  /** Tries before the request fails with `TIMEOUT`. */
+  maxAttempts: number;
+  /** How long this try waits for an answer before the next try (or the failure). */
+  timeoutMs: number;
+}
+
 /** Per-call options of a tracker request. */
 export interface RequestOptions {
   /** Abort the request: it rejects with a TrackerError `ABORTED`. */
   signal?: AbortSignal;
+  /** Told as each try goes out, so a UI can say "no answer yet, retrying in 12 s". Must not throw. */
+  onAttempt?: (attempt: RequestAttempt) => void;
 }
 
 /** One tracker (one URL) speaking one protocol. */
@@ -90,4 +102,13 @@ export function checkAnnounceRequest(r: AnnounceRequest): void {
 
 export function hexOf(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
+}
+
+/** Calls a request's `onAttempt` listener; a listener that throws is the caller's bug, not the request's. */
+export function tellAttempt(listener: RequestOptions['onAttempt'], attempt: RequestAttempt): void {
+  try {
+    listener?.(attempt);
+  } catch {
+    // ignored: the request goes on
+  }
 }

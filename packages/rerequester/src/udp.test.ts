@@ -160,8 +160,11 @@ describe('UdpTracker (BEP 15) against a scripted loopback tracker', () => {
   it('retransmits on the spec schedule, 15·2^n s, and gives up after n = maxRetries', async () => {
     const clock = new ManualClock(0);
     const t = open({ clock, timeoutBaseMs: 15_000, maxRetries: 2 }); // silent tracker
-    const result = rejectionOf(t.announce(request()));
+    const tries: string[] = [];
+    const result = rejectionOf(t.announce(request(), { onAttempt: (a) => tries.push(`${a.attempt}/${a.maxAttempts} ${a.timeoutMs}`) }));
     await srv.nextPacket();
+    // Each try is told as it goes out, so a UI can say "no answer yet, retrying in 15 s".
+    expect(tries).toEqual(['1/3 15000']);
     const quiet = async (ms: number) => {
       clock.advance(ms);
       await new Promise((r) => setTimeout(r, 30));
@@ -180,6 +183,7 @@ describe('UdpTracker (BEP 15) against a scripted loopback tracker', () => {
     const e = await result;
     expect(e.code).toBe('TIMEOUT');
     expect(e.message).toMatch(/no reply after 3 tries \(105000 ms\)/);
+    expect(tries).toEqual(['1/3 15000', '2/3 30000', '3/3 60000']);
     expect(srv.packets.every((p) => action(p.msg) === 0)).toBe(true);
   });
 

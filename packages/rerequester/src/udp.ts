@@ -10,6 +10,7 @@ import {
   checkAnnounceRequest,
   checkHash,
   hexOf,
+  tellAttempt,
   type AnnounceRequest,
   type AnnounceResponse,
   type RequestOptions,
@@ -91,7 +92,7 @@ export class UdpTracker implements Tracker {
 
   async announce(request: AnnounceRequest, options: RequestOptions = {}): Promise<AnnounceResponse> {
     checkAnnounceRequest(request);
-    const reply = await this.#request(options.signal, ACTION_ANNOUNCE, (cid, tid) => announcePacket(cid, tid, request));
+    const reply = await this.#request(options, ACTION_ANNOUNCE, (cid, tid) => announcePacket(cid, tid, request));
     return parseUdpAnnounceReply(reply.buf, reply.target.family, this.url);
   }
 
@@ -101,7 +102,7 @@ export class UdpTracker implements Tracker {
     const out = new Map<string, ScrapeEntry>();
     for (let i = 0; i < infoHashes.length; i += UDP_SCRAPE_MAX_HASHES) {
       const batch = infoHashes.slice(i, i + UDP_SCRAPE_MAX_HASHES);
-      const { buf } = await this.#request(options.signal, ACTION_SCRAPE, (cid, tid) => scrapePacket(cid, tid, batch));
+      const { buf } = await this.#request(options, ACTION_SCRAPE, (cid, tid) => scrapePacket(cid, tid, batch));
       for (const [hex, entry] of parseUdpScrapeReply(buf, batch, this.url)) out.set(hex, entry);
     }
     return out;
@@ -117,9 +118,11 @@ export class UdpTracker implements Tracker {
 
   /**
    * Runs one request with BEP 15's schedule: the n-th transmission (connect or the request itself,
-   * whichever is due) waits base·2^n; a connection id older than the TTL is renewed first.
+   * whichever is due) waits base·2^n; a connection id older than the TTL is renewed first. Each
+   * try is told to `onAttempt` as it goes out.
    */
-  async #request(signal: AbortSignal | undefined, action: number, build: (cid: Buffer, tid: number) => Buffer): Promise<{ buf: Buffer; target: Target }> {
+  async #request(options: RequestOptions, action: number, build: (cid: Buffer, tid: number) => Buffer): Promise<{ buf: Buffer; target: Target }> {
+    const { signal } = options;
     if (this.#closed) throw new TrackerError('BAD_ARGUMENT', 'tracker is closed', this.url);
     if (signal?.aborted) throw new TrackerError('ABORTED', 'request cancelled', this.url);
     const target = await this.#resolve();
@@ -127,6 +130,7 @@ export class UdpTracker implements Tracker {
     let justConnected = false;
     for (let n = 0; n <= this.#maxRetries; ) {
       const wait = this.#base * 2 ** n;
+      tellAttempt(options.onAttempt, { attempt: n + 1, maxAttempts: this.#maxRetries + 1, timeoutMs: wait });
       const conn = this.#connection;
       if (!conn || conn.key !== key || (!justConnected && this.#clock.now() - conn.at >= this.#ttl)) {
         const reply = await this.#exchange(target, ACTION_CONNECT, (tid) => connectPacket(tid), wait, signal);

@@ -1,11 +1,60 @@
 import type { TrackerPeer } from '@mainline/metainfo';
-import { Announcer, type AnnouncerOptions } from '@mainline/rerequester';
+import type { Clock } from '@mainline/rate';
+import { Announcer, type AnnouncerOptions, type TrackerStatusState } from '@mainline/rerequester';
 import type { AddressFilter } from './address-filter.js';
 
 /** What the last tracker answers said: peers in the last reply, and the last error (cleared by a success). */
 export interface TrackerState {
   peers: number;
   error: string | undefined;
+}
+
+/** One tracker as stats() shows it: what it is doing, what it last said, what failed. Times in seconds. */
+export interface TrackerInfo {
+  url: string;
+  /** Its BEP 12 tier, 0 first. */
+  tier: number;
+  /** `not-tried` yet, `announcing` now, or how its last announce went: `working` / `failed`. */
+  state: TrackerStatusState;
+  /** Peers in its last answer, and how long ago that was. */
+  peers: number | undefined;
+  lastAnnounceAgo: number | undefined;
+  /** Its last error, until an answer clears it; failed announces in a row. */
+  error: string | undefined;
+  failures: number;
+  /**
+   * While announcing: the try in flight, the most tries (a UDP tracker is asked again on
+   * silence: 1 of 3, 2 of 3, 3 of 3), and seconds until this try stops waiting.
+   */
+  attempt: { number: number; max: number; waitLeft: number } | undefined;
+}
+
+/** The tracker part of a torrent's or magnet's stats: each tracker, and when they are asked next. */
+export interface TrackerReport {
+  trackers: TrackerInfo[];
+  /** Seconds until the next announce (or retry after a failure); undefined while one runs or without trackers. */
+  nextAnnounceIn: number | undefined;
+}
+
+/** The report of `announcer` (none: no trackers, or not running) at the clock's now. */
+export function trackerReport(announcer: Announcer | undefined, clock: Clock): TrackerReport {
+  if (!announcer) return { trackers: [], nextAnnounceIn: undefined };
+  const now = clock.now();
+  const seconds = (ms: number): number => Math.max(0, ms) / 1000;
+  const next = announcer.nextAnnounceAt;
+  return {
+    trackers: announcer.trackerStatus().map((t) => ({
+      url: t.url,
+      tier: t.tier,
+      state: t.state,
+      peers: t.lastPeers,
+      lastAnnounceAgo: t.lastAnnounceAt === undefined ? undefined : seconds(now - t.lastAnnounceAt),
+      error: t.lastError?.message,
+      failures: t.failures,
+      attempt: t.attempt ? { number: t.attempt.number, max: t.attempt.max, waitLeft: seconds(t.attempt.deadline - now) } : undefined,
+    })),
+    nextAnnounceIn: next === undefined ? undefined : seconds(next - now),
+  };
 }
 
 /**
@@ -22,7 +71,8 @@ export function startAnnouncer(
 ): Announcer {
   const announcer = new Announcer({
     // BEP 15's full schedule (8 retries, ~2 h) would hold up the next tier behind one dead UDP
-    // tracker; two retries (15 s + 30 s + 60 s) fail over in under two minutes.
+    // tracker; two retries (15 s + 30 s + 60 s) fail over in under two minutes. Each resend is
+    // visible in trackerReport() (try 2 of 3, waiting 30 s), so a silent tracker is not a mystery.
     udp: { maxRetries: 2 },
     ...options,
   });

@@ -8,6 +8,7 @@ export {
   type TorrentEvents,
   type TorrentHost,
   type PeerListView,
+  type PeerTransfer,
 } from './torrent.js';
 export {
   PeerList,
@@ -19,6 +20,9 @@ export {
   type PeerAddResult,
 } from './peer-list.js';
 export { AddressFilter, canonicalHost, type AddressFilterOptions, type AddressRejection } from './address-filter.js';
-export { makePeerId, PEER_ID_PREFIX } from './peer-id.js';
+export { makePeerId, clientName, PEER_ID_PREFIX } from './peer-id.js';
+export { dialFailure } from './dial-failures.js';
+export type { TrackerInfo, TrackerReport } from './announce.js';
+export type { TrackerStatusState } from '@mainline/rerequester';
 export { writeFileAtomic, readFileIfExists } from './atomic-file.js';
 export { MagnetDownload, MAGNET_UNKNOWN_LEFT, type MagnetOptions, type MagnetState, type MagnetStats, type MagnetEvents } from './magnet.js';

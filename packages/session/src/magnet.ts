@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { MetadataFetcher, type WireHub } from '@mainline/connecter';
+import type { WireHub } from '@mainline/connecter';
 import { encodeTorrent, metainfoFromMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import type { Clock } from '@mainline/rate';
 import type { Announcer, AnnouncerOptions } from '@mainline/rerequester';
 import type { AddressFilter } from './address-filter.js';
-import { startAnnouncer, type TrackerState } from './announce.js';
+import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
+import { asError } from './as-error.js';
+import { ReportingMetadataFetcher } from './dial-failures.js';
 import type { Torrent, TorrentOptions } from './torrent.js';
 
 /**
@@ -43,6 +45,10 @@ export interface MagnetStats {
   pieceCount: number | undefined;
   trackerPeers: number;
   trackerError: string | undefined;
+  /** Each of the link's trackers (empty without any, or once the metadata is here); see TorrentStats. */
+  trackers: TrackerInfo[];
+  /** Seconds until the trackers are asked again; undefined while asking or without trackers. */
+  nextAnnounceIn: number | undefined;
   error: string | undefined;
 }
 
@@ -56,6 +62,13 @@ export interface MagnetEvents {
   torrent: [torrent: Torrent];
   'peer-connected': [address: string];
   'peer-dropped': [address: string, reason: string];
+  /** A peer dialled for the metadata could not be connected (see Torrent's `peer-failed`). */
+  'peer-failed': [address: string, reason: string];
+  /**
+   * The fetched .torrent could not be saved to `torrentFile` (e.g. the state directory is not
+   * writable): the download goes on, but a later run fetches the metadata again.
+   */
+  'torrent-save-failed': [error: Error];
   'tracker-error': [message: string];
   error: [error: Error];
 }
@@ -91,7 +104,7 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
   readonly torrent: Promise<Torrent>;
   readonly #host: MagnetHost;
   readonly #options: MagnetOptions;
-  readonly #fetcher: MetadataFetcher;
+  readonly #fetcher: ReportingMetadataFetcher;
   #announcer: Announcer | undefined;
   #state: MagnetState = 'fetching-metadata';
   #name: string;
@@ -109,7 +122,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#name = link.name ?? link.infoHash;
     this.#host = host;
     this.#options = options;
-    this.#fetcher = new MetadataFetcher({ hub: host.hub, infoHash: link.infoHashBytes, clock: host.clock });
+    this.#fetcher = new ReportingMetadataFetcher({ hub: host.hub, infoHash: link.infoHashBytes, clock: host.clock });
+    this.#fetcher.onDialFailed = (address, reason) => this.emit('peer-failed', address, reason);
     this.torrent = new Promise<Torrent>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -142,6 +156,7 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
       pieceCount: f.pieceCount,
       trackerPeers: this.#tracker.peers,
       trackerError: this.#tracker.error,
+      ...trackerReport(this.#announcer, this.#host.clock),
       error: this.#error?.message,
     };
   }
@@ -233,7 +248,9 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     }
     const meta = metainfoFromMagnet(bytes, this.link);
     const file = this.#options.torrentFile;
-    if (file) await writeFileAtomic(file, encodeTorrent(meta));
+    if (file) {
+      await writeFileAtomic(file, encodeTorrent(meta)).catch((e: unknown) => this.emit('torrent-save-failed', asError(e)));
+    }
     return meta;
   }
 

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 
-/** Client version in peer ids: Azureus style `-ML0100-` (ML = mainline TS, 0.1.0.0). */
-export const PEER_ID_PREFIX = '-ML0100-';
+/**
+ * Client version in peer ids: Azureus style `-MN0100-` (MN = mainline, 0.1.0.0). `ML` was taken:
+ * it is MLDonkey's code in BEP 20's list, libtorrent's identify_client and Transmission's
+ * clients.c, so they showed us as MLDonkey. MN is in none of them (nor in BiglyBT's table):
+ * libtorrent names us `MN 0.1.0`, Transmission `-MN0100-`.
+ */
+export const PEER_ID_PREFIX = '-MN0100-';
 
 /**
  * A fresh 20-byte peer id: the Azureus-style prefix other clients recognise, then 12 random
@@ -11,4 +16,36 @@ export function makePeerId(prefix = PEER_ID_PREFIX): Uint8Array {
   const head = Buffer.from(prefix, 'ascii');
   if (head.length > 20) throw new RangeError('peer id prefix longer than 20 bytes');
   return Buffer.concat([head, randomBytes(20 - head.length)]);
+}
+
+/** Azureus-style codes of the clients met most (BEP 20, libtorrent's identify_client). */
+const CLIENTS: Record<string, string> = {
+  LT: 'libtorrent (Rasterbar)',
+  lt: 'libTorrent (Rakshasa)',
+  TR: 'Transmission',
+  qB: 'qBittorrent',
+  DE: 'Deluge',
+  UT: 'µTorrent',
+  AZ: 'Azureus',
+  BI: 'BiglyBT',
+  ML: 'MLDonkey',
+  MN: 'mainline-ts',
+  WW: 'WebTorrent',
+};
+
+/**
+ * A readable client name from a peer id: Azureus style `-LT2080-` → `libtorrent (Rasterbar)
+ * 2.0.8.0` (an unknown code stays as its two letters), otherwise the printable start of the id
+ * (`A2-1-37-` for aria2); '' when there is nothing to go by.
+ */
+export function clientName(peerId: Uint8Array | undefined): string {
+  if (!peerId || peerId.length < 8) return '';
+  const head = Buffer.from(peerId.subarray(0, 8)).toString('latin1');
+  const m = /^-([A-Za-z~]{2})([0-9A-Za-z]{4})-$/.exec(head);
+  if (m) {
+    const name = CLIENTS[m[1]!] ?? m[1]!;
+    const digits = [...m[2]!].map((c) => (/[0-9]/.test(c) ? c : String(c.charCodeAt(0) - 55)));
+    return `${name} ${digits.join('.')}`;
+  }
+  return [...head].every((c) => c >= ' ' && c <= '~') ? head.replace(/-+$/, '') : '';
 }

@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { decode, encode, type Encodable } from '@mainline/bencode';
 import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
-import { EtaEstimator, TokenBucket, type Clock } from '@mainline/rate';
+import { EtaEstimator, RecentRate, TokenBucket, type Clock } from '@mainline/rate';
 import type { Announcer, AnnouncerOptions } from '@mainline/rerequester';
-import { startAnnouncer, type TrackerState } from './announce.js';
+import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
+import { ReportingSwarm } from './dial-failures.js';
+import { clientName } from './peer-id.js';
 import {
   PieceStore,
   Storage,
@@ -19,11 +21,17 @@ import {
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
-import { Swarm, type SwarmPeer, type WireHub } from '@mainline/connecter';
+import type { SwarmPeer, WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
+import { asError } from './as-error.js';
 import { PeerList, type PeerListOptions } from './peer-list.js';
+
+/** The ETA's rate looks this far back: steadier than the 2 s display rates, current unlike a lifetime average. */
+const ETA_WINDOW_MS = 10_000;
+/** Peers remembered for peerTransfers() (the ones that gave or took least are forgotten first). */
+const MAX_PEER_TRANSFERS = 1000;
 
 export type TorrentState = 'stopped' | 'checking' | 'downloading' | 'seeding' | 'paused' | 'error';
 
@@ -93,10 +101,16 @@ export interface TorrentStats {
   pieceCount: number;
   downloaded: number;
   uploaded: number;
+  /** mainline's rates (20 s window, with a head start): what choking works from. */
   downloadRate: number;
   uploadRate: number;
-  /** Seconds left, or undefined when unknown. */
+  /** Bytes/s over the last ~2 s: what a display shows (follows a change of speed within ~2 s). */
+  recentDownloadRate: number;
+  recentUploadRate: number;
+  /** Seconds left (mainline's estimator), or undefined when unknown. */
   eta: number | undefined;
+  /** Seconds left at the rate pieces were verified over the last ~10 s; undefined before the first piece of this run. */
+  recentEta: number | undefined;
   ratio: number;
   peers: number;
   seeds: number;
@@ -110,6 +124,22 @@ export interface TorrentStats {
   error: string | undefined;
   trackerError: string | undefined;
   trackerPeers: number;
+  /** Each tracker: what it is doing, what it last said or what failed (empty without trackers or while stopped). */
+  trackers: TrackerInfo[];
+  /** Seconds until the trackers are asked again (a retry after a failure too); undefined while asking or without trackers. */
+  nextAnnounceIn: number | undefined;
+}
+
+/** What one peer gave and took during this run of the torrent (see Torrent.peerTransfers). */
+export interface PeerTransfer {
+  /** `ip:port` of its (last) connection. */
+  address: string;
+  /** From its peer id, e.g. `libtorrent (Rasterbar) 2.0.8.0`; '' when unknown. */
+  client: string;
+  downloaded: number;
+  uploaded: number;
+  /** Connected now. */
+  connected: boolean;
 }
 
 export interface TorrentEvents {
@@ -125,6 +155,17 @@ export interface TorrentEvents {
   error: [error: Error];
   'peer-connected': [address: string];
   'peer-dropped': [address: string, reason: string];
+  /**
+   * A peer we dialled could not be connected: refused, no answer, closed the connection after
+   * the handshake (it may require encryption)... `reason` is for people. Emitted for each failed
+   * dial (a named peer is dialled again every 15 s while not connected).
+   */
+  'peer-failed': [address: string, reason: string];
+  /**
+   * The resume record could not be written (e.g. the state directory is not writable): nothing
+   * is lost now, but the next start will recheck the data. Emitted at each failed write.
+   */
+  'resume-save-failed': [error: Error];
   'tracker-error': [message: string];
   banned: [key: string, reason: string];
   'seeding-done': [reason: string];
@@ -167,7 +208,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #state: TorrentState = 'stopped';
   #storage: Storage | undefined;
   #store: PieceStore | undefined;
-  #swarm: Swarm | undefined;
+  #swarm: ReportingSwarm | undefined;
   #announcer: Announcer | undefined;
   #eta: EtaEstimator | undefined;
   #priorities: FilePriority[];
@@ -192,6 +233,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly #peerList: PeerList;
   #saveTimer: ReturnType<Clock['setTimeout']> | undefined;
   #starting: Promise<void> | undefined;
+  readonly #recentDown: RecentRate;
+  readonly #recentUp: RecentRate;
+  /** Verified wanted bytes over the last 10 s, from this run's first piece (with the bytes then). */
+  #etaRate: { rate: RecentRate; base: number } | undefined;
+  /** What peers gave and took, kept when they leave; keyed by IP and peer id (a reconnect adds up). */
+  readonly #transfers = new Map<string, PeerTransfer>();
 
   constructor(meta: Metainfo, host: TorrentHost, options: TorrentOptions) {
     super();
@@ -216,6 +263,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     this.#peerList.add(options.magnetPeers ?? [], 'magnet');
     this.#peerList.add(options.peers ?? [], 'user');
+    this.#recentDown = new RecentRate({ clock: host.clock });
+    this.#recentUp = new RecentRate({ clock: host.clock });
   }
 
   /** The peer list: how many addresses are known, from which sources, and how many are connected. */
@@ -336,7 +385,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   async #loadResume(): Promise<{ record: unknown; downloaded: number; uploaded: number; completed: boolean } | undefined> {
     if (!this.#options.resumeFile) return undefined;
-    const bytes = await readFileIfExists(this.#options.resumeFile);
+    // An unreadable record (the state directory is a file, no permission...) only costs a
+    // recheck; writing it later fails too, and that is reported (`resume-save-failed`).
+    const bytes = await readFileIfExists(this.#options.resumeFile).catch(() => undefined);
     if (!bytes) return undefined;
     try {
       const d = decode(bytes);
@@ -366,6 +417,15 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     await writeFileAtomic(this.#options.resumeFile, encode(data));
   }
 
+  /** Writes the resume record; a failure is reported (`resume-save-failed`), never fatal. */
+  async #saveResumeReporting(): Promise<void> {
+    try {
+      await this.saveResume();
+    } catch (err) {
+      this.emit('resume-save-failed', asError(err));
+    }
+  }
+
   #startNetwork(): void {
     const store = this.#store!;
     const host = this.#host;
@@ -381,7 +441,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     this.#applyPriorities(picker);
     if (this.#options.sequential) picker.setSequential(true);
-    const swarm = new Swarm({
+    const swarm = new ReportingSwarm({
       hub: host.hub,
       infoHash: meta.infoHashBytes,
       store,
@@ -395,8 +455,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       ...(meta.private ? {} : { metadata: meta.infoBytes }),
     });
     this.#swarm = swarm;
+    this.#etaRate = undefined;
     swarm.on('piece', (i) => {
       this.#eta?.dataCameIn(store.pieceSize(i));
+      this.#etaRate ??= { rate: new RecentRate({ clock: host.clock, windowMs: ETA_WINDOW_MS }), base: this.#wantedLength - this.#wantedLeft };
       this.emit('piece', i);
       this.#scheduleResumeSave();
     });
@@ -417,10 +479,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       this.emit('peer-connected', p.address);
     });
     swarm.on('peer-dropped', (p, r) => {
+      this.#countTransfer(p);
       peerList.closed(p.conn.remoteAddress, p.conn.remotePort, { seed: p.seed });
       this.emit('peer-dropped', p.address, r);
     });
     swarm.on('connect-failed', (host, port) => peerList.connectFailed(host, port));
+    swarm.onDialFailed = (address, reason) => this.emit('peer-failed', address, reason);
     this.#eta = new EtaEstimator({ clock: host.clock, left: this.#wantedLeft });
     swarm.start();
     // Finished before this run (data complete, or every wanted piece there): nothing to announce.
@@ -432,7 +496,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     peerList.attach(swarm);
   }
 
-  #startAnnouncer(store: PieceStore, swarm: Swarm): void {
+  #startAnnouncer(store: PieceStore, swarm: ReportingSwarm): void {
     const host = this.#host;
     this.#announcer = startAnnouncer(
       {
@@ -466,7 +530,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
     this.#setState('seeding');
     this.#startSeedClock();
-    void this.saveResume().catch((e: unknown) => this.#fail(e));
+    void this.#saveResumeReporting();
     this.emit('done');
   }
 
@@ -507,7 +571,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     // Batch: at most one resume write every 5 s while pieces arrive.
     this.#saveTimer = this.#host.clock.setTimeout(() => {
       this.#saveTimer = undefined;
-      void this.saveResume().catch(() => undefined);
+      void this.#saveResumeReporting();
     }, 5000);
   }
 
@@ -554,7 +618,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (this.#starting) await this.#starting.catch(() => undefined);
     if (this.#state === 'paused' || this.#state === 'stopped') return;
     await this.#stopNetwork();
-    await this.saveResume().catch(() => undefined);
+    await this.#saveResumeReporting();
     this.#setState('paused');
   }
 
@@ -582,7 +646,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const wasRunning = this.#state === 'downloading' || this.#state === 'seeding';
     await this.#stopNetwork();
     await this.#closeStorage();
-    if (this.#options.resumeFile) await writeFileAtomic(this.#options.resumeFile, encode({})).catch(() => undefined);
+    if (this.#options.resumeFile) {
+      await writeFileAtomic(this.#options.resumeFile, encode({})).catch((e: unknown) => this.emit('resume-save-failed', asError(e)));
+    }
     this.#setState('stopped');
     if (!wasRunning) this.#options.paused = false;
     await this.start();
@@ -592,7 +658,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   async stop(): Promise<void> {
     if (this.#starting) await this.#starting.catch(() => undefined);
     await this.#stopNetwork();
-    await this.saveResume().catch(() => undefined);
+    await this.#saveResumeReporting();
     await this.#closeStorage();
     if (this.#state !== 'error') this.#setState('stopped');
   }
@@ -616,6 +682,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (this.#swarm) {
       this.#downloadedBefore += this.#swarm.downloaded;
       this.#uploadedBefore += this.#swarm.uploaded;
+      this.#swarm.onDialFailed = undefined;
       this.#swarm.stop();
       this.#swarm = undefined;
     }
@@ -669,6 +736,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const wantedLength = this.#wantedLength;
     const wantedLeft = this.#wantedLeft;
     const etaMs = this.#state === 'downloading' ? this.#eta?.timeLeft() : undefined;
+    this.#recentDown.observe(this.downloaded);
+    this.#recentUp.observe(this.uploaded);
     return {
       infoHash: this.infoHash,
       name: this.meta.name,
@@ -686,7 +755,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       uploaded: this.uploaded,
       downloadRate: swarm ? swarm.downRate.rate() : 0,
       uploadRate: swarm ? swarm.upRate.rate() : 0,
+      recentDownloadRate: this.#recentDown.rate(),
+      recentUploadRate: this.#recentUp.rate(),
       eta: etaMs === null || etaMs === undefined ? undefined : etaMs / 1000,
+      recentEta: this.#state === 'downloading' ? this.#recentEta() : undefined,
       ratio: this.ratio,
       peers: swarm?.peers.size ?? 0,
       seeds: swarm?.seedCount ?? 0,
@@ -697,7 +769,57 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       error: this.#error?.message,
       trackerError: this.#tracker.error,
       trackerPeers: this.#tracker.peers,
+      ...trackerReport(this.#announcer, this.#host.clock),
     };
+  }
+
+  #recentEta(): number | undefined {
+    const eta = this.#etaRate;
+    if (!eta) return undefined;
+    eta.rate.observe(this.#wantedLength - this.#wantedLeft - eta.base);
+    const rate = eta.rate.rate();
+    return rate > 0 ? this.#wantedLeft / rate : undefined;
+  }
+
+  /**
+   * What each peer gave (downloaded) and took (uploaded) since this torrent object was made, the
+   * peers connected now included; most bytes first. Reconnects of one peer (same IP and peer id)
+   * add up. At most 1000 peers are remembered (those that moved least are forgotten first).
+   */
+  peerTransfers(): PeerTransfer[] {
+    const live = new Map<string, PeerTransfer>();
+    for (const p of this.#swarm?.peers ?? []) {
+      const key = transferKey(p);
+      const past = this.#transfers.get(key);
+      live.set(key, {
+        address: p.address,
+        client: clientName(p.conn.peerId),
+        downloaded: (past?.downloaded ?? 0) + p.downloaded,
+        uploaded: (past?.uploaded ?? 0) + p.uploaded,
+        connected: true,
+      });
+    }
+    const all = [...live.values(), ...[...this.#transfers].filter(([k]) => !live.has(k)).map(([, t]) => ({ ...t }))];
+    return all.sort((a, b) => b.downloaded + b.uploaded - (a.downloaded + a.uploaded));
+  }
+
+  /** Adds a leaving peer's bytes to what it moved before. */
+  #countTransfer(p: SwarmPeer): void {
+    if (p.downloaded === 0 && p.uploaded === 0) return;
+    const key = transferKey(p);
+    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.conn.peerId), downloaded: 0, uploaded: 0, connected: false };
+    t.address = p.address;
+    t.downloaded += p.downloaded;
+    t.uploaded += p.uploaded;
+    this.#transfers.set(key, t);
+    if (this.#transfers.size > MAX_PEER_TRANSFERS) {
+      let least: string | undefined;
+      let leastBytes = Infinity;
+      for (const [k, v] of this.#transfers) {
+        if (v.downloaded + v.uploaded < leastBytes) [least, leastBytes] = [k, v.downloaded + v.uploaded];
+      }
+      if (least !== undefined) this.#transfers.delete(least);
+    }
   }
 
   /**
@@ -712,6 +834,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   get contentPath(): string {
     return join(this.savePath, this.meta.name);
   }
+}
+
+/** A peer across reconnects: its IP and peer id (its port changes when it dials us again). */
+function transferKey(p: SwarmPeer): string {
+  const id = p.conn.peerId ? Buffer.from(p.conn.peerId).toString('hex') : '';
+  return `${p.conn.remoteAddress}/${id}`;
 }
 
 /**
