@@ -108,7 +108,11 @@ describe('a download in a terminal', () => {
     // Within ~2 s of the data flowing the display reads the peer's 2 MiB/s (mainline's 20 s measure read ~70 % then).
     const early = flowing.filter((r) => r.at - start <= 2500).map((r) => r.rate / (2 * MiB));
     expect(Math.max(...early)).toBeGreaterThan(0.85);
-    expect(Math.max(...flowing.map((r) => r.rate / (2 * MiB)))).toBeLessThan(1.4);
+    // Past the start it reads the peer's rate, not a burst: the middle of the later readings.
+    const later = flowing.filter((r) => r.at - start > 2500).map((r) => r.rate / (2 * MiB)).sort((a, b) => a - b);
+    expect(later.length).toBeGreaterThan(3);
+    expect(later[Math.floor(later.length / 2)]).toBeGreaterThan(0.8);
+    expect(later[Math.floor(later.length / 2)]).toBeLessThan(1.25);
     // The first ETA is near the time the download really took from there (before: 3.5 times it;
     // the margin is for a loaded machine, where the 100 ms screen polling itself lags).
     const firstEta = flowing.find((r) => r.eta !== '-')!;
