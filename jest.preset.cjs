@@ -15,5 +15,7 @@ module.exports = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/src/**/*.test.ts'],
   testTimeout: 30000,
+  // What tsup's define puts in at build time (see tsup.preset.mjs): the tested package's version.
+  globals: { __PACKAGE_VERSION__: require(require('node:path').join(process.cwd(), 'package.json')).version },
   reporters: ['default', require.resolve('./tools/jest/summary-reporter.cjs')],
 };

@@ -5,6 +5,7 @@ import { create } from './create.js';
 import type { MagnetFlags } from './magnet.js';
 import { demo } from './demo.js';
 import { info } from './info.js';
+import { VERSION } from './version.js';
 
 /** Builds the `mainline` command tree; `run*` actions resolve to the process exit code. */
 export function buildProgram(out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): {
@@ -14,7 +15,7 @@ export function buildProgram(out: (line: string) => void = (l) => process.stdout
   let exitCode = 0;
   const program = new Command('mainline')
     .description('mainline: a BitTorrent client (download, seed, create, info, verify)')
-    .version('0.1.0')
+    .version(VERSION)
     // One line for a usage error, and where the help is (not the whole help: it hid the error).
     .configureOutput({ outputError: (text, print) => print(text.replace(/^error: /, 'mainline: ')) })
     .exitOverride();

@@ -7,8 +7,9 @@ import { loadConfigFile, mergeConfig, type DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
 import { RpcServer } from './http.js';
 import { RpcHandler } from './rpc.js';
+import { VERSION } from './version.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 function port(value: string): number {
   const n = Number(value);

@@ -6,6 +6,7 @@ import { FetchError, fetchTorrentUrl } from './fetch-torrent.js';
 import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
 import { TORRENT_FIELDS, entryStatus, torrentFields } from './fields.js';
 import type { Priority } from './state.js';
+import { VERSION } from './version.js';
 
 /** A Transmission RPC request (rpc-spec 4.0.6 dialect). */
 export interface RpcRequest {
@@ -261,7 +262,7 @@ export class RpcHandler {
         'memory-bytes': 1024,
       },
       'utp-enabled': false,
-      version: this.#o.version ?? 'mainlined 0.1.0',
+      version: this.#o.version ?? `mainlined ${VERSION}`,
     };
   }
 

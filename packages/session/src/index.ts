@@ -20,7 +20,8 @@ export {
   type PeerAddResult,
 } from './peer-list.js';
 export { AddressFilter, canonicalHost, type AddressFilterOptions, type AddressRejection } from './address-filter.js';
-export { makePeerId, clientName, PEER_ID_PREFIX } from './peer-id.js';
+export { makePeerId, clientName, peerIdPrefix, PEER_ID_PREFIX } from './peer-id.js';
+export { VERSION } from './version.js';
 export { dialFailure } from './dial-failures.js';
 export type { TrackerInfo, TrackerReport } from './announce.js';
 export type { TrackerStatusState } from '@mainline/rerequester';

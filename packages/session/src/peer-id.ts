@@ -1,12 +1,25 @@
 import { randomBytes } from 'node:crypto';
+import { VERSION } from './version.js';
 
 /**
- * Client version in peer ids: Azureus style `-MN0100-` (MN = mainline, 0.1.0.0). `ML` was taken:
+ * The Azureus-style prefix for a version: `-MN` + major, minor, patch as one character each
+ * (0-9, then A-Z for 10-35, as other clients do) + `0-`. 0.1.0 → `-MN0100-`.
+ * @throws RangeError for a version that is not x.y.z with parts up to 35
+ */
+export function peerIdPrefix(version: string): string {
+  const parts = /^(\d+)\.(\d+)\.(\d+)/.exec(version)?.slice(1).map(Number);
+  if (!parts || parts.some((n) => n > 35)) throw new RangeError(`version ${version} does not fit an Azureus-style peer id`);
+  return `-MN${parts.map((n) => n.toString(36).toUpperCase()).join('')}0-`;
+}
+
+/**
+ * Client version in peer ids: Azureus style `-MN0100-` (MN = mainline, 0.1.0.0: from the session
+ * package's version). `ML` was taken:
  * it is MLDonkey's code in BEP 20's list, libtorrent's identify_client and Transmission's
  * clients.c, so they showed us as MLDonkey. MN is in none of them (nor in BiglyBT's table):
  * libtorrent names us `MN 0.1.0`, Transmission `-MN0100-`.
  */
-export const PEER_ID_PREFIX = '-MN0100-';
+export const PEER_ID_PREFIX = peerIdPrefix(VERSION);
 
 /**
  * A fresh 20-byte peer id: the Azureus-style prefix other clients recognise, then 12 random
