@@ -3,6 +3,7 @@
 // then npm installs of single packages into empty directories, and a global install of the CLI,
 // each followed by a use. The repository itself is never modified.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,7 +74,7 @@ afterAll(async () => {
   process.stdout.write(`publish test timings:\n  ${timings.join('\n  ')}\n`);
 });
 
-test('changeset version in a copy of the workspace, then pnpm publish-packages: every package to the loopback registry', async () => {
+test('changeset version in a copy of the workspace, a build of the versioned packages, then pnpm publish-packages: every package to the loopback registry', async () => {
   const env = registry!.env;
   const repo = join(work, 'repo');
   const published: WorkspacePackage[] = await publishedPackages();
@@ -98,7 +99,18 @@ test('changeset version in a copy of the workspace, then pnpm publish-packages: 
     expect(published.some((p) => released.get(p.name) !== p.version)).toBe(true);
     expect((await readdir(join(repo, '.changeset'))).filter((f) => pending.includes(f))).toEqual([]);
   }
-  // The release script's publishing step (`pnpm release` builds first and tags after).
+  // `pnpm release` builds after versioning, then publishes (and tags). Here only the packages whose
+  // code has their version in it (src/version.ts, put in at build time) are built again: the
+  // others' copied dist/ is what a build would make (a full build would double this test's time).
+  const versioned = published.filter((p) => existsSync(join(p.dir, 'src', 'version.ts'))).map((p) => p.name);
+  expect(versioned).toContain('@mainline/cli');
+  await timed(`build ${versioned.join(', ')}`, () =>
+    sh('pnpm', ['nx', 'run-many', '-t', 'build', '-p', ...versioned, '--exclude-task-dependencies', '--skip-nx-cache'], {
+      cwd: repo,
+      env: { ...env, NX_DAEMON: 'false', NX_TUI: 'false', NX_NO_CLOUD: 'true' },
+      timeoutMs: 300_000,
+    }),
+  );
   await timed('pnpm publish-packages', () => sh('pnpm', ['publish-packages'], { cwd: repo, env, timeoutMs: 180_000 }));
 
   for (const [name, version] of released) {
@@ -112,7 +124,7 @@ test('changeset version in a copy of the workspace, then pnpm publish-packages: 
   }
   // The repository is untouched: versioning and publishing happened in the copy.
   expect(await releaseFilesStatus()).toBe(statusBefore);
-});
+}, 420_000);
 
 test('npm install @mainline/bencode alone, in an empty directory, then import it as ESM and require it as CJS', async () => {
   expect(released).toBeDefined();
