@@ -1,6 +1,6 @@
 // KRPC (BEP 5): one bencoded dictionary per datagram. decodeKrpc() checks every field a message
 // may carry (types, lengths, node-id size) and never throws: hostile datagrams are normal input.
-import { BencodeDict, decode, encode, isBytes, isDict, isInteger, isList, type BencodeValue, type Encodable } from '@mainline/bencode';
+import { BencodeDict, decodePrefix, encode, isBytes, isDict, isInteger, isList, type BencodeValue, type Encodable } from '@mainline/bencode';
 import { decodeNodes, decodePeer, nodeBytes, type Family, type NodeInfo, type Peer } from './compact.js';
 import { ID_BYTES } from './id.js';
 
@@ -113,7 +113,9 @@ export function decodeKrpc(data: Uint8Array): DecodeResult {
   let root: BencodeValue;
   try {
     // Lenient about key order (some clients do not sort), strict about everything else; shallow.
-    root = decode(data, { strict: false, maxDepth: 6, maxIntegerDigits: 20 });
+    const { value, end } = decodePrefix(data, { strict: false, maxDepth: 6, maxIntegerDigits: 20 });
+    if (end !== data.length) return fail('NOT_BENCODE', `${data.length - end} trailing byte(s)`);
+    root = value;
   } catch (e) {
     return fail('NOT_BENCODE', (e as Error).message);
   }

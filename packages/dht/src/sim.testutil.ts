@@ -1,6 +1,7 @@
 // A simulated DHT: real DhtNodes on a MemoryNetwork driven by a ManualClock.
 import { ManualClock } from '@mainline/rate';
 import { MemoryNetwork, type MemoryEndpoint } from './memory-network.js';
+import { decodeKrpc, type KrpcMessage } from './krpc.js';
 import { DhtNode, type DhtOptions } from './node.js';
 
 export interface SimNode {
@@ -80,4 +81,42 @@ export class Sim {
   close(): void {
     for (const s of this.nodes) s.node.close();
   }
+}
+
+/** A raw KRPC endpoint for poking nodes with hand-made datagrams and reading what comes back. */
+export interface Probe {
+  readonly host: string;
+  readonly port: number;
+  /** Every decodable datagram received, in order. */
+  readonly got: KrpcMessage[];
+  /** Datagrams received that did not decode. */
+  readonly garbage: Uint8Array[];
+  send(to: { host: string; port: number }, data: Uint8Array): void;
+  /** Sends, lets the network deliver both ways, and returns the replies (not queries) that came back. */
+  ask(to: { host: string; port: number }, data: Uint8Array): KrpcMessage[];
+}
+
+export function probe(sim: Sim, host = '10.200.0.1', port = 4000): Probe {
+  const ep = sim.net.endpoint(host, port);
+  const got: KrpcMessage[] = [];
+  const garbage: Uint8Array[] = [];
+  ep.onMessage = (d) => {
+    const r = decodeKrpc(d);
+    if (r.ok) got.push(r.message);
+    else garbage.push(d);
+  };
+  const send = (to: { host: string; port: number }, data: Uint8Array): void => ep.send(data, to.port, to.host);
+  return {
+    host,
+    port,
+    got,
+    garbage,
+    send,
+    ask: (to, data) => {
+      const before = got.length;
+      send(to, data);
+      sim.clock.advance(50);
+      return got.slice(before).filter((m) => m.kind !== 'query');
+    },
+  };
 }
