@@ -17,7 +17,7 @@ export type NodeState = 'good' | 'questionable' | 'bad';
 export interface TableNode extends NodeInfo {
   /** When it last answered one of our queries. */
   lastReply: number;
-  /** When it last sent us a query (0: never). */
+  /** When it last sent us a query (-Infinity: never). */
   lastQuery: number;
   /** Our queries to it that failed since its last answer. */
   failures: number;
@@ -93,8 +93,8 @@ export class RoutingTable {
   state(node: TableNode, now: number): NodeState {
     if (node.failures >= BAD_AFTER_FAILURES) return 'bad';
     if (now - node.lastReply < QUESTIONABLE_AFTER_MS) return 'good';
-    // BEP 5: one that has answered before and queried us within 15 minutes is good too.
-    if (node.lastReply > 0 && now - node.lastQuery < QUESTIONABLE_AFTER_MS) return 'good';
+    // BEP 5: one that has answered before (all in the table have) and queried us within 15 minutes is good too.
+    if (now - node.lastQuery < QUESTIONABLE_AFTER_MS) return 'good';
     return 'questionable';
   }
 
@@ -122,7 +122,7 @@ export class RoutingTable {
       this.remove(known);
     }
     if (!this.#admits(node)) return { added: false, reason: 'refused' };
-    const entry: TableNode = { id: Uint8Array.from(node.id), host: node.host, port: node.port, lastReply: now, lastQuery: 0, failures: 0 };
+    const entry: TableNode = { id: Uint8Array.from(node.id), host: node.host, port: node.port, lastReply: now, lastQuery: -Infinity, failures: 0 };
     for (;;) {
       const index = this.#bucketIndex(entry.id);
       const bucket = this.#buckets[index]!;
