@@ -23,14 +23,16 @@ export interface Want {
   readonly n6: boolean;
 }
 
-interface MessageBase {
+/** Fields every KRPC message has. */
+export interface MessageBase {
   /** Transaction id. */
   readonly t: Uint8Array;
   /** Client version (`v`), when sent. */
   readonly v?: Uint8Array;
 }
 
-interface QueryBase extends MessageBase {
+/** Fields every query has. */
+export interface QueryBase extends MessageBase {
   readonly kind: 'query';
   /** The querier's node id. */
   readonly id: Uint8Array;

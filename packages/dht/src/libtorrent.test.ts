@@ -14,10 +14,10 @@ interface Ours {
 }
 
 async function ourNode(bootstrap: string[]): Promise<Ours> {
-  let node: DhtNode | undefined;
-  const socket = await UdpDatagramSocket.bind({ host: '127.0.0.1', onMessage: (d, from) => node?.receive(d, from) });
-  node = new DhtNode({ socket, bootstrap, queryTimeoutMs: 2000 });
-  const n = node;
+  const ref: { node?: DhtNode } = {};
+  const socket = await UdpDatagramSocket.bind({ host: '127.0.0.1', onMessage: (d, from) => ref.node?.receive(d, from) });
+  const n = new DhtNode({ socket, bootstrap, queryTimeoutMs: 2000 });
+  ref.node = n;
   return {
     node: n,
     socket,

@@ -140,6 +140,19 @@ describe('the peer store', () => {
 });
 
 describe('lookups, announces and the client API', () => {
+  test('a lookup never queries ourselves, even when others list us among the closest', async () => {
+    await sim.grow(2);
+    const toSelf: string[] = [];
+    sim.net.onSend = (_d, from, to) => {
+      if (from.address === to.address && from.port === to.port) toSelf.push(from.address);
+    };
+    const seeder = sim.nodes[1]!.node;
+    const r = await runUntil(sim.clock, seeder.announce(randomId(), 6881));
+    expect(r.announced).toBe(2);
+    expect(toSelf).toEqual([]);
+    expect(seeder.stats().storedPeers).toBe(0);
+  });
+
   test('getPeers streams the peers found and completes; announce stores us at the closest nodes', async () => {
     await sim.grow(60);
     const ih = randomId();
@@ -161,6 +174,7 @@ describe('lookups, announces and the client API', () => {
     expect(seen.sort()).toEqual(want);
     expect(result.peers.map((p) => `${p.host}:${p.port}`).sort()).toEqual(want);
     expect(result.lookups[0]).toMatchObject({ family: 4, end: 'converged' });
+
   });
 
   test('a lookup is bounded in queries and time, even when nodes never answer', async () => {

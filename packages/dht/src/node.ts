@@ -213,8 +213,8 @@ interface Counters {
   sentErrors: number;
 }
 
-/** Parsed bootstrap entry. */
-interface HostPort {
+/** A parsed bootstrap entry. */
+export interface HostPort {
   readonly host: string;
   readonly port: number;
 }
@@ -630,7 +630,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
   ): Lookup | undefined {
     const now = this.#clock.now();
     const table = this.#tables.get(family)!;
-    const seeds = [...table.closest(target, this.#k * 2, now), ...extra];
+    const seeds = [...table.closest(target, this.#k * 2, now), ...extra.filter((n) => !sameBytes(n.id, this.#id))];
     const arg = method === 'find_node' ? { target } : { info_hash: target };
     // onDone may run inside the constructor (no one to ask), before `lookup` is assigned.
     const ref: { lookup?: Lookup } = {};
@@ -646,7 +646,8 @@ export class DhtNode extends EventEmitter<DhtEvents> {
         slowMs: this.#slowQueryMs,
         maxCandidates: this.#k * 16,
         query: (node, done) => this.#query(node, family, method, arg, done),
-        nodesOf: (r: Response) => (family === 4 ? r.nodes : r.nodes6) ?? [],
+        // Others list us too: never query ourselves.
+        nodesOf: (r: Response) => ((family === 4 ? r.nodes : r.nodes6) ?? []).filter((n) => !sameBytes(n.id, this.#id)),
         ...(onPeers ? { onPeers: (peers: readonly Peer[]) => onPeers(peers.filter((p) => p.family === family)) } : {}),
         onDone: (result) => {
           finished = true;
