@@ -115,16 +115,26 @@ export function decodePeer(bytes: Uint8Array): Peer {
   return { host: decodeIp(bytes.subarray(0, n)), port: (bytes[n]! << 8) | bytes[n + 1]!, family: n === 4 ? 4 : 6 };
 }
 
+/** Compact forms of the nodes we list often (table entries), so replies do not re-parse their addresses. */
+const compactCache = new WeakMap<NodeInfo, Uint8Array>();
+
 /** Concatenated compact node infos (26 or 38 bytes each); nodes of the other family are skipped. */
 export function encodeNodes(nodes: readonly NodeInfo[], family: Family): Uint8Array {
   const size = nodeBytes(family);
   const out = new Uint8Array(nodes.length * size);
   let at = 0;
   for (const n of nodes) {
-    const peer = encodePeer(n, family);
-    if (!peer || n.id.length !== ID_BYTES) continue;
-    out.set(n.id, at);
-    out.set(peer, at + ID_BYTES);
+    let entry = compactCache.get(n);
+    if (!entry) {
+      const peer = encodePeer(n, family);
+      if (!peer || n.id.length !== ID_BYTES) continue;
+      entry = new Uint8Array(size);
+      entry.set(n.id);
+      entry.set(peer, ID_BYTES);
+      compactCache.set(n, entry);
+    }
+    if (entry.length !== size) continue;
+    out.set(entry, at);
     at += size;
   }
   return out.subarray(0, at);
