@@ -63,7 +63,7 @@ function report(label, n, results) {
   const found = results.map((r) => r.hits);
   console.log(
     `  ${label}: ${results.length} get_peers lookups; rounds median ${median(rounds)} (max ${Math.max(...rounds)}), ` +
-      `messages median ${median(queries)} (max ${Math.max(...queries)}) queries + as many replies; ` +
+      `messages median ${median(queries)} queries (max ${Math.max(...queries)}) + ${median(results.map((r) => r.responses))} replies; ` +
       `true ${K} closest found: median ${median(found)}/${K} (min ${Math.min(...found)})`,
   );
   ratio(`rounds/log2(N=${n})`, median(rounds), Math.log2(n));

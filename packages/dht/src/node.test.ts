@@ -1,7 +1,7 @@
 import { encode, type Encodable } from '@mainline/bencode';
 import { randomId, toHex } from './id.js';
 import type { KrpcMessage } from './krpc.js';
-import { DhtNode, parseState } from './node.js';
+import { DEFAULT_BOOTSTRAP, DhtNode, parseState } from './node.js';
 import { flush, probe, runUntil, Sim, type SimNode } from './sim.testutil.js';
 
 const T = Uint8Array.of(0xab, 0xcd);
@@ -28,7 +28,7 @@ describe('answering queries', () => {
     expect(pong.t).toEqual(T);
     expect(pong.id).toEqual(a.node.id);
     expect(pong.ip).toEqual({ host: p.host, port: p.port, family: 4 });
-    expect(Buffer.from(pong.v!).subarray(0, 2).toString()).toBe('ML');
+    expect(Buffer.from(pong.v!).subarray(0, 2).toString()).toBe('MN');
     const found = only(p.ask(a, query('find_node', { id, target: randomId() })), 'response');
     expect(found.nodes).toEqual([]); // a lone node knows nobody (the probe never answered a ping)
     const peers = only(p.ask(a, query('get_peers', { id, info_hash: randomId() })), 'response');
@@ -311,6 +311,15 @@ describe('options', () => {
     expect(() => new DhtNode({ socket, bootstrap: [], k: 0 })).toThrow(/k must be/);
     expect(() => new DhtNode({ socket, bootstrap: [], families: [5 as 4] })).toThrow(/families/);
     expect(new DhtNode({ socket, bootstrap: ['[::1]:6881', 'localhost:1'] })).toBeInstanceOf(DhtNode);
+  });
+
+  test('without a bootstrap option the public routers are the default (resolved here by a stub: nothing leaves the test)', async () => {
+    const asked: string[] = [];
+    const plain = new DhtNode({ socket: sim.net.endpoint('10.99.0.4', 1), clock: sim.clock, resolve: async (host) => (asked.push(host), []) });
+    await runUntil(sim.clock, plain.start());
+    expect(asked.sort()).toEqual(['dht.libtorrent.org', 'dht.transmissionbt.com', 'router.bittorrent.com', 'router.utorrent.com']);
+    expect(DEFAULT_BOOTSTRAP).toEqual(['router.bittorrent.com:6881', 'router.utorrent.com:6881', 'dht.transmissionbt.com:6881', 'dht.libtorrent.org:25401']);
+    plain.close();
   });
 
   test('names are resolved through the injected resolver; failures are warnings', async () => {

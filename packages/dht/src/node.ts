@@ -52,8 +52,8 @@ export const DEFAULT_BOOTSTRAP: readonly string[] = [
   'dht.libtorrent.org:25401',
 ];
 
-/** Our KRPC `v`: "ML" (mainline's peer-id code) and version 0.1. */
-export const CLIENT_VERSION = Uint8Array.of(0x4d, 0x4c, 0x00, 0x01);
+/** Our KRPC `v`: "MN" (mainline's peer-id code; "ML" is MLDonkey's) and version 0.1. */
+export const CLIENT_VERSION = Uint8Array.of(0x4d, 0x4e, 0x00, 0x01);
 
 export interface DhtOptions {
   /** Where our datagrams go; the owner passes incoming ones to {@link DhtNode.receive}. */
@@ -681,7 +681,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
     await this.#findNodes([this.#id], family, learned);
     // Kademlia's join: refresh the buckets farther than our neighbours, or they stay empty until
     // someone from there happens to query us.
-    if (!this.#closed) await this.#findNodes(table().sparseBuckets(), family, []);
+    if (!this.#closed) await this.#findNodes(table().sparseDepths(), family, []);
   }
 
   /** find_node lookups for `targets`, all at once; resolves when all have ended. */

@@ -79,3 +79,13 @@ test('stale buckets give one refresh target inside each; touching a bucket makes
   for (const x of targets) t.touchBucket(x, 5);
   expect(t.staleBuckets(0)).toEqual([]);
 });
+
+test('a join refreshes each depth short of the closest neighbour that holds fewer than K nodes, split or not', () => {
+  const t = new RoutingTable({ id: own });
+  // Five nodes, no split yet: depths 0, 2 and 6 known; the closest neighbour is at depth 6.
+  for (const [d, i] of [[0, 1], [0, 2], [2, 1], [6, 1], [6, 2]] as const) t.heardFrom(node(d, i), 0);
+  expect(t.stats(0).buckets).toBe(1);
+  expect(t.sparseDepths().map((x) => commonPrefixBits(own, x))).toEqual([0, 1, 2, 3, 4, 5]);
+  for (let i = 3; i < 3 + K; i++) t.heardFrom(node(0, i), 0);
+  expect(t.sparseDepths().map((x) => commonPrefixBits(own, x))).toEqual([1, 2, 3, 4, 5]);
+});

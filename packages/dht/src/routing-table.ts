@@ -262,10 +262,20 @@ export class RoutingTable {
     return out;
   }
 
-  /** Random targets for the buckets (our own excepted) holding fewer than K nodes: what a join fills next. */
-  sparseBuckets(): Uint8Array[] {
+  /**
+   * Kademlia's join: one random target for each depth short of our closest neighbour's that holds
+   * fewer than K nodes. By depth, not by bucket, so a table that has not split yet gets them too.
+   */
+  sparseDepths(): Uint8Array[] {
+    const counts: number[] = [];
+    let deepest = -1;
+    for (const n of this.#byAddress.values()) {
+      const d = commonPrefixBits(this.id, n.id);
+      counts[d] = (counts[d] ?? 0) + 1;
+      deepest = Math.max(deepest, d);
+    }
     const out: Uint8Array[] = [];
-    for (let i = 0; i < this.#buckets.length - 1; i++) if (this.#buckets[i]!.nodes.length < this.k) out.push(randomIdAtDepth(this.id, i));
+    for (let d = 0; d < deepest; d++) if ((counts[d] ?? 0) < this.k) out.push(randomIdAtDepth(this.id, d));
     return out;
   }
 

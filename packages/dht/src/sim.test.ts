@@ -9,10 +9,9 @@ describe('a simulated network of 1,000 nodes', () => {
   }, 120_000);
   afterAll(() => sim.close());
 
-  test('every node joined and knows dozens of others', () => {
+  test('every node joined and knows dozens of others (the join fills far buckets too)', () => {
     const counts = sim.nodes.map((s) => s.node.nodeCount).sort((a, b) => a - b);
-    expect(counts[0]).toBeGreaterThan(K);
-    console.log('table sizes min/median/max', counts[0], counts[500], counts[999]);
+    expect(counts[0]).toBeGreaterThan(3 * K);
   });
 
   test('a lookup from any node finds the true K closest nodes in a bounded number of rounds', async () => {
@@ -20,11 +19,9 @@ describe('a simulated network of 1,000 nodes', () => {
     const rounds: number[] = [];
     for (let i = 0; i < 20; i++) {
       const target = randomId();
-      const t0 = toHex(target);
       const truth = [...ids].sort((a, b) => compareDistance(target, a, b)).slice(0, K).map(toHex);
       const from = sim.nodes[(i * 37) % sim.nodes.length]!.node;
       const r = await runUntil(sim.clock, from.findNode(target));
-      expect(toHex(target)).toBe(t0);
       const got = r.closest.map((n) => toHex(n.id));
       // The searcher itself is never in its own result.
       const expected = truth.filter((h) => h !== toHex(from.id));
@@ -32,7 +29,6 @@ describe('a simulated network of 1,000 nodes', () => {
       rounds.push(r.rounds);
       expect(r.queries).toBeLessThan(80);
     }
-    console.log('rounds', rounds.join(' '));
     expect(Math.max(...rounds)).toBeLessThanOrEqual(Math.ceil(Math.log2(1000)));
   });
 });
