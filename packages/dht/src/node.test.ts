@@ -112,6 +112,26 @@ describe('answering queries', () => {
   });
 });
 
+test('the owner may reuse a datagram buffer once receive() returns: ids, tokens and peers were copied', () => {
+  a.endpoint.onMessage = (d, from) => {
+    a.node.receive(d, from);
+    d.fill(0x30);
+  };
+  const p = probe(sim);
+  const pid = randomId();
+  p.ask(a, query('ping', { id: pid }));
+  const ping = p.got.find((m) => m.kind === 'query')!;
+  p.send(a, encode({ t: ping.t, y: 'r', r: { id: pid } }));
+  sim.clock.advance(50);
+  const ih = randomId();
+  const token = only(p.ask(a, query('get_peers', { id: pid, info_hash: ih })), 'response').token!;
+  expect(only(p.ask(a, query('announce_peer', { id: pid, info_hash: ih, port: 7000, token })), 'response').kind).toBe('response');
+  const other = probe(sim, '10.200.0.7');
+  const r = only(other.ask(a, query('get_peers', { id: randomId(), info_hash: ih })), 'response');
+  expect(r.nodes!.map((n) => toHex(n.id))).toEqual([toHex(pid)]);
+  expect(r.values).toEqual([{ host: p.host, port: 7000, family: 4 }]);
+});
+
 describe('the peer store', () => {
   const announceFrom = (host: string, ih: Uint8Array, port = 7000): KrpcMessage => {
     const p = probe(sim, host, 5000);
