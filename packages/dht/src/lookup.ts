@@ -41,8 +41,11 @@ export interface LookupResult {
   /** Depth of the deepest query: 1 when only the starting nodes were asked. */
   readonly rounds: number;
   readonly durationMs: number;
-  /** Why it ended: the K closest answered, nobody was left to ask, the query budget or the deadline. */
-  readonly end: 'converged' | 'exhausted' | 'max-queries' | 'timeout' | 'cancelled';
+  /**
+   * Why it ended: the K closest answered, nobody was left to ask, the query budget, the deadline,
+   * cancelled, or never started because too many lookups were waiting.
+   */
+  readonly end: 'converged' | 'exhausted' | 'max-queries' | 'timeout' | 'cancelled' | 'overloaded';
 }
 
 type State = 'new' | 'pending' | 'slow' | 'answered' | 'failed';

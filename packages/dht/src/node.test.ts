@@ -216,6 +216,26 @@ describe('lookups, announces and the client API', () => {
     expect(r.queries).toBeLessThanOrEqual(5);
   });
 
+  test('at most maxLookups run at once; the others wait their turn, and cancel or close ends waiting ones', async () => {
+    await sim.grow(40);
+    const n = sim.add({ maxLookups: 2 });
+    await runUntil(sim.clock, n.node.start());
+    const searches = Array.from({ length: 6 }, () => n.node.getPeers(randomId()));
+    await flush();
+    expect(n.node.stats()).toMatchObject({ runningLookups: 2, queuedLookups: 4 });
+    let maxRunning = 0;
+    sim.net.onSend = () => (maxRunning = Math.max(maxRunning, n.node.stats().runningLookups));
+    searches[5]!.cancel();
+    const results = await runUntil(sim.clock, Promise.all(searches.map((s) => s.done)));
+    expect(maxRunning).toBe(2);
+    expect(results.map((r) => r.lookups[0]!.end)).toEqual(['converged', 'converged', 'converged', 'converged', 'converged', 'cancelled']);
+    const more = [n.node.getPeers(randomId()), n.node.getPeers(randomId()), n.node.getPeers(randomId())];
+    await flush();
+    n.node.close();
+    const ended = await runUntil(sim.clock, Promise.all(more.map((s) => s.done)));
+    expect(ended.map((r) => r.lookups[0]!.end)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+  });
+
   test('getPeers before start waits for the bootstrap; cancel ends a search early', async () => {
     await sim.grow(20);
     const late = sim.add();

@@ -94,6 +94,8 @@ export interface DhtOptions {
   readonly maxPendingQueries?: number;
   /** Peers one get_peers search keeps at most (default 2000). */
   readonly maxPeersPerSearch?: number;
+  /** Lookups running at once (default 16); more wait in a queue of up to 256, then end as `overloaded`. */
+  readonly maxLookups?: number;
   /** Per-IP limit on incoming queries, or false for none (default {@link RateLimitOptions} defaults). */
   readonly rateLimit?: RateLimitOptions | false;
   /** Caps of the store of others' announces. */
@@ -127,6 +129,7 @@ const OPTION_NAMES = new Set([
   'maxLookupQueries',
   'maxPendingQueries',
   'maxPeersPerSearch',
+  'maxLookups',
   'rateLimit',
   'storage',
   'tokenRotationMs',
@@ -181,6 +184,8 @@ export interface DhtStats {
   readonly storedPeers: number;
   readonly pendingQueries: number;
   readonly runningLookups: number;
+  /** Lookups waiting for a slot (see `maxLookups`). */
+  readonly queuedLookups: number;
   readonly externalAddress?: string;
   readonly ready: boolean;
   readonly readOnly: boolean;
@@ -225,9 +230,36 @@ const MAX_SEEDS = 64;
 const MAX_SAVED_NODES = 200;
 /** Query senders being pinged before they may enter the table, at most. */
 const MAX_VERIFYING = 32;
+/** Lookups waiting for a slot, at most; beyond that a lookup ends at once as `overloaded`. */
+const MAX_WAITING_LOOKUPS = 256;
 /** Stale-bucket refreshes and questionable-node pings per tick, at most. */
 const REFRESHES_PER_TICK = 4;
 const PINGS_PER_TICK = 8;
+
+/** What a lookup is for: a find_node or get_peers for `target` in one family, seeded with `extra` too. */
+interface LookupRequest {
+  readonly target: Uint8Array;
+  readonly family: Family;
+  readonly method: 'find_node' | 'get_peers';
+  readonly extra: readonly NodeInfo[];
+  readonly onPeers?: (peers: readonly Peer[]) => void;
+  /** Runs once, whatever happens. */
+  readonly onDone: (result: FamilyLookup) => void;
+}
+
+interface LookupHandle {
+  cancel(): void;
+}
+
+interface WaitingLookup {
+  start(): void;
+  /** Ends it without running (cancelled while waiting, or the node closed). */
+  cancel(): void;
+}
+
+const NO_LOOKUP: LookupHandle = { cancel: () => undefined };
+
+const emptyLookup = (family: Family, end: LookupResult['end']): FamilyLookup => ({ closest: [], queries: 0, responses: 0, rounds: 0, durationMs: 0, end, family });
 
 export class DhtNode extends EventEmitter<DhtEvents> {
   readonly #socket: DatagramSocket;
@@ -254,6 +286,8 @@ export class DhtNode extends EventEmitter<DhtEvents> {
   readonly #voter = new IpVoter();
   readonly #seeds = new Map<Family, Address[]>();
   readonly #lookups = new Set<Lookup>();
+  readonly #waiting: WaitingLookup[] = [];
+  readonly #maxLookups: number;
   readonly #verifying = new Set<string>();
   readonly #count: Counters = { queries: 0, responses: 0, errors: 0, malformed: 0, rateLimited: 0, unmatched: 0, sentQueries: 0, sentResponses: 0, sentErrors: 0 };
   #tables = new Map<Family, RoutingTable>();
@@ -284,6 +318,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
     this.#lookupTimeoutMs = positive('lookupTimeoutMs', options.lookupTimeoutMs ?? 30_000);
     this.#maxLookupQueries = positive('maxLookupQueries', options.maxLookupQueries ?? 200);
     this.#maxPeersPerSearch = positive('maxPeersPerSearch', options.maxPeersPerSearch ?? 2000);
+    this.#maxLookups = positive('maxLookups', options.maxLookups ?? 16);
     this.#tickMs = positive('tickMs', options.tickMs ?? 60_000);
     this.#version = options.version ?? CLIENT_VERSION;
     this.#resolve = options.resolve ?? defaultResolve;
@@ -396,7 +431,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
     checkHash(target, 'target');
     if (this.#closed) return Promise.reject(new DhtError('CLOSED', 'the DHT node is closed'));
     if (!this.#tables.has(family)) return Promise.reject(new DhtError('BAD_ARGUMENT', `the IPv${family} DHT is not running`));
-    return new Promise((resolve) => this.#lookup(target, family, 'find_node', [], undefined, resolve));
+    return new Promise((resolve) => this.#lookup({ target, family, method: 'find_node', extra: [], onDone: resolve }));
   }
 
   /**
@@ -411,13 +446,13 @@ export class DhtNode extends EventEmitter<DhtEvents> {
       throw new DhtError('BAD_ARGUMENT', `announce must be a port (1-65535) or 'implied', got ${String(announce)}`);
     }
     const stream = new PeerStream(this.#maxPeersPerSearch);
-    const running = new Set<Lookup>();
+    const running = new Set<LookupHandle>();
     let cancelled = false;
     const runFamily = async (family: Family): Promise<{ lookup: FamilyLookup; announced: number }> => {
       const lookup = await new Promise<FamilyLookup>((resolve) => {
-        const l = this.#lookup(infoHash, family, 'get_peers', [], (peers) => stream.push(peers), resolve);
-        if (l) running.add(l);
-        if (l && cancelled) l.cancel();
+        const l = this.#lookup({ target: infoHash, family, method: 'get_peers', extra: [], onPeers: (peers) => stream.push(peers), onDone: resolve });
+        running.add(l);
+        if (cancelled) l.cancel();
       });
       if (announce === undefined || cancelled || this.#closed) return { lookup, announced: 0 };
       const acks = await Promise.all(lookup.closest.filter((n) => n.token).map((n) => this.#announceTo(n, family, infoHash, n.token!, announce)));
@@ -459,6 +494,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
       storedPeers: this.#store.peers,
       pendingQueries: this.#tx.size,
       runningLookups: this.#lookups.size,
+      queuedLookups: this.#waiting.length,
       ...(this.#voter.address !== undefined ? { externalAddress: this.#voter.address } : {}),
       ready: this.#ready,
       readOnly: this.#readOnly,
@@ -489,6 +525,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#tick) this.#clock.clearTimeout(this.#tick);
+    for (const w of this.#waiting.splice(0)) w.cancel();
     for (const l of [...this.#lookups]) l.cancel();
     this.#tx.closeAll();
   }
@@ -619,15 +656,37 @@ export class DhtNode extends EventEmitter<DhtEvents> {
     return new Promise((resolve) => this.#query(node, family, 'announce_peer', args, (o) => resolve(o.ok)));
   }
 
-  /** Starts a lookup seeded from the table (and `extra`); `onDone` always runs, once. */
-  #lookup(
-    target: Uint8Array,
-    family: Family,
-    method: 'find_node' | 'get_peers',
-    extra: readonly NodeInfo[],
-    onPeers: ((peers: readonly Peer[]) => void) | undefined,
-    onDone: (result: FamilyLookup) => void,
-  ): Lookup | undefined {
+  /**
+   * A lookup seeded from the table (and `extra`); `onDone` always runs, once. At most
+   * `maxLookups` run at a time (the rest wait in a bounded queue), so many torrents searching at
+   * once do not overflow the transaction table and fail each other's queries.
+   */
+  #lookup(req: LookupRequest): LookupHandle {
+    const { family, onDone } = req;
+    const start = (): LookupHandle => this.#startLookup(req);
+    if (this.#lookups.size < this.#maxLookups) return start();
+    if (this.#waiting.length >= MAX_WAITING_LOOKUPS) {
+      onDone(emptyLookup(family, 'overloaded'));
+      return NO_LOOKUP;
+    }
+    let running: LookupHandle | undefined;
+    const entry: WaitingLookup = {
+      start: () => (running = start()),
+      cancel: () => onDone(emptyLookup(family, 'cancelled')),
+    };
+    this.#waiting.push(entry);
+    return {
+      cancel: () => {
+        if (running) return running.cancel();
+        const i = this.#waiting.indexOf(entry);
+        if (i < 0) return;
+        this.#waiting.splice(i, 1);
+        entry.cancel();
+      },
+    };
+  }
+
+  #startLookup({ target, family, method, extra, onPeers, onDone }: LookupRequest): LookupHandle {
     const now = this.#clock.now();
     const table = this.#tables.get(family)!;
     const seeds = [...table.closest(target, this.#k * 2, now), ...extra.filter((n) => !sameBytes(n.id, this.#id))];
@@ -653,11 +712,12 @@ export class DhtNode extends EventEmitter<DhtEvents> {
           finished = true;
           if (ref.lookup) this.#lookups.delete(ref.lookup);
           onDone({ ...result, family });
+          if (!this.#closed && this.#lookups.size < this.#maxLookups) this.#waiting.shift()?.start();
         },
       },
       seeds,
     );
-    if (finished) return undefined;
+    if (finished) return NO_LOOKUP;
     ref.lookup = lookup;
     this.#lookups.add(lookup);
     return lookup;
@@ -686,7 +746,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
 
   /** find_node lookups for `targets`, all at once; resolves when all have ended. */
   #findNodes(targets: readonly Uint8Array[], family: Family, extra: readonly NodeInfo[]): Promise<void> {
-    return Promise.all(targets.map((t) => new Promise<void>((resolve) => this.#lookup(t, family, 'find_node', extra, undefined, () => resolve())))).then(() => undefined);
+    return Promise.all(targets.map((t) => new Promise<void>((resolve) => this.#lookup({ target: t, family, method: 'find_node', extra, onDone: () => resolve() })))).then(() => undefined);
   }
 
   /** Sends find_node(our id) to each address; the nodes they return seed the first lookup. */
@@ -741,7 +801,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
       }
       for (const target of table.staleBuckets(now - QUESTIONABLE_AFTER_MS).slice(0, REFRESHES_PER_TICK)) {
         table.touchBucket(target, now);
-        this.#lookup(target, family, 'find_node', [], undefined, () => undefined);
+        this.#lookup({ target, family, method: 'find_node', extra: [], onDone: () => undefined });
       }
       for (const n of table.questionable(now).slice(0, PINGS_PER_TICK)) this.#check(n, family, 1);
     }
@@ -766,7 +826,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
         const entry = fresh.get(n);
         if (entry) Object.assign(entry, { lastQuery: n.lastQuery, failures: n.failures });
       }
-      this.#lookup(id, family, 'find_node', [], undefined, () => undefined);
+      this.#lookup({ target: id, family, method: 'find_node', extra: [], onDone: () => undefined });
     }
     this.emit('id', Uint8Array.from(id));
   }
