@@ -5,3 +5,4 @@ export { announceReply, scrapeReply, udpReply, type PlainBencode, type UdpReplyC
 export { wireMessage, wireStream, wireFrame, wireChunks, frame, bitfieldOf, type WireMessage } from './wire.js';
 export { metadataMessage, type MetadataMessageCase } from './metadata.js';
 export { torrentSeeds, FIXTURE_TORRENTS } from './torrent.js';
+export { krpcMessage } from './krpc.js';

@@ -3,6 +3,7 @@ import {
   bencodeValue,
   bencodeishBytes,
   cuts,
+  krpcMessage,
   metadataMessage,
   magnetLink,
   mutatedFrom,
@@ -27,6 +28,8 @@ import {
   type Message,
   type WireLimits,
 } from '@mainline/connecter';
+import { DhtNode, KrpcError, decodeKrpc } from '@mainline/dht';
+import { ManualClock } from '@mainline/rate';
 import { MetainfoError, parseMagnet, parseTorrent, validateScrapeResponse, validateTrackerResponse } from '@mainline/metainfo';
 import {
   TrackerError,
@@ -63,6 +66,7 @@ const trackerCode = (e: unknown): string | undefined => {
   return `TrackerError ${e.code}`;
 };
 const protocolCode = (e: unknown): string | undefined => (e instanceof ProtocolError ? `ProtocolError ${e.code}` : undefined);
+const krpcCode = (e: unknown): string | undefined => (e instanceof KrpcError ? `KrpcError ${e.code}` : undefined);
 
 const encodeDict = (d: { [key: string]: PlainBencode }): Uint8Array => encode(d);
 /** Encoded generated values, the same with edits, and plain random bytes. */
@@ -104,6 +108,19 @@ const wireInput = fc.record({
 export function fuzzers(options: { fixturesDir?: string } = {}): Fuzzer[] {
   const torrents = torrentSeeds(encodeDict, options.fixturesDir);
   const values = bencodeValue<BencodeDict>((entries) => new BencodeDict(entries)).map((v) => encode(v));
+  const krpc = krpcMessage.map(encodeDict);
+  // A live node behind a socket that only checks what it is given: replies must be valid KRPC too.
+  const dht = new DhtNode({
+    clock: new ManualClock(),
+    bootstrap: [],
+    rateLimit: false,
+    socket: {
+      send: (reply) => {
+        const r = decodeKrpc(reply);
+        if (!r.ok) throw new Error(`the node sent invalid KRPC: ${r.error.message}`);
+      },
+    },
+  });
   return [
     define({
       name: 'bencode',
@@ -170,6 +187,17 @@ export function fuzzers(options: { fixturesDir?: string } = {}): Fuzzer[] {
         for (const chunk of splitAt(w.stream, w.cuts)) reader.push(chunk);
       },
       typed: protocolCode,
+    }),
+    define({
+      name: 'dht',
+      what: 'decodeKrpc() of generated KRPC queries, responses and errors, edits of them and random bytes; then a live DhtNode receives each one',
+      input: fc.tuple(fc.oneof({ weight: 3, arbitrary: krpc }, { weight: 3, arbitrary: mutatedFrom(krpc) }, { weight: 1, arbitrary: bencodeishBytes }), fc.constantFrom('10.0.0.1', '::ffff:10.0.0.2', 'fd00::1')),
+      run: ([datagram, address]) => {
+        dht.receive(datagram, { address, port: 6881 });
+        const r = decodeKrpc(datagram);
+        if (!r.ok) throw r.error;
+      },
+      typed: krpcCode,
     }),
     define({
       name: 'ut_metadata',
