@@ -22,6 +22,7 @@ import {
 import { Swarm, type SwarmPeer, type WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
+import type { LsdRegistry } from './local-discovery.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { PeerList, type PeerListOptions } from './peer-list.js';
 
@@ -145,6 +146,8 @@ export interface TorrentHost {
   readonly addressFilter?: AddressFilter;
   /** Peer list settings (size, backoff) for every torrent. */
   readonly peerList?: Omit<PeerListOptions, 'clock' | 'filter'>;
+  /** Local service discovery: a running torrent that is not private registers here. */
+  readonly lsd?: LsdRegistry;
 }
 
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
@@ -192,6 +195,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly #peerList: PeerList;
   #saveTimer: ReturnType<Clock['setTimeout']> | undefined;
   #starting: Promise<void> | undefined;
+  /** Unregisters from local service discovery. */
+  #leaveLsd: (() => void) | undefined;
 
   constructor(meta: Metainfo, host: TorrentHost, options: TorrentOptions) {
     super();
@@ -430,6 +435,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (!this.#options.noTrackers && meta.trackers.length > 0) this.#startAnnouncer(store, swarm);
     // Whom to dial, when, and how often again is the peer list's decision from here on.
     peerList.attach(swarm);
+    // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
+    if (!meta.private) this.#leaveLsd = host.lsd?.add(meta.infoHash, (p) => peerList.add([p], 'lsd'));
   }
 
   #startAnnouncer(store: PieceStore, swarm: Swarm): void {
@@ -609,6 +616,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   async #stopNetwork(): Promise<void> {
+    this.#leaveLsd?.();
+    this.#leaveLsd = undefined;
     if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
     this.#peerList.detach();
     if (this.#saveTimer) this.#host.clock.clearTimeout(this.#saveTimer);
