@@ -15,6 +15,7 @@ describe('mainline CLI', () => {
     expect(dl.stdout).toMatch(/--max-uploads <n>.*\(default: 7\)/);
     expect(dl.stdout).toMatch(/--minport <port>.*\(default: 6881\)/);
     expect(dl.stdout).toMatch(/--timeout <s>[^\n]*\n?[^-]*\(default: 300\)/);
+    expect(dl.stdout).toMatch(/--no-lsd +do not look for peers on the local network/);
   });
 
   test('create makes a torrent that mktorrent-compatible tools read; info shows it', async () => {
@@ -73,13 +74,16 @@ describe('mainline CLI', () => {
     const { seeder, port } = await seedingSession(t, payload.saveDir);
     try {
       const out = join(dir, 'out');
-      const args = ['download', t.path, '-o', out, '--no-trackers', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')];
+      const args = ['download', t.path, '-o', out, '--no-trackers', '--no-lsd', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')];
       const first = await run(args);
       expect(first.stderr).toContain('done:');
       expect(first.code).toBe(0);
+      expect(first.stderr).not.toContain('local peer discovery');
       expect(await sha1(join(out, 'movie.bin'))).toBe(await sha1(payload.path));
       const uploadedBefore = seeder.torrents[0]!.uploaded;
-      const second = await run(args);
+      // LSD on (the default), bound to loopback: it has no interface and says so (the netns tests run it for real).
+      const second = await run([...args.filter((a) => a !== '--no-lsd'), '--bind', '127.0.0.1']);
+      expect(second.stderr).toContain('local peer discovery not running: no network interface');
       expect(second.code).toBe(0);
       expect(seeder.torrents[0]!.uploaded).toBe(uploadedBefore);
     } finally {
@@ -104,7 +108,7 @@ describe('mainline CLI', () => {
       const names = t.metainfo.files.map((f) => f.path.at(-1));
       const select = names.flatMap((n, i) => (n === 'b.bin' ? [] : [String(i + 1)])).join(',');
       const out = join(dir, 'out');
-      const args = ['download', t.path, '-o', out, '--select', select, '--no-trackers', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')];
+      const args = ['download', t.path, '-o', out, '--select', select, '--no-trackers', '--no-lsd', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')];
       const first = await run(args, { timeoutMs: 30_000 });
       expect(first.stderr).toContain('done:');
       expect(first.stderr).toContain('2 of 3 files');
@@ -132,7 +136,7 @@ describe('mainline CLI', () => {
       const port = await seeder.listen();
       await seeder.add(t.bytes, { savePath: payload.saveDir });
       const stateDir = join(dir, 'state');
-      const args = ['download', t.path, '-o', join(dir, 'out'), '--no-trackers', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', stateDir];
+      const args = ['download', t.path, '-o', join(dir, 'out'), '--no-trackers', '--no-lsd', '--peer', `127.0.0.1:${port}`, '--minport', '0', '--maxport', '0', '--state-dir', stateDir];
       const r = await run(args, { signalAfterMs: 2500 });
       expect(r.code).toBe(130);
       expect(r.stderr).toContain('resume data saved');

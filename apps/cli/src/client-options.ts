@@ -21,6 +21,8 @@ export interface ClientFlags {
   stateDir: string;
   /** false with --no-trackers. */
   trackers: boolean;
+  /** false with --no-lsd. */
+  lsd: boolean;
   sequential?: boolean;
   select?: string;
   quiet?: boolean;
@@ -67,6 +69,7 @@ export function addClientOptions(cmd: Command): Command {
     .option('--rerequest-interval <s>', 'tracker check period (the tracker may ask for longer)', nonNegative, 300)
     .option('--peer <host:port>', 'also connect to this peer (repeatable; for a magnet link also asked for the metadata)', collect)
     .option('--no-trackers', 'do not contact trackers (use --peer)')
+    .option('--no-lsd', 'do not look for peers on the local network (BEP 14 local service discovery)')
     .option('--sequential', 'download pieces in order (for streaming)')
     .option('--select <list>', 'download only these files, by index from `mainline info` (e.g. 1-3,5)')
     .option('--state-dir <dir>', 'where resume records are kept', defaultStateDir())
@@ -105,6 +108,7 @@ export function sessionOptions(f: ClientFlags): SessionOptions {
     maxConnections: f.maxAllowIn,
     timeoutMs: f.timeout * 1000,
     stateDir: f.stateDir,
+    ...(f.lsd === false ? { lsd: false } : {}),
     announcer: {
       minPeers: f.minPeers,
       maxPeers: f.maxInitiate,

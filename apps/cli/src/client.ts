@@ -6,7 +6,7 @@ import { seedLimits, sessionOptions, torrentOptions, type ClientFlags } from './
 import { formatBytes, formatPercent } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
 import { downloadMagnet, isMagnet, type MagnetFlags } from './magnet.js';
-import { runTorrent, withSession, type RunOutcome } from './run-torrent.js';
+import { lsdLine, runTorrent, withSession, type RunOutcome } from './run-torrent.js';
 
 export interface DownloadFlags extends ClientFlags {
   seed?: boolean;
@@ -52,6 +52,8 @@ interface Client {
   torrent: Torrent;
   port: number;
   interrupted: Promise<string>;
+  /** Where local peer discovery runs (lsdLine). */
+  lsd: string | undefined;
 }
 
 /** Opens a session for one torrent, runs `body`, and always closes cleanly (trackers, resume data). */
@@ -64,7 +66,7 @@ async function withClient(
 ): Promise<number> {
   return withSession(sessionOptions(flags), async ({ session, port, interrupted }) => {
     const torrent = await session.add(meta, { ...torrentOptions(flags, savePath, meta.files.length), ...seedLimits(flags), ...extra });
-    return body({ torrent, port, interrupted });
+    return body({ torrent, port, interrupted, lsd: lsdLine(session.lsdStatus()) });
   });
 }
 
@@ -100,11 +102,12 @@ export async function download(torrentPath: string, out: string, flags: MagnetFl
     return code;
   };
   if (isMagnet(torrentPath)) {
-    return downloadMagnet(torrentPath, out, flags, (torrent, port, interrupted) => finish({ torrent, port, interrupted }), progress);
+    return downloadMagnet(torrentPath, out, flags, (torrent, port, interrupted) => finish({ torrent, port, interrupted, lsd: undefined }), progress);
   }
   const meta = await loadTorrent(torrentPath);
   return withClient(meta, out, flags, async (client) => {
     if (!flags.quiet) log(`${meta.name}: ${formatBytes(meta.totalLength)}, info-hash ${meta.infoHash}, listening on port ${client.port}`);
+    if (!flags.quiet && client.lsd) log(client.lsd);
     return finish(client);
   });
 }
@@ -126,6 +129,7 @@ export async function seed(torrentPath: string, data: string, flags: DownloadFla
       return 1;
     }
     if (!flags.quiet) log(`seeding ${meta.name} (${formatBytes(meta.totalLength)}, verified) on port ${client.port}; Ctrl-C stops`);
+    if (!flags.quiet && client.lsd) log(client.lsd);
     const outcome = await show(client, flags, true, progress);
     return outcome.kind === 'interrupted' ? 0 : exitCodeOf(outcome, log, 'seeding');
   }, { readOnly: true });

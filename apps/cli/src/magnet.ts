@@ -4,7 +4,7 @@ import { seedLimits, sessionOptions, torrentOptions } from './client-options.js'
 import type { DownloadFlags } from './client.js';
 import { formatBytes } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
-import { withSession } from './run-torrent.js';
+import { lsdLine, withSession } from './run-torrent.js';
 
 /** The status line while a magnet link's metadata is being fetched. */
 export function magnetStatusLine(s: MagnetStats): string {
@@ -77,6 +77,8 @@ export async function downloadMagnet(
       if (!flags.quiet) log(`metadata: ${meta.name}, ${formatBytes(meta.totalLength)} in ${meta.files.length} file(s)`);
     });
     if (!flags.quiet) log(`${link.name ?? link.infoHash}: magnet link, info-hash ${link.infoHash}, listening on port ${port}`);
+    const lsd = lsdLine(session.lsdStatus());
+    if (!flags.quiet && lsd) log(lsd);
     const outcome = await fetchMetadata(download, interrupted, flags, progress);
     if (outcome.kind === 'interrupted') {
       log(`interrupted (${outcome.signal}) while fetching metadata`);

@@ -1,4 +1,4 @@
-import { Session, type SessionOptions, type Torrent, type TorrentStats } from '@mainline/session';
+import { Session, type LsdStatus, type SessionOptions, type Torrent, type TorrentStats } from '@mainline/session';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
 
@@ -68,6 +68,13 @@ export async function runTorrent(torrent: Torrent, options: RunOptions): Promise
   const s = torrent.stats();
   progress?.done(statusLine(s));
   return outcome;
+}
+
+/** The line that says where local peer discovery runs, or why it does not (none when it is off). */
+export function lsdLine(status: LsdStatus): string | undefined {
+  if (!status.enabled) return undefined;
+  if (status.running) return `local peer discovery on ${status.interfaces.join(', ')}`;
+  return `local peer discovery not running: ${status.error ?? 'unknown'}`;
 }
 
 /** A promise that resolves on the first SIGINT/SIGTERM (and a function to stop listening). */
