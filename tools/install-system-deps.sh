@@ -2,9 +2,10 @@
 # Installs the Debian packages the test suite runs against: real BitTorrent peers and trackers.
 # mktorrent: reference torrent creator; opentracker: real HTTP/UDP tracker; python3-libtorrent,
 # aria2, transmission-cli, transmission-daemon: real clients on the other side of interop tests;
-# chromium: the browser the daemon's web UI tests drive (through playwright-core).
+# chromium: the browser the daemon's web UI tests drive (through playwright-core); iproute2: `ip`,
+# with which the local peer discovery tests make network namespaces joined by a veth pair (as root).
 set -euo pipefail
-packages=(mktorrent opentracker python3-libtorrent aria2 transmission-cli transmission-daemon chromium)
+packages=(mktorrent opentracker python3-libtorrent aria2 transmission-cli transmission-daemon chromium iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
