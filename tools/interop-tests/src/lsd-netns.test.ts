@@ -15,11 +15,13 @@ import {
   makeVethPair,
   netnsUnavailable,
   startLibtorrent,
+  startTransmission,
   type MulticastCounters,
   type NetnsEnd,
   type Payload,
   type VethPair,
 } from '@mainline/interop';
+import { parseAnnounce } from '@mainline/lsd';
 import { MiB, digests, spawnCli, type CliProcess } from './helpers.js';
 
 const GROUP4 = '239.192.152.143';
@@ -132,6 +134,31 @@ describe('LSD between two network namespaces', () => {
     // We dialled it (its alerts come in a little after our download ends); it did not dial us.
     await lt.waitForEvent((e) => e.name === 'incoming_connection' && e.peer?.startsWith(`${pair.a.ipv4}:`) === true, 10_000);
     expect(lt.events.filter((e) => e.name === 'peer_connect' && e.message.includes('outgoing connection'))).toEqual([]);
+  }, 60_000);
+
+  test('Transmission 3 reads our announce (and we read its): a Transmission leecher finds our seeder by LPD alone', async () => {
+    const data = await payload('to-tr', 2 * MiB + 3);
+    const torrent = makeTorrent(data.path, { pieceLength: 64 * 1024 });
+    const wire = lsdListener(pair, pair.a);
+    const tr = await startTransmission({
+      backend: 'cli',
+      netns: pair.b.ns,
+      torrentPath: torrent.path,
+      dir: join(dir, 'tr-out'),
+      seed: false,
+      settings: { 'bind-address-ipv4': pair.b.ipv4, 'lpd-enabled': true },
+    });
+    cleanup.push(() => tr.stop());
+    // Its announce (upper-case hex, no cookie), sent once about 5 s after its start, then every
+    // 4 minutes: our parser takes it as it came over the link.
+    const theirs = await wire.until((m) => m.from === pair.b.ipv4, 20_000);
+    expect(parseAnnounce(Buffer.from(theirs.text, 'latin1'))).toMatchObject({ port: tr.port, infoHashes: [torrent.infoHash], cookie: undefined });
+    // Our seeder starts after that announce: Transmission can find it only from ours.
+    const seeder = cli('a', ['seed', torrent.path, '-d', data.saveDir, '--bind', pair.a.ipv4, ...state('seed-tr')]);
+    await seeder.waitForOutput(/local peer discovery on /, 20_000);
+    await tr.waitForComplete(40_000);
+    const got = await digests(data, join(dir, 'tr-out'));
+    expect(got.actual).toEqual(got.expected);
   }, 60_000);
 
   test('nothing left the namespaces: their only link is the pair, they sent the multicast, the host sent none', () => {
