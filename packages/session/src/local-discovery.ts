@@ -85,6 +85,7 @@ export class SessionLsd {
     this.registry = {
       add: (infoHash, onPeer) => {
         const hash = infoHash.toLowerCase();
+        this.#removals.get(hash)?.(); // registered again: the new callback replaces the old one
         this.#torrents.set(hash, onPeer);
         if (this.#service) this.#removals.set(hash, this.#service.add(hash, onPeer));
         return () => {
