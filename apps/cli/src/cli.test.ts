@@ -15,6 +15,7 @@ describe('mainline CLI', () => {
     expect(dl.stdout).toMatch(/--max-uploads <n>.*\(default: 7\)/);
     expect(dl.stdout).toMatch(/--minport <port>.*\(default: 6881\)/);
     expect(dl.stdout).toMatch(/--timeout <s>[^\n]*\n?[^-]*\(default: 300\)/);
+    expect(dl.stdout).toMatch(/--no-lsd +do not look for peers on the local network/);
   });
 
   test('create makes a torrent that mktorrent-compatible tools read; info shows it', async () => {
@@ -77,12 +78,15 @@ describe('mainline CLI', () => {
       const first = await run(args);
       expect(first.stderr).toContain('done:');
       expect(first.code).toBe(0);
+      expect(first.stderr).not.toContain('local peer discovery'); // --no-lsd (see noMulticast)
       // The end-of-run summary: time, average rate, and what came from whom.
       expect(first.stderr).toMatch(/\nsummary: 6\.00MiB downloaded in \d+s \([\d.]+[KM]iB\/s on average\), 0B uploaded, from 1 peer:\n/);
       expect(first.stderr).toMatch(new RegExp(`\n  127\\.0\\.0\\.1:${port} {2}mainline-ts 0\\.1\\.0\\.0 {2}down 6\\.00MiB \\(100\\.0%\\) {2}up 0B\n`));
       expect(await sha1(join(out, 'movie.bin'))).toBe(await sha1(payload.path));
       const uploadedBefore = seeder.torrents[0]!.uploaded;
-      const second = await run(args);
+      // LSD on (the default), bound to loopback: it has no interface and says so (the netns tests run it for real).
+      const second = await run([...args, '--bind', '127.0.0.1']);
+      expect(second.stderr).toContain('local peer discovery not running: no network interface');
       expect(second.code).toBe(0);
       expect(seeder.torrents[0]!.uploaded).toBe(uploadedBefore);
     } finally {

@@ -22,6 +22,8 @@ export interface ClientFlags {
   stateDir: string;
   /** false with --no-trackers. */
   trackers: boolean;
+  /** false with --no-lsd. */
+  lsd: boolean;
   sequential?: boolean;
   select?: string;
   quiet?: boolean;
@@ -72,7 +74,8 @@ export function addClientOptions(cmd: Command, use: 'download' | 'seed'): Comman
     .option('--http-timeout <s>', 'tracker request timeout', nonNegative, 60)
     .option('--rerequest-interval <s>', 'tracker check period (the tracker may ask for longer)', nonNegative, 300)
     .option('--peer <host:port>', 'also connect to this peer (repeatable; for a magnet link also asked for the metadata)', collect)
-    .option('--no-trackers', 'do not contact trackers (use --peer)');
+    .option('--no-trackers', 'do not contact trackers (use --peer)')
+    .option('--no-lsd', 'do not look for peers on the local network (BEP 14 local service discovery)');
   if (use === 'download') cmd.option('--sequential', 'download pieces in order (for streaming)');
   return cmd
     .option('--select <list>', `${use} only these files, by index from \`mainline info\` (e.g. 1-3,5)`)
@@ -112,6 +115,8 @@ export function sessionOptions(f: ClientFlags): SessionOptions {
     maxConnections: f.maxAllowIn,
     timeoutMs: f.timeout * 1000,
     stateDir: f.stateDir,
+    // On unless --no-lsd (the session's own default is off).
+    lsd: f.lsd !== false,
     announcer: {
       minPeers: f.minPeers,
       maxPeers: f.maxInitiate,

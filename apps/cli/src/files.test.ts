@@ -6,7 +6,7 @@ import { makeClaimTorrent, makePayload, makeTempDir, makeTorrent } from '@mainli
 import { run } from './test-cli.js';
 
 const TB = 10 ** 12;
-const NET = ['--no-trackers', '--minport', '0', '--maxport', '0'];
+const NET = ['--no-trackers', '--no-lsd', '--minport', '0', '--maxport', '0'];
 
 async function twoFiles(prefix: string) {
   const dir = makeTempDir(prefix);

@@ -35,7 +35,7 @@ test('download <magnet> --peer fetches the metadata from a seeding session, down
     const out = join(dir, 'out');
     const saved = join(dir, 'clip.torrent');
     const link = formatMagnet({ infoHash: t.infoHash, name: 'clip' });
-    const r = await run(['download', link, '-o', out, '--peer', `127.0.0.1:${port}`, '--save-torrent', saved, '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')]);
+    const r = await run(['download', link, '-o', out, '--peer', `127.0.0.1:${port}`, '--save-torrent', saved, '--no-lsd', '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')]);
     expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
     expect(r.stderr).toContain('fetching metadata: ');
     expect(r.stderr).toContain('metadata: clip.bin');
@@ -50,7 +50,7 @@ test('download <magnet> --peer fetches the metadata from a seeding session, down
 test('Ctrl-C while no peer has the metadata exits 130', async () => {
   const dir = makeTempDir('ml-cli-magnet-int-');
   const link = `magnet:?xt=urn:btih:${'ef'.repeat(20)}&tr=${encodeURIComponent('http://127.0.0.1:1/announce')}`;
-  const r = await run(['download', link, '-o', join(dir, 'out'), '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')], { signalAfterMs: 1500 });
+  const r = await run(['download', link, '-o', join(dir, 'out'), '--no-lsd', '--minport', '0', '--maxport', '0', '--state-dir', join(dir, 'state')], { signalAfterMs: 1500 });
   expect(r.code).toBe(130);
   expect(r.stderr).toContain('fetching metadata: 0 peers');
   expect(r.stderr).toContain('interrupted (SIGINT) while fetching metadata');

@@ -6,7 +6,7 @@ import { fileError } from './files.js';
 import { formatBytes } from './format.js';
 import { write } from './output.js';
 import { Progress, type ProgressOptions } from './progress.js';
-import { signalExitCode, withSession, type RunResult, type Watch } from './run-torrent.js';
+import { lsdLine, signalExitCode, withSession, type RunResult, type Watch } from './run-torrent.js';
 import { magnetStatusLine, notes } from './status.js';
 
 export { magnetStatusLine } from './status.js';
@@ -99,6 +99,8 @@ export async function downloadMagnet(
       withMetadata: (meta) => ({ ...torrentOptions(flags, out, meta.files.length), ...seedLimits(flags) }),
     });
     if (!flags.quiet) log(`${link.name ?? link.infoHash}: magnet link, info-hash ${link.infoHash}, listening on port ${port}`);
+    const lsd = lsdLine(session.lsdStatus());
+    if (!flags.quiet && lsd) log(lsd);
     const outcome = await fetchMetadata(download, link, interrupted, flags, watch, progress);
     if (outcome.kind === 'interrupted') {
       log(`interrupted (${outcome.signal}) while fetching metadata`);

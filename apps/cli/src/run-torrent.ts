@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentStats } from '@mainline/session';
+import { Session, type LsdStatus, type MagnetDownload, type SessionOptions, type Torrent, type TorrentStats } from '@mainline/session';
 import { CLOSED_OUTPUT, onOutputClosed, write } from './output.js';
 import { Progress, type ProgressOptions } from './progress.js';
 import { notes, statusLine, summary, type NoteContext, type PeerFailure, type RunFacts } from './status.js';
@@ -159,6 +159,13 @@ export async function runTorrent(torrent: Torrent, options: RunOptions): Promise
       transfers: torrent.peerTransfers(),
     },
   };
+}
+
+/** The line that says where local peer discovery runs, or why it does not (none when it is off). */
+export function lsdLine(status: LsdStatus): string | undefined {
+  if (!status.enabled) return undefined;
+  if (status.running) return `local peer discovery on ${status.interfaces.join(', ')}`;
+  return `local peer discovery not running: ${status.error ?? 'unknown'}`;
 }
 
 /** 128 + the signal's number: what a shell reports for a command a signal ended (Ctrl-C: 130). */

@@ -22,10 +22,20 @@ export interface RunOptions {
   closeStderr?: boolean;
 }
 
-/** Runs `mainline <args>` with its output on pipes. */
+/**
+ * The tests never multicast on this machine's interfaces: a `download` or `seed` that binds no
+ * address gets `--no-lsd` (local peer discovery is on by default; with `--bind 127.0.0.1` it has
+ * no interface, which a test may check; the network-namespace tests run it for real).
+ */
+export function noMulticast(args: readonly string[]): string[] {
+  const networked = args[0] === 'download' || args[0] === 'seed';
+  return networked && !args.includes('--bind') && !args.includes('--no-lsd') ? [...args, '--no-lsd'] : [...args];
+}
+
+/** Runs `mainline <args>` with its output on pipes (see noMulticast). */
 export function run(args: string[], options: RunOptions = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...noMulticast(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
     if (options.closeStdout) child.stdout.destroy();
     if (options.closeStderr) child.stderr.destroy();
     let stdout = '';
@@ -75,13 +85,13 @@ export interface Terminal {
   close(): void;
 }
 
-/** Runs `mainline <args>` in a fresh tmux server of its own (no user config), in `cwd`. */
+/** Runs `mainline <args>` in a fresh tmux server of its own (no user config), in `cwd` (see noMulticast). */
 export function runInTerminal(args: string[], options: { columns?: number; rows?: number; cwd?: string } = {}): Terminal {
   const socket = `ml-cli-test-${process.pid}-${terminals++}`;
   const env = { ...process.env };
   delete env.TMUX;
   const tmux = (...a: string[]): string => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...a], { env, encoding: 'utf8' });
-  const command = `${[process.execPath, CLI, ...args].map(shellQuote).join(' ')}; echo "[exit $?]"; sleep 600`;
+  const command = `${[process.execPath, CLI, ...noMulticast(args)].map(shellQuote).join(' ')}; echo "[exit $?]"; sleep 600`;
   tmux('new-session', '-d', '-x', String(options.columns ?? 100), '-y', String(options.rows ?? 40), '-c', options.cwd ?? process.cwd(), command);
   const screen = (): string => tmux('capture-pane', '-p', '-S', '-', '-t', '0').replace(/\s+$/, '');
   const waitFor = async (pattern: RegExp, timeoutMs = 30_000): Promise<string> => {

@@ -52,6 +52,11 @@ export interface DaemonConfig {
    * torrent-start-now insists for one torrent.
    */
   checkFreeSpace: boolean;
+  /**
+   * Local peer discovery (BEP 14): find peers of non-private torrents on the local network by
+   * multicast (Transmission's `lpd-enabled`; off by default, as in Transmission).
+   */
+  lpdEnabled: boolean;
 }
 
 export class ConfigError extends Error {
@@ -83,6 +88,7 @@ export function defaultConfig(): DaemonConfig {
     torrentFileDirs: [],
     fetchPrivateAddresses: false,
     checkFreeSpace: true,
+    lpdEnabled: false,
   };
 }
 
@@ -115,6 +121,7 @@ const FIELDS: Record<keyof DaemonConfig, [Check, string]> = {
   torrentFileDirs: [(v) => Array.isArray(v) && v.every(isString), 'a list of paths'],
   fetchPrivateAddresses: [isBool, 'true or false'],
   checkFreeSpace: [isBool, 'true or false'],
+  lpdEnabled: [isBool, 'true or false'],
 };
 
 /** Checks a partial config (from JSON or flags); unknown keys and wrong types are errors. */

@@ -59,6 +59,8 @@ export interface SessionSettings {
   speedLimitDown?: number;
   speedLimitDownEnabled?: boolean;
   downloadDir?: string;
+  /** Local peer discovery on or off (switched at once). */
+  lpdEnabled?: boolean;
 }
 
 export interface TrafficStats {
@@ -128,6 +130,7 @@ export class Daemon {
       downloadLimit: this.#limit(this.config.speedLimitDown, this.config.speedLimitDownEnabled),
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
+      lsd: this.config.lpdEnabled,
     });
   }
 
@@ -150,7 +153,7 @@ export class Daemon {
     this.#saved = await this.state.loadSession();
     this.#saved.sessionCount++;
     const saved: SessionSettings = {};
-    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir'] as const) {
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled'] as const) {
       if (this.#saved[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: this.#saved[k] });
     }
     this.setSessionSettings(saved);
@@ -485,6 +488,11 @@ export class Daemon {
     if (s.speedLimitDown !== undefined) c.speedLimitDown = s.speedLimitDown;
     if (s.speedLimitDownEnabled !== undefined) c.speedLimitDownEnabled = s.speedLimitDownEnabled;
     if (s.downloadDir !== undefined) c.downloadDir = s.downloadDir;
+    if (s.lpdEnabled !== undefined && s.lpdEnabled !== c.lpdEnabled) {
+      c.lpdEnabled = s.lpdEnabled;
+      // Opens or closes the LSD sockets; its outcome is the session's lsdStatus().
+      void this.session.setLsd(s.lpdEnabled).catch(() => undefined);
+    }
     this.session.setLimits({
       upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled),
       download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled),
@@ -535,6 +543,7 @@ export class Daemon {
       speedLimitDown: c.speedLimitDown,
       speedLimitDownEnabled: c.speedLimitDownEnabled,
       downloadDir: c.downloadDir,
+      lpdEnabled: c.lpdEnabled,
     };
   }
 

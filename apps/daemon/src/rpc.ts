@@ -225,7 +225,7 @@ export class RpcHandler {
       'idle-seeding-limit-enabled': false,
       'incomplete-dir': c.downloadDir,
       'incomplete-dir-enabled': false,
-      'lpd-enabled': false,
+      'lpd-enabled': c.lpdEnabled,
       'peer-limit-global': c.peerLimitGlobal,
       'peer-limit-per-torrent': 55,
       'peer-port': d.peerPort,
@@ -283,7 +283,9 @@ export class RpcHandler {
     const upOn = optBool(a, 'speed-limit-up-enabled');
     const down = optNumber(a, 'speed-limit-down');
     const downOn = optBool(a, 'speed-limit-down-enabled');
+    const lpd = optBool(a, 'lpd-enabled');
     this.#daemon.setSessionSettings({
+      ...(lpd !== undefined ? { lpdEnabled: lpd } : {}),
       ...(up !== undefined ? { speedLimitUp: up } : {}),
       ...(upOn !== undefined ? { speedLimitUpEnabled: upOn } : {}),
       ...(down !== undefined ? { speedLimitDown: down } : {}),

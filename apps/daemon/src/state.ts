@@ -47,6 +47,7 @@ export interface SessionRecord {
   speedLimitDown?: number;
   speedLimitDownEnabled?: boolean;
   downloadDir?: string;
+  lpdEnabled?: boolean;
 }
 
 const HASH = /^[0-9a-f]{40}$/;
@@ -130,7 +131,7 @@ export class StateStore {
         sessionCount: num('sessionCount'),
       };
       for (const k of ['speedLimitUp', 'speedLimitDown'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
-      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
+      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
       if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
       return out;
     } catch {

@@ -16,6 +16,8 @@ export const DEFAULT_MAX_EXTENDED_LENGTH = 2 ** 20;
 export const DEFAULT_KEEPALIVE_INTERVAL_MS = 120_000;
 /** The peer's whole handshake must be in this long after connecting (libtorrent's handshake_timeout). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** A second connection to a peer within this long of the first one's handshake was dialled at the same time (WireHub). */
+export const SIMULTANEOUS_OPEN_MS = 10_000;
 /** After the handshake, something other than keep-alives must come within this long. */
 export const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 30_000;
 

@@ -22,6 +22,7 @@ export {
   DEFAULT_MAX_EXTENDED_LENGTH,
   DEFAULT_KEEPALIVE_INTERVAL_MS,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  SIMULTANEOUS_OPEN_MS,
   DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
 } from './constants.js';
 export { ProtocolError, ConnecterError, type ProtocolErrorCode, type ConnecterErrorCode } from './errors.js';

@@ -150,6 +150,14 @@ export class PeerConnection {
   open(): void {
     this.stateValue = 'open';
     this.wasOpenedValue = true;
+    this.openedAtValue = this.owner.now();
+  }
+
+  private openedAtValue: number | undefined;
+
+  /** When the handshake completed (the owner's clock), or undefined before. */
+  get openedAt(): number | undefined {
+    return this.openedAtValue;
   }
 
   /** @internal The torrent's handler for this peer's messages. */

@@ -171,6 +171,57 @@ describe('handshake routing over loopback', () => {
     expect(a.hub.peers(T1)).toHaveLength(1);
   });
 
+  test('two peers that dial each other at once keep the same connection (the one the lower peer id dialled)', async () => {
+    // Each round both dial at the same moment; the handshakes complete in either order on either side.
+    for (let round = 0; round < 30; round++) {
+      const a = hub(id('a'));
+      const b = hub(id('b'));
+      const ta = new TestTorrent('a');
+      const tb = new TestTorrent('b');
+      a.hub.addTorrent(T1, ta);
+      b.hub.addTorrent(T1, tb);
+      const [pa, pb] = await Promise.all([listening(a.hub), listening(b.hub)]);
+      a.hub.connect(T1, '127.0.0.1', pb);
+      b.hub.connect(T1, '127.0.0.1', pa);
+      await eventually(() => a.hub.connectionCount <= 1 && b.hub.connectionCount <= 1 && ta.peers.length + tb.peers.length >= 2);
+      await eventually(() => a.hub.peers(T1).length === 1 && b.hub.peers(T1).length === 1);
+      const [ca] = a.hub.peers(T1) as [PeerConnection];
+      const [cb] = b.hub.peers(T1) as [PeerConnection];
+      // One TCP connection seen from both ends, dialled by a (its id is the lower one).
+      expect({ round, aDialled: !ca.incoming, bDialled: !cb.incoming, same: ca.socket.localPort === cb.remotePort }).toEqual({
+        round,
+        aDialled: true,
+        bDialled: false,
+        same: true,
+      });
+      await Promise.all(hubs.splice(0).map((h) => h.close()));
+    }
+  }, 30_000);
+
+  test('a second connection with a known peer id, later than the simultaneous-open window, never replaces the first', async () => {
+    // a's id is the lower: a prefers the connection it dials itself, and z the one a dials; yet
+    // a's dial comes too late (the first is over 10 s old), so both keep the first.
+    const clock = new ManualClock(0);
+    const a = hub(id('a'), { rawServer: { onError: () => undefined, clock } });
+    const ta = new TestTorrent('a');
+    a.hub.addTorrent(T1, ta);
+    const port = await listening(a.hub);
+    const z = hub(id('z'), { rawServer: { onError: () => undefined, clock } });
+    const tz = new TestTorrent('z');
+    z.hub.addTorrent(T1, tz);
+    const pz = await listening(z.hub);
+    z.hub.connect(T1, '127.0.0.1', port);
+    await eventually(() => ta.peers.length === 1 && tz.peers.length === 1);
+    clock.advance(10_001);
+    a.hub.connect(T1, '127.0.0.1', pz);
+    await eventually(() => a.log.some((e) => e.code === 'DUPLICATE_PEER') || z.log.some((e) => e.code === 'DUPLICATE_PEER'));
+    await eventually(() => a.hub.connectionCount === 1 && z.hub.connectionCount === 1);
+    expect(ta.closed).toEqual([]);
+    expect(tz.closed).toEqual([]);
+    expect((a.hub.peers(T1)[0] as PeerConnection).incoming).toBe(true);
+    expect((z.hub.peers(T1)[0] as PeerConnection).incoming).toBe(false);
+  });
+
   test('a peer id other than the tracker gave is dropped', async () => {
     const a = hub(id('a'));
     a.hub.addTorrent(T1, new TestTorrent('a1'));

@@ -7,7 +7,7 @@ import {
   type SocketHandler,
   type TaskHandle,
 } from '@mainline/rawserver';
-import { DEFAULT_FIRST_MESSAGE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_KEEPALIVE_INTERVAL_MS } from './constants.js';
+import { DEFAULT_FIRST_MESSAGE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_KEEPALIVE_INTERVAL_MS, SIMULTANEOUS_OPEN_MS } from './constants.js';
 import { ConnecterError, ProtocolError, type ProtocolErrorCode } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
 import { checkId } from './handshake.js';
@@ -94,6 +94,9 @@ function timeout(name: string, ms: number): number {
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
+
+/** An IPv4-mapped IPv6 address (a dual-stack listener's view of an IPv4 peer) as plain IPv4. */
+const unmapped = (address: string): string => (address.toLowerCase().startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address);
 
 /**
  * The peer-wire front door (mainline's Encoder, for many torrents at once): one RawServer, one
@@ -286,7 +289,11 @@ export class WireHub {
     const entry = this.torrents.get(hex(conn.infoHash as Uint8Array));
     if (!entry) throw new ProtocolError('UNKNOWN_INFO_HASH', 'the torrent was removed during the handshake');
     const key = hex(peerId);
-    if (entry.peers.has(key)) throw new ProtocolError('DUPLICATE_PEER', `peer ${key} is already connected`);
+    const old = entry.peers.get(key);
+    if (old) {
+      if (!this.winsSimultaneousOpen(conn, old, peerId)) throw new ProtocolError('DUPLICATE_PEER', `peer ${key} is already connected`);
+      old.fail(new ProtocolError('DUPLICATE_PEER', `peer ${key} connected both ways at once: the connection the lower peer id dialled stays`));
+    }
     entry.peers.set(key, conn);
     conn.open();
     if (this.firstMessageTimeoutMs > 0) {
@@ -304,6 +311,21 @@ export class WireHub {
       const hs = entry.torrent.extensionHandshake(conn);
       if (hs && conn.state === 'open') conn.send({ type: 'extended-handshake', handshake: hs });
     }
+  }
+
+  /**
+   * Two peers that dial each other at once (both heard of the other, by LSD or PEX, at the same
+   * moment) each get two connections, complete in either order on each side. Keeping the first
+   * on both sides may keep a different one on each, and then both die. So both keep the one dialled
+   * by the lower peer id (libtorrent resolves it likewise): `conn`, the second, replaces `old` when
+   * it is that one. Only for a young connection from the same address in the other direction: a
+   * peer id someone else presents never takes a working connection away.
+   */
+  private winsSimultaneousOpen(conn: PeerConnection, old: PeerConnection, peerId: Uint8Array): boolean {
+    if (conn.incoming === old.incoming || unmapped(conn.remoteAddress) !== unmapped(old.remoteAddress)) return false;
+    if (old.openedAt === undefined || this.server.clock.now() - old.openedAt > SIMULTANEOUS_OPEN_MS) return false;
+    const weAreLower = Buffer.compare(Buffer.from(this.peerId), Buffer.from(peerId)) < 0;
+    return weAreLower ? !conn.incoming : conn.incoming;
   }
 
   private closed(conn: PeerConnection, reason: PeerCloseReason, error?: Error): void {

@@ -1,4 +1,5 @@
 export { Session, type SessionOptions, type SessionEvents } from './session.js';
+export { sessionLsdInterfaces, type SessionLsdOptions, type LsdStatus, type LsdRegistry } from './local-discovery.js';
 export {
   Torrent,
   pieceLevels,

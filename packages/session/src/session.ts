@@ -6,6 +6,7 @@ import { TokenBucket, systemClock, type Clock } from '@mainline/rate';
 import type { AnnouncerOptions } from '@mainline/rerequester';
 import { createPieceHasher, type DeleteDataResult, type HashPool } from '@mainline/storage';
 import { AddressFilter } from './address-filter.js';
+import { SessionLsd, type LsdRegistry, type LsdStatus, type SessionLsdOptions } from './local-discovery.js';
 import { MagnetDownload, type MagnetOptions } from './magnet.js';
 import type { PeerListOptions } from './peer-list.js';
 import { makePeerId } from './peer-id.js';
@@ -37,6 +38,13 @@ export interface SessionOptions {
   peerList?: Omit<PeerListOptions, 'clock' | 'filter'>;
   /** Dial peers on ports below 1024 too (default false; peers the user names are dialled on any port). */
   allowPrivilegedPorts?: boolean;
+  /**
+   * Local service discovery (BEP 14): finds peers of our torrents on the local network by
+   * multicast. Off unless asked for (`true`, or an object that sets its interfaces and limits): a
+   * library does not multicast on its own; the CLI turns it on unless `--no-lsd`. Private
+   * torrents are never announced, and announces of them are ignored.
+   */
+  lsd?: boolean | SessionLsdOptions;
 }
 
 export interface SessionEvents {
@@ -65,6 +73,9 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
    * downloads runs one or two of them, not ten or twenty (each is a JS engine of its own).
    */
   readonly pieceHasher: HashPool = createPieceHasher();
+  /** Where running torrents register for local service discovery (whether it is on or not). */
+  readonly lsd: LsdRegistry;
+  readonly #lsd: SessionLsd;
   readonly #options: SessionOptions;
   readonly #torrents = new Map<string, Torrent>();
   readonly #magnets = new Map<string, MagnetDownload>();
@@ -80,6 +91,13 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.announcer = options.announcer;
     this.peerList = options.peerList;
     this.addressFilter = new AddressFilter({ allowPrivilegedPorts: options.allowPrivilegedPorts ?? false });
+    this.#lsd = new SessionLsd({
+      enabled: options.lsd !== undefined && options.lsd !== false,
+      options: typeof options.lsd === 'object' ? options.lsd : {},
+      clock: this.clock,
+      bind: options.bind ?? '',
+    });
+    this.lsd = this.#lsd.registry;
     this.uploadLimiter = new TokenBucket({ clock: this.clock, rate: options.uploadLimit ?? 0 });
     this.downloadLimiter = new TokenBucket({ clock: this.clock, rate: options.downloadLimit ?? 0 });
     this.hub = new WireHub({
@@ -101,14 +119,29 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     return this.#port;
   }
 
-  /** Binds the first free port of the range. */
+  /** Binds the first free port of the range, then opens the LSD sockets (if on; see lsdStatus()). */
   async listen(): Promise<number> {
     const [first, last] = this.#options.portRange ?? [6881, 6999];
     const result = await this.hub.listen({ minPort: first, maxPort: last });
     this.#port = result.port;
     this.addressFilter.listening(this.#port, this.#options.bind ?? '');
     this.#tick();
+    await this.#lsd.listening(this.#port);
     return this.#port;
+  }
+
+  /** Whether local service discovery is on and running, where, and its counters. */
+  lsdStatus(): LsdStatus {
+    return this.#lsd.status();
+  }
+
+  /**
+   * Switches local service discovery on or off while the session runs: its sockets open or close,
+   * and the running torrents are announced (again) or no longer.
+   */
+  async setLsd(enabled: boolean): Promise<void> {
+    if (this.#closed) throw new Error('session is closed');
+    await this.#lsd.set(enabled);
   }
 
   #tick(): void {
@@ -216,6 +249,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     if (this.#ticker) this.clock.clearTimeout(this.#ticker);
     await Promise.all(this.magnets.map((m) => m.cancel()));
     await Promise.all(this.torrents.map((t) => t.stop().catch(() => undefined)));
+    await this.#lsd.close();
     await this.hub.close();
     await this.pieceHasher.close();
   }

@@ -24,6 +24,7 @@ import {
 import type { SwarmPeer, WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
+import type { LsdRegistry } from './local-discovery.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
 import { PeerList, type PeerListOptions } from './peer-list.js';
@@ -186,6 +187,8 @@ export interface TorrentHost {
   readonly addressFilter?: AddressFilter;
   /** Peer list settings (size, backoff) for every torrent. */
   readonly peerList?: Omit<PeerListOptions, 'clock' | 'filter'>;
+  /** Local service discovery: a running torrent that is not private registers here. */
+  readonly lsd?: LsdRegistry;
 }
 
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
@@ -239,6 +242,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #etaRate: { rate: RecentRate; base: number } | undefined;
   /** What peers gave and took, kept when they leave; keyed by IP and peer id (a reconnect adds up). */
   readonly #transfers = new Map<string, PeerTransfer>();
+  /** Unregisters from local service discovery. */
+  #leaveLsd: (() => void) | undefined;
 
   constructor(meta: Metainfo, host: TorrentHost, options: TorrentOptions) {
     super();
@@ -494,6 +499,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (!this.#options.noTrackers && meta.trackers.length > 0) this.#startAnnouncer(store, swarm);
     // Whom to dial, when, and how often again is the peer list's decision from here on.
     peerList.attach(swarm);
+    // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
+    if (!meta.private) this.#leaveLsd = host.lsd?.add(meta.infoHash, (p) => peerList.add([p], 'lsd'));
   }
 
   #startAnnouncer(store: PieceStore, swarm: ReportingSwarm): void {
@@ -675,6 +682,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   async #stopNetwork(): Promise<void> {
+    this.#leaveLsd?.();
+    this.#leaveLsd = undefined;
     if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
     this.#peerList.detach();
     if (this.#saveTimer) this.#host.clock.clearTimeout(this.#saveTimer);

@@ -30,6 +30,7 @@ import {
 } from '@mainline/connecter';
 import { DhtNode, KrpcError, decodeKrpc } from '@mainline/dht';
 import { ManualClock } from '@mainline/rate';
+import { LsdError, encodeAnnounce, parseAnnounce } from '@mainline/lsd';
 import { MetainfoError, parseMagnet, parseTorrent, validateScrapeResponse, validateTrackerResponse } from '@mainline/metainfo';
 import {
   TrackerError,
@@ -67,6 +68,18 @@ const trackerCode = (e: unknown): string | undefined => {
 };
 const protocolCode = (e: unknown): string | undefined => (e instanceof ProtocolError ? `ProtocolError ${e.code}` : undefined);
 const krpcCode = (e: unknown): string | undefined => (e instanceof KrpcError ? `KrpcError ${e.code}` : undefined);
+const lsdCode = (e: unknown): string | undefined => (e instanceof LsdError ? `LsdError ${e.code}` : undefined);
+
+/** BEP 14 announces as clients send them: IPv4 or IPv6 Host, 1 to 30 info-hashes, with or without a cookie. */
+const lsdAnnounce: fc.Arbitrary<Uint8Array> = fc
+  .record({
+    family: fc.constantFrom('IPv4' as const, 'IPv6' as const),
+    port: fc.integer({ min: 1, max: 65535 }),
+    infoHashes: fc.array(fc.uint8Array({ minLength: 20, maxLength: 20 }), { minLength: 1, maxLength: 30 }),
+    cookie: fc.option(fc.stringMatching(/^[0-9a-zA-Z]{1,12}$/), { nil: undefined }),
+  })
+  .map((f) => encodeAnnounce(f));
+const LSD_TOKENS = ['\r\n', '\n', '\r', ': ', 'Port: ', 'Infohash: ', 'cookie: ', 'Host: ', 'BT-SEARCH * HTTP/1.1', '0', '65536', '\x00'];
 
 const encodeDict = (d: { [key: string]: PlainBencode }): Uint8Array => encode(d);
 /** Encoded generated values, the same with edits, and plain random bytes. */
@@ -209,6 +222,13 @@ export function fuzzers(options: { fixturesDir?: string } = {}): Fuzzer[] {
       ),
       run: ({ payload, known }) => void decodeMetadataMessage(payload, known),
       typed: protocolCode,
+    }),
+    define({
+      name: 'lsd',
+      what: 'parseAnnounce() of BEP 14 announces, edits of them (line breaks, headers, ports, NULs) and random bytes',
+      input: fc.oneof(lsdAnnounce, mutatedFrom(lsdAnnounce, { tokens: LSD_TOKENS, max: 6 }), fc.uint8Array({ maxLength: 1600 })),
+      run: (datagram) => void parseAnnounce(datagram),
+      typed: lsdCode,
     }),
   ];
 }

@@ -33,9 +33,13 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-/** Spawns `node cli.js ...args`; killed when the test process exits. */
-export function spawnCli(args: readonly string[], timeoutMs = 120_000): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Spawns `node cli.js ...args`, after `prefix` when given (`ip netns exec NS` runs it in a network
+ * namespace); killed when the test process exits.
+ */
+export function spawnCli(args: readonly string[], timeoutMs = 120_000, prefix: readonly string[] = []): CliProcess {
+  const [program, ...before] = [...prefix, process.execPath];
+  const child = spawn(program!, [...before, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let stdout = '';
   let stderr = '';

@@ -70,6 +70,7 @@ def main():
     ap.add_argument("--encryption", choices=["plaintext", "enabled", "forced"], default="plaintext")
     ap.add_argument("--skip-check", action="store_true", help="seed mode without hashing the data")
     ap.add_argument("--no-trackers", action="store_true")
+    ap.add_argument("--lsd", action="store_true", help="local service discovery (BEP 14) on")
     ap.add_argument("--exit-on-finish", action="store_true")
     ap.add_argument("--watch-stdin", action="store_true", help="take commands on stdin; exit at its end")
     args = ap.parse_args()
@@ -84,7 +85,7 @@ def main():
         "listen_interfaces": "%s:%d" % (args.host, args.port),
         "outgoing_interfaces": "",
         "enable_dht": False,
-        "enable_lsd": False,
+        "enable_lsd": args.lsd,
         "enable_upnp": False,
         "enable_natpmp": False,
         "enable_incoming_utp": False,

@@ -12,8 +12,14 @@ export interface LibtorrentOptions {
   readonly magnet?: string;
   /** Where the payload is (seed) or goes (leech): the directory that holds the torrent's name. */
   readonly savePath: string;
-  /** Listen port on 127.0.0.1; default a free one. */
+  /** Listen port; default a free one. */
   readonly port?: number;
+  /** Listen address (default 127.0.0.1). */
+  readonly host?: string;
+  /** Run inside this network namespace (`ip netns exec`), e.g. one of makeVethPair's. */
+  readonly netns?: string;
+  /** Local service discovery (BEP 14) on (default off). */
+  readonly lsd?: boolean;
   /** Peers to dial with connect_peer(), retried each second until connected (no tracker needed). */
   readonly peers?: readonly (readonly [string, number])[];
   /** Ignore the torrent's trackers (default false: it announces to them). */
@@ -102,6 +108,8 @@ export async function startLibtorrent(opts: LibtorrentOptions): Promise<Libtorre
   if (opts.magnet !== undefined) args.push('--magnet', opts.magnet);
   for (const [h, p] of opts.peers ?? []) args.push('--peer', `${h}:${p}`);
   if (opts.noTrackers) args.push('--no-trackers');
+  if (opts.host !== undefined) args.push('--host', opts.host);
+  if (opts.lsd) args.push('--lsd');
   if (opts.skipCheck) args.push('--skip-check');
   if (opts.uploadLimit) args.push('--upload-limit', String(opts.uploadLimit));
   if (opts.downloadLimit) args.push('--download-limit', String(opts.downloadLimit));
@@ -111,7 +119,7 @@ export async function startLibtorrent(opts: LibtorrentOptions): Promise<Libtorre
   let listening: number | undefined;
   let fatal: string | undefined;
   const box = new StatusBox<LibtorrentStatus>(() => `libtorrent ${opts.mode} on port ${port}:\n${proc.recentOutput()}`);
-  const proc = spawnTracked(PYTHON, args, {
+  const proc = spawnTracked(opts.netns !== undefined ? 'ip' : PYTHON, opts.netns !== undefined ? ['netns', 'exec', opts.netns, PYTHON, ...args] : args, {
     stdin: true,
     keepLines: 30,
     onLine: (text) => {

@@ -26,6 +26,11 @@ export interface TransmissionOptions {
    * Default: the daemon when installed, else the cli.
    */
   readonly backend?: 'daemon' | 'cli';
+  /**
+   * Run inside this network namespace (`ip netns exec`; the cli backend only, whose status comes
+   * from its output: the daemon's RPC would be out of reach). Set `bind-address-ipv4` in `settings`.
+   */
+  readonly netns?: string;
   /** Status poll period (daemon); default 250 ms. */
   readonly intervalMs?: number;
   readonly startTimeoutMs?: number;
@@ -121,7 +126,8 @@ function hasProgram(name: string): boolean {
  * a free port) or, when only transmission-cli is installed, transmission-cli.
  */
 export async function startTransmission(opts: TransmissionOptions): Promise<TransmissionHandle> {
-  const backend = opts.backend ?? (hasProgram('transmission-daemon') ? 'daemon' : 'cli');
+  const backend = opts.backend ?? (opts.netns === undefined && hasProgram('transmission-daemon') ? 'daemon' : 'cli');
+  if (backend === 'daemon' && opts.netns !== undefined) throw new InteropError('BAD_ARGUMENT', 'netns needs the cli backend (the RPC port would be out of reach)');
   return backend === 'daemon' ? startDaemon(opts) : startCli(opts);
 }
 
@@ -290,7 +296,9 @@ async function startCli(opts: TransmissionOptions): Promise<TransmissionHandle> 
   };
   // Its console line goes through stdio, block-buffered into a pipe: stdbuf makes it unbuffered.
   const stdbuf = requireProgram('stdbuf', 'coreutils');
-  const proc = spawnTracked(stdbuf, ['-o0', '-e0', program, '-g', config, '-w', dir, '-p', String(port), resolve(opts.torrentPath)], {
+  const argv = [stdbuf, '-o0', '-e0', program, '-g', config, '-w', dir, '-p', String(port), resolve(opts.torrentPath)];
+  const [command, ...args] = opts.netns !== undefined ? ['ip', 'netns', 'exec', opts.netns, ...argv] : argv;
+  const proc = spawnTracked(command!, args, {
     cwd: config,
     onLine,
     onErrLine: onLine,
@@ -307,8 +315,9 @@ async function startCli(opts: TransmissionOptions): Promise<TransmissionHandle> 
     if (!stopping) box.fail(new InteropError('PROGRAM_FAILED', `transmission-cli exited (${code}):\n${proc.recentOutput()}`));
   });
   try {
+    // In a namespace its port cannot be probed from here: its first status line says it runs.
     await poll(
-      () => isListening(port),
+      () => opts.netns !== undefined || isListening(port),
       opts.startTimeoutMs ?? 15000,
       () => `transmission-cli peer port ${port}`,
       50,

@@ -30,7 +30,7 @@ afterAll(async () => rm(dest, { recursive: true, force: true }));
 
 test('the published packages are the libraries and the two apps', async () => {
   expect((await publishedPackages()).map((p) => p.rel).sort()).toEqual(
-    ['apps/cli', 'apps/daemon', ...['bencode', 'bitfield', 'choker', 'connecter', 'dht', 'metainfo', 'piecepicker', 'rate', 'rawserver', 'rerequester', 'session', 'storage'].map((n) => `packages/${n}`)].sort(),
+    ['apps/cli', 'apps/daemon', ...['bencode', 'bitfield', 'choker', 'connecter', 'dht', 'lsd', 'metainfo', 'piecepicker', 'rate', 'rawserver', 'rerequester', 'session', 'storage'].map((n) => `packages/${n}`)].sort(),
   );
 });
 

@@ -1,0 +1,3 @@
+import { libraryConfig } from '../../tsup.preset.mjs';
+
+export default libraryConfig();

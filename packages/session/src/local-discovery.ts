@@ -1,0 +1,172 @@
+import { isIP } from 'node:net';
+import {
+  LocalDiscovery,
+  createUdpTransport,
+  lsdInterfaces,
+  type LocalDiscoveryOptions,
+  type LsdInterface,
+  type LsdPeer,
+  type LsdStats,
+  type LsdTransport,
+} from '@mainline/lsd';
+import type { Clock } from '@mainline/rate';
+
+/** How the session runs local service discovery (BEP 14). */
+export interface SessionLsdOptions extends Partial<Omit<LocalDiscoveryOptions, 'transport' | 'port' | 'clock'>> {
+  /**
+   * Interfaces by address or name (see lsdInterfaces). Default: the interface of the session's
+   * `bind` address (IPv4 only for `0.0.0.0`), or every interface but loopback when bind is ''.
+   * Loopback takes part only when named here.
+   */
+  interfaces?: string[];
+  /** Makes the sockets (default createUdpTransport on those interfaces); tests pass their own. */
+  transport?: () => Promise<LsdTransport>;
+}
+
+/** What `Session.lsdStatus()` says. */
+export interface LsdStatus {
+  /** On (SessionOptions.lsd, setLsd). */
+  enabled: boolean;
+  /** The sockets are open and torrents are announced. */
+  running: boolean;
+  /** Where it runs: `name family address`. */
+  interfaces: string[];
+  /** Why it is not running although enabled (no usable interface, sockets refused...). */
+  error: string | undefined;
+  /** The latest warnings of the sockets (an interface that failed, a send that failed), at most 10. */
+  warnings: string[];
+  stats: LsdStats | undefined;
+}
+
+/** What a torrent registers with: announced while registered, told of the peers that announce it. */
+export interface LsdRegistry {
+  add(infoHash: string, onPeer: (peer: LsdPeer) => void): () => void;
+}
+
+const MAX_WARNINGS = 10;
+
+/** The interfaces LSD uses for a session bound to `bind` ('' = all). */
+export function sessionLsdInterfaces(bind: string, named?: readonly string[]): LsdInterface[] {
+  if (named) return lsdInterfaces(named);
+  if (bind === '' || bind === '::') return lsdInterfaces();
+  if (bind === '0.0.0.0') return lsdInterfaces().filter((i) => i.family === 'IPv4');
+  if (isIP(bind) === 0) return [];
+  // A loopback bind has no neighbours to find: LSD then has no interface (named ones aside).
+  return lsdInterfaces([bind]).filter((i) => !i.internal);
+}
+
+/**
+ * The session's LSD: one LocalDiscovery on the session's port that every running, non-private
+ * torrent registers with (through `registry`), which can be switched on and off while the session
+ * runs (the daemon's `lpd-enabled`): torrents registered stay registered across the switch.
+ */
+export class SessionLsd {
+  readonly registry: LsdRegistry;
+  readonly #options: SessionLsdOptions;
+  readonly #clock: Clock;
+  readonly #bind: string;
+  readonly #torrents = new Map<string, (peer: LsdPeer) => void>();
+  readonly #removals = new Map<string, () => void>();
+  readonly #warnings: string[] = [];
+  #enabled: boolean;
+  #port = 0;
+  #service: LocalDiscovery | undefined;
+  #interfaces: string[] = [];
+  #error: string | undefined;
+  /** Switches run one after another. */
+  #queue: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(options: { enabled: boolean; options: SessionLsdOptions; clock: Clock; bind: string }) {
+    this.#enabled = options.enabled;
+    this.#options = options.options;
+    this.#clock = options.clock;
+    this.#bind = options.bind;
+    this.registry = {
+      add: (infoHash, onPeer) => {
+        const hash = infoHash.toLowerCase();
+        this.#removals.get(hash)?.(); // registered again: the new callback replaces the old one
+        this.#torrents.set(hash, onPeer);
+        if (this.#service) this.#removals.set(hash, this.#service.add(hash, onPeer));
+        return () => {
+          if (this.#torrents.get(hash) !== onPeer) return;
+          this.#torrents.delete(hash);
+          this.#removals.get(hash)?.();
+          this.#removals.delete(hash);
+        };
+      },
+    };
+  }
+
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  status(): LsdStatus {
+    return {
+      enabled: this.#enabled,
+      running: this.#service !== undefined,
+      interfaces: [...this.#interfaces],
+      error: this.#error,
+      warnings: [...this.#warnings],
+      stats: this.#service?.stats(),
+    };
+  }
+
+  /** The session listens on `port` now: start if enabled. */
+  listening(port: number): Promise<void> {
+    this.#port = port;
+    return this.set(this.#enabled);
+  }
+
+  /** Switches LSD on or off (opening or closing its sockets); resolves when done. */
+  set(enabled: boolean): Promise<void> {
+    this.#enabled = enabled;
+    const step = this.#queue.then(() => (this.#enabled && !this.#closed ? this.#start() : this.#stop()));
+    this.#queue = step.catch(() => undefined);
+    return step;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.set(false);
+  }
+
+  async #start(): Promise<void> {
+    if (this.#service || this.#port === 0) return;
+    this.#error = undefined;
+    const { interfaces: named, transport: makeTransport, ...rest } = this.#options;
+    let transport: LsdTransport;
+    try {
+      if (makeTransport) {
+        transport = await makeTransport();
+        this.#interfaces = ['(given transport)'];
+      } else {
+        const interfaces = sessionLsdInterfaces(this.#bind, named);
+        const udp = await createUdpTransport({ interfaces, onWarning: (m) => this.#warn(m) });
+        this.#interfaces = udp.interfaces.map((i) => `${i.name} ${i.family} ${i.address}`);
+        transport = udp;
+      }
+    } catch (err) {
+      this.#error = (err as Error).message;
+      this.#interfaces = [];
+      return;
+    }
+    this.#service = new LocalDiscovery({ ...rest, transport, port: this.#port, clock: this.#clock });
+    for (const [hash, onPeer] of this.#torrents) this.#removals.set(hash, this.#service.add(hash, onPeer));
+  }
+
+  async #stop(): Promise<void> {
+    const service = this.#service;
+    this.#service = undefined;
+    this.#removals.clear();
+    this.#interfaces = [];
+    this.#error = undefined;
+    if (service) await service.close();
+  }
+
+  #warn(message: string): void {
+    this.#warnings.push(message);
+    if (this.#warnings.length > MAX_WARNINGS) this.#warnings.shift();
+  }
+}
