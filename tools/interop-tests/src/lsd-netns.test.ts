@@ -119,6 +119,7 @@ describe('LSD between two network namespaces', () => {
     const data = await payload('from-lt', 2 * MiB + 9);
     const torrent = makeTorrent(data.path, { pieceLength: 64 * 1024 });
     const wire = lsdListener(pair, pair.b);
+    await wire.ready;
     const leecher = cli('a', ['download', torrent.path, '-o', join(dir, 'from-lt-out'), '--bind', pair.a.ipv4, ...state('leech-lt')]);
     const port = Number((await leecher.waitForOutput(/listening on port (\d+)/, 20_000))[1]);
     // Our announce, as it crossed the link, before libtorrent runs: libtorrent cannot hear it.
@@ -140,6 +141,7 @@ describe('LSD between two network namespaces', () => {
     const data = await payload('to-tr', 2 * MiB + 3);
     const torrent = makeTorrent(data.path, { pieceLength: 64 * 1024 });
     const wire = lsdListener(pair, pair.a);
+    await wire.ready;
     const tr = await startTransmission({
       backend: 'cli',
       netns: pair.b.ns,
@@ -192,7 +194,7 @@ interface Heard {
 }
 
 /** A bare LSD listener inside `end`'s namespace: every datagram to the IPv4 group, as it crossed the link. */
-function lsdListener(pair: VethPair, end: NetnsEnd): { until(cond: (m: Heard) => boolean, timeoutMs?: number): Promise<Heard> } {
+function lsdListener(pair: VethPair, end: NetnsEnd): { ready: Promise<void>; until(cond: (m: Heard) => boolean, timeoutMs?: number): Promise<Heard> } {
   const script = `const s = require('node:dgram').createSocket({ type: 'udp4', reuseAddr: true });
 s.on('message', (m, r) => console.log(JSON.stringify({ from: r.address, text: m.toString('latin1') })));
 s.bind({ port: 6771, address: '${GROUP4}' }, () => { s.addMembership('${GROUP4}', '${end.ipv4}'); console.log('{}'); });`;
@@ -202,16 +204,22 @@ s.bind({ port: 6771, address: '${GROUP4}' }, () => { s.addMembership('${GROUP4}'
   const heard: Heard[] = [];
   const waiters = new Set<() => void>();
   let rest = '';
+  // Its first line ('{}') says it has joined the group: an announce sent before that is missed
+  // for good (the next one comes 5 minutes later).
+  let joined: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (joined = resolve));
   child.stdout.on('data', (d: Buffer) => {
     const lines = (rest + d.toString()).split('\n');
     rest = lines.pop() ?? '';
     for (const l of lines) {
       const m = JSON.parse(l) as Partial<Heard>;
       if (m.from !== undefined && m.text !== undefined) heard.push({ from: m.from, text: m.text });
+      else joined();
     }
     for (const w of [...waiters]) w();
   });
   return {
+    ready,
     until: (cond, timeoutMs = 20_000) =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no such announce within ${timeoutMs} ms; heard ${JSON.stringify(heard)}`)), timeoutMs);
