@@ -397,7 +397,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     else if (store.haveCount > 0) conn.send({ type: 'bitfield', bitfield: store.haveBitfield() });
     picker.peerJoined(peer);
     this.choker.peerConnected(peer);
-    if (this.#readingPaused) conn.socket.pause();
+    if (this.#readingPaused) conn.pause();
     this.emit('peer-connected', peer);
     return {
       onMessage: (_c, message) => this.#onMessage(peer, message),
@@ -672,10 +672,10 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#pendingWriteBytes += delta;
     if (!this.#readingPaused && this.#pendingWriteBytes > MAX_PENDING_WRITE_BYTES) {
       this.#readingPaused = true;
-      for (const p of this.peers) p.conn.socket.pause();
+      for (const p of this.peers) p.conn.pause();
     } else if (this.#readingPaused && this.#pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2) {
       this.#readingPaused = false;
-      for (const p of this.peers) p.conn.socket.resume();
+      for (const p of this.peers) p.conn.resume();
     }
   }
 

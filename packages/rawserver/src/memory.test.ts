@@ -241,8 +241,11 @@ describe('MemoryNetwork', () => {
     );
     const other = net.transport('192.0.2.10', { name: 'memory-b' });
     other.attach(host(net.clock));
+    const third = net.transport('192.0.2.10');
+    third.attach(host(net.clock));
     expect((await server.listen({ minPort: 6881, maxPort: 6889 })).port).toBe(6881);
-    expect((await other.listen({ minPort: 6881, maxPort: 6889 })).port).toBe(6882);
+    expect((await third.listen({ minPort: 6881, maxPort: 6889 })).port).toBe(6882); // 6881 is taken for 'memory'
+    expect((await other.listen({ minPort: 6881, maxPort: 6881 })).port).toBe(6881); // another name: its own ports
     const client = net.transport('192.0.2.11');
     client.attach(host(net.clock));
     const ok = new Recorder();
@@ -256,9 +259,12 @@ describe('MemoryNetwork', () => {
     await until(() => refused.closeReason !== undefined, 'refused');
     expect(refused.closeReason).toBe('connect-failed');
     const named = new Recorder();
-    expect(client.connect('192.0.2.10', 6882, named).transport).toBe('memory');
-    await until(() => named.connected, 'the second listener');
+    const clientB = net.transport('192.0.2.11', { name: 'memory-b' });
+    clientB.attach(host(net.clock));
+    expect(clientB.connect('192.0.2.10', 6881, named).transport).toBe('memory-b');
+    await until(() => named.connected, "the 'memory-b' listener on the same port");
     expect(other.socketCount).toBe(1);
+    expect(server.socketCount).toBe(1);
     await server.close();
     await until(() => ok.closeReason === 'remote-closed', 'shutdown seen by the dialler');
     expect(server.socketCount).toBe(0);

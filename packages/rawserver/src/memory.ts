@@ -236,7 +236,9 @@ export function createMemorySocketPair(
 /**
  * A network of in-memory transports for tests: each transport has an address, listens on ports
  * and dials the others by address and port, with no socket of the OS and (latency 0) no clock
- * time. Several hubs (or sessions) on one network make a swarm that runs on a ManualClock.
+ * time. Transports of one name reach each other; each name has its own ports, as TCP and uTP
+ * do, so a hub may listen on two of them on one address and port. Several hubs (or sessions)
+ * on one network make a swarm that runs on a ManualClock.
  */
 export class MemoryNetwork {
   readonly clock: Clock;
@@ -257,27 +259,28 @@ export class MemoryNetwork {
     return new MemoryTransport(this, address, { ...this.#options, ...options });
   }
 
-  /** @internal */
-  listener(address: string, port: number): MemoryTransport | undefined {
-    return this.#listeners.get(`${splitAddress(address).address}|${port}`);
+  /** @internal The listener of transport `name` on `address:port` (each name has its own ports, as TCP and uTP do). */
+  listener(name: string, address: string, port: number): MemoryTransport | undefined {
+    return this.#listeners.get(`${name}|${splitAddress(address).address}|${port}`);
   }
 
   /** @internal Registers a listener on the first free port of [min, max] (min 0: a free ephemeral one). */
   bind(t: MemoryTransport, min: number, max: number): number {
-    const free = (p: number): boolean => !this.#listeners.has(`${t.address}|${p}`);
+    const free = (p: number): boolean => !this.#listeners.has(`${t.name}|${t.address}|${p}`);
     let port: number | undefined;
     if (min === 0) {
       while (!free(this.#nextPort)) this.#nextPort++;
       port = this.#nextPort++;
     } else for (let p = min; p <= max && port === undefined; p++) if (free(p)) port = p;
     if (port === undefined) throw new RawServerError('NO_FREE_PORT', `Couldn't listen - no free port in ${min}-${max} on ${t.address}`);
-    this.#listeners.set(`${t.address}|${port}`, t);
+    this.#listeners.set(`${t.name}|${t.address}|${port}`, t);
     return port;
   }
 
   /** @internal */
   unbind(t: MemoryTransport, port: number): void {
-    if (this.#listeners.get(`${t.address}|${port}`) === t) this.#listeners.delete(`${t.address}|${port}`);
+    const key = `${t.name}|${t.address}|${port}`;
+    if (this.#listeners.get(key) === t) this.#listeners.delete(key);
   }
 
   /** @internal A port for the local end of a dial. */
@@ -362,7 +365,7 @@ export class MemoryTransport implements Transport {
 
   #complete(socket: MemorySocket, local: MemoryEndpoint, port: number): void {
     if (socket.state !== 'connecting') return;
-    const listener = this.#network.listener(socket.remoteAddress, port);
+    const listener = this.#network.listener(this.name, socket.remoteAddress, port);
     if (!listener) return socket.finish('connect-failed', new Error(`connect ECONNREFUSED ${socket.remoteAddress}:${port}`));
     const remote = listener.#incoming(local, port);
     if (!remote) return socket.finish('connect-failed', new Error(`connect ECONNREFUSED ${socket.remoteAddress}:${port}`));
