@@ -10,6 +10,7 @@ import type { PiecePicker, BlockRequest } from '@mainline/piecepicker';
 import { RateMeasure, TokenBucket, UPLOAD_RATE_FUDGE_MS, type Clock, type TokenTicket } from '@mainline/rate';
 import { StorageError, type PieceStore, type PieceWriteResult } from '@mainline/storage';
 import { ReadCache } from './read-cache.js';
+import { RequestKeys } from './request-key.js';
 import { BufferPool } from './buffer-pool.js';
 import { MetadataServer } from './metadata-server.js';
 import type { ExtensionHandshake } from './extension.js';
@@ -74,15 +75,6 @@ export interface SwarmEvents {
   error: [error: Error];
 }
 
-const BLOCK = 16384;
-
-/**
- * One number per block request: we only ever request block-aligned ranges, so (piece, begin)
- * maps to piece·2^12 + begin/BLOCK (pieces up to 64 MiB); anything unaligned is not ours.
- */
-function requestKey(piece: number, begin: number): number | undefined {
-  return begin % BLOCK === 0 && begin / BLOCK < 4096 ? piece * 4096 + begin / BLOCK : undefined;
-}
 const MAX_QUEUED_REQUESTS = 1024;
 /**
  * Requests we will not answer (sent while choked, or for pieces we lack) allowed between two
@@ -127,7 +119,7 @@ export class SwarmPeer implements ChokablePeer {
   readonly downRate: RateMeasure;
   readonly upRate: RateMeasure;
   lastBlock: number | null = null;
-  /** Requests sent to this peer and not yet answered: key (see requestKey) → length. */
+  /** Requests sent to this peer and not yet answered: key (see RequestKeys) → length. */
   readonly requests = new Map<number, number>();
   /** Answers of the wrong size to our requests. */
   badAnswers = 0;
@@ -238,6 +230,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly #pieceBuffers: BufferPool;
   readonly #blockByBlock = new Set<number>();
   readonly #readCache: ReadCache;
+  readonly #keys: RequestKeys;
   #readingPaused = false;
   readonly #metadata: MetadataServer | undefined;
   /** Every wanted piece was verified when last looked at (see finished / wantedChanged). */
@@ -261,6 +254,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#metadata = options.metadata ? new MetadataServer(options.metadata) : undefined;
     const { store } = options;
     this.limits = { numPieces: store.pieceCount, pieceLength: store.pieceLength, totalLength: store.totalLength };
+    this.#keys = new RequestKeys(store.pieceLength, options.picker.blockSize);
     this.#readCache = new ReadCache(
       (piece, begin, length) => store.readBlock(piece, begin, length),
       (piece) => store.pieceSize(piece),
@@ -482,7 +476,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
         return this.#onPiece(peer, m.index, m.begin, m.block);
       case 'reject': {
         // Only a reject of a request we actually sent means anything.
-        const key = requestKey(m.index, m.begin);
+        const key = this.#keys.match(m.index, m.begin);
         if (key === undefined || peer.requests.get(key) !== m.length) return;
         peer.requests.delete(key);
         picker.requestLost(m.index, m.begin, peer);
@@ -535,7 +529,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     if (want === 0) return;
     if (this.#downloadLimiters.every((l) => l.rate === 0)) {
       // Unlimited: the whole batch of requests goes out in one write.
-      for (const b of blocks) peer.requests.set(requestKey(b.piece, b.begin)!, b.length);
+      for (const b of blocks) peer.requests.set(this.#keys.of(b.piece, b.begin), b.length);
       peer.conn.sendMany(blocks.map((b) => ({ type: 'request', index: b.piece, begin: b.begin, length: b.length })));
       return;
     }
@@ -551,13 +545,13 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   }
 
   #sendRequest(peer: SwarmPeer, b: BlockRequest): void {
-    peer.requests.set(requestKey(b.piece, b.begin)!, b.length);
+    peer.requests.set(this.#keys.of(b.piece, b.begin), b.length);
     peer.conn.send({ type: 'request', index: b.piece, begin: b.begin, length: b.length });
   }
 
   /** Outstanding requests to keep with a peer: `requestQueueSeconds` of its rate, at least the backlog. */
   #queueTarget(peer: SwarmPeer): number {
-    const byRate = Math.ceil((peer.downRate.rate() * this.#o.requestQueueSeconds) / BLOCK);
+    const byRate = Math.ceil((peer.downRate.rate() * this.#o.requestQueueSeconds) / this.#keys.blockSize);
     return Math.max(this.#o.requestBacklog, Math.min(peer.maxRequests, byRate));
   }
 
@@ -570,13 +564,13 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     const { picker, store, clock } = this.#o;
     // Like mainline, accept only the answer to a request we sent this peer, at its exact length:
     // a peer must not be able to slip unrequested (or short) data into pieces others are sending.
-    const key = requestKey(index, begin);
+    const key = this.#keys.match(index, begin);
     const asked = key === undefined ? undefined : peer.requests.get(key);
-    if (asked === undefined) {
+    if (key === undefined || asked === undefined) {
       this.wasted += block.length;
       return;
     }
-    peer.requests.delete(key!);
+    peer.requests.delete(key);
     if (asked !== block.length) {
       // A wrong-sized answer: ask again (a few times), then give up on the peer.
       this.wasted += block.length;
@@ -586,7 +580,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     }
     const result = picker.blockReceived(index, begin, peer);
     for (const d of result.duplicateRequestsToCancel) {
-      d.peer.requests.delete(requestKey(d.piece, d.begin)!);
+      d.peer.requests.delete(this.#keys.of(d.piece, d.begin));
       if (d.peer.conn.state === 'open') {
         d.peer.conn.send({ type: 'cancel', index: d.piece, begin: d.begin, length: d.length });
         this.#fill(d.peer);
@@ -715,7 +709,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     this.#blockByBlock.delete(index);
     const stale = picker.pieceFailed(index);
     for (const r of stale) {
-      r.peer.requests.delete(requestKey(r.piece, r.begin)!);
+      r.peer.requests.delete(this.#keys.of(r.piece, r.begin));
       if (r.peer.conn.state === 'open') {
         r.peer.conn.send({ type: 'cancel', index: r.piece, begin: r.begin, length: r.length });
       }
