@@ -8,8 +8,8 @@ import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
 import { systemClock, type Clock } from '@mainline/rate';
 import { PieceStore, Storage } from '@mainline/storage';
-import { encodeHandshake, encodeMessage, makeReserved, Swarm, SwarmPeer, WireHub, WireReader } from './index.js';
-import type { Message, SwarmOptions, WireLimits, WireLogEvent } from './index.js';
+import { encodeHandshake, encodeMessage, makeReserved, Swarm, WireHub, WireReader } from './index.js';
+import type { Message, PeerView, SwarmOptions, WireLimits, WireLogEvent } from './index.js';
 
 /** A 20-byte peer id `-ML0001-` + tag, padded with `x`. */
 export function peerId(tag: string): Uint8Array {
@@ -40,7 +40,7 @@ export interface SwarmNode {
   readonly hub: WireHub;
   readonly swarm: Swarm;
   readonly store: PieceStore;
-  readonly picker: PiecePicker<SwarmPeer>;
+  readonly picker: PiecePicker<PeerView>;
   readonly port: number;
   readonly peerId: Uint8Array;
   /** WireHub drop log (protocol errors). */
@@ -84,7 +84,7 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
   await storage.open();
   const store = new PieceStore(storage, { pieceHashes: meta.pieces, hashWorkers: 1 });
   await store.start();
-  const picker = new PiecePicker<SwarmPeer>({
+  const picker = new PiecePicker<PeerView>({
     pieceCount: meta.pieceCount,
     pieceLength: meta.pieceLength,
     totalLength: meta.totalLength,
@@ -96,7 +96,7 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
   const hashfails: number[] = [];
   const errors: unknown[] = [];
   const completed = new Promise<void>((resolve) => swarm.once('complete', resolve));
-  swarm.on('peer-dropped', (p, reason) => dropped.push({ address: p.address, peerId: p.conn.peerId && hex(p.conn.peerId), reason }));
+  swarm.on('peer-dropped', (p, reason) => dropped.push({ address: p.address, peerId: p.peerId && hex(p.peerId), reason }));
   swarm.on('banned', (key, reason) => banned.push({ key, reason }));
   swarm.on('hashfail', (i) => hashfails.push(i));
   swarm.on('error', (e) => errors.push(e));

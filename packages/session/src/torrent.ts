@@ -19,7 +19,7 @@ import {
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
-import { Swarm, type SwarmPeer, type WireHub } from '@mainline/connecter';
+import { Swarm, type PeerView, type WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
@@ -237,7 +237,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   /** Connected peers (empty when not running). */
-  get peers(): readonly SwarmPeer[] {
+  get peers(): readonly PeerView[] {
     return this.#swarm ? [...this.#swarm.peers] : [];
   }
 
@@ -373,7 +373,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     // Pieces to fetch (on start and on resume): the piece thread boots while we connect, not
     // while the first pieces wait.
     if (this.#wantedLeft > 0) host.pieceHasher?.prestart();
-    const picker = new PiecePicker<SwarmPeer>({
+    const picker = new PiecePicker<PeerView>({
       pieceCount: meta.pieceCount,
       pieceLength: meta.pieceLength,
       totalLength: meta.totalLength,
@@ -413,11 +413,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       this.emit('banned', k, r);
     });
     swarm.on('peer-connected', (p) => {
-      peerList.connected(p.conn.remoteAddress, p.conn.remotePort, p.conn.incoming);
+      peerList.connected(p.remoteAddress, p.remotePort, p.incoming);
       this.emit('peer-connected', p.address);
     });
     swarm.on('peer-dropped', (p, r) => {
-      peerList.closed(p.conn.remoteAddress, p.conn.remotePort, { seed: p.seed });
+      peerList.closed(p.remoteAddress, p.remotePort, { seed: p.seed });
       this.emit('peer-dropped', p.address, r);
     });
     swarm.on('connect-failed', (host, port) => peerList.connectFailed(host, port));
@@ -511,7 +511,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }, 5000);
   }
 
-  #applyPriorities(picker: PiecePicker<SwarmPeer>): void {
+  #applyPriorities(picker: PiecePicker<PeerView>): void {
     const levels = this.#levels;
     for (let k = 0; k < this.meta.pieceCount; k++) {
       if (picker.hasPiece(k)) continue;
