@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Bitfield } from '@mainline/bitfield';
 import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
+import type { MemoryNetwork } from '@mainline/rawserver';
 import { systemClock, type Clock } from '@mainline/rate';
 import { PieceStore, Storage } from '@mainline/storage';
 import { encodeHandshake, encodeMessage, makeReserved, Swarm, WireHub, WireReader } from './index.js';
@@ -52,8 +53,10 @@ export interface SwarmNode {
   /** Exceptions that reached the RawServer (a handler threw). */
   readonly serverErrors: { error: unknown; context: string }[];
   readonly completed: Promise<void>;
-  /** Dials another node (or any listening peer) for this torrent. */
-  dial(port: number): void;
+  /** Where the node listens (127.0.0.1, or its address on a memory network). */
+  readonly host: string;
+  /** Dials another node (or any listening peer) for this torrent, on loopback or on the memory network. */
+  dial(port: number, host?: string, source?: string): void;
   close(): Promise<void>;
 }
 
@@ -63,17 +66,21 @@ export interface NodeOptions {
   clock?: Clock;
   swarm?: Partial<Omit<SwarmOptions, 'hub' | 'infoHash' | 'store' | 'picker' | 'clock'>>;
   reserved?: Uint8Array;
+  /** Run on an in-memory network instead of TCP: its clock is the node's, the address its own. */
+  memory?: { network: MemoryNetwork; address: string };
 }
 
 /** A full peer: Storage + PieceStore (checked from disk) + PiecePicker + Swarm on its own WireHub. */
 export async function startNode(meta: Metainfo, saveDir: string, options: NodeOptions): Promise<SwarmNode> {
   const log: WireLogEvent[] = [];
   const serverErrors: { error: unknown; context: string }[] = [];
+  const memory = options.memory;
   const hub = new WireHub({
     peerId: options.id,
     log: (e) => log.push(e),
     rawServer: { onError: (error, context) => serverErrors.push({ error, context }) },
     ...(options.reserved ? { reserved: options.reserved } : {}),
+    ...(memory ? { clock: memory.network.clock, transports: [memory.network.transport(memory.address)] } : {}),
   });
   const storage = new Storage({
     root: saveDir,
@@ -90,7 +97,8 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
     totalLength: meta.totalLength,
     have: store.haveBitfield(),
   });
-  const swarm = new Swarm({ ...options.swarm, hub, infoHash: meta.infoHashBytes, store, picker, clock: options.clock ?? systemClock });
+  const clock = options.clock ?? memory?.network.clock ?? systemClock;
+  const swarm = new Swarm({ ...options.swarm, hub, infoHash: meta.infoHashBytes, store, picker, clock });
   const dropped: SwarmNode['dropped'] = [];
   const banned: SwarmNode['banned'] = [];
   const hashfails: number[] = [];
@@ -101,7 +109,8 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
   swarm.on('hashfail', (i) => hashfails.push(i));
   swarm.on('error', (e) => errors.push(e));
   swarm.start();
-  const { port } = await hub.listen({ minPort: 0, hosts: ['127.0.0.1'] });
+  const host = memory?.address ?? '127.0.0.1';
+  const { port } = await hub.listen(memory ? { minPort: 6881, maxPort: 6881 } : { minPort: 0, hosts: [host] });
   let closed = false;
   return {
     hub,
@@ -117,7 +126,8 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
     errors,
     serverErrors,
     completed,
-    dial: (p) => void swarm.connect('127.0.0.1', p),
+    host,
+    dial: (p, h = '127.0.0.1', source) => void swarm.connect(h, p, undefined, source),
     async close() {
       if (closed) return;
       closed = true;

@@ -265,6 +265,7 @@ describe('MemoryNetwork', () => {
     await until(() => named.connected, "the 'memory-b' listener on the same port");
     expect(other.socketCount).toBe(1);
     expect(server.socketCount).toBe(1);
+    expect(net.congestions).toBe(0);
     await server.close();
     await until(() => ok.closeReason === 'remote-closed', 'shutdown seen by the dialler');
     expect(server.socketCount).toBe(0);

@@ -40,12 +40,14 @@ interface Pace {
   readonly latencyMs: number;
   readonly transientReads: boolean;
   readonly clock: Clock;
+  /** A socket's queue reached the threshold (for the network's count). */
+  readonly congested: () => void;
 }
 
-function paceOf(options: MemorySocketOptions, clock: Clock): Pace {
+function paceOf(options: MemorySocketOptions, clock: Clock, congested: () => void = () => undefined): Pace {
   const chunkSize = checkNonNegative('chunkSize', options.chunkSize ?? 64 * 1024, true);
   if (chunkSize === 0) throw new RawServerError('BAD_ARGUMENT', 'chunkSize must be at least 1');
-  return { chunkSize, latencyMs: checkNonNegative('latencyMs', options.latencyMs ?? 0), transientReads: options.transientReads ?? false, clock };
+  return { chunkSize, latencyMs: checkNonNegative('latencyMs', options.latencyMs ?? 0), transientReads: options.transientReads ?? false, clock, congested };
 }
 
 function asBuffer(data: Uint8Array): Buffer {
@@ -104,7 +106,10 @@ export class MemorySocket extends SocketBase {
     this.queue.push(data);
     this.queued += data.length;
     this.schedule();
-    return this.markCongestion();
+    const was = this.congested;
+    const ok = this.markCongestion();
+    if (!ok && !was) this.pace.congested();
+    return ok;
   }
 
   writeMany(chunks: readonly Uint8Array[]): boolean {
@@ -245,6 +250,7 @@ export class MemoryNetwork {
   readonly #options: MemoryNetworkOptions;
   readonly #listeners = new Map<string, MemoryTransport>();
   #nextPort = 49_152;
+  #congestions = 0;
 
   constructor(options: MemoryNetworkOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -257,6 +263,16 @@ export class MemoryNetwork {
   transport(address: string, options: MemoryTransportOptions = {}): MemoryTransport {
     if (isIP(address) === 0) throw new RawServerError('BAD_ARGUMENT', `a memory transport's address must be an IP address, got ${JSON.stringify(address)}`);
     return new MemoryTransport(this, address, { ...this.#options, ...options });
+  }
+
+  /** How many times a socket of the network became congested (its queue reached the threshold). */
+  get congestions(): number {
+    return this.#congestions;
+  }
+
+  /** @internal */
+  countCongestion(): void {
+    this.#congestions++;
   }
 
   /** @internal The listener of transport `name` on `address:port` (each name has its own ports, as TCP and uTP do). */
@@ -308,7 +324,7 @@ export class MemoryTransport implements Transport {
   ) {
     this.name = options.name ?? 'memory';
     this.#network = network;
-    this.#pace = paceOf(options, network.clock);
+    this.#pace = paceOf(options, network.clock, () => network.countCongestion());
     const fallback = options.onError ?? ((error: unknown, context: string) => console.error(`rawserver: ${context}:`, error));
     this.#owner = owner(network.clock, writeLimits(options), this.#sockets, (error, context) =>
       this.#host ? this.#host.reportError(error, context) : fallback(error, context),
