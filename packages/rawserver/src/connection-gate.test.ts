@@ -45,16 +45,18 @@ test('maxAllowIn and maxConnectionsPerIp count the connections of every transpor
   b.attach(host);
   const portA = (await a.listen({ minPort: 0 })).port;
   const portB = (await b.listen({ minPort: 0 })).port;
-  const dialler = (address: string) => {
-    const t = net.transport(address);
+  const dialler = (address: string, name = 'memory') => {
+    const t = net.transport(address, { name });
     t.attach(hostOf(new ConnectionGate({ clock, timeoutMs: 0 })).host);
     return t;
   };
   const x = dialler('192.0.2.50');
+  const xOther = dialler('192.0.2.50', 'other'); // one address, both transports
   const y = dialler('192.0.2.60');
+  const yOther = dialler('192.0.2.60', 'other');
   const recs = [new Recorder(), new Recorder(), new Recorder(), new Recorder()];
   x.connect('192.0.2.1', portA, recs[0]!);
-  x.connect('192.0.2.1', portB, recs[1]!);
+  xOther.connect('192.0.2.1', portB, recs[1]!);
   x.connect('192.0.2.1', portA, recs[2]!); // third from one address: over the per-IP cap
   await turns(() => recs.slice(0, 3).every((r) => r.connected));
   await turns(() => recs[2]!.closeReason !== undefined);
@@ -62,7 +64,7 @@ test('maxAllowIn and maxConnectionsPerIp count the connections of every transpor
   expect(gate.connectionsFrom('192.0.2.50')).toBe(2);
   expect(incoming.map((i) => i.socket.transport)).toEqual(['memory', 'other']);
   const y1 = new Recorder();
-  y.connect('192.0.2.1', portB, y1);
+  yOther.connect('192.0.2.1', portB, y1);
   await turns(() => gate.count === 3);
   // Full: a newcomer gets in only if onFull names an incoming socket, of any transport.
   y.connect('192.0.2.1', portA, recs[3]!);

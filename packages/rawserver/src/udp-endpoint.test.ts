@@ -98,6 +98,10 @@ test('a bound port is taken for a second endpoint; sends to bad hosts, or after 
     'cannot send to "::1" from this endpoint',
   ]);
   expect(first.stats().sendErrors).toBe(2);
+  const told: (Error | undefined)[] = [];
+  route.send(Buffer.from('x'), 1234, 'example.org', (err) => told.push(err)); // a callback takes the error instead
+  expect(told.map((e) => e?.message)).toEqual(['cannot send to "example.org" from this endpoint']);
+  expect(r.errors).toHaveLength(2);
   await first.close();
   route.send(Buffer.from('x'), 1234, '127.0.0.1');
   expect(r.errors).toHaveLength(3);

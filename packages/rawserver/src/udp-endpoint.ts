@@ -32,8 +32,11 @@ export interface DatagramOwner {
 /** What `register` gives an owner: its way out. `send(data, port, host)` is the DHT's datagram interface as is. */
 export interface DatagramRoute {
   readonly name: string;
-  /** Sends one datagram to an IP address (IPv4 or IPv6, as the endpoint is bound); errors go to `onError`. */
-  send(data: Uint8Array, port: number, host: string): void;
+  /**
+   * Sends one datagram to an IP address (IPv4 or IPv6, as the endpoint is bound). A failure goes
+   * to `callback` when one is given, else to the owner's `onError`.
+   */
+  send(data: Uint8Array, port: number, host: string, callback?: (error?: Error) => void): void;
   /** The local port (undefined before `bind`). */
   readonly port: number | undefined;
   /** Unregisters the owner: its datagrams are unclaimed from now on. */
@@ -161,7 +164,7 @@ export class UdpEndpoint {
     const portOf = (): number | undefined => this.#port;
     return {
       name: owner.name,
-      send: (data, port, host) => this.#send(entry, data, port, host),
+      send: (data, port, host, callback) => this.#send(entry, data, port, host, callback),
       get port() {
         return portOf();
       },
@@ -212,10 +215,11 @@ export class UdpEndpoint {
     this.#unclaimed++;
   }
 
-  #send(entry: Entry, data: Uint8Array, port: number, host: string): void {
+  #send(entry: Entry, data: Uint8Array, port: number, host: string, callback: ((error?: Error) => void) | undefined): void {
     const fail = (error: Error): void => {
       this.#sendErrors++;
-      this.#tell(entry, error);
+      if (callback) callback(error);
+      else this.#tell(entry, error);
     };
     if (this.#closed || !this.#owners.includes(entry)) return fail(new RawServerError('CLOSED', `${entry.owner.name}: the endpoint is closed or the route unregistered`));
     const family = isIP(host);
@@ -225,6 +229,7 @@ export class UdpEndpoint {
     this.#sent++;
     socket.send(data, port, to, (err) => {
       if (err) fail(err);
+      else callback?.();
     });
   }
 
