@@ -21,10 +21,10 @@ export function startAnnouncer(
   filter?: AddressFilter,
 ): Announcer {
   const announcer = new Announcer({
+    ...options,
     // BEP 15's full schedule (8 retries, ~2 h) would hold up the next tier behind one dead UDP
     // tracker; two retries (15 s + 30 s + 60 s) fail over in under two minutes.
-    udp: { maxRetries: 2 },
-    ...options,
+    udp: { maxRetries: 2, ...options.udp },
   });
   announcer.on('peers', (peers) => {
     state.peers = peers.length;

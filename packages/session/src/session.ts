@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { WireHub, type WireLogEvent } from '@mainline/connecter';
 import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
+import { RawServerError, UdpEndpoint, type Transport } from '@mainline/rawserver';
 import { TokenBucket, systemClock, type Clock } from '@mainline/rate';
-import type { AnnouncerOptions } from '@mainline/rerequester';
+import { UdpTrackerClient, type AnnouncerOptions } from '@mainline/rerequester';
 import { createPieceHasher, type DeleteDataResult, type HashPool } from '@mainline/storage';
 import { AddressFilter } from './address-filter.js';
 import { MagnetDownload, type MagnetOptions } from './magnet.js';
@@ -37,6 +38,17 @@ export interface SessionOptions {
   peerList?: Omit<PeerListOptions, 'clock' | 'filter'>;
   /** Dial peers on ports below 1024 too (default false; peers the user names are dialled on any port). */
   allowPrivilegedPorts?: boolean;
+  /**
+   * How peers are reached (default: TCP on `bind` and the port range). Tests give in-memory
+   * transports (`MemoryNetwork` of `@mainline/rawserver`) to run sessions without the network;
+   * uTP will be one more. Their clock must be the session's.
+   */
+  transports?: readonly Transport[];
+  /**
+   * Bind one UDP endpoint on the listen port (same number as TCP), for the UDP trackers now and
+   * the DHT and uTP later (default: true with the default TCP transport, false with `transports`).
+   */
+  udp?: boolean;
 }
 
 export interface SessionEvents {
@@ -56,7 +68,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   readonly clock: Clock;
   readonly uploadLimiter: TokenBucket;
   readonly downloadLimiter: TokenBucket;
-  readonly announcer: Partial<AnnouncerOptions> | undefined;
+
   /** The addresses no torrent of this session dials (unspecified, multicast, privileged ports, ourselves). */
   readonly addressFilter: AddressFilter;
   readonly peerList: Omit<PeerListOptions, 'clock' | 'filter'> | undefined;
@@ -66,6 +78,8 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
    */
   readonly pieceHasher: HashPool = createPieceHasher();
   readonly #options: SessionOptions;
+  #udp: UdpEndpoint | undefined;
+  #udpTrackers: UdpTrackerClient | undefined;
   readonly #torrents = new Map<string, Torrent>();
   readonly #magnets = new Map<string, MagnetDownload>();
   #port = 0;
@@ -77,23 +91,41 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.#options = options;
     this.clock = options.clock ?? systemClock;
     this.peerId = options.peerId ?? makePeerId();
-    this.announcer = options.announcer;
     this.peerList = options.peerList;
     this.addressFilter = new AddressFilter({ allowPrivilegedPorts: options.allowPrivilegedPorts ?? false });
     this.uploadLimiter = new TokenBucket({ clock: this.clock, rate: options.uploadLimit ?? 0 });
     this.downloadLimiter = new TokenBucket({ clock: this.clock, rate: options.downloadLimit ?? 0 });
+    const tcp = options.transports === undefined;
     this.hub = new WireHub({
       peerId: this.peerId,
+      clock: this.clock,
+      ...(options.transports ? { transports: options.transports } : {}),
       rawServer: {
-        clock: this.clock,
-        // Outgoing peers' data arrives in one reused buffer: fewer reads, no garbage per read.
-        sharedReadBufferSize: SHARED_READ_BUFFER_BYTES,
+        // Limits of every transport's connections.
         ...(options.maxConnections !== undefined ? { maxAllowIn: options.maxConnections } : {}),
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-        ...(options.bind ? { bind: options.bind } : {}),
+        // The default TCP transport: outgoing peers' data arrives in one reused buffer (fewer
+        // reads, no garbage per read).
+        ...(tcp ? { sharedReadBufferSize: SHARED_READ_BUFFER_BYTES } : {}),
+        ...(tcp && options.bind ? { bind: options.bind } : {}),
       },
       ...(options.log ? { log: options.log } : {}),
     });
+  }
+
+  /**
+   * Tracker client settings for every torrent: the `announcer` option, with the session's UDP
+   * tracker client (on its UDP endpoint) once listening.
+   */
+  get announcer(): Partial<AnnouncerOptions> | undefined {
+    const o = this.#options.announcer;
+    const client = this.#udpTrackers;
+    return client ? { ...o, udp: { ...o?.udp, client } } : o;
+  }
+
+  /** The session's UDP endpoint on the listen port (after listen(), unless `udp` is off): register DHT and uTP owners here. */
+  get udp(): UdpEndpoint | undefined {
+    return this.#udp;
   }
 
   /** The listening port (0 before listen()). */
@@ -101,14 +133,39 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     return this.#port;
   }
 
-  /** Binds the first free port of the range. */
+  /**
+   * Binds the first port of the range that is free for TCP (every transport) and, unless `udp`
+   * is off, for the UDP endpoint too: one port number for peers, trackers, the DHT and uTP.
+   */
   async listen(): Promise<number> {
     const [first, last] = this.#options.portRange ?? [6881, 6999];
-    const result = await this.hub.listen({ minPort: first, maxPort: last });
-    this.#port = result.port;
+    const udp = this.#options.udp ?? this.#options.transports === undefined;
+    this.#port = udp ? await this.#listenWithUdp(first, last) : (await this.hub.listen({ minPort: first, maxPort: last })).port;
     this.addressFilter.listening(this.#port, this.#options.bind ?? '');
     this.#tick();
     return this.#port;
+  }
+
+  /** UDP first (its bind is cheap to undo), then TCP on the same port; a port taken by either moves on. */
+  async #listenWithUdp(first: number, last: number): Promise<number> {
+    const hosts = this.#options.bind ? [this.#options.bind] : undefined;
+    const attempts = first === 0 ? 5 : last - first + 1;
+    let taken: unknown;
+    for (let i = 0; i < attempts; i++) {
+      const endpoint = new UdpEndpoint();
+      try {
+        const port = await endpoint.bind({ port: first === 0 ? 0 : first + i, ...(hosts ? { hosts } : {}) });
+        await this.hub.listen({ minPort: port, maxPort: port });
+        this.#udp = endpoint;
+        this.#udpTrackers = new UdpTrackerClient(endpoint);
+        return port;
+      } catch (err) {
+        await endpoint.close();
+        if (!(err instanceof RawServerError) || err.code !== 'NO_FREE_PORT') throw err;
+        taken = err;
+      }
+    }
+    throw new RawServerError('NO_FREE_PORT', `Couldn't listen - no port in ${first}-${last} free for both TCP and UDP`, { cause: taken });
   }
 
   #tick(): void {
@@ -217,6 +274,8 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     await Promise.all(this.magnets.map((m) => m.cancel()));
     await Promise.all(this.torrents.map((t) => t.stop().catch(() => undefined)));
     await this.hub.close();
+    this.#udpTrackers?.close();
+    await this.#udp?.close();
     await this.pieceHasher.close();
   }
 }
