@@ -1,6 +1,7 @@
 // Test helpers for the Swarm tests (not exported from index.ts): real Storage/PieceStore/
 // PiecePicker/WireHub nodes on loopback, and scripted raw-socket peers.
 import { readFile } from 'node:fs/promises';
+import { makePayload, makeTorrent } from '@mainline/interop';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Bitfield } from '@mainline/bitfield';
@@ -28,6 +29,25 @@ export async function eventually(check: () => boolean, what: string, ms = 15_000
     if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
     await sleep(5);
   }
+}
+
+/**
+ * The multi-file torrent the transfer tests use: a zero-length file inside, 34 pieces of 32 KiB,
+ * the last one 1434 bytes. Written under `dir`; `seedDir` is the seeder's save directory.
+ */
+export async function multiFileTorrent(dir: string, seed: string): Promise<{ meta: Metainfo; seedDir: string }> {
+  const payload = await makePayload(join(dir, `seed-${seed}`), {
+    name: 'multi',
+    seed,
+    files: [
+      { path: 'a.bin', size: 300_001 },
+      { path: 'empty/zero.bin', size: 0 },
+      { path: 'sub/b.bin', size: 777_777 },
+      { path: 'c.bin', size: 5_000 },
+    ],
+  });
+  const meta = makeTorrent(payload.path, { pieceLength: 32768, outPath: join(dir, `${seed}.torrent`) }).metainfo;
+  return { meta, seedDir: payload.saveDir };
 }
 
 /** Every byte of the torrent, read from a save directory in file order. */

@@ -2,12 +2,12 @@
 // hashing threads are real). Small send queues and deliveries make the back-pressure paths run.
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makePayload, makeTempDir, makeTorrent, removeTempDir } from '@mainline/interop';
+import { makeTempDir, removeTempDir } from '@mainline/interop';
 import type { Metainfo } from '@mainline/metainfo';
 import { MemoryNetwork } from '@mainline/rawserver';
 import { ManualClock } from '@mainline/rate';
 import type { PeerView } from './index.js';
-import { Fixture, peerId, readTorrentData, type SwarmNode } from './swarm-harness.js';
+import { Fixture, multiFileTorrent, peerId, readTorrentData, type SwarmNode } from './swarm-harness.js';
 
 let dir: string;
 let multi: Metainfo;
@@ -16,18 +16,7 @@ const fx = new Fixture();
 
 beforeAll(async () => {
   dir = makeTempDir('swarm-memory');
-  const payload = await makePayload(join(dir, 'seed'), {
-    name: 'multi',
-    seed: 'swarm-memory',
-    files: [
-      { path: 'a.bin', size: 300_001 },
-      { path: 'empty/zero.bin', size: 0 },
-      { path: 'sub/b.bin', size: 777_777 },
-      { path: 'c.bin', size: 5_000 },
-    ],
-  });
-  multi = makeTorrent(payload.path, { pieceLength: 32768, outPath: join(dir, 'multi.torrent') }).metainfo;
-  seedDir = payload.saveDir;
+  ({ meta: multi, seedDir } = await multiFileTorrent(dir, 'swarm-memory'));
 });
 
 afterEach(() => fx.cleanup());

@@ -12,6 +12,7 @@ import {
   FAST_RESERVED,
   Fixture,
   hex,
+  multiFileTorrent,
   peerId,
   RawPeer,
   rawOptions,
@@ -47,18 +48,7 @@ const blockKey = (m: { index: number; begin: number }): string => `${m.index}:${
 
 beforeAll(async () => {
   dir = makeTempDir('swarm');
-  const payload = await makePayload(join(dir, 'seed-multi'), {
-    name: 'multi',
-    seed: 'swarm-multi',
-    files: [
-      { path: 'a.bin', size: 300_001 },
-      { path: 'empty/zero.bin', size: 0 },
-      { path: 'sub/b.bin', size: 777_777 },
-      { path: 'c.bin', size: 5_000 },
-    ],
-  });
-  multi = makeTorrent(payload.path, { pieceLength: 32768, outPath: join(dir, 'multi.torrent') }).metainfo;
-  multiSeedDir = payload.saveDir;
+  ({ meta: multi, seedDir: multiSeedDir } = await multiFileTorrent(dir, 'swarm-multi'));
   const bigPayload = await makePayload(join(dir, 'seed-big'), { name: 'big.bin', size: 2 * 1024 * 1024 });
   big = makeTorrent(bigPayload.path, { pieceLength: 256 * 1024, outPath: join(dir, 'big.torrent') }).metainfo;
   bigSeedDir = bigPayload.saveDir;
