@@ -78,11 +78,10 @@ function ratioOf(s: TorrentStats, have: number): number {
 }
 
 const rate = (r: number): number => Math.max(0, Math.round(r));
-const sending = (p: Peer): boolean => p.downRate.rate() >= 1;
-const getting = (p: Peer): boolean => p.upRate.rate() >= 1;
+const sending = (p: Peer): boolean => p.downloadRate() >= 1;
+const getting = (p: Peer): boolean => p.uploadRate() >= 1;
 
 function peerInfo(p: Peer, pieceCount: number): Record<string, unknown> {
-  const c = p.conn;
   const downloading = sending(p);
   const uploading = getting(p);
   // Transmission's flag letters: D downloading, U uploading, d/u interested, K/? choked, I incoming.
@@ -93,11 +92,11 @@ function peerInfo(p: Peer, pieceCount: number): Record<string, unknown> {
   else if (p.peerInterested) flags += 'u';
   if (!p.amChoking && !p.peerInterested) flags += 'K';
   if (!p.peerChoking && !p.amInterested) flags += '?';
-  if (c.incoming) flags += 'I';
+  if (p.incoming) flags += 'I';
   return {
-    address: c.remoteAddress,
-    port: c.remotePort,
-    clientName: clientName(c.peerId),
+    address: p.remoteAddress,
+    port: p.remotePort,
+    clientName: clientName(p.peerId),
     clientIsChoked: p.amChoking,
     clientIsInterested: p.amInterested,
     peerIsChoked: p.peerChoking,
@@ -106,11 +105,11 @@ function peerInfo(p: Peer, pieceCount: number): Record<string, unknown> {
     isDownloadingFrom: downloading,
     isUploadingTo: uploading,
     isEncrypted: false,
-    isIncoming: c.incoming,
-    isUTP: false,
-    progress: p.seed ? 1 : p.have && pieceCount > 0 ? p.have.count() / pieceCount : 0,
-    rateToClient: rate(p.downRate.rate()),
-    rateToPeer: rate(p.upRate.rate()),
+    isIncoming: p.incoming,
+    isUTP: p.transport === 'utp',
+    progress: p.seed ? 1 : pieceCount > 0 ? p.piecesHave / pieceCount : 0,
+    rateToClient: rate(p.downloadRate()),
+    rateToPeer: rate(p.uploadRate()),
   };
 }
 
@@ -269,7 +268,7 @@ export const TORRENT_FIELDS = {
   peersConnected: (c) => c.s.peers,
   peersFrom: (c) => {
     let incoming = 0;
-    for (const p of c.e.torrent.peers) if (p.conn.incoming) incoming++;
+    for (const p of c.e.torrent.peers) if (p.incoming) incoming++;
     return { fromCache: 0, fromDht: 0, fromIncoming: incoming, fromLpd: 0, fromLtep: 0, fromPex: 0, fromTracker: c.s.peers - incoming };
   },
   peersGettingFromUs: (c) => c.e.torrent.peers.filter(getting).length,

@@ -26,7 +26,10 @@ export {
   DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
 } from './constants.js';
 export { ProtocolError, ConnecterError, type ProtocolErrorCode, type ConnecterErrorCode } from './errors.js';
-export { Swarm, SwarmPeer, banKey, type SwarmOptions, type SwarmEvents } from './swarm.js';
+export { Swarm, banKey, type SwarmOptions, type SwarmEvents } from './swarm.js';
+export type { PeerView } from './swarm-peer.js';
+export { MetadataExtensions, type SwarmExtensions, type ExtensionPeer } from './swarm-extensions.js';
+export { RequestKeys } from './request-key.js';
 export { ReadCache } from './read-cache.js';
 export {
   encodeMetadataMessage,

@@ -131,7 +131,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
     }
     this.#hub = options.hub;
     this.#infoHash = Uint8Array.from(options.infoHash);
-    this.#clock = options.clock ?? options.hub.server.clock;
+    this.#clock = options.clock ?? options.hub.clock;
     this.#o = {
       maxConnections: options.maxConnections ?? 30,
       maxActivePeers: options.maxActivePeers ?? 3,

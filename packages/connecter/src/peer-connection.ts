@@ -1,4 +1,5 @@
-import type { CloseReason, SingleSocket, SocketHandler, TaskHandle } from '@mainline/rawserver';
+import type { CloseReason, PeerSocket, SocketHandler } from '@mainline/rawserver';
+import type { TimerHandle } from '@mainline/rate';
 import { ConnecterError, ProtocolError } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
 import { encodeHandshake } from './handshake.js';
@@ -41,9 +42,9 @@ export interface ConnectionOwner {
 export type PeerConnectionState = 'handshaking' | 'open' | 'closed';
 
 /**
- * One peer-wire connection over a SingleSocket: reads the handshake and messages through a
- * WireReader, sends messages without concatenating payloads, and drops the peer on the first
- * ProtocolError.
+ * One peer-wire connection over a PeerSocket (TCP, in-memory, later uTP or an MSE-wrapped one):
+ * reads the handshake and messages through a WireReader, sends messages without concatenating
+ * payloads, and drops the peer on the first ProtocolError.
  */
 export class PeerConnection {
   /** The peer's info-hash (set once read, or at once for outgoing connections). */
@@ -59,7 +60,7 @@ export class PeerConnection {
   messagesReceived = 0;
 
   /** @internal The pending handshake or first-message deadline (WireHub's). */
-  deadline: TaskHandle | undefined;
+  deadline: TimerHandle | undefined;
   /** @internal Open, and nothing but keep-alives (and port) received yet. */
   awaitingFirstMessage = false;
 
@@ -72,7 +73,7 @@ export class PeerConnection {
   /** @internal Created by WireHub. */
   constructor(
     private readonly owner: ConnectionOwner,
-    readonly socket: SingleSocket,
+    readonly socket: PeerSocket,
     readonly incoming: boolean,
     /** For outgoing connections: the id the tracker gave, which the peer must present. */
     readonly expectedPeerId: Uint8Array | undefined,
@@ -98,6 +99,11 @@ export class PeerConnection {
 
   get remotePort(): number {
     return this.socket.remotePort;
+  }
+
+  /** The transport the connection came on ('tcp', 'memory', later 'utp'). */
+  get transport(): string {
+    return this.socket.transport;
   }
 
   /** The peer's reserved handshake bytes, once read. */
@@ -222,6 +228,15 @@ export class PeerConnection {
     this.lastSentAt = this.owner.now();
     this.messagesSent++;
     return this.socket.writeMany([encodePieceHeader(index, begin, block.length), block]);
+  }
+
+  /** Stops reading from the peer (disk back-pressure: TCP then slows the sender), until resume(). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
   }
 
   /** Closes the connection; the handler's onClose sees 'local'. */

@@ -6,6 +6,7 @@ import type { Metainfo } from '@mainline/metainfo';
 import { systemClock, TokenBucket } from '@mainline/rate';
 import { banKey } from './index.js';
 import type { Message } from './index.js';
+import { stateOf } from './swarm-peer.js';
 import { eventually, FAST_RESERVED, fullBitfield, peerId, RawPeer, readTorrentData, sleep, startNode, type RawPeerOptions, type SwarmNode } from './swarm-harness.js';
 
 const BLOCK = 16384;
@@ -130,8 +131,8 @@ test('BEP 6: a request in flight when a fast peer is choked is answered with the
   await p.until(() => p.of('unchoke').length === 1, 'unchoked');
   const reqs = [0, 1, 2, 3].map((index) => ({ type: 'request' as const, index, begin: 0, length: BLOCK }));
   p.send({ type: 'interested' }, ...reqs);
-  await eventually(() => [...seeder.swarm.peers][0]!.uploadQueue.length === 2, 'two requests queued');
-  [...seeder.swarm.peers][0]!.choke();
+  await eventually(() => [...seeder.swarm.peers][0]!.queuedUploads === 2, 'two requests queued');
+  stateOf([...seeder.swarm.peers][0]!).choke();
   await p.until(() => p.of('choke').length === 1, 'choked');
   await sleep(800); // the limiter would have granted the in-flight request by now
   const answered = new Set([...p.of('piece'), ...p.of('reject')].map((m) => m.index));

@@ -1,15 +1,17 @@
 // Test helpers for the Swarm tests (not exported from index.ts): real Storage/PieceStore/
 // PiecePicker/WireHub nodes on loopback, and scripted raw-socket peers.
 import { readFile } from 'node:fs/promises';
+import { makePayload, makeTorrent } from '@mainline/interop';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Bitfield } from '@mainline/bitfield';
 import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
+import type { MemoryNetwork } from '@mainline/rawserver';
 import { systemClock, type Clock } from '@mainline/rate';
 import { PieceStore, Storage } from '@mainline/storage';
-import { encodeHandshake, encodeMessage, makeReserved, Swarm, SwarmPeer, WireHub, WireReader } from './index.js';
-import type { Message, SwarmOptions, WireLimits, WireLogEvent } from './index.js';
+import { encodeHandshake, encodeMessage, makeReserved, Swarm, WireHub, WireReader } from './index.js';
+import type { Message, PeerView, SwarmOptions, WireLimits, WireLogEvent } from './index.js';
 
 /** A 20-byte peer id `-ML0001-` + tag, padded with `x`. */
 export function peerId(tag: string): Uint8Array {
@@ -29,6 +31,25 @@ export async function eventually(check: () => boolean, what: string, ms = 15_000
   }
 }
 
+/**
+ * The multi-file torrent the transfer tests use: a zero-length file inside, 34 pieces of 32 KiB,
+ * the last one 1434 bytes. Written under `dir`; `seedDir` is the seeder's save directory.
+ */
+export async function multiFileTorrent(dir: string, seed: string): Promise<{ meta: Metainfo; seedDir: string }> {
+  const payload = await makePayload(join(dir, `seed-${seed}`), {
+    name: 'multi',
+    seed,
+    files: [
+      { path: 'a.bin', size: 300_001 },
+      { path: 'empty/zero.bin', size: 0 },
+      { path: 'sub/b.bin', size: 777_777 },
+      { path: 'c.bin', size: 5_000 },
+    ],
+  });
+  const meta = makeTorrent(payload.path, { pieceLength: 32768, outPath: join(dir, `${seed}.torrent`) }).metainfo;
+  return { meta, seedDir: payload.saveDir };
+}
+
 /** Every byte of the torrent, read from a save directory in file order. */
 export async function readTorrentData(meta: Metainfo, saveDir: string): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -40,7 +61,7 @@ export interface SwarmNode {
   readonly hub: WireHub;
   readonly swarm: Swarm;
   readonly store: PieceStore;
-  readonly picker: PiecePicker<SwarmPeer>;
+  readonly picker: PiecePicker<PeerView>;
   readonly port: number;
   readonly peerId: Uint8Array;
   /** WireHub drop log (protocol errors). */
@@ -52,8 +73,10 @@ export interface SwarmNode {
   /** Exceptions that reached the RawServer (a handler threw). */
   readonly serverErrors: { error: unknown; context: string }[];
   readonly completed: Promise<void>;
-  /** Dials another node (or any listening peer) for this torrent. */
-  dial(port: number): void;
+  /** Where the node listens (127.0.0.1, or its address on a memory network). */
+  readonly host: string;
+  /** Dials another node (or any listening peer) for this torrent, on loopback or on the memory network. */
+  dial(port: number, host?: string, source?: string): void;
   close(): Promise<void>;
 }
 
@@ -63,17 +86,21 @@ export interface NodeOptions {
   clock?: Clock;
   swarm?: Partial<Omit<SwarmOptions, 'hub' | 'infoHash' | 'store' | 'picker' | 'clock'>>;
   reserved?: Uint8Array;
+  /** Run on an in-memory network instead of TCP: its clock is the node's, the address its own. */
+  memory?: { network: MemoryNetwork; address: string };
 }
 
 /** A full peer: Storage + PieceStore (checked from disk) + PiecePicker + Swarm on its own WireHub. */
 export async function startNode(meta: Metainfo, saveDir: string, options: NodeOptions): Promise<SwarmNode> {
   const log: WireLogEvent[] = [];
   const serverErrors: { error: unknown; context: string }[] = [];
+  const memory = options.memory;
   const hub = new WireHub({
     peerId: options.id,
     log: (e) => log.push(e),
     rawServer: { onError: (error, context) => serverErrors.push({ error, context }) },
     ...(options.reserved ? { reserved: options.reserved } : {}),
+    ...(memory ? { clock: memory.network.clock, transports: [memory.network.transport(memory.address)] } : {}),
   });
   const storage = new Storage({
     root: saveDir,
@@ -84,24 +111,26 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
   await storage.open();
   const store = new PieceStore(storage, { pieceHashes: meta.pieces, hashWorkers: 1 });
   await store.start();
-  const picker = new PiecePicker<SwarmPeer>({
+  const picker = new PiecePicker<PeerView>({
     pieceCount: meta.pieceCount,
     pieceLength: meta.pieceLength,
     totalLength: meta.totalLength,
     have: store.haveBitfield(),
   });
-  const swarm = new Swarm({ ...options.swarm, hub, infoHash: meta.infoHashBytes, store, picker, clock: options.clock ?? systemClock });
+  const clock = options.clock ?? memory?.network.clock ?? systemClock;
+  const swarm = new Swarm({ ...options.swarm, hub, infoHash: meta.infoHashBytes, store, picker, clock });
   const dropped: SwarmNode['dropped'] = [];
   const banned: SwarmNode['banned'] = [];
   const hashfails: number[] = [];
   const errors: unknown[] = [];
   const completed = new Promise<void>((resolve) => swarm.once('complete', resolve));
-  swarm.on('peer-dropped', (p, reason) => dropped.push({ address: p.address, peerId: p.conn.peerId && hex(p.conn.peerId), reason }));
+  swarm.on('peer-dropped', (p, reason) => dropped.push({ address: p.address, peerId: p.peerId && hex(p.peerId), reason }));
   swarm.on('banned', (key, reason) => banned.push({ key, reason }));
   swarm.on('hashfail', (i) => hashfails.push(i));
   swarm.on('error', (e) => errors.push(e));
   swarm.start();
-  const { port } = await hub.listen({ minPort: 0, hosts: ['127.0.0.1'] });
+  const host = memory?.address ?? '127.0.0.1';
+  const { port } = await hub.listen(memory ? { minPort: 6881, maxPort: 6881 } : { minPort: 0, hosts: [host] });
   let closed = false;
   return {
     hub,
@@ -117,7 +146,8 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
     errors,
     serverErrors,
     completed,
-    dial: (p) => void swarm.connect('127.0.0.1', p),
+    host,
+    dial: (p, h = '127.0.0.1', source) => void swarm.connect(h, p, undefined, source),
     async close() {
       if (closed) return;
       closed = true;

@@ -6,6 +6,7 @@ import { createTorrent, type Metainfo } from '@mainline/metainfo';
 import { ManualClock, systemClock, TokenBucket } from '@mainline/rate';
 import type { ProtocolErrorCode } from './index.js';
 import { encodeHandshake, makeReserved, banKey } from './index.js';
+import { stateOf } from './swarm-peer.js';
 import {
   eventually,
   FAST_RESERVED,
@@ -397,7 +398,7 @@ describe('what a peer can make us hold is bounded (issue 13)', () => {
       const victim = target === 'seeder' ? seeder : await node(meta, join(dir, 'leech-flood'), { id: peerId('leecher') });
       const p = await handshaken(victim.port, opts(meta, `flood-${target}`, { reserved: FAST_RESERVED }));
       await p.until(() => p.messages.length > 0, 'the opening message');
-      const sp = [...victim.swarm.peers].find((x) => x.conn.remotePort === p.localPort)!;
+      const sp = stateOf([...victim.swarm.peers].find((x) => x.remotePort === p.localPort)!);
       // The seeder's choker would choke it once its slots are taken; here the test does. The empty
       // leecher has none of the pieces asked for, choked or not.
       if (target === 'seeder') sp.choke();

@@ -1,5 +1,6 @@
 import { createConnection, createServer, type Socket } from 'node:net';
 import { ManualClock } from '@mainline/rate';
+import { ConnectionGate, MemoryNetwork, type MemorySocket, type MemoryTransport } from '@mainline/rawserver';
 import {
   encodeHandshake,
   encodeMessage,
@@ -463,7 +464,7 @@ describe('a full server makes room (issue 13: 55 silent sockets locked every hon
       await eventually(() => a.hub.connectionCount === i + 1);
     }
     const oldestPort = silent[0]!.localPort;
-    expect(a.hub.server.connectionCount).toBe(55); // full (max_allow_in 55)
+    expect(a.hub.gate.count).toBe(55); // full (max_allow_in 55)
     // Half of them trickle their handshake, a byte every 20 ms: that keeps none of them in.
     const hs = encodeHandshake(T1, id('t'), FAST);
     let sent = 0;
@@ -485,7 +486,7 @@ describe('a full server makes room (issue 13: 55 silent sockets locked every hon
       clearInterval(trickle);
     }
     expect(a.log).toEqual([expect.objectContaining({ code: 'EVICTED', incoming: true, remotePort: oldestPort })]);
-    expect(a.hub.server.connectionCount).toBe(55);
+    expect(a.hub.gate.count).toBe(55);
   });
 
   test('the same with handshaken peers that said nothing, then with peers their torrent calls idle', async () => {
@@ -515,12 +516,108 @@ describe('a full server makes room (issue 13: 55 silent sockets locked every hon
     await eventually(() => a1.types().filter((t) => t === 'interested').length === 3);
     const refused = await raw(port);
     await whenClosed(refused);
-    expect(a.hub.server.refusedCount).toBe(1);
+    expect(a.hub.gate.refusedCount).toBe(1);
     // ...until the torrent says its peers are of no use: then the oldest of them goes.
     idle = true;
     const third = await raw(port);
     await eventually(() => a.hub.connectionCount === 3 && a1.closed.length === 2);
     expect(a1.closed[1]?.reason).toBe('evicted');
     expect(third.destroyed).toBe(false);
+  });
+});
+
+describe('other transports: an in-memory network, no TCP, on a ManualClock', () => {
+  const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+  async function until(check: () => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 500 && !check(); i++) await turn();
+    if (!check()) throw new Error(`not within 500 turns: ${what}`);
+  }
+
+  /** A raw memory socket to `host:port` that records what the hub sends (it sends only what it is told). */
+  function rawMemory(net: MemoryNetwork, from: string, port: number, to = '192.0.2.1') {
+    const t: MemoryTransport = net.transport(from);
+    t.attach({ clock: net.clock, gate: new ConnectionGate({ clock: net.clock, timeoutMs: 0 }), accept: () => undefined, reportError: () => undefined });
+    const got: Buffer[] = [];
+    let closed = false;
+    const socket: MemorySocket = t.connect(to, port, { onData: (_s, c) => got.push(Buffer.from(c)), onClose: () => (closed = true) });
+    return { socket, got, closed: () => closed };
+  }
+
+  test('two hubs over memory: handshake and messages, and every connection knows its transport', async () => {
+    const clock = new ManualClock();
+    const net = new MemoryNetwork({ clock });
+    // A listens on two transports at one port: 'memory' and 'lan' (a second protocol, as uTP will be).
+    const a = hub(id('a'), { clock, transports: [net.transport('192.0.2.1'), net.transport('192.0.2.1', { name: 'lan' })] });
+    const a1 = new TestTorrent('a1');
+    a.hub.addTorrent(T1, a1);
+    const { port } = await a.hub.listen({ minPort: 6881, maxPort: 6881 });
+    const b = hub(id('b'), { clock, transports: [net.transport('192.0.2.2')] });
+    const b1 = new TestTorrent('b1');
+    b.hub.addTorrent(T1, b1);
+    const c = hub(id('c'), { clock, transports: [net.transport('192.0.2.3', { name: 'lan' })] });
+    const c1 = new TestTorrent('c1');
+    c.hub.addTorrent(T1, c1);
+    b.hub.connect(T1, '192.0.2.1', port);
+    c.hub.connect(T1, '192.0.2.1', port, { transport: 'lan' });
+    await until(() => a1.peers.length === 2 && b1.peers.length === 1 && c1.peers.length === 1, 'both handshakes');
+    expect(a1.peers.map((p) => [p.transport, p.remoteAddress, p.incoming]).sort()).toEqual([
+      ['lan', '192.0.2.3', true],
+      ['memory', '192.0.2.2', true],
+    ]);
+    expect(b1.peers[0]!.transport).toBe('memory');
+    b1.peers[0]!.sendPiece(0, 0, Buffer.alloc(16384, 9));
+    await until(() => a1.types().includes('piece'), 'the piece');
+    expect(a1.types().slice(0, 2)).toEqual(['have-none', 'extended-handshake']);
+    expect(() => b.hub.connect(T1, '192.0.2.1', port, { transport: 'utp' })).toThrow(/no transport named utp/);
+    expect(() => hub(id('d'), { transports: [net.transport('192.0.2.4')], rawServer: { bind: '127.0.0.1' } })).toThrow(/bind: settings of the default TCP/);
+    expect(clock.now()).toBe(0); // no clock time went by
+  });
+
+  test('the handshake deadline, the first-message deadline and the idle sweep hold for memory connections', async () => {
+    const clock = new ManualClock();
+    const net = new MemoryNetwork({ clock });
+    const a = hub(id('a'), { clock, transports: [net.transport('192.0.2.1')], keepAliveIntervalMs: 0, rawServer: { onError: () => undefined } });
+    const a1 = new TestTorrent('a1');
+    a.hub.addTorrent(T1, a1);
+    const { port } = await a.hub.listen({ minPort: 6881, maxPort: 6881 });
+    const silent = rawMemory(net, '192.0.2.50', port);
+    const mute = rawMemory(net, '192.0.2.51', port);
+    const talker = rawMemory(net, '192.0.2.52', port);
+    await until(() => a.hub.connectionCount === 3, 'three connections');
+    mute.socket.write(encodeHandshake(T1, id('m'), FAST));
+    talker.socket.write(Buffer.concat([encodeHandshake(T1, id('k'), FAST), ...encodeMessage({ type: 'interested' })]));
+    await until(() => a1.peers.length === 2 && a1.types().includes('interested'), 'two handshakes');
+    clock.advance(10_000);
+    await until(() => silent.closed(), 'the silent one dropped');
+    expect(a.log.map((e) => e.code)).toEqual(['HANDSHAKE_TIMEOUT']);
+    clock.advance(20_000); // t = 30 s
+    await until(() => mute.closed(), 'the mute one dropped');
+    expect(a.log.map((e) => e.code)).toEqual(['HANDSHAKE_TIMEOUT', 'FIRST_MESSAGE_TIMEOUT']);
+    clock.advance(330_000); // the talker sent nothing for 360 s: the idle sweep
+    await until(() => talker.closed(), 'the talker timed out');
+    expect(a1.closed.map((c) => (c.error as ProtocolError | undefined)?.code ?? c.reason)).toEqual(['FIRST_MESSAGE_TIMEOUT', 'timeout']);
+  });
+
+  test('a full hub evicts the oldest handshaking memory connection; the per-IP cap refuses the rest', async () => {
+    const clock = new ManualClock();
+    const net = new MemoryNetwork({ clock });
+    const a = hub(id('a'), { clock, transports: [net.transport('192.0.2.1')], rawServer: { maxAllowIn: 2, maxConnectionsPerIp: 1, onError: () => undefined } });
+    const a1 = new TestTorrent('a1');
+    a.hub.addTorrent(T1, a1);
+    const { port } = await a.hub.listen({ minPort: 6881, maxPort: 6881 });
+    const first = rawMemory(net, '192.0.2.50', port);
+    await until(() => a.hub.connectionCount === 1, 'one');
+    const second = rawMemory(net, '192.0.2.51', port);
+    await until(() => a.hub.connectionCount === 2, 'two');
+    second.socket.write(encodeHandshake(T1, id('s'), FAST));
+    await until(() => a1.peers.length === 1, 'the second handshaken');
+    const sameIp = rawMemory(net, '192.0.2.51', port);
+    await until(() => sameIp.closed(), 'over the per-IP cap');
+    const third = rawMemory(net, '192.0.2.52', port);
+    await until(() => first.closed() && a.hub.connectionCount === 2, 'the handshaking one evicted');
+    expect(third.closed()).toBe(false);
+    expect(second.closed()).toBe(false);
+    expect(a.log.map((e) => [e.code, e.remoteAddress])).toEqual([['EVICTED', '192.0.2.50']]);
+    expect(a.hub.gate.refusedCount).toBe(1);
   });
 });

@@ -1,12 +1,15 @@
 import {
-  RawServer,
+  ConnectionGate,
+  TcpTransport,
   type ListenOptions,
   type ListenResult,
+  type PeerSocket,
   type RawServerOptions,
-  type SingleSocket,
   type SocketHandler,
-  type TaskHandle,
+  type Transport,
+  type TransportHost,
 } from '@mainline/rawserver';
+import { systemClock, type Clock, type TimerHandle } from '@mainline/rate';
 import { DEFAULT_FIRST_MESSAGE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_KEEPALIVE_INTERVAL_MS, SIMULTANEOUS_OPEN_MS } from './constants.js';
 import { ConnecterError, ProtocolError, type ProtocolErrorCode } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
@@ -63,8 +66,24 @@ export interface WireHubOptions {
    * extension handshake at once; a peer with nothing to say holds a connection slot for nothing.
    */
   firstMessageTimeoutMs?: number;
-  /** Options for the RawServer the hub creates (its onIncoming is the hub's). */
-  rawServer?: Omit<RawServerOptions, 'onIncoming'>;
+  /**
+   * Where time comes from: deadlines, keep-alives, the idle sweep and the default TCP transport
+   * (default: `rawServer.clock`, else the system clock).
+   */
+  clock?: Clock;
+  /**
+   * How peers are reached, in order of preference for dialling (`connect`'s `transport` picks
+   * another): default one `TcpTransport` made from `rawServer`. Every transport's connections
+   * share the hub's limits, deadlines and eviction.
+   */
+  transports?: readonly Transport[];
+  /**
+   * Connection limits of the hub, for every transport: `maxAllowIn` (55, with eviction of
+   * idle incoming connections when full), `maxConnectionsPerIp` (8), `limitLoopback`, `timeoutMs`
+   * (300 s without a byte), `timeoutCheckIntervalMs`; `onError` for exceptions in handlers. The
+   * other settings go to the default TCP transport (an error when `transports` is given).
+   */
+  rawServer?: Omit<RawServerOptions, 'onIncoming' | 'onFull' | 'gate'>;
   /** Told about every dropped peer, with the reason. */
   log?: (event: WireLogEvent) => void;
 }
@@ -74,6 +93,21 @@ export interface HubConnectOptions {
   peerId?: Uint8Array;
   /** Connect timeout for this dial. */
   connectTimeoutMs?: number;
+  /** The transport to dial on, by name (default: the hub's first). */
+  transport?: string;
+}
+
+const LIMIT_KEYS = ['maxAllowIn', 'maxConnectionsPerIp', 'limitLoopback', 'timeoutMs', 'timeoutCheckIntervalMs'] as const;
+
+/** Splits the hub's `rawServer` options into the shared limits and the TCP transport's own settings. */
+function splitRawServerOptions(o: WireHubOptions['rawServer'] = {}): {
+  limits: Pick<RawServerOptions, (typeof LIMIT_KEYS)[number]>;
+  tcp: Omit<RawServerOptions, 'onIncoming' | 'onFull' | 'gate' | 'clock' | (typeof LIMIT_KEYS)[number]>;
+} {
+  const { maxAllowIn, maxConnectionsPerIp, limitLoopback, timeoutMs, timeoutCheckIntervalMs, clock: _clock, ...tcp } = o;
+  const limits = { maxAllowIn, maxConnectionsPerIp, limitLoopback, timeoutMs, timeoutCheckIntervalMs };
+  for (const k of LIMIT_KEYS) if (limits[k] === undefined) delete limits[k];
+  return { limits, tcp };
 }
 
 interface TorrentEntry {
@@ -99,23 +133,31 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 const unmapped = (address: string): string => (address.toLowerCase().startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address);
 
 /**
- * The peer-wire front door (mainline's Encoder, for many torrents at once): one RawServer, one
- * listening port, a registry of info-hash → torrent. Incoming connections are routed by the
- * info-hash in their handshake; connections to ourselves and duplicate peer ids are dropped;
- * every protocol error drops only the peer that made it. Keep-alives go out every 2 minutes, and
- * idle peers are closed by the RawServer's inactivity timeout.
+ * The peer-wire front door (mainline's Encoder, for many torrents at once): one or more
+ * transports (TCP by default; in-memory in tests; later uTP), one listening port, a registry of
+ * info-hash → torrent. Incoming connections are routed by the info-hash in their handshake;
+ * connections to ourselves and duplicate peer ids are dropped; every protocol error drops only
+ * the peer that made it. The limits (connection caps, eviction when full, the idle timeout) and
+ * the handshake and first-message deadlines hold for every transport alike. Keep-alives go out
+ * every 2 minutes.
  */
 export class WireHub {
-  readonly server: RawServer;
   readonly peerId: Uint8Array;
   readonly reserved: Uint8Array;
+  readonly clock: Clock;
+  /** Admission for the connections of every transport: caps, eviction, the idle sweep. */
+  readonly gate: ConnectionGate;
+  /** The transports, in order of preference for dialling. */
+  readonly transports: readonly Transport[];
   private readonly torrents = new Map<string, TorrentEntry>();
   private readonly connections = new Set<PeerConnection>();
   private readonly log: ((event: WireLogEvent) => void) | undefined;
-  private readonly keepAliveTask: TaskHandle | undefined;
+  private keepAliveTimer: TimerHandle | undefined;
   private readonly owner: ConnectionOwner;
   private readonly handshakeTimeoutMs: number;
   private readonly firstMessageTimeoutMs: number;
+  private readonly onError: (error: unknown, context: string) => void;
+  private closedValue = false;
 
   constructor(options: WireHubOptions) {
     checkId('peerId', options.peerId);
@@ -125,29 +167,67 @@ export class WireHub {
     this.log = options.log;
     this.handshakeTimeoutMs = timeout('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.firstMessageTimeoutMs = timeout('firstMessageTimeoutMs', options.firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS);
-    this.server = new RawServer({
-      ...options.rawServer,
-      onIncoming: (socket) => this.accept(socket),
-      onFull: () => this.evictionCandidate()?.socket,
-    });
+    const interval = options.keepAliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
+    if (!Number.isFinite(interval) || interval < 0) throw new ConnecterError('BAD_ARGUMENT', 'keepAliveIntervalMs must be >= 0');
+    this.clock = options.clock ?? options.rawServer?.clock ?? systemClock;
+    this.onError = options.rawServer?.onError ?? ((error, context) => console.error(`connecter: ${context}:`, error));
+    const { limits, tcp } = splitRawServerOptions(options.rawServer);
+    if (options.transports && Object.keys(tcp).some((k) => k !== 'onError')) {
+      throw new ConnecterError('BAD_ARGUMENT', `rawServer ${Object.keys(tcp).join(', ')}: settings of the default TCP transport, and transports are given`);
+    }
+    this.transports = options.transports ? [...options.transports] : [new TcpTransport(tcp)];
+    if (this.transports.length === 0) throw new ConnecterError('BAD_ARGUMENT', 'a hub needs at least one transport');
+    if (new Set(this.transports.map((t) => t.name)).size !== this.transports.length) {
+      throw new ConnecterError('BAD_ARGUMENT', 'two transports of the hub have the same name');
+    }
     this.owner = {
-      now: () => this.server.clock.now(),
+      now: () => this.clock.now(),
       localPeerId: this.peerId,
       localReserved: this.reserved,
       onInfoHash: (conn, infoHash) => this.gotInfoHash(conn, infoHash),
       onPeerId: (conn, peerId) => this.gotPeerId(conn, peerId),
       onClosed: (conn, reason, error) => this.closed(conn, reason, error),
-      onConnected: (conn) => this.startDeadline(conn, this.handshakeTimeoutMs, 'HANDSHAKE_TIMEOUT', 'no complete handshake'),
+      onConnected: (conn) => {
+        this.gate.track(conn.socket);
+        this.startDeadline(conn, this.handshakeTimeoutMs, 'HANDSHAKE_TIMEOUT', 'no complete handshake');
+      },
       onFirstMessage: (conn) => this.clearDeadline(conn),
     };
-    const interval = options.keepAliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
-    if (!Number.isFinite(interval) || interval < 0) throw new ConnecterError('BAD_ARGUMENT', 'keepAliveIntervalMs must be >= 0');
-    if (interval > 0) this.keepAliveTask = this.server.addRepeatingTask(() => this.sendKeepAlives(), interval);
+    // Last: the gate and the keep-alives start timers, which a constructor that throws would leave running.
+    this.gate = new ConnectionGate({
+      ...limits,
+      clock: this.clock,
+      onFull: () => this.evictionCandidate()?.socket,
+      onError: (error, context) => this.reportError(error, context),
+    });
+    const host: TransportHost = {
+      clock: this.clock,
+      gate: this.gate,
+      accept: (socket) => this.accept(socket),
+      reportError: (error, context) => this.reportError(error, context),
+    };
+    for (const t of this.transports) t.attach(host);
+    if (interval > 0) this.scheduleKeepAlives(interval);
   }
 
-  /** Listens on the first free port of the range (see RawServer.listen). */
-  listen(options?: ListenOptions): Promise<ListenResult> {
-    return this.server.listen(options);
+  /**
+   * Listens on every transport that listens: the first on the first free port of the range (see
+   * RawServer.listen), the others on that same port (a client announces one port for all).
+   */
+  async listen(options: ListenOptions = {}): Promise<ListenResult> {
+    let first: ListenResult | undefined;
+    for (const t of this.transports) {
+      if (!t.listen) continue;
+      const result = await t.listen(first ? { ...options, minPort: first.port, maxPort: first.port } : options);
+      first ??= result;
+    }
+    if (!first) throw new ConnecterError('BAD_ARGUMENT', 'no transport of the hub listens');
+    return first;
+  }
+
+  /** A transport of the hub by name. */
+  transport(name: string): Transport | undefined {
+    return this.transports.find((t) => t.name === name);
   }
 
   /** Registers a torrent so incoming peers asking for `infoHash` reach it. */
@@ -201,9 +281,12 @@ export class WireHub {
       if (equalBytes(options.peerId, this.peerId)) throw new ConnecterError('BAD_ARGUMENT', 'that peer id is our own');
     }
     const expected = options.peerId ? Uint8Array.from(options.peerId) : undefined;
+    if (this.closedValue) throw new ConnecterError('CLOSED', 'the hub is closed');
+    const transport = options.transport === undefined ? this.transports[0]! : this.transport(options.transport);
+    if (!transport) throw new ConnecterError('BAD_ARGUMENT', `the hub has no transport named ${options.transport}`);
     // The connection needs the socket and the socket needs a handler: start with a placeholder
     // (nothing can arrive before setHandler below, which runs synchronously).
-    const socket = this.server.connect(
+    const socket = transport.connect(
       host,
       port,
       PLACEHOLDER,
@@ -218,15 +301,62 @@ export class WireHub {
     return conn;
   }
 
-  /** Closes every connection and the RawServer (its port, sockets and timers). */
+  /** Closes every connection and transport (their ports, sockets and timers) and the hub's timers. */
   async close(): Promise<void> {
-    if (this.keepAliveTask) this.server.cancelTask(this.keepAliveTask);
-    await this.server.close();
+    this.closedValue = true;
+    if (this.keepAliveTimer !== undefined) this.clock.clearTimeout(this.keepAliveTimer);
+    this.keepAliveTimer = undefined;
+    this.gate.close();
+    await Promise.all(this.transports.map((t) => t.close()));
+    for (const conn of [...this.connections]) conn.socket.close('shutdown');
+  }
+
+  private reportError(error: unknown, context: string): void {
+    try {
+      this.onError(error, context);
+    } catch {
+      // a failing reporter must not take the hub down
+    }
+  }
+
+  /** Runs `fn` in `ms` on the hub's clock; an exception is reported, not thrown into the clock. */
+  private later(fn: () => void, ms: number, context: string): TimerHandle {
+    return this.clock.setTimeout(() => {
+      try {
+        fn();
+      } catch (err) {
+        this.reportError(err, context);
+      }
+    }, ms);
+  }
+
+  private scheduleKeepAlives(interval: number): void {
+    this.keepAliveTimer = this.later(
+      () => {
+        if (this.closedValue) return;
+        this.scheduleKeepAlives(interval);
+        this.sendKeepAlives();
+      },
+      interval,
+      'keep-alives',
+    );
   }
 
   // ---------------------------------------------------------------- internals
 
-  private accept(socket: SingleSocket): SocketHandler {
+  /**
+   * An incoming connection from any transport: admitted by the gate (TCP's were, before their
+   * socket was made), then handshaking under its deadline.
+   */
+  private accept(socket: PeerSocket): SocketHandler | undefined {
+    if (this.closedValue) {
+      this.gate.countRefusal();
+      return undefined;
+    }
+    if (!this.gate.has(socket)) {
+      if (!this.gate.admit(socket.remoteAddress)) return undefined;
+      this.gate.track(socket);
+    }
     const conn = new PeerConnection(this.owner, socket, true, undefined);
     this.connections.add(conn);
     this.startDeadline(conn, this.handshakeTimeoutMs, 'HANDSHAKE_TIMEOUT', 'no complete handshake');
@@ -237,14 +367,18 @@ export class WireHub {
   private startDeadline(conn: PeerConnection, ms: number, code: ProtocolErrorCode, what: string): void {
     this.clearDeadline(conn);
     if (ms === 0) return;
-    conn.deadline = this.server.addTask(() => {
-      conn.deadline = undefined;
-      conn.fail(new ProtocolError(code, `${what} within ${ms / 1000} s`));
-    }, ms);
+    conn.deadline = this.later(
+      () => {
+        conn.deadline = undefined;
+        conn.fail(new ProtocolError(code, `${what} within ${ms / 1000} s`));
+      },
+      ms,
+      'deadline',
+    );
   }
 
   private clearDeadline(conn: PeerConnection): void {
-    if (conn.deadline) this.server.cancelTask(conn.deadline);
+    if (conn.deadline !== undefined) this.clock.clearTimeout(conn.deadline);
     conn.deadline = undefined;
   }
 
@@ -323,13 +457,14 @@ export class WireHub {
    */
   private winsSimultaneousOpen(conn: PeerConnection, old: PeerConnection, peerId: Uint8Array): boolean {
     if (conn.incoming === old.incoming || unmapped(conn.remoteAddress) !== unmapped(old.remoteAddress)) return false;
-    if (old.openedAt === undefined || this.server.clock.now() - old.openedAt > SIMULTANEOUS_OPEN_MS) return false;
+    if (old.openedAt === undefined || this.clock.now() - old.openedAt > SIMULTANEOUS_OPEN_MS) return false;
     const weAreLower = Buffer.compare(Buffer.from(this.peerId), Buffer.from(peerId)) < 0;
     return weAreLower ? !conn.incoming : conn.incoming;
   }
 
   private closed(conn: PeerConnection, reason: PeerCloseReason, error?: Error): void {
     this.connections.delete(conn);
+    this.gate.release(conn.socket);
     this.clearDeadline(conn);
     const entry = conn.infoHash ? this.torrents.get(hex(conn.infoHash)) : undefined;
     if (entry && conn.peerId && entry.peers.get(hex(conn.peerId)) === conn) entry.peers.delete(hex(conn.peerId));

@@ -1,4 +1,4 @@
-import { Bitfield } from '@mainline/bitfield';
+import { BLOCK_SIZE, Bitfield } from '@mainline/bitfield';
 import { PiecePickerError } from './errors.js';
 import { AvailabilityOrder } from './order.js';
 
@@ -34,7 +34,7 @@ export interface PiecePickerOptions {
   totalLength: number;
   /** Pieces we already have (verified); not kept, only read. */
   have?: Bitfield;
-  /** Request size (default 16384, mainline's download_slice_size). */
+  /** Request size (default BLOCK_SIZE, 16 KiB, mainline's download_slice_size). */
   blockSize?: number;
   /** Below this many pieces had, new pieces are chosen at random (default 4, as mainline). */
   rarestFirstCutoff?: number;
@@ -140,7 +140,7 @@ export class PiecePicker<P = string> {
 
   constructor(options: PiecePickerOptions) {
     const { pieceCount, pieceLength, totalLength } = options;
-    const blockSize = options.blockSize ?? 16384;
+    const blockSize = options.blockSize ?? BLOCK_SIZE;
     const cutoff = options.rarestFirstCutoff ?? 4;
     const int = (v: unknown, min: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min;
     if (!int(pieceCount, 0) || pieceCount > 2 ** 31) bad('pieceCount must be an integer in [0, 2^31]');

@@ -1,48 +1,22 @@
 import { createServer, isIP, Socket, type AddressInfo, type ConnectOpts, type Server, type SocketConstructorOpts } from 'node:net';
 import { systemClock, type Clock, type TimerHandle } from '@mainline/rate';
+import { CONNECTION_LIMIT_OPTIONS, ConnectionGate, type ConnectionLimits } from './connection-gate.js';
+import { bindHosts } from './bind-range.js';
+import { RAWSERVER_DEFAULTS, writeLimits } from './defaults.js';
 import { checkNonNegative, checkPort, RawServerError } from './errors.js';
-import { isLoopback, normalizeAddress, SingleSocket, type SocketHandler, type SocketOwner, type SocketState } from './single-socket.js';
+import { normalizeAddress, type PeerSocket, type SocketHandler, type SocketOwner, type SocketState } from './peer-socket.js';
+import { SingleSocket } from './single-socket.js';
 
-/** mainline 3.x defaults (download.py), plus the Node-era additions. */
-export const RAWSERVER_DEFAULTS = {
-  /** Close a socket after this long with nothing received. */
-  timeoutMs: 300_000,
-  /** How often that is checked. */
-  timeoutCheckIntervalMs: 60_000,
-  /** Refuse incoming connections while this many sockets are open. */
-  maxAllowIn: 55,
-  /** Most outgoing connects in progress at once; further dials wait their turn. (Not in mainline.) */
-  maxHalfOpen: 20,
-  /** Give up an outgoing connect after this long. (Not in mainline: it waited for the OS.) */
-  connectTimeoutMs: 15_000,
-  /** A socket whose send queue reaches this many bytes is congested. (mainline waited for empty.) */
-  writeThreshold: 256 * 1024,
-  /**
-   * A send queue may never hold more than this (default: the larger of 2 MiB and 4 × the
-   * threshold); a socket that would go past it is closed ('write-overflow'). (Not in mainline.)
-   */
-  maxWriteQueue: 2 * 1024 * 1024,
-  /**
-   * Listen backlog: Node's own default (mainline used 5, which drops bursts of honest connects;
-   * the kernel caps it at net.core.somaxconn).
-   */
-  backlog: 511,
-  /** Most sockets open to or from one IP address; incoming ones beyond it are refused. (Not in mainline.) */
-  maxConnectionsPerIp: 8,
-  /** Port range. */
-  minPort: 6881,
-  maxPort: 6999,
-} as const;
-
-export interface RawServerOptions {
+export interface RawServerOptions extends ConnectionLimits {
   /** Where time and timers come from (default: the system clock). */
   clock?: Clock;
-  /** Inactivity timeout in ms (default 300 000). 0 disables it. */
-  timeoutMs?: number;
-  /** Period of the inactivity sweep in ms (default 60 000). */
-  timeoutCheckIntervalMs?: number;
-  /** Incoming connections are refused while this many sockets are open (default 55). */
-  maxAllowIn?: number;
+  /**
+   * Count this server's sockets in a gate shared with other transports (a peer-wire hub's),
+   * instead of one of its own: the limits (`maxAllowIn`, `maxConnectionsPerIp`, `limitLoopback`,
+   * `timeoutMs`, `timeoutCheckIntervalMs`) and `onFull` are then the gate's, and giving them here
+   * too is a BAD_ARGUMENT.
+   */
+  gate?: ConnectionGate;
   /** Most concurrent outgoing connects (default 20); more dials are queued in order. */
   maxHalfOpen?: number;
   /** Outgoing connect timeout in ms (default 15 000). */
@@ -56,18 +30,10 @@ export interface RawServerOptions {
    */
   maxWriteQueue?: number;
   /**
-   * Most sockets (incoming and outgoing, connecting or open) to or from one IP address (default 8;
-   * 0 = no cap): an incoming connection from an address at the cap is refused. Loopback addresses
-   * are exempt unless `limitLoopback` (local swarms and tests run many peers on 127.0.0.1).
-   */
-  maxConnectionsPerIp?: number;
-  /** Apply `maxConnectionsPerIp` to loopback addresses (127.0.0.0/8, ::1) too (default false). */
-  limitLoopback?: boolean;
-  /**
    * The server is full (`maxAllowIn`) and a new connection came in: return an incoming socket to
    * close in its favour (it is closed with 'evicted'), or undefined to refuse the newcomer.
    */
-  onFull?: () => SingleSocket | undefined;
+  onFull?: () => PeerSocket | undefined;
   /**
    * Outgoing connections read into one buffer of this many bytes, shared by all of them, instead
    * of a new buffer per read (default 0: off). Fewer, larger reads and no garbage per read; the
@@ -124,8 +90,6 @@ interface Task extends TaskHandle {
   timer: TimerHandle | undefined;
 }
 
-const PORT_TAKEN = new Set(['EADDRINUSE', 'EACCES']);
-const NO_IPV6 = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPORT']);
 
 function listenOnce(host: string, port: number, backlog: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -156,18 +120,13 @@ function closeServer(server: Server): Promise<void> {
  */
 export class RawServer {
   readonly clock: Clock;
-  private readonly timeoutMs: number;
-  private readonly timeoutCheckIntervalMs: number;
-  private readonly maxAllowIn: number;
+  /** Admission (caps, eviction) and the inactivity sweep: this server's own, or one shared with other transports. */
+  readonly gate: ConnectionGate;
+  private readonly ownGate: boolean;
   private readonly maxHalfOpen: number;
   private readonly connectTimeoutMs: number;
   private readonly bind: string;
   private readonly onIncoming: ((socket: SingleSocket) => SocketHandler | undefined) | undefined;
-  private readonly onFull: (() => SingleSocket | undefined) | undefined;
-  private readonly maxPerIp: number;
-  private readonly limitLoopback: boolean;
-  /** Sockets (connecting or open) per remote address, for maxConnectionsPerIp. */
-  private readonly perIp = new Map<string, number>();
   private readonly sharedReadBuffer: Buffer | undefined;
   private readonly onError: (error: unknown, context: string) => void;
   private readonly owner: SocketOwner;
@@ -178,38 +137,25 @@ export class RawServer {
   private servers: Server[] = [];
   private readonly tasks = new Set<Task>();
   private readonly repeating = new Set<TaskHandle & { cancel(): void }>();
-  private sweepTask: TaskHandle | undefined;
   private closedValue = false;
-  private refused = 0;
   private listenResult: ListenResult | undefined;
 
   constructor(options: RawServerOptions = {}) {
     this.clock = options.clock ?? systemClock;
-    this.timeoutMs = checkNonNegative('timeoutMs', options.timeoutMs ?? RAWSERVER_DEFAULTS.timeoutMs);
-    this.timeoutCheckIntervalMs = checkNonNegative(
-      'timeoutCheckIntervalMs',
-      options.timeoutCheckIntervalMs ?? RAWSERVER_DEFAULTS.timeoutCheckIntervalMs,
-    );
-    if (this.timeoutMs > 0 && this.timeoutCheckIntervalMs === 0) {
-      throw new RawServerError('BAD_ARGUMENT', 'timeoutCheckIntervalMs must be > 0 when timeoutMs is set');
+    this.onError =
+      options.onError ??
+      ((error, context) => {
+        console.error(`rawserver: ${context}:`, error);
+      });
+    if (options.gate) {
+      const doubled = [...CONNECTION_LIMIT_OPTIONS, 'onFull' as const].filter((k) => options[k] !== undefined);
+      if (doubled.length > 0) throw new RawServerError('BAD_ARGUMENT', `${doubled.join(', ')}: the shared gate's settings, not this server's`);
+      if (options.gate.clock !== this.clock) throw new RawServerError('BAD_ARGUMENT', 'the shared gate runs on another clock');
     }
-    this.maxAllowIn = checkNonNegative('maxAllowIn', options.maxAllowIn ?? RAWSERVER_DEFAULTS.maxAllowIn, true);
     this.maxHalfOpen = checkNonNegative('maxHalfOpen', options.maxHalfOpen ?? RAWSERVER_DEFAULTS.maxHalfOpen, true);
     if (this.maxHalfOpen === 0) throw new RawServerError('BAD_ARGUMENT', 'maxHalfOpen must be at least 1');
     this.connectTimeoutMs = checkNonNegative('connectTimeoutMs', options.connectTimeoutMs ?? RAWSERVER_DEFAULTS.connectTimeoutMs);
-    const writeThreshold = checkNonNegative('writeThreshold', options.writeThreshold ?? RAWSERVER_DEFAULTS.writeThreshold, true);
-    if (writeThreshold === 0) throw new RawServerError('BAD_ARGUMENT', 'writeThreshold must be at least 1');
-    const lowWaterMark = checkNonNegative('lowWaterMark', options.lowWaterMark ?? Math.floor(writeThreshold / 2), true);
-    if (lowWaterMark >= writeThreshold) throw new RawServerError('BAD_ARGUMENT', 'lowWaterMark must be below writeThreshold');
-    const maxWriteQueue = checkNonNegative(
-      'maxWriteQueue',
-      options.maxWriteQueue ?? Math.max(RAWSERVER_DEFAULTS.maxWriteQueue, 4 * writeThreshold),
-      true,
-    );
-    if (maxWriteQueue <= writeThreshold) throw new RawServerError('BAD_ARGUMENT', 'maxWriteQueue must be above writeThreshold');
-    this.maxPerIp = checkNonNegative('maxConnectionsPerIp', options.maxConnectionsPerIp ?? RAWSERVER_DEFAULTS.maxConnectionsPerIp, true);
-    this.limitLoopback = options.limitLoopback ?? false;
-    this.onFull = options.onFull;
+    const limits = writeLimits(options);
     this.bind = options.bind ?? '';
     if (this.bind !== '' && isIP(this.bind) === 0) {
       throw new RawServerError('BAD_ARGUMENT', `bind must be an IP address or '', got ${JSON.stringify(this.bind)}`);
@@ -217,20 +163,15 @@ export class RawServer {
     this.onIncoming = options.onIncoming;
     const shared = checkNonNegative('sharedReadBufferSize', options.sharedReadBufferSize ?? 0, true);
     this.sharedReadBuffer = shared > 0 ? Buffer.allocUnsafeSlow(shared) : undefined;
-    this.onError =
-      options.onError ??
-      ((error, context) => {
-        console.error(`rawserver: ${context}:`, error);
-      });
     this.owner = {
       now: () => this.clock.now(),
       reportError: (error, context) => this.reportError(error, context),
-      socketClosed: (socket, was) => this.socketClosed(socket, was),
-      writeThreshold,
-      lowWaterMark,
-      maxWriteQueue,
+      socketClosed: (socket, was) => this.socketClosed(socket as SingleSocket, was),
+      ...limits,
     };
-    if (this.timeoutMs > 0) this.scheduleSweep();
+    // Last: the gate starts its sweep timer, which a constructor that throws would leave running.
+    this.gate = options.gate ?? new ConnectionGate({ ...options, clock: this.clock, onError: (error, context) => this.reportError(error, context) });
+    this.ownGate = options.gate === undefined;
   }
 
   // ---------------------------------------------------------------- listening
@@ -248,59 +189,22 @@ export class RawServer {
     if (maxPort < minPort) throw new RawServerError('BAD_ARGUMENT', `maxPort ${maxPort} is below minPort ${minPort}`);
     const backlog = checkNonNegative('backlog', options.backlog ?? RAWSERVER_DEFAULTS.backlog, true);
     const explicit = options.hosts ?? (this.bind !== '' ? [this.bind] : undefined);
-    if (explicit) {
-      if (explicit.length === 0) throw new RawServerError('BAD_ARGUMENT', 'hosts must not be empty');
-      for (const h of explicit) {
-        if (isIP(h) === 0) throw new RawServerError('BAD_ARGUMENT', `listen host must be an IP address, got ${JSON.stringify(h)}`);
-      }
-      return this.listenRange(explicit, minPort, maxPort, backlog);
-    }
-    try {
-      return await this.listenRange(['::'], minPort, maxPort, backlog);
-    } catch (err) {
-      const code = ((err as RawServerError).cause as NodeJS.ErrnoException | undefined)?.code;
-      if (err instanceof RawServerError && err.code === 'LISTEN_FAILED' && code && NO_IPV6.has(code)) {
-        return this.listenRange(['0.0.0.0'], minPort, maxPort, backlog);
-      }
-      throw err;
-    }
-  }
-
-  private async listenRange(hosts: readonly string[], minPort: number, maxPort: number, backlog: number): Promise<ListenResult> {
-    let lastTaken: unknown;
-    // An ephemeral first port (0) may collide on a later host: retry a few times.
-    const attempts = minPort === 0 ? 5 : maxPort - minPort + 1;
-    for (let i = 0; i < attempts; i++) {
-      const port = minPort === 0 ? 0 : minPort + i;
-      const bound: Server[] = [];
-      let actual = port;
-      try {
-        for (const host of hosts) {
-          const server = await listenOnce(host, actual, backlog);
-          bound.push(server);
-          actual = (server.address() as AddressInfo).port;
-          if (this.closedValue) throw new RawServerError('CLOSED', 'the server was closed while listening');
-        }
-      } catch (err) {
-        await Promise.all(bound.map(closeServer));
-        if (err instanceof RawServerError) throw err;
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code && PORT_TAKEN.has(code)) {
-          lastTaken = err;
-          continue;
-        }
-        throw new RawServerError('LISTEN_FAILED', `couldn't listen on ${hosts.join(', ')} port ${actual}: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-      for (const server of bound) server.on('connection', (s) => this.accept(s));
-      this.servers = bound;
-      this.listenResult = { port: actual, addresses: bound.map((s) => s.address() as AddressInfo) };
-      return this.listenResult;
-    }
-    throw new RawServerError('NO_FREE_PORT', `Couldn't listen - no free port in ${minPort}-${maxPort} on ${hosts.join(', ')}`, {
-      cause: lastTaken,
-    });
+    const bound = await bindHosts<Server>(
+      {
+        what: 'listen',
+        bind: (host, port) => listenOnce(host, port, backlog),
+        portOf: (server) => (server.address() as AddressInfo).port,
+        close: closeServer,
+        closed: () => this.closedValue,
+      },
+      explicit,
+      minPort,
+      maxPort,
+    );
+    for (const server of bound) server.on('connection', (s) => this.accept(s));
+    this.servers = bound;
+    this.listenResult = { port: (bound[0]!.address() as AddressInfo).port, addresses: bound.map((s) => s.address() as AddressInfo) };
+    return this.listenResult;
   }
 
   /** The bound port and addresses, once `listen` has succeeded. */
@@ -310,8 +214,9 @@ export class RawServer {
 
   private accept(node: Socket): void {
     const address = normalizeAddress(node.remoteAddress);
-    if (this.closedValue || !this.onIncoming || this.overIpCap(address) || !this.makeRoom()) {
-      this.refused++;
+    const refused = this.closedValue || !this.onIncoming;
+    if (refused || !this.gate.admit(address)) {
+      if (refused) this.gate.countRefusal();
       node.on('error', () => undefined);
       node.destroy();
       return;
@@ -322,41 +227,21 @@ export class RawServer {
     socket.attach(node);
     let handler: SocketHandler | undefined;
     try {
-      handler = this.onIncoming(socket);
+      handler = this.onIncoming?.(socket);
     } catch (err) {
       this.reportError(err, 'onIncoming');
     }
     if (!handler) {
-      this.refused++;
+      this.gate.countRefusal();
       socket.finish('local');
       return;
     }
     socket.setHandler(handler);
   }
 
-  private overIpCap(address: string): boolean {
-    if (this.maxPerIp === 0 || (!this.limitLoopback && isLoopback(address))) return false;
-    return (this.perIp.get(address) ?? 0) >= this.maxPerIp;
-  }
-
-  /** True when there is room for one more incoming socket, after evicting one if `onFull` names one. */
-  private makeRoom(): boolean {
-    if (this.sockets.size < this.maxAllowIn) return true;
-    if (!this.onFull) return false;
-    let victim: SingleSocket | undefined;
-    try {
-      victim = this.onFull();
-    } catch (err) {
-      this.reportError(err, 'onFull');
-    }
-    if (!victim || !victim.incoming || !this.sockets.has(victim)) return false;
-    victim.finish('evicted');
-    return this.sockets.size < this.maxAllowIn;
-  }
-
   private track(socket: SingleSocket): void {
     this.sockets.add(socket);
-    this.perIp.set(socket.remoteAddress, (this.perIp.get(socket.remoteAddress) ?? 0) + 1);
+    this.gate.track(socket);
   }
 
   // ---------------------------------------------------------------- dialling
@@ -432,11 +317,8 @@ export class RawServer {
   }
 
   private socketClosed(socket: SingleSocket, was: SocketState): void {
-    if (this.sockets.delete(socket)) {
-      const n = (this.perIp.get(socket.remoteAddress) ?? 1) - 1;
-      if (n > 0) this.perIp.set(socket.remoteAddress, n);
-      else this.perIp.delete(socket.remoteAddress);
-    }
+    this.sockets.delete(socket);
+    this.gate.release(socket);
     if (was === 'queued') {
       const i = this.dialQueue.findIndex((d) => d.socket === socket);
       if (i >= 0) this.dialQueue.splice(i, 1);
@@ -510,21 +392,9 @@ export class RawServer {
     if (task.timer !== undefined) this.clock.clearTimeout(task.timer);
   }
 
-  private scheduleSweep(): void {
-    this.sweepTask = this.addRepeatingTask(() => this.sweep(), this.timeoutCheckIntervalMs);
-  }
-
-  /** Closes every socket that has received nothing for more than `timeoutMs` (runs every `timeoutCheckIntervalMs`). */
-  private sweep(): void {
-    const cutoff = this.clock.now() - this.timeoutMs;
-    for (const socket of [...this.sockets]) {
-      if (socket.lastReceivedAt < cutoff) socket.finish('timeout');
-    }
-  }
-
   // ---------------------------------------------------------------- state
 
-  /** Sockets connecting or open (what `maxAllowIn` counts). */
+  /** This server's sockets, connecting or open (with its own gate: what `maxAllowIn` counts). */
   get connectionCount(): number {
     return this.sockets.size;
   }
@@ -539,14 +409,17 @@ export class RawServer {
     return this.dialQueue.length;
   }
 
-  /** Sockets (connecting or open) to or from `address` (as reported by `SingleSocket.remoteAddress`). */
+  /**
+   * Sockets (connecting or open) to or from `address` (as reported by `remoteAddress`), counted
+   * by the gate: with a shared gate, those of the other transports too.
+   */
   connectionsFrom(address: string): number {
-    return this.perIp.get(address) ?? 0;
+    return this.gate.connectionsFrom(address);
   }
 
-  /** Incoming connections refused so far (over `maxAllowIn` or `maxConnectionsPerIp`, no handler, or while closing). */
+  /** Incoming connections refused so far (over `maxAllowIn` or `maxConnectionsPerIp`, no handler, or while closing), by the gate. */
   get refusedCount(): number {
-    return this.refused;
+    return this.gate.refusedCount;
   }
 
   get closed(): boolean {
@@ -570,7 +443,7 @@ export class RawServer {
     this.servers = [];
     if (!this.closedValue) {
       this.closedValue = true;
-      if (this.sweepTask) this.cancelTask(this.sweepTask);
+      if (this.ownGate) this.gate.close();
       for (const r of [...this.repeating]) this.cancelTask(r);
       for (const t of [...this.tasks]) this.cancelTask(t);
     }

@@ -1,109 +1,16 @@
-import { isIP, type Socket } from 'node:net';
-
-/** Why a socket closed. Each socket reports exactly one, once. */
-export type CloseReason =
-  /** The peer closed the connection (EOF) or reset it. */
-  | 'remote-closed'
-  /** `SingleSocket.close()` was called. */
-  | 'local'
-  /** Nothing was received for the inactivity timeout (mainline: 300 s, checked every 60 s). */
-  | 'timeout'
-  /** An outgoing connect did not complete within the connect timeout. */
-  | 'connect-timeout'
-  /** An outgoing connect was refused or failed (ECONNREFUSED, EHOSTUNREACH, ...). */
-  | 'connect-failed'
-  /** A socket error after the connection was up (ECONNRESET is reported as 'remote-closed'). */
-  | 'error'
-  /** The handler threw; the exception went to `onError` and only this socket was dropped. */
-  | 'handler-error'
-  /** `RawServer.close()` closed every socket. */
-  | 'shutdown'
-  /**
-   * The send queue would have grown past the server's `maxWriteQueue`: the peer does not read
-   * what we send. The socket is closed (just after the write that overflowed returns).
-   */
-  | 'write-overflow'
-  /** The server was full and closed this incoming socket to make room for a newcomer (`onFull`). */
-  | 'evicted';
-
-/** Lifecycle: queued (waiting for a half-open slot) → connecting → open → closed. Incoming sockets start open. */
-export type SocketState = 'queued' | 'connecting' | 'open' | 'closed';
-
-/** What the upper layer (the peer-wire codec) is told about one socket. */
-export interface SocketHandler {
-  /**
-   * Bytes arrived. The chunk is a fresh buffer owned by the receiver, which may keep views into
-   * it without copying — unless `socket.transientReads`: then it is only valid during the call.
-   */
-  onData(socket: SingleSocket, chunk: Buffer): void;
-  /** An outgoing connect completed (never called for incoming sockets). */
-  onConnect?(socket: SingleSocket): void;
-  /**
-   * The write queue went from at-or-over the threshold back down to the low-water mark:
-   * start producing again (e.g. read the next block from disk).
-   */
-  onFlushed?(socket: SingleSocket): void;
-  /** The socket is gone; called exactly once, synchronously even for `close()`. */
-  onClose(socket: SingleSocket, reason: CloseReason, error?: Error): void;
-}
-
-/** @internal The server side of a socket: bookkeeping the socket reports back to. */
-export interface SocketOwner {
-  now(): number;
-  reportError(error: unknown, context: string): void;
-  socketClosed(socket: SingleSocket, wasState: SocketState): void;
-  writeThreshold: number;
-  lowWaterMark: number;
-  maxWriteQueue: number;
-}
-
-/** @internal */
-export function normalizeAddress(address: string | undefined): string {
-  return splitAddress(address).address;
-}
-
-/** True for 127.0.0.0/8 and ::1 (addresses as normalized: IPv4-mapped ones as plain IPv4). */
-export function isLoopback(address: string): boolean {
-  return address === '::1' || (address.startsWith('127.') && isIP(address) === 4);
-}
-
-function splitAddress(address: string | undefined): { address: string; family: 'IPv4' | 'IPv6' | 'unknown' } {
-  if (address === undefined) return { address: '', family: 'unknown' };
-  // Dual-stack listeners see IPv4 peers as IPv4-mapped IPv6 addresses.
-  if (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4) return { address: address.slice(7), family: 'IPv4' };
-  const v = isIP(address);
-  return { address, family: v === 4 ? 'IPv4' : v === 6 ? 'IPv6' : 'unknown' };
-}
-
-let nextId = 1;
+import type { Socket } from 'node:net';
+import { SocketBase, type CloseReason, type SocketHandler, type SocketOwner, type SocketState } from './peer-socket.js';
 
 /**
- * One TCP connection (mainline's SingleSocket). Writes are queued by Node; `writableLength`,
- * `congested` and the handler's `onFlushed` give the upper layer back-pressure so it stops reading
- * from disk while a peer's queue is full.
+ * One TCP connection (mainline's SingleSocket), the 'tcp' PeerSocket. Writes are queued by Node;
+ * `writableLength`, `congested` and the handler's `onFlushed` give the upper layer back-pressure
+ * so it stops reading from disk while a peer's queue is full.
  */
-export class SingleSocket {
-  /** Process-unique id, handy as a map key. */
-  readonly id = nextId++;
-  /** Peer address (IPv4-mapped IPv6 addresses are shown as plain IPv4) and port. */
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  /** 'IPv4' or 'IPv6' (or 'unknown' for an outgoing dial to a host name not yet resolved). */
-  readonly family: 'IPv4' | 'IPv6' | 'unknown';
-  /** Clock time (ms) of the last received byte; the socket's creation time before any. */
-  lastReceivedAt: number;
-  /** Clock time (ms) the socket was created (accepted, or asked to dial). */
-  readonly createdAt: number;
-  /** Bytes received so far. */
-  bytesReceived = 0;
-
-  private stateValue: SocketState;
+export class SingleSocket extends SocketBase {
+  readonly transport = 'tcp';
   private node: Socket | undefined;
   private pending: Uint8Array[] = []; // writes made while queued for a dial slot
   private pendingBytes = 0;
-  private congestedValue = false;
-  /** The send queue overflowed: writes are dropped until the close that is already scheduled. */
-  private overflowed = false;
   private error: Error | undefined;
   /** @internal connect-timeout timer, owned by the server. */
   connectTimer: unknown = undefined;
@@ -111,26 +18,16 @@ export class SingleSocket {
 
   /** @internal Created by RawServer only. */
   constructor(
-    private readonly owner: SocketOwner,
-    private handlerValue: SocketHandler,
-    readonly incoming: boolean,
+    owner: SocketOwner,
+    handler: SocketHandler,
+    incoming: boolean,
     remoteAddress: string,
     remotePort: number,
     state: SocketState,
     /** Reads come through a shared buffer (see transientReads); fixed before any data flows. */
     private readonly transientReadsValue = false,
   ) {
-    const n = splitAddress(remoteAddress);
-    this.remoteAddress = n.address;
-    this.family = n.family;
-    this.remotePort = remotePort;
-    this.stateValue = state;
-    this.lastReceivedAt = owner.now();
-    this.createdAt = this.lastReceivedAt;
-  }
-
-  get state(): SocketState {
-    return this.stateValue;
+    super(owner, handler, incoming, remoteAddress, remotePort, state);
   }
 
   /**
@@ -141,39 +38,15 @@ export class SingleSocket {
     return this.transientReadsValue;
   }
 
-  /** @internal Bytes arrived (from 'data', or from the shared read buffer). */
-  received(chunk: Buffer): void {
-    if (this.stateValue === 'closed') return;
-    this.lastReceivedAt = this.owner.now();
-    this.bytesReceived += chunk.length;
-    this.call(() => this.handlerValue.onData(this, chunk), 'onData');
-  }
-
-  get handler(): SocketHandler {
-    return this.handlerValue;
-  }
-
-  /** Replaces the handler (e.g. once the handshake has routed the socket to a torrent). */
-  setHandler(handler: SocketHandler): void {
-    this.handlerValue = handler;
-  }
-
-  /** Bytes queued for sending and not yet handed to the kernel. */
   get writableLength(): number {
     return this.node && this.stateValue !== 'queued' ? this.node.writableLength : this.pendingBytes;
   }
 
-  /** True once the queue reached the threshold, until it drains to the low-water mark. */
-  get congested(): boolean {
-    return this.congestedValue;
+  /** Local address and port of the connection (undefined before connecting or after closing). */
+  get localAddress(): string | undefined {
+    return this.node?.localAddress;
   }
 
-  /** mainline's is_flushed: nothing is waiting to be sent. */
-  isFlushed(): boolean {
-    return this.writableLength === 0;
-  }
-
-  /** Local port of the connection (undefined before connecting or after closing). */
   get localPort(): number | undefined {
     return this.node?.localPort;
   }
@@ -185,9 +58,9 @@ export class SingleSocket {
    */
   write(data: Uint8Array): boolean {
     if (this.stateValue === 'closed' || this.overflowed) return false;
-    if (data.length === 0) return !this.congestedValue;
+    if (data.length === 0) return !this.congested;
     if (this.stateValue === 'queued' || !this.node) {
-      if (this.pendingBytes + data.length > this.owner.maxWriteQueue) return this.overflow(this.pendingBytes + data.length);
+      if (this.overCap(this.pendingBytes + data.length)) return false;
       this.pending.push(data);
       this.pendingBytes += data.length;
       return this.markCongestion();
@@ -203,7 +76,7 @@ export class SingleSocket {
     if (this.stateValue === 'closed' || this.overflowed) return false;
     if (this.stateValue === 'queued' || !this.node) {
       for (const c of chunks) if (c.length > 0) this.write(c);
-      return !this.congestedValue;
+      return !this.congested;
     }
     const node = this.node;
     node.cork();
@@ -212,7 +85,7 @@ export class SingleSocket {
     } finally {
       node.uncork();
     }
-    return !this.congestedValue;
+    return !this.congested;
   }
 
   private writeNode(data: Uint8Array): boolean {
@@ -222,40 +95,13 @@ export class SingleSocket {
     // Past the threshold a producer that honours back-pressure has stopped; what still comes is
     // what the peer makes us send (rejects, replies), and a peer that never reads must not make
     // that grow without end: over maxWriteQueue the data is dropped and the socket closed.
-    if (this.congestedValue || node.writableLength + data.length >= this.owner.writeThreshold) {
-      if (node.writableLength + data.length > this.owner.maxWriteQueue) return this.overflow(node.writableLength + data.length);
+    if (this.congested || node.writableLength + data.length >= this.owner.writeThreshold) {
+      if (this.overCap(node.writableLength + data.length)) return false;
       node.write(data, this.onChunkWritten);
     } else {
       node.write(data);
     }
     return this.markCongestion();
-  }
-
-  /**
-   * Drops the write and every later one, and closes the socket once the caller's synchronous work
-   * is done: closing inside write() would run onClose in the middle of the caller's bookkeeping.
-   */
-  private overflow(bytes: number): false {
-    if (!this.overflowed) {
-      this.overflowed = true;
-      const error = new Error(`send queue would reach ${bytes} bytes (over ${this.owner.maxWriteQueue}): the peer is not reading`);
-      queueMicrotask(() => this.finish('write-overflow', error));
-    }
-    return false;
-  }
-
-  private markCongestion(): boolean {
-    if (!this.congestedValue && this.writableLength >= this.owner.writeThreshold) this.congestedValue = true;
-    return !this.congestedValue;
-  }
-
-  private checkFlushed(): void {
-    if (!this.congestedValue || this.stateValue === 'closed') return;
-    if (this.writableLength <= this.owner.lowWaterMark) {
-      this.congestedValue = false;
-      const h = this.handlerValue;
-      if (h.onFlushed) this.call(() => h.onFlushed?.(this), 'onFlushed');
-    }
   }
 
   /** Stops reading from the socket (back-pressure towards the peer). */
@@ -266,11 +112,6 @@ export class SingleSocket {
   /** Resumes reading after `pause()`. */
   resume(): void {
     this.node?.resume();
-  }
-
-  /** Closes the connection now (queued bytes are dropped); the handler's onClose runs before this returns. */
-  close(): void {
-    this.finish('local');
   }
 
   // ---- internal, used by RawServer ----
@@ -303,7 +144,7 @@ export class SingleSocket {
       const chunks = this.pending;
       this.pending = [];
       this.pendingBytes = 0;
-      this.congestedValue = false;
+      this.clearCongestion();
       this.writeMany(chunks);
     }
   }
@@ -320,30 +161,9 @@ export class SingleSocket {
     return new Promise((resolve) => node.once('close', () => resolve()));
   }
 
-  /** @internal Runs a handler callback; an exception drops only this socket. */
-  call(fn: () => void, context: string): void {
-    try {
-      fn();
-    } catch (err) {
-      this.owner.reportError(err, `SingleSocket ${this.remoteAddress}:${this.remotePort} ${context}`);
-      this.finish('handler-error', err instanceof Error ? err : new Error(String(err)));
-    }
-  }
-
-  /** @internal Closes once, tells the owner and then the handler. */
-  finish(reason: CloseReason, error?: Error): void {
-    if (this.stateValue === 'closed') return;
-    const was = this.stateValue;
-    this.stateValue = 'closed';
+  protected release(_reason: CloseReason): void {
     this.pending = [];
     this.pendingBytes = 0;
-    this.congestedValue = false;
     if (this.node && !this.node.destroyed) this.node.destroy();
-    this.owner.socketClosed(this, was);
-    try {
-      this.handlerValue.onClose(this, reason, error);
-    } catch (err) {
-      this.owner.reportError(err, `SingleSocket ${this.remoteAddress}:${this.remotePort} onClose`);
-    }
   }
 }

@@ -1,6 +1,6 @@
 // Test-only helpers (not exported from index.ts).
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import type { CloseReason, SingleSocket, SocketHandler } from './single-socket.js';
+import type { CloseReason, PeerSocket, SocketHandler } from './peer-socket.js';
 
 /** A handler that records everything and lets a test await conditions. */
 export class Recorder implements SocketHandler {
@@ -11,7 +11,7 @@ export class Recorder implements SocketHandler {
   closeError: Error | undefined;
   private waiters: { check: () => boolean; resolve: () => void }[] = [];
 
-  onData(_socket: SingleSocket, chunk: Buffer): void {
+  onData(_socket: PeerSocket, chunk: Buffer): void {
     this.chunks.push(chunk);
     this.poke();
   }
@@ -23,7 +23,7 @@ export class Recorder implements SocketHandler {
     this.flushedCount++;
     this.poke();
   }
-  onClose(_socket: SingleSocket, reason: CloseReason, error?: Error): void {
+  onClose(_socket: PeerSocket, reason: CloseReason, error?: Error): void {
     this.closeReason = reason;
     this.closeError = error;
     this.poke();

@@ -24,6 +24,7 @@ export {
   parseUdpScrapeReply,
   type UdpTrackerOptions,
 } from './udp.js';
+export { UdpTrackerClient, type UdpTarget } from './udp-client.js';
 export { createTracker, type TrackerOptions } from './tracker.js';
 export { TrackerTiers, type TierResult } from './tiers.js';
 export {

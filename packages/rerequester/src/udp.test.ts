@@ -1,9 +1,11 @@
 import * as dgram from 'node:dgram';
+import { UdpEndpoint, isDhtDatagram } from '@mainline/rawserver';
 import { ManualClock } from '@mainline/rate';
 import { TrackerError } from './errors.js';
 import { rejectionOf } from './rejection.testutil.js';
 import type { AnnounceRequest } from './types.js';
 import { UdpTracker } from './udp.js';
+import { UdpTrackerClient } from './udp-client.js';
 
 interface Packet {
   msg: Buffer;
@@ -284,5 +286,53 @@ describe('UdpTracker (BEP 15) against a scripted loopback tracker', () => {
     const bad = new UdpTracker('udp://no-such-host.invalid:80');
     trackers.push(bad);
     expect((await rejectionOf(bad.announce(request()))).code).toBe('NETWORK');
+  });
+});
+
+describe('on a shared UDP endpoint (the session\'s listen port)', () => {
+  let endpoint: UdpEndpoint;
+  let client: UdpTrackerClient;
+  const others: ScriptedUdp[] = [];
+  beforeEach(async () => {
+    endpoint = new UdpEndpoint({ onError: () => undefined });
+    await endpoint.bind({ hosts: ['127.0.0.1'] });
+    client = new UdpTrackerClient(endpoint);
+  });
+  afterEach(async () => {
+    client.close();
+    await endpoint.close();
+    for (const o of others.splice(0)) o.close();
+  });
+
+  it('two trackers and a DHT owner share the port: replies go to their transaction, the rest is the DHT\'s or dropped', async () => {
+    const other = await ScriptedUdp.open();
+    others.push(other);
+    const dht: Buffer[] = [];
+    endpoint.register({ name: 'dht', claims: isDhtDatagram, onMessage: (d) => dht.push(d) });
+    srv.handler = (p, s) => {
+      honest(p, s);
+      s.send(reply(0, (tidOf(p.msg) ^ 0xff) >>> 0, CID), p.rinfo); // a stray reply: no transaction of ours
+      s.send(Buffer.from('d1:y1:qe'), p.rinfo); // a DHT query to the same port
+    };
+    other.handler = honest;
+    const a = open({ client });
+    const b = new UdpTracker(`udp://127.0.0.1:${other.port}/announce`, { timeoutBaseMs: 200, client });
+    trackers.push(b);
+    const [ra, rb] = await Promise.all([a.announce(request()), b.announce(request())]);
+    expect([ra.peers.length, rb.peers.length]).toEqual([1, 1]);
+    // Every packet of both trackers left from the one endpoint port.
+    expect(new Set([...srv.packets, ...other.packets].map((p) => p.rinfo.port))).toEqual(new Set([endpoint.port]));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(dht.length).toBe(2); // after the connect and after the announce
+    expect(endpoint.stats()).toMatchObject({ unclaimed: 2, claimed: { 'udp-tracker': 4, dht: 2 } });
+    expect(a.ignoredPackets).toBe(0); // counted by the endpoint
+    expect(client.pending).toBe(0);
+    // Closing one tracker fails only its own requests.
+    srv.handler = () => undefined;
+    const lost = a.announce(request());
+    while (srv.packets.length < 3) await new Promise((r) => setTimeout(r, 5)); // the lost announce went out
+    a.close();
+    expect((await rejectionOf(lost)).code).toBe('ABORTED');
+    await b.announce(request());
   });
 });

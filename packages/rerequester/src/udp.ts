@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import * as dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { BencodeDict } from '@mainline/bencode';
 import { validateTrackerResponse, type ScrapeEntry, type TrackerSuccess } from '@mainline/metainfo';
+import { UdpEndpoint } from '@mainline/rawserver';
 import { systemClock, type Clock } from '@mainline/rate';
 import { TrackerError, toTrackerError } from './errors.js';
+import { UdpTrackerClient } from './udp-client.js';
 import {
   checkAnnounceRequest,
   checkHash,
@@ -26,6 +26,11 @@ export interface UdpTrackerOptions {
   /** How long a connection id is reused (BEP 15: one minute). */
   connectionIdTtlMs?: number;
   clock?: Clock;
+  /**
+   * The session's UDP tracker client, on its one UDP endpoint (the listen port). Without it the
+   * tracker binds a UDP socket of its own (an ephemeral port), closed with the tracker.
+   */
+  client?: UdpTrackerClient;
 }
 
 export const UDP_PROTOCOL_ID = 0x41727101980n;
@@ -43,12 +48,6 @@ interface Target {
   family: 4 | 6;
 }
 
-interface Pending {
-  expect: number;
-  target: Target;
-  resolve(reply: Buffer): void;
-  reject(err: TrackerError): void;
-}
 
 const TIMED_OUT = Symbol('timed out');
 
@@ -60,12 +59,14 @@ export class UdpTracker implements Tracker {
   readonly #base: number;
   readonly #maxRetries: number;
   readonly #ttl: number;
-  readonly #sockets = new Map<4 | 6, dgram.Socket>();
-  readonly #pending = new Map<number, Pending>();
+  readonly #shared: UdpTrackerClient | undefined;
+  /** Without a shared client: our own endpoint and client, made at the first request. */
+  #own: Promise<{ endpoint: UdpEndpoint; client: UdpTrackerClient }> | undefined;
+  /** Requests in flight, failed at close(). */
+  readonly #open = new Set<(err: TrackerError) => void>();
   #connection: { id: Buffer; at: number; key: string } | undefined;
   #closed = false;
-  /** Datagrams dropped because they matched no outstanding request (wrong transaction id, source...). */
-  ignoredPackets = 0;
+  #ownEndpoint: UdpEndpoint | undefined;
 
   constructor(
     readonly url: string,
@@ -88,6 +89,16 @@ export class UdpTracker implements Tracker {
     this.#base = options.timeoutBaseMs ?? 15_000;
     this.#maxRetries = options.maxRetries ?? 8;
     this.#ttl = options.connectionIdTtlMs ?? 60_000;
+    this.#shared = options.client;
+  }
+
+  /**
+   * Datagrams our own endpoint dropped because they matched no request in flight (a wrong
+   * transaction id, another source, junk). With a shared client the session's endpoint counts
+   * them (`UdpEndpoint.stats().unclaimed`), and this stays 0.
+   */
+  get ignoredPackets(): number {
+    return this.#ownEndpoint?.stats().unclaimed ?? 0;
   }
 
   async announce(request: AnnounceRequest, options: RequestOptions = {}): Promise<AnnounceResponse> {
@@ -110,10 +121,26 @@ export class UdpTracker implements Tracker {
 
   close(): void {
     this.#closed = true;
-    for (const p of this.#pending.values()) p.reject(new TrackerError('ABORTED', 'tracker closed', this.url));
-    this.#pending.clear();
-    for (const s of this.#sockets.values()) s.close();
-    this.#sockets.clear();
+    for (const fail of [...this.#open]) fail(new TrackerError('ABORTED', 'tracker closed', this.url));
+    this.#open.clear();
+    const own = this.#own;
+    this.#own = undefined;
+    void own?.then(({ endpoint, client }) => {
+      client.close();
+      return endpoint.close();
+    }, () => undefined);
+  }
+
+  /** The shared client, or our own on an endpoint of its own (dual-stack, ephemeral port, not keeping the process alive). */
+  #client(): Promise<UdpTrackerClient> {
+    if (this.#shared) return Promise.resolve(this.#shared);
+    this.#own ??= (async () => {
+      const endpoint = new UdpEndpoint({ unref: true, maxOwners: 1 });
+      this.#ownEndpoint = endpoint;
+      await endpoint.bind({ port: 0 });
+      return { endpoint, client: new UdpTrackerClient(endpoint) };
+    })();
+    return this.#own.then((o) => o.client);
   }
 
   /**
@@ -172,75 +199,48 @@ export class UdpTracker implements Tracker {
     }
   }
 
-  #socket(family: 4 | 6): dgram.Socket {
-    let s = this.#sockets.get(family);
-    if (s) return s;
-    s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
-    s.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
-    s.on('error', (e) => {
-      // ICMP unreachable and the like: fail everything outstanding on this socket.
-      for (const [tid, p] of this.#pending) {
-        if (p.target.family === family) {
-          this.#pending.delete(tid);
-          p.reject(toTrackerError(e, this.url));
-        }
-      }
-    });
-    s.unref();
-    this.#sockets.set(family, s);
-    return s;
-  }
-
-  #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const tid = udpTransactionId(msg);
-    const p = tid === undefined ? undefined : this.#pending.get(tid);
-    if (tid === undefined || !p || rinfo.port !== p.target.port || !sameAddress(rinfo.address, p.target.address)) {
-      this.ignoredPackets++;
-      return;
-    }
-    this.#pending.delete(tid);
-    try {
-      p.resolve(checkUdpReply(msg, p.expect, this.url));
-    } catch (e) {
-      p.reject(toTrackerError(e, this.url));
-    }
-  }
-
   /** Sends one packet and waits up to `waitMs` for the reply with its transaction id. */
-  #exchange(target: Target, expect: number, build: (tid: number) => Buffer, waitMs: number, signal: AbortSignal | undefined): Promise<Buffer | typeof TIMED_OUT> {
+  async #exchange(target: Target, expect: number, build: (tid: number) => Buffer, waitMs: number, signal: AbortSignal | undefined): Promise<Buffer | typeof TIMED_OUT> {
+    let client: UdpTrackerClient;
+    try {
+      client = await this.#client();
+    } catch (e) {
+      throw toTrackerError(e, this.url);
+    }
+    if (this.#closed) throw new TrackerError('ABORTED', 'tracker closed', this.url);
     return new Promise((resolve, reject) => {
-      let tid: number;
-      do tid = randomBytes(4).readUInt32BE(0);
-      while (this.#pending.has(tid));
+      let forget = (): void => undefined;
       const cleanup = (): void => {
         this.#clock.clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.#pending.delete(tid);
+        this.#open.delete(fail);
+        forget();
       };
-      const onAbort = (): void => {
+      const fail = (err: TrackerError): void => {
         cleanup();
-        reject(new TrackerError('ABORTED', 'request cancelled', this.url));
+        reject(err);
       };
+      const onAbort = (): void => fail(new TrackerError('ABORTED', 'request cancelled', this.url));
       const timer = this.#clock.setTimeout(() => {
         cleanup();
         resolve(TIMED_OUT);
       }, waitMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pending.set(tid, {
-        expect,
+      this.#open.add(fail);
+      // Send errors are left to the retransmission schedule; an error of the socket fails the request.
+      forget = client.transaction(
         target,
-        resolve: (b) => {
+        build,
+        (reply) => {
           cleanup();
-          resolve(b);
+          try {
+            resolve(checkUdpReply(reply, expect, this.url));
+          } catch (e) {
+            reject(toTrackerError(e, this.url));
+          }
         },
-        reject: (e) => {
-          cleanup();
-          reject(e);
-        },
-      });
-      // Send errors are reported through the socket's 'error' event (or are transient): the
-      // retransmission schedule covers them.
-      this.#socket(target.family).send(build(tid), target.port, target.address, () => undefined);
+        (error) => fail(toTrackerError(error, this.url)),
+      );
     });
   }
 }
@@ -306,12 +306,6 @@ export function parseUdpScrapeReply(reply: Uint8Array, hashes: readonly Uint8Arr
     out.set(hexOf(hash), { infoHash: hash, complete: b.readUInt32BE(off), downloaded: b.readUInt32BE(off + 4), incomplete: b.readUInt32BE(off + 8) });
   });
   return out;
-}
-
-function sameAddress(a: string, b: string): boolean {
-  if (a === b) return true;
-  const strip = (s: string): string => s.replace(/^::ffff:/i, '').toLowerCase();
-  return strip(a) === strip(b);
 }
 
 function header(size: number, cid: Buffer, action: number, tid: number): Buffer {

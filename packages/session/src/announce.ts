@@ -70,11 +70,11 @@ export function startAnnouncer(
   filter?: AddressFilter,
 ): Announcer {
   const announcer = new Announcer({
+    ...options,
     // BEP 15's full schedule (8 retries, ~2 h) would hold up the next tier behind one dead UDP
     // tracker; two retries (15 s + 30 s + 60 s) fail over in under two minutes. Each resend is
     // visible in trackerReport() (try 2 of 3, waiting 30 s), so a silent tracker is not a mystery.
-    udp: { maxRetries: 2 },
-    ...options,
+    udp: { maxRetries: 2, ...options.udp },
   });
   announcer.on('peers', (peers) => {
     state.peers = peers.length;

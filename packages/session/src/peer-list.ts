@@ -18,9 +18,10 @@ export interface PeerDialer {
   readonly finished: boolean;
   /**
    * Starts one outgoing connection; false when it cannot start (stopped, banned...). Its outcome
-   * comes back as PeerList.connected, .connectFailed or .closed.
+   * comes back as PeerList.connected, .connectFailed or .closed. `source` is the first source
+   * that gave the address (the swarm shows it in the peer's view).
    */
-  connect(host: string, port: number, peerId?: Uint8Array): boolean;
+  connect(host: string, port: number, peerId?: Uint8Array, source?: PeerSource): boolean;
 }
 
 export interface PeerListOptions {
@@ -421,7 +422,7 @@ export class PeerList {
         e.state = 'dialing';
         this.#dialing++;
         this.#unmark(e);
-        if (dialer.connect(e.host, e.port, e.peerId)) {
+        if (dialer.connect(e.host, e.port, e.peerId, e.sources[0])) {
           left--;
           continue;
         }

@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { WireHub, type WireLogEvent } from '@mainline/connecter';
 import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
+import { RawServerError, UdpEndpoint, type Transport } from '@mainline/rawserver';
 import { TokenBucket, systemClock, type Clock } from '@mainline/rate';
-import type { AnnouncerOptions } from '@mainline/rerequester';
+import { UdpTrackerClient, type AnnouncerOptions } from '@mainline/rerequester';
 import { createPieceHasher, type DeleteDataResult, type HashPool } from '@mainline/storage';
 import { AddressFilter } from './address-filter.js';
 import { SessionLsd, type LsdRegistry, type LsdStatus, type SessionLsdOptions } from './local-discovery.js';
@@ -45,6 +46,17 @@ export interface SessionOptions {
    * torrents are never announced, and announces of them are ignored.
    */
   lsd?: boolean | SessionLsdOptions;
+  /**
+   * How peers are reached (default: TCP on `bind` and the port range). Tests give in-memory
+   * transports (`MemoryNetwork` of `@mainline/rawserver`) to run sessions without the network;
+   * uTP will be one more. Their clock must be the session's.
+   */
+  transports?: readonly Transport[];
+  /**
+   * Bind one UDP endpoint on the listen port (same number as TCP), for the UDP trackers now and
+   * the DHT and uTP later (default: true with the default TCP transport, false with `transports`).
+   */
+  udp?: boolean;
 }
 
 export interface SessionEvents {
@@ -64,7 +76,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   readonly clock: Clock;
   readonly uploadLimiter: TokenBucket;
   readonly downloadLimiter: TokenBucket;
-  readonly announcer: Partial<AnnouncerOptions> | undefined;
+
   /** The addresses no torrent of this session dials (unspecified, multicast, privileged ports, ourselves). */
   readonly addressFilter: AddressFilter;
   readonly peerList: Omit<PeerListOptions, 'clock' | 'filter'> | undefined;
@@ -77,6 +89,8 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   readonly lsd: LsdRegistry;
   readonly #lsd: SessionLsd;
   readonly #options: SessionOptions;
+  #udp: UdpEndpoint | undefined;
+  #udpTrackers: UdpTrackerClient | undefined;
   readonly #torrents = new Map<string, Torrent>();
   readonly #magnets = new Map<string, MagnetDownload>();
   #port = 0;
@@ -88,7 +102,6 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.#options = options;
     this.clock = options.clock ?? systemClock;
     this.peerId = options.peerId ?? makePeerId();
-    this.announcer = options.announcer;
     this.peerList = options.peerList;
     this.addressFilter = new AddressFilter({ allowPrivilegedPorts: options.allowPrivilegedPorts ?? false });
     this.#lsd = new SessionLsd({
@@ -100,18 +113,37 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.lsd = this.#lsd.registry;
     this.uploadLimiter = new TokenBucket({ clock: this.clock, rate: options.uploadLimit ?? 0 });
     this.downloadLimiter = new TokenBucket({ clock: this.clock, rate: options.downloadLimit ?? 0 });
+    const tcp = options.transports === undefined;
     this.hub = new WireHub({
       peerId: this.peerId,
+      clock: this.clock,
+      ...(options.transports ? { transports: options.transports } : {}),
       rawServer: {
-        clock: this.clock,
-        // Outgoing peers' data arrives in one reused buffer: fewer reads, no garbage per read.
-        sharedReadBufferSize: SHARED_READ_BUFFER_BYTES,
+        // Limits of every transport's connections.
         ...(options.maxConnections !== undefined ? { maxAllowIn: options.maxConnections } : {}),
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-        ...(options.bind ? { bind: options.bind } : {}),
+        // The default TCP transport: outgoing peers' data arrives in one reused buffer (fewer
+        // reads, no garbage per read).
+        ...(tcp ? { sharedReadBufferSize: SHARED_READ_BUFFER_BYTES } : {}),
+        ...(tcp && options.bind ? { bind: options.bind } : {}),
       },
       ...(options.log ? { log: options.log } : {}),
     });
+  }
+
+  /**
+   * Tracker client settings for every torrent: the `announcer` option, with the session's UDP
+   * tracker client (on its UDP endpoint) once listening.
+   */
+  get announcer(): Partial<AnnouncerOptions> | undefined {
+    const o = this.#options.announcer;
+    const client = this.#udpTrackers;
+    return client ? { ...o, udp: { ...o?.udp, client } } : o;
+  }
+
+  /** The session's UDP endpoint on the listen port (after listen(), unless `udp` is off): register DHT and uTP owners here. */
+  get udp(): UdpEndpoint | undefined {
+    return this.#udp;
   }
 
   /** The listening port (0 before listen()). */
@@ -119,11 +151,15 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     return this.#port;
   }
 
-  /** Binds the first free port of the range, then opens the LSD sockets (if on; see lsdStatus()). */
+  /**
+   * Binds the first port of the range that is free for TCP (every transport) and, unless `udp`
+   * is off, for the UDP endpoint too: one port number for peers, trackers, the DHT and uTP. Then
+   * opens the LSD sockets (if on; see lsdStatus()).
+   */
   async listen(): Promise<number> {
     const [first, last] = this.#options.portRange ?? [6881, 6999];
-    const result = await this.hub.listen({ minPort: first, maxPort: last });
-    this.#port = result.port;
+    const udp = this.#options.udp ?? this.#options.transports === undefined;
+    this.#port = udp ? await this.#listenWithUdp(first, last) : (await this.hub.listen({ minPort: first, maxPort: last })).port;
     this.addressFilter.listening(this.#port, this.#options.bind ?? '');
     this.#tick();
     await this.#lsd.listening(this.#port);
@@ -142,6 +178,28 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   async setLsd(enabled: boolean): Promise<void> {
     if (this.#closed) throw new Error('session is closed');
     await this.#lsd.set(enabled);
+  }
+
+  /** UDP first (its bind is cheap to undo), then TCP on the same port; a port taken by either moves on. */
+  async #listenWithUdp(first: number, last: number): Promise<number> {
+    const hosts = this.#options.bind ? [this.#options.bind] : undefined;
+    const attempts = first === 0 ? 5 : last - first + 1;
+    let taken: unknown;
+    for (let i = 0; i < attempts; i++) {
+      const endpoint = new UdpEndpoint();
+      try {
+        const port = await endpoint.bind({ port: first === 0 ? 0 : first + i, ...(hosts ? { hosts } : {}) });
+        await this.hub.listen({ minPort: port, maxPort: port });
+        this.#udp = endpoint;
+        this.#udpTrackers = new UdpTrackerClient(endpoint);
+        return port;
+      } catch (err) {
+        await endpoint.close();
+        if (!(err instanceof RawServerError) || err.code !== 'NO_FREE_PORT') throw err;
+        taken = err;
+      }
+    }
+    throw new RawServerError('NO_FREE_PORT', `Couldn't listen - no port in ${first}-${last} free for both TCP and UDP`, { cause: taken });
   }
 
   #tick(): void {
@@ -251,6 +309,8 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     await Promise.all(this.torrents.map((t) => t.stop().catch(() => undefined)));
     await this.#lsd.close();
     await this.hub.close();
+    this.#udpTrackers?.close();
+    await this.#udp?.close();
     await this.pieceHasher.close();
   }
 }

@@ -21,7 +21,7 @@ import {
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
-import type { SwarmPeer, WireHub } from '@mainline/connecter';
+import type { PeerView, WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
 import type { LsdRegistry } from './local-discovery.js';
@@ -291,7 +291,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   /** Connected peers (empty when not running). */
-  get peers(): readonly SwarmPeer[] {
+  get peers(): readonly PeerView[] {
     return this.#swarm ? [...this.#swarm.peers] : [];
   }
 
@@ -438,7 +438,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     // Pieces to fetch (on start and on resume): the piece thread boots while we connect, not
     // while the first pieces wait.
     if (this.#wantedLeft > 0) host.pieceHasher?.prestart();
-    const picker = new PiecePicker<SwarmPeer>({
+    const picker = new PiecePicker<PeerView>({
       pieceCount: meta.pieceCount,
       pieceLength: meta.pieceLength,
       totalLength: meta.totalLength,
@@ -480,12 +480,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       this.emit('banned', k, r);
     });
     swarm.on('peer-connected', (p) => {
-      peerList.connected(p.conn.remoteAddress, p.conn.remotePort, p.conn.incoming);
+      peerList.connected(p.remoteAddress, p.remotePort, p.incoming);
       this.emit('peer-connected', p.address);
     });
     swarm.on('peer-dropped', (p, r) => {
       this.#countTransfer(p);
-      peerList.closed(p.conn.remoteAddress, p.conn.remotePort, { seed: p.seed });
+      peerList.closed(p.remoteAddress, p.remotePort, { seed: p.seed });
       this.emit('peer-dropped', p.address, r);
     });
     swarm.on('connect-failed', (host, port) => peerList.connectFailed(host, port));
@@ -582,7 +582,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }, 5000);
   }
 
-  #applyPriorities(picker: PiecePicker<SwarmPeer>): void {
+  #applyPriorities(picker: PiecePicker<PeerView>): void {
     const levels = this.#levels;
     for (let k = 0; k < this.meta.pieceCount; k++) {
       if (picker.hasPiece(k)) continue;
@@ -802,7 +802,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       const past = this.#transfers.get(key);
       live.set(key, {
         address: p.address,
-        client: clientName(p.conn.peerId),
+        client: clientName(p.peerId),
         downloaded: (past?.downloaded ?? 0) + p.downloaded,
         uploaded: (past?.uploaded ?? 0) + p.uploaded,
         connected: true,
@@ -813,10 +813,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   /** Adds a leaving peer's bytes to what it moved before. */
-  #countTransfer(p: SwarmPeer): void {
+  #countTransfer(p: PeerView): void {
     if (p.downloaded === 0 && p.uploaded === 0) return;
     const key = transferKey(p);
-    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.conn.peerId), downloaded: 0, uploaded: 0, connected: false };
+    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false };
     t.address = p.address;
     t.downloaded += p.downloaded;
     t.uploaded += p.uploaded;
@@ -846,9 +846,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 }
 
 /** A peer across reconnects: its IP and peer id (its port changes when it dials us again). */
-function transferKey(p: SwarmPeer): string {
-  const id = p.conn.peerId ? Buffer.from(p.conn.peerId).toString('hex') : '';
-  return `${p.conn.remoteAddress}/${id}`;
+function transferKey(p: PeerView): string {
+  const id = p.peerId ? Buffer.from(p.peerId).toString('hex') : '';
+  return `${p.remoteAddress}/${id}`;
 }
 
 /**

@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { EventEmitter } from 'node:events';
-import { Bitfield } from '@mainline/bitfield';
+import { BLOCK_SIZE, Bitfield } from '@mainline/bitfield';
 import { StorageError, toStorageError } from './errors.js';
 import { HashPool, type HashResult } from './hashpool.js';
 import { recheckStorage, type RecheckProgress } from './recheck.js';
 import { decodeResume, type ResumeRecord } from './resume.js';
 import type { FileStamp, Storage } from './storage.js';
 
-/** Block size of requests (mainline's download_slice_size). */
-export const BLOCK_SIZE = 16384;
+/** The block size of requests, re-exported from `@mainline/bitfield` where it is defined. */
+export { BLOCK_SIZE };
 /** Pieces are hashed from disk in reads of at most this many bytes (bounded memory). */
 const HASH_READ = 1 << 20;
 /** At most this many completed pieces are hashed at once (memory ≤ 2 × HASH_READ). */

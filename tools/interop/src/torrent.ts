@@ -6,7 +6,7 @@ import { InteropError } from './errors.js';
 import { requireProgram, runSync } from './proc.js';
 
 export interface MakeTorrentOptions {
-  /** Bytes, a power of two from 32 KiB to 64 MiB (mktorrent's range); default 256 KiB. */
+  /** Bytes, a power of two from 32 KiB to 256 MiB (mktorrent's range); default 256 KiB. */
   readonly pieceLength?: number;
   /** Announce URLs; each entry is a tier (a string or the URLs of one tier). Empty: a trackerless torrent. */
   readonly trackers?: readonly (string | readonly string[])[];
@@ -32,8 +32,8 @@ export function makeTorrent(payloadPath: string, opts: MakeTorrentOptions = {}):
   const mktorrent = requireProgram('mktorrent', 'apt-get install mktorrent');
   const pieceLength = opts.pieceLength ?? 256 * 1024;
   const log2 = Math.log2(pieceLength);
-  if (!Number.isInteger(log2) || log2 < 15 || log2 > 26) {
-    throw new InteropError('BAD_ARGUMENT', `pieceLength must be a power of two from 32 KiB to 64 MiB, got ${pieceLength}`);
+  if (!Number.isInteger(log2) || log2 < 15 || log2 > 28) {
+    throw new InteropError('BAD_ARGUMENT', `pieceLength must be a power of two from 32 KiB to 256 MiB, got ${pieceLength}`);
   }
   const out = opts.outPath ?? `${payloadPath}.torrent`;
   rmSync(out, { force: true }); // mktorrent refuses to overwrite

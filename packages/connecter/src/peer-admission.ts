@@ -1,0 +1,52 @@
+import type { Blame } from './blame.js';
+import type { PeerConnection } from './peer-connection.js';
+import { banKey, type SwarmPeer } from './swarm-peer.js';
+
+export interface AdmissionContext {
+  readonly peers: ReadonlySet<SwarmPeer>;
+  /** Most peers of the torrent (seed: max_allow_in 55), and when to stop dialling (max_initiate 35). */
+  readonly maxPeers: number;
+  readonly maxInitiate: number;
+  readonly blame: Blame;
+  isIdle(peer: SwarmPeer): boolean;
+  drop(peer: SwarmPeer, reason: string): void;
+}
+
+/**
+ * Who may join a swarm: not a banned address or peer, and only while there is room, which a
+ * newcomer may make by evicting the oldest idle incoming peer; and how many dials may start.
+ */
+export class PeerAdmission {
+  constructor(private readonly ctx: AdmissionContext) {}
+
+  /** Why a handshaken connection is turned away, or undefined to take it. */
+  refusal(conn: PeerConnection, active: boolean): string | undefined {
+    const { blame } = this.ctx;
+    if (!active) return 'no free connection slot';
+    if (blame.isBanned(conn.remoteAddress) || blame.isBanned(banKey(conn.remoteAddress, conn.peerId))) return 'banned';
+    if (this.ctx.peers.size >= this.ctx.maxPeers && !this.#evictFor(conn)) return 'no free connection slot';
+    return undefined;
+  }
+
+  /** A dial to `host` (with the id a tracker gave, if any) may start: neither is banned. */
+  mayDial(host: string, peerId: Uint8Array | undefined): boolean {
+    const { blame } = this.ctx;
+    return !blame.isBanned(host) && !(peerId && blame.isBanned(banKey(host, peerId)));
+  }
+
+  /** Outgoing connections that may start now: maxInitiate minus the open connections. */
+  outgoingSlots(active: boolean): number {
+    return active ? Math.max(0, this.ctx.maxInitiate - this.ctx.peers.size) : 0;
+  }
+
+  /** The torrent is full: drops its oldest idle incoming peer for `conn`, if it has one. */
+  #evictFor(conn: PeerConnection): boolean {
+    let victim: SwarmPeer | undefined;
+    for (const p of this.ctx.peers) {
+      if (p.conn.incoming && this.ctx.isIdle(p) && (!victim || p.connectedAt < victim.connectedAt)) victim = p;
+    }
+    if (!victim) return false;
+    this.ctx.drop(victim, `evicted: the torrent has ${this.ctx.maxPeers} peers and this one was idle, for ${conn.remoteAddress}:${conn.remotePort}`);
+    return this.ctx.peers.size < this.ctx.maxPeers;
+  }
+}

@@ -1,0 +1,203 @@
+// The Torrent state machine, each transition and its events, on a ManualClock over in-memory
+// sockets: no TCP, no real time (the files and the hashing threads are real).
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makePayload, makeTempDir, makeTorrent, removeTempDir, type MadeTorrent, type Payload } from '@mainline/interop';
+import { MemoryNetwork } from '@mainline/rawserver';
+import { ManualClock } from '@mainline/rate';
+import { Session, type SessionOptions, type Torrent, type TorrentOptions } from './index.js';
+
+const PIECE = 32 * 1024;
+let dir: string;
+let payload: Payload;
+let torrent: MadeTorrent;
+
+beforeAll(async () => {
+  dir = makeTempDir('ml-states-');
+  payload = await makePayload(join(dir, 'seed'), { name: 'one.bin', size: 32 * PIECE - 1000 });
+  torrent = makeTorrent(payload.path, { pieceLength: PIECE });
+});
+afterAll(() => {
+  if (dir) removeTempDir(dir);
+});
+
+/** TCP handles open in this process: these sessions add none. */
+const tcpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap').length;
+
+let clock: ManualClock;
+let network: MemoryNetwork;
+let tcpBefore: number;
+const sessions: Session[] = [];
+let outDirs = 0;
+
+beforeEach(() => {
+  clock = new ManualClock(1_700_000_000_000);
+  network = new MemoryNetwork({ clock });
+  tcpBefore = tcpHandles();
+});
+afterEach(async () => {
+  expect(tcpHandles()).toBe(tcpBefore);
+  await Promise.all(sessions.splice(0).map((s) => s.close()));
+});
+
+/** A session on its own address of the memory network, listening on 6881. */
+async function session(address: string, options: SessionOptions = {}): Promise<Session> {
+  const s = new Session({ clock, transports: [network.transport(address)], portRange: [6881, 6881], ...options });
+  sessions.push(s);
+  await s.listen();
+  return s;
+}
+
+/**
+ * Runs the event loop (deliveries, disk, hashing threads) until `done`; the clock moves on by
+ * `stepMs` every few turns, as time would pass. Returns the clock time it took.
+ */
+async function run(done: () => boolean, what: string, stepMs = 50, maxTurns = 40_000): Promise<number> {
+  const start = clock.now();
+  for (let turn = 0; turn < maxTurns; turn++) {
+    if (done()) return clock.now() - start;
+    await new Promise((r) => setImmediate(r));
+    if (turn % 8 === 7) clock.advance(stepMs);
+  }
+  throw new Error(`not within ${maxTurns} turns: ${what}`);
+}
+
+/** Runs until a promise settles (e.g. an async Torrent call that waits for the disk). */
+async function settle<T>(p: Promise<T>, what: string): Promise<T> {
+  let out: { v: T } | undefined;
+  let failed: { e: unknown } | undefined;
+  p.then(
+    (v) => (out = { v }),
+    (e: unknown) => (failed = { e }),
+  );
+  await run(() => out !== undefined || failed !== undefined, what, 0);
+  if (failed) throw failed.e;
+  return out!.v;
+}
+
+/** Every event of a torrent, in order: `state:<s>`, `done`, `peer-connected`, `seeding-done:<reason>` (pieces counted apart). */
+function record(t: Torrent): { events: string[]; pieces: number[] } {
+  const events: string[] = [];
+  const pieces: number[] = [];
+  t.on('state', (s) => events.push(`state:${s}`));
+  t.on('done', () => events.push('done'));
+  t.on('peer-connected', () => events.push('peer-connected'));
+  t.on('seeding-done', (r) => events.push(`seeding-done:${r}`));
+  t.on('error', (e) => events.push(`error:${e.message}`));
+  t.on('piece', (i) => pieces.push(i));
+  return { events, pieces };
+}
+
+/** A seeding session at 192.0.2.1 and a leecher session at 192.0.2.2, the torrent added to both. */
+async function pair(seedOptions: Partial<TorrentOptions> = {}, leechOptions: Partial<TorrentOptions> = {}, leechSession: SessionOptions = {}) {
+  const seeder = await session('192.0.2.1');
+  const leecher = await session('192.0.2.2', leechSession);
+  let seedEvents: ReturnType<typeof record> | undefined;
+  seeder.once('torrent-added', (t) => (seedEvents = record(t)));
+  const seed = await settle(seeder.add(torrent.bytes, { savePath: payload.saveDir, ...seedOptions }), 'the seeder to start');
+  const out = join(dir, `out-${++outDirs}`);
+  let leechEvents: ReturnType<typeof record> | undefined;
+  leecher.once('torrent-added', (t) => (leechEvents = record(t)));
+  const leech = await settle(leecher.add(torrent.bytes, { savePath: out, peers: [{ ip: '192.0.2.1', port: 6881 }], ...leechOptions }), 'the leecher to start');
+  return { seeder, leecher, seed, leech, out, seedEvents: seedEvents!, leechEvents: leechEvents! };
+}
+
+test('start: a complete torrent checks, then seeds; a new one checks, downloads, finishes (done) and seeds', async () => {
+  const { seed, leech, seedEvents, leechEvents } = await pair();
+  expect(seed.state).toBe('seeding');
+  expect(seedEvents.events).toEqual(['state:checking', 'state:seeding']); // no `done`: nothing was downloaded
+  await run(() => leech.state === 'seeding', 'the download');
+  expect(leechEvents.events).toEqual(['state:checking', 'state:downloading', 'peer-connected', 'state:seeding', 'done']);
+  expect(leechEvents.pieces.sort((a, b) => a - b)).toEqual([...Array(torrent.metainfo.pieceCount).keys()]);
+  const s = leech.stats();
+  expect([s.progress, s.left, s.downloaded, s.wasted, s.hashFails]).toEqual([1, 0, payload.totalSize, 0, 0]);
+  expect(leech.peers.map((p) => [p.transport, p.source, p.remoteAddress])).toEqual([]); // finished: the seed was closed
+  await settle(leech.stop(), 'stop');
+  expect(leech.state).toBe('stopped');
+  expect(leechEvents.events.at(-1)).toBe('state:stopped');
+});
+
+test('pause leaves the swarm mid-download; resume dials again and finishes', async () => {
+  // 64 KiB/s on the ManualClock: the download takes ~16 s of clock time, so it can be caught half-way.
+  const { seed, leech, leechEvents } = await pair({}, {}, { downloadLimit: 64 * 1024 });
+  await run(() => leech.stats().piecesHave >= 4, 'a few pieces');
+  expect(leech.peers.map((p) => [p.transport, p.source, p.incoming, p.remoteAddress])).toEqual([['memory', 'user', false, '192.0.2.1']]);
+  await settle(leech.pause(), 'pause');
+  expect(leech.state).toBe('paused');
+  expect(leech.stats().peers).toBe(0);
+  await run(() => seed.stats().peers === 0, 'the seeder to see the leecher go');
+  const frozen = leech.stats().piecesHave;
+  expect(frozen).toBeLessThan(torrent.metainfo.pieceCount);
+  await settle(leech.resume(), 'resume');
+  expect(leech.state).toBe('downloading');
+  await run(() => leech.state === 'seeding', 'the rest of the download');
+  expect(leechEvents.events).toEqual([
+    'state:checking',
+    'state:downloading',
+    'peer-connected',
+    'state:paused',
+    'state:downloading',
+    'peer-connected',
+    'state:seeding',
+    'done',
+  ]);
+  // Blocks of pieces half-collected at the pause were dropped with the swarm and fetched again:
+  // at most the requests in flight then (the backlog, 16 blocks of 16 KiB).
+  expect(leech.stats().downloaded).toBeGreaterThanOrEqual(payload.totalSize);
+  expect(leech.stats().downloaded).toBeLessThanOrEqual(payload.totalSize + 16 * 16384);
+});
+
+test('recheck of a seed whose file lost a piece: checking, downloading that piece again, done, seeding', async () => {
+  const { leech, out, leechEvents } = await pair();
+  await run(() => leech.state === 'seeding', 'the download');
+  // Corrupt piece 5 on disk, behind the torrent's back.
+  const fh = await settle(open(join(out, 'one.bin'), 'r+'), 'open');
+  await settle(fh.write(Buffer.alloc(100, 0xee), 0, 100, 5 * PIECE + 17), 'write');
+  await settle(fh.close(), 'close');
+  const checking: number[] = [];
+  leech.on('checking', (p) => checking.push(p.checkedBytes));
+  leechEvents.events.length = 0;
+  leechEvents.pieces.length = 0;
+  await settle(leech.recheck(), 'recheck');
+  expect(leech.stats().piecesHave).toBe(torrent.metainfo.pieceCount - 1);
+  expect(checking.length).toBeGreaterThan(0);
+  await run(() => leech.state === 'seeding', 'piece 5 again');
+  expect(leechEvents.events).toEqual(['state:stopped', 'state:checking', 'state:downloading', 'peer-connected', 'state:seeding', 'done']);
+  expect(leechEvents.pieces).toEqual([5]);
+});
+
+test('seed ratio: seeding stops (paused) once uploaded/size reaches the limit, with seeding-done', async () => {
+  const { seed, leech, seedEvents } = await pair({ seedRatio: 1 });
+  await run(() => leech.state === 'seeding', 'the download');
+  // The session checks the limits every second of clock time.
+  await run(() => seed.state === 'paused', 'the ratio to stop the seed');
+  expect(seed.stats().uploaded).toBeGreaterThanOrEqual(payload.totalSize);
+  expect(seedEvents.events).toEqual(['state:checking', 'state:seeding', 'peer-connected', 'state:paused', 'seeding-done:ratio 1.00 reached']);
+});
+
+test('seed time: seeding stops after seedTimeSeconds of clock time, not a moment before', async () => {
+  const seeder = await session('192.0.2.1');
+  let events: ReturnType<typeof record> | undefined;
+  seeder.once('torrent-added', (t) => (events = record(t)));
+  const seed = await settle(seeder.add(torrent.bytes, { savePath: payload.saveDir, seedTimeSeconds: 60 }), 'start');
+  expect(seed.state).toBe('seeding');
+  clock.advance(59_999);
+  for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r)); // a pause would be under way by now
+  expect(seed.state).toBe('seeding');
+  expect(seed.stats().seedingTime).toBeCloseTo(60, 0);
+  clock.advance(1);
+  await run(() => seed.state === 'paused', 'the time limit', 0);
+  await run(() => events!.events.length === 4, 'seeding-done', 0);
+  expect(events!.events).toEqual(['state:checking', 'state:seeding', 'state:paused', 'seeding-done:seeded for 60s']);
+});
+
+test('sequential mode fetches the pieces in order', async () => {
+  const { leech, leechEvents } = await pair({}, { sequential: true }, { downloadLimit: 128 * 1024 });
+  await run(() => leech.state === 'seeding', 'the download');
+  // One peer, requests in index order; pieces are verified on (at most two) threads, so a
+  // neighbour may overtake: each piece comes within two places of its index.
+  const order = leechEvents.pieces;
+  expect(order).toHaveLength(torrent.metainfo.pieceCount);
+  expect(order[0]).toBe(0);
+  order.forEach((piece, k) => expect(Math.abs(piece - k)).toBeLessThanOrEqual(2));
+});
