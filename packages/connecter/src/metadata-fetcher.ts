@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock, TimerHandle } from '@mainline/rate';
 import { ConnecterError, ProtocolError } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
+import { ExtensionHost, type ExtensionPeer } from './extension-host.js';
 import { MetadataServer } from './metadata-server.js';
 import type { Message } from './messages.js';
 import type { PeerCloseReason, PeerConnection, PeerHandler } from './peer-connection.js';
@@ -11,6 +12,7 @@ import {
   MAX_METADATA_SIZE,
   METADATA_PIECE_LENGTH,
   UT_METADATA,
+  UT_METADATA_ID,
   encodeMetadataMessage,
   metadataPieceCount,
   validMetadataSize,
@@ -40,6 +42,8 @@ export interface MetadataFetcherOptions {
   maxMetadataSize?: number;
   /** Most addresses remembered for dialling (default 3000): a tracker handing out 100,000 peers does not grow it. */
   maxKnownPeers?: number;
+  /** Our listen port, for the `p` of our BEP 10 handshake. */
+  listenPort?: number | (() => number | undefined);
 }
 
 export interface MetadataFetcherEvents {
@@ -70,8 +74,8 @@ export interface MetadataFetcherStatus {
 class FetchPeer {
   /** The peer's metadata_size, if it offers metadata within our limit. */
   size: number | undefined;
-  /** The id the peer wants ut_metadata messages under. */
-  replyId: number | undefined;
+  /** The peer's ut_metadata side (sends under the id it asked for), once it advertised ut_metadata. */
+  ext: ExtensionPeer | undefined;
   /** Pieces requested from this peer → their timeout. */
   readonly requested = new Map<number, TimerHandle>();
   /** Not asked again before this time (after a reject or a timeout). */
@@ -100,8 +104,11 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   readonly #hub: WireHub;
   readonly #infoHash: Uint8Array;
   readonly #clock: Clock;
-  readonly #o: Required<Omit<MetadataFetcherOptions, 'hub' | 'infoHash' | 'clock'>>;
+  readonly #o: Required<Omit<MetadataFetcherOptions, 'hub' | 'infoHash' | 'clock' | 'listenPort'>>;
+  /** Answers the peers' own ut_metadata requests: with rejects, as we have nothing yet. */
   readonly #server = new MetadataServer(undefined);
+  /** Our BEP 10 side: ut_metadata (fetching) on the wire-extension host. */
+  readonly #extensions: ExtensionHost;
   readonly #peers = new Map<PeerConnection, FetchPeer>();
   /** Addresses given to us: dialled, and dialled again while not connected. */
   readonly #known = new Map<string, { ip: string; port: number }>();
@@ -142,6 +149,17 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       maxMetadataSize: options.maxMetadataSize ?? MAX_METADATA_SIZE,
       maxKnownPeers: options.maxKnownPeers ?? 3000,
     };
+    this.#extensions = new ExtensionHost({
+      extensions: [
+        {
+          name: UT_METADATA,
+          preferredId: UT_METADATA_ID,
+          onHandshake: (ext, hs) => this.#peerHandshake(ext, hs),
+          onMessage: (ext, payload) => this.#metadataMessage(ext, payload),
+        },
+      ],
+      ...(options.listenPort !== undefined ? { listenPort: options.listenPort } : {}),
+    });
     this.metadata = new Promise<Uint8Array>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -190,7 +208,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
 
   status(): MetadataFetcherStatus {
     let metadataPeers = 0;
-    for (const p of this.#peers.values()) if (p.size !== undefined && p.replyId !== undefined) metadataPeers++;
+    for (const p of this.#peers.values()) if (p.size !== undefined && p.ext !== undefined) metadataPeers++;
     return {
       state: this.#state,
       peers: this.#peers.size,
@@ -223,8 +241,8 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
     };
   }
 
-  extensionHandshake(): ExtensionHandshake {
-    return this.#server.handshake();
+  extensionHandshake(conn: PeerConnection): ExtensionHandshake {
+    return this.#extensions.handshake({ conn });
   }
 
   // --- internals ---------------------------------------------------------------------------
@@ -254,16 +272,24 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
 
   #onMessage(peer: FetchPeer, m: Message): void {
     if (this.#state !== 'fetching') return;
-    if (m.type === 'extended-handshake') {
-      const size = m.handshake.metadataSize;
-      const id = m.handshake.m.get(UT_METADATA);
-      peer.replyId = id === undefined || id === 0 ? undefined : id;
-      peer.size = size !== undefined && validMetadataSize(size, this.#o.maxMetadataSize) ? size : undefined;
-      this.#schedule();
-      return;
-    }
-    if (m.type !== 'extended') return; // bitfields, haves, chokes...: nothing to do before the metadata
-    const msg = this.#server.onExtended(peer.conn, m.id, m.payload, peer.size);
+    // Bitfields, haves, chokes...: nothing to do before the metadata.
+    if (m.type === 'extended-handshake') this.#extensions.onHandshake(peer, m.handshake);
+    else if (m.type === 'extended') this.#extensions.onMessage(peer, m.id, m.payload);
+  }
+
+  #peerHandshake(ext: ExtensionPeer, hs: ExtensionHandshake): void {
+    const peer = this.#peers.get(ext.conn);
+    if (!peer) return;
+    const size = hs.metadataSize;
+    peer.ext = ext.supported ? ext : undefined;
+    peer.size = size !== undefined && validMetadataSize(size, this.#o.maxMetadataSize) ? size : undefined;
+    this.#schedule();
+  }
+
+  #metadataMessage(ext: ExtensionPeer, payload: Uint8Array): void {
+    const peer = this.#peers.get(ext.conn);
+    if (!peer) return;
+    const msg = this.#server.onExtended(peer.conn, UT_METADATA_ID, payload, peer.size);
     if (!msg || msg.type === 'request') return;
     const timer = peer.requested.get(msg.piece);
     if (timer === undefined) return; // not asked of this peer (or already timed out): ignore
@@ -287,6 +313,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
 
   #onClose(peer: FetchPeer, reason: string): void {
     if (!this.#peers.delete(peer.conn)) return;
+    this.#extensions.onClose(peer);
     for (const t of peer.requested.values()) this.#clock.clearTimeout(t);
     peer.requested.clear();
     if (this.#state !== 'fetching') return;
@@ -304,7 +331,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   }
 
   #usable(p: FetchPeer, now: number): boolean {
-    return p.conn.state === 'open' && p.replyId !== undefined && p.size !== undefined && p.retryAt <= now;
+    return p.conn.state === 'open' && p.ext !== undefined && p.size !== undefined && p.retryAt <= now;
   }
 
   /** Sends requests for missing pieces to peers that can take them. */
@@ -313,7 +340,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
     const now = this.#clock.now();
     const peers = [...this.#peers.values()];
     // Nobody left offering the size being assembled: start over with whatever is on offer.
-    if (this.#size !== undefined && !peers.some((p) => p.size === this.#size && p.replyId !== undefined)) this.#discard();
+    if (this.#size !== undefined && !peers.some((p) => p.size === this.#size && p.ext !== undefined)) this.#discard();
     if (this.#size === undefined) {
       const first = peers.find((p) => this.#usable(p, now));
       if (!first) return this.#retryLater(peers);
@@ -350,12 +377,12 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       this.#schedule();
     }, this.#o.requestTimeoutMs);
     peer.requested.set(piece, timer);
-    peer.conn.send({ type: 'extended', id: peer.replyId as number, payload: encodeMetadataMessage({ type: 'request', piece }) });
+    peer.ext?.send(encodeMetadataMessage({ type: 'request', piece }));
   }
 
   /** Peers waiting out a reject or timeout: schedule again when the first may be asked. */
   #retryLater(peers: FetchPeer[]): void {
-    const waits = peers.filter((p) => p.replyId !== undefined && p.size !== undefined && p.retryAt > this.#clock.now()).map((p) => p.retryAt);
+    const waits = peers.filter((p) => p.ext !== undefined && p.size !== undefined && p.retryAt > this.#clock.now()).map((p) => p.retryAt);
     if (waits.length === 0 || this.#retryTimer !== undefined) return;
     this.#retryTimer = this.#clock.setTimeout(() => {
       this.#retryTimer = undefined;

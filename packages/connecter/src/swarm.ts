@@ -6,13 +6,14 @@ import { StorageError, type PieceStore } from '@mainline/storage';
 import { Blame } from './blame.js';
 import { ChokingGlue } from './choking.js';
 import type { ExtensionHandshake } from './extension.js';
+import { ExtensionHost, type Extension } from './extension-host.js';
 import { cancelWaits } from './limiters.js';
 import type { Message } from './messages.js';
 import { PieceAssembler } from './piece-assembly.js';
 import { PeerAdmission } from './peer-admission.js';
 import type { PeerCloseReason, PeerConnection, PeerHandler } from './peer-connection.js';
 import { RequestPipeline } from './request-pipeline.js';
-import { MetadataExtensions, type SwarmExtensions } from './swarm-extensions.js';
+import { MetadataServing } from './metadata-extension.js';
 import { stateOf, SwarmPeer, type PeerView } from './swarm-peer.js';
 
 export { banKey } from './swarm-peer.js';
@@ -53,13 +54,21 @@ export interface SwarmOptions {
   idleUnchokeMs?: number;
   random?: () => number;
   /**
-   * The exact info-dict bytes (the ones the info-hash is SHA-1 of): when given, our BEP 10
-   * handshake advertises ut_metadata and metadata_size and peers may fetch them (BEP 9).
-   * Ignored when `extensions` is given.
+   * The exact info-dict bytes (the ones the info-hash is SHA-1 of): when given (and the torrent
+   * is not private), our BEP 10 handshake advertises ut_metadata and metadata_size and peers may
+   * fetch them (BEP 9).
    */
   metadata?: Uint8Array;
-  /** The BEP 10 side of the swarm (default: MetadataExtensions over `metadata`). */
-  extensions?: SwarmExtensions;
+  /**
+   * Wire extensions (BEP 10) besides ut_metadata: each is registered on the swarm's
+   * ExtensionHost, which sends every peer with the extension bit our handshake and hands each
+   * extension its own messages. This is where a new extension plugs in.
+   */
+  extensions?: readonly Extension[];
+  /** A private torrent (BEP 27): public-only extensions (ut_metadata, ut_pex) are left out. */
+  private?: boolean;
+  /** Our listen port, for the `p` of our BEP 10 handshake (a function: it may be bound later). */
+  listenPort?: number | (() => number | undefined);
 }
 
 export interface SwarmEvents {
@@ -91,7 +100,7 @@ const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byt
  * class is the wiring and the dispatch; the work is in its parts: RequestPipeline (download
  * side), PieceAssembler (blocks to pieces on disk), UploadServer (upload side), Blame (hash
  * failures and bans), ChokingGlue (the Choker on the wire), PeerAdmission (who may join) and
- * the BEP 10 delegate (SwarmExtensions). Outside, a peer is a read-only PeerView.
+ * the wire-extension host (ExtensionHost, BEP 10). Outside, a peer is a read-only PeerView.
  */
 export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly limits: WireLimits;
@@ -99,15 +108,15 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly #byConn = new Map<PeerConnection, SwarmPeer>();
   /** Where the addresses dialled by connect() came from (their PeerView's `source`). */
   readonly #sources = new WeakMap<PeerConnection, string>();
-  readonly #o: Required<Omit<SwarmOptions, 'uploadLimiters' | 'downloadLimiters' | 'random' | 'metadata' | 'seedChoking' | 'idleUnchokeMs' | 'extensions'>>;
+  readonly #o: Required<Omit<SwarmOptions, 'uploadLimiters' | 'downloadLimiters' | 'random' | 'metadata' | 'seedChoking' | 'idleUnchokeMs' | 'extensions' | 'private' | 'listenPort'>>;
   readonly #blame: Blame;
   readonly #pipeline: RequestPipeline;
   readonly #assembler: PieceAssembler;
   readonly #uploads: UploadServer;
   readonly #choking: ChokingGlue;
   readonly #admission: PeerAdmission;
-  /** Every BEP 10 concern of the swarm goes through this one delegate. */
-  readonly #extensions: SwarmExtensions;
+  /** Every BEP 10 concern of the swarm goes through its wire-extension host. */
+  readonly #extensions: ExtensionHost;
   #active = false;
   /** Every wanted piece was verified when last looked at (see finished / wantedChanged). */
   #finished: boolean;
@@ -127,7 +136,12 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     };
     const { store, picker, clock } = options;
     this.limits = { numPieces: store.pieceCount, pieceLength: store.pieceLength, totalLength: store.totalLength };
-    this.#extensions = options.extensions ?? new MetadataExtensions(options.metadata, MAX_QUEUED_REQUESTS);
+    this.#extensions = new ExtensionHost({
+      extensions: [...(options.metadata ? [new MetadataServing(options.metadata)] : []), ...(options.extensions ?? [])],
+      private: options.private === true,
+      reqq: MAX_QUEUED_REQUESTS,
+      ...(options.listenPort !== undefined ? { listenPort: options.listenPort } : {}),
+    });
     this.#finished = picker.isWantedComplete;
     const drop = (peer: SwarmPeer, reason: string): void => this.#drop(peer, reason);
     this.#blame = new Blame(this.#o.banAfterHashFails);
@@ -344,7 +358,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     };
   }
 
-  /** Our BEP 10 handshake for a peer, from the extensions delegate. */
+  /** Our BEP 10 handshake for a peer, from the extension host. */
   extensionHandshake(conn: PeerConnection): ExtensionHandshake | undefined {
     const peer = this.#byConn.get(conn);
     return peer ? this.#extensions.handshake(peer) : undefined;
@@ -470,6 +484,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   #onClose(peer: SwarmPeer, reason: PeerCloseReason, error?: Error): void {
     if (!this.#peers.delete(peer)) return;
     this.#byConn.delete(peer.conn);
+    this.#extensions.onClose(peer);
     // Its limiter waits would otherwise still use up shared bandwidth.
     cancelWaits(peer);
     peer.requests.clear();

@@ -122,7 +122,7 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#name = link.name ?? link.infoHash;
     this.#host = host;
     this.#options = options;
-    this.#fetcher = new ReportingMetadataFetcher({ hub: host.hub, infoHash: link.infoHashBytes, clock: host.clock });
+    this.#fetcher = new ReportingMetadataFetcher({ hub: host.hub, infoHash: link.infoHashBytes, clock: host.clock, listenPort: () => host.port });
     this.#fetcher.onDialFailed = (address, reason) => this.emit('peer-failed', address, reason);
     this.torrent = new Promise<Torrent>((resolve, reject) => {
       this.#resolve = resolve;

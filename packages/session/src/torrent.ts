@@ -456,8 +456,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       downloadLimiters: [this.downloadLimiter, host.downloadLimiter],
       ...(this.#options.maxPeers !== undefined ? { maxPeers: this.#options.maxPeers } : {}),
       ...(this.#options.maxUploads !== undefined ? { maxUploads: this.#options.maxUploads } : {}),
-      // BEP 9: peers that came by magnet link fetch the info dict from us (not for private torrents).
-      ...(meta.private ? {} : { metadata: meta.infoBytes }),
+      // BEP 9: peers that came by magnet link fetch the info dict from us (never for private
+      // torrents: the extension host leaves public-only extensions out of those).
+      metadata: meta.infoBytes,
+      private: meta.private,
+      listenPort: () => host.port,
     });
     this.#swarm = swarm;
     this.#etaRate = undefined;
