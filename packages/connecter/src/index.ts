@@ -39,6 +39,7 @@ export {
   type HostPeer,
 } from './extension-host.js';
 export { MetadataServing } from './metadata-extension.js';
+export { MAX_HELD_HAVES, type HandedPeer, type PeerHandOff } from './hand-off.js';
 export { RequestKeys } from './request-key.js';
 export { ReadCache } from './read-cache.js';
 export {

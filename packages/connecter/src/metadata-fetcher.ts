@@ -4,6 +4,7 @@ import type { Clock, TimerHandle } from '@mainline/rate';
 import { ConnecterError, ProtocolError } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
 import { ExtensionHost, type ExtensionPeer } from './extension-host.js';
+import { MAX_HELD_HAVES, type HandedPeer, type PeerHandOff } from './hand-off.js';
 import { MetadataServer } from './metadata-server.js';
 import type { Message } from './messages.js';
 import type { PeerCloseReason, PeerConnection, PeerHandler } from './peer-connection.js';
@@ -44,6 +45,12 @@ export interface MetadataFetcherOptions {
   maxKnownPeers?: number;
   /** Our listen port, for the `p` of our BEP 10 handshake. */
   listenPort?: number | (() => number | undefined);
+  /**
+   * When the metadata is verified, keep the connections open (still registered on the hub) for
+   * the torrent's Swarm to take (`take()`, see PeerHandOff), with what each peer said of its
+   * pieces meanwhile, instead of closing them. `release()` closes them if nobody takes them.
+   */
+  holdConnections?: boolean;
 }
 
 export interface MetadataFetcherEvents {
@@ -80,6 +87,12 @@ class FetchPeer {
   readonly requested = new Map<number, TimerHandle>();
   /** Not asked again before this time (after a reject or a timeout). */
   retryAt = 0;
+  /** What it said of its pieces and its choking, for the hand-off. */
+  bitfield: Uint8Array | undefined;
+  haveAll = false;
+  readonly haves: number[] = [];
+  peerChoking = true;
+  peerInterested = false;
   constructor(readonly conn: PeerConnection) {}
 
   get address(): string {
@@ -97,14 +110,17 @@ const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byt
  * the info-hash: a peer that alone sent bad metadata is dropped and not taken again; when several
  * peers contributed, the pieces are discarded and from then on each attempt takes every piece from
  * a single peer, so the liar is found. When done or cancelled it unregisters from the hub (closing
- * its connections), so the torrent's Swarm can register.
+ * its connections), so the torrent's Swarm can register; with `holdConnections` the connections
+ * stay open when done, and the torrent's Swarm takes them over (`take()`, Swarm.start).
  */
-export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> implements TorrentWire {
+export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> implements TorrentWire, PeerHandOff {
   readonly limits: WireLimits = { numPieces: 0, piecesUnknown: true };
   readonly #hub: WireHub;
   readonly #infoHash: Uint8Array;
   readonly #clock: Clock;
   readonly #o: Required<Omit<MetadataFetcherOptions, 'hub' | 'infoHash' | 'clock' | 'listenPort'>>;
+  /** Done, and the connections kept open for take(). */
+  #holding = false;
   /** Answers the peers' own ut_metadata requests: with rejects, as we have nothing yet. */
   readonly #server = new MetadataServer(undefined);
   /** Our BEP 10 side: ut_metadata (fetching) on the wire-extension host. */
@@ -148,6 +164,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       redialMs: options.redialMs ?? 10_000,
       maxMetadataSize: options.maxMetadataSize ?? MAX_METADATA_SIZE,
       maxKnownPeers: options.maxKnownPeers ?? 3000,
+      holdConnections: options.holdConnections ?? false,
     };
     this.#extensions = new ExtensionHost({
       extensions: [
@@ -173,6 +190,10 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
     return hex(this.#infoHash);
   }
 
+  get infoHash(): Uint8Array {
+    return this.#infoHash;
+  }
+
   /**
    * Registers with the hub (incoming peers for the info-hash come to us from now on) and resolves
    * like `metadata`.
@@ -190,9 +211,46 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
 
   /** Stops fetching: closes every connection and timer, leaves the hub, rejects `metadata`. */
   cancel(): void {
-    if (this.#state === 'done' || this.#state === 'cancelled') return;
+    if (this.#state === 'done') return this.release();
+    if (this.#state === 'cancelled') return;
     this.#finish('cancelled');
     this.#reject(new ConnecterError('CLOSED', `metadata fetch for ${this.id} cancelled`));
+  }
+
+  /**
+   * The connections held since the metadata was verified (holdConnections), with what each peer
+   * said of its pieces: the caller (the torrent's Swarm) takes the hub registration over at once
+   * (WireHub.replaceTorrent), before anything else can arrive. Empty when nothing is held.
+   */
+  take(): HandedPeer[] {
+    if (!this.#holding) return [];
+    this.#holding = false;
+    this.#registered = false;
+    const peers = [...this.#peers.values()].filter((p) => p.conn.state === 'open');
+    for (const p of this.#peers.values()) this.#extensions.onClose(p);
+    this.#peers.clear();
+    return peers.map((p) => ({
+      conn: p.conn,
+      bitfield: p.bitfield,
+      haveAll: p.haveAll,
+      haves: p.haves,
+      peerChoking: p.peerChoking,
+      peerInterested: p.peerInterested,
+    }));
+  }
+
+  /** The held connections will not be taken: close them and leave the hub. */
+  release(): void {
+    if (!this.#holding) return;
+    this.#holding = false;
+    this.#peers.clear();
+    if (this.#registered) this.#hub.removeTorrent(this.#infoHash);
+    this.#registered = false;
+  }
+
+  /** Connections are held for take() (the metadata is verified and holdConnections is set). */
+  get holding(): boolean {
+    return this.#holding;
   }
 
   /** Peers to dial (a tracker's, a magnet's x.pe, the user's); dialled again while not connected. */
@@ -228,7 +286,8 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
 
   onPeer(conn: PeerConnection): PeerHandler | undefined {
     this.#dialing.delete(`${conn.remoteAddress}:${conn.remotePort}`);
-    if (this.#state !== 'fetching' || !conn.extended || this.#peers.size >= this.#o.maxConnections) return undefined;
+    const accepting = this.#state === 'fetching' || this.#holding;
+    if (!accepting || !conn.extended || this.#peers.size >= this.#o.maxConnections) return undefined;
     if (this.#bad.has(banKey(conn.remoteAddress, conn.peerId))) return undefined;
     const peer = new FetchPeer(conn);
     this.#peers.set(conn, peer);
@@ -271,8 +330,27 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   }
 
   #onMessage(peer: FetchPeer, m: Message): void {
+    // Pieces and choking: kept for the torrent that takes the connection over.
+    switch (m.type) {
+      case 'bitfield':
+        peer.bitfield = m.bitfield.toBytes();
+        return;
+      case 'have-all':
+        peer.haveAll = true;
+        return;
+      case 'have':
+        if (peer.haves.length < MAX_HELD_HAVES) peer.haves.push(m.index);
+        return;
+      case 'choke':
+      case 'unchoke':
+        peer.peerChoking = m.type === 'choke';
+        return;
+      case 'interested':
+      case 'not-interested':
+        peer.peerInterested = m.type === 'interested';
+        return;
+    }
     if (this.#state !== 'fetching') return;
-    // Bitfields, haves, chokes...: nothing to do before the metadata.
     if (m.type === 'extended-handshake') this.#extensions.onHandshake(peer, m.handshake);
     else if (m.type === 'extended') this.#extensions.onMessage(peer, m.id, m.payload);
   }
@@ -424,6 +502,10 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       p.requested.clear();
     }
     this.#dialing.clear();
+    if (state === 'done' && this.#o.holdConnections) {
+      this.#holding = true;
+      return;
+    }
     if (this.#registered) this.#hub.removeTorrent(this.#infoHash);
     this.#registered = false;
     this.#peers.clear();

@@ -2,15 +2,18 @@ import { EventEmitter } from 'node:events';
 import type { SeedChoking } from '@mainline/choker';
 import type { PiecePicker } from '@mainline/piecepicker';
 import type { Clock, RateMeasure, TokenBucket } from '@mainline/rate';
+import { Bitfield } from '@mainline/bitfield';
 import { StorageError, type PieceStore } from '@mainline/storage';
 import { Blame } from './blame.js';
 import { ChokingGlue } from './choking.js';
 import type { ExtensionHandshake } from './extension.js';
 import { ExtensionHost, type Extension } from './extension-host.js';
+import type { HandedPeer, PeerHandOff } from './hand-off.js';
 import { cancelWaits } from './limiters.js';
 import type { Message } from './messages.js';
 import { PieceAssembler } from './piece-assembly.js';
 import { PeerAdmission } from './peer-admission.js';
+import { ProtocolError } from './errors.js';
 import type { PeerCloseReason, PeerConnection, PeerHandler } from './peer-connection.js';
 import { RequestPipeline } from './request-pipeline.js';
 import { MetadataServing } from './metadata-extension.js';
@@ -250,12 +253,21 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     else this.#pipeline.refillAll();
   }
 
-  /** Registers with the wire hub: incoming peers for this info-hash are accepted from now on. */
-  start(): void {
+  /**
+   * Registers with the wire hub: incoming peers for this info-hash are accepted from now on.
+   * With `handOff` (a magnet's metadata fetcher holding its connections), the swarm takes the
+   * fetcher's place on the hub and adopts its open connections, with the pieces each peer
+   * announced meanwhile: no connection is closed and nobody is dialled again.
+   */
+  start(handOff?: PeerHandOff): void {
     if (this.#active) return;
     this.#active = true;
-    if (!this.#o.hub.hasTorrent(this.#o.infoHash)) this.#o.hub.addTorrent(this.#o.infoHash, this);
+    const { hub, infoHash } = this.#o;
+    const handed = handOff ? handOff.take() : [];
+    if (handed.length > 0 || (handOff && hub.hasTorrent(infoHash))) hub.replaceTorrent(infoHash, this);
+    else if (!hub.hasTorrent(infoHash)) hub.addTorrent(infoHash, this);
     this.#choking.choker.start();
+    for (const h of handed) this.#adopt(h);
   }
 
   /** Drops every peer and leaves the hub. */
@@ -337,19 +349,79 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       if (!conn.incoming) this.emit('connect-failed', conn.remoteAddress, conn.remotePort, refusal);
       return undefined;
     }
-    const { store, picker, clock } = this.#o;
-    const source = this.#sources.get(conn) ?? (conn.incoming ? 'incoming' : undefined);
-    const peer = new SwarmPeer(conn, this.#choking, clock, store.pieceCount, source);
-    this.#peers.add(peer);
-    this.#byConn.set(conn, peer);
+    const { store } = this.#o;
+    const peer = this.#join(conn);
     // Opening message: our pieces (seed: only if we have any; fast peers get have-all/none).
     if (conn.fast && store.isComplete()) conn.send({ type: 'have-all' });
     else if (conn.fast && store.haveCount === 0) conn.send({ type: 'have-none' });
     else if (store.haveCount > 0) conn.send({ type: 'bitfield', bitfield: store.haveBitfield() });
+    this.#o.picker.peerJoined(peer);
+    this.#joined(peer);
+    return this.#handler(peer);
+  }
+
+  /**
+   * A connection handed over from a magnet's metadata fetcher: it is open, its opening messages
+   * are exchanged (the fetcher sent have-none to fast peers), and what the peer said of its pieces
+   * is checked now that the piece count is known, then replayed. Our pieces go as haves (a
+   * bitfield is no longer allowed), and a new BEP 10 handshake tells it the metadata size and
+   * every extension of the torrent.
+   */
+  #adopt(h: HandedPeer): void {
+    const { conn } = h;
+    if (conn.state !== 'open') return;
+    const refusal = this.#admission.refusal(conn, this.#active);
+    if (refusal) {
+      conn.close();
+      return;
+    }
+    const { store, picker } = this.#o;
+    let bitfield;
+    try {
+      bitfield = h.bitfield ? Bitfield.fromBytes(h.bitfield, store.pieceCount) : undefined;
+    } catch (err) {
+      return conn.fail(new ProtocolError('BAD_BITFIELD', `bad bitfield before the metadata: ${(err as Error).message}`));
+    }
+    const badHave = h.haves.find((i) => i >= store.pieceCount);
+    if (badHave !== undefined) return conn.fail(new ProtocolError('INDEX_OUT_OF_RANGE', `have for piece ${badHave} before the metadata, but there are ${store.pieceCount} pieces`));
+    const peer = this.#join(conn);
+    peer.peerChoking = h.peerChoking;
+    peer.peerInterested = h.peerInterested;
+    conn.attachHandler(this.#handler(peer));
+    const ours = store.haveBitfield();
+    for (let i = ours.nextSet(0); i !== -1; i = ours.nextSet(i + 1)) conn.send({ type: 'have', index: i });
     picker.peerJoined(peer);
+    if (bitfield) {
+      peer.have = bitfield;
+      picker.peerBitfield(peer, bitfield);
+    }
+    if (h.haveAll) picker.peerHaveAll(peer);
+    for (const i of h.haves) picker.peerHave(peer, i);
+    this.#joined(peer);
+    if (conn.extended) {
+      if (conn.peerExtensions) this.#extensions.onHandshake(peer, conn.peerExtensions);
+      if (conn.state === 'open') conn.send({ type: 'extended-handshake', handshake: this.#extensions.handshake(peer) });
+    }
+    if (conn.state === 'open' && (bitfield || h.haveAll || h.haves.length > 0)) this.#peerGotPieces(peer);
+  }
+
+  #join(conn: PeerConnection): SwarmPeer {
+    const { store, clock } = this.#o;
+    const source = this.#sources.get(conn) ?? (conn.incoming ? 'incoming' : undefined);
+    const peer = new SwarmPeer(conn, this.#choking, clock, store.pieceCount, source);
+    this.#peers.add(peer);
+    this.#byConn.set(conn, peer);
+    return peer;
+  }
+
+  #joined(peer: SwarmPeer): void {
     this.#choking.choker.peerConnected(peer);
-    if (this.#assembler.readingPaused) conn.pause();
+    if (peer.peerInterested) this.#choking.choker.interestChanged(peer);
+    if (this.#assembler.readingPaused) peer.conn.pause();
     this.emit('peer-connected', peer);
+  }
+
+  #handler(peer: SwarmPeer): PeerHandler {
     return {
       onMessage: (_c, message) => this.#onMessage(peer, message),
       onFlushed: () => this.#uploads.serve(peer),

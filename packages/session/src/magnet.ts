@@ -16,6 +16,9 @@ import type { Torrent, TorrentOptions } from './torrent.js';
  */
 export const MAGNET_UNKNOWN_LEFT = 16384;
 
+/** Tracker peers a magnet remembers for its torrent's peer list (as many as the metadata fetcher dials from). */
+const MAX_TRACKER_PEERS = 3000;
+
 export interface MagnetOptions extends TorrentOptions {
   /**
    * Called with the metadata before the torrent is added, for options that depend on it (file
@@ -82,6 +85,8 @@ export interface MagnetHost {
   readonly announcer?: Partial<AnnouncerOptions>;
   /** Which peer addresses may be dialled (the same rules as a torrent's peer list). */
   readonly addressFilter?: AddressFilter;
+  /** The hashing threads the torrent will use: booted while the metadata is fetched, not after. */
+  readonly pieceHasher?: { prestart(): void };
   /** Adds the torrent once the metadata is here (bypassing the pending-magnet check). */
   addTorrent(meta: Metainfo, options: TorrentOptions): Promise<Torrent>;
   /** Removes a torrent this download added, if it was cancelled meanwhile. */
@@ -111,6 +116,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
   readonly #tracker: TrackerState = { peers: 0, error: undefined };
   #error: Error | undefined;
   #added: Torrent | undefined;
+  /** Peers the trackers gave while fetching: the torrent's peer list gets them (at most MAX_TRACKER_PEERS). */
+  readonly #trackerPeers = new Map<string, { ip: string; port: number }>();
   #resolve: (t: Torrent) => void = () => undefined;
   #reject: (e: Error) => void = () => undefined;
 
@@ -122,7 +129,7 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#name = link.name ?? link.infoHash;
     this.#host = host;
     this.#options = options;
-    this.#fetcher = new ReportingMetadataFetcher({ hub: host.hub, infoHash: link.infoHashBytes, clock: host.clock, listenPort: () => host.port });
+    this.#fetcher = new ReportingMetadataFetcher({ hub: host.hub, infoHash: link.infoHashBytes, clock: host.clock, listenPort: () => host.port, holdConnections: true });
     this.#fetcher.onDialFailed = (address, reason) => this.emit('peer-failed', address, reason);
     this.torrent = new Promise<Torrent>((resolve, reject) => {
       this.#resolve = resolve;
@@ -166,6 +173,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     void this.#run().then(
       (t) => this.#resolve(t),
       (e: unknown) => {
+        // Metadata connections held for a torrent that was never added: close them.
+        this.#fetcher.release();
         const error = e instanceof Error ? e : new Error(String(e));
         if (this.#state !== 'cancelled') {
           this.#error = error;
@@ -205,7 +214,14 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#name = meta.name;
     this.#setState('adding');
     this.emit('metadata', meta);
-    const options: MagnetOptions = { ...this.#options, ...this.#options.withMetadata?.(meta), magnetPeers: [...this.link.peers] };
+    const options: MagnetOptions = {
+      ...this.#options,
+      ...this.#options.withMetadata?.(meta),
+      magnetPeers: [...this.link.peers],
+      trackerPeers: [...this.#trackerPeers.values()],
+      // The metadata connections stay open into the download: the torrent's swarm adopts them.
+      handOff: this.#fetcher,
+    };
     delete options.withMetadata;
     delete options.torrentFile;
     const torrent = await this.#host.addTorrent(meta, options);
@@ -237,6 +253,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     fetcher.on('peer-connected', (a) => this.emit('peer-connected', a));
     fetcher.on('peer-dropped', (a, r) => this.emit('peer-dropped', a, r));
     const metadata = fetcher.start();
+    // The torrent's first piece waits for a hashing thread otherwise (tens of ms to boot).
+    this.#host.pieceHasher?.prestart();
     this.#dial(this.link.peers);
     this.#dial(this.#options.peers ?? [], true);
     if (!this.#options.noTrackers && this.link.trackers.length > 0) this.#startAnnouncer();
@@ -267,7 +285,10 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
         ...host.announcer,
       },
       this.#tracker,
-      (peers) => this.#dial(peers),
+      (peers) => {
+        for (const p of peers) if (this.#trackerPeers.size < MAX_TRACKER_PEERS) this.#trackerPeers.set(`${p.ip}:${p.port}`, { ip: p.ip, port: p.port });
+        this.#dial(peers);
+      },
       (message) => this.emit('tracker-error', message),
       host.addressFilter,
     );

@@ -256,6 +256,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
         port: this.#port,
         clock: this.clock,
         addressFilter: this.addressFilter,
+        pieceHasher: this.pieceHasher,
         ...(this.announcer ? { announcer: this.announcer } : {}),
         addTorrent: (meta, o) => this.#add(meta, o),
         removeTorrent: async (h) => void (await this.remove(h)),

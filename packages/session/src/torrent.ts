@@ -21,7 +21,7 @@ import {
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
-import type { PeerView, WireHub } from '@mainline/connecter';
+import type { PeerHandOff, PeerView, WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
 import type { LsdRegistry } from './local-discovery.js';
@@ -58,6 +58,13 @@ export interface TorrentOptions {
   peers?: { ip: string; port: number }[];
   /** The `x.pe` peers of the magnet link the torrent came from (counted as source `magnet`). */
   magnetPeers?: { ip: string; port: number }[];
+  /** Peers trackers gave before the torrent was added (while its magnet fetched the metadata): source `tracker`. */
+  trackerPeers?: { ip: string; port: number }[];
+  /**
+   * Open connections to adopt when the torrent first joins the swarm (a magnet's metadata
+   * connections: no redial). Released (closed) if the torrent stops or fails before that.
+   */
+  handOff?: PeerHandOff;
   /** How often peers named in `peers`/addPeers() are redialled while not connected (default 15 s). */
   peerRedialMs?: number;
   /** Where the resume record lives (default: none, i.e. always recheck). */
@@ -244,6 +251,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly #transfers = new Map<string, PeerTransfer>();
   /** Unregisters from local service discovery. */
   #leaveLsd: (() => void) | undefined;
+  /** A magnet's connections, until the first swarm adopts them. */
+  #handOff: PeerHandOff | undefined;
 
   constructor(meta: Metainfo, host: TorrentHost, options: TorrentOptions) {
     super();
@@ -267,6 +276,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       ...(options.peerRedialMs !== undefined ? { userRetryMs: options.peerRedialMs } : {}),
     });
     this.#peerList.add(options.magnetPeers ?? [], 'magnet');
+    this.#peerList.add(options.trackerPeers ?? [], 'tracker');
+    this.#handOff = options.handOff;
     this.#peerList.add(options.peers ?? [], 'user');
     this.#recentDown = new RecentRate({ clock: host.clock });
     this.#recentUp = new RecentRate({ clock: host.clock });
@@ -318,6 +329,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   async #start(): Promise<void> {
     this.#error = undefined;
     if (this.#options.paused) {
+      this.#releaseHandOff();
       this.#options.paused = false;
       this.#setState('paused');
       return;
@@ -494,7 +506,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     swarm.on('connect-failed', (host, port) => peerList.connectFailed(host, port));
     swarm.onDialFailed = (address, reason) => this.emit('peer-failed', address, reason);
     this.#eta = new EtaEstimator({ clock: host.clock, left: this.#wantedLeft });
-    swarm.start();
+    const handOff = this.#handOff;
+    this.#handOff = undefined;
+    swarm.start(handOff);
     // Finished before this run (data complete, or every wanted piece there): nothing to announce.
     if (swarm.finished) this.#completedAnnounced = true;
     this.#setState(swarm.finished ? 'seeding' : 'downloading');
@@ -684,7 +698,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     return result;
   }
 
+  /** The held magnet connections will not be adopted (stopped or failed before joining the swarm). */
+  #releaseHandOff(): void {
+    this.#handOff?.release();
+    this.#handOff = undefined;
+  }
+
   async #stopNetwork(): Promise<void> {
+    this.#releaseHandOff();
     this.#leaveLsd?.();
     this.#leaveLsd = undefined;
     if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
