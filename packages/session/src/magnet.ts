@@ -9,6 +9,7 @@ import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
 import { ReportingMetadataFetcher } from './dial-failures.js';
 import type { Torrent, TorrentOptions } from './torrent.js';
+import { makeWarning, type TorrentWarning, type WarningKind } from './warning.js';
 
 /**
  * What trackers are told is left while the size is unknown: the magnet's `xl` when it has one,
@@ -72,6 +73,8 @@ export interface MagnetEvents {
    * writable): the download goes on, but a later run fetches the metadata again.
    */
   'torrent-save-failed': [error: Error];
+  /** Something failed without stopping the download (the .torrent not saved too): what, and the error. */
+  warning: [warning: TorrentWarning];
   'tracker-error': [message: string];
   error: [error: Error];
 }
@@ -135,7 +138,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    this.torrent.catch(() => undefined); // the caller may only watch events
+    // The caller may only watch events: the failure is the 'error' event and state (see start()).
+    this.torrent.catch(() => undefined);
   }
 
   get state(): MagnetState {
@@ -193,7 +197,11 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#setState('cancelled');
     this.#fetcher.cancel();
     await this.#stopAnnouncer();
-    if (adding) await this.torrent.then((t) => this.#host.removeTorrent(t.infoHash)).catch(() => undefined);
+    if (adding) {
+      // A torrent that failed to be added is nothing to remove; one that was, but cannot be stopped cleanly, is a warning.
+      const added = await this.torrent.catch(() => undefined);
+      if (added) await this.#host.removeTorrent(added.infoHash).catch((e: unknown) => this.#warn('remove', e));
+    }
     this.#host.settled(this);
   }
 
@@ -236,7 +244,7 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
   /** The .torrent a previous run saved, if it is there and is this magnet's. */
   async #saved(): Promise<Metainfo | undefined> {
     const file = this.#options.torrentFile;
-    const bytes = file ? await readFileIfExists(file).catch(() => undefined) : undefined;
+    const bytes = file ? await readFileIfExists(file).catch((e: unknown) => this.#warn('torrent-read', e)) : undefined;
     if (!bytes) return undefined;
     try {
       const meta = parseTorrent(bytes);
@@ -267,7 +275,10 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     const meta = metainfoFromMagnet(bytes, this.link);
     const file = this.#options.torrentFile;
     if (file) {
-      await writeFileAtomic(file, encodeTorrent(meta)).catch((e: unknown) => this.emit('torrent-save-failed', asError(e)));
+      await writeFileAtomic(file, encodeTorrent(meta)).catch((e: unknown) => {
+        this.emit('torrent-save-failed', asError(e));
+        this.#warn('torrent-save', e);
+      });
     }
     return meta;
   }
@@ -303,7 +314,12 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
   async #stopAnnouncer(): Promise<void> {
     const announcer = this.#announcer;
     this.#announcer = undefined;
-    if (announcer) await announcer.stop().catch(() => undefined);
+    if (announcer) await announcer.stop().catch((e: unknown) => this.#warn('tracker-stop', e));
+  }
+
+  #warn(what: WarningKind, err: unknown): undefined {
+    this.emit('warning', makeWarning(what, { infoHash: this.infoHash, name: this.#name }, err));
+    return undefined;
   }
 
   /** The torrent, once added. */

@@ -8,6 +8,7 @@ import { EtaEstimator, RecentRate, TokenBucket, type Clock } from '@mainline/rat
 import type { Announcer, AnnouncerOptions } from '@mainline/rerequester';
 import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
 import { ReportingSwarm } from './dial-failures.js';
+import { makeWarning, type TorrentWarning, type WarningKind } from './warning.js';
 import { clientName } from './peer-id.js';
 import {
   PieceStore,
@@ -130,6 +131,8 @@ export interface TorrentStats {
   /** Seconds spent seeding since the last start of seeding. */
   seedingTime: number;
   error: string | undefined;
+  /** The latest trouble that did not stop the torrent and is not cleared yet (see TorrentWarning), as `<what>: <message>`. */
+  warning: string | undefined;
   trackerError: string | undefined;
   trackerPeers: number;
   /** Each tracker: what it is doing, what it last said or what failed (empty without trackers or while stopped). */
@@ -174,6 +177,8 @@ export interface TorrentEvents {
    * is lost now, but the next start will recheck the data. Emitted at each failed write.
    */
   'resume-save-failed': [error: Error];
+  /** Something failed without stopping the torrent (a failed resume write too): what, and the error. */
+  warning: [warning: TorrentWarning];
   'tracker-error': [message: string];
   banned: [key: string, reason: string];
   'seeding-done': [reason: string];
@@ -251,6 +256,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly #transfers = new Map<string, PeerTransfer>();
   /** Unregisters from local service discovery. */
   #leaveLsd: (() => void) | undefined;
+  /** Troubles not cleared yet, by kind (a later success of the same kind clears it). */
+  readonly #warnings = new Map<WarningKind, TorrentWarning>();
   /** A magnet's connections, until the first swarm adopts them. */
   #handOff: PeerHandOff | undefined;
 
@@ -404,7 +411,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (!this.#options.resumeFile) return undefined;
     // An unreadable record (the state directory is a file, no permission...) only costs a
     // recheck; writing it later fails too, and that is reported (`resume-save-failed`).
-    const bytes = await readFileIfExists(this.#options.resumeFile).catch(() => undefined);
+    const bytes = await readFileIfExists(this.#options.resumeFile).catch((e: unknown) => this.#warn('resume-read', e));
     if (!bytes) return undefined;
     try {
       const d = decode(bytes);
@@ -416,10 +423,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
   }
 
-  /** Writes the resume record (have-bitfield, file sizes/mtimes, totals) atomically. */
-  async saveResume(): Promise<void> {
+  /** Writes the resume record (have-bitfield, file sizes/mtimes, totals) atomically; false when there is none to write. */
+  async saveResume(): Promise<boolean> {
     const store = this.#store;
-    if (!this.#options.resumeFile || !store || store.state !== 'ready') return;
+    if (!this.#options.resumeFile || !store || store.state !== 'ready') return false;
     const record = encodeResume(await store.resumeRecord());
     // Decoding our own output first: a record that would not read back is never written.
     decodeResume(record);
@@ -432,14 +439,20 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       completed: this.#completedAnnounced ? 1 : 0,
     };
     await writeFileAtomic(this.#options.resumeFile, encode(data));
+    return true;
   }
 
   /** Writes the resume record; a failure is reported (`resume-save-failed`), never fatal. */
   async #saveResumeReporting(): Promise<void> {
     try {
-      await this.saveResume();
+      if (await this.saveResume()) {
+        // The record is on disk now: the next start reads it, whatever failed before.
+        this.#warnings.delete('resume-save');
+        this.#warnings.delete('resume-read');
+      }
     } catch (err) {
       this.emit('resume-save-failed', asError(err));
+      this.#warn('resume-save', err);
     }
   }
 
@@ -639,6 +652,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   /** Leaves the swarm (telling trackers), keeps storage open; resume() continues. */
   async pause(): Promise<void> {
+    // Wait for a start in progress to end; its failure is its own caller's (start() rejects) and the state's.
     if (this.#starting) await this.#starting.catch(() => undefined);
     if (this.#state === 'paused' || this.#state === 'stopped') return;
     await this.#stopNetwork();
@@ -671,7 +685,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     await this.#stopNetwork();
     await this.#closeStorage();
     if (this.#options.resumeFile) {
-      await writeFileAtomic(this.#options.resumeFile, encode({})).catch((e: unknown) => this.emit('resume-save-failed', asError(e)));
+      await writeFileAtomic(this.#options.resumeFile, encode({})).catch((e: unknown) => {
+        this.emit('resume-save-failed', asError(e));
+        this.#warn('resume-save', e);
+      });
     }
     this.#setState('stopped');
     if (!wasRunning) this.#options.paused = false;
@@ -680,6 +697,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   /** Stops everything: trackers get `stopped`, resume data is flushed, files are closed. */
   async stop(): Promise<void> {
+    // Wait for a start in progress to end; its failure is its own caller's (start() rejects) and the state's.
     if (this.#starting) await this.#starting.catch(() => undefined);
     await this.#stopNetwork();
     await this.#saveResumeReporting();
@@ -721,14 +739,28 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
     const announcer = this.#announcer;
     this.#announcer = undefined;
-    if (announcer) await announcer.stop().catch(() => undefined);
+    if (announcer) await announcer.stop().catch((e: unknown) => this.#warn('tracker-stop', e));
   }
 
   async #closeStorage(): Promise<void> {
     const store = this.#store;
     this.#store = undefined;
     this.#storage = undefined;
-    if (store) await store.close().catch(() => undefined);
+    if (store) await store.close().catch((e: unknown) => this.#warn('storage-close', e));
+  }
+
+  /** Reports a trouble that does not stop the torrent: the `warning` event and stats().warning. */
+  #warn(what: WarningKind, err: unknown): undefined {
+    const warning = makeWarning(what, this, err);
+    this.#warnings.delete(what); // re-inserted last: the latest is shown
+    this.#warnings.set(what, warning);
+    this.emit('warning', warning);
+    return undefined;
+  }
+
+  /** Troubles not cleared yet, oldest first. */
+  get warnings(): readonly TorrentWarning[] {
+    return [...this.#warnings.values()];
   }
 
   #fail(err: unknown): void {
@@ -800,6 +832,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       checkProgress: this.#checkProgress,
       seedingTime: this.#state === 'seeding' && this.#seedingSince !== undefined ? (this.#host.clock.now() - this.#seedingSince) / 1000 : 0,
       error: this.#error?.message,
+      warning: [...this.#warnings.values()].pop()?.message,
       trackerError: this.#tracker.error,
       trackerPeers: this.#tracker.peers,
       ...trackerReport(this.#announcer, this.#host.clock),
