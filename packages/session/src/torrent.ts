@@ -567,7 +567,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
     this.#setState('seeding');
     this.#startSeedClock();
-    void this.#saveResumeReporting();
+    void this.#saveResumeReporting(); // never rejects: a failed write is a warning
     this.emit('done');
   }
 
@@ -600,7 +600,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   #seedingDone(reason: string): void {
     if (this.#state !== 'seeding') return;
-    void this.pause().then(() => this.emit('seeding-done', reason));
+    this.pause().then(
+      () => this.emit('seeding-done', reason),
+      (e: unknown) => this.#fail(e),
+    );
   }
 
   #scheduleResumeSave(): void {
@@ -608,7 +611,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     // Batch: at most one resume write every 5 s while pieces arrive.
     this.#saveTimer = this.#host.clock.setTimeout(() => {
       this.#saveTimer = undefined;
-      void this.#saveResumeReporting();
+      void this.#saveResumeReporting(); // never rejects: a failed write is a warning
     }, 5000);
   }
 
@@ -769,6 +772,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#error = error;
     this.#setState('error');
     // A disk error pauses the torrent: drop peers, tell trackers, keep what was verified.
+    // Fire-and-forget: #stopNetwork's only awaited step (the announcer) reports its own failure.
     void this.#stopNetwork();
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
