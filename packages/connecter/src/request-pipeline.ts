@@ -152,6 +152,7 @@ export class RequestPipeline {
     const key = this.#keys.match(index, begin);
     if (key !== undefined && peer.requests.get(key) === length) {
       peer.requests.delete(key);
+      peer.rejected++;
       peer.rejectStreak++;
       if (peer.peerChoking) peer.allowedFastIn.delete(index);
       if (this.ctx.picker.requestLost(index, begin, peer)) this.refillAll(peer);
@@ -159,6 +160,7 @@ export class RequestPipeline {
     }
     if (key !== undefined && peer.awaitingAnswer.get(key) === length) {
       peer.awaitingAnswer.delete(key);
+      peer.rejected++;
       return;
     }
     if (++peer.strayRejects > MAX_STRAY_REJECTS) {
