@@ -1,51 +1,16 @@
-import { readdir, rename, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
-import { Session, type MagnetDownload, type Torrent, type TorrentOptions } from '@mainline/session';
+import { systemClock, type Clock } from '@mainline/rate';
+import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
+import { Accounting, type TrafficStats } from './accounting.js';
 import type { DaemonConfig } from './config.js';
+import { magnetFetching, noteHave, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 import { DaemonError } from './errors.js';
-import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
+import { Persistence } from './persistence.js';
+import { Registry } from './registry.js';
 import { StateStore, type Priority, type SessionRecord, type TorrentRecord } from './state.js';
+import { WatchDir } from './watch-dir.js';
 
-/** One torrent as the daemon knows it: a small id stable for the daemon's lifetime, its record. */
-export interface Entry {
-  readonly kind: 'torrent';
-  readonly id: number;
-  readonly torrent: Torrent;
-  readonly meta: Metainfo;
-  /** The .torrent file's bytes. */
-  readonly bytes: Uint8Array;
-  /** Where the .torrent is kept in the state directory. */
-  readonly torrentFile: string;
-  record: TorrentRecord;
-  /** Unix seconds of the last start and of the last data moved. */
-  startDate: number;
-  activityDate: number;
-  /** Set when the seed ratio was reached and the torrent stopped itself. */
-  finished: boolean;
-  /** A verify was asked for and has not begun hashing yet (Transmission's "Will Verify"). */
-  verifyQueued: boolean;
-}
-
-/**
- * A magnet link whose metadata is not here yet (Transmission shows these with their id and
- * `metadataPercentComplete` < 1). When the metadata arrives an Entry with the same id replaces it.
- */
-export interface MagnetEntry {
-  readonly kind: 'magnet';
-  readonly id: number;
-  readonly link: MagnetLink;
-  /** The fetch; undefined while stopped. */
-  download: MagnetDownload | undefined;
-  /** Why the last fetch failed (cleared by a start). */
-  error: string | undefined;
-  record: TorrentRecord;
-  startDate: number;
-  activityDate: number;
-}
-
-/** What an RPC id names: a torrent, or a magnet link still fetching its metadata. */
-export type AnyEntry = Entry | MagnetEntry;
+export { magnetFetching, type AnyEntry, type Entry, type MagnetEntry, type TrafficStats };
 
 export interface AddOptions {
   downloadDir?: string;
@@ -63,14 +28,6 @@ export interface SessionSettings {
   lpdEnabled?: boolean;
 }
 
-export interface TrafficStats {
-  uploadedBytes: number;
-  downloadedBytes: number;
-  filesAdded: number;
-  secondsActive: number;
-  sessionCount: number;
-}
-
 export interface DaemonOptions {
   config: DaemonConfig;
   /**
@@ -80,17 +37,14 @@ export interface DaemonOptions {
   pinned?: readonly (keyof DaemonConfig)[];
   /** Where log lines go (default: stderr). */
   log?: (line: string) => void;
+  /** Where time comes from (default: the system clock); the session runs on it too. */
+  clock?: Clock;
+  /** Passed to the session (tests give in-memory transports and no UDP). */
+  session?: Pick<SessionOptions, 'transports' | 'udp' | 'announcer' | 'peerList'>;
 }
 
 export { DaemonError };
 
-const nowSeconds = (): number => Math.floor(Date.now() / 1000);
-
-/** A magnet whose fetch runs (or whose torrent is being added). */
-export function magnetFetching(e: MagnetEntry): boolean {
-  const state = e.download?.state;
-  return state === 'fetching-metadata' || state === 'adding';
-}
 const KB = 1000;
 
 /**
@@ -102,28 +56,35 @@ export class Daemon {
   readonly config: DaemonConfig;
   readonly session: Session;
   readonly state: StateStore;
-  readonly startedAt = nowSeconds();
+  readonly clock: Clock;
+  /** Unix seconds of the start. */
+  readonly startedAt: number;
   readonly #log: (line: string) => void;
   readonly #pinned: ReadonlySet<string>;
-  readonly #entries = new Map<number, AnyEntry>();
-  readonly #byHash = new Map<string, AnyEntry>();
-  #nextId = 1;
-  #recentlyRemoved: { id: number; at: number }[] = [];
-  #saved: SessionRecord = { uploadedBytes: 0, downloadedBytes: 0, filesAdded: 0, secondsActive: 0, sessionCount: 0 };
-  #traffic = { up: 0, down: 0, added: 0 };
-  readonly #baseline = new Map<number, { up: number; down: number }>();
-  #ticker: NodeJS.Timeout | undefined;
-  #watcher: NodeJS.Timeout | undefined;
-  #scanning = false;
-  #ticks = 0;
+  readonly #registry = new Registry<AnyEntry>();
+  readonly #accounting: Accounting;
+  readonly #persistence: Persistence;
+  #watchDir: WatchDir | undefined;
+  readonly #onTick = (): void => this.#tick();
   #closed = false;
 
   constructor(options: DaemonOptions) {
     this.config = { ...options.config };
+    this.clock = options.clock ?? systemClock;
+    this.startedAt = this.nowSeconds();
     this.#pinned = new Set(options.pinned ?? []);
     this.#log = options.log ?? ((l) => void process.stderr.write(`mainlined: ${l}\n`));
     this.state = new StateStore(this.config.stateDir);
+    this.#accounting = new Accounting(this.clock.now());
+    this.#persistence = new Persistence({
+      store: this.state,
+      sessionRecord: () => this.#sessionRecord(),
+      holds: (e) => this.#registry.holds(e),
+      log: (l) => this.#log(l),
+    });
     this.session = new Session({
+      ...options.session,
+      clock: this.clock,
       portRange: this.config.portRange,
       ...(this.config.bind ? { bind: this.config.bind } : {}),
       uploadLimit: this.#limit(this.config.speedLimitUp, this.config.speedLimitUpEnabled),
@@ -132,6 +93,11 @@ export class Daemon {
       stateDir: this.state.resumeDir,
       lsd: this.config.lpdEnabled,
     });
+  }
+
+  /** Unix seconds on the daemon's clock. */
+  nowSeconds(): number {
+    return Math.floor(this.clock.now() / 1000);
   }
 
   /** A line in the daemon's log. */
@@ -150,11 +116,11 @@ export class Daemon {
 
   /** Listens, brings back every torrent of the state directory in its state, starts the watch directory. */
   async start(): Promise<void> {
-    this.#saved = await this.state.loadSession();
-    this.#saved.sessionCount++;
+    const record = await this.state.loadSession();
+    this.#accounting.load(record);
     const saved: SessionSettings = {};
     for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled'] as const) {
-      if (this.#saved[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: this.#saved[k] });
+      if (record[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: record[k] });
     }
     this.setSessionSettings(saved);
     await this.session.listen();
@@ -166,37 +132,45 @@ export class Daemon {
         this.#log(`cannot restore ${record.name} (${record.infoHash}): ${(err as Error).message}`);
       }
     }
-    await this.state.saveSession(this.#sessionRecord());
-    this.#ticker = setInterval(() => this.#tick(), 1000);
+    await this.#persistence.saveSession();
+    // The session's one-second tick drives the daemon's periodic work: no timer per torrent.
+    this.session.on('tick', this.#onTick);
     if (this.config.watchDir) {
-      await this.#scanWatchDir();
-      this.#watcher = setInterval(() => void this.#scanWatchDir(), this.config.watchIntervalMs);
+      this.#watchDir = new WatchDir({
+        dir: this.config.watchDir,
+        intervalMs: this.config.watchIntervalMs,
+        clock: this.clock,
+        add: async (bytes) => {
+          const { entry, duplicate } = await this.add(bytes);
+          return { id: entry.id, duplicate };
+        },
+        log: (l) => this.#log(l),
+      });
+      await this.#watchDir.start();
     }
   }
 
   get entries(): AnyEntry[] {
-    return [...this.#entries.values()];
+    return this.#registry.entries;
   }
 
   byId(id: number): AnyEntry | undefined {
-    return this.#entries.get(id);
+    return this.#registry.byId(id);
   }
 
   byHash(infoHash: string): AnyEntry | undefined {
-    return this.#byHash.get(infoHash.toLowerCase());
+    return this.#registry.byHash(infoHash);
   }
 
   /** Ids removed in the last minute (Transmission's `recently-active` answer lists them). */
   recentlyRemoved(): number[] {
-    const since = Date.now() - 60_000;
-    this.#recentlyRemoved = this.#recentlyRemoved.filter((r) => r.at >= since);
-    return this.#recentlyRemoved.map((r) => r.id);
+    return this.#registry.recentlyRemoved(this.clock.now());
   }
 
   /** Adds a torrent from its .torrent bytes; an already-known info-hash returns the existing one. */
   async add(bytes: Uint8Array, options: AddOptions = {}): Promise<{ entry: AnyEntry; duplicate: boolean }> {
     const meta = this.#parseNew(() => parseTorrent(bytes), 'invalid or corrupt torrent file');
-    const existing = this.#byHash.get(meta.infoHash);
+    const existing = this.#registry.byHash(meta.infoHash);
     if (existing) return { entry: existing, duplicate: true };
     const priorities = options.priorities ?? meta.files.map(() => 'normal' as const);
     if (priorities.length !== meta.files.length) throw new DaemonError(`${priorities.length} file priorities for ${meta.files.length} files`);
@@ -206,7 +180,7 @@ export class Daemon {
     await this.state.saveTorrentFile(meta.infoHash, bytes);
     await this.state.saveRecord(record);
     const entry = await this.#open(bytes, record, meta);
-    this.#traffic.added++;
+    this.#accounting.fileAdded();
     this.#log(`added ${meta.name} (${meta.infoHash}) as #${entry.id} into ${record.downloadDir}${record.paused ? ', stopped' : ''}`);
     return { entry, duplicate: false };
   }
@@ -218,13 +192,13 @@ export class Daemon {
    */
   async addMagnet(uri: string, options: AddOptions = {}): Promise<{ entry: AnyEntry; duplicate: boolean }> {
     const link = this.#parseNew(() => parseMagnet(uri), 'invalid magnet link');
-    const existing = this.#byHash.get(link.infoHash);
+    const existing = this.#registry.byHash(link.infoHash);
     if (existing) return { entry: existing, duplicate: true };
     if (options.priorities && options.priorities.length > 0) throw new DaemonError('a magnet link has no file list until its metadata is here: choose files afterwards');
     const record = { ...this.#newRecord(link.infoHash, link.name ?? link.infoHash, [], options), magnet: uri.trim() };
     await this.state.saveRecord(record);
     const entry = this.#openMagnet(link, record);
-    this.#traffic.added++;
+    this.#accounting.fileAdded();
     this.#log(`added magnet ${record.name} (${link.infoHash}) as #${entry.id} into ${record.downloadDir}${record.paused ? ', stopped' : ''}`);
     return { entry, duplicate: false };
   }
@@ -246,7 +220,7 @@ export class Daemon {
       downloadDir: options.downloadDir ?? this.config.downloadDir,
       paused: options.paused === true,
       priorities,
-      addedDate: nowSeconds(),
+      addedDate: this.nowSeconds(),
       doneDate: 0,
       haveBytes: 0,
       secondsDownloading: 0,
@@ -260,16 +234,15 @@ export class Daemon {
 
   #openMagnet(link: MagnetLink, record: TorrentRecord): MagnetEntry {
     if (link.infoHash !== record.infoHash) throw new DaemonError('the magnet link does not match its record');
-    const entry: MagnetEntry = { kind: 'magnet', id: this.#nextId++, link, download: undefined, error: undefined, record, startDate: 0, activityDate: 0 };
-    this.#entries.set(entry.id, entry);
-    this.#byHash.set(link.infoHash, entry);
+    const entry: MagnetEntry = { kind: 'magnet', id: this.#registry.allocate(), link, download: undefined, error: undefined, record, startDate: 0, activityDate: 0 };
+    this.#registry.set(entry);
     if (!record.paused) this.#fetch(entry);
     return entry;
   }
 
   /** Starts fetching a magnet's metadata; the session saves the .torrent where the daemon keeps it. */
   #fetch(entry: MagnetEntry): void {
-    entry.startDate = nowSeconds();
+    entry.startDate = this.nowSeconds();
     entry.error = undefined;
     let download: MagnetDownload;
     try {
@@ -297,7 +270,7 @@ export class Daemon {
 
   /** The metadata is here and the torrent is in the session: the magnet's id becomes a torrent. */
   async #adopt(magnet: MagnetEntry, torrent: Torrent): Promise<void> {
-    if (this.#entries.get(magnet.id) !== magnet) {
+    if (!this.#registry.holds(magnet)) {
       await this.session.remove(torrent.infoHash); // removed meanwhile
       return;
     }
@@ -328,26 +301,22 @@ export class Daemon {
     if (meta.infoHash !== record.infoHash) throw new DaemonError('the .torrent does not match its record');
     if (record.priorities.length !== meta.files.length) record.priorities = meta.files.map(() => 'normal');
     const torrent = await this.session.add(meta, this.#torrentOptions(record));
-    return this.#wire(torrent, meta, bytes, record, this.#nextId++);
+    return this.#wire(torrent, meta, bytes, record, this.#registry.allocate());
   }
 
   /** Lists a torrent under `id` and follows its events; starts it unless the record says stopped. */
   #wire(torrent: Torrent, meta: Metainfo, bytes: Uint8Array, record: TorrentRecord, id: number): Entry {
     const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false };
-    this.#entries.set(entry.id, entry);
-    this.#byHash.set(meta.infoHash, entry);
+    this.#registry.set(entry);
     // When the data is opened the totals include earlier sessions (from the resume record): this
     // session's traffic counts from there. The state changes right after opening, before any data.
     torrent.on('state', (st) => {
       if (st === 'checking') entry.verifyQueued = false;
-      const b = this.#baseline.get(entry.id);
-      if ((st === 'downloading' || st === 'seeding') && !b) {
-        this.#baseline.set(entry.id, { up: torrent.uploaded, down: torrent.downloaded });
-      }
+      if (st === 'downloading' || st === 'seeding') this.#accounting.baseline(entry.id, torrent);
     });
     torrent.on('error', (e) => this.#log(`#${entry.id} ${meta.name}: ${e.message}`));
     torrent.on('done', () => {
-      entry.record.doneDate = nowSeconds();
+      entry.record.doneDate = this.nowSeconds();
       this.#persist(entry);
     });
     torrent.on('seeding-done', (reason) => {
@@ -361,21 +330,19 @@ export class Daemon {
   }
 
   #resume(entry: Entry): void {
-    entry.startDate = nowSeconds();
+    entry.startDate = this.nowSeconds();
     entry.finished = false;
     const insist = entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {};
     entry.torrent.resume(insist).catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
   }
 
   #persist(entry: Entry): void {
-    noteHave(entry);
-    if (!this.#byHash.has(entry.meta.infoHash)) return;
-    this.state.saveRecord(entry.record).catch((e: unknown) => this.#log(`cannot save the state of #${entry.id}: ${(e as Error).message}`));
+    this.#persistence.persist(entry);
   }
 
   /** The entry now listed under this id: a magnet's becomes a torrent's when its metadata arrives. */
   #current(entry: AnyEntry): AnyEntry {
-    return this.#entries.get(entry.id) ?? entry;
+    return this.#registry.byId(entry.id) ?? entry;
   }
 
   /**
@@ -437,11 +404,8 @@ export class Daemon {
   /** Forgets a torrent (trackers told `stopped`), optionally deleting its data. */
   async remove(given: AnyEntry, deleteData: boolean): Promise<void> {
     const entry = this.#current(given);
-    if (this.#entries.get(entry.id) !== entry) return;
-    this.#entries.delete(entry.id);
-    this.#byHash.delete(entry.record.infoHash);
+    if (!this.#registry.delete(entry, this.clock.now())) return;
     if (entry.kind === 'magnet') {
-      this.#recentlyRemoved.push({ id: entry.id, at: Date.now() });
       // Cancelling closes every socket of the fetch (and drops the torrent if it was being added).
       await entry.download?.cancel();
       await this.session.remove(entry.record.infoHash);
@@ -449,9 +413,7 @@ export class Daemon {
       this.#log(`removed #${entry.id} ${entry.record.name} (magnet)`);
       return;
     }
-    this.#countTraffic(entry);
-    this.#baseline.delete(entry.id);
-    this.#recentlyRemoved.push({ id: entry.id, at: Date.now() });
+    this.#accounting.forget(entry.id, entry.torrent);
     // Only the torrent's own files go, and the directories that became empty (as Transmission).
     const deleted = await this.session.remove(entry.meta.infoHash, { deleteData });
     await this.state.remove(entry.meta.infoHash);
@@ -500,37 +462,13 @@ export class Daemon {
   }
 
   async saveSessionSettings(): Promise<void> {
-    await this.state.saveSession(this.#sessionRecord());
-  }
-
-  #countTraffic(entry: AnyEntry): void {
-    if (entry.kind === 'magnet') return;
-    const t = entry.torrent;
-    const b = this.#baseline.get(entry.id);
-    // The torrent's totals only grow within this daemon (a recheck keeps them), so deltas add up.
-    if (!b) return;
-    this.#traffic.up += Math.max(0, t.uploaded - b.up);
-    this.#traffic.down += Math.max(0, t.downloaded - b.down);
-    b.up = t.uploaded;
-    b.down = t.downloaded;
+    await this.#persistence.saveSession();
   }
 
   /** This session's traffic and the totals over every session. */
   traffic(): { current: TrafficStats; cumulative: TrafficStats } {
-    for (const e of this.#entries.values()) this.#countTraffic(e);
-    const secondsActive = nowSeconds() - this.startedAt;
-    const current = { uploadedBytes: this.#traffic.up, downloadedBytes: this.#traffic.down, filesAdded: this.#traffic.added, secondsActive, sessionCount: 1 };
-    const s = this.#saved;
-    return {
-      current,
-      cumulative: {
-        uploadedBytes: s.uploadedBytes + current.uploadedBytes,
-        downloadedBytes: s.downloadedBytes + current.downloadedBytes,
-        filesAdded: s.filesAdded + current.filesAdded,
-        secondsActive: s.secondsActive + secondsActive,
-        sessionCount: s.sessionCount,
-      },
-    };
+    for (const e of this.#registry.entries) if (e.kind === 'torrent') this.#accounting.count(e.id, e.torrent);
+    return this.#accounting.traffic(this.clock.now());
   }
 
   #sessionRecord(): SessionRecord {
@@ -547,10 +485,11 @@ export class Daemon {
     };
   }
 
+  /** Once a second (the session's tick): time counters, activity, traffic, periodic saves. */
   #tick(): void {
-    this.#ticks++;
-    const now = nowSeconds();
-    for (const e of this.#entries.values()) {
+    const now = this.nowSeconds();
+    const entries = this.#registry.entries;
+    for (const e of entries) {
       if (e.kind === 'magnet') {
         if (magnetFetching(e)) e.record.secondsDownloading++;
         continue;
@@ -559,44 +498,9 @@ export class Daemon {
       if (s.state === 'downloading') e.record.secondsDownloading++;
       if (s.state === 'seeding') e.record.secondsSeeding++;
       if (s.downloadRate >= 1 || s.uploadRate >= 1) e.activityDate = now;
-      this.#countTraffic(e);
-      // Every 30 s, records whose verified byte count moved are saved (for stopped torrents' display).
-      if (this.#ticks % 30 === 0 && e.torrent.store && e.record.haveBytes !== s.haveBytes) this.#persist(e);
+      this.#accounting.count(e.id, e.torrent);
     }
-    if (this.#ticks % 30 === 0) void this.saveSessionSettings().catch(() => undefined);
-  }
-
-  async #scanWatchDir(): Promise<void> {
-    const dir = this.config.watchDir;
-    if (!dir || this.#scanning || this.#closed) return;
-    this.#scanning = true;
-    try {
-      const names = await readdir(dir).catch(() => [] as string[]);
-      for (const name of names) {
-        if (!name.toLowerCase().endsWith('.torrent')) continue;
-        const file = join(dir, name);
-        try {
-          const st = await stat(file);
-          // A file still being written waits for the next scan.
-          if (!st.isFile() || Date.now() - st.mtimeMs < 1000) continue;
-          try {
-            const bytes = await readTorrentFile(file, [dir], MAX_TORRENT_BYTES);
-            const { entry, duplicate } = await this.add(bytes);
-            if (duplicate) this.#log(`watch dir: ${name} is already #${entry.id}`);
-            await rename(file, `${file}.added`);
-          } catch (err) {
-            if (err instanceof DaemonError) {
-              this.#log(`watch dir: ${name}: ${err.message}; renamed to ${name}.invalid`);
-              await rename(file, `${file}.invalid`);
-            } else throw err;
-          }
-        } catch (err) {
-          this.#log(`watch dir: ${name}: ${(err as Error).message}`);
-        }
-      }
-    } finally {
-      this.#scanning = false;
-    }
+    this.#persistence.tick(entries);
   }
 
   /**
@@ -606,33 +510,16 @@ export class Daemon {
   async close(timeoutMs = 4000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ticker) clearInterval(this.#ticker);
-    if (this.#watcher) clearInterval(this.#watcher);
-    await Promise.all(
-      this.entries.map(async (e) => {
-        if (e.kind === 'torrent') {
-          await e.torrent.saveResume().catch(() => undefined);
-          noteHave(e);
-        }
-        await this.state.saveRecord(e.record).catch(() => undefined);
-      }),
-    );
-    await this.saveSessionSettings().catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
+    this.session.off('tick', this.#onTick);
+    await this.#watchDir?.close();
+    await this.#persistence.flush(this.entries);
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
     await Promise.race([
       this.session.close(),
       new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
+        timer = this.clock.setTimeout(resolve, timeoutMs);
       }),
     ]);
-    clearTimeout(timer);
+    if (timer) this.clock.clearTimeout(timer);
   }
-}
-
-/** Saves the verified counts in the record (when the data is open): a stopped torrent shows them after a restart. */
-function noteHave(entry: Entry): void {
-  if (!entry.torrent.store) return;
-  const s = entry.torrent.stats();
-  entry.record.haveBytes = s.haveBytes;
-  entry.record.leftUntilDone = s.wantedLeft;
 }

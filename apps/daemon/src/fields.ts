@@ -1,6 +1,6 @@
 import { formatMagnet } from '@mainline/metainfo';
 import { clientName, type MagnetStats, type TorrentStats } from '@mainline/session';
-import { magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './daemon.js';
+import { magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 
 /** Transmission's torrent status numbers (rpc-spec §3.3). */
 export const TR_STATUS = { STOPPED: 0, CHECK_WAIT: 1, CHECK: 2, DOWNLOAD_WAIT: 3, DOWNLOAD: 4, SEED_WAIT: 5, SEED: 6 } as const;

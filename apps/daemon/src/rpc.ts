@@ -176,7 +176,7 @@ export class RpcHandler {
     const ids = a.ids;
     if (ids === undefined) return d.entries;
     if (ids === 'recently-active') {
-      const since = Math.floor(Date.now() / 1000) - 60;
+      const since = d.nowSeconds() - 60;
       return d.entries.filter((e) => e.activityDate >= since || e.record.addedDate >= since || e.startDate >= since);
     }
     const list = Array.isArray(ids) ? ids : [ids];
