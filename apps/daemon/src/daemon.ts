@@ -39,8 +39,11 @@ export interface DaemonOptions {
   log?: (line: string) => void;
   /** Where time comes from (default: the system clock); the session runs on it too. */
   clock?: Clock;
-  /** Passed to the session (tests give in-memory transports and no UDP). */
-  session?: Pick<SessionOptions, 'transports' | 'udp' | 'announcer' | 'peerList'>;
+  /**
+   * Passed to the session: tests give in-memory transports and no UDP, or LSD's interfaces
+   * (`lsd`, an object, used when lpd-enabled is on at the start).
+   */
+  session?: Pick<SessionOptions, 'transports' | 'udp' | 'announcer' | 'peerList' | 'lsd'>;
 }
 
 export { DaemonError };
@@ -91,7 +94,7 @@ export class Daemon {
       downloadLimit: this.#limit(this.config.speedLimitDown, this.config.speedLimitDownEnabled),
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
-      lsd: this.config.lpdEnabled,
+      lsd: this.config.lpdEnabled ? (options.session?.lsd ?? true) : false,
     });
   }
 

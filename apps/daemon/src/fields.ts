@@ -1,5 +1,5 @@
 import { formatMagnet } from '@mainline/metainfo';
-import { clientName, type MagnetStats, type TorrentStats } from '@mainline/session';
+import { clientName, type MagnetStats, type PeerSource, type TorrentStats } from '@mainline/session';
 import { magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 
 /** Transmission's torrent status numbers (rpc-spec §3.3). */
@@ -55,6 +55,25 @@ function context(e: Entry): Ctx {
     leftUntilDone = have >= total ? 0 : Math.min(e.record.leftUntilDone ?? s.wantedLeft, total - have);
   }
   return { e, s, have, sizeWhenDone: Math.min(total, have + leftUntilDone), leftUntilDone };
+}
+
+/**
+ * Transmission's peersFrom: the connected peers by the source that first told of them (its
+ * `atom->fromFirst`), from the peer list. Transmission has no source for an address the user
+ * named (`user`) or a magnet's `x.pe` (`magnet`); like a tracker's, they are addresses handed to
+ * us, and are counted with the tracker's. `fromLtep` (a BEP 10 handshake's listen port) is not a
+ * source of ours yet, so it stays 0.
+ */
+export function peersFrom(connected: Readonly<Record<PeerSource, number>>): Record<string, number> {
+  return {
+    fromCache: connected.resume,
+    fromDht: connected.dht,
+    fromIncoming: connected.incoming,
+    fromLpd: connected.lsd,
+    fromLtep: 0,
+    fromPex: connected.pex,
+    fromTracker: connected.tracker + connected.user + connected.magnet,
+  };
 }
 
 export function statusOf(s: TorrentStats): number {
@@ -266,11 +285,7 @@ export const TORRENT_FIELDS = {
   name: (c) => c.e.meta.name,
   peers: (c) => c.e.torrent.peers.map((p) => peerInfo(p, c.e.meta.pieceCount)),
   peersConnected: (c) => c.s.peers,
-  peersFrom: (c) => {
-    let incoming = 0;
-    for (const p of c.e.torrent.peers) if (p.incoming) incoming++;
-    return { fromCache: 0, fromDht: 0, fromIncoming: incoming, fromLpd: 0, fromLtep: 0, fromPex: 0, fromTracker: c.s.peers - incoming };
-  },
+  peersFrom: (c) => peersFrom(c.e.torrent.peerList.counts().connected),
   peersGettingFromUs: (c) => c.e.torrent.peers.filter(getting).length,
   peersSendingToUs: (c) => c.e.torrent.peers.filter(sending).length,
   percentComplete: (c) => (c.e.meta.totalLength > 0 ? c.have / c.e.meta.totalLength : 1),
