@@ -56,6 +56,22 @@ test('stopped torrents cost no timers: twelve of them leave the clock as one tic
   expect(clock.pendingTimers).toBe(idle);
 });
 
+test('seedIdleMode 1: seeding stops after its idle minutes on the clock, not before', async () => {
+  const clock = new ManualClock(1_700_000_000_000);
+  const d = await daemon(clock);
+  const t = torrents[1]!;
+  const { entry } = await d.add(t.bytes, { downloadDir: join(dir, 'payloads', 'p1') });
+  if (entry.kind !== 'torrent') throw new Error('not a torrent');
+  await until(() => entry.torrent.state === 'seeding');
+  await d.setTorrentOptions(entry, { seedIdleMode: 1, seedIdleLimit: 1 });
+  for (let i = 0; i < 59; i++) clock.advance(1000);
+  expect(entry.torrent.state).toBe('seeding');
+  clock.advance(1000);
+  await until(() => entry.torrent.state === 'paused');
+  expect(entry.finished).toBe(true);
+  expect(entry.record.paused).toBe(true);
+});
+
 test('the watch directory is polled on the clock', async () => {
   // Files carry real mtimes: the clock starts in the present, so "settled" means 1 s on it.
   const clock = new ManualClock(Date.now() + 5000);
@@ -108,5 +124,5 @@ test('accounting counts from each torrent baseline and keeps what a removed torr
 
 /** Waits for real I/O (readdir, the state writes, rename) to finish; the clock stands still meanwhile. */
 async function until(cond: () => boolean): Promise<void> {
-  await poll(() => cond() || undefined, 20_000, () => 'the watch directory scan');
+  await poll(() => cond() || undefined, 20_000, () => 'real I/O to finish');
 }

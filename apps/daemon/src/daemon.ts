@@ -1,22 +1,34 @@
+import { mkdir, rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { systemClock, type Clock } from '@mainline/rate';
 import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
 import { Accounting, type TrafficStats } from './accounting.js';
 import type { DaemonConfig } from './config.js';
-import { magnetFetching, noteHave, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
+import { isDone, magnetFetching, noteHave, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 import { DaemonError } from './errors.js';
 import { Persistence } from './persistence.js';
 import { Registry } from './registry.js';
 import { StateStore, type Priority, type SessionRecord, type TorrentRecord } from './state.js';
 import { WatchDir } from './watch-dir.js';
+import { defaultPrefs, loadPrefs, type SessionPrefs } from './prefs.js';
+import { moveInQueue, queueStarts, type QueueMove } from './queue.js';
+import { runScript, scriptEnv } from './scripts.js';
+import { VERSION } from './version.js';
 
 export { magnetFetching, type AnyEntry, type Entry, type MagnetEntry, type TrafficStats };
 
 export interface AddOptions {
   downloadDir?: string;
+  /** Added stopped (default: the session's start-added-torrents). */
   paused?: boolean;
   priorities?: Priority[];
+  labels?: string[];
+  peerLimit?: number;
 }
+
+/** Transmission's per-torrent seeding limits (torrent-set). */
+export type SeedLimits = Partial<Pick<TorrentRecord, 'seedRatioMode' | 'seedRatioLimit' | 'seedIdleMode' | 'seedIdleLimit'>>;
 
 export interface SessionSettings {
   speedLimitUp?: number;
@@ -26,6 +38,8 @@ export interface SessionSettings {
   downloadDir?: string;
   /** Local peer discovery on or off (switched at once). */
   lpdEnabled?: boolean;
+  seedRatioLimit?: number;
+  seedRatioLimited?: boolean;
 }
 
 export interface DaemonOptions {
@@ -68,6 +82,8 @@ export class Daemon {
   readonly #accounting: Accounting;
   readonly #persistence: Persistence;
   #watchDir: WatchDir | undefined;
+  /** The session-set settings of prefs.ts, kept in the session record. */
+  prefs: SessionPrefs;
   readonly #onTick = (): void => this.#tick();
   #closed = false;
 
@@ -78,6 +94,7 @@ export class Daemon {
     this.#pinned = new Set(options.pinned ?? []);
     this.#log = options.log ?? ((l) => void process.stderr.write(`mainlined: ${l}\n`));
     this.state = new StateStore(this.config.stateDir);
+    this.prefs = defaultPrefs(this.config.downloadDir);
     this.#accounting = new Accounting(this.clock.now());
     this.#persistence = new Persistence({
       store: this.state,
@@ -121,13 +138,18 @@ export class Daemon {
   async start(): Promise<void> {
     const record = await this.state.loadSession();
     this.#accounting.load(record);
+    this.prefs = loadPrefs(defaultPrefs(this.config.downloadDir), record.prefs);
     const saved: SessionSettings = {};
-    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled'] as const) {
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited'] as const) {
       if (record[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: record[k] });
     }
     this.setSessionSettings(saved);
     await this.session.listen();
-    for (const { record, bytes } of await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`))) {
+    const records = await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`));
+    // Queue order as saved (records without a place go last, in the order they load).
+    records.sort((a, b) => (a.record.queuePosition ?? Infinity) - (b.record.queuePosition ?? Infinity));
+    records.forEach((r, i) => (r.record.queuePosition = i));
+    for (const { record, bytes } of records) {
       try {
         if (bytes) await this.#open(bytes, record);
         else this.#openMagnet(parseMagnet(record.magnet ?? ''), record);
@@ -147,6 +169,7 @@ export class Daemon {
           const { entry, duplicate } = await this.add(bytes);
           return { id: entry.id, duplicate };
         },
+        trash: () => this.prefs.trashOriginalTorrentFiles,
         log: (l) => this.#log(l),
       });
       await this.#watchDir.start();
@@ -184,7 +207,8 @@ export class Daemon {
     await this.state.saveRecord(record);
     const entry = await this.#open(bytes, record, meta);
     this.#accounting.fileAdded();
-    this.#log(`added ${meta.name} (${meta.infoHash}) as #${entry.id} into ${record.downloadDir}${record.paused ? ', stopped' : ''}`);
+    this.#log(`added ${meta.name} (${meta.infoHash}) as #${entry.id} into ${record.dataDir ?? record.downloadDir}${record.paused ? ', stopped' : ''}`);
+    if (this.prefs.scriptTorrentAddedEnabled && this.prefs.scriptTorrentAddedFilename) this.#script(this.prefs.scriptTorrentAddedFilename, entry);
     return { entry, duplicate: false };
   }
 
@@ -217,11 +241,18 @@ export class Daemon {
   }
 
   #newRecord(infoHash: string, name: string, priorities: Priority[], options: AddOptions): TorrentRecord {
+    const p = this.prefs;
+    const last = Math.max(-1, ...this.#registry.entries.map((e) => e.record.queuePosition ?? -1));
     return {
       infoHash,
       name,
       downloadDir: options.downloadDir ?? this.config.downloadDir,
-      paused: options.paused === true,
+      ...(p.incompleteDirEnabled && p.incompleteDir !== (options.downloadDir ?? this.config.downloadDir) ? { dataDir: p.incompleteDir } : {}),
+      paused: options.paused ?? !p.startAddedTorrents,
+      queuePosition: last + 1,
+      ...(options.labels ? { labels: [...options.labels] } : {}),
+      // A torrent takes its own copy of the session's per-torrent limit, as in Transmission.
+      peerLimit: options.peerLimit ?? p.peerLimitPerTorrent,
       priorities,
       addedDate: this.nowSeconds(),
       doneDate: 0,
@@ -288,13 +319,14 @@ export class Daemon {
   #torrentOptions(record: TorrentRecord): TorrentOptions {
     // Added paused, then resumed without waiting: a torrent's check can take minutes and an RPC
     // must answer at once (Transmission shows "Verifying" meanwhile).
+    // Seeding limits are the daemon's (Transmission's modes, see #checkSeedLimits), not the session's.
     return {
-      savePath: record.downloadDir,
+      savePath: record.dataDir ?? record.downloadDir,
       paused: true,
       filePriorities: record.priorities,
       uploadLimit: this.#limit(record.uploadLimit, record.uploadLimited),
       downloadLimit: this.#limit(record.downloadLimit, record.downloadLimited),
-      ...(this.config.seedRatioLimited ? { seedRatio: this.config.seedRatioLimit } : {}),
+      maxPeers: record.peerLimit ?? this.prefs.peerLimitPerTorrent,
       ...(record.ignoreFreeSpace || !this.config.checkFreeSpace ? { ignoreFreeSpace: true } : {}),
     };
   }
@@ -309,7 +341,7 @@ export class Daemon {
 
   /** Lists a torrent under `id` and follows its events; starts it unless the record says stopped. */
   #wire(torrent: Torrent, meta: Metainfo, bytes: Uint8Array, record: TorrentRecord, id: number): Entry {
-    const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false };
+    const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false, queued: false, moving: false };
     this.#registry.set(entry);
     // When the data is opened the totals include earlier sessions (from the resume record): this
     // session's traffic counts from there. The state changes right after opening, before any data.
@@ -321,6 +353,7 @@ export class Daemon {
     torrent.on('done', () => {
       entry.record.doneDate = this.nowSeconds();
       this.#persist(entry);
+      void this.#completed(entry);
     });
     torrent.on('seeding-done', (reason) => {
       entry.finished = true;
@@ -328,8 +361,153 @@ export class Daemon {
       this.#log(`#${entry.id} ${meta.name}: seeding stopped, ${reason}`);
       this.#persist(entry);
     });
-    if (!record.paused) this.#resume(entry);
+    if (!record.paused) this.#enqueue(entry);
     return entry;
+  }
+
+  /** Started: through the queue (status 3 / 5 until a slot is free), or at once when it has room. */
+  #enqueue(entry: Entry): void {
+    entry.queued = true;
+    this.#runQueue();
+  }
+
+  /** Starts the queued torrents that the free download and seed slots allow. */
+  #runQueue(): void {
+    const now = this.nowSeconds();
+    const stalledSecs = this.prefs.queueStalledMinutes * 60;
+    const items = [];
+    for (const e of this.#registry.entries) {
+      if (e.kind !== 'torrent') continue;
+      const st = e.torrent.state;
+      const running = !e.queued && !e.record.paused && st !== 'paused' && st !== 'stopped' && st !== 'error';
+      items.push({ id: e.id, position: e.record.queuePosition ?? 0, queued: e.queued && !e.record.paused, running, done: isDone(e), stalled: now - Math.max(e.activityDate, e.startDate) > stalledSecs });
+    }
+    for (const id of queueStarts(items, this.prefs)) {
+      const e = this.#registry.byId(id);
+      if (e?.kind !== 'torrent') continue;
+      e.queued = false;
+      this.#resume(e);
+    }
+  }
+
+  /** Moves torrents in the queue (queue-move-top / up / down / bottom). */
+  async moveInQueue(entries: readonly AnyEntry[], how: QueueMove): Promise<void> {
+    const order = this.#queueOrder().map((e) => e.id);
+    this.#renumber(moveInQueue(order, new Set(entries.map((e) => e.id)), how));
+    await this.#saveQueue();
+  }
+
+  /** Puts one torrent at `position` (torrent-set queuePosition); the others keep their order. */
+  async setQueuePosition(entry: AnyEntry, position: number): Promise<void> {
+    const order = this.#queueOrder()
+      .map((e) => e.id)
+      .filter((id) => id !== entry.id);
+    order.splice(Math.max(0, Math.min(order.length, Math.floor(position))), 0, entry.id);
+    this.#renumber(order);
+    await this.#saveQueue();
+  }
+
+  #queueOrder(): AnyEntry[] {
+    return this.#registry.entries.sort((a, b) => (a.record.queuePosition ?? 0) - (b.record.queuePosition ?? 0) || a.id - b.id);
+  }
+
+  #renumber(order: readonly number[]): void {
+    order.forEach((id, i) => {
+      const e = this.#registry.byId(id);
+      if (e) e.record.queuePosition = i;
+    });
+  }
+
+  async #saveQueue(): Promise<void> {
+    await Promise.all(this.#registry.entries.map((e) => this.state.saveRecord(e.record)));
+    this.#runQueue();
+  }
+
+  /**
+   * A download finished: data kept in the incomplete dir moves to the download dir (each top
+   * item renamed, so it appears there whole), then the torrent-done script runs.
+   */
+  async #completed(entry: Entry): Promise<void> {
+    let current = entry;
+    if (entry.record.dataDir !== undefined) {
+      try {
+        current = await this.#moveData(entry);
+      } catch (err) {
+        this.#log(`#${entry.id} ${entry.meta.name}: cannot move the data to ${entry.record.downloadDir}: ${(err as Error).message}; it stays in ${entry.record.dataDir}`);
+      }
+    }
+    if (this.prefs.scriptTorrentDoneEnabled && this.prefs.scriptTorrentDoneFilename) this.#script(this.prefs.scriptTorrentDoneFilename, current);
+  }
+
+  /** The data goes from the incomplete dir to the download dir, and the torrent reopens there (its resume record still holds). */
+  async #moveData(entry: Entry): Promise<Entry> {
+    const from = entry.record.dataDir!;
+    const to = entry.record.downloadDir;
+    entry.moving = true;
+    try {
+      const wasPaused = entry.record.paused;
+      await entry.torrent.pause();
+      await entry.torrent.saveResume();
+      await this.session.remove(entry.meta.infoHash);
+      const top = entry.meta.files.length === 1 && entry.meta.files[0]!.path.length === 1 ? entry.meta.files[0]!.path[0]! : entry.meta.name;
+      await mkdir(to, { recursive: true });
+      await rename(join(from, top), join(to, top));
+      const record: TorrentRecord = { ...entry.record };
+      delete record.dataDir;
+      await this.state.saveRecord(record);
+      const torrent = await this.session.add(entry.meta, this.#torrentOptions(record));
+      const moved = this.#wire(torrent, entry.meta, entry.bytes, record, entry.id);
+      moved.startDate = entry.startDate;
+      moved.activityDate = entry.activityDate;
+      if (!wasPaused) {
+        moved.queued = false;
+        this.#resume(moved);
+      }
+      this.#log(`#${entry.id} ${entry.meta.name}: complete, moved from ${from} to ${to}`);
+      return moved;
+    } finally {
+      entry.moving = false;
+    }
+  }
+
+  /** Runs a torrent script with Transmission's environment. */
+  #script(file: string, entry: Entry): void {
+    runScript(
+      file,
+      scriptEnv(
+        {
+          id: entry.id,
+          name: entry.meta.name,
+          infoHash: entry.meta.infoHash,
+          dir: entry.record.dataDir ?? entry.record.downloadDir,
+          labels: entry.record.labels ?? [],
+          trackers: entry.meta.trackers.flat(),
+          downloaded: entry.torrent.downloaded,
+        },
+        VERSION,
+        new Date(this.clock.now()),
+      ),
+      (l) => this.#log(l),
+    );
+  }
+
+  /** Transmission's seeding limits: ratio and idle time, each the session's, the torrent's own or none. */
+  #checkSeedLimits(e: Entry, now: number): void {
+    if (e.torrent.state !== 'seeding' || e.record.paused) return;
+    const r = e.record;
+    const ratioLimit = r.seedRatioMode === 1 ? r.seedRatioLimit : r.seedRatioMode === 2 ? undefined : this.config.seedRatioLimited ? this.config.seedRatioLimit : undefined;
+    const idleLimit = r.seedIdleMode === 1 ? r.seedIdleLimit : r.seedIdleMode === 2 ? undefined : this.prefs.idleSeedingLimitEnabled ? this.prefs.idleSeedingLimit : undefined;
+    let reason: string | undefined;
+    if (ratioLimit !== undefined && e.torrent.ratio >= ratioLimit) reason = `ratio ${e.torrent.ratio.toFixed(2)} reached (limit ${ratioLimit})`;
+    else if (idleLimit !== undefined && now - Math.max(e.activityDate, e.startDate) >= idleLimit * 60) reason = `idle for ${idleLimit} minutes`;
+    if (reason === undefined) return;
+    e.finished = true;
+    r.paused = true;
+    this.#log(`#${e.id} ${e.meta.name}: seeding stopped, ${reason}`);
+    e.torrent
+      .pause()
+      .then(() => this.#persist(e))
+      .catch((err: unknown) => this.#log(`#${e.id}: cannot stop: ${(err as Error).message}`));
   }
 
   #resume(entry: Entry): void {
@@ -361,17 +539,24 @@ export class Daemon {
       this.#fetch(entry);
       return;
     }
-    if (!entry.record.paused && entry.torrent.state !== 'paused' && entry.torrent.state !== 'stopped' && entry.torrent.state !== 'error') return;
+    const idle = entry.torrent.state === 'paused' || entry.torrent.state === 'stopped' || entry.torrent.state === 'error';
+    if (!entry.record.paused && !idle && !(options.insist === true && entry.queued)) return;
+    if (!entry.record.paused && entry.queued && options.insist !== true) return;
     entry.record.paused = false;
     if (options.insist === true) entry.record.ignoreFreeSpace = true;
     await this.state.saveRecord(entry.record);
-    this.#resume(entry);
+    // torrent-start-now goes past the queue; torrent-start waits for a slot.
+    if (options.insist === true) {
+      entry.queued = false;
+      this.#resume(entry);
+    } else this.#enqueue(entry);
   }
 
   /** Stops a torrent (trackers told, resume data saved) or a magnet's fetch; it stays stopped across restarts. */
   async stopTorrent(given: AnyEntry): Promise<void> {
     const entry = this.#current(given);
     entry.record.paused = true;
+    if (entry.kind === 'torrent') entry.queued = false;
     await this.state.saveRecord(entry.record);
     if (entry.kind === 'magnet') {
       const download = entry.download;
@@ -381,6 +566,7 @@ export class Daemon {
     }
     await entry.torrent.pause();
     this.#persist(entry);
+    this.#runQueue();
   }
 
   /** Hashes the data again in the background; a stopped torrent stays stopped afterwards. */
@@ -422,6 +608,37 @@ export class Daemon {
     await this.state.remove(entry.meta.infoHash);
     this.#log(`removed #${entry.id} ${entry.meta.name}${deleteData ? ` and its data (${deleted?.removed.length ?? 0} files and directories)` : ''}`);
     for (const k of deleted?.kept ?? []) this.#log(`#${entry.id}: kept ${k.path}: ${k.reason}`);
+    this.#renumber(this.#queueOrder().map((e) => e.id));
+    this.#runQueue();
+  }
+
+  /** Labels, seeding limits, peer limit (torrent-set); a running torrent restarts to take a new peer limit. */
+  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number }): Promise<void> {
+    const entry = this.#current(given);
+    const r = entry.record;
+    if (o.labels !== undefined) r.labels = [...o.labels];
+    for (const k of ['seedRatioMode', 'seedRatioLimit', 'seedIdleMode', 'seedIdleLimit'] as const) if (o[k] !== undefined) Object.assign(r, { [k]: o[k] });
+    const newPeerLimit = o.peerLimit !== undefined && o.peerLimit !== (r.peerLimit ?? this.prefs.peerLimitPerTorrent);
+    if (o.peerLimit !== undefined) r.peerLimit = o.peerLimit;
+    await this.state.saveRecord(r);
+    if (entry.kind === 'torrent' && newPeerLimit) await this.#reopen(entry);
+  }
+
+  /** Closes a torrent in the session and adds it again from its record (to take options fixed at adding). */
+  async #reopen(entry: Entry): Promise<void> {
+    const running = !entry.record.paused && !entry.queued;
+    await entry.torrent.pause();
+    await entry.torrent.saveResume();
+    await this.session.remove(entry.meta.infoHash);
+    const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
+    const again = this.#wire(torrent, entry.meta, entry.bytes, entry.record, entry.id);
+    again.startDate = entry.startDate;
+    again.activityDate = entry.activityDate;
+    again.queued = entry.queued;
+    if (running) {
+      again.queued = false;
+      this.#resume(again);
+    }
   }
 
   async setPriorities(entry: AnyEntry, priorities: Priority[]): Promise<void> {
@@ -453,6 +670,8 @@ export class Daemon {
     if (s.speedLimitDown !== undefined) c.speedLimitDown = s.speedLimitDown;
     if (s.speedLimitDownEnabled !== undefined) c.speedLimitDownEnabled = s.speedLimitDownEnabled;
     if (s.downloadDir !== undefined) c.downloadDir = s.downloadDir;
+    if (s.seedRatioLimit !== undefined) c.seedRatioLimit = s.seedRatioLimit;
+    if (s.seedRatioLimited !== undefined) c.seedRatioLimited = s.seedRatioLimited;
     if (s.lpdEnabled !== undefined && s.lpdEnabled !== c.lpdEnabled) {
       c.lpdEnabled = s.lpdEnabled;
       // Opens or closes the LSD sockets; its outcome is the session's lsdStatus().
@@ -462,6 +681,25 @@ export class Daemon {
       upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled),
       download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled),
     });
+  }
+
+  /**
+   * DHT on or off. The session has no DHT yet: `dht-enabled` stays false and asking for it is an
+   * error naming it. Wiring the DHT means: this getter reads the session's state, checkDht
+   * switches it (as setSessionSettings does for LSD), and the session record keeps it.
+   */
+  get dhtEnabled(): boolean {
+    return false;
+  }
+
+  checkDht(enabled: boolean): void {
+    if (enabled) throw new DaemonError('argument "dht-enabled" cannot be true: the DHT is not supported yet');
+  }
+
+  /** session-set's settings of prefs.ts; the queue runs again at once (a bigger queue starts torrents). */
+  setPrefs(prefs: Partial<SessionPrefs>): void {
+    Object.assign(this.prefs, prefs);
+    this.#runQueue();
   }
 
   async saveSessionSettings(): Promise<void> {
@@ -485,6 +723,9 @@ export class Daemon {
       speedLimitDownEnabled: c.speedLimitDownEnabled,
       downloadDir: c.downloadDir,
       lpdEnabled: c.lpdEnabled,
+      seedRatioLimit: c.seedRatioLimit,
+      seedRatioLimited: c.seedRatioLimited,
+      prefs: { ...this.prefs },
     };
   }
 
@@ -502,7 +743,9 @@ export class Daemon {
       if (s.state === 'seeding') e.record.secondsSeeding++;
       if (s.downloadRate >= 1 || s.uploadRate >= 1) e.activityDate = now;
       this.#accounting.count(e.id, e.torrent);
+      this.#checkSeedLimits(e, now);
     }
+    this.#runQueue();
     this.#persistence.tick(entries);
   }
 

@@ -20,6 +20,10 @@ export interface Entry {
   finished: boolean;
   /** A verify was asked for and has not begun hashing yet (Transmission's "Will Verify"). */
   verifyQueued: boolean;
+  /** Started, but waiting for a slot of the download or seed queue (status 3 / 5). */
+  queued: boolean;
+  /** Its data is being moved from the incomplete dir to the download dir. */
+  moving: boolean;
 }
 
 /**
@@ -54,4 +58,10 @@ export function noteHave(entry: Entry): void {
   const s = entry.torrent.stats();
   entry.record.haveBytes = s.haveBytes;
   entry.record.leftUntilDone = s.wantedLeft;
+}
+
+/** Every wanted piece is verified (or was, when last saved): it takes a seed slot in the queue. */
+export function isDone(e: Entry): boolean {
+  if (e.torrent.store) return e.torrent.stats().wantedLeft === 0;
+  return e.record.leftUntilDone === 0 || e.record.haveBytes >= e.meta.totalLength;
 }

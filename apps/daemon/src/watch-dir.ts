@@ -1,4 +1,4 @@
-import { readdir, rename, stat } from 'node:fs/promises';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock, TimerHandle } from '@mainline/rate';
 import { DaemonError } from './errors.js';
@@ -11,6 +11,8 @@ export interface WatchDirOptions {
   /** Adds a torrent; a DaemonError means the file is not a torrent we can add (renamed `.invalid`). */
   add: (bytes: Uint8Array) => Promise<{ id: number; duplicate: boolean }>;
   log: (line: string) => void;
+  /** Whether an added file is deleted (Transmission's trash-original-torrent-files) instead of renamed `.added`. */
+  trash?: () => boolean;
 }
 
 /** A file younger than this may still be being written: it waits for the next scan. */
@@ -64,7 +66,8 @@ export class WatchDir {
           const bytes = await readTorrentFile(file, [dir], MAX_TORRENT_BYTES);
           const { id, duplicate } = await this.#o.add(bytes);
           if (duplicate) log(`watch dir: ${name} is already #${id}`);
-          await rename(file, `${file}.added`);
+          if (this.#o.trash?.() === true) await rm(file, { force: true });
+          else await rename(file, `${file}.added`);
         } catch (err) {
           if (!(err instanceof DaemonError)) throw err;
           log(`watch dir: ${name}: ${err.message}; renamed to ${name}.invalid`);
