@@ -1,7 +1,9 @@
 import { readdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
+import { systemClock, type Clock } from '@mainline/rate';
 import { Session, type MagnetDownload, type Torrent, type TorrentOptions } from '@mainline/session';
+import { ALT_SPEED_KEYS, TurtleSchedule, type AltSpeedSettings } from './alt-speed.js';
 import type { DaemonConfig } from './config.js';
 import { DaemonError } from './errors.js';
 import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
@@ -53,7 +55,7 @@ export interface AddOptions {
   priorities?: Priority[];
 }
 
-export interface SessionSettings {
+export interface SessionSettings extends Partial<AltSpeedSettings> {
   speedLimitUp?: number;
   speedLimitUpEnabled?: boolean;
   speedLimitDown?: number;
@@ -80,6 +82,8 @@ export interface DaemonOptions {
   pinned?: readonly (keyof DaemonConfig)[];
   /** Where log lines go (default: stderr). */
   log?: (line: string) => void;
+  /** The clock the turtle schedule runs on (default: the system's). */
+  clock?: Clock;
 }
 
 export { DaemonError };
@@ -117,21 +121,35 @@ export class Daemon {
   #scanning = false;
   #ticks = 0;
   #closed = false;
+  readonly #turtle: TurtleSchedule;
 
   constructor(options: DaemonOptions) {
     this.config = { ...options.config };
     this.#pinned = new Set(options.pinned ?? []);
     this.#log = options.log ?? ((l) => void process.stderr.write(`mainlined: ${l}\n`));
     this.state = new StateStore(this.config.stateDir);
+    const limits = this.#sessionLimits();
     this.session = new Session({
       portRange: this.config.portRange,
       ...(this.config.bind ? { bind: this.config.bind } : {}),
-      uploadLimit: this.#limit(this.config.speedLimitUp, this.config.speedLimitUpEnabled),
-      downloadLimit: this.#limit(this.config.speedLimitDown, this.config.speedLimitDownEnabled),
+      uploadLimit: limits.upload,
+      downloadLimit: limits.download,
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
       lsd: this.config.lpdEnabled,
     });
+    this.#turtle = new TurtleSchedule(options.clock ?? systemClock, () => this.config, (on) => {
+      this.#log(`turtle ${on ? 'on' : 'off'} by the schedule`);
+      this.setSessionSettings({ altSpeedEnabled: on });
+      void this.saveSessionSettings().catch(() => undefined);
+    });
+  }
+
+  /** The session's limits in bytes/s (0 = none): the turtle's while it is on, else the normal ones. */
+  #sessionLimits(): { upload: number; download: number } {
+    const c = this.config;
+    if (c.altSpeedEnabled) return { upload: this.#limit(c.altSpeedUp, true), download: this.#limit(c.altSpeedDown, true) };
+    return { upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled), download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled) };
   }
 
   /** A line in the daemon's log. */
@@ -153,10 +171,12 @@ export class Daemon {
     this.#saved = await this.state.loadSession();
     this.#saved.sessionCount++;
     const saved: SessionSettings = {};
-    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled'] as const) {
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', ...ALT_SPEED_KEYS] as const) {
       if (this.#saved[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: this.#saved[k] });
     }
     this.setSessionSettings(saved);
+    // With the schedule on, it decides the turtle at start (as Transmission does).
+    this.#turtle.poke();
     await this.session.listen();
     for (const { record, bytes } of await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`))) {
       try {
@@ -493,10 +513,9 @@ export class Daemon {
       // Opens or closes the LSD sockets; its outcome is the session's lsdStatus().
       void this.session.setLsd(s.lpdEnabled).catch(() => undefined);
     }
-    this.session.setLimits({
-      upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled),
-      download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled),
-    });
+    for (const k of ALT_SPEED_KEYS) if (s[k] !== undefined) Object.assign(c, { [k]: s[k] });
+    this.session.setLimits(this.#sessionLimits());
+    if (TurtleSchedule.touchesSchedule(s)) this.#turtle.poke();
   }
 
   async saveSessionSettings(): Promise<void> {
@@ -544,6 +563,7 @@ export class Daemon {
       speedLimitDownEnabled: c.speedLimitDownEnabled,
       downloadDir: c.downloadDir,
       lpdEnabled: c.lpdEnabled,
+      ...Object.fromEntries(ALT_SPEED_KEYS.map((k) => [k, c[k]])),
     };
   }
 
@@ -607,6 +627,7 @@ export class Daemon {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#ticker) clearInterval(this.#ticker);
+    this.#turtle.close();
     if (this.#watcher) clearInterval(this.#watcher);
     await Promise.all(
       this.entries.map(async (e) => {

@@ -117,9 +117,14 @@ export function publicDir(): string {
 /** Starts the daemon and its RPC server from a config. */
 export async function startDaemon(
   config: DaemonConfig,
-  options: { log?: (line: string) => void; onSessionClose?: () => void; pinned?: (keyof DaemonConfig)[]; clock?: Pick<Clock, 'now'> } = {},
+  options: { log?: (line: string) => void; onSessionClose?: () => void; pinned?: (keyof DaemonConfig)[]; clock?: Clock } = {},
 ): Promise<RunningDaemon> {
-  const daemon = new Daemon({ config, ...(options.log ? { log: options.log } : {}), ...(options.pinned ? { pinned: options.pinned } : {}) });
+  const daemon = new Daemon({
+    config,
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.pinned ? { pinned: options.pinned } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   await daemon.start();
   let stopping: Promise<void> | undefined;
   const rpc: RpcHandler = new RpcHandler(daemon, {

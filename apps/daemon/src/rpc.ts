@@ -1,6 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { parseTorrent } from '@mainline/metainfo';
+import { altSpeedFromRpc, altSpeedToRpc } from './alt-speed.js';
 import { DaemonError, type AnyEntry, type Daemon } from './daemon.js';
 import { FetchError, fetchTorrentUrl } from './fetch-torrent.js';
 import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
@@ -204,13 +205,7 @@ export class RpcHandler {
     const d = this.#daemon;
     const c = d.config;
     return {
-      'alt-speed-down': 50,
-      'alt-speed-enabled': false,
-      'alt-speed-time-begin': 540,
-      'alt-speed-time-day': 127,
-      'alt-speed-time-enabled': false,
-      'alt-speed-time-end': 1020,
-      'alt-speed-up': 50,
+      ...altSpeedToRpc(c),
       'blocklist-enabled': false,
       'blocklist-size': 0,
       'blocklist-url': '',
@@ -284,7 +279,9 @@ export class RpcHandler {
     const down = optNumber(a, 'speed-limit-down');
     const downOn = optBool(a, 'speed-limit-down-enabled');
     const lpd = optBool(a, 'lpd-enabled');
+    const turtle = altSpeedFromRpc(a);
     this.#daemon.setSessionSettings({
+      ...turtle,
       ...(lpd !== undefined ? { lpdEnabled: lpd } : {}),
       ...(up !== undefined ? { speedLimitUp: up } : {}),
       ...(upOn !== undefined ? { speedLimitUpEnabled: upOn } : {}),
