@@ -1,8 +1,9 @@
 import { readdir, rename, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { systemClock, type Clock } from '@mainline/rate';
 import { Session, type MagnetDownload, type Torrent, type TorrentOptions } from '@mainline/session';
+import { moveTorrentData } from '@mainline/storage';
 import { ALT_SPEED_KEYS, TurtleSchedule, type AltSpeedSettings } from './alt-speed.js';
 import type { DaemonConfig } from './config.js';
 import { DaemonError } from './errors.js';
@@ -122,6 +123,8 @@ export class Daemon {
   #ticks = 0;
   #closed = false;
   readonly #turtle: TurtleSchedule;
+  /** Ids whose data is being moved (set-location): other actions on them wait for the end. */
+  readonly #relocating = new Set<number>();
 
   constructor(options: DaemonOptions) {
     this.config = { ...options.config };
@@ -404,6 +407,7 @@ export class Daemon {
    */
   async startTorrent(given: AnyEntry, options: { insist?: boolean } = {}): Promise<void> {
     const entry = this.#current(given);
+    this.#notRelocating(entry);
     if (entry.kind === 'magnet') {
       if (magnetFetching(entry) && !entry.record.paused) return;
       entry.record.paused = false;
@@ -421,6 +425,7 @@ export class Daemon {
   /** Stops a torrent (trackers told, resume data saved) or a magnet's fetch; it stays stopped across restarts. */
   async stopTorrent(given: AnyEntry): Promise<void> {
     const entry = this.#current(given);
+    this.#notRelocating(entry);
     entry.record.paused = true;
     await this.state.saveRecord(entry.record);
     if (entry.kind === 'magnet') {
@@ -436,6 +441,7 @@ export class Daemon {
   /** Hashes the data again in the background; a stopped torrent stays stopped afterwards. */
   verifyTorrent(entry: AnyEntry): void {
     if (entry.kind === 'magnet') return; // nothing to verify yet (Transmission ignores it too)
+    this.#notRelocating(entry);
     if (entry.torrent.state === 'checking' || entry.verifyQueued) return;
     entry.verifyQueued = true;
     const stopped = entry.record.paused;
@@ -457,6 +463,7 @@ export class Daemon {
   /** Forgets a torrent (trackers told `stopped`), optionally deleting its data. */
   async remove(given: AnyEntry, deleteData: boolean): Promise<void> {
     const entry = this.#current(given);
+    this.#notRelocating(entry);
     if (this.#entries.get(entry.id) !== entry) return;
     this.#entries.delete(entry.id);
     this.#byHash.delete(entry.record.infoHash);
@@ -477,6 +484,71 @@ export class Daemon {
     await this.state.remove(entry.meta.infoHash);
     this.#log(`removed #${entry.id} ${entry.meta.name}${deleteData ? ` and its data (${deleted?.removed.length ?? 0} files and directories)` : ''}`);
     for (const k of deleted?.kept ?? []) this.#log(`#${entry.id}: kept ${k.path}: ${k.reason}`);
+  }
+
+  #notRelocating(entry: AnyEntry): void {
+    if (this.#relocating.has(entry.id)) throw new DaemonError(`#${entry.id} is being moved to ${entry.record.downloadDir}; try again when it is done`);
+  }
+
+  /**
+   * Transmission's set-location. With `move` the data goes to `location` (its own files only,
+   * nothing overwritten, no link followed, times kept so no recheck is needed; on a failure it
+   * stays whole where it was) and the torrent carries on from there. Without, the torrent is
+   * pointed at data already in `location` and checked again. Either way a running torrent runs on.
+   */
+  async setLocation(given: AnyEntry, location: string, move: boolean): Promise<void> {
+    const entry = this.#current(given);
+    this.#notRelocating(entry);
+    const to = resolve(location);
+    const state = resolve(this.config.stateDir);
+    if (to === state || to.startsWith(state + sep)) throw new DaemonError(`${to} is inside the state directory ${state}: choose another location`);
+    if (entry.kind === 'magnet') {
+      // No data yet: the fetch starts again with the new place.
+      entry.record.downloadDir = to;
+      await this.state.saveRecord(entry.record);
+      if (magnetFetching(entry)) {
+        const download = entry.download;
+        entry.download = undefined;
+        await download?.cancel();
+        this.#fetch(entry);
+      }
+      return;
+    }
+    const from = entry.record.downloadDir;
+    if (move && resolve(from) === to) return;
+    this.#relocating.add(entry.id);
+    try {
+      this.#countTraffic(entry);
+      this.#baseline.delete(entry.id);
+      // Out of the session (stopped, resume data saved, files closed), then back with the new place.
+      await this.session.remove(entry.meta.infoHash);
+      let failure: unknown;
+      if (move) {
+        try {
+          const r = await moveTorrentData({ from, to, files: entry.meta.files.map((f) => ({ path: f.path, length: f.length })), name: entry.meta.infoHash });
+          this.#log(`#${entry.id} ${entry.meta.name}: moved ${r.moved.length} file(s) from ${from} to ${to}`);
+        } catch (err) {
+          failure = err;
+        }
+      }
+      if (failure === undefined) {
+        entry.record.downloadDir = to;
+        await this.state.saveRecord(entry.record);
+      }
+      const paused = entry.record.paused;
+      const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
+      // Found data is checked first (the verify starts it when it ran before).
+      if (!move) entry.record.paused = true;
+      const next = this.#wire(torrent, entry.meta, entry.bytes, entry.record, entry.id);
+      entry.record.paused = paused;
+      if (failure !== undefined) throw new DaemonError(`cannot move #${entry.id} to ${to}: ${(failure as Error).message}; the data stays in ${from}`);
+      if (!move) {
+        this.#relocating.delete(entry.id);
+        this.verifyTorrent(next);
+      }
+    } finally {
+      this.#relocating.delete(entry.id);
+    }
   }
 
   async setPriorities(entry: AnyEntry, priorities: Priority[]): Promise<void> {

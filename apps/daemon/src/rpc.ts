@@ -145,6 +145,13 @@ export class RpcHandler {
         return this.#each(a, (e) => daemon.remove(e, del));
       },
       'torrent-set': (a) => this.#torrentSet(a),
+      'torrent-set-location': (a) => {
+        const location = optString(a, 'location');
+        if (location === undefined) throw new RpcArgumentError('torrent-set-location needs a "location"');
+        if (!isAbsolute(location)) throw new RpcArgumentError('new location path is not absolute');
+        const move = optBool(a, 'move') ?? false;
+        return this.#each(a, (e) => daemon.setLocation(e, location, move));
+      },
     };
   }
 
