@@ -58,6 +58,12 @@ export interface DaemonConfig extends AltSpeedSettings {
    * multicast (Transmission's `lpd-enabled`; off by default, as in Transmission).
    */
   lpdEnabled: boolean;
+  /**
+   * Another web UI's directory (e.g. Transmission's own, /usr/share/transmission/web), served at
+   * /transmission/web/ instead of ours, with / redirecting there (Transmission's
+   * TRANSMISSION_WEB_HOME).
+   */
+  webHome?: string;
 }
 
 export class ConfigError extends Error {
@@ -124,6 +130,7 @@ const FIELDS: Record<keyof DaemonConfig, [Check, string]> = {
   fetchPrivateAddresses: [isBool, 'true or false'],
   checkFreeSpace: [isBool, 'true or false'],
   lpdEnabled: [isBool, 'true or false'],
+  webHome: [isString, 'a path'],
   ...altSpeedChecks(),
 };
 
@@ -168,6 +175,7 @@ export function mergeConfig(...layers: Partial<DaemonConfig>[]): DaemonConfig {
   c.downloadDir = resolve(c.downloadDir);
   c.stateDir = resolve(c.stateDir);
   if (c.watchDir) c.watchDir = resolve(c.watchDir);
+  if (c.webHome) c.webHome = resolve(c.webHome);
   c.torrentFileDirs = c.torrentFileDirs.map((d) => resolve(d));
   return c;
 }

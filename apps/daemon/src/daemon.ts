@@ -385,6 +385,8 @@ export class Daemon {
 
   #resume(entry: Entry): void {
     entry.startDate = nowSeconds();
+    // As Transmission: starting counts as activity (a UI shows "Last activity" from it, not 1970).
+    entry.activityDate = entry.startDate;
     entry.finished = false;
     const insist = entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {};
     entry.torrent.resume(insist).catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
