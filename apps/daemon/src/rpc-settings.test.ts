@@ -119,7 +119,6 @@ test('session-set: each argument reads back from session-get, or its error names
   // What mainlined cannot do yet is refused (the README lists why); the rest works.
   expect(refused.sort()).toEqual(
     [
-      'alt-speed-down', 'alt-speed-enabled', 'alt-speed-time-begin', 'alt-speed-time-day', 'alt-speed-time-enabled', 'alt-speed-time-end', 'alt-speed-up',
       'blocklist-enabled', 'cache-size-mb', 'default-trackers', 'dht-enabled', 'encryption', 'peer-limit-global', 'peer-port', 'peer-port-random-on-start',
       'pex-enabled', 'port-forwarding-enabled', 'rename-partial-files', 'utp-enabled',
     ].sort(),

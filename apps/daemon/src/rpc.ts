@@ -1,6 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { parseTorrent } from '@mainline/metainfo';
+import { altSpeedFromRpc, altSpeedToRpc } from './alt-speed.js';
 import { DaemonError, type AnyEntry, type Daemon } from './daemon.js';
 import { FetchError, fetchTorrentUrl } from './fetch-torrent.js';
 import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
@@ -107,13 +108,6 @@ function optLabels(a: Args): string[] | undefined {
  * is fine, anything else is an error that names it and says why.
  */
 const FIXED_SESSION_ARGS: Record<string, { value: unknown; why: string }> = {
-  'alt-speed-enabled': { value: false, why: 'alternative speed limits are not supported in this build' },
-  'alt-speed-time-enabled': { value: false, why: 'the alternative speed schedule is not supported in this build' },
-  'alt-speed-down': { value: 50, why: 'alternative speed limits are not supported in this build' },
-  'alt-speed-up': { value: 50, why: 'alternative speed limits are not supported in this build' },
-  'alt-speed-time-begin': { value: 540, why: 'the alternative speed schedule is not supported in this build' },
-  'alt-speed-time-end': { value: 1020, why: 'the alternative speed schedule is not supported in this build' },
-  'alt-speed-time-day': { value: 127, why: 'the alternative speed schedule is not supported in this build' },
   'blocklist-enabled': { value: false, why: 'blocklists are not supported' },
   'cache-size-mb': { value: 0, why: 'mainline has no memory cache: blocks are written as they arrive (the OS page cache does the rest)' },
   'default-trackers': { value: '', why: 'default trackers are not supported' },
@@ -223,6 +217,13 @@ export class RpcHandler {
       'queue-move-up': (a) => this.#queueMove(a, 'up'),
       'queue-move-down': (a) => this.#queueMove(a, 'down'),
       'queue-move-bottom': (a) => this.#queueMove(a, 'bottom'),
+      'torrent-set-location': (a) => {
+        const location = optString(a, 'location');
+        if (location === undefined) throw new RpcArgumentError('torrent-set-location needs a "location"');
+        if (!isAbsolute(location)) throw new RpcArgumentError('new location path is not absolute');
+        const move = optBool(a, 'move') ?? false;
+        return this.#each(a, (e) => daemon.setLocation(e, location, move));
+      },
     };
   }
 
@@ -285,6 +286,7 @@ export class RpcHandler {
     const p = d.prefs;
     return {
       ...Object.fromEntries(Object.entries(FIXED_SESSION_ARGS).map(([k, f]) => [k, f.value])),
+      ...altSpeedToRpc(c),
       'blocklist-size': 0,
       'blocklist-url': p.blocklistUrl,
       'config-dir': c.stateDir,
@@ -383,8 +385,10 @@ export class RpcHandler {
     put('trashOriginalTorrentFiles', optBool(a, 'trash-original-torrent-files'));
     put('blocklistUrl', optString(a, 'blocklist-url'));
     put('peerLimitPerTorrent', optInt(a, 'peer-limit-per-torrent', 1));
+    const turtle = altSpeedFromRpc(a);
     d.setPrefs(prefs);
     d.setSessionSettings({
+      ...turtle,
       ...(lpd !== undefined ? { lpdEnabled: lpd } : {}),
       ...(up !== undefined ? { speedLimitUp: up } : {}),
       ...(upOn !== undefined ? { speedLimitUpEnabled: upOn } : {}),

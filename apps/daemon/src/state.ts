@@ -1,6 +1,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '@mainline/session';
+import { ALT_SPEED_KEYS, altSpeedProblem, type AltSpeedSettings } from './alt-speed.js';
 
 export type Priority = 'skip' | 'low' | 'normal' | 'high';
 
@@ -49,8 +50,8 @@ export interface TorrentRecord {
   peerLimit?: number;
 }
 
-/** Session-wide numbers kept across restarts. */
-export interface SessionRecord {
+/** Session-wide numbers kept across restarts (and the settings changed over RPC). */
+export interface SessionRecord extends Partial<AltSpeedSettings> {
   uploadedBytes: number;
   downloadedBytes: number;
   filesAdded: number;
@@ -151,6 +152,7 @@ export class StateStore {
       for (const k of ['speedLimitUp', 'speedLimitDown'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
       for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
       if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
+      for (const k of ALT_SPEED_KEYS) if (j[k] !== undefined && altSpeedProblem(k, j[k]) === undefined) Object.assign(out, { [k]: j[k] });
       return out;
     } catch {
       return fresh;
