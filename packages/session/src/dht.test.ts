@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DhtNode, parseState, UdpDatagramSocket } from '@mainline/dht';
+import { parseState, startStandaloneDht, type StandaloneDht } from '@mainline/dht';
 import { makePayload, makeTempDir, makeTorrent, removeTempDir } from '@mainline/interop';
 import { formatMagnet } from '@mainline/metainfo';
 import { ManualClock } from '@mainline/rate';
@@ -29,28 +29,8 @@ async function whenDone(t: Torrent): Promise<void> {
   if (t.state !== 'seeding') await once(t, 'done');
 }
 
-interface Router {
-  node: DhtNode;
-  address: string;
-  close(): Promise<void>;
-}
-
 /** A plain DHT node on 127.0.0.1: the test network's only bootstrap node. */
-async function router(): Promise<Router> {
-  const ref: { node?: DhtNode } = {};
-  const socket = await UdpDatagramSocket.bind({ host: '127.0.0.1', onMessage: (d, from) => ref.node?.receive(d, from) });
-  const node = new DhtNode({ socket, bootstrap: [], queryTimeoutMs: 2000 });
-  ref.node = node;
-  await node.start();
-  return {
-    node,
-    address: `127.0.0.1:${socket.localPort}`,
-    close: async () => {
-      node.close();
-      await socket.close();
-    },
-  };
-}
+const router = (): Promise<StandaloneDht> => startStandaloneDht({ bootstrap: [], queryTimeoutMs: 2000 });
 
 const sessions: Session[] = [];
 const closers: (() => Promise<void>)[] = [];
@@ -181,22 +161,16 @@ test('a session without its UDP endpoint refuses the dht option, naming it', () 
 
 test('on a ManualClock: a torrent short of peers searches again after 30 s, 60 s, 120 s...; with enough peers every 15 min', async () => {
   const clock = new ManualClock();
+  const r = await startStandaloneDht({ bootstrap: [], clock });
+  closers.push(r.close);
+  // Counts the get_peers queries reaching the router (the datagrams, before the node sees them).
   let getPeers = 0;
-  const ref: { node?: DhtNode } = {};
-  const socket = await UdpDatagramSocket.bind({
-    host: '127.0.0.1',
-    onMessage: (d, from) => {
-      if (Buffer.from(d).includes('9:get_peers')) getPeers++;
-      ref.node?.receive(d, from);
-    },
-  });
-  const r = new DhtNode({ socket, bootstrap: [], clock });
-  ref.node = r;
-  closers.push(async () => {
-    r.close();
-    await socket.close();
-  });
-  const s = await session({ clock, dht: { bootstrap: [`127.0.0.1:${socket.localPort}`] } });
+  const receive = r.node.receive.bind(r.node);
+  r.node.receive = (d, from) => {
+    if (Buffer.from(d).includes('9:get_peers')) getPeers++;
+    receive(d, from);
+  };
+  const s = await session({ clock, dht: { bootstrap: [r.address] } });
   await until(() => s.dhtStatus().nodes === 1, 'the bootstrap');
   let short = true;
   const found: string[] = [];
@@ -204,7 +178,7 @@ test('on a ManualClock: a torrent short of peers searches again after 30 s, 60 s
   const searched = async (n: number): Promise<void> => {
     await until(() => getPeers === n, `search ${n}`);
     // The search is over once its announce was answered: the next one is on the clock then.
-    await until(() => r.stats().storedPeers === 1 && s.dhtStatus().stats!.runningLookups === 0 && s.dhtStatus().stats!.pendingQueries === 0, `search ${n} to end`);
+    await until(() => r.node.stats().storedPeers === 1 && s.dhtStatus().stats!.runningLookups === 0 && s.dhtStatus().stats!.pendingQueries === 0, `search ${n} to end`);
     await new Promise((resolve) => setImmediate(resolve));
   };
   clock.advance(0);

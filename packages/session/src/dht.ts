@@ -55,6 +55,10 @@ export interface DhtStatus {
   nodes: number;
   /** Torrents and magnets registered for searches. */
   torrents: number;
+  /** Searches (get_peers + announce_peer) finished, peers they found, nodes that took our announce: since the session started. */
+  searches: number;
+  peersFound: number;
+  announces: number;
   /** Where the node table is kept, if anywhere. */
   stateFile: string | undefined;
   /** Why it is not running although enabled. */
@@ -105,6 +109,7 @@ export class SessionDht {
   #route: DatagramRoute | undefined;
   #saveTimer: TimerHandle | undefined;
   #error: string | undefined;
+  readonly #count = { searches: 0, peersFound: 0, announces: 0 };
   readonly #switch: OnOff;
 
   /** @throws DhtError BAD_OPTION for a malformed bootstrap entry or interval */
@@ -141,6 +146,7 @@ export class SessionDht {
       running: node !== undefined,
       nodes: node?.nodeCount ?? 0,
       torrents: this.#torrents.size,
+      ...this.#count,
       stateFile: this.#stateFile,
       error: this.#error,
       warnings: [...this.#warnings],
@@ -203,9 +209,14 @@ export class SessionDht {
     const search = node.getPeers(entry.hash, { announce: port === this.#tcpPort ? 'implied' : this.#tcpPort });
     entry.search = search;
     void (async () => {
-      for await (const p of search) entry.torrent.onPeers([{ ip: p.host, port: p.port }]);
+      for await (const p of search) {
+        this.#count.peersFound++;
+        entry.torrent.onPeers([{ ip: p.host, port: p.port }]);
+      }
     })().catch((e: unknown) => this.#warn(`DHT search: ${(e as Error).message}`));
-    void search.done.then(() => {
+    void search.done.then((result) => {
+      this.#count.searches++;
+      this.#count.announces += result.announced;
       if (entry.search !== search) return; // cancelled: unregistered, or the DHT stopped
       entry.search = undefined;
       if (this.#torrents.get(toHex(entry.hash)) !== entry || !this.#node) return;
