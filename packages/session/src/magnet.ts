@@ -7,6 +7,7 @@ import type { AddressFilter } from './address-filter.js';
 import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
+import type { DhtRegistry } from './dht.js';
 import { ReportingMetadataFetcher } from './dial-failures.js';
 import type { Torrent, TorrentOptions } from './torrent.js';
 
@@ -15,6 +16,9 @@ import type { Torrent, TorrentOptions } from './torrent.js';
  * else 16 KiB (as libtorrent does), so trackers count us as a leecher.
  */
 export const MAGNET_UNKNOWN_LEFT = 16384;
+
+/** Connected peers with which a magnet stops searching the DHT sooner than every 15 min. */
+const MAGNET_ENOUGH_PEERS = 4;
 
 export interface MagnetOptions extends TorrentOptions {
   /**
@@ -82,6 +86,8 @@ export interface MagnetHost {
   readonly announcer?: Partial<AnnouncerOptions>;
   /** Which peer addresses may be dialled (the same rules as a torrent's peer list). */
   readonly addressFilter?: AddressFilter;
+  /** The DHT: searched for peers while fetching (a magnet with no tracker finds them only here). */
+  readonly dht?: DhtRegistry;
   /** Adds the torrent once the metadata is here (bypassing the pending-magnet check). */
   addTorrent(meta: Metainfo, options: TorrentOptions): Promise<Torrent>;
   /** Removes a torrent this download added, if it was cancelled meanwhile. */
@@ -240,10 +246,12 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#dial(this.link.peers);
     this.#dial(this.#options.peers ?? [], true);
     if (!this.#options.noTrackers && this.link.trackers.length > 0) this.#startAnnouncer();
+    const leaveDht = this.#host.dht?.add(this.infoHash, { onPeers: (p) => this.#dial(p), shortOfPeers: () => fetcher.status().peers < MAGNET_ENOUGH_PEERS });
     let bytes: Uint8Array;
     try {
       bytes = await metadata;
     } finally {
+      leaveDht?.();
       await this.#stopAnnouncer();
     }
     const meta = metainfoFromMagnet(bytes, this.link);

@@ -24,6 +24,7 @@ import {
 import type { PeerView, WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
+import { dhtEntry, type DhtRegistry } from './dht.js';
 import type { LsdRegistry } from './local-discovery.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
@@ -194,6 +195,8 @@ export interface TorrentHost {
   readonly peerList?: Omit<PeerListOptions, 'clock' | 'filter'>;
   /** Local service discovery: a running torrent that is not private registers here. */
   readonly lsd?: LsdRegistry;
+  /** The DHT: a running torrent that is not private registers here. */
+  readonly dht?: DhtRegistry;
 }
 
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
@@ -249,6 +252,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly #transfers = new Map<string, PeerTransfer>();
   /** Unregisters from local service discovery. */
   #leaveLsd: (() => void) | undefined;
+  #leaveDht: (() => void) | undefined;
 
   constructor(meta: Metainfo, host: TorrentHost, options: TorrentOptions) {
     super();
@@ -506,6 +510,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     peerList.attach(swarm);
     // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
     if (!meta.private) this.#leaveLsd = host.lsd?.add(meta.infoHash, (p) => peerList.add([p], 'lsd'));
+    if (!meta.private) this.#leaveDht = host.dht?.add(meta.infoHash, dhtEntry(peerList, swarm));
   }
 
   #startAnnouncer(store: PieceStore, swarm: ReportingSwarm): void {
@@ -689,6 +694,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   async #stopNetwork(): Promise<void> {
     this.#leaveLsd?.();
     this.#leaveLsd = undefined;
+    this.#leaveDht?.();
+    this.#leaveDht = undefined;
     if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
     this.#peerList.detach();
     if (this.#saveTimer) this.#host.clock.clearTimeout(this.#saveTimer);
