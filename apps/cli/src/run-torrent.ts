@@ -79,6 +79,10 @@ export class Watch {
       this.resumeError = err;
       this.warnOnce('resume', `warning: cannot save resume data in ${this.#options.stateDir}: ${err.message}; the next run will check the data again`);
     });
+    // Every other trouble that does not stop the torrent (the failed resume write is told above).
+    torrent.on('warning', (w) => {
+      if (w.what !== 'resume-save') this.warnOnce(w.what, `warning: ${w.name}: ${w.message}`);
+    });
   }
 
   attachMagnet(download: MagnetDownload): void {
@@ -87,6 +91,9 @@ export class Watch {
     download.on('torrent-save-failed', (err) =>
       this.warnOnce('torrent-file', `warning: cannot save the .torrent in ${this.#options.stateDir}: ${err.message}; the next run will fetch the metadata again`),
     );
+    download.on('warning', (w) => {
+      if (w.what !== 'torrent-save') this.warnOnce(w.what, `warning: ${w.name}: ${w.message}`);
+    });
   }
 }
 

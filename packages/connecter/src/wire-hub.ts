@@ -260,6 +260,26 @@ export class WireHub {
     }
   }
 
+  /**
+   * Gives a registered torrent's place on the hub to another (a magnet's metadata fetcher to the
+   * torrent's Swarm): the connections stay open, now under the new torrent's limits, and are
+   * returned for it to adopt; incoming peers go to it from now on.
+   * @throws ConnecterError UNKNOWN_TORRENT when nothing is registered for `infoHash`
+   */
+  replaceTorrent(infoHash: Uint8Array, torrent: TorrentWire): PeerConnection[] {
+    const key = hex(infoHash);
+    const entry = this.torrents.get(key);
+    if (!entry) throw new ConnecterError('UNKNOWN_TORRENT', `no torrent ${key} is registered`);
+    this.torrents.set(key, { ...entry, torrent });
+    const open: PeerConnection[] = [];
+    for (const conn of [...this.connections]) {
+      if (!conn.infoHash || !equalBytes(conn.infoHash, entry.infoHash)) continue;
+      conn.setLimits(torrent.limits);
+      if (conn.state === 'open') open.push(conn);
+    }
+    return open;
+  }
+
   hasTorrent(infoHash: Uint8Array): boolean {
     return this.torrents.has(hex(infoHash));
   }

@@ -28,4 +28,5 @@ export { dialFailure } from './dial-failures.js';
 export type { TrackerInfo, TrackerReport } from './announce.js';
 export type { TrackerStatusState } from '@mainline/rerequester';
 export { writeFileAtomic, readFileIfExists } from './atomic-file.js';
+export type { TorrentWarning, WarningKind } from './warning.js';
 export { MagnetDownload, MAGNET_UNKNOWN_LEFT, type MagnetOptions, type MagnetState, type MagnetStats, type MagnetEvents } from './magnet.js';

@@ -13,6 +13,7 @@ import { MagnetDownload, type MagnetOptions } from './magnet.js';
 import type { PeerListOptions } from './peer-list.js';
 import { makePeerId } from './peer-id.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
+import { makeWarning, type TorrentWarning } from './warning.js';
 
 const SHARED_READ_BUFFER_BYTES = 256 * 1024;
 
@@ -75,6 +76,8 @@ export interface SessionEvents {
   'magnet-added': [download: MagnetDownload];
   /** Once a second while listening: the one timer a host (the daemon) hangs its periodic work on. */
   tick: [];
+  /** A torrent or magnet of the session had a trouble that did not stop it (see TorrentWarning). */
+  warning: [warning: TorrentWarning];
 }
 
 /**
@@ -274,6 +277,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     const resumeFile = options.resumeFile ?? (this.#options.stateDir ? join(this.#options.stateDir, `${meta.infoHash}.resume`) : undefined);
     const t = new Torrent(meta, this, { ...options, ...(resumeFile ? { resumeFile } : {}) });
     this.#torrents.set(meta.infoHash, t);
+    t.on('warning', (w) => this.emit('warning', w));
     this.emit('torrent-added', t);
     await t.start();
     return t;
@@ -301,6 +305,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
         clock: this.clock,
         addressFilter: this.addressFilter,
         dht: this.dht,
+        pieceHasher: this.pieceHasher,
         ...(this.announcer ? { announcer: this.announcer } : {}),
         addTorrent: (meta, o) => this.#add(meta, o),
         removeTorrent: async (h) => void (await this.remove(h)),
@@ -311,6 +316,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
       { ...options, ...(torrentFile ? { torrentFile } : {}) },
     );
     this.#magnets.set(hash, download);
+    download.on('warning', (w) => this.emit('warning', w));
     this.emit('magnet-added', download);
     download.start();
     return download;
@@ -351,7 +357,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.#closed = true;
     if (this.#ticker) this.clock.clearTimeout(this.#ticker);
     await Promise.all(this.magnets.map((m) => m.cancel()));
-    await Promise.all(this.torrents.map((t) => t.stop().catch(() => undefined)));
+    await Promise.all(this.torrents.map((t) => t.stop().catch((e: unknown) => this.emit('warning', makeWarning('stop', t, e)))));
     await this.#lsd.close();
     await this.#dht.close();
     await this.hub.close();
