@@ -94,6 +94,11 @@ export class UploadServer {
     this.serve(peer);
   }
 
+  /** A fast peer's request that names no block of the torrent (see the reader's invalid-request): rejected, and counted. */
+  onInvalidRequest(peer: SwarmPeer, index: number, begin: number, length: number): void {
+    this.#refuse(peer, { piece: index, begin, length });
+  }
+
   onCancel(peer: SwarmPeer, index: number, begin: number, length: number): void {
     const i = peer.uploadQueue.findIndex((r) => r.piece === index && r.begin === begin && r.length === length);
     if (i < 0) return; // being read or sent already: the piece is its answer
