@@ -81,6 +81,31 @@ describe('allowed fast, our side: a seed with no upload slots', () => {
     expect(swarmPeerOf(seeder, p).amChoking).toBe(true);
   });
 
+  test('when we choke a fast peer, its queued requests are rejected except those for its allowed-fast pieces, which are still served', async () => {
+    // 64 KiB/s with a 16 KiB burst: one block at once, then one every 250 ms: requests queue up.
+    const limiter = new TokenBucket({ clock: systemClock, rate: 65536, burst: BLOCK });
+    const seeder = await fx.node(multi, seedDir, { id: peerId('seeder'), swarm: { uploadLimiters: [limiter] } });
+    const p = await fastPeer(seeder.port, 'queued');
+    p.send({ type: 'have-none' }, { type: 'interested' });
+    await p.until(() => p.of('unchoke').length === 1 && p.of('allowed-fast').length === 10, 'unchoked, with its set');
+    const set = p.of('allowed-fast').map((m) => m.index);
+    const others = [...Array(multi.pieceCount).keys()].filter((i) => !set.includes(i)).slice(0, 3);
+    const asked = [others[0]!, set[0]!, others[1]!, set[1]!, others[2]!].map((i) => request(i));
+    p.send(...asked);
+    const sp = swarmPeerOf(seeder, p);
+    await eventually(() => sp.uploadQueue.length >= 3, 'requests queued');
+    sp.choke();
+    await p.until(() => p.of('choke').length === 1, 'choked');
+    // Served, or rejected: one answer each; the allowed-fast ones are never rejected.
+    await p.until(() => p.of('piece').length + p.of('reject').length === asked.length, 'an answer for every request');
+    expect(p.of('reject').map((r) => r.index).filter((i) => set.includes(i))).toEqual([]);
+    expect(p.of('reject').length).toBeGreaterThanOrEqual(1);
+    for (const i of [set[0]!, set[1]!]) expect(p.of('piece').map((m) => m.index)).toContain(i);
+    // The choke went out before the rejects.
+    const chokeAt = p.messages.findIndex((m) => m.type === 'choke');
+    for (const r of p.of('reject')) expect(p.messages.indexOf(r)).toBeGreaterThan(chokeAt);
+  });
+
   test('a leecher offers the part of the set it has, and the rest as it gets those pieces; a seed peer gets none', async () => {
     const seeder = await fx.node(multi, seedDir, { id: peerId('seeder') });
     const leecher = await fx.node(multi, leechDir(), { id: peerId('leecher') });

@@ -40,8 +40,6 @@ export interface UploadContext {
   peerHas(peer: SwarmPeer, piece: number): boolean;
   /** Whether to suggest the pieces in the read cache now (seeding to many peers). */
   suggesting(): boolean;
-  /** Size of the allowed-fast set we give each peer (default BEP 6's 10). */
-  readonly allowedFastCount?: number;
 }
 
 /**
@@ -137,7 +135,7 @@ export class UploadServer {
   peerOpened(peer: SwarmPeer): void {
     if (!peer.conn.fast || peer.fastSet !== undefined || peer.seed || peer.conn.state !== 'open') return;
     const { store, infoHash } = this.ctx;
-    peer.fastSet = allowedFastSet(peer.conn.remoteAddress, infoHash, store.pieceCount, this.ctx.allowedFastCount ?? ALLOWED_FAST_COUNT);
+    peer.fastSet = allowedFastSet(peer.conn.remoteAddress, infoHash, store.pieceCount, ALLOWED_FAST_COUNT);
     for (const piece of peer.fastSet) this.#offerFast(peer, piece);
     if (this.ctx.suggesting()) for (const piece of this.#cachedPieces) this.#suggest(peer, piece);
   }
