@@ -230,6 +230,18 @@ describe('rejects', () => {
     expect(leecher.dropped).toEqual([expect.objectContaining({ reason: `sent ${MAX_STRAY_REJECTS + 1} rejects for requests we never sent` })]);
   });
 
+  test('a flood of requests for no block of the torrent is dropped like any flood of unanswered requests (2048)', async () => {
+    const seeder = await fx.node(multi, seedDir, { id: peerId('seeder') });
+    const p = await fastPeer(seeder.port, 'badflood');
+    p.send({ type: 'have-none' }, { type: 'interested' });
+    p.send(...Array.from({ length: 2100 }, (_, i): Message => ({ type: 'request', index: 34 + i, begin: 0, length: BLOCK })));
+    await p.closedWithin();
+    // One reject each up to the limit (those still queued when it closed may be lost), none after.
+    expect(p.of('reject').length).toBeGreaterThan(0);
+    expect(p.of('reject').length).toBeLessThanOrEqual(2048);
+    expect(seeder.dropped).toEqual([expect.objectContaining({ reason: expect.stringMatching(/^more than 2048 requests we would not serve/) })]);
+  });
+
   test('our side: a cancelled queued request, requests for no block of the torrent and requests over the queue limit are rejected for a fast peer', async () => {
     // 1 KiB/s with a 16 KiB burst: one block at once, the next after 16 s: requests stay queued.
     const limiter = new TokenBucket({ clock: systemClock, rate: 1024, burst: BLOCK });
