@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { BLOCK_SIZE } from '@mainline/bitfield';
 import type { BlockRequest } from '@mainline/piecepicker';
 import { RateMeasure, UPLOAD_RATE_FUDGE_MS, type Clock, type TokenBucket } from '@mainline/rate';
@@ -135,7 +136,9 @@ export class UploadServer {
   peerOpened(peer: SwarmPeer): void {
     if (!peer.conn.fast || peer.fastSet !== undefined || peer.seed || peer.conn.state !== 'open') return;
     const { store, infoHash } = this.ctx;
-    peer.fastSet = allowedFastSet(peer.conn.remoteAddress, infoHash, store.pieceCount, ALLOWED_FAST_COUNT);
+    const address = peer.conn.remoteAddress;
+    // A transport whose addresses are not IPs would have no set (the BEP derives it from the IP).
+    peer.fastSet = isIP(address) === 0 ? [] : allowedFastSet(address, infoHash, store.pieceCount, ALLOWED_FAST_COUNT);
     for (const piece of peer.fastSet) this.#offerFast(peer, piece);
     if (this.ctx.suggesting()) for (const piece of this.#cachedPieces) this.#suggest(peer, piece);
   }
