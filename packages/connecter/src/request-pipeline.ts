@@ -160,7 +160,6 @@ export class RequestPipeline {
     }
     if (key !== undefined && peer.awaitingAnswer.get(key) === length) {
       peer.awaitingAnswer.delete(key);
-      peer.rejected++;
       return;
     }
     if (++peer.strayRejects > MAX_STRAY_REJECTS) {

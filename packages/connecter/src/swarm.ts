@@ -480,6 +480,8 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
         return this.#pipeline.unchoked(peer);
       case 'request':
         return this.#uploads.onRequest(peer, m.index, m.begin, m.length);
+      case 'invalid-request':
+        return this.#uploads.onInvalidRequest(peer, m.index, m.begin, m.length);
       case 'cancel':
         return this.#uploads.onCancel(peer, m.index, m.begin, m.length);
       case 'piece':
