@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { makePayload, makeTempDir, makeTorrent, poll } from '@mainline/interop';
-import { http, killAll, launchChromium, rpcClient, spawnDaemon } from './test-helpers.js';
+import { browserPages, http, rpcClient, spawnDaemon } from './test-helpers.js';
 
 // Transmission's own web UI (Debian's transmission-common 3.00, unchanged) served by the built
 // daemon with --web-home, driven in Debian's chromium through playwright-core. Every RPC answer
@@ -13,11 +13,7 @@ jest.setTimeout(120_000);
 const WEB = '/usr/share/transmission/web';
 export const SHOTS = join(tmpdir(), 'mainline-transmission-web');
 
-let browser: Browser | undefined;
-afterAll(async () => {
-  await browser?.close();
-  killAll();
-});
+const newPage = browserPages();
 
 type Row = Record<string, unknown>;
 
@@ -59,9 +55,7 @@ test("Transmission's web UI works unchanged: add, inspector tabs, turtle kept af
     expect([path, (await http(d.rpcPort, { method: 'GET', path })).status]).toEqual([path, 404]);
   }
 
-  browser = await launchChromium();
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.setDefaultTimeout(10_000);
+  const page = await newPage(800);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   const seen = watchRpc(page);
