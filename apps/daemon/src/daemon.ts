@@ -1,10 +1,10 @@
 import { readdir, rename, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
-import { systemClock, type Clock } from '@mainline/rate';
+import type { Clock } from '@mainline/rate';
 import { Session, type MagnetDownload, type Torrent, type TorrentOptions } from '@mainline/session';
 import { moveTorrentData } from '@mainline/storage';
-import { ALT_SPEED_KEYS, TurtleSchedule, type AltSpeedSettings } from './alt-speed.js';
+import { ALT_SPEED_KEYS, TurtleSchedule, wallClock, type AltSpeedSettings } from './alt-speed.js';
 import type { DaemonConfig } from './config.js';
 import { DaemonError } from './errors.js';
 import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
@@ -83,7 +83,7 @@ export interface DaemonOptions {
   pinned?: readonly (keyof DaemonConfig)[];
   /** Where log lines go (default: stderr). */
   log?: (line: string) => void;
-  /** The clock the turtle schedule runs on (default: the system's). */
+  /** The clock the turtle schedule runs on, its now() read as wall time (default: wallClock). */
   clock?: Clock;
 }
 
@@ -141,7 +141,7 @@ export class Daemon {
       stateDir: this.state.resumeDir,
       lsd: this.config.lpdEnabled,
     });
-    this.#turtle = new TurtleSchedule(options.clock ?? systemClock, () => this.config, (on) => {
+    this.#turtle = new TurtleSchedule(options.clock ?? wallClock, () => this.config, (on) => {
       this.#log(`turtle ${on ? 'on' : 'off'} by the schedule`);
       this.setSessionSettings({ altSpeedEnabled: on });
       void this.saveSessionSettings().catch(() => undefined);

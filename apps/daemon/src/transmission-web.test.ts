@@ -33,7 +33,7 @@ function watchRpc(page: Page): { failures: string[]; methods: string[] } {
   return out;
 }
 
-test("Transmission's web UI works unchanged: add, inspector tabs, turtle kept after a reload, file wants and priorities, remove", async () => {
+test("Transmission's web UI works unchanged: add, inspector tabs, file wants and priorities, set location, turtle kept after a reload, remove", async () => {
   if (!existsSync(join(WEB, 'index.html'))) throw new Error(`${WEB} is missing: apt-get install transmission-common (tools/install-system-deps.sh)`);
   mkdirSync(SHOTS, { recursive: true });
   const dir = makeTempDir('daemon-transmission-web');
@@ -100,6 +100,16 @@ test("Transmission's web UI works unchanged: add, inspector tabs, turtle kept af
   await fileRow('city.jpg').locator('.file-priority-radiobox .high.selected').waitFor();
   expect(await fileRow('notes.txt').locator('input.file_wanted_control').isChecked()).toBe(false);
   await page.screenshot({ path: join(SHOTS, '3-files.png') });
+
+  // Set Location… from the context menu: torrent-set-location with move; the files go there.
+  await row.click({ button: 'right' });
+  await page.getByText('Set Location…').click();
+  const moved = join(dir, 'photos');
+  await page.fill('#torrent_path', moved);
+  await page.click('#move_confirm_button');
+  await poll(async () => ((await get(['downloadDir']))[0]!.downloadDir === moved ? true : undefined), 10_000, () => 'the location to change');
+  await page.click('#inspector-tab-info');
+  await page.locator('#inspector-info-location', { hasText: moved }).waitFor();
 
   // The turtle: on, and still on after a reload (it is the daemon's state now).
   await page.click('#turtle-button');
