@@ -41,6 +41,9 @@ test('our web UI: sort, filter, drop a .torrent, files, limits, turtle, location
   for (const t of [tSeeded, tAlbum]) expect((await rpc('torrent-add', { metainfo: b64(t.path) })).result).toBe('success');
   const byHash = async (hash: string, fields: string[]): Promise<Row | undefined> => ((await rpc('torrent-get', { ids: [hash], fields })).arguments.torrents as Row[])[0];
 
+  // Also at /transmission/web/, where Transmission's clients look (its assets are relative).
+  expect((await http(d.rpcPort, { method: 'GET', path: '/transmission/web' })).headers.location).toBe('/transmission/web/');
+  for (const path of ['/transmission/web/', '/transmission/web/app.js', '/transmission/web/style.css']) expect([path, (await http(d.rpcPort, { method: 'GET', path })).status]).toEqual([path, 200]);
   // The favicon is served, and the page names it.
   const icon = await http(d.rpcPort, { method: 'GET', path: '/favicon.svg' });
   expect([icon.status, icon.headers['content-type']]).toEqual([200, 'image/svg+xml']);
@@ -184,6 +187,10 @@ test('our web UI: sort, filter, drop a .torrent, files, limits, turtle, location
   expect(await rowNames(page)).toEqual(['Concert 2024']);
   expect(existsSync(filmFile)).toBe(true);
 
+  // On a phone: the list keeps name, progress, status and actions.
+  await page.setViewportSize({ width: 420, height: 760 });
+  expect(await page.locator('#torrent-rows tr td.num').first().isVisible()).toBe(false);
+  await page.screenshot({ path: join(SHOTS, '7-phone.png') });
   process.stdout.write(`web UI screenshots: ${SHOTS}\n`);
   expect(errors).toEqual([]);
 });
