@@ -309,13 +309,14 @@ $('location').addEventListener('submit', async (ev) => {
   }
 });
 
-async function refreshDetails() {
+async function refreshDetails(current) {
   const section = $('details');
   if (selected === null) {
     section.hidden = true;
     return;
   }
   const { torrents: [t] } = await rpc('torrent-get', { ids: [selected], fields: DETAIL_FIELDS });
+  if (!current()) return;
   if (!t) {
     selected = null;
     section.hidden = true;
@@ -419,9 +420,14 @@ $('prefs-form').addEventListener('submit', async (ev) => {
 
 // ---- polling ----
 
+/** Counts refreshes: an answer that arrives after a newer refresh began is stale and not drawn. */
+let generation = 0;
+
 async function refresh() {
+  const mine = ++generation;
   try {
     const [list, stats, s] = await Promise.all([rpc('torrent-get', { fields: LIST_FIELDS }), rpc('session-stats'), rpc('session-get', { fields: SESSION_FIELDS })]);
+    if (mine !== generation) return;
     torrents = list.torrents;
     session = s;
     drawList();
@@ -430,7 +436,7 @@ async function refresh() {
       ? ` (turtle: ${session['alt-speed-down']} / ${session['alt-speed-up']} kB/s)`
       : [limitText('speed-limit-down'), limitText('speed-limit-up')].some(Boolean) ? ` (limits: ${limitText('speed-limit-down') || '∞'} / ${limitText('speed-limit-up') || '∞'})` : '';
     $('totals').textContent = `${stats.torrentCount} torrents · ${stats.activeTorrentCount} active · ↓ ${bytes(stats.downloadSpeed)}/s · ↑ ${bytes(stats.uploadSpeed)}/s${limits}`;
-    await refreshDetails();
+    await refreshDetails(() => mine === generation);
   } catch (e) {
     $('totals').textContent = `cannot reach the daemon: ${e.message}`;
   }
