@@ -53,7 +53,7 @@ export function defaultStateDir(): string {
   return join(base, 'mainline');
 }
 
-/** How often peers named with --peer are dialled again while not connected. */
+/** First wait before a peer named with --peer is dialled again (it doubles with each failure, up to 2 min). */
 export const PEER_REDIAL_MS = 15_000;
 
 /**

@@ -1,6 +1,6 @@
 import type { Torrent } from '@mainline/session';
 import { PieceStore, Storage, StorageError, type FileStamp } from '@mainline/storage';
-import { PEER_REDIAL_MS, parsePeers, seedLimits, sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
+import { parsePeers, seedLimits, sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
 import { loadTorrent } from './files.js';
 import { formatBytes, formatPercent } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
@@ -46,7 +46,7 @@ function show(torrent: Torrent, interrupted: Promise<string>, watch: Watch, flag
     kind,
     interrupted,
     watch,
-    notes: { trackersOff: flags.trackers === false, hasTrackers: torrent.meta.trackers.length > 0, namedPeers: watch.namedPeers, redialSeconds: PEER_REDIAL_MS / 1000 },
+    notes: { trackersOff: flags.trackers === false, hasTrackers: torrent.meta.trackers.length > 0, namedPeers: watch.namedPeers },
     ...(flags.quiet ? { quiet: true } : {}),
     ...(progress ? { progress } : {}),
   });

@@ -54,7 +54,6 @@ async function fetchMetadata(download: MagnetDownload, link: MagnetLink, interru
     trackersOff: flags.trackers === false,
     hasTrackers: link.trackers.length > 0,
     namedPeers: watch.namedPeers,
-    redialSeconds: undefined,
   };
   const show = (): void => {
     const s = download.stats();

@@ -89,7 +89,7 @@ export interface RunOptions {
   quiet?: boolean;
   watch: Watch;
   /** What the notes need beyond the stats. */
-  notes: Omit<NoteContext, 'failures' | 'now' | 'kind'>;
+  notes: Omit<NoteContext, 'failures' | 'now' | 'kind' | 'retryIn'>;
   /** Resolves when the user asks to stop (Ctrl-C). */
   interrupted: Promise<string>;
 }
@@ -115,7 +115,12 @@ export async function runTorrent(torrent: Torrent, options: RunOptions): Promise
   const started = Date.now();
   const before = { downloaded: torrent.downloaded, uploaded: torrent.uploaded };
   let doneAt: number | undefined;
-  const context = (): NoteContext => ({ ...options.notes, kind: 'torrent', failures: watch.failures, now: Date.now() });
+  const retryIn = (address: string): number | undefined => {
+    const colon = address.lastIndexOf(':');
+    const ms = torrent.peerList.retryIn(address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), Number(address.slice(colon + 1)));
+    return ms === undefined ? undefined : ms / 1000;
+  };
+  const context = (): NoteContext => ({ ...options.notes, kind: 'torrent', failures: watch.failures, now: Date.now(), retryIn });
   const show = (): void => {
     const s = torrent.stats();
     progress?.update(s.state === 'checking' ? s.checkProgress : s.wantedProgress, statusLine(s), notes(s, context()));

@@ -126,6 +126,7 @@ describe('a download in a terminal', () => {
     expect(screen).toContain(`done: ${join(dir, 'out', 'movie.bin')} (10.0MiB, all pieces verified)`);
     expect(screen).toMatch(/summary: 10\.0MiB downloaded in \d+s \([\d.]+MiB\/s on average\), 0B uploaded, from 1 peer:/);
     expect(screen).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} {2}mainline-ts 0\\.1\\.0\\.0 {2}down 10\\.0MiB \\(100\\.0%\\) {2}up 0B`));
+    expect(unwrapped(screen)).toContain('downloaded by peer source: --peer 10.0MiB (100.0%)');
   });
 
   test('a magnet link: the metadata line replaces the fetch display cleanly, then the download', async () => {

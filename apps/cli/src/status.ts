@@ -91,8 +91,8 @@ export interface NoteContext {
   namedPeers: readonly string[];
   /** Failed dials by address, oldest first, of peers not connected now. */
   failures: ReadonlyMap<string, PeerFailure>;
-  /** Seconds between redials of named peers, when known. */
-  redialSeconds: number | undefined;
+  /** Seconds until `ip:port` is dialled again (0: as soon as a slot is free); undefined: not known or given up. */
+  retryIn?: (address: string) => number | undefined;
   /** Date.now(). */
   now: number;
 }
@@ -120,8 +120,9 @@ export function notes(s: Pick<TorrentStats, 'peers' | 'trackers' | 'nextAnnounce
   const failures = [...ctx.failures].reverse();
   for (const [address, f] of failures.slice(0, MAX_FAILURE_NOTES)) {
     const named = ctx.namedPeers.includes(address);
+    const wait = ctx.retryIn?.(address);
     let retry = '';
-    if (named && ctx.redialSeconds !== undefined) retry = `, next ${inSeconds(Math.max(0, f.at / 1000 + ctx.redialSeconds - ctx.now / 1000))}`;
+    if (wait !== undefined) retry = `, next ${inSeconds(wait)}`;
     else if (named) retry = ', trying again';
     out.push(`peer ${address} ${f.reason} (${plural(f.count, 'try', 'tries')}${retry})`);
   }
@@ -160,7 +161,35 @@ export interface RunFacts {
 
 const MAX_PEER_LINES = 5;
 
-/** The end-of-run summary (as aria2c's Download Results): time, average rate, bytes per peer. */
+/** How people name where a peer's address came from. */
+const SOURCE_WORDS: Record<string, string> = {
+  tracker: 'trackers',
+  incoming: 'incoming connections',
+  user: '--peer',
+  magnet: 'the magnet link',
+  resume: 'the resume cache',
+  dht: 'the DHT',
+  pex: 'peer exchange',
+  lsd: 'local discovery',
+};
+
+/** `trackers 12 MiB (80 %), local discovery 3 MiB (20 %)`: bytes by peer source, most first; undefined when none moved. */
+function sourceTotals(peers: readonly PeerTransfer[], key: 'downloaded' | 'uploaded'): string | undefined {
+  const totals = new Map<string, number>();
+  for (const p of peers) {
+    if (p[key] === 0) continue;
+    const name = p.source === undefined ? 'unknown sources' : (SOURCE_WORDS[p.source] ?? p.source);
+    totals.set(name, (totals.get(name) ?? 0) + p[key]);
+  }
+  const all = [...totals.values()].reduce((a, b) => a + b, 0);
+  if (all === 0) return undefined;
+  return [...totals]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, bytes]) => `${name} ${formatBytes(bytes)} (${formatPercent(bytes / all)})`)
+    .join(', ');
+}
+
+/** The end-of-run summary (as aria2c's Download Results): time, average rate, bytes per peer and per peer source. */
 export function summary(f: RunFacts): string[] {
   const time = formatDuration(f.seconds);
   const avg = (bytes: number): string => formatRate(bytes / Math.max(f.seconds, 0.001));
@@ -183,5 +212,7 @@ export function summary(f: RunFacts): string[] {
     const up = rest.reduce((n, t) => n + t.uploaded, 0);
     lines.push(`  …and ${plural(rest.length, 'more peer')}: down ${formatBytes(down)}, up ${formatBytes(up)}`);
   }
+  const bySource = sourceTotals(peers, f.kind === 'download' ? 'downloaded' : 'uploaded');
+  if (bySource) lines.push(`  ${f.kind === 'download' ? 'downloaded' : 'uploaded'} by peer source: ${bySource}`);
   return lines;
 }

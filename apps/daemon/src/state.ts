@@ -34,6 +34,20 @@ export interface TorrentRecord {
    * .torrent yet, a restart adds the link again.
    */
   magnet?: string;
+  /** Where the data lives while incomplete (the incomplete dir); absent: in downloadDir. */
+  dataDir?: string;
+  /** Transmission's labels (free text, no commas). */
+  labels?: string[];
+  /** Place in the download/seed queue, 0 first. */
+  queuePosition?: number;
+  /** Transmission's seedRatioMode / seedIdleMode: 0 the session's, 1 this torrent's, 2 unlimited. */
+  seedRatioMode?: 0 | 1 | 2;
+  seedRatioLimit?: number;
+  seedIdleMode?: 0 | 1 | 2;
+  /** Minutes. */
+  seedIdleLimit?: number;
+  /** Most peers of this torrent (absent: the session's peer-limit-per-torrent). */
+  peerLimit?: number;
 }
 
 /** Session-wide numbers kept across restarts (and the settings changed over RPC). */
@@ -49,6 +63,10 @@ export interface SessionRecord extends Partial<AltSpeedSettings> {
   speedLimitDownEnabled?: boolean;
   downloadDir?: string;
   lpdEnabled?: boolean;
+  seedRatioLimit?: number;
+  seedRatioLimited?: boolean;
+  /** The session-set settings kept across restarts (see SessionPrefs). */
+  prefs?: Record<string, unknown>;
 }
 
 const HASH = /^[0-9a-f]{40}$/;

@@ -31,6 +31,7 @@ export type { PeerView } from './swarm-peer.js';
 export { MetadataExtensions, type SwarmExtensions, type ExtensionPeer } from './swarm-extensions.js';
 export { RequestKeys } from './request-key.js';
 export { ReadCache } from './read-cache.js';
+export { allowedFastSet, ALLOWED_FAST_COUNT } from './allowed-fast.js';
 export {
   encodeMetadataMessage,
   decodeMetadataMessage,

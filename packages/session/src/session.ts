@@ -64,6 +64,8 @@ export interface SessionEvents {
   'torrent-removed': [torrent: Torrent];
   /** A magnet link started fetching its metadata (its torrent is 'torrent-added' later). */
   'magnet-added': [download: MagnetDownload];
+  /** Once a second while listening: the one timer a host (the daemon) hangs its periodic work on. */
+  tick: [];
 }
 
 /**
@@ -205,7 +207,9 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   #tick(): void {
     this.#ticker = this.clock.setTimeout(() => {
       for (const t of this.#torrents.values()) t.checkSeedLimits();
-      if (!this.#closed) this.#tick();
+      if (this.#closed) return;
+      this.#tick();
+      this.emit('tick');
     }, 1000);
   }
 

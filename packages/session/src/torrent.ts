@@ -58,7 +58,10 @@ export interface TorrentOptions {
   peers?: { ip: string; port: number }[];
   /** The `x.pe` peers of the magnet link the torrent came from (counted as source `magnet`). */
   magnetPeers?: { ip: string; port: number }[];
-  /** How often peers named in `peers`/addPeers() are redialled while not connected (default 15 s). */
+  /**
+   * First wait before peers named in `peers`/addPeers() are redialled while not connected
+   * (default 15 s); it doubles with each failure in a row, up to 2 min.
+   */
   peerRedialMs?: number;
   /** Where the resume record lives (default: none, i.e. always recheck). */
   resumeFile?: string;
@@ -141,6 +144,8 @@ export interface PeerTransfer {
   uploaded: number;
   /** Connected now. */
   connected: boolean;
+  /** Where its address came from (`tracker`, `incoming`, `user`, `lsd`...); undefined when not known. */
+  source: string | undefined;
 }
 
 export interface TorrentEvents {
@@ -192,7 +197,7 @@ export interface TorrentHost {
 }
 
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
-export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts'>;
+export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts' | 'retryIn'>;
 
 /**
  * One torrent: download.py's wiring as an object. Storage and its verified pieces, the picker,
@@ -806,6 +811,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         downloaded: (past?.downloaded ?? 0) + p.downloaded,
         uploaded: (past?.uploaded ?? 0) + p.uploaded,
         connected: true,
+        source: p.source,
       });
     }
     const all = [...live.values(), ...[...this.#transfers].filter(([k]) => !live.has(k)).map(([, t]) => ({ ...t }))];
@@ -816,7 +822,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #countTransfer(p: PeerView): void {
     if (p.downloaded === 0 && p.uploaded === 0) return;
     const key = transferKey(p);
-    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false };
+    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false, source: p.source };
     t.address = p.address;
     t.downloaded += p.downloaded;
     t.uploaded += p.uploaded;
@@ -832,8 +838,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   /**
-   * Dials peers directly (e.g. `--peer host:port`), now and again every `peerRedialMs` while not
-   * connected: a peer that was busy (still checking its files) or dropped us gets another chance.
+   * Dials peers directly (e.g. `--peer host:port`), now and again while not connected (after
+   * `peerRedialMs`, doubling up to 2 min): a peer that was busy (still checking its files) or
+   * dropped us gets another chance.
    */
   addPeers(peers: { ip: string; port: number }[]): void {
     this.#peerList.add(peers, 'user');

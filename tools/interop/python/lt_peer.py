@@ -73,6 +73,8 @@ def main():
     ap.add_argument("--lsd", action="store_true", help="local service discovery (BEP 14) on")
     ap.add_argument("--exit-on-finish", action="store_true")
     ap.add_argument("--watch-stdin", action="store_true", help="take commands on stdin; exit at its end")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
+                    help="a settings_pack entry, value as JSON (e.g. unchoke_slots_limit=0); repeatable")
     args = ap.parse_args()
 
     pe = lt.enc_policy
@@ -113,7 +115,15 @@ def main():
         "tracker_completion_timeout": 5,
         "stop_tracker_timeout": 1,
     }
+    for item in args.set:
+        name, _, value = item.partition("=")
+        settings[name] = json.loads(value)
     ses = lt.session(settings)
+    for item in args.set:
+        name = item.partition("=")[0]
+        if ses.get_settings().get(name) != settings[name]:
+            emit({"type": "error", "message": "libtorrent did not take setting %s=%r" % (name, settings[name])})
+            sys.exit(2)
 
     if args.magnet:
         params = lt.parse_magnet_uri(args.magnet)
@@ -197,6 +207,20 @@ def main():
             with peers_lock:
                 for p in peers:
                     handle.connect_peer(p)
+        peers_info = []
+        for p in handle.get_peer_info():
+            f = p.flags
+            peers_info.append({
+                "address": "%s:%d" % (p.ip[0], p.ip[1]),
+                "numPieces": p.num_pieces,
+                "seed": bool(f & lt.peer_info.seed),
+                "choked": bool(f & lt.peer_info.choked),
+                "remoteChoked": bool(f & lt.peer_info.remote_choked),
+                "interesting": bool(f & lt.peer_info.interesting),
+                "remoteInterested": bool(f & lt.peer_info.remote_interested),
+                "totalDownload": p.total_download,
+                "totalUpload": p.total_upload,
+            })
         emit(
             {
                 "type": "status",
@@ -210,6 +234,8 @@ def main():
                 "totalUpload": st.total_payload_upload,
                 "numPeers": st.num_peers,
                 "numSeeds": st.num_seeds,
+                "numPieces": st.num_pieces,
+                "peers": peers_info,
                 "isSeeding": st.is_seeding,
                 "isFinished": st.is_finished,
             }

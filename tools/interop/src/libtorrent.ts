@@ -38,6 +38,11 @@ export interface LibtorrentOptions {
   readonly intervalMs?: number;
   /** Time allowed for the listen socket; default 15000 ms. */
   readonly startTimeoutMs?: number;
+  /**
+   * More libtorrent settings_pack entries (e.g. `{ unchoke_slots_limit: 0 }`), applied after the
+   * loopback ones; the script fails if libtorrent does not keep a value as given.
+   */
+  readonly settings?: Readonly<Record<string, number | boolean | string>>;
 }
 
 export interface LibtorrentStatus extends ClientStatus {
@@ -46,8 +51,30 @@ export interface LibtorrentStatus extends ClientStatus {
   readonly totalDownload: number;
   readonly totalUpload: number;
   readonly numSeeds: number;
+  /** Pieces it has (verified). */
+  readonly numPieces: number;
+  /** Its connected peers as it sees them (libtorrent's peer_info). */
+  readonly peers: readonly LibtorrentPeer[];
   readonly isSeeding: boolean;
   readonly isFinished: boolean;
+}
+
+/** One connected peer as libtorrent sees it. */
+export interface LibtorrentPeer {
+  /** `ip:port` of the peer. */
+  readonly address: string;
+  readonly numPieces: number;
+  /** It has every piece (a bitfield or BEP 6 have-all said so). */
+  readonly seed: boolean;
+  /** libtorrent chokes it / it chokes libtorrent. */
+  readonly choked: boolean;
+  readonly remoteChoked: boolean;
+  /** libtorrent is interested in it / it is interested in libtorrent. */
+  readonly interesting: boolean;
+  readonly remoteInterested: boolean;
+  /** Payload bytes from it / to it. */
+  readonly totalDownload: number;
+  readonly totalUpload: number;
 }
 
 /** A libtorrent alert the script passed on (peer_connect, peer_disconnected, peer_error, hash_failed, tracker_*, ...). */
@@ -113,6 +140,7 @@ export async function startLibtorrent(opts: LibtorrentOptions): Promise<Libtorre
   if (opts.skipCheck) args.push('--skip-check');
   if (opts.uploadLimit) args.push('--upload-limit', String(opts.uploadLimit));
   if (opts.downloadLimit) args.push('--download-limit', String(opts.downloadLimit));
+  for (const [name, value] of Object.entries(opts.settings ?? {})) args.push('--set', `${name}=${JSON.stringify(value)}`);
 
   const events: LibtorrentEvent[] = [];
   const eventWaiters = new Set<() => void>();
