@@ -6,7 +6,7 @@ import { formatBytes, formatPercent } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
 import { downloadMagnet, isMagnet, parseLink, type MagnetFlags } from './magnet.js';
 import { write } from './output.js';
-import { closing, lsdLine, runTorrent, Watch, withSession, type RunResult } from './run-torrent.js';
+import { closing, runTorrent, Watch, watchDiscovery, withSession, type RunResult } from './run-torrent.js';
 import type { RunFacts } from './status.js';
 
 export interface DownloadFlags extends ClientFlags {
@@ -90,8 +90,7 @@ export async function download(torrentPath: string, out: string, flags: MagnetFl
     const torrent = await session.add(meta, { ...torrentOptions(flags, out, meta.files.length), ...seedLimits(flags) });
     added = torrent;
     if (!flags.quiet) stderrLog(`${meta.name}: ${formatBytes(meta.totalLength)}, info-hash ${meta.infoHash}, listening on port ${port}`);
-    const lsd = lsdLine(session.lsdStatus());
-    if (!flags.quiet && lsd) stderrLog(lsd);
+    if (!flags.quiet) for (const l of watchDiscovery(session, watch)) stderrLog(l);
     const r = await show(torrent, interrupted, watch, flags, 'download', seeding, progress);
     done = `done: ${torrent.contentPath} (${doneSummary(torrent)})`;
     return r;
@@ -123,8 +122,7 @@ export async function seed(torrentPath: string, data: string, flags: DownloadFla
       return 1;
     }
     if (!flags.quiet) stderrLog(`seeding ${meta.name} (${formatBytes(meta.totalLength)}, verified) on port ${port}; Ctrl-C stops`);
-    const lsd = lsdLine(session.lsdStatus());
-    if (!flags.quiet && lsd) stderrLog(lsd);
+    if (!flags.quiet) for (const l of watchDiscovery(session, watch)) stderrLog(l);
     return show(torrent, interrupted, watch, flags, 'seed', true, progress);
   });
   return typeof result === 'number' ? result : finish(result, watch, 'seeding', flags);

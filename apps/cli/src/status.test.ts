@@ -70,9 +70,14 @@ describe('the notes under the status line: what is tried, what failed, when agai
     const none = { peers: 0, trackers: [], nextAnnounceIn: undefined };
     expect(notes(none, context({ trackersOff: true }))).toEqual(['nothing to connect to: --no-trackers is on and no --peer was given; add --peer host:port']);
     expect(notes(none, context({ kind: 'magnet', hasTrackers: false }))).toEqual([
-      'this magnet link names no trackers (tr=) and no peers (x.pe), and mainline has no DHT yet: add --peer host:port, or use a link with trackers',
+      'this magnet link names no trackers (tr=) and no peers (x.pe), and the DHT is off (--no-dht): add --peer host:port, or use a link with trackers',
     ]);
-    expect(notes(none, context({ hasTrackers: false }))).toEqual(['this torrent lists no trackers, and mainline has no DHT yet: add --peer host:port']);
+    expect(notes(none, context({ hasTrackers: false }))).toEqual(['this torrent lists no trackers, and the DHT is off (--no-dht or private): add --peer host:port']);
+    // With the DHT on, nothing to do while it has nodes; a hint while none has answered.
+    expect(notes(none, context({ kind: 'magnet', hasTrackers: false, dhtNodes: 12 }))).toEqual([]);
+    expect(notes(none, context({ kind: 'magnet', hasTrackers: false, dhtNodes: 0 }))).toEqual([
+      'no DHT node has answered yet: check the network, or name one with --dht-bootstrap host:port; --peer host:port adds a peer directly',
+    ]);
   });
 
   test('with peers connected only a failing tracker is worth a line', () => {
@@ -84,7 +89,7 @@ describe('the notes under the status line: what is tried, what failed, when agai
 });
 
 test('the status line shows the recent rates and ETA, and "1 seed"', () => {
-  const line = statusLine({
+  const stats = {
     state: 'downloading',
     checkProgress: 1,
     peers: 1,
@@ -98,8 +103,10 @@ test('the status line shows the recent rates and ETA, and "1 seed"', () => {
     recentUploadRate: 0,
     eta: 74,
     recentEta: 2,
-  } as Parameters<typeof statusLine>[0]);
-  expect(line).toBe('5.00MiB/10.0MiB DL 2.90MiB/s UL 0B/s ETA 2s peers 1 (1 seed)');
+  } as Parameters<typeof statusLine>[0];
+  expect(statusLine(stats)).toBe('5.00MiB/10.0MiB DL 2.90MiB/s UL 0B/s ETA 2s peers 1 (1 seed)');
+  // With the DHT on: its table size at the end.
+  expect(statusLine(stats, 143)).toBe('5.00MiB/10.0MiB DL 2.90MiB/s UL 0B/s ETA 2s peers 1 (1 seed) DHT 143 nodes');
 });
 
 test('the end-of-run summary: time, average rate, bytes per peer and per peer source', () => {

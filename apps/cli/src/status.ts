@@ -12,9 +12,9 @@ const inSeconds = (s: number | undefined): string => (s === undefined ? 'soon' :
  * files skipped, the download counts the selected files' pieces (`of` the whole torrent's size).
  * Rates and the ETA are the recent ones (last ~2 s, ~10 s): they follow what happens now.
  */
-export function statusLine(s: TorrentStats): string {
+export function statusLine(s: TorrentStats, dhtNodes?: number): string {
   if (s.state === 'checking') return `checking existing data ${formatPercent(s.checkProgress)}`;
-  const peers = `peers ${s.peers} (${plural(s.seeds, 'seed')})`;
+  const peers = `peers ${s.peers} (${plural(s.seeds, 'seed')})${dhtPart(dhtNodes)}`;
   const partial = s.wantedLength < s.totalLength;
   if (s.state === 'seeding') {
     const what = partial ? `${formatBytes(s.haveBytes)} of ${formatBytes(s.totalLength)}` : formatBytes(s.totalLength);
@@ -25,10 +25,13 @@ export function statusLine(s: TorrentStats): string {
 }
 
 /** The status line while a magnet link's metadata is being fetched. */
-export function magnetStatusLine(s: MagnetStats): string {
+export function magnetStatusLine(s: MagnetStats, dhtNodes?: number): string {
   const pieces = s.pieceCount === undefined ? '' : `, ${s.piecesReceived}/${s.pieceCount} pieces`;
-  return `fetching metadata: ${plural(s.peers, 'peer')} (${s.metadataPeers} with metadata${pieces})`;
+  return `fetching metadata: ${plural(s.peers, 'peer')} (${s.metadataPeers} with metadata${pieces})${dhtPart(dhtNodes)}`;
 }
+
+/** The DHT's table size on the status line (nothing when the DHT is off). */
+const dhtPart = (nodes: number | undefined): string => (nodes === undefined ? '' : ` DHT ${plural(nodes, 'node')}`);
 
 /** Socket errors as people say them (the code stays, for a search). */
 const SOCKET_WORDS: [RegExp, string][] = [
@@ -87,6 +90,8 @@ export interface NoteContext {
   trackersOff: boolean;
   /** The torrent or link lists trackers. */
   hasTrackers: boolean;
+  /** The DHT's nodes when it is on (and the torrent is not private); undefined when off. */
+  dhtNodes?: number | undefined;
   /** Peers the user named (--peer, a magnet's x.pe), as `ip:port`. */
   namedPeers: readonly string[];
   /** Failed dials by address, oldest first, of peers not connected now. */
@@ -139,9 +144,12 @@ function whatToDo(s: Pick<TorrentStats, 'trackers'> & { state?: string }, ctx: N
   const noPeers = ctx.namedPeers.length === 0;
   if (ctx.trackersOff) return noPeers ? 'nothing to connect to: --no-trackers is on and no --peer was given; add --peer host:port' : undefined;
   if (!ctx.hasTrackers && noPeers) {
+    if (ctx.dhtNodes !== undefined) {
+      return ctx.dhtNodes > 0 ? undefined : 'no DHT node has answered yet: check the network, or name one with --dht-bootstrap host:port; --peer host:port adds a peer directly';
+    }
     return ctx.kind === 'magnet'
-      ? 'this magnet link names no trackers (tr=) and no peers (x.pe), and mainline has no DHT yet: add --peer host:port, or use a link with trackers'
-      : 'this torrent lists no trackers, and mainline has no DHT yet: add --peer host:port';
+      ? 'this magnet link names no trackers (tr=) and no peers (x.pe), and the DHT is off (--no-dht): add --peer host:port, or use a link with trackers'
+      : 'this torrent lists no trackers, and the DHT is off (--no-dht or private): add --peer host:port';
   }
   if (s.trackers.length > 0 && s.trackers.every((t) => t.state === 'failed') && noPeers) {
     return 'no tracker answers: check the tracker address and your network; --peer host:port adds a peer directly';

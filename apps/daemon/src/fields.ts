@@ -261,8 +261,9 @@ export const TORRENT_FIELDS = {
   dateCreated: (c) => c.e.meta.creationDate ?? 0,
   desiredAvailable: (c) => (c.s.peers > 0 ? c.leftUntilDone : 0),
   downloadedEver: (c) => c.s.downloaded,
-  error: (c) => (c.s.error !== undefined ? 3 : c.s.trackerError !== undefined ? 2 : 0),
-  errorString: (c) => c.s.error ?? c.s.trackerError ?? '',
+  // Transmission's codes: 3 local error (ours, and warnings such as a failed resume write), 2 tracker error.
+  error: (c) => (c.s.error !== undefined || c.s.warning !== undefined ? 3 : c.s.trackerError !== undefined ? 2 : 0),
+  errorString: (c) => c.s.error ?? c.s.warning ?? c.s.trackerError ?? '',
   eta: (c) => {
     if (c.s.state !== 'downloading' || c.leftUntilDone === 0) return ETA_NOT_AVAIL;
     return c.s.eta === undefined || !Number.isFinite(c.s.eta) ? ETA_UNKNOWN : Math.max(0, Math.round(c.s.eta));

@@ -160,7 +160,6 @@ export class RequestPipeline {
     }
     if (key !== undefined && peer.awaitingAnswer.get(key) === length) {
       peer.awaitingAnswer.delete(key);
-      peer.rejected++;
       return;
     }
     if (++peer.strayRejects > MAX_STRAY_REJECTS) {
@@ -240,9 +239,12 @@ export class RequestPipeline {
     peer.conn.send({ type: 'request', index: b.piece, begin: b.begin, length: b.length });
   }
 
-  /** Outstanding requests to keep with a peer: `requestQueueSeconds` of its rate, at least the backlog. */
+  /**
+   * Outstanding requests to keep with a peer: `requestQueueSeconds` of its rate, at least the
+   * backlog, never more than the peer's `reqq` (a peer that queues fewer drops the rest).
+   */
   #queueTarget(peer: SwarmPeer): number {
     const byRate = Math.ceil((peer.downRate.rate() * this.ctx.requestQueueSeconds) / this.#keys.blockSize);
-    return Math.max(this.ctx.requestBacklog, Math.min(peer.maxRequests, byRate));
+    return Math.min(peer.maxRequests, Math.max(this.ctx.requestBacklog, byRate));
   }
 }

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir } from '@mainline/interop';
 import type { Metainfo } from '@mainline/metainfo';
-import { systemClock, TokenBucket } from '@mainline/rate';
+import { ManualClock, TokenBucket } from '@mainline/rate';
 import { allowedFastSet } from './allowed-fast.js';
 import type { Message } from './index.js';
 import { MAX_ALLOWED_FAST_IN, MAX_STRAY_REJECTS } from './request-pipeline.js';
@@ -74,10 +74,38 @@ describe('allowed fast, our side: a seed with no upload slots', () => {
     const second = expected[1]!;
     const many = Array.from({ length: 8 }, () => request(second, 0));
     p.send(...many);
-    await p.until(() => p.of('reject').length === 4, 'rejects past 3 x blocks-per-piece');
-    expect(p.of('piece').filter((m) => m.index === second)).toHaveLength(6);
+    const servedSecond = (): number => p.of('piece').filter((m) => m.index === second).length;
+    await p.until(() => p.of('reject').length === 4 && servedSecond() === 6, 'six served, then rejects past 3 x blocks-per-piece');
+    expect(p.of('reject').slice(2).map(key)).toEqual([`${second}:0`, `${second}:0`]);
     expect(p.closed).toBe(false);
     expect(swarmPeerOf(seeder, p).amChoking).toBe(true);
+  });
+
+  test('when we choke a fast peer, its queued requests are rejected except those for its allowed-fast pieces, which are still served', async () => {
+    // 64 KiB/s with a 16 KiB burst, on a clock the test moves: one block at once, the rest queued.
+    const limiterClock = new ManualClock();
+    const limiter = new TokenBucket({ clock: limiterClock, rate: 65536, burst: BLOCK });
+    const seeder = await fx.node(multi, seedDir, { id: peerId('seeder'), swarm: { uploadLimiters: [limiter] } });
+    const p = await fastPeer(seeder.port, 'queued');
+    p.send({ type: 'have-none' }, { type: 'interested' });
+    await p.until(() => p.of('unchoke').length === 1 && p.of('allowed-fast').length === 10, 'unchoked, with its set');
+    const set = p.of('allowed-fast').map((m) => m.index);
+    const others = [...Array(multi.pieceCount).keys()].filter((i) => !set.includes(i)).slice(0, 3);
+    const asked = [others[0]!, set[0]!, others[1]!, set[1]!, others[2]!].map((i) => request(i));
+    p.send(...asked);
+    const sp = swarmPeerOf(seeder, p);
+    await eventually(() => sp.uploadQueue.length === 3, 'one served, one waiting for tokens, three queued');
+    sp.choke();
+    await p.until(() => p.of('choke').length === 1, 'choked');
+    for (let t = 0; t < 8; t++) limiterClock.advance(250); // tokens for the rest
+    // Served, or rejected: one answer each; the allowed-fast ones are never rejected.
+    await p.until(() => p.of('piece').length + p.of('reject').length === asked.length, 'an answer for every request');
+    const sorted = (a: number[]): number[] => [...a].sort((x, y) => x - y);
+    expect(sorted(p.of('reject').map((r) => r.index))).toEqual(sorted([others[1]!, others[2]!]));
+    expect(sorted(p.of('piece').map((m) => m.index))).toEqual(sorted([others[0]!, set[0]!, set[1]!]));
+    // The choke went out before the rejects.
+    const chokeAt = p.messages.findIndex((m) => m.type === 'choke');
+    for (const r of p.of('reject')) expect(p.messages.indexOf(r)).toBeGreaterThan(chokeAt);
   });
 
   test('a leecher offers the part of the set it has, and the rest as it gets those pieces; a seed peer gets none', async () => {
@@ -138,12 +166,17 @@ describe('allowed fast, their side: a peer that chokes us', () => {
     expect(new Set(outstandingPieces)).toEqual(new Set([5]));
     const waiting = first.filter((r) => r.index !== 5);
     expect(sp.awaitingAnswer.size).toBe(waiting.length);
-    // Their blocks are free for others: a second peer is asked for them.
-    const q = await fastPeer(leecher.port, 'other');
+    // Their blocks are free for others: a second peer is asked for them first (started pieces
+    // first; one more may be the free half of a piece P was asked half of).
+    // Q answers its first four requests (which makes room for four more), then holds the rest.
+    let answered = 0;
+    const q = await fastPeer(leecher.port, 'other', (peer, m) => {
+      if (m.type === 'request' && answered++ < 4) peer.send(answer(m));
+    });
     q.send({ type: 'have-all' }, { type: 'unchoke' });
-    await q.until(() => q.of('request').length >= 16, 'requests to the other peer');
-    const toQ = new Set(q.of('request').map(key));
-    expect(waiting.every((r) => toQ.has(key(r)))).toBe(true);
+    await q.until(() => q.of('request').length >= waiting.length + 1, 'requests to the other peer');
+    const toQ = new Set(q.of('request').slice(0, waiting.length + 1).map(key));
+    for (const r of waiting) expect(toQ).toContain(key(r));
     // The rejects close them; none counts as stray, piece 5 is served.
     p.send(...waiting.map((r): Message => ({ type: 'reject', index: r.index, begin: r.begin, length: r.length })));
     for (const r of p.of('request').filter((x) => x.index === 5)) p.send(answer(r));
@@ -199,9 +232,21 @@ describe('rejects', () => {
     expect(leecher.dropped).toEqual([expect.objectContaining({ reason: `sent ${MAX_STRAY_REJECTS + 1} rejects for requests we never sent` })]);
   });
 
-  test('our side: a cancelled queued request, and requests over the queue limit, are rejected for a fast peer', async () => {
-    // 64 KiB/s with a 16 KiB burst: one block at once, then one every 250 ms: requests queue up.
-    const limiter = new TokenBucket({ clock: systemClock, rate: 65536, burst: BLOCK });
+  test('a flood of requests for no block of the torrent is dropped like any flood of unanswered requests (2048)', async () => {
+    const seeder = await fx.node(multi, seedDir, { id: peerId('seeder') });
+    const p = await fastPeer(seeder.port, 'badflood');
+    p.send({ type: 'have-none' }, { type: 'interested' });
+    p.send(...Array.from({ length: 2100 }, (_, i): Message => ({ type: 'request', index: 34 + i, begin: 0, length: BLOCK })));
+    await p.closedWithin();
+    // One reject each up to the limit (those still queued when it closed may be lost), none after.
+    expect(p.of('reject').length).toBeGreaterThan(0);
+    expect(p.of('reject').length).toBeLessThanOrEqual(2048);
+    expect(seeder.dropped).toEqual([expect.objectContaining({ reason: expect.stringMatching(/^more than 2048 requests we would not serve/) })]);
+  });
+
+  test('our side: a cancelled queued request, requests for no block of the torrent and requests over the queue limit are rejected for a fast peer', async () => {
+    // A 16 KiB burst on a clock that never moves: one block at once, then the rest stays queued.
+    const limiter = new TokenBucket({ clock: new ManualClock(), rate: 1024, burst: BLOCK });
     const seeder = await fx.node(multi, seedDir, { id: peerId('seeder'), swarm: { uploadLimiters: [limiter] } });
     const p = await fastPeer(seeder.port, 'canceller');
     p.send({ type: 'have-none' }, { type: 'interested' });
@@ -210,11 +255,20 @@ describe('rejects', () => {
     await p.until(() => p.of('reject').length === 1, 'a reject for the cancelled request');
     expect(p.of('reject')[0]).toEqual({ type: 'reject', index: 3, begin: 0, length: BLOCK });
     expect(p.of('piece').map(key)).not.toContain('3:0');
+    // Requests for no block of the torrent: a reject each too (BEP 6), not a closed connection.
+    const bad = [
+      { index: 34, begin: 0, length: BLOCK },
+      { index: 0, begin: PIECE - 100, length: BLOCK },
+      { index: 0, begin: 0, length: 2 ** 17 + 1 },
+    ];
+    p.send(...bad.map((b): Message => ({ type: 'request', ...b })));
+    await p.until(() => p.of('reject').length === 1 + bad.length, 'rejects for bad requests');
+    expect(p.of('reject').slice(1)).toEqual(bad.map((b) => ({ type: 'reject', ...b })));
     // Over the queue limit: a reject each, the connection stays.
     const queue = swarmPeerOf(seeder, p).uploadQueue;
     const room = 1024 - queue.length;
     p.send(...Array.from({ length: room + 3 }, (_, i) => request(i % 34, 0, blockLength(i % 34, 0))));
-    await p.until(() => p.of('reject').length === 4, 'three rejects over the queue limit');
+    await p.until(() => p.of('reject').length === 1 + bad.length + 3, 'three rejects over the queue limit');
     expect(p.closed).toBe(false);
   });
 });

@@ -47,7 +47,10 @@ export interface PeerView {
   readonly queuedUploads: number;
   /** Clock time it joined the swarm. */
   readonly connectedAt: number;
-  /** BEP 6: rejects it sent for our requests, and the pieces it allows us while it chokes us. */
+  /**
+   * BEP 6: rejects it sent for requests we were waiting for (not those answering our cancels or
+   * its choke), and the pieces it allows us while it chokes us.
+   */
   readonly rejected: number;
   readonly allowedFastIn: ReadonlySet<number>;
   /** Who a ban of this peer applies to (see banKey). */
@@ -123,7 +126,7 @@ export class SwarmPeer implements PeerView, ChokablePeer {
   /** Rejects for requests we never sent it, and rejects in a row with no block in between. */
   strayRejects = 0;
   rejectStreak = 0;
-  /** Rejects it sent for our requests (the PeerView's `rejected`). */
+  /** Rejects it sent for requests we were waiting for (the PeerView's `rejected`). */
   rejected = 0;
   /** Pieces we suggested to it that it does not have yet (at most MAX_SUGGESTIONS_OUT). */
   readonly suggestedOut = new Set<number>();

@@ -220,7 +220,7 @@ describe('choking and the upload queue', () => {
     await eventually(() => swarmPeerOf(seeder, e).uploadQueue.length >= 2, 'requests queued for E');
     const queued = swarmPeerOf(seeder, e).uploadQueue.map((r) => `${r.piece}:${r.begin}`);
     swarmPeerOf(seeder, e).choke();
-    await e.until(() => e.of('choke').length === 1, 'E choked');
+    await e.until(() => e.of('choke').length === 1 && e.of('reject').length >= queued.length, 'E choked, then the rejects');
     // Every queued request is rejected (so may one that was waiting for the limiter at the choke),
     // and no rejected block is sent afterwards.
     const rejected = e.of('reject').map(blockKey);

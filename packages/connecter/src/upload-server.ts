@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { BLOCK_SIZE } from '@mainline/bitfield';
 import type { BlockRequest } from '@mainline/piecepicker';
 import { RateMeasure, UPLOAD_RATE_FUDGE_MS, type Clock, type TokenBucket } from '@mainline/rate';
@@ -40,8 +41,6 @@ export interface UploadContext {
   peerHas(peer: SwarmPeer, piece: number): boolean;
   /** Whether to suggest the pieces in the read cache now (seeding to many peers). */
   suggesting(): boolean;
-  /** Size of the allowed-fast set we give each peer (default BEP 6's 10). */
-  readonly allowedFastCount?: number;
 }
 
 /**
@@ -94,6 +93,11 @@ export class UploadServer {
     this.serve(peer);
   }
 
+  /** A fast peer's request that names no block of the torrent (see the reader's invalid-request): rejected, and counted. */
+  onInvalidRequest(peer: SwarmPeer, index: number, begin: number, length: number): void {
+    this.#refuse(peer, { piece: index, begin, length });
+  }
+
   onCancel(peer: SwarmPeer, index: number, begin: number, length: number): void {
     const i = peer.uploadQueue.findIndex((r) => r.piece === index && r.begin === begin && r.length === length);
     if (i < 0) return; // being read or sent already: the piece is its answer
@@ -132,7 +136,9 @@ export class UploadServer {
   peerOpened(peer: SwarmPeer): void {
     if (!peer.conn.fast || peer.fastSet !== undefined || peer.seed || peer.conn.state !== 'open') return;
     const { store, infoHash } = this.ctx;
-    peer.fastSet = allowedFastSet(peer.conn.remoteAddress, infoHash, store.pieceCount, this.ctx.allowedFastCount ?? ALLOWED_FAST_COUNT);
+    const address = peer.conn.remoteAddress;
+    // A transport whose addresses are not IPs would have no set (the BEP derives it from the IP).
+    peer.fastSet = isIP(address) === 0 ? [] : allowedFastSet(address, infoHash, store.pieceCount, ALLOWED_FAST_COUNT);
     for (const piece of peer.fastSet) this.#offerFast(peer, piece);
     if (this.ctx.suggesting()) for (const piece of this.#cachedPieces) this.#suggest(peer, piece);
   }

@@ -3,7 +3,8 @@
 //    (our set, BEP 6's algorithm), and sees our have-all;
 // b. our leecher choked by a libtorrent seed (unchoke_slots_limit 0) gets libtorrent's
 //    allowed-fast pieces, and libtorrent sees our have-none;
-// c. a libtorrent seed that rejects most requests (a tiny request queue) does not stall us;
+// c. a libtorrent seed that rejects most requests (a tiny request queue) does not stall us, alone
+//    or next to a normal seed (which then gets the refused blocks);
 // d. what libtorrent sends first: have-all as a seed, have-none with nothing, read by our codec.
 import { join } from 'node:path';
 import { allowedFastSet, WireHub, type Message, type PeerView } from '@mainline/connecter';
@@ -130,6 +131,41 @@ describe('BEP 6 fast extension with libtorrent', () => {
     expect(view!.rejected).toBeGreaterThan(torrent.metainfo.pieceCount);
     expect(leecher.stats().hashFails).toBe(0);
     console.log(`c. ${payload.totalSize} bytes from a libtorrent seed that rejected ${view!.rejected} requests, in ${elapsed} ms`);
+  });
+
+  test('c2. with a second, normal libtorrent seed, the blocks the rejecting one refuses come from the other', async () => {
+    const settings = { max_allowed_in_request_queue: 2 };
+    const rejecting = await libtorrent({ mode: 'seed', torrentPath: torrent.path, savePath: payload.saveDir, noTrackers: true, settings });
+    const normal = await libtorrent({ mode: 'seed', torrentPath: torrent.path, savePath: payload.saveDir, noTrackers: true });
+    await Promise.all([rejecting.waitForComplete(20_000), normal.waitForComplete(20_000)]);
+    const ours = await session();
+    const out = join(dir, 'ours-c2');
+    const leecher = await ours.add(torrent.bytes, {
+      savePath: out,
+      peers: [
+        { ip: '127.0.0.1', port: rejecting.port },
+        { ip: '127.0.0.1', port: normal.port },
+      ],
+    });
+    const views = new Map<number, PeerView>();
+    const watch = setInterval(() => {
+      for (const p of leecher.peers) views.set(p.remotePort, p);
+    }, 5);
+    try {
+      await whenComplete(leecher, 40_000);
+    } finally {
+      clearInterval(watch);
+    }
+    const { expected, actual } = await digests(payload, out);
+    expect(actual).toEqual(expected);
+    const r = views.get(rejecting.port);
+    const n = views.get(normal.port);
+    expect(r && n).toBeTruthy();
+    expect(r!.rejected).toBeGreaterThan(0);
+    expect(n!.rejected).toBe(0);
+    // Every byte was accepted from one of the two; the normal seed rejected nothing we waited for.
+    expect(r!.downloaded + n!.downloaded).toBe(payload.totalSize);
+    console.log(`c2. rejecting seed: ${r!.rejected} rejects, ${r!.downloaded} bytes; normal seed: ${n!.downloaded} bytes`);
   });
 
   test('d. libtorrent opens with have-all as a seed and have-none with nothing; our codec reads both', async () => {

@@ -20,6 +20,12 @@ export interface LibtorrentOptions {
   readonly netns?: string;
   /** Local service discovery (BEP 14) on (default off). */
   readonly lsd?: boolean;
+  /**
+   * The DHT on (default off), with loopback settings (relaxed per-IP limits, no public routers):
+   * `nodes` are added to its table (pinged first), `routers` are bootstrap nodes (never in the
+   * table), `announceIntervalS` the torrent's re-announce period (default 5 s).
+   */
+  readonly dht?: { readonly nodes?: readonly string[]; readonly routers?: readonly string[]; readonly announceIntervalS?: number };
   /** Peers to dial with connect_peer(), retried each second until connected (no tracker needed). */
   readonly peers?: readonly (readonly [string, number])[];
   /** Ignore the torrent's trackers (default false: it announces to them). */
@@ -57,6 +63,10 @@ export interface LibtorrentStatus extends ClientStatus {
   readonly peers: readonly LibtorrentPeer[];
   readonly isSeeding: boolean;
   readonly isFinished: boolean;
+  /** Nodes in its DHT table (0 without `dht`). */
+  readonly dhtNodes: number;
+  /** libtorrent's peer_info.source bits of every peer seen connected so far (1 tracker, 2 DHT, 4 PEX, 8 LSD, 16 resume, 32 incoming). */
+  readonly peerSources: readonly number[];
 }
 
 /** One connected peer as libtorrent sees it. */
@@ -137,6 +147,12 @@ export async function startLibtorrent(opts: LibtorrentOptions): Promise<Libtorre
   if (opts.noTrackers) args.push('--no-trackers');
   if (opts.host !== undefined) args.push('--host', opts.host);
   if (opts.lsd) args.push('--lsd');
+  if (opts.dht) {
+    args.push('--dht');
+    for (const n of opts.dht.nodes ?? []) args.push('--dht-node', n);
+    for (const r of opts.dht.routers ?? []) args.push('--dht-router', r);
+    if (opts.dht.announceIntervalS !== undefined) args.push('--dht-announce-interval', String(opts.dht.announceIntervalS));
+  }
   if (opts.skipCheck) args.push('--skip-check');
   if (opts.uploadLimit) args.push('--upload-limit', String(opts.uploadLimit));
   if (opts.downloadLimit) args.push('--download-limit', String(opts.downloadLimit));
