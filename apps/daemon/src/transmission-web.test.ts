@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -33,7 +33,7 @@ function watchRpc(page: Page): { failures: string[]; methods: string[] } {
   return out;
 }
 
-test("Transmission's web UI works unchanged: add, inspector tabs, file wants and priorities, set location, turtle kept after a reload, remove", async () => {
+test("Transmission's web UI works unchanged: add, inspector tabs, file wants and priorities, set location, turtle kept after a reload, remove, trash data", async () => {
   if (!existsSync(join(WEB, 'index.html'))) throw new Error(`${WEB} is missing: apt-get install transmission-common (tools/install-system-deps.sh)`);
   mkdirSync(SHOTS, { recursive: true });
   const dir = makeTempDir('daemon-transmission-web');
@@ -140,11 +140,22 @@ test("Transmission's web UI works unchanged: add, inspector tabs, file wants and
   // Left as the schedule found it now (on or off by the clock); the test goes on with it off.
   await rpc('session-set', { 'alt-speed-time-enabled': false });
 
-  // Remove (from the list; the confirmation dialog first).
+  // Remove from the list (the toolbar, a confirmation first): the data stays.
   await page.locator('li.torrent', { hasText: 'holiday-photos' }).click();
   await page.click('#toolbar-remove');
   await page.click('#dialog_confirm_button');
   await page.locator('li.torrent').waitFor({ state: 'detached', timeout: 10_000 });
+  expect(await get(['id'])).toEqual([]);
+  const beach = join(moved, 'holiday-photos', 'day1', 'beach.jpg');
+  expect(existsSync(beach)).toBe(true);
+  // Added again (to the same place), then "Trash Data and Remove From List…": the files go.
+  await rpc('torrent-add', { metainfo: readFileSync(torrent.path).toString('base64'), 'download-dir': moved });
+  const again = page.locator('li.torrent', { hasText: 'holiday-photos' });
+  await again.click({ button: 'right', timeout: 15_000 });
+  await page.getByText('Trash Data and Remove From List…').click();
+  await page.click('#dialog_confirm_button');
+  await again.waitFor({ state: 'detached', timeout: 10_000 });
+  await poll(() => (existsSync(beach) ? undefined : true), 10_000, () => 'the data to be trashed');
   expect(await get(['id'])).toEqual([]);
   await page.screenshot({ path: join(SHOTS, '6-removed.png') });
   process.stdout.write(`Transmission web UI screenshots: ${SHOTS}\nRPC methods it used: ${[...new Set(seen.methods)].sort().join(', ')}\n`);
