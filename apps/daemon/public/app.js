@@ -28,7 +28,17 @@ let formsFor = null;
 /** The files table as last drawn, to redraw only on change (an open priority menu stays open). */
 let filesDrawn = '';
 
+/** The first request learns the session id; the others of the first burst wait for it (one 409, not three). */
+let handshake = null;
+
 async function rpc(method, args) {
+  if (!sessionId) {
+    handshake ??= fetch(RPC, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"method":"session-get","arguments":{"fields":["version"]}}' })
+      .then((res) => { sessionId = res.headers.get('X-Transmission-Session-Id') || ''; })
+      .catch(() => undefined)
+      .finally(() => { handshake = null; });
+    await handshake;
+  }
   const body = JSON.stringify({ method, arguments: args || {} });
   for (let attempt = 0; attempt < 2; attempt++) {
     const res = await fetch(RPC, { method: 'POST', headers: { 'X-Transmission-Session-Id': sessionId, 'Content-Type': 'application/json' }, body });
@@ -381,10 +391,17 @@ async function openPrefs() {
   $('pref-sched-end').value = hhmm(s['alt-speed-time-end']);
   for (const box of $('pref-sched-days').querySelectorAll('input')) box.checked = (s['alt-speed-time-day'] & (1 << Number(box.dataset.day))) !== 0;
   $('pref-lpd').checked = s['lpd-enabled'];
+  scheduleInputs();
   $('pref-port').textContent = `Peers connect to port ${s['peer-port']}.`;
   $('prefs-message').textContent = '';
   $('prefs').showModal();
 }
+/** The schedule's times and days are editable only while it is on. */
+function scheduleInputs() {
+  const off = !$('pref-sched-on').checked;
+  for (const input of [$('pref-sched-begin'), $('pref-sched-end'), ...$('pref-sched-days').querySelectorAll('input')]) input.disabled = off;
+}
+$('pref-sched-on').addEventListener('change', scheduleInputs);
 $('prefs-button').addEventListener('click', () => void openPrefs().catch((e) => showMessage(`cannot read the preferences: ${e.message}`, true)));
 
 $('prefs-form').addEventListener('submit', async (ev) => {
