@@ -452,7 +452,7 @@ async function refresh() {
     const limits = session['alt-speed-enabled']
       ? ` (turtle: ${session['alt-speed-down']} / ${session['alt-speed-up']} kB/s)`
       : [limitText('speed-limit-down'), limitText('speed-limit-up')].some(Boolean) ? ` (limits: ${limitText('speed-limit-down') || '∞'} / ${limitText('speed-limit-up') || '∞'})` : '';
-    $('totals').textContent = `${stats.torrentCount} torrents · ${stats.activeTorrentCount} active · ↓ ${bytes(stats.downloadSpeed)}/s · ↑ ${bytes(stats.uploadSpeed)}/s${limits}`;
+    $('totals').textContent = `${stats.torrentCount} torrent${stats.torrentCount === 1 ? '' : 's'} · ${stats.activeTorrentCount} active · ↓ ${bytes(stats.downloadSpeed)}/s · ↑ ${bytes(stats.uploadSpeed)}/s${limits}`;
     await refreshDetails(() => mine === generation);
   } catch (e) {
     $('totals').textContent = `cannot reach the daemon: ${e.message}`;
