@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '@mainline/rate';
 import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
 import { moveTorrentData } from '@mainline/storage';
 import { Accounting, type TrafficStats } from './accounting.js';
-import { ALT_SPEED_KEYS, TurtleSchedule, type AltSpeedSettings } from './alt-speed.js';
+import { ALT_SPEED_KEYS, TurtleSchedule, wallClock, type AltSpeedSettings } from './alt-speed.js';
 import type { DaemonConfig } from './config.js';
 import { isDone, magnetFetching, noteHave, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 import { DaemonError } from './errors.js';
@@ -53,7 +53,10 @@ export interface DaemonOptions {
   pinned?: readonly (keyof DaemonConfig)[];
   /** Where log lines go (default: stderr). */
   log?: (line: string) => void;
-  /** Where time comes from (default: the system clock); the session runs on it too. */
+  /**
+   * Where time comes from (default: the system clock); the session runs on it too, and so does
+   * the turtle schedule (by default on wallClock: its minutes are local wall time).
+   */
   clock?: Clock;
   /**
    * Passed to the session: tests give in-memory transports and no UDP, or LSD's interfaces
@@ -119,7 +122,7 @@ export class Daemon {
       stateDir: this.state.resumeDir,
       lsd: this.config.lpdEnabled ? (options.session?.lsd ?? true) : false,
     });
-    this.#turtle = new TurtleSchedule(this.clock, () => this.config, (on) => {
+    this.#turtle = new TurtleSchedule(options.clock ?? wallClock, () => this.config, (on) => {
       this.#log(`turtle ${on ? 'on' : 'off'} by the schedule`);
       this.setSessionSettings({ altSpeedEnabled: on });
       this.saveSessionSettings().catch((err: unknown) => this.#log(`cannot save the session settings: ${(err as Error).message}`));

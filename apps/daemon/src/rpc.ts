@@ -46,6 +46,7 @@ export const RPC_VERSION = 17;
 export const RPC_VERSION_MINIMUM = 14;
 export const RPC_VERSION_SEMVER = '5.3.0';
 const HASH = /^[0-9a-fA-F]{40}$/;
+const SET_LOCATION_WAIT_MS = 20_000;
 
 type Args = Record<string, unknown>;
 
@@ -217,13 +218,7 @@ export class RpcHandler {
       'queue-move-up': (a) => this.#queueMove(a, 'up'),
       'queue-move-down': (a) => this.#queueMove(a, 'down'),
       'queue-move-bottom': (a) => this.#queueMove(a, 'bottom'),
-      'torrent-set-location': (a) => {
-        const location = optString(a, 'location');
-        if (location === undefined) throw new RpcArgumentError('torrent-set-location needs a "location"');
-        if (!isAbsolute(location)) throw new RpcArgumentError('new location path is not absolute');
-        const move = optBool(a, 'move') ?? false;
-        return this.#each(a, (e) => daemon.setLocation(e, location, move));
-      },
+      'torrent-set-location': (a) => this.#setLocation(a),
     };
   }
 
@@ -502,6 +497,35 @@ export class RpcHandler {
     }
     const priorities = applyFileArgs(a, Array.from({ length: fileCount }, () => 'normal' as const));
     return addedInfo(await this.#daemon.add(bytes, { ...where, ...(priorities ? { priorities } : {}) }));
+  }
+
+  /**
+   * Moves run one after another. A move across file systems can take longer than a client waits
+   * (transmission-remote: 60 s): after SET_LOCATION_WAIT_MS the answer is success and the rest
+   * goes on (logged; the torrents say where they are). A quick one's failure is the answer.
+   */
+  async #setLocation(a: Args): Promise<Args> {
+    const location = optString(a, 'location');
+    if (location === undefined) throw new RpcArgumentError('torrent-set-location needs a "location"');
+    if (!isAbsolute(location)) throw new RpcArgumentError('new location path is not absolute');
+    const move = optBool(a, 'move') ?? false;
+    const entries = this.#select(a);
+    const d = this.#daemon;
+    const all = (async (): Promise<'done'> => {
+      for (const e of entries) await d.setLocation(e, location, move);
+      return 'done';
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const later = new Promise<'later'>((resolve) => (timer = setTimeout(() => resolve('later'), SET_LOCATION_WAIT_MS)));
+    try {
+      if ((await Promise.race([all, later])) === 'later') {
+        d.log(`set-location to ${location}: still moving; the RPC answered already`);
+        all.then(() => d.log(`set-location to ${location}: done`)).catch((err: unknown) => d.log(`set-location to ${location}: ${(err as Error).message}`));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return {};
   }
 
   async #fetch(url: string): Promise<Uint8Array> {

@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { existsSync, readFileSync as readFile } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, poll } from '@mainline/interop';
 
 export const MAINLINED = join(__dirname, '..', 'dist', 'mainlined.js');
@@ -130,6 +130,25 @@ export function memory(pid: number): { rss: number; peak: number } {
 
 /** Debian's chromium, driven by playwright-core (no browser download). */
 export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * A page of one headless chromium shared by a test file's tests (launched on first use), at
+ * 1280 px wide; the browser is closed and every spawned daemon killed after them. Call at the
+ * top level of a test file.
+ */
+export function browserPages(): (height: number) => Promise<Page> {
+  let browser: Browser | undefined;
+  afterAll(async () => {
+    await browser?.close();
+    killAll();
+  });
+  return async (height) => {
+    browser ??= await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height } });
+    page.setDefaultTimeout(10_000);
+    return page;
+  };
+}
 
 /** Headless chromium, quiet (no background traffic, no first-run pages). */
 export async function launchChromium(): Promise<Browser> {
