@@ -1,59 +1,38 @@
-import { readdir, rename, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
-import { Session, type MagnetDownload, type Torrent, type TorrentOptions } from '@mainline/session';
+import { systemClock, type Clock } from '@mainline/rate';
+import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
+import { moveTorrentData } from '@mainline/storage';
+import { Accounting, type TrafficStats } from './accounting.js';
+import { ALT_SPEED_KEYS, TurtleSchedule, wallClock, type AltSpeedSettings } from './alt-speed.js';
 import type { DaemonConfig } from './config.js';
+import { isDone, magnetFetching, noteHave, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 import { DaemonError } from './errors.js';
-import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
+import { Persistence } from './persistence.js';
+import { Registry } from './registry.js';
 import { StateStore, type Priority, type SessionRecord, type TorrentRecord } from './state.js';
+import { WatchDir } from './watch-dir.js';
+import { defaultPrefs, loadPrefs, type SessionPrefs } from './prefs.js';
+import { moveInQueue, queueStarts, type QueueMove } from './queue.js';
+import { runScript, scriptEnv } from './scripts.js';
+import { VERSION } from './version.js';
 
-/** One torrent as the daemon knows it: a small id stable for the daemon's lifetime, its record. */
-export interface Entry {
-  readonly kind: 'torrent';
-  readonly id: number;
-  readonly torrent: Torrent;
-  readonly meta: Metainfo;
-  /** The .torrent file's bytes. */
-  readonly bytes: Uint8Array;
-  /** Where the .torrent is kept in the state directory. */
-  readonly torrentFile: string;
-  record: TorrentRecord;
-  /** Unix seconds of the last start and of the last data moved. */
-  startDate: number;
-  activityDate: number;
-  /** Set when the seed ratio was reached and the torrent stopped itself. */
-  finished: boolean;
-  /** A verify was asked for and has not begun hashing yet (Transmission's "Will Verify"). */
-  verifyQueued: boolean;
-}
-
-/**
- * A magnet link whose metadata is not here yet (Transmission shows these with their id and
- * `metadataPercentComplete` < 1). When the metadata arrives an Entry with the same id replaces it.
- */
-export interface MagnetEntry {
-  readonly kind: 'magnet';
-  readonly id: number;
-  readonly link: MagnetLink;
-  /** The fetch; undefined while stopped. */
-  download: MagnetDownload | undefined;
-  /** Why the last fetch failed (cleared by a start). */
-  error: string | undefined;
-  record: TorrentRecord;
-  startDate: number;
-  activityDate: number;
-}
-
-/** What an RPC id names: a torrent, or a magnet link still fetching its metadata. */
-export type AnyEntry = Entry | MagnetEntry;
+export { magnetFetching, type AnyEntry, type Entry, type MagnetEntry, type TrafficStats };
 
 export interface AddOptions {
   downloadDir?: string;
+  /** Added stopped (default: the session's start-added-torrents). */
   paused?: boolean;
   priorities?: Priority[];
+  labels?: string[];
+  peerLimit?: number;
 }
 
-export interface SessionSettings {
+/** Transmission's per-torrent seeding limits (torrent-set). */
+export type SeedLimits = Partial<Pick<TorrentRecord, 'seedRatioMode' | 'seedRatioLimit' | 'seedIdleMode' | 'seedIdleLimit'>>;
+
+export interface SessionSettings extends Partial<AltSpeedSettings> {
   speedLimitUp?: number;
   speedLimitUpEnabled?: boolean;
   speedLimitDown?: number;
@@ -61,14 +40,8 @@ export interface SessionSettings {
   downloadDir?: string;
   /** Local peer discovery on or off (switched at once). */
   lpdEnabled?: boolean;
-}
-
-export interface TrafficStats {
-  uploadedBytes: number;
-  downloadedBytes: number;
-  filesAdded: number;
-  secondsActive: number;
-  sessionCount: number;
+  seedRatioLimit?: number;
+  seedRatioLimited?: boolean;
 }
 
 export interface DaemonOptions {
@@ -80,17 +53,20 @@ export interface DaemonOptions {
   pinned?: readonly (keyof DaemonConfig)[];
   /** Where log lines go (default: stderr). */
   log?: (line: string) => void;
+  /**
+   * Where time comes from (default: the system clock); the session runs on it too, and so does
+   * the turtle schedule (by default on wallClock: its minutes are local wall time).
+   */
+  clock?: Clock;
+  /**
+   * Passed to the session: tests give in-memory transports and no UDP, or LSD's interfaces
+   * (`lsd`, an object, used when lpd-enabled is on at the start).
+   */
+  session?: Pick<SessionOptions, 'transports' | 'udp' | 'announcer' | 'peerList' | 'lsd'>;
 }
 
 export { DaemonError };
 
-const nowSeconds = (): number => Math.floor(Date.now() / 1000);
-
-/** A magnet whose fetch runs (or whose torrent is being added). */
-export function magnetFetching(e: MagnetEntry): boolean {
-  const state = e.download?.state;
-  return state === 'fetching-metadata' || state === 'adding';
-}
 const KB = 1000;
 
 /**
@@ -102,36 +78,67 @@ export class Daemon {
   readonly config: DaemonConfig;
   readonly session: Session;
   readonly state: StateStore;
-  readonly startedAt = nowSeconds();
+  readonly clock: Clock;
+  /** Unix seconds of the start. */
+  readonly startedAt: number;
   readonly #log: (line: string) => void;
   readonly #pinned: ReadonlySet<string>;
-  readonly #entries = new Map<number, AnyEntry>();
-  readonly #byHash = new Map<string, AnyEntry>();
-  #nextId = 1;
-  #recentlyRemoved: { id: number; at: number }[] = [];
-  #saved: SessionRecord = { uploadedBytes: 0, downloadedBytes: 0, filesAdded: 0, secondsActive: 0, sessionCount: 0 };
-  #traffic = { up: 0, down: 0, added: 0 };
-  readonly #baseline = new Map<number, { up: number; down: number }>();
-  #ticker: NodeJS.Timeout | undefined;
-  #watcher: NodeJS.Timeout | undefined;
-  #scanning = false;
-  #ticks = 0;
+  readonly #registry = new Registry<AnyEntry>();
+  readonly #accounting: Accounting;
+  readonly #persistence: Persistence;
+  #watchDir: WatchDir | undefined;
+  /** The session-set settings of prefs.ts, kept in the session record. */
+  prefs: SessionPrefs;
+  readonly #onTick = (): void => this.#tick();
   #closed = false;
+  readonly #turtle: TurtleSchedule;
+  /** Ids whose data is being moved (set-location): other actions on them wait for the end. */
+  readonly #relocating = new Set<number>();
 
   constructor(options: DaemonOptions) {
     this.config = { ...options.config };
+    this.clock = options.clock ?? systemClock;
+    this.startedAt = this.nowSeconds();
     this.#pinned = new Set(options.pinned ?? []);
     this.#log = options.log ?? ((l) => void process.stderr.write(`mainlined: ${l}\n`));
     this.state = new StateStore(this.config.stateDir);
+    this.prefs = defaultPrefs(this.config.downloadDir);
+    this.#accounting = new Accounting(this.clock.now());
+    this.#persistence = new Persistence({
+      store: this.state,
+      sessionRecord: () => this.#sessionRecord(),
+      holds: (e) => this.#registry.holds(e),
+      log: (l) => this.#log(l),
+    });
+    const limits = this.#sessionLimits();
     this.session = new Session({
+      ...options.session,
+      clock: this.clock,
       portRange: this.config.portRange,
       ...(this.config.bind ? { bind: this.config.bind } : {}),
-      uploadLimit: this.#limit(this.config.speedLimitUp, this.config.speedLimitUpEnabled),
-      downloadLimit: this.#limit(this.config.speedLimitDown, this.config.speedLimitDownEnabled),
+      uploadLimit: limits.upload,
+      downloadLimit: limits.download,
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
-      lsd: this.config.lpdEnabled,
+      lsd: this.config.lpdEnabled ? (options.session?.lsd ?? true) : false,
     });
+    this.#turtle = new TurtleSchedule(options.clock ?? wallClock, () => this.config, (on) => {
+      this.#log(`turtle ${on ? 'on' : 'off'} by the schedule`);
+      this.setSessionSettings({ altSpeedEnabled: on });
+      this.saveSessionSettings().catch((err: unknown) => this.#log(`cannot save the session settings: ${(err as Error).message}`));
+    });
+  }
+
+  /** The session's limits in bytes/s (0 = none): the turtle's while it is on, else the normal ones. */
+  #sessionLimits(): { upload: number; download: number } {
+    const c = this.config;
+    if (c.altSpeedEnabled) return { upload: this.#limit(c.altSpeedUp, true), download: this.#limit(c.altSpeedDown, true) };
+    return { upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled), download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled) };
+  }
+
+  /** Unix seconds on the daemon's clock. */
+  nowSeconds(): number {
+    return Math.floor(this.clock.now() / 1000);
   }
 
   /** A line in the daemon's log. */
@@ -150,15 +157,22 @@ export class Daemon {
 
   /** Listens, brings back every torrent of the state directory in its state, starts the watch directory. */
   async start(): Promise<void> {
-    this.#saved = await this.state.loadSession();
-    this.#saved.sessionCount++;
+    const record = await this.state.loadSession();
+    this.#accounting.load(record);
+    this.prefs = loadPrefs(defaultPrefs(this.config.downloadDir), record.prefs);
     const saved: SessionSettings = {};
-    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled'] as const) {
-      if (this.#saved[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: this.#saved[k] });
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited', ...ALT_SPEED_KEYS] as const) {
+      if (record[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: record[k] });
     }
     this.setSessionSettings(saved);
+    // With the schedule on, it decides the turtle at start (as Transmission does).
+    this.#turtle.poke();
     await this.session.listen();
-    for (const { record, bytes } of await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`))) {
+    const records = await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`));
+    // Queue order as saved (records without a place go last, in the order they load).
+    records.sort((a, b) => (a.record.queuePosition ?? Infinity) - (b.record.queuePosition ?? Infinity));
+    records.forEach((r, i) => (r.record.queuePosition = i));
+    for (const { record, bytes } of records) {
       try {
         if (bytes) await this.#open(bytes, record);
         else this.#openMagnet(parseMagnet(record.magnet ?? ''), record);
@@ -166,37 +180,46 @@ export class Daemon {
         this.#log(`cannot restore ${record.name} (${record.infoHash}): ${(err as Error).message}`);
       }
     }
-    await this.state.saveSession(this.#sessionRecord());
-    this.#ticker = setInterval(() => this.#tick(), 1000);
+    await this.#persistence.saveSession();
+    // The session's one-second tick drives the daemon's periodic work: no timer per torrent.
+    this.session.on('tick', this.#onTick);
     if (this.config.watchDir) {
-      await this.#scanWatchDir();
-      this.#watcher = setInterval(() => void this.#scanWatchDir(), this.config.watchIntervalMs);
+      this.#watchDir = new WatchDir({
+        dir: this.config.watchDir,
+        intervalMs: this.config.watchIntervalMs,
+        clock: this.clock,
+        add: async (bytes) => {
+          const { entry, duplicate } = await this.add(bytes);
+          return { id: entry.id, duplicate };
+        },
+        trash: () => this.prefs.trashOriginalTorrentFiles,
+        log: (l) => this.#log(l),
+      });
+      await this.#watchDir.start();
     }
   }
 
   get entries(): AnyEntry[] {
-    return [...this.#entries.values()];
+    return this.#registry.entries;
   }
 
   byId(id: number): AnyEntry | undefined {
-    return this.#entries.get(id);
+    return this.#registry.byId(id);
   }
 
   byHash(infoHash: string): AnyEntry | undefined {
-    return this.#byHash.get(infoHash.toLowerCase());
+    return this.#registry.byHash(infoHash);
   }
 
   /** Ids removed in the last minute (Transmission's `recently-active` answer lists them). */
   recentlyRemoved(): number[] {
-    const since = Date.now() - 60_000;
-    this.#recentlyRemoved = this.#recentlyRemoved.filter((r) => r.at >= since);
-    return this.#recentlyRemoved.map((r) => r.id);
+    return this.#registry.recentlyRemoved(this.clock.now());
   }
 
   /** Adds a torrent from its .torrent bytes; an already-known info-hash returns the existing one. */
   async add(bytes: Uint8Array, options: AddOptions = {}): Promise<{ entry: AnyEntry; duplicate: boolean }> {
     const meta = this.#parseNew(() => parseTorrent(bytes), 'invalid or corrupt torrent file');
-    const existing = this.#byHash.get(meta.infoHash);
+    const existing = this.#registry.byHash(meta.infoHash);
     if (existing) return { entry: existing, duplicate: true };
     const priorities = options.priorities ?? meta.files.map(() => 'normal' as const);
     if (priorities.length !== meta.files.length) throw new DaemonError(`${priorities.length} file priorities for ${meta.files.length} files`);
@@ -206,8 +229,9 @@ export class Daemon {
     await this.state.saveTorrentFile(meta.infoHash, bytes);
     await this.state.saveRecord(record);
     const entry = await this.#open(bytes, record, meta);
-    this.#traffic.added++;
-    this.#log(`added ${meta.name} (${meta.infoHash}) as #${entry.id} into ${record.downloadDir}${record.paused ? ', stopped' : ''}`);
+    this.#accounting.fileAdded();
+    this.#log(`added ${meta.name} (${meta.infoHash}) as #${entry.id} into ${record.dataDir ?? record.downloadDir}${record.paused ? ', stopped' : ''}`);
+    if (this.prefs.scriptTorrentAddedEnabled && this.prefs.scriptTorrentAddedFilename) this.#script(this.prefs.scriptTorrentAddedFilename, entry);
     return { entry, duplicate: false };
   }
 
@@ -218,13 +242,13 @@ export class Daemon {
    */
   async addMagnet(uri: string, options: AddOptions = {}): Promise<{ entry: AnyEntry; duplicate: boolean }> {
     const link = this.#parseNew(() => parseMagnet(uri), 'invalid magnet link');
-    const existing = this.#byHash.get(link.infoHash);
+    const existing = this.#registry.byHash(link.infoHash);
     if (existing) return { entry: existing, duplicate: true };
     if (options.priorities && options.priorities.length > 0) throw new DaemonError('a magnet link has no file list until its metadata is here: choose files afterwards');
     const record = { ...this.#newRecord(link.infoHash, link.name ?? link.infoHash, [], options), magnet: uri.trim() };
     await this.state.saveRecord(record);
     const entry = this.#openMagnet(link, record);
-    this.#traffic.added++;
+    this.#accounting.fileAdded();
     this.#log(`added magnet ${record.name} (${link.infoHash}) as #${entry.id} into ${record.downloadDir}${record.paused ? ', stopped' : ''}`);
     return { entry, duplicate: false };
   }
@@ -240,13 +264,20 @@ export class Daemon {
   }
 
   #newRecord(infoHash: string, name: string, priorities: Priority[], options: AddOptions): TorrentRecord {
+    const p = this.prefs;
+    const last = Math.max(-1, ...this.#registry.entries.map((e) => e.record.queuePosition ?? -1));
     return {
       infoHash,
       name,
       downloadDir: options.downloadDir ?? this.config.downloadDir,
-      paused: options.paused === true,
+      ...(p.incompleteDirEnabled && p.incompleteDir !== (options.downloadDir ?? this.config.downloadDir) ? { dataDir: p.incompleteDir } : {}),
+      paused: options.paused ?? !p.startAddedTorrents,
+      queuePosition: last + 1,
+      ...(options.labels ? { labels: [...options.labels] } : {}),
+      // A torrent takes its own copy of the session's per-torrent limit, as in Transmission.
+      peerLimit: options.peerLimit ?? p.peerLimitPerTorrent,
       priorities,
-      addedDate: nowSeconds(),
+      addedDate: this.nowSeconds(),
       doneDate: 0,
       haveBytes: 0,
       secondsDownloading: 0,
@@ -260,16 +291,15 @@ export class Daemon {
 
   #openMagnet(link: MagnetLink, record: TorrentRecord): MagnetEntry {
     if (link.infoHash !== record.infoHash) throw new DaemonError('the magnet link does not match its record');
-    const entry: MagnetEntry = { kind: 'magnet', id: this.#nextId++, link, download: undefined, error: undefined, record, startDate: 0, activityDate: 0 };
-    this.#entries.set(entry.id, entry);
-    this.#byHash.set(link.infoHash, entry);
+    const entry: MagnetEntry = { kind: 'magnet', id: this.#registry.allocate(), link, download: undefined, error: undefined, record, startDate: 0, activityDate: 0 };
+    this.#registry.set(entry);
     if (!record.paused) this.#fetch(entry);
     return entry;
   }
 
   /** Starts fetching a magnet's metadata; the session saves the .torrent where the daemon keeps it. */
   #fetch(entry: MagnetEntry): void {
-    entry.startDate = nowSeconds();
+    entry.startDate = this.nowSeconds();
     entry.error = undefined;
     let download: MagnetDownload;
     try {
@@ -297,7 +327,7 @@ export class Daemon {
 
   /** The metadata is here and the torrent is in the session: the magnet's id becomes a torrent. */
   async #adopt(magnet: MagnetEntry, torrent: Torrent): Promise<void> {
-    if (this.#entries.get(magnet.id) !== magnet) {
+    if (!this.#registry.holds(magnet)) {
       await this.session.remove(torrent.infoHash); // removed meanwhile
       return;
     }
@@ -312,13 +342,14 @@ export class Daemon {
   #torrentOptions(record: TorrentRecord): TorrentOptions {
     // Added paused, then resumed without waiting: a torrent's check can take minutes and an RPC
     // must answer at once (Transmission shows "Verifying" meanwhile).
+    // Seeding limits are the daemon's (Transmission's modes, see #checkSeedLimits), not the session's.
     return {
-      savePath: record.downloadDir,
+      savePath: record.dataDir ?? record.downloadDir,
       paused: true,
       filePriorities: record.priorities,
       uploadLimit: this.#limit(record.uploadLimit, record.uploadLimited),
       downloadLimit: this.#limit(record.downloadLimit, record.downloadLimited),
-      ...(this.config.seedRatioLimited ? { seedRatio: this.config.seedRatioLimit } : {}),
+      maxPeers: record.peerLimit ?? this.prefs.peerLimitPerTorrent,
       ...(record.ignoreFreeSpace || !this.config.checkFreeSpace ? { ignoreFreeSpace: true } : {}),
     };
   }
@@ -328,27 +359,24 @@ export class Daemon {
     if (meta.infoHash !== record.infoHash) throw new DaemonError('the .torrent does not match its record');
     if (record.priorities.length !== meta.files.length) record.priorities = meta.files.map(() => 'normal');
     const torrent = await this.session.add(meta, this.#torrentOptions(record));
-    return this.#wire(torrent, meta, bytes, record, this.#nextId++);
+    return this.#wire(torrent, meta, bytes, record, this.#registry.allocate());
   }
 
   /** Lists a torrent under `id` and follows its events; starts it unless the record says stopped. */
   #wire(torrent: Torrent, meta: Metainfo, bytes: Uint8Array, record: TorrentRecord, id: number): Entry {
-    const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false };
-    this.#entries.set(entry.id, entry);
-    this.#byHash.set(meta.infoHash, entry);
+    const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false, queued: false, moving: false };
+    this.#registry.set(entry);
     // When the data is opened the totals include earlier sessions (from the resume record): this
     // session's traffic counts from there. The state changes right after opening, before any data.
     torrent.on('state', (st) => {
       if (st === 'checking') entry.verifyQueued = false;
-      const b = this.#baseline.get(entry.id);
-      if ((st === 'downloading' || st === 'seeding') && !b) {
-        this.#baseline.set(entry.id, { up: torrent.uploaded, down: torrent.downloaded });
-      }
+      if (st === 'downloading' || st === 'seeding') this.#accounting.baseline(entry.id, torrent);
     });
     torrent.on('error', (e) => this.#log(`#${entry.id} ${meta.name}: ${e.message}`));
     torrent.on('done', () => {
-      entry.record.doneDate = nowSeconds();
+      entry.record.doneDate = this.nowSeconds();
       this.#persist(entry);
+      void this.#completed(entry);
     });
     torrent.on('seeding-done', (reason) => {
       entry.finished = true;
@@ -356,26 +384,171 @@ export class Daemon {
       this.#log(`#${entry.id} ${meta.name}: seeding stopped, ${reason}`);
       this.#persist(entry);
     });
-    if (!record.paused) this.#resume(entry);
+    if (!record.paused) this.#enqueue(entry);
     return entry;
   }
 
+  /** Started: through the queue (status 3 / 5 until a slot is free), or at once when it has room. */
+  #enqueue(entry: Entry): void {
+    entry.queued = true;
+    this.#runQueue();
+  }
+
+  /** Starts the queued torrents that the free download and seed slots allow. */
+  #runQueue(): void {
+    const now = this.nowSeconds();
+    const stalledSecs = this.prefs.queueStalledMinutes * 60;
+    const items = [];
+    for (const e of this.#registry.entries) {
+      if (e.kind !== 'torrent') continue;
+      const st = e.torrent.state;
+      const running = !e.queued && !e.record.paused && st !== 'paused' && st !== 'stopped' && st !== 'error';
+      items.push({ id: e.id, position: e.record.queuePosition ?? 0, queued: e.queued && !e.record.paused, running, done: isDone(e), stalled: now - Math.max(e.activityDate, e.startDate) > stalledSecs });
+    }
+    for (const id of queueStarts(items, this.prefs)) {
+      const e = this.#registry.byId(id);
+      if (e?.kind !== 'torrent') continue;
+      e.queued = false;
+      this.#resume(e);
+    }
+  }
+
+  /** Moves torrents in the queue (queue-move-top / up / down / bottom). */
+  async moveInQueue(entries: readonly AnyEntry[], how: QueueMove): Promise<void> {
+    const order = this.#queueOrder().map((e) => e.id);
+    this.#renumber(moveInQueue(order, new Set(entries.map((e) => e.id)), how));
+    await this.#saveQueue();
+  }
+
+  /** Puts one torrent at `position` (torrent-set queuePosition); the others keep their order. */
+  async setQueuePosition(entry: AnyEntry, position: number): Promise<void> {
+    const order = this.#queueOrder()
+      .map((e) => e.id)
+      .filter((id) => id !== entry.id);
+    order.splice(Math.max(0, Math.min(order.length, Math.floor(position))), 0, entry.id);
+    this.#renumber(order);
+    await this.#saveQueue();
+  }
+
+  #queueOrder(): AnyEntry[] {
+    return this.#registry.entries.sort((a, b) => (a.record.queuePosition ?? 0) - (b.record.queuePosition ?? 0) || a.id - b.id);
+  }
+
+  #renumber(order: readonly number[]): void {
+    order.forEach((id, i) => {
+      const e = this.#registry.byId(id);
+      if (e) e.record.queuePosition = i;
+    });
+  }
+
+  async #saveQueue(): Promise<void> {
+    await Promise.all(this.#registry.entries.map((e) => this.state.saveRecord(e.record)));
+    this.#runQueue();
+  }
+
+  /**
+   * A download finished: data kept in the incomplete dir moves to the download dir (each top
+   * item renamed, so it appears there whole), then the torrent-done script runs.
+   */
+  async #completed(entry: Entry): Promise<void> {
+    let current = entry;
+    if (entry.record.dataDir !== undefined) {
+      try {
+        current = await this.#moveData(entry);
+      } catch (err) {
+        this.#log(`#${entry.id} ${entry.meta.name}: cannot move the data to ${entry.record.downloadDir}: ${(err as Error).message}; it stays in ${entry.record.dataDir}`);
+      }
+    }
+    if (this.prefs.scriptTorrentDoneEnabled && this.prefs.scriptTorrentDoneFilename) this.#script(this.prefs.scriptTorrentDoneFilename, current);
+  }
+
+  /** The data goes from the incomplete dir to the download dir, and the torrent reopens there (its resume record still holds). */
+  async #moveData(entry: Entry): Promise<Entry> {
+    const from = entry.record.dataDir!;
+    const to = entry.record.downloadDir;
+    entry.moving = true;
+    try {
+      const wasPaused = entry.record.paused;
+      await entry.torrent.pause();
+      await entry.torrent.saveResume();
+      await this.session.remove(entry.meta.infoHash);
+      const top = entry.meta.files.length === 1 && entry.meta.files[0]!.path.length === 1 ? entry.meta.files[0]!.path[0]! : entry.meta.name;
+      await mkdir(to, { recursive: true });
+      await rename(join(from, top), join(to, top));
+      const record: TorrentRecord = { ...entry.record };
+      delete record.dataDir;
+      await this.state.saveRecord(record);
+      const torrent = await this.session.add(entry.meta, this.#torrentOptions(record));
+      const moved = this.#wire(torrent, entry.meta, entry.bytes, record, entry.id);
+      moved.startDate = entry.startDate;
+      moved.activityDate = entry.activityDate;
+      if (!wasPaused) {
+        moved.queued = false;
+        this.#resume(moved);
+      }
+      this.#log(`#${entry.id} ${entry.meta.name}: complete, moved from ${from} to ${to}`);
+      return moved;
+    } finally {
+      entry.moving = false;
+    }
+  }
+
+  /** Runs a torrent script with Transmission's environment. */
+  #script(file: string, entry: Entry): void {
+    runScript(
+      file,
+      scriptEnv(
+        {
+          id: entry.id,
+          name: entry.meta.name,
+          infoHash: entry.meta.infoHash,
+          dir: entry.record.dataDir ?? entry.record.downloadDir,
+          labels: entry.record.labels ?? [],
+          trackers: entry.meta.trackers.flat(),
+          downloaded: entry.torrent.downloaded,
+        },
+        VERSION,
+        new Date(this.clock.now()),
+      ),
+      (l) => this.#log(l),
+    );
+  }
+
+  /** Transmission's seeding limits: ratio and idle time, each the session's, the torrent's own or none. */
+  #checkSeedLimits(e: Entry, now: number): void {
+    if (e.torrent.state !== 'seeding' || e.record.paused) return;
+    const r = e.record;
+    const ratioLimit = r.seedRatioMode === 1 ? r.seedRatioLimit : r.seedRatioMode === 2 ? undefined : this.config.seedRatioLimited ? this.config.seedRatioLimit : undefined;
+    const idleLimit = r.seedIdleMode === 1 ? r.seedIdleLimit : r.seedIdleMode === 2 ? undefined : this.prefs.idleSeedingLimitEnabled ? this.prefs.idleSeedingLimit : undefined;
+    let reason: string | undefined;
+    if (ratioLimit !== undefined && e.torrent.ratio >= ratioLimit) reason = `ratio ${e.torrent.ratio.toFixed(2)} reached (limit ${ratioLimit})`;
+    else if (idleLimit !== undefined && now - Math.max(e.activityDate, e.startDate) >= idleLimit * 60) reason = `idle for ${idleLimit} minutes`;
+    if (reason === undefined) return;
+    e.finished = true;
+    r.paused = true;
+    this.#log(`#${e.id} ${e.meta.name}: seeding stopped, ${reason}`);
+    e.torrent
+      .pause()
+      .then(() => this.#persist(e))
+      .catch((err: unknown) => this.#log(`#${e.id}: cannot stop: ${(err as Error).message}`));
+  }
+
   #resume(entry: Entry): void {
-    entry.startDate = nowSeconds();
+    entry.startDate = this.nowSeconds();
+    // As Transmission: starting counts as activity (a UI shows "Last activity" from it, not 1970).
+    entry.activityDate = entry.startDate;
     entry.finished = false;
     const insist = entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {};
     entry.torrent.resume(insist).catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
   }
 
   #persist(entry: Entry): void {
-    noteHave(entry);
-    if (!this.#byHash.has(entry.meta.infoHash)) return;
-    this.state.saveRecord(entry.record).catch((e: unknown) => this.#log(`cannot save the state of #${entry.id}: ${(e as Error).message}`));
+    this.#persistence.persist(entry);
   }
 
   /** The entry now listed under this id: a magnet's becomes a torrent's when its metadata arrives. */
   #current(entry: AnyEntry): AnyEntry {
-    return this.#entries.get(entry.id) ?? entry;
+    return this.#registry.byId(entry.id) ?? entry;
   }
 
   /**
@@ -384,6 +557,7 @@ export class Daemon {
    */
   async startTorrent(given: AnyEntry, options: { insist?: boolean } = {}): Promise<void> {
     const entry = this.#current(given);
+    this.#notRelocating(entry);
     if (entry.kind === 'magnet') {
       if (magnetFetching(entry) && !entry.record.paused) return;
       entry.record.paused = false;
@@ -391,17 +565,25 @@ export class Daemon {
       this.#fetch(entry);
       return;
     }
-    if (!entry.record.paused && entry.torrent.state !== 'paused' && entry.torrent.state !== 'stopped' && entry.torrent.state !== 'error') return;
+    const idle = entry.torrent.state === 'paused' || entry.torrent.state === 'stopped' || entry.torrent.state === 'error';
+    if (!entry.record.paused && !idle && !(options.insist === true && entry.queued)) return;
+    if (!entry.record.paused && entry.queued && options.insist !== true) return;
     entry.record.paused = false;
     if (options.insist === true) entry.record.ignoreFreeSpace = true;
     await this.state.saveRecord(entry.record);
-    this.#resume(entry);
+    // torrent-start-now goes past the queue; torrent-start waits for a slot.
+    if (options.insist === true) {
+      entry.queued = false;
+      this.#resume(entry);
+    } else this.#enqueue(entry);
   }
 
   /** Stops a torrent (trackers told, resume data saved) or a magnet's fetch; it stays stopped across restarts. */
   async stopTorrent(given: AnyEntry): Promise<void> {
     const entry = this.#current(given);
+    this.#notRelocating(entry);
     entry.record.paused = true;
+    if (entry.kind === 'torrent') entry.queued = false;
     await this.state.saveRecord(entry.record);
     if (entry.kind === 'magnet') {
       const download = entry.download;
@@ -411,11 +593,13 @@ export class Daemon {
     }
     await entry.torrent.pause();
     this.#persist(entry);
+    this.#runQueue();
   }
 
   /** Hashes the data again in the background; a stopped torrent stays stopped afterwards. */
   verifyTorrent(entry: AnyEntry): void {
     if (entry.kind === 'magnet') return; // nothing to verify yet (Transmission ignores it too)
+    this.#notRelocating(entry);
     if (entry.torrent.state === 'checking' || entry.verifyQueued) return;
     entry.verifyQueued = true;
     const stopped = entry.record.paused;
@@ -437,11 +621,9 @@ export class Daemon {
   /** Forgets a torrent (trackers told `stopped`), optionally deleting its data. */
   async remove(given: AnyEntry, deleteData: boolean): Promise<void> {
     const entry = this.#current(given);
-    if (this.#entries.get(entry.id) !== entry) return;
-    this.#entries.delete(entry.id);
-    this.#byHash.delete(entry.record.infoHash);
+    this.#notRelocating(entry);
+    if (!this.#registry.delete(entry, this.clock.now())) return;
     if (entry.kind === 'magnet') {
-      this.#recentlyRemoved.push({ id: entry.id, at: Date.now() });
       // Cancelling closes every socket of the fetch (and drops the torrent if it was being added).
       await entry.download?.cancel();
       await this.session.remove(entry.record.infoHash);
@@ -449,14 +631,107 @@ export class Daemon {
       this.#log(`removed #${entry.id} ${entry.record.name} (magnet)`);
       return;
     }
-    this.#countTraffic(entry);
-    this.#baseline.delete(entry.id);
-    this.#recentlyRemoved.push({ id: entry.id, at: Date.now() });
+    this.#accounting.forget(entry.id, entry.torrent);
     // Only the torrent's own files go, and the directories that became empty (as Transmission).
     const deleted = await this.session.remove(entry.meta.infoHash, { deleteData });
     await this.state.remove(entry.meta.infoHash);
     this.#log(`removed #${entry.id} ${entry.meta.name}${deleteData ? ` and its data (${deleted?.removed.length ?? 0} files and directories)` : ''}`);
     for (const k of deleted?.kept ?? []) this.#log(`#${entry.id}: kept ${k.path}: ${k.reason}`);
+    this.#renumber(this.#queueOrder().map((e) => e.id));
+    this.#runQueue();
+  }
+
+  /** Labels, seeding limits, peer limit (torrent-set); a running torrent restarts to take a new peer limit. */
+  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number }): Promise<void> {
+    const entry = this.#current(given);
+    const r = entry.record;
+    if (o.labels !== undefined) r.labels = [...o.labels];
+    for (const k of ['seedRatioMode', 'seedRatioLimit', 'seedIdleMode', 'seedIdleLimit'] as const) if (o[k] !== undefined) Object.assign(r, { [k]: o[k] });
+    const newPeerLimit = o.peerLimit !== undefined && o.peerLimit !== (r.peerLimit ?? this.prefs.peerLimitPerTorrent);
+    if (o.peerLimit !== undefined) r.peerLimit = o.peerLimit;
+    await this.state.saveRecord(r);
+    if (entry.kind === 'torrent' && newPeerLimit) await this.#reopen(entry);
+  }
+
+  /** Closes a torrent in the session and adds it again from its record (to take options fixed at adding). */
+  async #reopen(entry: Entry): Promise<void> {
+    const running = !entry.record.paused && !entry.queued;
+    await entry.torrent.pause();
+    await entry.torrent.saveResume();
+    await this.session.remove(entry.meta.infoHash);
+    const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
+    const again = this.#wire(torrent, entry.meta, entry.bytes, entry.record, entry.id);
+    again.startDate = entry.startDate;
+    again.activityDate = entry.activityDate;
+    again.queued = entry.queued;
+    if (running) {
+      again.queued = false;
+      this.#resume(again);
+    }
+  }
+
+  #notRelocating(entry: AnyEntry): void {
+    if (this.#relocating.has(entry.id)) throw new DaemonError(`#${entry.id} is being moved to ${entry.record.downloadDir}; try again when it is done`);
+  }
+
+  /**
+   * Transmission's set-location. With `move` the data goes to `location` (its own files only,
+   * nothing overwritten, no link followed, times kept so no recheck is needed; on a failure it
+   * stays whole where it was) and the torrent carries on from there. Without, the torrent is
+   * pointed at data already in `location` and checked again. Either way a running torrent runs on.
+   */
+  async setLocation(given: AnyEntry, location: string, move: boolean): Promise<void> {
+    const entry = this.#current(given);
+    this.#notRelocating(entry);
+    const to = resolve(location);
+    const state = resolve(this.config.stateDir);
+    if (to === state || to.startsWith(state + sep)) throw new DaemonError(`${to} is inside the state directory ${state}: choose another location`);
+    if (entry.kind === 'magnet') {
+      // No data yet: the fetch starts again with the new place.
+      entry.record.downloadDir = to;
+      await this.state.saveRecord(entry.record);
+      if (magnetFetching(entry)) {
+        const download = entry.download;
+        entry.download = undefined;
+        await download?.cancel();
+        this.#fetch(entry);
+      }
+      return;
+    }
+    const from = entry.record.downloadDir;
+    if (move && resolve(from) === to) return;
+    this.#relocating.add(entry.id);
+    try {
+      this.#accounting.forget(entry.id, entry.torrent);
+      // Out of the session (stopped, resume data saved, files closed), then back with the new place.
+      await this.session.remove(entry.meta.infoHash);
+      let failure: unknown;
+      if (move) {
+        try {
+          const r = await moveTorrentData({ from, to, files: entry.meta.files.map((f) => ({ path: f.path, length: f.length })), name: entry.meta.infoHash });
+          this.#log(`#${entry.id} ${entry.meta.name}: moved ${r.moved.length} file(s) from ${from} to ${to}`);
+        } catch (err) {
+          failure = err;
+        }
+      }
+      if (failure === undefined) {
+        entry.record.downloadDir = to;
+        await this.state.saveRecord(entry.record);
+      }
+      const paused = entry.record.paused;
+      const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
+      // Found data is checked first (the verify starts it when it ran before).
+      if (!move) entry.record.paused = true;
+      const next = this.#wire(torrent, entry.meta, entry.bytes, entry.record, entry.id);
+      entry.record.paused = paused;
+      if (failure !== undefined) throw new DaemonError(`cannot move #${entry.id} to ${to}: ${(failure as Error).message}; the data stays in ${from}`);
+      if (!move) {
+        this.#relocating.delete(entry.id);
+        this.verifyTorrent(next);
+      }
+    } finally {
+      this.#relocating.delete(entry.id);
+    }
   }
 
   async setPriorities(entry: AnyEntry, priorities: Priority[]): Promise<void> {
@@ -488,49 +763,45 @@ export class Daemon {
     if (s.speedLimitDown !== undefined) c.speedLimitDown = s.speedLimitDown;
     if (s.speedLimitDownEnabled !== undefined) c.speedLimitDownEnabled = s.speedLimitDownEnabled;
     if (s.downloadDir !== undefined) c.downloadDir = s.downloadDir;
+    if (s.seedRatioLimit !== undefined) c.seedRatioLimit = s.seedRatioLimit;
+    if (s.seedRatioLimited !== undefined) c.seedRatioLimited = s.seedRatioLimited;
     if (s.lpdEnabled !== undefined && s.lpdEnabled !== c.lpdEnabled) {
       c.lpdEnabled = s.lpdEnabled;
       // Opens or closes the LSD sockets; its outcome is the session's lsdStatus().
       void this.session.setLsd(s.lpdEnabled).catch(() => undefined);
     }
-    this.session.setLimits({
-      upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled),
-      download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled),
-    });
+    for (const k of ALT_SPEED_KEYS) if (s[k] !== undefined) Object.assign(c, { [k]: s[k] });
+    this.session.setLimits(this.#sessionLimits());
+    if (TurtleSchedule.touchesSchedule(s)) this.#turtle.poke();
+  }
+
+  /**
+   * DHT on or off. The session has no DHT yet: `dht-enabled` stays false and asking for it is an
+   * error naming it. Wiring the DHT means: this getter reads the session's state, checkDht
+   * switches it (as setSessionSettings does for LSD), and the session record keeps it.
+   */
+  get dhtEnabled(): boolean {
+    return false;
+  }
+
+  checkDht(enabled: boolean): void {
+    if (enabled) throw new DaemonError('argument "dht-enabled" cannot be true: the DHT is not supported yet');
+  }
+
+  /** session-set's settings of prefs.ts; the queue runs again at once (a bigger queue starts torrents). */
+  setPrefs(prefs: Partial<SessionPrefs>): void {
+    Object.assign(this.prefs, prefs);
+    this.#runQueue();
   }
 
   async saveSessionSettings(): Promise<void> {
-    await this.state.saveSession(this.#sessionRecord());
-  }
-
-  #countTraffic(entry: AnyEntry): void {
-    if (entry.kind === 'magnet') return;
-    const t = entry.torrent;
-    const b = this.#baseline.get(entry.id);
-    // The torrent's totals only grow within this daemon (a recheck keeps them), so deltas add up.
-    if (!b) return;
-    this.#traffic.up += Math.max(0, t.uploaded - b.up);
-    this.#traffic.down += Math.max(0, t.downloaded - b.down);
-    b.up = t.uploaded;
-    b.down = t.downloaded;
+    await this.#persistence.saveSession();
   }
 
   /** This session's traffic and the totals over every session. */
   traffic(): { current: TrafficStats; cumulative: TrafficStats } {
-    for (const e of this.#entries.values()) this.#countTraffic(e);
-    const secondsActive = nowSeconds() - this.startedAt;
-    const current = { uploadedBytes: this.#traffic.up, downloadedBytes: this.#traffic.down, filesAdded: this.#traffic.added, secondsActive, sessionCount: 1 };
-    const s = this.#saved;
-    return {
-      current,
-      cumulative: {
-        uploadedBytes: s.uploadedBytes + current.uploadedBytes,
-        downloadedBytes: s.downloadedBytes + current.downloadedBytes,
-        filesAdded: s.filesAdded + current.filesAdded,
-        secondsActive: s.secondsActive + secondsActive,
-        sessionCount: s.sessionCount,
-      },
-    };
+    for (const e of this.#registry.entries) if (e.kind === 'torrent') this.#accounting.count(e.id, e.torrent);
+    return this.#accounting.traffic(this.clock.now());
   }
 
   #sessionRecord(): SessionRecord {
@@ -544,13 +815,18 @@ export class Daemon {
       speedLimitDownEnabled: c.speedLimitDownEnabled,
       downloadDir: c.downloadDir,
       lpdEnabled: c.lpdEnabled,
+      ...Object.fromEntries(ALT_SPEED_KEYS.map((k) => [k, c[k]])),
+      seedRatioLimit: c.seedRatioLimit,
+      seedRatioLimited: c.seedRatioLimited,
+      prefs: { ...this.prefs },
     };
   }
 
+  /** Once a second (the session's tick): time counters, activity, traffic, periodic saves. */
   #tick(): void {
-    this.#ticks++;
-    const now = nowSeconds();
-    for (const e of this.#entries.values()) {
+    const now = this.nowSeconds();
+    const entries = this.#registry.entries;
+    for (const e of entries) {
       if (e.kind === 'magnet') {
         if (magnetFetching(e)) e.record.secondsDownloading++;
         continue;
@@ -559,44 +835,11 @@ export class Daemon {
       if (s.state === 'downloading') e.record.secondsDownloading++;
       if (s.state === 'seeding') e.record.secondsSeeding++;
       if (s.downloadRate >= 1 || s.uploadRate >= 1) e.activityDate = now;
-      this.#countTraffic(e);
-      // Every 30 s, records whose verified byte count moved are saved (for stopped torrents' display).
-      if (this.#ticks % 30 === 0 && e.torrent.store && e.record.haveBytes !== s.haveBytes) this.#persist(e);
+      this.#accounting.count(e.id, e.torrent);
+      this.#checkSeedLimits(e, now);
     }
-    if (this.#ticks % 30 === 0) void this.saveSessionSettings().catch(() => undefined);
-  }
-
-  async #scanWatchDir(): Promise<void> {
-    const dir = this.config.watchDir;
-    if (!dir || this.#scanning || this.#closed) return;
-    this.#scanning = true;
-    try {
-      const names = await readdir(dir).catch(() => [] as string[]);
-      for (const name of names) {
-        if (!name.toLowerCase().endsWith('.torrent')) continue;
-        const file = join(dir, name);
-        try {
-          const st = await stat(file);
-          // A file still being written waits for the next scan.
-          if (!st.isFile() || Date.now() - st.mtimeMs < 1000) continue;
-          try {
-            const bytes = await readTorrentFile(file, [dir], MAX_TORRENT_BYTES);
-            const { entry, duplicate } = await this.add(bytes);
-            if (duplicate) this.#log(`watch dir: ${name} is already #${entry.id}`);
-            await rename(file, `${file}.added`);
-          } catch (err) {
-            if (err instanceof DaemonError) {
-              this.#log(`watch dir: ${name}: ${err.message}; renamed to ${name}.invalid`);
-              await rename(file, `${file}.invalid`);
-            } else throw err;
-          }
-        } catch (err) {
-          this.#log(`watch dir: ${name}: ${(err as Error).message}`);
-        }
-      }
-    } finally {
-      this.#scanning = false;
-    }
+    this.#runQueue();
+    this.#persistence.tick(entries);
   }
 
   /**
@@ -606,33 +849,17 @@ export class Daemon {
   async close(timeoutMs = 4000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ticker) clearInterval(this.#ticker);
-    if (this.#watcher) clearInterval(this.#watcher);
-    await Promise.all(
-      this.entries.map(async (e) => {
-        if (e.kind === 'torrent') {
-          await e.torrent.saveResume().catch(() => undefined);
-          noteHave(e);
-        }
-        await this.state.saveRecord(e.record).catch(() => undefined);
-      }),
-    );
-    await this.saveSessionSettings().catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
+    this.session.off('tick', this.#onTick);
+    this.#turtle.close();
+    await this.#watchDir?.close();
+    await this.#persistence.flush(this.entries);
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
     await Promise.race([
       this.session.close(),
       new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
+        timer = this.clock.setTimeout(resolve, timeoutMs);
       }),
     ]);
-    clearTimeout(timer);
+    if (timer) this.clock.clearTimeout(timer);
   }
-}
-
-/** Saves the verified counts in the record (when the data is open): a stopped torrent shows them after a restart. */
-function noteHave(entry: Entry): void {
-  if (!entry.torrent.store) return;
-  const s = entry.torrent.stats();
-  entry.record.haveBytes = s.haveBytes;
-  entry.record.leftUntilDone = s.wantedLeft;
 }

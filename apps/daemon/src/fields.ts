@@ -1,6 +1,6 @@
 import { formatMagnet } from '@mainline/metainfo';
-import { clientName, type MagnetStats, type TorrentStats } from '@mainline/session';
-import { magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './daemon.js';
+import { clientName, type MagnetStats, type PeerSource, type TorrentStats } from '@mainline/session';
+import { isDone, magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 
 /** Transmission's torrent status numbers (rpc-spec §3.3). */
 export const TR_STATUS = { STOPPED: 0, CHECK_WAIT: 1, CHECK: 2, DOWNLOAD_WAIT: 3, DOWNLOAD: 4, SEED_WAIT: 5, SEED: 6 } as const;
@@ -55,6 +55,25 @@ function context(e: Entry): Ctx {
     leftUntilDone = have >= total ? 0 : Math.min(e.record.leftUntilDone ?? s.wantedLeft, total - have);
   }
   return { e, s, have, sizeWhenDone: Math.min(total, have + leftUntilDone), leftUntilDone };
+}
+
+/**
+ * Transmission's peersFrom: the connected peers by the source that first told of them (its
+ * `atom->fromFirst`), from the peer list. Transmission has no source for an address the user
+ * named (`user`) or a magnet's `x.pe` (`magnet`); like a tracker's, they are addresses handed to
+ * us, and are counted with the tracker's. `fromLtep` (a BEP 10 handshake's listen port) is not a
+ * source of ours yet, so it stays 0.
+ */
+export function peersFrom(connected: Readonly<Record<PeerSource, number>>): Record<string, number> {
+  return {
+    fromCache: connected.resume,
+    fromDht: connected.dht,
+    fromIncoming: connected.incoming,
+    fromLpd: connected.lsd,
+    fromLtep: 0,
+    fromPex: connected.pex,
+    fromTracker: connected.tracker + connected.user + connected.magnet,
+  };
 }
 
 export function statusOf(s: TorrentStats): number {
@@ -216,17 +235,17 @@ const RECORD_FIELDS = {
   haveUnchecked: () => 0,
   honorsSessionLimits: () => true,
   id: (c: { e: AnyEntry }) => c.e.id,
-  labels: () => [],
+  labels: (c: { e: AnyEntry }) => c.e.record.labels ?? [],
   manualAnnounceTime: () => -1,
-  'peer-limit': () => 55,
+  'peer-limit': (c: { e: AnyEntry }) => c.e.record.peerLimit ?? 50,
   'primary-mime-type': () => 'application/octet-stream',
-  queuePosition: (c: { e: AnyEntry }) => c.e.id - 1,
+  queuePosition: (c: { e: AnyEntry }) => c.e.record.queuePosition ?? 0,
   secondsDownloading: (c: { e: AnyEntry }) => c.e.record.secondsDownloading,
   secondsSeeding: (c: { e: AnyEntry }) => c.e.record.secondsSeeding,
-  seedIdleLimit: () => 30,
-  seedIdleMode: () => 0,
-  seedRatioLimit: () => 2,
-  seedRatioMode: () => 0,
+  seedIdleLimit: (c: { e: AnyEntry }) => c.e.record.seedIdleLimit ?? 30,
+  seedIdleMode: (c: { e: AnyEntry }) => c.e.record.seedIdleMode ?? 0,
+  seedRatioLimit: (c: { e: AnyEntry }) => c.e.record.seedRatioLimit ?? 2,
+  seedRatioMode: (c: { e: AnyEntry }) => c.e.record.seedRatioMode ?? 0,
   startDate: (c: { e: AnyEntry }) => c.e.startDate,
   uploadLimit: (c: { e: AnyEntry }) => c.e.record.uploadLimit,
   uploadLimited: (c: { e: AnyEntry }) => c.e.record.uploadLimited,
@@ -267,11 +286,7 @@ export const TORRENT_FIELDS = {
   name: (c) => c.e.meta.name,
   peers: (c) => c.e.torrent.peers.map((p) => peerInfo(p, c.e.meta.pieceCount)),
   peersConnected: (c) => c.s.peers,
-  peersFrom: (c) => {
-    let incoming = 0;
-    for (const p of c.e.torrent.peers) if (p.incoming) incoming++;
-    return { fromCache: 0, fromDht: 0, fromIncoming: incoming, fromLpd: 0, fromLtep: 0, fromPex: 0, fromTracker: c.s.peers - incoming };
-  },
+  peersFrom: (c) => peersFrom(c.e.torrent.peerList.counts().connected),
   peersGettingFromUs: (c) => c.e.torrent.peers.filter(getting).length,
   peersSendingToUs: (c) => c.e.torrent.peers.filter(sending).length,
   percentComplete: (c) => (c.e.meta.totalLength > 0 ? c.have / c.e.meta.totalLength : 1),
@@ -285,7 +300,7 @@ export const TORRENT_FIELDS = {
   rateUpload: (c) => (c.s.peers > 0 ? rate(c.s.uploadRate) : 0),
   recheckProgress: (c) => (c.s.state === 'checking' ? c.s.checkProgress : 0),
   sizeWhenDone: (c) => c.sizeWhenDone,
-  status: (c) => (c.e.verifyQueued ? TR_STATUS.CHECK_WAIT : statusOf(c.s)),
+  status: (c) => entryStatus(c.e),
   torrentFile: (c) => c.e.torrentFile,
   totalSize: (c) => c.e.meta.totalLength,
   trackers: (c) => trackerList(c.e.torrent.trackers),
@@ -366,7 +381,10 @@ const MAGNET_FIELDS: { [K in keyof typeof TORRENT_FIELDS]: (c: MagnetCtx) => unk
 /** Transmission's status number of a torrent or a magnet. */
 export function entryStatus(e: AnyEntry): number {
   if (e.kind === 'magnet') return magnetFetching(e) ? TR_STATUS.DOWNLOAD : TR_STATUS.STOPPED;
-  return e.verifyQueued ? TR_STATUS.CHECK_WAIT : statusOf(e.torrent.stats());
+  if (e.verifyQueued) return TR_STATUS.CHECK_WAIT;
+  // Waiting in the queue: for a seed slot when every wanted piece is here, else a download slot.
+  if (e.queued && !e.record.paused) return isDone(e) ? TR_STATUS.SEED_WAIT : TR_STATUS.DOWNLOAD_WAIT;
+  return statusOf(e.torrent.stats());
 }
 
 /** The requested fields of one torrent or magnet (unknown names skipped). */

@@ -1,10 +1,13 @@
 import { statfs } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { parseTorrent } from '@mainline/metainfo';
+import { altSpeedFromRpc, altSpeedToRpc } from './alt-speed.js';
 import { DaemonError, type AnyEntry, type Daemon } from './daemon.js';
 import { FetchError, fetchTorrentUrl } from './fetch-torrent.js';
 import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
 import { TORRENT_FIELDS, entryStatus, torrentFields } from './fields.js';
+import type { SessionPrefs } from './prefs.js';
+import type { QueueMove } from './queue.js';
 import type { Priority } from './state.js';
 import { VERSION } from './version.js';
 
@@ -43,6 +46,7 @@ export const RPC_VERSION = 17;
 export const RPC_VERSION_MINIMUM = 14;
 export const RPC_VERSION_SEMVER = '5.3.0';
 const HASH = /^[0-9a-fA-F]{40}$/;
+const SET_LOCATION_WAIT_MS = 20_000;
 
 type Args = Record<string, unknown>;
 
@@ -71,6 +75,72 @@ function optString(a: Args, key: string): string | undefined {
   if (typeof v !== 'string') throw new RpcArgumentError(`argument "${key}" must be a string`);
   return v;
 }
+
+function optInt(a: Args, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const v = a[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new RpcArgumentError(`argument "${key}" must be an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`);
+  return v;
+}
+
+function optMode(a: Args, key: string): 0 | 1 | 2 | undefined {
+  return optInt(a, key, 0, 2) as 0 | 1 | 2 | undefined;
+}
+
+function optDir(a: Args, key: string): string | undefined {
+  const dir = optString(a, key);
+  if (dir !== undefined && !isAbsolute(dir)) throw new RpcArgumentError(`argument "${key}": directory path is not absolute`);
+  return dir;
+}
+
+/** Transmission's labels: strings, none empty, none with a comma (the remote's -L separator). */
+function optLabels(a: Args): string[] | undefined {
+  const v = a.labels;
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((l) => typeof l === 'string')) throw new RpcArgumentError('argument "labels" must be an array of strings');
+  const labels = (v as string[]).map((l) => l.trim());
+  if (labels.some((l) => l === '')) throw new RpcArgumentError('argument "labels": a label cannot be empty');
+  if (labels.some((l) => l.includes(','))) throw new RpcArgumentError('argument "labels": labels cannot contain comma (,) character');
+  return [...new Set(labels)];
+}
+
+/**
+ * Arguments whose value is fixed in mainlined (what session-get shows): setting one to that value
+ * is fine, anything else is an error that names it and says why.
+ */
+const FIXED_SESSION_ARGS: Record<string, { value: unknown; why: string }> = {
+  'blocklist-enabled': { value: false, why: 'blocklists are not supported' },
+  'cache-size-mb': { value: 0, why: 'mainline has no memory cache: blocks are written as they arrive (the OS page cache does the rest)' },
+  'default-trackers': { value: '', why: 'default trackers are not supported' },
+  encryption: { value: 'tolerated', why: 'peer connection encryption (MSE) is not supported yet: connections are plaintext' },
+  'pex-enabled': { value: false, why: 'peer exchange (PEX) is not supported yet' },
+  'port-forwarding-enabled': { value: false, why: 'port forwarding (UPnP / NAT-PMP) is not supported' },
+  'peer-port-random-on-start': { value: false, why: 'the peer port is chosen at start (--peer-port / --port-range)' },
+  'rename-partial-files': { value: false, why: 'files are written under their final names (no .part suffix)' },
+  'utp-enabled': { value: false, why: 'uTP is not supported yet' },
+};
+
+function checkFixed(a: Args, fixed: Record<string, { value: unknown; why: string }>): void {
+  for (const [key, { value, why }] of Object.entries(fixed)) {
+    if (a[key] !== undefined && a[key] !== value) throw new RpcArgumentError(`argument "${key}" cannot be ${JSON.stringify(a[key])}: ${why}`);
+  }
+}
+
+/** torrent-set / torrent-add arguments fixed in mainlined, like FIXED_SESSION_ARGS. */
+const FIXED_TORRENT_ARGS: Record<string, { value: unknown; why: string }> = {
+  bandwidthPriority: { value: 0, why: 'bandwidth priorities are not supported yet (every torrent shares the bandwidth alike)' },
+  honorsSessionLimits: { value: true, why: "every torrent honors the session's speed limits" },
+  group: { value: '', why: 'bandwidth groups are not supported' },
+};
+
+/** torrent-set arguments not supported: any value is an error naming it. */
+const UNSUPPORTED_TORRENT_SET = {
+  location: 'moving data with torrent-set is not supported in this build (torrent-set-location)',
+  trackerAdd: 'changing trackers is not supported yet',
+  trackerRemove: 'changing trackers is not supported yet',
+  trackerReplace: 'changing trackers is not supported yet',
+  trackerList: 'changing trackers is not supported yet',
+};
 
 function optIndices(a: Args, key: string, fileCount: number): number[] | undefined {
   const v = a[key];
@@ -144,6 +214,11 @@ export class RpcHandler {
         return this.#each(a, (e) => daemon.remove(e, del));
       },
       'torrent-set': (a) => this.#torrentSet(a),
+      'queue-move-top': (a) => this.#queueMove(a, 'top'),
+      'queue-move-up': (a) => this.#queueMove(a, 'up'),
+      'queue-move-down': (a) => this.#queueMove(a, 'down'),
+      'queue-move-bottom': (a) => this.#queueMove(a, 'bottom'),
+      'torrent-set-location': (a) => this.#setLocation(a),
     };
   }
 
@@ -176,7 +251,7 @@ export class RpcHandler {
     const ids = a.ids;
     if (ids === undefined) return d.entries;
     if (ids === 'recently-active') {
-      const since = Math.floor(Date.now() / 1000) - 60;
+      const since = d.nowSeconds() - 60;
       return d.entries.filter((e) => e.activityDate >= since || e.record.addedDate >= since || e.startDate >= since);
     }
     const list = Array.isArray(ids) ? ids : [ids];
@@ -203,47 +278,36 @@ export class RpcHandler {
   #sessionValues(): Args {
     const d = this.#daemon;
     const c = d.config;
+    const p = d.prefs;
     return {
-      'alt-speed-down': 50,
-      'alt-speed-enabled': false,
-      'alt-speed-time-begin': 540,
-      'alt-speed-time-day': 127,
-      'alt-speed-time-enabled': false,
-      'alt-speed-time-end': 1020,
-      'alt-speed-up': 50,
-      'blocklist-enabled': false,
+      ...Object.fromEntries(Object.entries(FIXED_SESSION_ARGS).map(([k, f]) => [k, f.value])),
+      ...altSpeedToRpc(c),
       'blocklist-size': 0,
-      'blocklist-url': '',
-      'cache-size-mb': 4,
+      'blocklist-url': p.blocklistUrl,
       'config-dir': c.stateDir,
-      'dht-enabled': false,
+      'dht-enabled': d.dhtEnabled,
       'download-dir': c.downloadDir,
-      'download-queue-enabled': false,
-      'download-queue-size': 5,
-      encryption: 'tolerated',
-      'idle-seeding-limit': 30,
-      'idle-seeding-limit-enabled': false,
-      'incomplete-dir': c.downloadDir,
-      'incomplete-dir-enabled': false,
+      'download-queue-enabled': p.downloadQueueEnabled,
+      'download-queue-size': p.downloadQueueSize,
+      'idle-seeding-limit': p.idleSeedingLimit,
+      'idle-seeding-limit-enabled': p.idleSeedingLimitEnabled,
+      'incomplete-dir': p.incompleteDir,
+      'incomplete-dir-enabled': p.incompleteDirEnabled,
       'lpd-enabled': c.lpdEnabled,
       'peer-limit-global': c.peerLimitGlobal,
-      'peer-limit-per-torrent': 55,
+      'peer-limit-per-torrent': p.peerLimitPerTorrent,
       'peer-port': d.peerPort,
-      'peer-port-random-on-start': false,
-      'pex-enabled': false,
-      'port-forwarding-enabled': false,
-      'queue-stalled-enabled': false,
-      'queue-stalled-minutes': 30,
-      'rename-partial-files': false,
+      'queue-stalled-enabled': p.queueStalledEnabled,
+      'queue-stalled-minutes': p.queueStalledMinutes,
       'rpc-version': RPC_VERSION,
       'rpc-version-minimum': RPC_VERSION_MINIMUM,
       'rpc-version-semver': RPC_VERSION_SEMVER,
-      'script-torrent-added-enabled': false,
-      'script-torrent-added-filename': '',
-      'script-torrent-done-enabled': false,
-      'script-torrent-done-filename': '',
-      'seed-queue-enabled': false,
-      'seed-queue-size': 10,
+      'script-torrent-added-enabled': p.scriptTorrentAddedEnabled,
+      'script-torrent-added-filename': p.scriptTorrentAddedFilename,
+      'script-torrent-done-enabled': p.scriptTorrentDoneEnabled,
+      'script-torrent-done-filename': p.scriptTorrentDoneFilename,
+      'seed-queue-enabled': p.seedQueueEnabled,
+      'seed-queue-size': p.seedQueueSize,
       seedRatioLimit: c.seedRatioLimit,
       seedRatioLimited: c.seedRatioLimited,
       'session-id': this.#o.sessionId?.() ?? '',
@@ -251,8 +315,8 @@ export class RpcHandler {
       'speed-limit-down-enabled': c.speedLimitDownEnabled,
       'speed-limit-up': c.speedLimitUp,
       'speed-limit-up-enabled': c.speedLimitUpEnabled,
-      'start-added-torrents': true,
-      'trash-original-torrent-files': false,
+      'start-added-torrents': p.startAddedTorrents,
+      'trash-original-torrent-files': p.trashOriginalTorrentFiles,
       units: {
         'speed-units': ['kB/s', 'MB/s', 'GB/s', 'TB/s'],
         'speed-bytes': 1000,
@@ -261,7 +325,6 @@ export class RpcHandler {
         'memory-units': ['KiB', 'MiB', 'GiB', 'TiB'],
         'memory-bytes': 1024,
       },
-      'utp-enabled': false,
       version: this.#o.version ?? `mainlined ${VERSION}`,
     };
   }
@@ -277,6 +340,7 @@ export class RpcHandler {
   }
 
   async #sessionSet(a: Args): Promise<Args> {
+    const d = this.#daemon;
     const dir = optString(a, 'download-dir');
     if (dir !== undefined && !isAbsolute(dir)) throw new RpcArgumentError('download directory path is not absolute');
     const up = optNumber(a, 'speed-limit-up');
@@ -284,15 +348,52 @@ export class RpcHandler {
     const down = optNumber(a, 'speed-limit-down');
     const downOn = optBool(a, 'speed-limit-down-enabled');
     const lpd = optBool(a, 'lpd-enabled');
-    this.#daemon.setSessionSettings({
+    const ratio = optNumber(a, 'seedRatioLimit');
+    const ratioOn = optBool(a, 'seedRatioLimited');
+    checkFixed(a, FIXED_SESSION_ARGS);
+    const dht = optBool(a, 'dht-enabled');
+    if (dht !== undefined && dht !== d.dhtEnabled) d.checkDht(dht);
+    const port = optInt(a, 'peer-port', 0, 65535);
+    if (port !== undefined && port !== d.peerPort) throw new RpcArgumentError(`argument "peer-port" cannot be ${port}: the peer port is chosen at start (--peer-port); it is ${d.peerPort}`);
+    const global = optInt(a, 'peer-limit-global', 1);
+    if (global !== undefined && global !== d.config.peerLimitGlobal) throw new RpcArgumentError(`argument "peer-limit-global" cannot be changed while running: set "peerLimitGlobal" in the config file (it is ${d.config.peerLimitGlobal})`);
+    // What prefs.ts keeps, each checked before anything changes.
+    const prefs: Partial<SessionPrefs> = {};
+    const put = <K extends keyof SessionPrefs>(k: K, v: SessionPrefs[K] | undefined): void => {
+      if (v !== undefined) prefs[k] = v;
+    };
+    put('startAddedTorrents', optBool(a, 'start-added-torrents'));
+    put('idleSeedingLimit', optInt(a, 'idle-seeding-limit', 1));
+    put('idleSeedingLimitEnabled', optBool(a, 'idle-seeding-limit-enabled'));
+    put('incompleteDir', optDir(a, 'incomplete-dir'));
+    put('incompleteDirEnabled', optBool(a, 'incomplete-dir-enabled'));
+    put('scriptTorrentDoneFilename', optString(a, 'script-torrent-done-filename'));
+    put('scriptTorrentDoneEnabled', optBool(a, 'script-torrent-done-enabled'));
+    put('scriptTorrentAddedFilename', optString(a, 'script-torrent-added-filename'));
+    put('scriptTorrentAddedEnabled', optBool(a, 'script-torrent-added-enabled'));
+    put('downloadQueueEnabled', optBool(a, 'download-queue-enabled'));
+    put('downloadQueueSize', optInt(a, 'download-queue-size', 0));
+    put('seedQueueEnabled', optBool(a, 'seed-queue-enabled'));
+    put('seedQueueSize', optInt(a, 'seed-queue-size', 0));
+    put('queueStalledEnabled', optBool(a, 'queue-stalled-enabled'));
+    put('queueStalledMinutes', optInt(a, 'queue-stalled-minutes', 1));
+    put('trashOriginalTorrentFiles', optBool(a, 'trash-original-torrent-files'));
+    put('blocklistUrl', optString(a, 'blocklist-url'));
+    put('peerLimitPerTorrent', optInt(a, 'peer-limit-per-torrent', 1));
+    const turtle = altSpeedFromRpc(a);
+    d.setPrefs(prefs);
+    d.setSessionSettings({
+      ...turtle,
       ...(lpd !== undefined ? { lpdEnabled: lpd } : {}),
       ...(up !== undefined ? { speedLimitUp: up } : {}),
       ...(upOn !== undefined ? { speedLimitUpEnabled: upOn } : {}),
       ...(down !== undefined ? { speedLimitDown: down } : {}),
       ...(downOn !== undefined ? { speedLimitDownEnabled: downOn } : {}),
       ...(dir !== undefined ? { downloadDir: dir } : {}),
+      ...(ratio !== undefined ? { seedRatioLimit: ratio } : {}),
+      ...(ratioOn !== undefined ? { seedRatioLimited: ratioOn } : {}),
     });
-    await this.#daemon.saveSessionSettings();
+    await d.saveSessionSettings();
     return {};
   }
 
@@ -352,7 +453,17 @@ export class RpcHandler {
     const dir = optString(a, 'download-dir');
     const paused = optBool(a, 'paused');
     if (dir !== undefined && !isAbsolute(dir)) throw new RpcArgumentError('download directory path is not absolute');
-    const where = { ...(dir !== undefined ? { downloadDir: dir } : {}), ...(paused !== undefined ? { paused } : {}) };
+    checkFixed(a, FIXED_TORRENT_ARGS);
+    const cookies = optString(a, 'cookies');
+    if (cookies !== undefined && cookies !== '') throw new RpcArgumentError('argument "cookies" is not supported: torrent URLs are fetched without cookies');
+    const labels = optLabels(a);
+    const peerLimit = optInt(a, 'peer-limit', 1);
+    const where = {
+      ...(dir !== undefined ? { downloadDir: dir } : {}),
+      ...(paused !== undefined ? { paused } : {}),
+      ...(labels !== undefined ? { labels } : {}),
+      ...(peerLimit !== undefined ? { peerLimit } : {}),
+    };
     let bytes: Uint8Array;
     let fromUrl = false;
     if (metainfo !== undefined) {
@@ -388,6 +499,35 @@ export class RpcHandler {
     return addedInfo(await this.#daemon.add(bytes, { ...where, ...(priorities ? { priorities } : {}) }));
   }
 
+  /**
+   * Moves run one after another. A move across file systems can take longer than a client waits
+   * (transmission-remote: 60 s): after SET_LOCATION_WAIT_MS the answer is success and the rest
+   * goes on (logged; the torrents say where they are). A quick one's failure is the answer.
+   */
+  async #setLocation(a: Args): Promise<Args> {
+    const location = optString(a, 'location');
+    if (location === undefined) throw new RpcArgumentError('torrent-set-location needs a "location"');
+    if (!isAbsolute(location)) throw new RpcArgumentError('new location path is not absolute');
+    const move = optBool(a, 'move') ?? false;
+    const entries = this.#select(a);
+    const d = this.#daemon;
+    const all = (async (): Promise<'done'> => {
+      for (const e of entries) await d.setLocation(e, location, move);
+      return 'done';
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const later = new Promise<'later'>((resolve) => (timer = setTimeout(() => resolve('later'), SET_LOCATION_WAIT_MS)));
+    try {
+      if ((await Promise.race([all, later])) === 'later') {
+        d.log(`set-location to ${location}: still moving; the RPC answered already`);
+        all.then(() => d.log(`set-location to ${location}: done`)).catch((err: unknown) => d.log(`set-location to ${location}: ${(err as Error).message}`));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return {};
+  }
+
   async #fetch(url: string): Promise<Uint8Array> {
     const fetchTorrent = this.#o.fetchTorrent ?? ((u: string) => fetchTorrentUrl(u, { allowPrivate: this.#daemon.config.fetchPrivateAddresses, maxBytes: MAX_TORRENT_BYTES }));
     try {
@@ -399,12 +539,37 @@ export class RpcHandler {
     }
   }
 
+  async #queueMove(a: Args, how: QueueMove): Promise<Args> {
+    await this.#daemon.moveInQueue(this.#select(a), how);
+    return {};
+  }
+
   async #torrentSet(a: Args): Promise<Args> {
     const up = optNumber(a, 'uploadLimit');
     const upOn = optBool(a, 'uploadLimited');
     const down = optNumber(a, 'downloadLimit');
     const downOn = optBool(a, 'downloadLimited');
-    for (const e of this.#select(a)) {
+    checkFixed(a, FIXED_TORRENT_ARGS);
+    for (const [key, why] of Object.entries(UNSUPPORTED_TORRENT_SET)) if (a[key] !== undefined) throw new RpcArgumentError(`argument "${key}" is not supported: ${why}`);
+    const labels = optLabels(a);
+    const peerLimit = optInt(a, 'peer-limit', 1);
+    const queuePosition = optInt(a, 'queuePosition', 0);
+    const seedRatioLimit = optNumber(a, 'seedRatioLimit');
+    const seedRatioMode = optMode(a, 'seedRatioMode');
+    const seedIdleLimit = optInt(a, 'seedIdleLimit', 0);
+    const seedIdleMode = optMode(a, 'seedIdleMode');
+    const options = {
+      ...(labels !== undefined ? { labels } : {}),
+      ...(peerLimit !== undefined ? { peerLimit } : {}),
+      ...(seedRatioLimit !== undefined ? { seedRatioLimit } : {}),
+      ...(seedRatioMode !== undefined ? { seedRatioMode } : {}),
+      ...(seedIdleLimit !== undefined ? { seedIdleLimit } : {}),
+      ...(seedIdleMode !== undefined ? { seedIdleMode } : {}),
+    };
+    const selected = this.#select(a);
+    if (queuePosition !== undefined) for (const e of selected) await this.#daemon.setQueuePosition(e, queuePosition);
+    for (const e of selected) {
+      if (Object.keys(options).length > 0) await this.#daemon.setTorrentOptions(e, options);
       const priorities = applyFileArgs(a, e.record.priorities);
       if (priorities) await this.#daemon.setPriorities(e, priorities);
       if (up !== undefined || upOn !== undefined || down !== undefined || downOn !== undefined) {

@@ -1,6 +1,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '@mainline/session';
+import { ALT_SPEED_KEYS, altSpeedProblem, type AltSpeedSettings } from './alt-speed.js';
 
 export type Priority = 'skip' | 'low' | 'normal' | 'high';
 
@@ -33,10 +34,24 @@ export interface TorrentRecord {
    * .torrent yet, a restart adds the link again.
    */
   magnet?: string;
+  /** Where the data lives while incomplete (the incomplete dir); absent: in downloadDir. */
+  dataDir?: string;
+  /** Transmission's labels (free text, no commas). */
+  labels?: string[];
+  /** Place in the download/seed queue, 0 first. */
+  queuePosition?: number;
+  /** Transmission's seedRatioMode / seedIdleMode: 0 the session's, 1 this torrent's, 2 unlimited. */
+  seedRatioMode?: 0 | 1 | 2;
+  seedRatioLimit?: number;
+  seedIdleMode?: 0 | 1 | 2;
+  /** Minutes. */
+  seedIdleLimit?: number;
+  /** Most peers of this torrent (absent: the session's peer-limit-per-torrent). */
+  peerLimit?: number;
 }
 
-/** Session-wide numbers kept across restarts. */
-export interface SessionRecord {
+/** Session-wide numbers kept across restarts (and the settings changed over RPC). */
+export interface SessionRecord extends Partial<AltSpeedSettings> {
   uploadedBytes: number;
   downloadedBytes: number;
   filesAdded: number;
@@ -48,6 +63,10 @@ export interface SessionRecord {
   speedLimitDownEnabled?: boolean;
   downloadDir?: string;
   lpdEnabled?: boolean;
+  seedRatioLimit?: number;
+  seedRatioLimited?: boolean;
+  /** The session-set settings kept across restarts (see SessionPrefs). */
+  prefs?: Record<string, unknown>;
 }
 
 const HASH = /^[0-9a-f]{40}$/;
@@ -133,6 +152,7 @@ export class StateStore {
       for (const k of ['speedLimitUp', 'speedLimitDown'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
       for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
       if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
+      for (const k of ALT_SPEED_KEYS) if (j[k] !== undefined && altSpeedProblem(k, j[k]) === undefined) Object.assign(out, { [k]: j[k] });
       return out;
     } catch {
       return fresh;

@@ -1,4 +1,5 @@
 export { WireHub, type WireHubOptions, type TorrentWire, type WireLogEvent, type HubConnectOptions } from './wire-hub.js';
+export { hasDhtBit, withDhtBit, type DhtWire } from './dht-wire.js';
 export { PeerConnection, type PeerHandler, type PeerCloseReason, type PeerConnectionState } from './peer-connection.js';
 export { WireReader, type WireReaderOptions, type WireReaderHandler, type WireLimits } from './wire-reader.js';
 export { encodeMessage, encodeMessages, encodePieceHeader, FAST_MESSAGES, type Message, type MessageType } from './messages.js';
@@ -58,6 +59,7 @@ export {
 export { MAX_HELD_HAVES, type HandedPeer, type PeerHandOff } from './hand-off.js';
 export { RequestKeys } from './request-key.js';
 export { ReadCache } from './read-cache.js';
+export { allowedFastSet, ALLOWED_FAST_COUNT } from './allowed-fast.js';
 export {
   encodeMetadataMessage,
   decodeMetadataMessage,

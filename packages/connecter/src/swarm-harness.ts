@@ -12,6 +12,7 @@ import { systemClock, type Clock } from '@mainline/rate';
 import { PieceStore, Storage } from '@mainline/storage';
 import { encodeHandshake, encodeMessage, makeReserved, Swarm, WireHub, WireReader } from './index.js';
 import type { Message, PeerHandOff, PeerView, SwarmOptions, WireLimits, WireLogEvent } from './index.js';
+import { stateOf, type SwarmPeer } from './swarm-peer.js';
 
 /** A 20-byte peer id `-ML0001-` + tag, padded with `x`. */
 export function peerId(tag: string): Uint8Array {
@@ -360,6 +361,13 @@ export class Fixture {
     await Promise.all(this.#nodes.splice(0).map((n) => n.close()));
     await Promise.all(this.#closers.splice(0).map((c) => c()));
   }
+}
+
+/** The swarm's state for a raw peer (its internals: upload queue, choke()). */
+export function swarmPeerOf(n: SwarmNode, p: RawPeer): SwarmPeer {
+  const found = [...n.swarm.peers].find((sp) => sp.remotePort === p.localPort);
+  if (!found) throw new Error('no such peer in the swarm');
+  return stateOf(found);
 }
 
 /** A full bitfield for `n` pieces. */

@@ -174,7 +174,17 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       },
       drop,
     });
-    this.#uploads = new UploadServer({ store, clock, limiters: options.uploadLimiters ?? [], drop, diskError: (e) => this.#diskError(e) });
+    this.#uploads = new UploadServer({
+      store,
+      clock,
+      limiters: options.uploadLimiters ?? [],
+      drop,
+      diskError: (e) => this.#diskError(e),
+      infoHash: options.infoHash,
+      peers: this.#peers,
+      peerHas: (peer, piece) => picker.peerHasPiece(peer, piece),
+      suggesting: () => this.#finished && this.#interestedPeers() > this.#o.maxUploads,
+    });
     this.#choking = new ChokingGlue(
       {
         clock,
@@ -444,15 +454,17 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       case 'bitfield':
         peer.have = m.bitfield;
         picker.peerBitfield(peer, m.bitfield);
-        return this.#peerGotPieces(peer);
+        this.#peerGotPieces(peer);
+        return this.#uploads.peerOpened(peer);
       case 'have-all':
         picker.peerHaveAll(peer);
         return this.#peerGotPieces(peer);
       case 'have':
         picker.peerHave(peer, m.index);
+        this.#uploads.peerGot(peer, m.index);
         return this.#peerGotPieces(peer);
       case 'have-none':
-        return;
+        return this.#uploads.peerOpened(peer);
       case 'interested':
         peer.peerInterested = true;
         this.#choking.choker.interestChanged(peer);
@@ -465,22 +477,27 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       case 'choke':
         return this.#pipeline.choked(peer);
       case 'unchoke':
-        peer.peerChoking = false;
-        return this.#pipeline.fill(peer);
+        return this.#pipeline.unchoked(peer);
       case 'request':
         return this.#uploads.onRequest(peer, m.index, m.begin, m.length);
+      case 'invalid-request':
+        return this.#uploads.onInvalidRequest(peer, m.index, m.begin, m.length);
       case 'cancel':
         return this.#uploads.onCancel(peer, m.index, m.begin, m.length);
       case 'piece':
         return this.#pipeline.received(peer, m.index, m.begin, m.block);
       case 'reject':
         return this.#pipeline.rejected(peer, m.index, m.begin, m.length);
+      case 'allowed-fast':
+        return this.#pipeline.allowedFast(peer, m.index);
+      case 'suggest':
+        return picker.peerSuggested(peer, m.index);
       case 'extended-handshake':
         return this.#extensions.onHandshake(peer, m.handshake);
       case 'extended':
         return this.#extensions.onMessage(peer, m.id, m.payload);
       default:
-        return; // keep-alive, port, suggest, allowed-fast: nothing to do
+        return; // keep-alive, port: nothing to do
     }
   }
 
@@ -505,12 +522,19 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     // No HAVE to peers that have the piece themselves (seeds above all): it tells them nothing, and
     // from a seed it is one send per piece, which on loopback costs as much as the piece's requests.
     for (const p of this.#peers) if (p.conn.state === 'open' && !p.seed && p.have?.get(index) !== true) p.conn.send({ type: 'have', index });
+    this.#uploads.pieceAdded(index);
     this.emit('piece', index);
     if (!this.#finished && picker.isWantedComplete) {
       this.#finished = true;
       this.#becameFinished();
     }
     if (store.isComplete()) this.emit('complete');
+  }
+
+  #interestedPeers(): number {
+    let n = 0;
+    for (const p of this.#peers) if (p.peerInterested) n++;
+    return n;
   }
 
   /** Every wanted piece is here: lose interest in everyone, close seeds, tell the owner. */

@@ -7,6 +7,7 @@ import type { AddressFilter } from './address-filter.js';
 import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
+import type { DhtRegistry } from './dht.js';
 import { ReportingMetadataFetcher } from './dial-failures.js';
 import type { Torrent, TorrentOptions } from './torrent.js';
 import { makeWarning, type TorrentWarning, type WarningKind } from './warning.js';
@@ -17,6 +18,8 @@ import { makeWarning, type TorrentWarning, type WarningKind } from './warning.js
  */
 export const MAGNET_UNKNOWN_LEFT = 16384;
 
+/** Connected peers with which a magnet stops searching the DHT sooner than every 15 min. */
+const MAGNET_ENOUGH_PEERS = 4;
 /** Tracker peers a magnet remembers for its torrent's peer list (as many as the metadata fetcher dials from). */
 const MAX_TRACKER_PEERS = 3000;
 
@@ -88,6 +91,8 @@ export interface MagnetHost {
   readonly announcer?: Partial<AnnouncerOptions>;
   /** Which peer addresses may be dialled (the same rules as a torrent's peer list). */
   readonly addressFilter?: AddressFilter;
+  /** The DHT: searched for peers while fetching (a magnet with no tracker finds them only here). */
+  readonly dht?: DhtRegistry;
   /** The hashing threads the torrent will use: booted while the metadata is fetched, not after. */
   readonly pieceHasher?: { prestart(): void };
   /** Adds the torrent once the metadata is here (bypassing the pending-magnet check). */
@@ -266,10 +271,12 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#dial(this.link.peers);
     this.#dial(this.#options.peers ?? [], true);
     if (!this.#options.noTrackers && this.link.trackers.length > 0) this.#startAnnouncer();
+    const leaveDht = this.#host.dht?.add(this.infoHash, { onPeers: (p) => this.#dial(p), shortOfPeers: () => fetcher.status().peers < MAGNET_ENOUGH_PEERS });
     let bytes: Uint8Array;
     try {
       bytes = await metadata;
     } finally {
+      leaveDht?.();
       await this.#stopAnnouncer();
     }
     const meta = metainfoFromMagnet(bytes, this.link);

@@ -100,7 +100,7 @@ describe('what stats() and peerTransfers() tell about a download', () => {
     expect(mid.recentEta).toBeLessThan(4);
     await until(() => t.state === 'seeding', 'the download to finish');
     const [from] = t.peerTransfers();
-    expect(from).toMatchObject({ address: `127.0.0.1:${port}`, client: 'mainline-ts 0.1.0.0' });
+    expect(from).toMatchObject({ address: `127.0.0.1:${port}`, client: 'mainline-ts 0.1.0.0', source: 'user' });
     expect(from!.downloaded).toBeGreaterThanOrEqual(4 * 1024 * 1024);
     expect(t.stats().recentEta).toBeUndefined();
   });

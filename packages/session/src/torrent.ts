@@ -25,6 +25,7 @@ import {
 import { PexExtension, type PeerHandOff, type PeerView, type WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
+import { dhtEntry, type DhtRegistry } from './dht.js';
 import type { LsdRegistry } from './local-discovery.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
@@ -66,7 +67,10 @@ export interface TorrentOptions {
    * connections: no redial). Released (closed) if the torrent stops or fails before that.
    */
   handOff?: PeerHandOff;
-  /** How often peers named in `peers`/addPeers() are redialled while not connected (default 15 s). */
+  /**
+   * First wait before peers named in `peers`/addPeers() are redialled while not connected
+   * (default 15 s); it doubles with each failure in a row, up to 2 min.
+   */
   peerRedialMs?: number;
   /** Where the resume record lives (default: none, i.e. always recheck). */
   resumeFile?: string;
@@ -151,6 +155,8 @@ export interface PeerTransfer {
   uploaded: number;
   /** Connected now. */
   connected: boolean;
+  /** Where its address came from (`tracker`, `incoming`, `user`, `lsd`...); undefined when not known. */
+  source: string | undefined;
 }
 
 export interface TorrentEvents {
@@ -201,10 +207,12 @@ export interface TorrentHost {
   readonly peerList?: Omit<PeerListOptions, 'clock' | 'filter'>;
   /** Local service discovery: a running torrent that is not private registers here. */
   readonly lsd?: LsdRegistry;
+  /** The DHT: a running torrent that is not private registers here. */
+  readonly dht?: DhtRegistry;
 }
 
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
-export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts'>;
+export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts' | 'retryIn'>;
 
 /**
  * One torrent: download.py's wiring as an object. Storage and its verified pieces, the picker,
@@ -256,6 +264,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly #transfers = new Map<string, PeerTransfer>();
   /** Unregisters from local service discovery. */
   #leaveLsd: (() => void) | undefined;
+  #leaveDht: (() => void) | undefined;
   /** Troubles not cleared yet, by kind (a later success of the same kind clears it). */
   readonly #warnings = new Map<WarningKind, TorrentWarning>();
   /** A magnet's connections, until the first swarm adopts them. */
@@ -541,6 +550,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     peerList.attach(swarm);
     // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
     if (!meta.private) this.#leaveLsd = host.lsd?.add(meta.infoHash, (p) => peerList.add([p], 'lsd'));
+    if (!meta.private) this.#leaveDht = host.dht?.add(meta.infoHash, dhtEntry(peerList, swarm));
   }
 
   #startAnnouncer(store: PieceStore, swarm: ReportingSwarm): void {
@@ -739,6 +749,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#releaseHandOff();
     this.#leaveLsd?.();
     this.#leaveLsd = undefined;
+    this.#leaveDht?.();
+    this.#leaveDht = undefined;
     if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
     this.#peerList.detach();
     if (this.#saveTimer) this.#host.clock.clearTimeout(this.#saveTimer);
@@ -877,6 +889,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         downloaded: (past?.downloaded ?? 0) + p.downloaded,
         uploaded: (past?.uploaded ?? 0) + p.uploaded,
         connected: true,
+        source: p.source,
       });
     }
     const all = [...live.values(), ...[...this.#transfers].filter(([k]) => !live.has(k)).map(([, t]) => ({ ...t }))];
@@ -887,7 +900,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #countTransfer(p: PeerView): void {
     if (p.downloaded === 0 && p.uploaded === 0) return;
     const key = transferKey(p);
-    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false };
+    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false, source: p.source };
     t.address = p.address;
     t.downloaded += p.downloaded;
     t.uploaded += p.uploaded;
@@ -903,8 +916,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   /**
-   * Dials peers directly (e.g. `--peer host:port`), now and again every `peerRedialMs` while not
-   * connected: a peer that was busy (still checking its files) or dropped us gets another chance.
+   * Dials peers directly (e.g. `--peer host:port`), now and again while not connected (after
+   * `peerRedialMs`, doubling up to 2 min): a peer that was busy (still checking its files) or
+   * dropped us gets another chance.
    */
   addPeers(peers: { ip: string; port: number }[]): void {
     this.#peerList.add(peers, 'user');

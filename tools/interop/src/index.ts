@@ -20,8 +20,10 @@ export {
   type LibtorrentOptions,
   type LibtorrentStatus,
   type LibtorrentEvent,
+  type LibtorrentPeer,
   type LibtorrentHandle,
 } from './libtorrent.js';
 export { makeVethPair, netnsUnavailable, hostMulticastSent, hostMulticastGroups, type VethPair, type NetnsEnd, type MulticastCounters } from './netns.js';
 export { startAria2, type Aria2Options, type Aria2Status, type Aria2Handle } from './aria2.js';
 export { startTransmission, type TransmissionOptions, type TransmissionStatus, type TransmissionHandle } from './transmission.js';
+export { startLtDhtNode, type LtDhtNode, type LtDhtLine } from './lt-dht.js';

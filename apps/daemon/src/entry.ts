@@ -1,0 +1,67 @@
+import type { MagnetLink, Metainfo } from '@mainline/metainfo';
+import type { MagnetDownload, Torrent } from '@mainline/session';
+import type { TorrentRecord } from './state.js';
+
+/** One torrent as the daemon knows it: a small id stable for the daemon's lifetime, its record. */
+export interface Entry {
+  readonly kind: 'torrent';
+  readonly id: number;
+  readonly torrent: Torrent;
+  readonly meta: Metainfo;
+  /** The .torrent file's bytes. */
+  readonly bytes: Uint8Array;
+  /** Where the .torrent is kept in the state directory. */
+  readonly torrentFile: string;
+  record: TorrentRecord;
+  /** Unix seconds of the last start and of the last data moved. */
+  startDate: number;
+  activityDate: number;
+  /** Set when the seed ratio was reached and the torrent stopped itself. */
+  finished: boolean;
+  /** A verify was asked for and has not begun hashing yet (Transmission's "Will Verify"). */
+  verifyQueued: boolean;
+  /** Started, but waiting for a slot of the download or seed queue (status 3 / 5). */
+  queued: boolean;
+  /** Its data is being moved from the incomplete dir to the download dir. */
+  moving: boolean;
+}
+
+/**
+ * A magnet link whose metadata is not here yet (Transmission shows these with their id and
+ * `metadataPercentComplete` < 1). When the metadata arrives an Entry with the same id replaces it.
+ */
+export interface MagnetEntry {
+  readonly kind: 'magnet';
+  readonly id: number;
+  readonly link: MagnetLink;
+  /** The fetch; undefined while stopped. */
+  download: MagnetDownload | undefined;
+  /** Why the last fetch failed (cleared by a start). */
+  error: string | undefined;
+  record: TorrentRecord;
+  startDate: number;
+  activityDate: number;
+}
+
+/** What an RPC id names: a torrent, or a magnet link still fetching its metadata. */
+export type AnyEntry = Entry | MagnetEntry;
+
+/** A magnet whose fetch runs (or whose torrent is being added). */
+export function magnetFetching(e: MagnetEntry): boolean {
+  const state = e.download?.state;
+  return state === 'fetching-metadata' || state === 'adding';
+}
+
+/** Saves the verified counts in the record (when the data is open): a stopped torrent shows them after a restart. */
+export function noteHave(entry: Entry): void {
+  if (!entry.torrent.store) return;
+  const s = entry.torrent.stats();
+  entry.record.haveBytes = s.haveBytes;
+  entry.record.leftUntilDone = s.wantedLeft;
+}
+
+/** Every wanted piece is verified (or was, when last saved): it takes a seed slot in the queue. */
+export function isDone(e: Entry): boolean {
+  if (e.torrent.store) return e.torrent.stats().wantedLeft === 0;
+  return e.record.leftUntilDone === 0 || e.record.haveBytes >= e.meta.totalLength;
+}
