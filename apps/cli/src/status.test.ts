@@ -10,6 +10,10 @@ const tracker = (over: Partial<TrackerInfo>): TrackerInfo => ({
   error: undefined,
   failures: 0,
   attempt: undefined,
+  lastAnnounceStartAgo: undefined,
+  seeders: undefined,
+  leechers: undefined,
+  scrape: undefined,
   ...over,
 });
 

@@ -63,6 +63,9 @@ export interface DaemonOptions {
 export { DaemonError };
 
 const KB = 1000;
+/** Transmission scrapes every 30 minutes, the first shortly after a start. */
+const SCRAPE_INTERVAL_S = 30 * 60;
+const SCRAPE_AFTER_START_S = 2;
 
 /**
  * mainlined's core: one Session and the torrents in it, each persisted in the state directory
@@ -341,7 +344,7 @@ export class Daemon {
 
   /** Lists a torrent under `id` and follows its events; starts it unless the record says stopped. */
   #wire(torrent: Torrent, meta: Metainfo, bytes: Uint8Array, record: TorrentRecord, id: number): Entry {
-    const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false, queued: false, moving: false };
+    const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false, queued: false, moving: false, nextScrapeAt: 0, scraping: false };
     this.#registry.set(entry);
     // When the data is opened the totals include earlier sessions (from the resume record): this
     // session's traffic counts from there. The state changes right after opening, before any data.
@@ -491,6 +494,15 @@ export class Daemon {
     );
   }
 
+  /** Scrapes a running torrent's trackers (Transmission: every 30 min, the first soon after the start). */
+  #scrape(e: Entry, now: number): void {
+    e.scraping = true;
+    void e.torrent.scrape().finally(() => {
+      e.scraping = false;
+      e.nextScrapeAt = now + SCRAPE_INTERVAL_S;
+    });
+  }
+
   /** Transmission's seeding limits: ratio and idle time, each the session's, the torrent's own or none. */
   #checkSeedLimits(e: Entry, now: number): void {
     if (e.torrent.state !== 'seeding' || e.record.paused) return;
@@ -512,6 +524,7 @@ export class Daemon {
 
   #resume(entry: Entry): void {
     entry.startDate = this.nowSeconds();
+    entry.nextScrapeAt = entry.startDate + SCRAPE_AFTER_START_S;
     entry.finished = false;
     const insist = entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {};
     entry.torrent.resume(insist).catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
@@ -744,6 +757,7 @@ export class Daemon {
       if (s.downloadRate >= 1 || s.uploadRate >= 1) e.activityDate = now;
       this.#accounting.count(e.id, e.torrent);
       this.#checkSeedLimits(e, now);
+      if ((s.state === 'downloading' || s.state === 'seeding') && !e.scraping && now >= e.nextScrapeAt && e.meta.trackers.length > 0) this.#scrape(e, now);
     }
     this.#runQueue();
     this.#persistence.tick(entries);

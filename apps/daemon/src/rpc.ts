@@ -407,8 +407,8 @@ export class RpcHandler {
     for (const e of d.entries) {
       if (e.kind === 'torrent') {
         const s = e.torrent.stats();
-        down += s.downloadRate;
-        up += s.uploadRate;
+        down += s.recentDownloadRate;
+        up += s.recentUploadRate;
       }
       if (entryStatus(e) === 0) paused++;
       else active++;
@@ -437,12 +437,13 @@ export class RpcHandler {
     const fields = a.fields;
     if (!Array.isArray(fields) || !fields.every((f) => typeof f === 'string')) throw new RpcArgumentError('torrent-get needs "fields": an array of field names');
     const entries = this.#select(a);
+    const now = this.#daemon.nowSeconds();
     const out: Args = {};
     if (a.format === 'table') {
       const known = (fields as string[]).filter((f) => Object.hasOwn(TORRENT_FIELDS, f));
-      out.torrents = [known, ...entries.map((e) => Object.values(torrentFields(e, known)))];
+      out.torrents = [known, ...entries.map((e) => Object.values(torrentFields(e, known, now)))];
     } else {
-      out.torrents = entries.map((e) => torrentFields(e, fields as string[]));
+      out.torrents = entries.map((e) => torrentFields(e, fields as string[], now));
     }
     if (a.ids === 'recently-active') out.removed = this.#daemon.recentlyRemoved();
     return out;

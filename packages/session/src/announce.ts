@@ -27,6 +27,16 @@ export interface TrackerInfo {
    * silence: 1 of 3, 2 of 3, 3 of 3), and seconds until this try stops waiting.
    */
   attempt: { number: number; max: number; waitLeft: number } | undefined;
+  /** Seconds since its last announce started (in flight or finished). */
+  lastAnnounceStartAgo: number | undefined;
+  /** Seeders / leechers its last announce reply gave, when it said. */
+  seeders: number | undefined;
+  leechers: number | undefined;
+  /** Its last scrape (Torrent.scrape): seconds since it started and ended, and the counts or the error. */
+  scrape:
+    | { startAgo: number; ago: number; seeders: number; leechers: number; downloaded: number }
+    | { startAgo: number; ago: number; error: string; timedOut: boolean }
+    | undefined;
 }
 
 /** The tracker part of a torrent's or magnet's stats: each tracker, and when they are asked next. */
@@ -52,6 +62,10 @@ export function trackerReport(announcer: Announcer | undefined, clock: Clock): T
       error: t.lastError?.message,
       failures: t.failures,
       attempt: t.attempt ? { number: t.attempt.number, max: t.attempt.max, waitLeft: seconds(t.attempt.deadline - now) } : undefined,
+      lastAnnounceStartAgo: t.lastAnnounceStartAt === undefined ? undefined : seconds(now - t.lastAnnounceStartAt),
+      seeders: t.seeders,
+      leechers: t.leechers,
+      scrape: t.lastScrape ? { startAgo: seconds(now - t.lastScrape.startAt), ago: seconds(now - t.lastScrape.at), ...t.lastScrape.result } : undefined,
     })),
     nextAnnounceIn: next === undefined ? undefined : seconds(next - now),
   };

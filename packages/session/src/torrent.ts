@@ -621,6 +621,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   /** Leaves the swarm (telling trackers), keeps storage open; resume() continues. */
+  /**
+   * Scrapes one tracker of each tier (seeders, leechers, completed downloads), recorded in the
+   * stats' `trackers`. Nothing while not announcing (stopped, or without trackers). Never rejects.
+   */
+  async scrape(): Promise<void> {
+    await this.#announcer?.scrapeEach();
+  }
+
   async pause(): Promise<void> {
     if (this.#starting) await this.#starting.catch(() => undefined);
     if (this.#state === 'paused' || this.#state === 'stopped') return;
