@@ -173,6 +173,13 @@ test('torrent-set: each argument reads back from torrent-get, or its error names
   expect((await rpc('torrent-set', { ids: [id], labels: ['x,y'] })).result).toMatch(/comma/);
 });
 
+test('methods mainlined cannot do yet answer an error naming them', async () => {
+  const { rpc } = await daemon();
+  const id = await add(rpc, t, { paused: true });
+  expect((await rpc('torrent-rename-path', { ids: [id], path: 'set.bin', name: 'other.bin' })).result).toMatch(/^torrent-rename-path is not supported/);
+  expect((await rpc('blocklist-update')).result).toMatch(/^blocklist-update: /);
+});
+
 test('start-added-torrents false: torrents are added stopped unless the add says paused:false', async () => {
   const { rpc } = await daemon();
   expect((await rpc('session-set', { 'start-added-torrents': false })).result).toBe('success');

@@ -219,6 +219,13 @@ export class RpcHandler {
         return this.#each(a, (e) => daemon.remove(e, del));
       },
       'torrent-set': (a) => this.#torrentSet(a),
+      // Known methods mainlined cannot do yet: an error naming them, not "method name not recognized".
+      'torrent-rename-path': () => {
+        throw new RpcArgumentError('torrent-rename-path is not supported yet: files keep the paths their .torrent gives them');
+      },
+      'blocklist-update': () => {
+        throw new RpcArgumentError('blocklist-update: blocklists are not supported');
+      },
       'queue-move-top': (a) => this.#queueMove(a, 'top'),
       'queue-move-up': (a) => this.#queueMove(a, 'up'),
       'queue-move-down': (a) => this.#queueMove(a, 'down'),
