@@ -8,6 +8,7 @@ const tracker = (over: Partial<TrackerInfo>): TrackerInfo => ({
   peers: undefined,
   lastAnnounceAgo: undefined,
   error: undefined,
+  errorCode: undefined,
   failures: 0,
   attempt: undefined,
   lastAnnounceStartAgo: undefined,

@@ -142,9 +142,6 @@ const EXPECTED: Record<string, string> = {
   '-x': 'no PEX yet: pex-enabled true is refused',
   '-t 1 -Bh': 'bandwidth priorities are not supported yet: only normal is accepted',
   '-t 1 -Bl': 'bandwidth priorities are not supported yet: only normal is accepted',
-  '-t 1 -HL': "every torrent honors the session's limits: honorsSessionLimits false is refused",
-  '-t 1 -td http://127.0.0.1:1/announce': 'changing trackers is not supported yet: refused',
-  '-t 1 -tr 0': 'changing trackers is not supported yet: refused (Transmission removes the tracker -td added)',
 };
 
 const TORRENT_FIELDS = [

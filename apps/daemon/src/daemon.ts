@@ -330,6 +330,8 @@ export class Daemon {
       uploadLimit: this.#limit(record.uploadLimit, record.uploadLimited),
       downloadLimit: this.#limit(record.downloadLimit, record.downloadLimited),
       maxPeers: record.peerLimit ?? this.prefs.peerLimitPerTorrent,
+      ...(record.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
+      ...(record.trackers ? { trackers: record.trackers } : {}),
       ...(record.ignoreFreeSpace || !this.config.checkFreeSpace ? { ignoreFreeSpace: true } : {}),
     };
   }
@@ -625,16 +627,33 @@ export class Daemon {
     this.#runQueue();
   }
 
-  /** Labels, seeding limits, peer limit (torrent-set); a running torrent restarts to take a new peer limit. */
-  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number }): Promise<void> {
+  /**
+   * Labels, seeding limits, peer limit, session-limits honoring, trackers (torrent-set). What the
+   * session fixes when a torrent is added (peer limit, limiters, trackers) is applied by closing
+   * and adding the torrent again, resuming from its resume record.
+   */
+  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number; honorsSessionLimits?: boolean; trackers?: string[][] }): Promise<void> {
     const entry = this.#current(given);
     const r = entry.record;
     if (o.labels !== undefined) r.labels = [...o.labels];
     for (const k of ['seedRatioMode', 'seedRatioLimit', 'seedIdleMode', 'seedIdleLimit'] as const) if (o[k] !== undefined) Object.assign(r, { [k]: o[k] });
-    const newPeerLimit = o.peerLimit !== undefined && o.peerLimit !== (r.peerLimit ?? this.prefs.peerLimitPerTorrent);
-    if (o.peerLimit !== undefined) r.peerLimit = o.peerLimit;
+    let reopen = false;
+    if (o.peerLimit !== undefined && o.peerLimit !== (r.peerLimit ?? this.prefs.peerLimitPerTorrent)) {
+      r.peerLimit = o.peerLimit;
+      reopen = true;
+    }
+    if (o.honorsSessionLimits !== undefined && o.honorsSessionLimits !== (r.honorsSessionLimits ?? true)) {
+      if (o.honorsSessionLimits) delete r.honorsSessionLimits;
+      else r.honorsSessionLimits = false;
+      reopen = true;
+    }
+    if (o.trackers !== undefined) {
+      if (entry.kind === 'magnet') throw new DaemonError(`#${entry.id} has no metadata yet: change its trackers once it is here`);
+      r.trackers = o.trackers.map((t) => [...t]);
+      reopen = true;
+    }
     await this.state.saveRecord(r);
-    if (entry.kind === 'torrent' && newPeerLimit) await this.#reopen(entry);
+    if (entry.kind === 'torrent' && reopen) await this.#reopen(entry);
   }
 
   /** Closes a torrent in the session and adds it again from its record (to take options fixed at adding). */

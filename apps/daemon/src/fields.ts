@@ -179,6 +179,14 @@ function trackerList(tiers: readonly (readonly string[])[]): { announce: string;
   return out;
 }
 
+/**
+ * Transmission's TR_STAT_TRACKER_ERROR: a tracker answered with a failure reason. A tracker that
+ * cannot be reached is no torrent error there (trackerStats' lastAnnounceResult says it).
+ */
+function trackerRefusal(trackers: readonly TrackerInfo[]): string | undefined {
+  return trackers.find((t) => t.state === 'failed' && t.errorCode === 'REJECTED')?.error;
+}
+
 /** What trackerStats shows: the tiers, each tracker's report from the session, and the schedule. */
 interface Announcing {
   tiers: readonly (readonly string[])[];
@@ -273,7 +281,7 @@ const RECORD_FIELDS = {
   etaIdle: () => ETA_NOT_AVAIL,
   hashString: (c: { e: AnyEntry }) => c.e.record.infoHash,
   haveUnchecked: () => 0,
-  honorsSessionLimits: () => true,
+  honorsSessionLimits: (c: { e: AnyEntry }) => c.e.record.honorsSessionLimits !== false,
   id: (c: { e: AnyEntry }) => c.e.id,
   labels: (c: { e: AnyEntry }) => c.e.record.labels ?? [],
   manualAnnounceTime: () => -1,
@@ -301,8 +309,8 @@ export const TORRENT_FIELDS = {
   dateCreated: (c) => c.e.meta.creationDate ?? 0,
   desiredAvailable: (c) => (c.s.peers > 0 ? c.leftUntilDone : 0),
   downloadedEver: (c) => c.s.downloaded,
-  error: (c) => (c.s.error !== undefined ? 3 : c.s.trackerError !== undefined ? 2 : 0),
-  errorString: (c) => c.s.error ?? c.s.trackerError ?? '',
+  error: (c) => (c.s.error !== undefined ? 3 : trackerRefusal(c.s.trackers) !== undefined ? 2 : 0),
+  errorString: (c) => c.s.error ?? trackerRefusal(c.s.trackers) ?? '',
   eta: (c) => {
     if (c.s.state !== 'downloading' || c.leftUntilDone === 0) return ETA_NOT_AVAIL;
     return c.s.eta === undefined || !Number.isFinite(c.s.eta) ? ETA_UNKNOWN : Math.max(0, Math.round(c.s.eta));
@@ -319,7 +327,7 @@ export const TORRENT_FIELDS = {
   isPrivate: (c) => c.e.meta.private,
   isStalled: (c) => c.s.state === 'downloading' && c.s.downloadRate < 1,
   leftUntilDone: (c) => c.leftUntilDone,
-  magnetLink: (c) => magnetLink(c.e.meta.infoHash, c.e.meta.name, c.e.meta.trackers),
+  magnetLink: (c) => magnetLink(c.e.meta.infoHash, c.e.meta.name, c.e.torrent.trackers),
   maxConnectedPeers: (c) => c.e.torrent.stats().peers,
   metadataPercentComplete: () => 1,
   name: (c) => c.e.meta.name,
@@ -383,8 +391,8 @@ const MAGNET_FIELDS: { [K in keyof typeof TORRENT_FIELDS]: (c: MagnetCtx) => unk
   dateCreated: () => 0,
   desiredAvailable: () => 0,
   downloadedEver: () => 0,
-  error: (c) => (c.e.error !== undefined ? 3 : c.m?.trackerError !== undefined ? 2 : 0),
-  errorString: (c) => c.e.error ?? c.m?.trackerError ?? '',
+  error: (c) => (c.e.error !== undefined ? 3 : trackerRefusal(c.m?.trackers ?? []) !== undefined ? 2 : 0),
+  errorString: (c) => c.e.error ?? trackerRefusal(c.m?.trackers ?? []) ?? '',
   // Unknown even when stopped: with nothing left (no size yet) -1 would print as "Done".
   eta: () => ETA_UNKNOWN,
   'file-count': () => 0,

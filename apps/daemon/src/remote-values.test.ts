@@ -155,3 +155,27 @@ test('rateDownload follows a limit cut within seconds', async () => {
   console.log(`rateDownload followed a cut from 2000 to 50 kB/s in ${seconds.toFixed(1)} s`);
   expect(seconds).toBeLessThan(10);
 }, 60_000);
+
+test('error 2 only when a tracker refuses (failure reason); an unreachable one shows in trackerStats only', async () => {
+  const other = await makePayload(join(dir, 'seed'), { name: 'refused.bin', size: 100_000 });
+  const another = await makePayload(join(dir, 'seed'), { name: 'unreachable.bin', size: 100_001 });
+  // Not on opentracker's whitelist: it answers with a failure reason. Port 1: nothing listens.
+  tracker ??= await startOpentracker({ infoHashes: [] });
+  const refused = makeTorrent(other.path, { pieceLength: 32 * 1024, trackers: [tracker.announceUrl], outPath: join(dir, 'refused.torrent') });
+  const unreachable = makeTorrent(another.path, { pieceLength: 32 * 1024, trackers: ['http://127.0.0.1:1/announce'], outPath: join(dir, 'unreachable.torrent') });
+  const { rpc } = await daemon();
+  const ids: number[] = [];
+  for (const m of [refused, unreachable]) ids.push(((await rpc('torrent-add', { metainfo: Buffer.from(m.bytes).toString('base64'), 'download-dir': other.saveDir })).arguments['torrent-added'] as { id: number }).id);
+  const fields = ['error', 'errorString', 'trackerStats'];
+  const [r, u] = await poll(
+    async () => {
+      const rows = (await rpc('torrent-get', { ids, fields })).arguments.torrents as Row[];
+      return rows.every((row) => (row.trackerStats as Row[])[0]!.hasAnnounced === true) ? rows : undefined;
+    },
+    20_000,
+    () => 'both announces to fail',
+  );
+  expect(r).toMatchObject({ error: 2, errorString: expect.stringMatching(/not authorized/) });
+  expect(u).toMatchObject({ error: 0, errorString: '' });
+  expect((u!.trackerStats as Row[])[0]).toMatchObject({ lastAnnounceSucceeded: false, lastAnnounceResult: expect.stringMatching(/ECONNREFUSED/) });
+});

@@ -153,9 +153,10 @@ test('torrent-set: each argument reads back from torrent-get, or its error names
     seedIdleMode: [1, 'seedIdleMode', 1],
     seedRatioLimit: [3.5, 'seedRatioLimit', 3.5],
     seedRatioMode: [1, 'seedRatioMode', 1],
-    trackerAdd: [['http://127.0.0.1:1/announce'], 'trackers', [{ announce: 'http://127.0.0.1:1/announce' }]],
-    trackerRemove: [[0], 'trackers', []],
-    trackerReplace: [[0, 'http://127.0.0.1:2/announce'], 'trackers', [{ announce: 'http://127.0.0.1:2/announce' }]],
+    trackerAdd: [['http://127.0.0.1:1/announce'], 'trackers', [{ announce: 'http://127.0.0.1:1/announce', id: 0, scrape: 'http://127.0.0.1:1/scrape', tier: 0 }]],
+    trackerReplace: [[0, 'udp://127.0.0.1:2'], 'trackers', [{ announce: 'udp://127.0.0.1:2', id: 0, scrape: 'udp://127.0.0.1:2', tier: 0 }]],
+    trackerList: ['http://127.0.0.1:3/announce\nhttp://127.0.0.1:4/announce\n\nudp://127.0.0.1:5', 'trackerList', 'http://127.0.0.1:3/announce\nhttp://127.0.0.1:4/announce\n\nudp://127.0.0.1:5'],
+    trackerRemove: [[1], 'trackers', [{ announce: 'http://127.0.0.1:3/announce', id: 0, scrape: 'http://127.0.0.1:3/scrape', tier: 0 }, { announce: 'udp://127.0.0.1:5', id: 1, scrape: 'udp://127.0.0.1:5', tier: 1 }]],
     uploadLimit: [80, 'uploadLimit', 80],
     uploadLimited: [true, 'uploadLimited', true],
   };
@@ -169,7 +170,9 @@ test('torrent-set: each argument reads back from torrent-get, or its error names
       refused.push(key);
     }
   }
-  expect(refused.sort()).toEqual(['bandwidthPriority', 'group', 'honorsSessionLimits', 'location', 'trackerAdd', 'trackerRemove', 'trackerReplace'].sort());
+  expect(refused.sort()).toEqual(['bandwidthPriority', 'group', 'location'].sort());
+  expect((await rpc('torrent-set', { ids: [id], trackerAdd: ['ftp://x/'] })).result).toMatch(/"trackerAdd"/);
+  expect((await rpc('torrent-set', { ids: [id], trackerRemove: [9] })).result).toMatch(/"trackerRemove": no tracker with id 9/);
   expect((await rpc('torrent-set', { ids: [id], labels: ['x,y'] })).result).toMatch(/comma/);
 });
 

@@ -47,6 +47,10 @@ export interface TorrentRecord {
   seedIdleLimit?: number;
   /** Most peers of this torrent (absent: the session's peer-limit-per-torrent). */
   peerLimit?: number;
+  /** False: the session's speed limits do not apply to it. */
+  honorsSessionLimits?: boolean;
+  /** The tracker tiers as edited (trackerAdd / trackerRemove / trackerReplace); absent: the metainfo's. */
+  trackers?: string[][];
 }
 
 /** Session-wide numbers kept across restarts. */

@@ -1,6 +1,6 @@
 import type { TrackerPeer } from '@mainline/metainfo';
 import type { Clock } from '@mainline/rate';
-import { Announcer, type AnnouncerOptions, type TrackerStatusState } from '@mainline/rerequester';
+import { Announcer, type AnnouncerOptions, type TrackerErrorCode, type TrackerStatusState } from '@mainline/rerequester';
 import type { AddressFilter } from './address-filter.js';
 
 /** What the last tracker answers said: peers in the last reply, and the last error (cleared by a success). */
@@ -21,6 +21,8 @@ export interface TrackerInfo {
   lastAnnounceAgo: number | undefined;
   /** Its last error, until an answer clears it; failed announces in a row. */
   error: string | undefined;
+  /** The error's kind: `REJECTED` when the tracker itself answered with a failure reason. */
+  errorCode: TrackerErrorCode | undefined;
   failures: number;
   /**
    * While announcing: the try in flight, the most tries (a UDP tracker is asked again on
@@ -60,6 +62,7 @@ export function trackerReport(announcer: Announcer | undefined, clock: Clock): T
       peers: t.lastPeers,
       lastAnnounceAgo: t.lastAnnounceAt === undefined ? undefined : seconds(now - t.lastAnnounceAt),
       error: t.lastError?.message,
+      errorCode: t.lastError?.code,
       failures: t.failures,
       attempt: t.attempt ? { number: t.attempt.number, max: t.attempt.max, waitLeft: seconds(t.attempt.deadline - now) } : undefined,
       lastAnnounceStartAgo: t.lastAnnounceStartAt === undefined ? undefined : seconds(now - t.lastAnnounceStartAt),

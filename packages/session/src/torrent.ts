@@ -64,6 +64,10 @@ export interface TorrentOptions {
   resumeFile?: string;
   /** Skip the announce to trackers (direct peers only). */
   noTrackers?: boolean;
+  /** Tracker tiers to announce to instead of the metainfo's (a user's edits of the list). */
+  trackers?: string[][];
+  /** False: only this torrent's own limits apply, not the session's (Transmission's honorsSessionLimits). Default true. */
+  honorsSessionLimits?: boolean;
   /**
    * Seed existing data only: the files are opened read-only (nothing is created, truncated or
    * written) and a torrent whose wanted pieces are not all verified stops with an error instead
@@ -296,7 +300,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   get trackers(): string[][] {
-    return this.#announcer?.tiers ?? this.meta.trackers.map((t) => [...t]);
+    return this.#announcer?.tiers ?? this.#tiers().map((t) => [...t]);
+  }
+
+  /** The tiers announced to: the options' edit of the list, else the metainfo's. */
+  #tiers(): readonly (readonly string[])[] {
+    return this.#options.trackers ?? this.meta.trackers;
   }
 
   #setState(state: TorrentState): void {
@@ -452,8 +461,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       store,
       picker,
       clock: host.clock,
-      uploadLimiters: [this.uploadLimiter, host.uploadLimiter],
-      downloadLimiters: [this.downloadLimiter, host.downloadLimiter],
+      uploadLimiters: this.#options.honorsSessionLimits === false ? [this.uploadLimiter] : [this.uploadLimiter, host.uploadLimiter],
+      downloadLimiters: this.#options.honorsSessionLimits === false ? [this.downloadLimiter] : [this.downloadLimiter, host.downloadLimiter],
       ...(this.#options.maxPeers !== undefined ? { maxPeers: this.#options.maxPeers } : {}),
       ...(this.#options.maxUploads !== undefined ? { maxUploads: this.#options.maxUploads } : {}),
       // BEP 9: peers that came by magnet link fetch the info dict from us (not for private torrents).
@@ -496,7 +505,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (swarm.finished) this.#completedAnnounced = true;
     this.#setState(swarm.finished ? 'seeding' : 'downloading');
     if (swarm.finished) this.#startSeedClock();
-    if (!this.#options.noTrackers && meta.trackers.length > 0) this.#startAnnouncer(store, swarm);
+    if (!this.#options.noTrackers && this.#tiers().length > 0) this.#startAnnouncer(store, swarm);
     // Whom to dial, when, and how often again is the peer list's decision from here on.
     peerList.attach(swarm);
     // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
@@ -510,8 +519,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         infoHash: this.meta.infoHashBytes,
         peerId: host.peerId,
         port: host.port,
-        ...(this.meta.announce !== undefined ? { announce: this.meta.announce } : {}),
-        announceList: this.meta.announceList,
+        ...(this.#options.trackers ? { announceList: this.#options.trackers } : { ...(this.meta.announce !== undefined ? { announce: this.meta.announce } : {}), announceList: this.meta.announceList }),
         clock: host.clock,
         stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: store.amountLeft, numPeers: swarm.peers.size }),
         ...host.announcer,
