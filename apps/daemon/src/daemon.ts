@@ -350,9 +350,17 @@ export class Daemon {
     this.#registry.set(entry);
     // When the data is opened the totals include earlier sessions (from the resume record): this
     // session's traffic counts from there. The state changes right after opening, before any data.
+    let previous = torrent.state;
     torrent.on('state', (st) => {
       if (st === 'checking') entry.verifyQueued = false;
       if (st === 'downloading' || st === 'seeding') this.#accounting.baseline(entry.id, torrent);
+      // Found complete by a check (not by downloading: 'done' handles that): out of the incomplete dir too.
+      if (st === 'seeding' && previous === 'checking' && entry.record.dataDir !== undefined && !entry.moving) {
+        void Promise.resolve()
+          .then(() => this.#moveData(entry))
+          .catch((err: unknown) => this.#log(`#${entry.id} ${meta.name}: cannot move the data to ${entry.record.downloadDir}: ${(err as Error).message}`));
+      }
+      previous = st;
     });
     torrent.on('error', (e) => this.#log(`#${entry.id} ${meta.name}: ${e.message}`));
     torrent.on('done', () => {

@@ -270,3 +270,28 @@ test('incomplete dir and the torrent-done script: the data moves once complete, 
   await poll(async () => ((await get(rpc, [id], ['status']))[0]!.status === 6 ? true : undefined), 15_000, () => 'seeding from the download dir');
   expect((await get(rpc, [id], ['downloadDir', 'percentDone']))[0]).toEqual({ downloadDir: join(base, 'complete'), percentDone: 1 });
 }, 60_000);
+
+test('incomplete dir: complete data found there by the check moves to the download dir; the added script runs; the watch dir trashes', async () => {
+  const base = join(dir, 'found');
+  mkdirSync(join(base, 'incomplete'), { recursive: true });
+  writeFileSync(join(base, 'incomplete', 'set.bin'), readFileSync(payload.path));
+  const out = join(base, 'added.txt');
+  const script = join(base, 'added.sh');
+  writeFileSync(script, `#!/bin/sh\necho "$TR_TORRENT_ID $TR_TORRENT_NAME" > '${out}.tmp' && mv '${out}.tmp' '${out}'\n`);
+  chmodSync(script, 0o755);
+  const watch = join(base, 'watch');
+  mkdirSync(watch);
+  const { rpc } = await daemon({ downloadDir: join(base, 'complete'), watchDir: watch, watchIntervalMs: 200 });
+  const set = { 'incomplete-dir': join(base, 'incomplete'), 'incomplete-dir-enabled': true, 'script-torrent-added-filename': script, 'script-torrent-added-enabled': true, 'trash-original-torrent-files': true };
+  expect((await rpc('session-set', set)).result).toBe('success');
+  const id = await add(rpc, t);
+  await poll(() => (existsSync(join(base, 'complete', 'set.bin')) && !existsSync(join(base, 'incomplete', 'set.bin')) ? true : undefined), 20_000, () => 'the data to move');
+  await poll(async () => ((await get(rpc, [id], ['status']))[0]!.status === 6 ? true : undefined), 15_000, () => 'seeding');
+  await poll(() => (existsSync(out) ? true : undefined), 15_000, () => 'the added script');
+  expect(readFileSync(out, 'utf8')).toBe(`${id} set.bin\n`);
+  // A .torrent dropped in the watch dir is added and deleted (not renamed .added).
+  writeFileSync(join(watch, 'q.torrent'), extra[2]!.bytes);
+  await poll(async () => ((await rpc('torrent-get', { fields: ['hashString'] })).arguments.torrents as Row[]).some((r) => r.hashString === extra[2]!.infoHash) || undefined, 20_000, () => 'the watch dir to add it');
+  await poll(() => (!existsSync(join(watch, 'q.torrent')) ? true : undefined), 10_000, () => 'the .torrent to be trashed');
+  expect(existsSync(join(watch, 'q.torrent.added'))).toBe(false);
+}, 60_000);
