@@ -149,9 +149,10 @@ export class Daemon {
     this.setSessionSettings(saved);
     await this.session.listen();
     const records = await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`));
-    // Queue order as saved (records without a place go last, in the order they load).
-    records.sort((a, b) => (a.record.queuePosition ?? Infinity) - (b.record.queuePosition ?? Infinity));
-    records.forEach((r, i) => (r.record.queuePosition = i));
+    // Ids follow the order of adding; queue places as saved (without one: last, in that order).
+    [...records]
+      .sort((a, b) => (a.record.queuePosition ?? Infinity) - (b.record.queuePosition ?? Infinity))
+      .forEach((r, i) => (r.record.queuePosition = i));
     for (const { record, bytes } of records) {
       try {
         if (bytes) await this.#open(bytes, record);
@@ -332,6 +333,7 @@ export class Daemon {
       maxPeers: record.peerLimit ?? this.prefs.peerLimitPerTorrent,
       ...(record.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
       ...(record.trackers ? { trackers: record.trackers } : {}),
+      ...(record.filePaths ? { filePaths: record.filePaths } : {}),
       ...(record.ignoreFreeSpace || !this.config.checkFreeSpace ? { ignoreFreeSpace: true } : {}),
     };
   }
@@ -340,6 +342,7 @@ export class Daemon {
     const meta = parsed ?? parseTorrent(bytes);
     if (meta.infoHash !== record.infoHash) throw new DaemonError('the .torrent does not match its record');
     if (record.priorities.length !== meta.files.length) record.priorities = meta.files.map(() => 'normal');
+    if (record.filePaths && record.filePaths.length !== meta.files.length) delete record.filePaths;
     const torrent = await this.session.add(meta, this.#torrentOptions(record));
     return this.#wire(torrent, meta, bytes, record, this.#registry.allocate());
   }
@@ -462,7 +465,7 @@ export class Daemon {
       await entry.torrent.pause();
       await entry.torrent.saveResume();
       await this.session.remove(entry.meta.infoHash);
-      const top = entry.meta.files.length === 1 && entry.meta.files[0]!.path.length === 1 ? entry.meta.files[0]!.path[0]! : entry.meta.name;
+      const top = (entry.record.filePaths?.[0] ?? entry.meta.files[0]!.path)[0]!;
       await mkdir(to, { recursive: true });
       await rename(join(from, top), join(to, top));
       const record: TorrentRecord = { ...entry.record };
@@ -662,6 +665,41 @@ export class Daemon {
     }
     await this.state.saveRecord(r);
     if (entry.kind === 'torrent' && reopen) await this.#reopen(entry);
+  }
+
+  /**
+   * Transmission's torrent-rename-path: the file or folder `path` (as torrent-get's file names
+   * show it, e.g. `name/sub`) gets the last component `name`, on disk when it is there and in the
+   * torrent's file list; renaming the top item renames the torrent. The torrent reopens on the new
+   * paths (its resume record still holds: a rename keeps sizes and times).
+   */
+  async renamePath(given: AnyEntry, path: string, name: string): Promise<{ path: string; name: string; id: number }> {
+    const entry = this.#current(given);
+    if (entry.kind !== 'torrent') throw new DaemonError(`#${entry.id} has no file list until its metadata is here`);
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw new DaemonError(`torrent-rename-path: "${name}" is not a file name`);
+    const from = path.split('/').filter((c) => c !== '');
+    const paths = entry.record.filePaths ?? entry.meta.files.map((f) => [...f.path]);
+    const under = (p: readonly string[]): boolean => from.length <= p.length && from.every((c, i) => p[i] === c);
+    if (from.length === 0 || !paths.some(under)) throw new DaemonError(`torrent-rename-path: the torrent has no file or folder "${path}"`);
+    const to = [...from.slice(0, -1), name];
+    const renamed = paths.map((p) => (under(p) ? [...to, ...p.slice(from.length)] : p));
+    if (from.join('/') !== to.join('/') && paths.some((p) => to.every((c, i) => p[i] === c) && !under(p))) throw new DaemonError(`torrent-rename-path: "${to.join('/')}" is already in the torrent`);
+    const dir = entry.record.dataDir ?? entry.record.downloadDir;
+    const running = !entry.record.paused && !entry.queued;
+    await entry.torrent.pause();
+    await entry.torrent.saveResume();
+    try {
+      await rename(join(dir, ...from), join(dir, ...to));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // nothing on disk yet: only the names change
+    }
+    entry.record.filePaths = renamed;
+    if (from.length === 1) entry.record.name = name;
+    await this.state.saveRecord(entry.record);
+    entry.queued = false;
+    entry.record.paused = !running;
+    await this.#reopen(entry);
+    return { path, name, id: entry.id };
   }
 
   /** Closes a torrent in the session and adds it again from its record (to take options fixed at adding). */

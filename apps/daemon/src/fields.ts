@@ -153,7 +153,7 @@ function peerInfo(p: Peer, pieceCount: number): Record<string, unknown> {
 function fileProgress(c: Ctx): { bytesCompleted: number; length: number; name: string }[] {
   const { e, have } = c;
   const m = e.meta;
-  return m.files.map((f) => {
+  return m.files.map((f, index) => {
     let done = 0;
     if (f.length > 0) {
       const first = Math.floor(f.offset / m.pieceLength);
@@ -165,7 +165,7 @@ function fileProgress(c: Ctx): { bytesCompleted: number; length: number; name: s
         done += end - start;
       }
     }
-    return { bytesCompleted: done, length: f.length, name: f.path.join('/') };
+    return { bytesCompleted: done, length: f.length, name: (e.record.filePaths?.[index] ?? f.path).join('/') };
   });
 }
 
@@ -330,7 +330,8 @@ export const TORRENT_FIELDS = {
   magnetLink: (c) => magnetLink(c.e.meta.infoHash, c.e.meta.name, c.e.torrent.trackers),
   maxConnectedPeers: (c) => c.e.torrent.stats().peers,
   metadataPercentComplete: () => 1,
-  name: (c) => c.e.meta.name,
+  // The record's: the metainfo's, or what torrent-rename-path made of it.
+  name: (c) => c.e.record.name,
   peers: (c) => c.e.torrent.peers.map((p) => peerInfo(p, c.e.meta.pieceCount)),
   peersConnected: (c) => c.s.peers,
   peersFrom: (c) => peersFrom(c.e.torrent.peerList.counts().connected),

@@ -269,9 +269,7 @@ export class RpcHandler {
       },
       'torrent-set': (a) => this.#torrentSet(a),
       // Known methods mainlined cannot do yet: an error naming them, not "method name not recognized".
-      'torrent-rename-path': () => {
-        throw new RpcArgumentError('torrent-rename-path is not supported yet: files keep the paths their .torrent gives them');
-      },
+      'torrent-rename-path': (a) => this.#renamePath(a),
       'blocklist-update': () => {
         throw new RpcArgumentError('blocklist-update: blocklists are not supported');
       },
@@ -566,6 +564,15 @@ export class RpcHandler {
       if (err.detail !== err.message) this.#daemon.log(`torrent-add: ${err.detail}`);
       throw new DaemonError(err.message);
     }
+  }
+
+  async #renamePath(a: Args): Promise<Args> {
+    const path = optString(a, 'path');
+    const name = optString(a, 'name');
+    if (path === undefined || name === undefined) throw new RpcArgumentError('torrent-rename-path needs "path" and "name"');
+    const selected = this.#select(a);
+    if (selected.length !== 1) throw new RpcArgumentError('torrent-rename-path requires 1 torrent');
+    return this.#daemon.renamePath(selected[0]!, path, name);
   }
 
   async #queueMove(a: Args, how: QueueMove): Promise<Args> {

@@ -66,6 +66,11 @@ export interface TorrentOptions {
   noTrackers?: boolean;
   /** Tracker tiers to announce to instead of the metainfo's (a user's edits of the list). */
   trackers?: string[][];
+  /**
+   * Each file's path under savePath instead of the metainfo's (files renamed by the user), in
+   * metainfo file order; the first component of every path is the new top name when renamed.
+   */
+  filePaths?: string[][];
   /** False: only this torrent's own limits apply, not the session's (Transmission's honorsSessionLimits). Default true. */
   honorsSessionLimits?: boolean;
   /**
@@ -303,6 +308,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     return this.#announcer?.tiers ?? this.#tiers().map((t) => [...t]);
   }
 
+  /** The files on disk: the metainfo's paths, or the renamed ones of the options. */
+  #files(): { path: readonly string[]; length: number }[] {
+    const renamed = this.#options.filePaths;
+    return this.meta.files.map((f, i) => ({ path: renamed?.[i] ?? f.path, length: f.length }));
+  }
+
   /** The tiers announced to: the options' edit of the list, else the metainfo's. */
   #tiers(): readonly (readonly string[])[] {
     return this.#options.trackers ?? this.meta.trackers;
@@ -348,7 +359,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const meta = this.meta;
     this.#storage = new Storage({
       root: this.savePath,
-      files: meta.files.map((f) => ({ path: f.path, length: f.length })),
+      files: this.#files(),
       pieceLength: meta.pieceLength,
       priorities: this.#priorities,
       name: meta.infoHash,
@@ -692,7 +703,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
    */
   async deleteData(): Promise<DeleteDataResult> {
     await this.stop();
-    const result = await deleteTorrentData({ root: this.savePath, files: this.meta.files.map((f) => ({ path: f.path, length: f.length })), name: this.meta.infoHash });
+    const result = await deleteTorrentData({ root: this.savePath, files: this.#files(), name: this.meta.infoHash });
     if (this.#options.resumeFile) await rm(this.#options.resumeFile, { force: true });
     return result;
   }
@@ -857,7 +868,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   /** Where this torrent's data is: the file itself (single-file) or its folder. */
   get contentPath(): string {
-    return join(this.savePath, this.meta.name);
+    return join(this.savePath, this.#files()[0]?.path[0] ?? this.meta.name);
   }
 }
 
