@@ -112,9 +112,9 @@ const getting = (p: Peer): boolean => p.uploadRate() >= 1;
  * states (interested and unchoked), not rates; flagStr follows libtransmission's order and rules:
  * T uTP, D downloading (else d: we are interested), U uploading (else u: they are interested),
  * K they unchoked us but we are not interested, ? we unchoked them but they are not interested,
- * I incoming. (O optimistic, E encrypted, H DHT and X PEX peers never occur here yet.)
+ * H / X a peer the DHT / PEX told of, I incoming. (O optimistic and E encrypted do not occur yet.)
  */
-function peerInfo(p: Peer, pieceCount: number): Record<string, unknown> {
+function peerInfo(p: Peer, pieceCount: number, source: PeerSource | undefined): Record<string, unknown> {
   const clientIsChoked = p.peerChoking;
   const clientIsInterested = p.amInterested;
   const peerIsChoked = p.amChoking;
@@ -129,6 +129,8 @@ function peerInfo(p: Peer, pieceCount: number): Record<string, unknown> {
   else if (peerIsInterested) flags += 'u';
   if (!clientIsChoked && !clientIsInterested) flags += 'K';
   if (!peerIsChoked && !peerIsInterested) flags += '?';
+  if (source === 'dht') flags += 'H';
+  else if (source === 'pex') flags += 'X';
   if (p.incoming) flags += 'I';
   return {
     address: p.remoteAddress,
@@ -332,7 +334,7 @@ export const TORRENT_FIELDS = {
   metadataPercentComplete: () => 1,
   // The record's: the metainfo's, or what torrent-rename-path made of it.
   name: (c) => c.e.record.name,
-  peers: (c) => c.e.torrent.peers.map((p) => peerInfo(p, c.e.meta.pieceCount)),
+  peers: (c) => c.e.torrent.peers.map((p) => peerInfo(p, c.e.meta.pieceCount, c.e.torrent.peerList.connectionSource(p.remoteAddress, p.remotePort))),
   peersConnected: (c) => c.s.peers,
   peersFrom: (c) => peersFrom(c.e.torrent.peerList.counts().connected),
   peersGettingFromUs: (c) => c.e.torrent.peers.filter(getting).length,

@@ -254,7 +254,10 @@ export class RpcHandler {
         return {};
       },
       'free-space': (a) => this.#freeSpace(a),
-      'port-test': () => ({ 'port-is-open': daemon.peerPort > 0 }),
+      // Transmission asks a service on the Internet; answering "open" from here would be a guess.
+      'port-test': () => {
+        throw new RpcArgumentError('port-test: the port cannot be checked from outside: mainlined asks no port-check service');
+      },
       'torrent-get': (a) => this.#torrentGet(a),
       'torrent-add': (a) => this.#torrentAdd(a),
       'torrent-start': (a) => this.#each(a, (e) => daemon.startTorrent(e)),

@@ -201,7 +201,7 @@ export interface TorrentHost {
 }
 
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
-export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts'>;
+export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts' | 'connectionSource'>;
 
 /**
  * One torrent: download.py's wiring as an object. Storage and its verified pieces, the picker,
