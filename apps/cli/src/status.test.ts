@@ -8,8 +8,13 @@ const tracker = (over: Partial<TrackerInfo>): TrackerInfo => ({
   peers: undefined,
   lastAnnounceAgo: undefined,
   error: undefined,
+  errorCode: undefined,
   failures: 0,
   attempt: undefined,
+  lastAnnounceStartAgo: undefined,
+  seeders: undefined,
+  leechers: undefined,
+  scrape: undefined,
   ...over,
 });
 
