@@ -57,6 +57,14 @@ export interface DaemonConfig {
    * multicast (Transmission's `lpd-enabled`; off by default, as in Transmission).
    */
   lpdEnabled: boolean;
+  /**
+   * The DHT (BEP 5): find peers of non-private torrents, and trackerless magnets, through it
+   * (Transmission's `dht-enabled`). Off by default here, unlike Transmission: turn it on in the
+   * config file or with session-set. Its node table is `dht.dat` in the state directory.
+   */
+  dhtEnabled: boolean;
+  /** DHT bootstrap nodes, `host:port` (default: the public routers). */
+  dhtBootstrap?: string[];
 }
 
 export class ConfigError extends Error {
@@ -89,6 +97,7 @@ export function defaultConfig(): DaemonConfig {
     fetchPrivateAddresses: false,
     checkFreeSpace: true,
     lpdEnabled: false,
+    dhtEnabled: false,
   };
 }
 
@@ -122,6 +131,8 @@ const FIELDS: Record<keyof DaemonConfig, [Check, string]> = {
   fetchPrivateAddresses: [isBool, 'true or false'],
   checkFreeSpace: [isBool, 'true or false'],
   lpdEnabled: [isBool, 'true or false'],
+  dhtEnabled: [isBool, 'true or false'],
+  dhtBootstrap: [(v) => Array.isArray(v) && v.every((x) => typeof x === 'string' && /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(x)), 'a list of host:port'],
 };
 
 /** Checks a partial config (from JSON or flags); unknown keys and wrong types are errors. */

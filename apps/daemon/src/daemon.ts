@@ -61,6 +61,8 @@ export interface SessionSettings {
   downloadDir?: string;
   /** Local peer discovery on or off (switched at once). */
   lpdEnabled?: boolean;
+  /** The DHT on or off (switched at once; its table is saved when it stops). */
+  dhtEnabled?: boolean;
 }
 
 export interface TrafficStats {
@@ -131,6 +133,8 @@ export class Daemon {
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
       lsd: this.config.lpdEnabled,
+      // The node table beside the torrents' state, not among the resume records.
+      dht: { enabled: this.config.dhtEnabled, stateDir: this.config.stateDir, ...(this.config.dhtBootstrap ? { bootstrap: this.config.dhtBootstrap } : {}) },
     });
   }
 
@@ -153,7 +157,7 @@ export class Daemon {
     this.#saved = await this.state.loadSession();
     this.#saved.sessionCount++;
     const saved: SessionSettings = {};
-    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled'] as const) {
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'dhtEnabled'] as const) {
       if (this.#saved[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: this.#saved[k] });
     }
     this.setSessionSettings(saved);
@@ -493,6 +497,10 @@ export class Daemon {
       // Opens or closes the LSD sockets; its outcome is the session's lsdStatus().
       void this.session.setLsd(s.lpdEnabled).catch(() => undefined);
     }
+    if (s.dhtEnabled !== undefined && s.dhtEnabled !== c.dhtEnabled) {
+      c.dhtEnabled = s.dhtEnabled;
+      void this.session.setDht(s.dhtEnabled).catch((err: unknown) => this.#log(`DHT: ${(err as Error).message}`));
+    }
     this.session.setLimits({
       upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled),
       download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled),
@@ -544,6 +552,7 @@ export class Daemon {
       speedLimitDownEnabled: c.speedLimitDownEnabled,
       downloadDir: c.downloadDir,
       lpdEnabled: c.lpdEnabled,
+      dhtEnabled: c.dhtEnabled,
     };
   }
 

@@ -216,7 +216,7 @@ export class RpcHandler {
       'blocklist-url': '',
       'cache-size-mb': 4,
       'config-dir': c.stateDir,
-      'dht-enabled': false,
+      'dht-enabled': c.dhtEnabled,
       'download-dir': c.downloadDir,
       'download-queue-enabled': false,
       'download-queue-size': 5,
@@ -284,8 +284,10 @@ export class RpcHandler {
     const down = optNumber(a, 'speed-limit-down');
     const downOn = optBool(a, 'speed-limit-down-enabled');
     const lpd = optBool(a, 'lpd-enabled');
+    const dht = optBool(a, 'dht-enabled');
     this.#daemon.setSessionSettings({
       ...(lpd !== undefined ? { lpdEnabled: lpd } : {}),
+      ...(dht !== undefined ? { dhtEnabled: dht } : {}),
       ...(up !== undefined ? { speedLimitUp: up } : {}),
       ...(upOn !== undefined ? { speedLimitUpEnabled: upOn } : {}),
       ...(down !== undefined ? { speedLimitDown: down } : {}),

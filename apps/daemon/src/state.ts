@@ -48,6 +48,7 @@ export interface SessionRecord {
   speedLimitDownEnabled?: boolean;
   downloadDir?: string;
   lpdEnabled?: boolean;
+  dhtEnabled?: boolean;
 }
 
 const HASH = /^[0-9a-f]{40}$/;
@@ -131,7 +132,7 @@ export class StateStore {
         sessionCount: num('sessionCount'),
       };
       for (const k of ['speedLimitUp', 'speedLimitDown'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
-      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
+      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled', 'dhtEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
       if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
       return out;
     } catch {

@@ -11,6 +11,8 @@ export type DhtNodeTuning = Partial<Omit<DhtOptions, 'socket' | 'clock' | 'state
 
 /** How the session runs the mainline DHT (BEP 5). */
 export interface SessionDhtOptions {
+  /** Whether it runs from the start (default true; false: these settings wait for setDht(true)). */
+  enabled?: boolean;
   /** Bootstrap nodes as `host:port` (default the public routers, DEFAULT_BOOTSTRAP of @mainline/dht). Tests give their own. */
   bootstrap?: readonly string[];
   /**
