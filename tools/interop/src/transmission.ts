@@ -18,6 +18,8 @@ export interface TransmissionOptions {
    * 3.00 drops 127.0.0.0/8 peers it hears of from trackers.
    */
   readonly seed: boolean;
+  /** Files written into its config dir before it starts, by name (e.g. a `dht.dat` node table). */
+  readonly configFiles?: Readonly<Record<string, Uint8Array>>;
   /** Extra settings.json entries (override the harness's). */
   readonly settings?: Readonly<Record<string, string | number | boolean>>;
   /**
@@ -112,6 +114,13 @@ function baseSettings(port: number, dir: string, rpcPort: number | undefined, ex
   };
 }
 
+function writeConfigFiles(config: string, files: TransmissionOptions['configFiles']): void {
+  for (const [name, bytes] of Object.entries(files ?? {})) {
+    if (name.includes('/') || name.startsWith('.')) throw new InteropError('BAD_ARGUMENT', `config file ${name}: a plain file name is needed`);
+    writeFileSync(join(config, name), bytes);
+  }
+}
+
 function hasProgram(name: string): boolean {
   try {
     requireProgram(name, '');
@@ -139,6 +148,7 @@ async function startDaemon(opts: TransmissionOptions): Promise<TransmissionHandl
   const dir = resolve(opts.dir);
   const settings = baseSettings(port, dir, rpcPort, opts.settings);
   writeFileSync(join(config, 'settings.json'), JSON.stringify(settings, null, 2));
+  writeConfigFiles(config, opts.configFiles);
   const proc = spawnTracked(program, ['-f', '-g', config], { cwd: config });
   const url = `http://127.0.0.1:${rpcPort}/transmission/rpc`;
   let sessionId = '';
@@ -262,6 +272,7 @@ async function startCli(opts: TransmissionOptions): Promise<TransmissionHandle> 
   const config = makeTempDir('transmission-cli');
   const dir = resolve(opts.dir);
   writeFileSync(join(config, 'settings.json'), JSON.stringify(baseSettings(port, dir, undefined, opts.settings), null, 2));
+  writeConfigFiles(config, opts.configFiles);
   const size = parseTorrent(new Uint8Array(readFileSync(opts.torrentPath))).totalLength;
   const box = new StatusBox<TransmissionStatus>(() => `transmission-cli on port ${port}:\n${proc.recentOutput()}`);
   const make = (state: string, progress: number, down: number, up: number, peers: number): TransmissionStatus => {
