@@ -165,6 +165,13 @@ test('settings given while off ({ enabled: false }) apply when switched on', asy
   await until(() => s.dhtStatus().nodes === 1, 'the join through the given node');
 });
 
+test('a bad DHT setting is an error at once, naming it (not when the DHT first starts)', () => {
+  expect(() => new Session({ dht: { enabled: false, bootstrap: ['nowhere'] } })).toThrow(/bootstrap node must be host:port.*nowhere/);
+  expect(() => new Session({ dht: { node: { alpha: 0 } } })).toThrow(/alpha must be a positive number/);
+  expect(() => new Session({ dht: { node: { bogus: 1 } as object } })).toThrow(/unknown DHT option "bogus"/);
+  expect(() => new Session({ dht: { retryMinMs: -1 } })).toThrow(/dht.retryMinMs/);
+});
+
 test('a session without its UDP endpoint refuses the dht option, naming it', () => {
   expect(() => new Session({ udp: false, dht: true })).toThrow(/dht.*udp/);
 });
