@@ -42,6 +42,8 @@ export interface SessionSettings extends Partial<AltSpeedSettings> {
   lpdEnabled?: boolean;
   seedRatioLimit?: number;
   seedRatioLimited?: boolean;
+  /** The DHT on or off (switched at once; its table is saved when it stops). */
+  dhtEnabled?: boolean;
 }
 
 export interface DaemonOptions {
@@ -124,6 +126,8 @@ export class Daemon {
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
       lsd: this.config.lpdEnabled ? (options.session?.lsd ?? true) : false,
+      // The node table beside the torrents' state, not among the resume records.
+      dht: { enabled: this.config.dhtEnabled, stateDir: this.config.stateDir, ...(this.config.dhtBootstrap ? { bootstrap: this.config.dhtBootstrap } : {}) },
     });
     this.#turtle = new TurtleSchedule(options.clock ?? wallClock, () => this.config, (on) => {
       this.#log(`turtle ${on ? 'on' : 'off'} by the schedule`);
@@ -164,7 +168,7 @@ export class Daemon {
     this.#accounting.load(record);
     this.prefs = loadPrefs(defaultPrefs(this.config.downloadDir), record.prefs);
     const saved: SessionSettings = {};
-    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited', ...ALT_SPEED_KEYS] as const) {
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited', 'dhtEnabled', ...ALT_SPEED_KEYS] as const) {
       if (record[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: record[k] });
     }
     this.setSessionSettings(saved);
@@ -848,22 +852,18 @@ export class Daemon {
       // Opens or closes the LSD sockets; its outcome is the session's lsdStatus().
       void this.session.setLsd(s.lpdEnabled).catch(() => undefined);
     }
+    if (s.dhtEnabled !== undefined && s.dhtEnabled !== c.dhtEnabled) {
+      c.dhtEnabled = s.dhtEnabled;
+      this.session.setDht(s.dhtEnabled).catch((err: unknown) => this.#log(`DHT: ${(err as Error).message}`));
+    }
     for (const k of ALT_SPEED_KEYS) if (s[k] !== undefined) Object.assign(c, { [k]: s[k] });
     this.session.setLimits(this.#sessionLimits());
     if (TurtleSchedule.touchesSchedule(s)) this.#turtle.poke();
   }
 
-  /**
-   * DHT on or off. The session has no DHT yet: `dht-enabled` stays false and asking for it is an
-   * error naming it. Wiring the DHT means: this getter reads the session's state, checkDht
-   * switches it (as setSessionSettings does for LSD), and the session record keeps it.
-   */
+  /** DHT on or off (session-get's dht-enabled). */
   get dhtEnabled(): boolean {
-    return false;
-  }
-
-  checkDht(enabled: boolean): void {
-    if (enabled) throw new DaemonError('argument "dht-enabled" cannot be true: the DHT is not supported yet');
+    return this.config.dhtEnabled;
   }
 
   /** session-set's settings of prefs.ts; the queue runs again at once (a bigger queue starts torrents). */
@@ -897,6 +897,7 @@ export class Daemon {
       seedRatioLimit: c.seedRatioLimit,
       seedRatioLimited: c.seedRatioLimited,
       prefs: { ...this.prefs },
+      dhtEnabled: c.dhtEnabled,
     };
   }
 
