@@ -22,7 +22,7 @@ import {
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
-import type { PeerHandOff, PeerView, WireHub } from '@mainline/connecter';
+import { PexExtension, type PeerHandOff, type PeerView, type WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
 import { dhtEntry, type DhtRegistry } from './dht.js';
@@ -500,6 +500,15 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     this.#applyPriorities(picker);
     if (this.#options.sequential) picker.setSequential(true);
+    const peerList = this.#peerList;
+    // BEP 11 peer exchange: never on a private torrent (its peers come from its tracker only).
+    let peers: Iterable<PeerView> = [];
+    const pex = new PexExtension({
+      clock: host.clock,
+      peerId: host.peerId,
+      peers: () => peers,
+      onPeers: (found) => peerList.add(found, 'pex'),
+    });
     const swarm = new ReportingSwarm({
       hub: host.hub,
       infoHash: meta.infoHashBytes,
@@ -515,8 +524,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       metadata: meta.infoBytes,
       private: meta.private,
       listenPort: () => host.port,
+      extensions: meta.private ? [] : [pex],
     });
     this.#swarm = swarm;
+    peers = swarm.peers;
     this.#etaRate = undefined;
     swarm.on('piece', (i) => {
       this.#eta?.dataCameIn(store.pieceSize(i));
@@ -530,7 +541,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     swarm.on('finished', () => this.#finished());
     swarm.on('error', (e) => this.#fail(e));
-    const peerList = this.#peerList;
     swarm.on('banned', (k, r) => {
       // Bans on loopback are per peer id (see banKey); only a plain address can be refused by the list.
       if (isIP(k) !== 0) peerList.ban(k);

@@ -138,6 +138,13 @@ def main():
             sys.exit(2)
     for n in args.dht_node:
         ses.add_dht_node(parse_peer(n))
+    # Rate limits skip peers on the local network (libtorrent's "local" peer class), which on
+    # loopback is every peer: give that class the same limits, or they would mean nothing here.
+    if args.upload_limit or args.download_limit:
+        local = ses.get_peer_class(ses.local_peer_class_id)
+        local["upload_limit"] = args.upload_limit
+        local["download_limit"] = args.download_limit
+        ses.set_peer_class(ses.local_peer_class_id, local)
 
     if args.magnet:
         params = lt.parse_magnet_uri(args.magnet)
