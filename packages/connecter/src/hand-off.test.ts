@@ -95,8 +95,14 @@ test('what a peer said before the metadata is checked at adoption: a bitfield of
   await metadata;
   const held = (): PeerConnection | undefined => hub.peers(meta.infoHashBytes).find((c) => c.peerId && hex(c.peerId) === hex(peerId('short-bf')));
   await eventually(() => (held()?.messagesReceived ?? 0) >= 2, 'the raw peer bitfield in');
+  const rawPort = held()!.remotePort;
+  const closed: number[] = [];
+  fetcher.on('closed', (_h, p) => closed.push(p));
   const leech = await fx.node(meta, join(dir, `leech-${++dirs}`), { id: peerId('magnet'), hub: { hub, port }, handOff: fetcher });
   await raw.closedWithin();
+  // Dropped at adoption, before the swarm took it: the peer list still hears that it closed.
+  await eventually(() => closed.includes(rawPort), 'the close reported');
+  expect(closed).toEqual([rawPort]);
   expect(log.map((l) => l.code)).toEqual(['BAD_BITFIELD']);
   expect(leech.swarm.peers.size).toBe(1);
   await leech.completed;

@@ -134,6 +134,8 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   /** Our BEP 10 side: ut_metadata (fetching) on the wire-extension host. */
   readonly #extensions: ExtensionHost;
   readonly #peers = new Map<PeerConnection, FetchPeer>();
+  /** Connections given away by take(): one the taker closes before attaching its handler still ends here. */
+  readonly #taken = new WeakSet<PeerConnection>();
   /** Dials started by connect() and not handshaken yet, by `host:port`. */
   readonly #dialing = new Set<string>();
   /** Ban keys and dialled addresses of peers that sent bad metadata. */
@@ -231,6 +233,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
     this.#registered = false;
     const peers = [...this.#peers.values()].filter((p) => p.conn.state === 'open');
     for (const p of this.#peers.values()) this.#extensions.onClose(p);
+    for (const p of peers) this.#taken.add(p.conn);
     this.#peers.clear();
     return peers.map((p) => ({
       conn: p.conn,
@@ -399,8 +402,10 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   }
 
   #onClose(peer: FetchPeer, reason: string): void {
-    if (!this.#peers.delete(peer.conn)) return;
+    const taken = this.#taken.delete(peer.conn);
+    if (!this.#peers.delete(peer.conn) && !taken) return;
     this.emit('closed', peer.conn.remoteAddress, peer.conn.remotePort);
+    if (taken) return;
     this.#extensions.onClose(peer);
     for (const t of peer.requested.values()) this.#clock.clearTimeout(t);
     peer.requested.clear();
