@@ -65,6 +65,18 @@ describe('no peers: the user always sees what is tried, what failed, when it ret
     expect(text).toContain('this magnet link names no trackers (tr=) and no peers (x.pe), and the DHT is off (--no-dht): add --peer host:port, or use a link with trackers');
   });
 
+  test('a magnet whose --peer refuses: the failure and when it is dialled next, from the magnet\'s peer list', async () => {
+    const dir = makeTempDir('ml-screen-magnet-peer-');
+    const port = await closedPort();
+    const term = terminal(['download', formatMagnet({ infoHash: 'ce'.repeat(20) }), '-o', join(dir, 'out'), '--peer', `127.0.0.1:${port}`, ...local(dir)]);
+    const text = unwrapped(await term.waitFor(/next in \d+s/));
+    expect(text).toContain('fetching metadata: 0 peers (0 with metadata)');
+    expect(text).toContain(`peer 127.0.0.1:${port} refused the connection (nothing listens on that port) (1 try, next in`);
+    expect(text).not.toContain('trying again');
+    term.keys('C-c');
+    expect(await term.exitCode()).toBe(130);
+  });
+
   test('--peer to a closed port with --no-trackers: the failure, the next try; Ctrl-C does not claim trackers were told', async () => {
     const dir = makeTempDir('ml-screen-peer-');
     const port = await closedPort();

@@ -306,6 +306,8 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
         clock: this.clock,
         addressFilter: this.addressFilter,
         dht: this.dht,
+        lsd: this.lsd,
+        ...(this.peerList ? { peerList: this.peerList } : {}),
         pieceHasher: this.pieceHasher,
         ...(this.announcer ? { announcer: this.announcer } : {}),
         addTorrent: (meta, o) => this.#add(meta, o),

@@ -63,6 +63,11 @@ export interface TorrentOptions {
   /** Peers trackers gave before the torrent was added (while its magnet fetched the metadata): source `tracker`. */
   trackerPeers?: { ip: string; port: number }[];
   /**
+   * The peer list to carry on with (a magnet's, which its metadata fetch dialled through): every
+   * address, source, backoff and connection it knows stays; a new one is made otherwise.
+   */
+  peerList?: PeerList;
+  /**
    * Open connections to adopt when the torrent first joins the swarm (a magnet's metadata
    * connections: no redial). Released (closed) if the torrent stops or fails before that.
    */
@@ -294,12 +299,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#countWanted();
     this.uploadLimiter = new TokenBucket({ clock: host.clock, rate: options.uploadLimit ?? 0 });
     this.downloadLimiter = new TokenBucket({ clock: host.clock, rate: options.downloadLimit ?? 0 });
-    this.#peerList = new PeerList({
-      ...host.peerList,
-      clock: host.clock,
-      ...(host.addressFilter ? { filter: host.addressFilter } : {}),
-      ...(options.peerRedialMs !== undefined ? { userRetryMs: options.peerRedialMs } : {}),
-    });
+    this.#peerList =
+      options.peerList ??
+      new PeerList({
+        ...host.peerList,
+        clock: host.clock,
+        ...(host.addressFilter ? { filter: host.addressFilter } : {}),
+        ...(options.peerRedialMs !== undefined ? { userRetryMs: options.peerRedialMs } : {}),
+      });
     this.#peerList.add(options.magnetPeers ?? [], 'magnet');
     this.#peerList.add(options.trackerPeers ?? [], 'tracker');
     this.#handOff = options.handOff;
