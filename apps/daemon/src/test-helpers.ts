@@ -83,9 +83,9 @@ export interface HttpResult {
 }
 
 /** One raw HTTP request to the daemon (from `localAddress`, e.g. 127.0.0.2, to be another client). */
-export function http(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string }): Promise<HttpResult> {
+export function http(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string; host?: string }): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const where = { host: '127.0.0.1', port, method: opts.method ?? 'POST', path: opts.path ?? '/transmission/rpc', headers: opts.headers ?? {} };
+    const where = { host: opts.host ?? '127.0.0.1', port, method: opts.method ?? 'POST', path: opts.path ?? '/transmission/rpc', headers: opts.headers ?? {} };
     const req = request({ ...where, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -98,13 +98,13 @@ export function http(port: number, opts: { method?: string; path?: string; heade
 }
 
 /** A JSON-RPC client that does the session-id handshake. */
-export function rpcClient(port: number, auth?: string): (method: string, args?: object) => Promise<{ result: string; arguments: Record<string, unknown> }> {
+export function rpcClient(port: number, auth?: string, host?: string): (method: string, args?: object) => Promise<{ result: string; arguments: Record<string, unknown> }> {
   let sessionId = '';
   return async (method, args = {}) => {
     for (let i = 0; i < 2; i++) {
       const headers: Record<string, string> = { 'X-Transmission-Session-Id': sessionId, 'Content-Type': 'application/json' };
       if (auth) headers.Authorization = `Basic ${Buffer.from(auth).toString('base64')}`;
-      const r = await http(port, { headers, body: JSON.stringify({ method, arguments: args }) });
+      const r = await http(port, { headers, body: JSON.stringify({ method, arguments: args }), ...(host ? { host } : {}) });
       if (r.status === 409) {
         sessionId = String(r.headers['x-transmission-session-id']);
         continue;

@@ -87,7 +87,7 @@ describe('what stats() and peerTransfers() tell about a download', () => {
     await until(() => t.stats().trackers[0]?.state === 'failed', 'the tracker to fail');
     const tr = t.stats();
     expect(tr.trackers).toEqual([
-      { url: deadTracker, tier: 0, state: 'failed', peers: undefined, lastAnnounceAgo: undefined, error: expect.stringMatching(/ECONNREFUSED/), failures: 1, attempt: undefined },
+      { url: deadTracker, tier: 0, state: 'failed', peers: undefined, lastAnnounceAgo: undefined, error: expect.stringMatching(/ECONNREFUSED/), errorCode: 'NETWORK', failures: 1, attempt: undefined, lastAnnounceStartAgo: expect.any(Number), seeders: undefined, leechers: undefined, scrape: undefined },
     ]);
     expect(tr.nextAnnounceIn).toBeGreaterThan(25);
     expect(tr.nextAnnounceIn).toBeLessThanOrEqual(30);

@@ -9,6 +9,7 @@ Prints one JSON object per line on stdout:
   {"type": "error", "message": "..."}                           fatal; the script exits 2
 With --watch-stdin, reads JSON commands on stdin, one a line:
   {"cmd": "connect", "host": "127.0.0.1", "port": N}
+  {"cmd": "set", "settings": {"name": value, ...}}   settings_pack entries, applied at once
   {"cmd": "quit"}
 With --watch-stdin, end of stdin (the parent went away) ends the script too.
 """
@@ -184,6 +185,10 @@ def main():
             if cmd.get("cmd") == "connect":
                 with peers_lock:
                     peers.append((cmd.get("host", "127.0.0.1"), int(cmd["port"])))
+            elif cmd.get("cmd") == "set":
+                # Changed while running: e.g. a smaller request queue than the reqq the peers were told.
+                ses.apply_settings(cmd.get("settings", {}))
+                emit({"type": "event", "name": "settings_applied", "message": json.dumps(cmd.get("settings", {}))})
             elif cmd.get("cmd") == "quit":
                 break
         stop.set()
