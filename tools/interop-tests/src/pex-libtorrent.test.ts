@@ -2,7 +2,8 @@
 // each given only the seed's address. libtorrent tells each leecher of the others (ut_pex), the
 // leechers connect to one another and trade pieces. The seed is rate-limited so there is time
 // to trade. Reports the time until all three are connected to one another, and the bytes each
-// uploaded to the other two.
+// uploaded to the other two. And a leecher of ours given only a libtorrent leecher learns the
+// seed from its PEX and downloads from both.
 import { join } from 'node:path';
 import { makePayload, makeTempDir, makeTorrent, startLibtorrent, type LibtorrentHandle } from '@mainline/interop';
 import type { Session, Torrent } from '@mainline/session';
@@ -70,5 +71,47 @@ describe('PEX with libtorrent', () => {
       `PEX with libtorrent: the three leechers connected to one another ${meshMs} ms after they were added; ` +
         `bytes each uploaded to the other two: ${uploaded.map((u, i) => `#${i}: ${u.join(' + ')}`).join(', ')} (of ${payload.totalSize} each)`,
     );
+  });
+
+  test('our leecher learns a second seeder from a libtorrent peer\'s PEX alone and downloads from both', async () => {
+    const dir = makeTempDir('it-pex-second');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'second.bin', size: 6 * MiB + 5 });
+    const torrent = makeTorrent(payload.path, { pieceLength: 64 * 1024 });
+    // Both are slow, so there is something to fetch from each when we come.
+    // It does not dial out (it would hear of us from the leecher's PEX): the one connection to it is ours.
+    const seed: LibtorrentHandle = await startLibtorrent({
+      mode: 'seed',
+      torrentPath: torrent.path,
+      savePath: payload.saveDir,
+      uploadLimit: MiB,
+      settings: { seeding_outgoing_connections: false },
+    });
+    cleanup.push(() => seed.stop());
+    await seed.waitForComplete(20_000);
+    const middle: LibtorrentHandle = await startLibtorrent({ mode: 'leech', torrentPath: torrent.path, savePath: join(dir, 'lt'), peers: [['127.0.0.1', seed.port]], uploadLimit: 512 * 1024 });
+    cleanup.push(() => middle.stop());
+    await middle.waitFor((st) => st.totalDone > 0, 20_000);
+    const ours: Session = await loopbackSession();
+    cleanup.push(() => ours.close());
+    const t = await ours.add(torrent.bytes, { savePath: join(dir, 'out'), peers: [{ ip: '127.0.0.1', port: middle.port }], noTrackers: true });
+    const connected: number[] = [];
+    t.on('peer-connected', (address) => connected.push(Number(address.split(':').pop())));
+    await until(() => connected.includes(seed.port), 30_000, 'the seed dialled, learnt from the libtorrent leecher').catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}: ${JSON.stringify({ state: t.state, counts: t.peerList.counts(), connected, seed: seed.port, middle: middle.port })}`);
+    });
+    expect(t.peerList.has('127.0.0.1', seed.port)).toBe(true);
+    expect(t.peerList.counts().known.pex).toBeGreaterThanOrEqual(1);
+    await whenComplete(t, 90_000);
+    // What each gave, kept when it left (we close seeds once complete). The libtorrent leecher may
+    // have dialled us too (the seed lists us to it), so it is whatever did not come from the seed.
+    const transfers = t.peerTransfers();
+    const fromSeed = transfers.filter((p) => p.address === `127.0.0.1:${seed.port}`).reduce((n, p) => n + p.downloaded, 0);
+    const fromMiddle = transfers.reduce((n, p) => n + p.downloaded, 0) - fromSeed;
+    const { expected, actual } = await digests(payload, join(dir, 'out'));
+    expect(actual).toEqual(expected);
+    // Both gave data: the seed, known from PEX alone, and the libtorrent leecher.
+    expect([fromSeed > 0, fromMiddle > 0]).toEqual([true, true]);
+    expect(fromSeed + fromMiddle).toBeGreaterThanOrEqual(payload.totalSize);
+    console.log(`PEX, second seeder: from the libtorrent leecher ${fromMiddle} bytes, from the seed it told us of ${fromSeed} bytes`);
   });
 });
