@@ -8,3 +8,5 @@ export { buildProgram, configFrom, runDaemon, startDaemon, VERSION, type Running
 export { AuthLimiter, type AuthLimiterOptions } from './auth-limit.js';
 export { FetchError, fetchTorrentUrl, isPublicAddress, type FetchOptions } from './fetch-torrent.js';
 export { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
+export { type SessionPrefs } from './prefs.js';
+export { type QueueMove } from './queue.js';
