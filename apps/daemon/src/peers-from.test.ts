@@ -2,6 +2,10 @@
 // Transmission does: a seeder found through opentracker (fromTracker), one found by local peer
 // discovery (fromLpd; LSD on loopback, named explicitly so nothing leaves the machine) and one
 // that dials us (fromIncoming). Real TCP on loopback, each client on its own 127.0.0.x.
+//
+// The loopback LSD group is shared by every process on the machine: the payload is random, so
+// no other run of this test (or any other) announces our info-hash and adds a fourth peer.
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { freePort, makePayload, makeTempDir, makeTorrent, poll, removeTempDir, startOpentracker, type RunningOpentracker } from '@mainline/interop';
 import { Session } from '@mainline/session';
@@ -31,14 +35,13 @@ async function seeder(bind: string, options: ConstructorParameters<typeof Sessio
 
 test('peersFrom: a tracker peer, an LSD peer and an incoming peer, from the peer list', async () => {
   dir = makeTempDir('daemon-peers-from');
-  const payload = await makePayload(join(dir, 'seed'), { name: 'from.bin', size: 2 * 1024 * 1024 });
+  const payload = await makePayload(join(dir, 'seed'), { name: 'from.bin', size: 2 * 1024 * 1024, seed: randomBytes(8).toString('hex') });
   const probe = makeTorrent(payload.path, { pieceLength: 32 * 1024, outPath: join(dir, 'probe.torrent') });
   tracker = await startOpentracker({ infoHashes: [probe.infoHash] });
   const t = makeTorrent(payload.path, { pieceLength: 32 * 1024, trackers: [tracker.announceUrl], outPath: join(dir, 't.torrent') });
 
   // The tracker sees every announce coming from 127.0.0.1: the tracker's seeder listens there.
   await (await seeder('127.0.0.1')).add(t.bytes, { savePath: payload.saveDir });
-  await (await seeder('127.0.0.1', { lsd: LOOPBACK_LSD })).add(t.bytes, { savePath: payload.saveDir, noTrackers: true });
 
   // The daemon listens on 127.0.0.3 only (the seeders cannot dial it back) and downloads
   // slowly, so every peer stays connected while we look.
@@ -52,6 +55,15 @@ test('peersFrom: a tracker peer, an LSD peer and an incoming peer, from the peer
   const rpc = new RpcHandler(daemon);
   const added = await rpc.handle({ method: 'torrent-add', arguments: { metainfo: Buffer.from(t.bytes).toString('base64') } });
   const id = (added.arguments['torrent-added'] as { id: number }).id;
+
+  // An LSD peer announces a torrent once when it starts, then every 5 minutes, and this one
+  // cannot dial the daemon back: it starts only once the daemon's torrent listens for announces.
+  await poll(
+    () => (daemon!.session.lsdStatus().stats?.torrents === 1 ? true : undefined),
+    20_000,
+    () => `the daemon's torrent registered with LSD: ${JSON.stringify(daemon!.session.lsdStatus())}`,
+  );
+  await (await seeder('127.0.0.1', { lsd: LOOPBACK_LSD })).add(t.bytes, { savePath: payload.saveDir, noTrackers: true });
 
   const dialsUs = await seeder('127.0.0.4');
   await dialsUs.add(t.bytes, { savePath: payload.saveDir, noTrackers: true, peers: [{ ip: '127.0.0.3', port: peerPort }] });

@@ -1,3 +1,4 @@
+import { unmapped } from './address.js';
 import type { Blame } from './blame.js';
 import type { PeerConnection } from './peer-connection.js';
 import { banKey, type SwarmPeer } from './swarm-peer.js';
@@ -32,6 +33,21 @@ export class PeerAdmission {
   mayDial(host: string, peerId: Uint8Array | undefined): boolean {
     const { blame } = this.ctx;
     return !blame.isBanned(host) && !(peerId && blame.isBanned(banKey(host, peerId)));
+  }
+
+  /**
+   * A peer of the torrent is connected at `host:port` already: one we dialled there, or one that
+   * dialled us and gave `port` as its listen port (BEP 10 `p`). Dialling it again (its address
+   * came back by PEX, LSD or a tracker) would only make a duplicate, which within the
+   * simultaneous-open window even replaces the working connection.
+   */
+  connectedTo(host: string, port: number): boolean {
+    const h = unmapped(host);
+    for (const p of this.ctx.peers) {
+      if (unmapped(p.remoteAddress) !== h) continue;
+      if ((p.incoming ? p.listenPort : p.remotePort) === port) return true;
+    }
+    return false;
   }
 
   /** Outgoing connections that may start now: maxInitiate minus the open connections. */

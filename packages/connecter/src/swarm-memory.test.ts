@@ -95,3 +95,30 @@ test('two Swarms transfer a multi-file torrent over in-memory sockets on a Manua
   // Only ManualClock time went by (the clock is the only time the swarms have).
   expect(clock.now()).toBeGreaterThan(started);
 });
+
+test('a dial to the listen port of a peer that dialled us does not start: it would replace the working connection', async () => {
+  const clock = new ManualClock(1_000_000);
+  const network = new MemoryNetwork({ clock });
+  // The seeder's peer id is the lower: the second connection, dialled by it, would win.
+  const seeder: SwarmNode = await fx.node(multi, seedDir, { id: peerId('dupa-seed'), memory: { network, address: '192.0.2.1' } });
+  let leecherPort = 0;
+  const leecher: SwarmNode = await fx.node(multi, join(dir, 'dup-leech'), {
+    id: peerId('dupb-leech'),
+    memory: { network, address: '192.0.2.2' },
+    swarm: { listenPort: () => leecherPort },
+  });
+  leecherPort = leecher.port;
+  const opened: PeerView[] = [];
+  seeder.swarm.on('peer-connected', (view) => opened.push(view));
+  leecher.dial(seeder.port, seeder.host, 'user');
+  await run(clock, () => opened[0]?.listenPort === leecher.port, 'the leecher to tell its listen port');
+  const incoming = opened[0]!;
+  expect([incoming.incoming, incoming.remoteAddress]).toEqual([true, leecher.host]);
+  expect(incoming.remotePort).not.toBe(leecher.port);
+
+  // Its address comes back (by PEX, say) within the simultaneous-open window: no dial.
+  expect(seeder.swarm.connect(leecher.host, leecher.port, undefined, 'pex')).toBe(false);
+  expect([...seeder.swarm.peers]).toEqual([incoming]);
+  // Another port of that host is another peer: dialled.
+  expect(seeder.swarm.connect(leecher.host, leecher.port + 1)).toBe(true);
+});

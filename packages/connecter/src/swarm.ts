@@ -314,10 +314,11 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
    * Dials one peer (whom to dial and when is the caller's choice: the session's peer list). The
    * outcome is a `peer-connected` or a `connect-failed` event. Returns false, with no event, when
    * the dial cannot start: the swarm is stopped, the address is banned, or a peer with `peerId`
-   * is connected already. `source` (where the address came from) shows in the peer's view.
+   * or at `host:port` (its listen port, for one that dialled us) is connected already. `source`
+   * (where the address came from) shows in the peer's view.
    */
   connect(host: string, port: number, peerId?: Uint8Array, source?: string): boolean {
-    if (!this.#active || !this.#admission.mayDial(host, peerId)) return false;
+    if (!this.#active || !this.#admission.mayDial(host, peerId) || this.#admission.connectedTo(host, port)) return false;
     if (peerId && this.#o.hub.isConnected(this.#o.infoHash, peerId)) return false;
     try {
       const conn = this.#o.hub.connect(this.#o.infoHash, host, port, peerId ? { peerId } : {});

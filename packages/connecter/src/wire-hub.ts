@@ -10,6 +10,7 @@ import {
   type TransportHost,
 } from '@mainline/rawserver';
 import { systemClock, type Clock, type TimerHandle } from '@mainline/rate';
+import { unmapped } from './address.js';
 import { DEFAULT_FIRST_MESSAGE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_KEEPALIVE_INTERVAL_MS, SIMULTANEOUS_OPEN_MS } from './constants.js';
 import { ConnecterError, ProtocolError, type ProtocolErrorCode } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
@@ -133,7 +134,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** An IPv4-mapped IPv6 address (a dual-stack listener's view of an IPv4 peer) as plain IPv4. */
-const unmapped = (address: string): string => (address.toLowerCase().startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address);
 
 /**
  * The peer-wire front door (mainline's Encoder, for many torrents at once): one or more
