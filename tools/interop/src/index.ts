@@ -23,7 +23,7 @@ export {
   type LibtorrentPeer,
   type LibtorrentHandle,
 } from './libtorrent.js';
-export { makeVethPair, netnsUnavailable, hostMulticastSent, hostMulticastGroups, type VethPair, type NetnsEnd, type MulticastCounters } from './netns.js';
+export { makeVethPair, netnsUnavailable, hostMulticastSent, hostMulticastGroups, hostOutsideMulticastGroups, type VethPair, type NetnsEnd, type MulticastCounters } from './netns.js';
 export { startAria2, type Aria2Options, type Aria2Status, type Aria2Handle } from './aria2.js';
 export {
   startTransmission,

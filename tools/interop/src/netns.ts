@@ -78,6 +78,18 @@ export function hostMulticastGroups(): string {
   return must(['maddr', 'show']);
 }
 
+/**
+ * The host's multicast groups on the interfaces that reach other machines (every one but `lo`):
+ * a group joined on `lo` (by another test's LSD on loopback) never leaves this machine.
+ */
+export function hostOutsideMulticastGroups(): string {
+  // `ip maddr show` prints one block per interface, each opening with `N:\tname`.
+  return hostMulticastGroups()
+    .split(/\n(?=\d+:\s)/)
+    .filter((block) => !/^\d+:\s+lo\b/.test(block))
+    .join('\n');
+}
+
 function parseCounters(netstat: string, snmp6: string): MulticastCounters {
   const lines = netstat.split('\n').filter((l) => l.startsWith('IpExt:'));
   const names = (lines[0] ?? '').trim().split(/\s+/);
