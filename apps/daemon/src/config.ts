@@ -58,6 +58,8 @@ export interface DaemonConfig extends AltSpeedSettings {
    * multicast (Transmission's `lpd-enabled`; off by default, as in Transmission).
    */
   lpdEnabled: boolean;
+  /** Peer exchange (BEP 11) with the peers of non-private torrents (Transmission's `pex-enabled`, default on). */
+  pexEnabled: boolean;
   /**
    * Another web UI's directory (e.g. Transmission's own, /usr/share/transmission/web), served at
    * /transmission/web/ instead of ours, with / redirecting there (Transmission's
@@ -104,6 +106,7 @@ export function defaultConfig(): DaemonConfig {
     fetchPrivateAddresses: false,
     checkFreeSpace: true,
     lpdEnabled: false,
+    pexEnabled: true,
     ...ALT_SPEED_DEFAULTS,
     dhtEnabled: false,
   };
@@ -139,6 +142,7 @@ const FIELDS: Record<keyof DaemonConfig, [Check, string]> = {
   fetchPrivateAddresses: [isBool, 'true or false'],
   checkFreeSpace: [isBool, 'true or false'],
   lpdEnabled: [isBool, 'true or false'],
+  pexEnabled: [isBool, 'true or false'],
   webHome: [isString, 'a path'],
   ...altSpeedChecks(),
   dhtEnabled: [isBool, 'true or false'],

@@ -40,6 +40,8 @@ export interface SessionSettings extends Partial<AltSpeedSettings> {
   downloadDir?: string;
   /** Local peer discovery on or off (switched at once). */
   lpdEnabled?: boolean;
+  /** Peer exchange on or off (at once, for running torrents too). */
+  pexEnabled?: boolean;
   seedRatioLimit?: number;
   seedRatioLimited?: boolean;
   /** The DHT on or off (switched at once; its table is saved when it stops). */
@@ -126,6 +128,7 @@ export class Daemon {
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
       lsd: this.config.lpdEnabled ? (options.session?.lsd ?? true) : false,
+      pex: this.config.pexEnabled,
       // The node table beside the torrents' state, not among the resume records.
       dht: { enabled: this.config.dhtEnabled, stateDir: this.config.stateDir, ...(this.config.dhtBootstrap ? { bootstrap: this.config.dhtBootstrap } : {}) },
     });
@@ -168,7 +171,7 @@ export class Daemon {
     this.#accounting.load(record);
     this.prefs = loadPrefs(defaultPrefs(this.config.downloadDir), record.prefs);
     const saved: SessionSettings = {};
-    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited', 'dhtEnabled', ...ALT_SPEED_KEYS] as const) {
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'pexEnabled', 'seedRatioLimit', 'seedRatioLimited', 'dhtEnabled', ...ALT_SPEED_KEYS] as const) {
       if (record[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: record[k] });
     }
     this.setSessionSettings(saved);
@@ -564,8 +567,8 @@ export class Daemon {
 
   #resume(entry: Entry): void {
     entry.startDate = this.nowSeconds();
-    // As Transmission: starting counts as activity (a UI shows "Last activity" from it, not 1970).
-    entry.activityDate = entry.startDate;
+    // Not activity: as in Transmission, activityDate stays 0 until data moves (-i prints no
+    // "Latest activity"; its web UI shows the same "days ago" for both daemons).
     entry.nextScrapeAt = entry.startDate + SCRAPE_AFTER_START_S;
     entry.finished = false;
     const insist = entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {};
@@ -847,6 +850,10 @@ export class Daemon {
     if (s.downloadDir !== undefined) c.downloadDir = s.downloadDir;
     if (s.seedRatioLimit !== undefined) c.seedRatioLimit = s.seedRatioLimit;
     if (s.seedRatioLimited !== undefined) c.seedRatioLimited = s.seedRatioLimited;
+    if (s.pexEnabled !== undefined) {
+      c.pexEnabled = s.pexEnabled;
+      this.session.setPex(s.pexEnabled);
+    }
     if (s.lpdEnabled !== undefined && s.lpdEnabled !== c.lpdEnabled) {
       c.lpdEnabled = s.lpdEnabled;
       // Opens or closes the LSD sockets; its outcome is the session's lsdStatus().
@@ -893,6 +900,7 @@ export class Daemon {
       speedLimitDownEnabled: c.speedLimitDownEnabled,
       downloadDir: c.downloadDir,
       lpdEnabled: c.lpdEnabled,
+      pexEnabled: c.pexEnabled,
       ...Object.fromEntries(ALT_SPEED_KEYS.map((k) => [k, c[k]])),
       seedRatioLimit: c.seedRatioLimit,
       seedRatioLimited: c.seedRatioLimited,

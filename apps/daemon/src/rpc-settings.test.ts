@@ -120,13 +120,13 @@ test('session-set: each argument reads back from session-get, or its error names
   expect(refused.sort()).toEqual(
     [
       'blocklist-enabled', 'cache-size-mb', 'default-trackers', 'encryption', 'peer-limit-global', 'peer-port', 'peer-port-random-on-start',
-      'pex-enabled', 'port-forwarding-enabled', 'rename-partial-files', 'utp-enabled',
+      'port-forwarding-enabled', 'rename-partial-files', 'utp-enabled',
     ].sort(),
   );
   expect(applied).toHaveLength(Object.keys(SESSION_TRIES).length - refused.length);
   // A refusal changes nothing else of the same request.
-  const mixed = await rpc('session-set', { 'speed-limit-up': 1, 'pex-enabled': true });
-  expect(mixed.result).toMatch(/"pex-enabled"/);
+  const mixed = await rpc('session-set', { 'speed-limit-up': 1, 'utp-enabled': true });
+  expect(mixed.result).toMatch(/"utp-enabled"/);
   expect((await rpc('session-get', { fields: ['speed-limit-up'] })).arguments['speed-limit-up']).toBe(400);
 });
 
@@ -353,3 +353,15 @@ test('incomplete dir: complete data found there by the check moves to the downlo
   await poll(() => (!existsSync(join(watch, 'q.torrent')) ? true : undefined), 10_000, () => 'the .torrent to be trashed');
   expect(existsSync(join(watch, 'q.torrent.added'))).toBe(false);
 }, 60_000);
+
+test('pex-enabled reaches the session (peer exchange stops and starts at once) and is kept across a restart', async () => {
+  const config = { stateDir: join(dir, 'pex-state') };
+  let { rpc, running } = await daemon(config);
+  expect(running.daemon.session.pexEnabled).toBe(true);
+  expect((await rpc('session-set', { 'pex-enabled': false })).result).toBe('success');
+  expect(running.daemon.session.pexEnabled).toBe(false);
+  await running.stop();
+  ({ rpc, running } = await daemon(config));
+  expect((await rpc('session-get', { fields: ['pex-enabled'] })).arguments['pex-enabled']).toBe(false);
+  expect(running.daemon.session.pexEnabled).toBe(false);
+});

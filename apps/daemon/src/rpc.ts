@@ -113,7 +113,6 @@ const FIXED_SESSION_ARGS: Record<string, { value: unknown; why: string }> = {
   'cache-size-mb': { value: 0, why: 'mainline has no memory cache: blocks are written as they arrive (the OS page cache does the rest)' },
   'default-trackers': { value: '', why: 'default trackers are not supported' },
   encryption: { value: 'tolerated', why: 'peer connection encryption (MSE) is not supported yet: connections are plaintext' },
-  'pex-enabled': { value: false, why: 'peer exchange (PEX) is not supported yet' },
   'port-forwarding-enabled': { value: false, why: 'port forwarding (UPnP / NAT-PMP) is not supported' },
   'peer-port-random-on-start': { value: false, why: 'the peer port is chosen at start (--peer-port / --port-range)' },
   'rename-partial-files': { value: false, why: 'files are written under their final names (no .part suffix)' },
@@ -351,6 +350,7 @@ export class RpcHandler {
       'incomplete-dir': p.incompleteDir,
       'incomplete-dir-enabled': p.incompleteDirEnabled,
       'lpd-enabled': c.lpdEnabled,
+      'pex-enabled': c.pexEnabled,
       'peer-limit-global': c.peerLimitGlobal,
       'peer-limit-per-torrent': p.peerLimitPerTorrent,
       'peer-port': d.peerPort,
@@ -405,6 +405,7 @@ export class RpcHandler {
     const down = optNumber(a, 'speed-limit-down');
     const downOn = optBool(a, 'speed-limit-down-enabled');
     const lpd = optBool(a, 'lpd-enabled');
+    const pex = optBool(a, 'pex-enabled');
     const ratio = optNumber(a, 'seedRatioLimit');
     const ratioOn = optBool(a, 'seedRatioLimited');
     checkFixed(a, FIXED_SESSION_ARGS);
@@ -441,6 +442,7 @@ export class RpcHandler {
     d.setSessionSettings({
       ...turtle,
       ...(lpd !== undefined ? { lpdEnabled: lpd } : {}),
+      ...(pex !== undefined ? { pexEnabled: pex } : {}),
       ...(dht !== undefined ? { dhtEnabled: dht } : {}),
       ...(up !== undefined ? { speedLimitUp: up } : {}),
       ...(upOn !== undefined ? { speedLimitUpEnabled: upOn } : {}),

@@ -69,6 +69,7 @@ export interface SessionRecord extends Partial<AltSpeedSettings> {
   speedLimitDownEnabled?: boolean;
   downloadDir?: string;
   lpdEnabled?: boolean;
+  pexEnabled?: boolean;
   seedRatioLimit?: number;
   seedRatioLimited?: boolean;
   /** The session-set settings kept across restarts (see SessionPrefs). */
@@ -157,7 +158,7 @@ export class StateStore {
         sessionCount: num('sessionCount'),
       };
       for (const k of ['speedLimitUp', 'speedLimitDown', 'seedRatioLimit'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
-      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled', 'seedRatioLimited', 'dhtEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
+      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled', 'pexEnabled', 'seedRatioLimited', 'dhtEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
       if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
       for (const k of ALT_SPEED_KEYS) if (j[k] !== undefined && altSpeedProblem(k, j[k]) === undefined) Object.assign(out, { [k]: j[k] });
       // Checked key by key against the defaults when loaded (prefs.ts loadPrefs).

@@ -18,20 +18,20 @@ afterEach(async () => {
   await Promise.all(sessions.splice(0).map((s) => s.close()));
 });
 
-async function session(): Promise<Session> {
-  const s = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
+async function session(pex = true): Promise<Session> {
+  const s = new Session({ portRange: [0, 0], bind: '127.0.0.1', pex });
   sessions.push(s);
   await s.listen();
   return s;
 }
 
 /** A seed limited to `rate` bytes/s and three leechers each given only its address. */
-async function swarm(name: string, priv: boolean, rate: number): Promise<{ seed: Session; leechers: Session[]; torrents: Torrent[] }> {
+async function swarm(name: string, priv: boolean, rate: number, pex = true): Promise<{ seed: Session; leechers: Session[]; torrents: Torrent[] }> {
   const payload = await makePayload(join(dir, name), { name: `${name}.bin`, size: 2 * 1024 * 1024 + 3 });
   const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024, private: priv, outPath: join(dir, `${name}.torrent`) });
-  const seed = await session();
+  const seed = await session(pex);
   await seed.add(torrent.bytes, { savePath: payload.saveDir, uploadLimit: rate, noTrackers: true });
-  const leechers = [await session(), await session(), await session()];
+  const leechers = [await session(pex), await session(pex), await session(pex)];
   const torrents = await Promise.all(
     leechers.map((l, i) => l.add(torrent.bytes, { savePath: join(dir, `${name}-out-${i}`), peers: [{ ip: '127.0.0.1', port: seed.port }], noTrackers: true })),
   );
@@ -66,4 +66,13 @@ test('a private torrent: no PEX, the leechers stay with the seed alone', async (
   const { torrents } = await swarm('pex-private', true, 4 * 1024 * 1024);
   await until(() => torrents.every((t) => t.state === 'seeding'), 'all three complete', 30_000);
   for (const t of torrents) expect(t.peerList.counts().known.pex).toBe(0);
+});
+
+test('PEX switched off (Session pex: false, the daemon\'s pex-enabled): nobody is exchanged', async () => {
+  const { seed, torrents } = await swarm('pex-off', false, 4 * 1024 * 1024, false);
+  await until(() => torrents.every((t) => t.state === 'seeding'), 'all three complete', 30_000);
+  for (const t of torrents) expect(t.peerList.counts().known.pex).toBe(0);
+  expect(seed.pexEnabled).toBe(false);
+  seed.setPex(true);
+  expect(seed.pexEnabled).toBe(true);
 });

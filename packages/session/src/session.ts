@@ -48,6 +48,8 @@ export interface SessionOptions {
    * torrents are never announced, and announces of them are ignored.
    */
   lsd?: boolean | SessionLsdOptions;
+  /** Peer exchange (BEP 11) with the peers of non-private torrents (default on, as libtorrent and Transmission); `setPex` switches it. */
+  pex?: boolean;
   /**
    * The mainline DHT (BEP 5) on the session's UDP endpoint: every running non-private torrent and
    * magnet searches it for peers and announces itself there. Off unless asked for (`true`, or an
@@ -102,6 +104,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   readonly pieceHasher: HashPool = createPieceHasher();
   /** Where running torrents register for local service discovery (whether it is on or not). */
   readonly lsd: LsdRegistry;
+  #pex: boolean;
   readonly #lsd: SessionLsd;
   /** Where running torrents register for DHT searches (whether it is on or not). */
   readonly dht: DhtRegistry;
@@ -122,6 +125,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.peerId = options.peerId ?? makePeerId();
     this.peerList = options.peerList;
     this.addressFilter = new AddressFilter({ allowPrivilegedPorts: options.allowPrivilegedPorts ?? false });
+    this.#pex = options.pex !== false;
     this.#lsd = new SessionLsd({
       enabled: options.lsd !== undefined && options.lsd !== false,
       options: typeof options.lsd === 'object' ? options.lsd : {},
@@ -221,6 +225,19 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
    * Switches local service discovery on or off while the session runs: its sockets open or close,
    * and the running torrents are announced (again) or no longer.
    */
+  /** Whether peer exchange runs (TorrentHost). */
+  get pexEnabled(): boolean {
+    return this.#pex;
+  }
+
+  /**
+   * Switches peer exchange: at once for running torrents (nothing is sent or taken while off),
+   * and torrents started while it is off do not offer ut_pex at all.
+   */
+  setPex(enabled: boolean): void {
+    this.#pex = enabled;
+  }
+
   async setLsd(enabled: boolean): Promise<void> {
     if (this.#closed) throw new Error('session is closed');
     await this.#lsd.set(enabled);

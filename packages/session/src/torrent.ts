@@ -223,6 +223,8 @@ export interface TorrentHost {
   readonly lsd?: LsdRegistry;
   /** The DHT: a running torrent that is not private registers here. */
   readonly dht?: DhtRegistry;
+  /** Peer exchange (BEP 11) for non-private torrents (default on); read at each exchange, so a switch applies at once. */
+  readonly pexEnabled?: boolean;
 }
 
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
@@ -510,11 +512,15 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const peerList = this.#peerList;
     // BEP 11 peer exchange: never on a private torrent (its peers come from its tracker only).
     let peers: Iterable<PeerView> = [];
+    // With PEX switched off we tell no one of our peers and take none from them.
+    const pexOn = (): boolean => host.pexEnabled !== false;
     const pex = new PexExtension({
       clock: host.clock,
       peerId: host.peerId,
-      peers: () => peers,
-      onPeers: (found) => peerList.add(found, 'pex'),
+      peers: () => (pexOn() ? peers : []),
+      onPeers: (found) => {
+        if (pexOn()) peerList.add(found, 'pex');
+      },
     });
     const swarm = new ReportingSwarm({
       hub: host.hub,
@@ -531,7 +537,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       metadata: meta.infoBytes,
       private: meta.private,
       listenPort: () => host.port,
-      extensions: meta.private ? [] : [pex],
+      extensions: meta.private || !pexOn() ? [] : [pex],
     });
     this.#swarm = swarm;
     peers = swarm.peers;
