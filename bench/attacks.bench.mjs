@@ -60,7 +60,7 @@ function cli(args) {
 
 async function startSeeder(torrentPath, dataDir, stateDir) {
   const port = await freePort();
-  const seeder = cli(['seed', torrentPath, '-d', dataDir, '--no-trackers', '--bind', '127.0.0.1', '--minport', String(port), '--maxport', String(port), '--state-dir', stateDir]);
+  const seeder = cli(['seed', torrentPath, '-d', dataDir, '--no-trackers', '--no-dht', '--bind', '127.0.0.1', '--minport', String(port), '--maxport', String(port), '--state-dir', stateDir]);
   const deadline = Date.now() + 60_000;
   while (!/seeding .* on port \d+/.test(seeder.output)) {
     if (seeder.exited || Date.now() > deadline) throw new Error(`the seeder did not start:\n${seeder.output}`);
@@ -267,7 +267,7 @@ export async function run() {
       const out = join(dir, `out-${i}`);
       const leechPort = await freePort();
       const t1 = performance.now();
-      const leecher = cli(['download', torrent.path, '-o', out, '--no-trackers', '--peer', `127.0.0.1:${seeder.port}`, '--bind', '127.0.0.1', '--minport', String(leechPort), '--maxport', String(leechPort), '--state-dir', join(dir, `state-leech-${i}`), '-q']);
+      const leecher = cli(['download', torrent.path, '-o', out, '--no-trackers', '--no-dht', '--peer', `127.0.0.1:${seeder.port}`, '--bind', '127.0.0.1', '--minport', String(leechPort), '--maxport', String(leechPort), '--state-dir', join(dir, `state-leech-${i}`), '-q']);
       // The attack runs its whole time (the seeder's memory under it is half the point); the
       // leecher's time is taken when it exits. With no attack, the run ends with the leecher.
       let leechSeconds;

@@ -54,7 +54,7 @@ function watchProcess(pid) {
 /** Runs our CLI as a user would: `mainline download` straight from the seeder, no tracker. */
 async function runOurs(torrentPath, out, seederPort, stateDir) {
   const port = await freePort();
-  const args = [CLI, 'download', torrentPath, '-o', out, '--no-trackers', '--peer', `127.0.0.1:${seederPort}`];
+  const args = [CLI, 'download', torrentPath, '-o', out, '--no-trackers', '--no-dht', '--peer', `127.0.0.1:${seederPort}`];
   args.push('--bind', '127.0.0.1', '--minport', String(port), '--maxport', String(port), '--state-dir', stateDir, '-q');
   const start = performance.now();
   const nodeFlags = (process.env.BENCH_E2E_NODE_FLAGS ?? '').split(' ').filter(Boolean);

@@ -2,11 +2,12 @@
 # Installs the Debian packages the test suite runs against: real BitTorrent peers and trackers.
 # mktorrent: reference torrent creator; opentracker: real HTTP/UDP tracker; python3-libtorrent,
 # aria2, transmission-cli, transmission-daemon: real clients on the other side of interop tests;
-# chromium: the browser the daemon's web UI tests drive (through playwright-core); tmux: the real
-# terminal the CLI's screen tests run `mainline` in; iproute2: `ip`, with which the local peer
+# transmission-common: Transmission's own web UI (/usr/share/transmission/web), which the daemon
+# serves with --web-home in a test; chromium: the browser the daemon's web UI tests drive (through
+# playwright-core); tmux: the real terminal the CLI's screen tests run `mainline` in; iproute2: `ip`, with which the local peer
 # discovery tests make network namespaces joined by a veth pair (as root).
 set -euo pipefail
-packages=(mktorrent opentracker python3-libtorrent aria2 transmission-cli transmission-daemon chromium tmux iproute2)
+packages=(mktorrent opentracker python3-libtorrent aria2 transmission-cli transmission-daemon transmission-common chromium tmux iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { parseHostPort } from '@mainline/dht';
 import type { SessionOptions, TorrentOptions } from '@mainline/session';
 
 /** The download.py options that still make sense, with mainline's defaults. */
@@ -24,6 +25,10 @@ export interface ClientFlags {
   trackers: boolean;
   /** false with --no-lsd. */
   lsd: boolean;
+  /** false with --no-dht (on otherwise: --dht is the default). */
+  dht?: boolean;
+  /** --dht-bootstrap host:port (repeatable); default the public routers. */
+  dhtBootstrap?: string[];
   sequential?: boolean;
   select?: string;
   quiet?: boolean;
@@ -48,12 +53,22 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/** --dht-bootstrap: `host:port` or `[v6]:port`, repeatable. */
+export function collectHostPort(value: string, previous: string[] = []): string[] {
+  try {
+    parseHostPort(value);
+  } catch {
+    throw new InvalidArgumentError(`${value} is not host:port`);
+  }
+  return [...previous, value];
+}
+
 export function defaultStateDir(): string {
   const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
   return join(base, 'mainline');
 }
 
-/** How often peers named with --peer are dialled again while not connected. */
+/** First wait before a peer named with --peer is dialled again (it doubles with each failure, up to 2 min). */
 export const PEER_REDIAL_MS = 15_000;
 
 /**
@@ -75,7 +90,10 @@ export function addClientOptions(cmd: Command, use: 'download' | 'seed'): Comman
     .option('--rerequest-interval <s>', 'tracker check period (the tracker may ask for longer)', nonNegative, 300)
     .option('--peer <host:port>', 'also connect to this peer (repeatable; for a magnet link also asked for the metadata)', collect)
     .option('--no-trackers', 'do not contact trackers (use --peer)')
-    .option('--no-lsd', 'do not look for peers on the local network (BEP 14 local service discovery)');
+    .option('--no-lsd', 'do not look for peers on the local network (BEP 14 local service discovery)')
+    .option('--dht', 'find peers through the DHT (BEP 5; the default, not for private torrents)')
+    .option('--no-dht', 'do not use the DHT')
+    .option('--dht-bootstrap <host:port>', 'DHT node to join through (repeatable; default the public routers; the saved node table is tried first)', collectHostPort);
   if (use === 'download') cmd.option('--sequential', 'download pieces in order (for streaming)');
   return cmd
     .option('--select <list>', `${use} only these files, by index from \`mainline info\` (e.g. 1-3,5)`)
@@ -115,8 +133,9 @@ export function sessionOptions(f: ClientFlags): SessionOptions {
     maxConnections: f.maxAllowIn,
     timeoutMs: f.timeout * 1000,
     stateDir: f.stateDir,
-    // On unless --no-lsd (the session's own default is off).
+    // On unless --no-lsd / --no-dht (the session's own defaults are off).
     lsd: f.lsd !== false,
+    dht: f.dht === false ? false : f.dhtBootstrap ? { bootstrap: f.dhtBootstrap } : true,
     announcer: {
       minPeers: f.minPeers,
       maxPeers: f.maxInitiate,

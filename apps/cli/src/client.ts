@@ -1,12 +1,12 @@
 import type { Torrent } from '@mainline/session';
 import { PieceStore, Storage, StorageError, type FileStamp } from '@mainline/storage';
-import { PEER_REDIAL_MS, parsePeers, seedLimits, sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
+import { parsePeers, seedLimits, sessionOptions, torrentOptions, type ClientFlags } from './client-options.js';
 import { loadTorrent } from './files.js';
 import { formatBytes, formatPercent } from './format.js';
 import { Progress, type ProgressOptions } from './progress.js';
 import { downloadMagnet, isMagnet, parseLink, type MagnetFlags } from './magnet.js';
 import { write } from './output.js';
-import { closing, lsdLine, runTorrent, Watch, withSession, type RunResult } from './run-torrent.js';
+import { closing, runTorrent, Watch, watchDiscovery, withSession, type RunResult } from './run-torrent.js';
 import type { RunFacts } from './status.js';
 
 export interface DownloadFlags extends ClientFlags {
@@ -46,7 +46,7 @@ function show(torrent: Torrent, interrupted: Promise<string>, watch: Watch, flag
     kind,
     interrupted,
     watch,
-    notes: { trackersOff: flags.trackers === false, hasTrackers: torrent.meta.trackers.length > 0, namedPeers: watch.namedPeers, redialSeconds: PEER_REDIAL_MS / 1000 },
+    notes: { trackersOff: flags.trackers === false, hasTrackers: torrent.meta.trackers.length > 0, namedPeers: watch.namedPeers },
     ...(flags.quiet ? { quiet: true } : {}),
     ...(progress ? { progress } : {}),
   });
@@ -90,8 +90,7 @@ export async function download(torrentPath: string, out: string, flags: MagnetFl
     const torrent = await session.add(meta, { ...torrentOptions(flags, out, meta.files.length), ...seedLimits(flags) });
     added = torrent;
     if (!flags.quiet) stderrLog(`${meta.name}: ${formatBytes(meta.totalLength)}, info-hash ${meta.infoHash}, listening on port ${port}`);
-    const lsd = lsdLine(session.lsdStatus());
-    if (!flags.quiet && lsd) stderrLog(lsd);
+    if (!flags.quiet) for (const l of watchDiscovery(session, watch)) stderrLog(l);
     const r = await show(torrent, interrupted, watch, flags, 'download', seeding, progress);
     done = `done: ${torrent.contentPath} (${doneSummary(torrent)})`;
     return r;
@@ -123,8 +122,7 @@ export async function seed(torrentPath: string, data: string, flags: DownloadFla
       return 1;
     }
     if (!flags.quiet) stderrLog(`seeding ${meta.name} (${formatBytes(meta.totalLength)}, verified) on port ${port}; Ctrl-C stops`);
-    const lsd = lsdLine(session.lsdStatus());
-    if (!flags.quiet && lsd) stderrLog(lsd);
+    if (!flags.quiet) for (const l of watchDiscovery(session, watch)) stderrLog(l);
     return show(torrent, interrupted, watch, flags, 'seed', true, progress);
   });
   return typeof result === 'number' ? result : finish(result, watch, 'seeding', flags);

@@ -93,7 +93,7 @@ export async function demo(options: DemoOptions): Promise<number> {
       kind: 'download',
       interrupted,
       watch,
-      notes: { trackersOff: false, hasTrackers: true, namedPeers: [], redialSeconds: undefined },
+      notes: { trackersOff: false, hasTrackers: true, namedPeers: [] },
       ...(options.progress ? { progress: options.progress } : {}),
     });
     if (outcome.kind !== 'complete') {

@@ -24,6 +24,7 @@ test('the status line while fetching metadata names peers and pieces (tracker pr
   expect(magnetStatusLine(s)).toBe('fetching metadata: 0 peers (0 with metadata)');
   expect(magnetStatusLine({ ...s, peers: 1, metadataPeers: 1 })).toBe('fetching metadata: 1 peer (1 with metadata)');
   expect(magnetStatusLine({ ...s, peers: 3, metadataPeers: 2, piecesReceived: 1, pieceCount: 2 })).toBe('fetching metadata: 3 peers (2 with metadata, 1/2 pieces)');
+  expect(magnetStatusLine(s, 1)).toBe('fetching metadata: 0 peers (0 with metadata) DHT 1 node');
 });
 
 test('download <magnet> --peer fetches the metadata from a seeding session, downloads and saves the .torrent', async () => {

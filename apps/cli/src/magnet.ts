@@ -6,7 +6,7 @@ import { fileError } from './files.js';
 import { formatBytes } from './format.js';
 import { write } from './output.js';
 import { Progress, type ProgressOptions } from './progress.js';
-import { lsdLine, signalExitCode, withSession, type RunResult, type Watch } from './run-torrent.js';
+import { signalExitCode, watchDiscovery, withSession, type RunResult, type Watch } from './run-torrent.js';
 import { magnetStatusLine, notes } from './status.js';
 
 export { magnetStatusLine } from './status.js';
@@ -54,11 +54,11 @@ async function fetchMetadata(download: MagnetDownload, link: MagnetLink, interru
     trackersOff: flags.trackers === false,
     hasTrackers: link.trackers.length > 0,
     namedPeers: watch.namedPeers,
-    redialSeconds: undefined,
   };
   const show = (): void => {
     const s = download.stats();
-    bar?.update(0, magnetStatusLine(s), notes(s, { ...context, failures: watch.failures, now: Date.now() }));
+    const dhtNodes = watch.dhtNodes();
+    bar?.update(0, magnetStatusLine(s, dhtNodes), notes(s, { ...context, failures: watch.failures, now: Date.now(), dhtNodes }));
   };
   show();
   const timer = setInterval(show, 500);
@@ -72,7 +72,7 @@ async function fetchMetadata(download: MagnetDownload, link: MagnetLink, interru
     ]);
   } finally {
     clearInterval(timer);
-    bar?.done(meta ? metadataLine(meta, download) : magnetStatusLine(download.stats()));
+    bar?.done(meta ? metadataLine(meta, download) : magnetStatusLine(download.stats(), watch.dhtNodes()));
     watch.display = undefined;
   }
 }
@@ -99,8 +99,7 @@ export async function downloadMagnet(
       withMetadata: (meta) => ({ ...torrentOptions(flags, out, meta.files.length), ...seedLimits(flags) }),
     });
     if (!flags.quiet) log(`${link.name ?? link.infoHash}: magnet link, info-hash ${link.infoHash}, listening on port ${port}`);
-    const lsd = lsdLine(session.lsdStatus());
-    if (!flags.quiet && lsd) log(lsd);
+    if (!flags.quiet) for (const l of watchDiscovery(session, watch)) log(l);
     const outcome = await fetchMetadata(download, link, interrupted, flags, watch, progress);
     if (outcome.kind === 'interrupted') {
       log(`interrupted (${outcome.signal}) while fetching metadata`);

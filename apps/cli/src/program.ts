@@ -1,9 +1,10 @@
 import { Command } from 'commander';
-import { addClientOptions, collect, nonNegative as ratio, nonNegativeInteger as integer } from './client-options.js';
+import { addClientOptions, collect, collectHostPort, defaultStateDir, nonNegative as ratio, nonNegativeInteger as integer } from './client-options.js';
 import { download, seed, verify, type DownloadFlags } from './client.js';
 import { create } from './create.js';
 import type { MagnetFlags } from './magnet.js';
 import { demo } from './demo.js';
+import { dhtStatus, type DhtStatusFlags } from './dht-status.js';
 import { info } from './info.js';
 import { VERSION } from './version.js';
 
@@ -94,6 +95,19 @@ export function buildProgram(out: (line: string) => void = (l) => process.stdout
       const result = await verify(torrent, o.data);
       for (const line of result.lines) out(line);
       exitCode = result.code;
+    });
+
+  program
+    .command('dht-status')
+    .description('show the saved DHT node table, join the DHT from it and show the live table size')
+    .option('--dht-bootstrap <host:port>', 'DHT node to join through (repeatable; default the public routers)', collectHostPort)
+    .option('--state-dir <dir>', 'where the node table (dht.dat) is kept', defaultStateDir())
+    .option('--minport <port>', 'first UDP/TCP port to try', ratio, 6881)
+    .option('--maxport <port>', 'last port to try', ratio, 6999)
+    .option('--bind <address>', 'local address to use')
+    .option('--wait <s>', 'give up joining after this long', ratio, 30)
+    .action(async (o: DhtStatusFlags) => {
+      exitCode = await dhtStatus(o, out);
     });
 
   program

@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { Session, type LsdStatus, type MagnetDownload, type SessionOptions, type Torrent, type TorrentStats } from '@mainline/session';
+import { Session, type DhtStatus, type LsdStatus, type MagnetDownload, type SessionOptions, type Torrent, type TorrentStats } from '@mainline/session';
 import { CLOSED_OUTPUT, onOutputClosed, write } from './output.js';
 import { Progress, type ProgressOptions } from './progress.js';
 import { notes, statusLine, summary, type NoteContext, type PeerFailure, type RunFacts } from './status.js';
@@ -21,17 +21,27 @@ export interface WatchOptions {
  * What the CLI keeps from a torrent's (or magnet's) events while it runs: failed dials for the
  * notes, the first failed resume write (warned about once), log lines that must stay on screen.
  */
+const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`;
+
 export class Watch {
   readonly failures = new Map<string, PeerFailure>();
   /** The last failed resume write, if any (then "resume data saved" would be a lie). */
   resumeError: Error | undefined;
   /** The live display, while one is shown: log lines go above it. */
   display: Progress | undefined;
+  /** The session's DHT, once it runs (see watchDiscovery). */
+  dht: (() => DhtStatus) | undefined;
   readonly #options: WatchOptions;
   readonly #warned = new Set<string>();
 
   constructor(options: WatchOptions) {
     this.#options = options;
+  }
+
+  /** Good and questionable nodes of the DHT's table; undefined when the DHT is off. */
+  dhtNodes(): number | undefined {
+    const s = this.dht?.();
+    return s?.enabled ? s.nodes : undefined;
   }
 
   get namedPeers(): readonly string[] {
@@ -69,6 +79,10 @@ export class Watch {
       this.resumeError = err;
       this.warnOnce('resume', `warning: cannot save resume data in ${this.#options.stateDir}: ${err.message}; the next run will check the data again`);
     });
+    // Every other trouble that does not stop the torrent (the failed resume write is told above).
+    torrent.on('warning', (w) => {
+      if (w.what !== 'resume-save') this.warnOnce(w.what, `warning: ${w.name}: ${w.message}`);
+    });
   }
 
   attachMagnet(download: MagnetDownload): void {
@@ -77,6 +91,9 @@ export class Watch {
     download.on('torrent-save-failed', (err) =>
       this.warnOnce('torrent-file', `warning: cannot save the .torrent in ${this.#options.stateDir}: ${err.message}; the next run will fetch the metadata again`),
     );
+    download.on('warning', (w) => {
+      if (w.what !== 'torrent-save') this.warnOnce(w.what, `warning: ${w.name}: ${w.message}`);
+    });
   }
 }
 
@@ -89,7 +106,7 @@ export interface RunOptions {
   quiet?: boolean;
   watch: Watch;
   /** What the notes need beyond the stats. */
-  notes: Omit<NoteContext, 'failures' | 'now' | 'kind'>;
+  notes: Omit<NoteContext, 'failures' | 'now' | 'kind' | 'retryIn'>;
   /** Resolves when the user asks to stop (Ctrl-C). */
   interrupted: Promise<string>;
 }
@@ -115,10 +132,17 @@ export async function runTorrent(torrent: Torrent, options: RunOptions): Promise
   const started = Date.now();
   const before = { downloaded: torrent.downloaded, uploaded: torrent.uploaded };
   let doneAt: number | undefined;
-  const context = (): NoteContext => ({ ...options.notes, kind: 'torrent', failures: watch.failures, now: Date.now() });
+  const retryIn = (address: string): number | undefined => {
+    const colon = address.lastIndexOf(':');
+    const ms = torrent.peerList.retryIn(address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), Number(address.slice(colon + 1)));
+    return ms === undefined ? undefined : ms / 1000;
+  };
+  // A private torrent never uses the DHT: its notes and status line leave it out.
+  const dhtNodes = (): number | undefined => (torrent.meta.private ? undefined : watch.dhtNodes());
+  const context = (): NoteContext => ({ ...options.notes, kind: 'torrent', failures: watch.failures, now: Date.now(), retryIn, dhtNodes: dhtNodes() });
   const show = (): void => {
     const s = torrent.stats();
-    progress?.update(s.state === 'checking' ? s.checkProgress : s.wantedProgress, statusLine(s), notes(s, context()));
+    progress?.update(s.state === 'checking' ? s.checkProgress : s.wantedProgress, statusLine(s, dhtNodes()), notes(s, context()));
   };
   const timer = setInterval(show, 500);
   show();
@@ -145,7 +169,7 @@ export async function runTorrent(torrent: Torrent, options: RunOptions): Promise
   clearInterval(timer);
   const last = torrent.stats();
   // The live display goes: a finished run is summed up below; a stopped one shows where it stopped, once.
-  progress?.done(outcome.kind === 'complete' ? '' : statusLine(last));
+  progress?.done(outcome.kind === 'complete' ? '' : statusLine(last, dhtNodes()));
   watch.display = undefined;
   const end = options.kind === 'download' && doneAt !== undefined ? doneAt : Date.now();
   return {
@@ -159,6 +183,24 @@ export async function runTorrent(torrent: Torrent, options: RunOptions): Promise
       transfers: torrent.peerTransfers(),
     },
   };
+}
+
+/**
+ * The lines that say how peers are discovered besides trackers (LSD, the DHT), to print when
+ * the session listens; from then on `watch` shows the DHT's table size.
+ */
+export function watchDiscovery(session: Session, watch: Watch): string[] {
+  const status = session.dhtStatus();
+  if (status.enabled) watch.dht = () => session.dhtStatus();
+  return [lsdLine(session.lsdStatus()), dhtLine(status)].filter((l): l is string => l !== undefined);
+}
+
+/** Where the DHT runs and where it starts from (none when it is off). */
+export function dhtLine(status: DhtStatus): string | undefined {
+  if (!status.enabled) return undefined;
+  if (!status.running) return `DHT not running: ${status.error ?? 'unknown'}`;
+  const saved = status.stateFile ? ` (node table: ${status.stateFile})` : '';
+  return `DHT on: ${status.stats?.ready ? plural(status.nodes, 'node') : 'joining'}${saved}`;
 }
 
 /** The line that says where local peer discovery runs, or why it does not (none when it is off). */

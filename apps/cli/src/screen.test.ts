@@ -60,9 +60,9 @@ describe('no peers: the user always sees what is tried, what failed, when it ret
   test('a magnet link with no trackers and no peers says what the user can do', async () => {
     const dir = makeTempDir('ml-screen-magnet-');
     const term = terminal(['download', formatMagnet({ infoHash: 'cd'.repeat(20) }), '-o', join(dir, 'out'), ...local(dir)]);
-    const text = unwrapped(await term.waitFor(/no DHT/));
+    const text = unwrapped(await term.waitFor(/--no-dht\)/));
     expect(text).toContain('fetching metadata: 0 peers (0 with metadata)');
-    expect(text).toContain('this magnet link names no trackers (tr=) and no peers (x.pe), and mainline has no DHT yet: add --peer host:port, or use a link with trackers');
+    expect(text).toContain('this magnet link names no trackers (tr=) and no peers (x.pe), and the DHT is off (--no-dht): add --peer host:port, or use a link with trackers');
   });
 
   test('--peer to a closed port with --no-trackers: the failure, the next try; Ctrl-C does not claim trackers were told', async () => {
@@ -126,6 +126,7 @@ describe('a download in a terminal', () => {
     expect(screen).toContain(`done: ${join(dir, 'out', 'movie.bin')} (10.0MiB, all pieces verified)`);
     expect(screen).toMatch(/summary: 10\.0MiB downloaded in \d+s \([\d.]+MiB\/s on average\), 0B uploaded, from 1 peer:/);
     expect(screen).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} {2}mainline-ts 0\\.1\\.0\\.0 {2}down 10\\.0MiB \\(100\\.0%\\) {2}up 0B`));
+    expect(unwrapped(screen)).toContain('downloaded by peer source: --peer 10.0MiB (100.0%)');
   });
 
   test('a magnet link: the metadata line replaces the fetch display cleanly, then the download', async () => {

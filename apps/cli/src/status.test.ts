@@ -24,7 +24,6 @@ const context = (over: Partial<NoteContext> = {}): NoteContext => ({
   hasTrackers: true,
   namedPeers: [],
   failures: new Map<string, PeerFailure>(),
-  redialSeconds: 15,
   now: 100_000,
   ...over,
 });
@@ -60,20 +59,30 @@ describe('the notes under the status line: what is tried, what failed, when agai
       ['127.0.0.1:1', { reason: 'refused the connection (nothing listens on that port)', count: 3, at: 95_000 }],
       ['127.0.0.1:52100', { reason: 'closed the connection after the handshake: it may require encryption', count: 1, at: 99_000 }],
     ]);
-    const ctx = context({ trackersOff: true, namedPeers: ['127.0.0.1:1', '127.0.0.1:52100'], failures });
+    const waits = new Map([['127.0.0.1:1', 59.2], ['127.0.0.1:52100', 14]]);
+    const ctx = context({ trackersOff: true, namedPeers: ['127.0.0.1:1', '127.0.0.1:52100'], failures, retryIn: (a) => waits.get(a) });
     expect(notes({ peers: 0, trackers: [], nextAnnounceIn: undefined }, ctx)).toEqual([
       'peer 127.0.0.1:52100 closed the connection after the handshake: it may require encryption (1 try, next in 14s)',
-      'peer 127.0.0.1:1 refused the connection (nothing listens on that port) (3 tries, next in 10s)',
+      'peer 127.0.0.1:1 refused the connection (nothing listens on that port) (3 tries, next in 1m00s)',
     ]);
+    // Not known (a magnet's fetch): a named peer is still tried again.
+    expect(notes({ peers: 0, trackers: [], nextAnnounceIn: undefined }, context({ ...ctx, retryIn: undefined }))[1]).toBe(
+      'peer 127.0.0.1:1 refused the connection (nothing listens on that port) (3 tries, trying again)',
+    );
   });
 
   test('nothing to try: say what the user can do', () => {
     const none = { peers: 0, trackers: [], nextAnnounceIn: undefined };
     expect(notes(none, context({ trackersOff: true }))).toEqual(['nothing to connect to: --no-trackers is on and no --peer was given; add --peer host:port']);
     expect(notes(none, context({ kind: 'magnet', hasTrackers: false }))).toEqual([
-      'this magnet link names no trackers (tr=) and no peers (x.pe), and mainline has no DHT yet: add --peer host:port, or use a link with trackers',
+      'this magnet link names no trackers (tr=) and no peers (x.pe), and the DHT is off (--no-dht): add --peer host:port, or use a link with trackers',
     ]);
-    expect(notes(none, context({ hasTrackers: false }))).toEqual(['this torrent lists no trackers, and mainline has no DHT yet: add --peer host:port']);
+    expect(notes(none, context({ hasTrackers: false }))).toEqual(['this torrent lists no trackers, and the DHT is off (--no-dht or private): add --peer host:port']);
+    // With the DHT on, nothing to do while it has nodes; a hint while none has answered.
+    expect(notes(none, context({ kind: 'magnet', hasTrackers: false, dhtNodes: 12 }))).toEqual([]);
+    expect(notes(none, context({ kind: 'magnet', hasTrackers: false, dhtNodes: 0 }))).toEqual([
+      'no DHT node has answered yet: check the network, or name one with --dht-bootstrap host:port; --peer host:port adds a peer directly',
+    ]);
   });
 
   test('with peers connected only a failing tracker is worth a line', () => {
@@ -85,7 +94,7 @@ describe('the notes under the status line: what is tried, what failed, when agai
 });
 
 test('the status line shows the recent rates and ETA, and "1 seed"', () => {
-  const line = statusLine({
+  const stats = {
     state: 'downloading',
     checkProgress: 1,
     peers: 1,
@@ -99,14 +108,20 @@ test('the status line shows the recent rates and ETA, and "1 seed"', () => {
     recentUploadRate: 0,
     eta: 74,
     recentEta: 2,
-  } as Parameters<typeof statusLine>[0]);
-  expect(line).toBe('5.00MiB/10.0MiB DL 2.90MiB/s UL 0B/s ETA 2s peers 1 (1 seed)');
+  } as Parameters<typeof statusLine>[0];
+  expect(statusLine(stats)).toBe('5.00MiB/10.0MiB DL 2.90MiB/s UL 0B/s ETA 2s peers 1 (1 seed)');
+  // With the DHT on: its table size at the end.
+  expect(statusLine(stats, 143)).toBe('5.00MiB/10.0MiB DL 2.90MiB/s UL 0B/s ETA 2s peers 1 (1 seed) DHT 143 nodes');
 });
 
-test('the end-of-run summary: time, average rate and bytes per peer', () => {
-  const peer = (address: string, downloaded: number, client = 'libtorrent (Rasterbar) 2.0.8.0'): PeerTransfer => ({ address, client, downloaded, uploaded: 0, connected: false });
+test('the end-of-run summary: time, average rate, bytes per peer and per peer source', () => {
+  const peer = (address: string, downloaded: number, client = 'libtorrent (Rasterbar) 2.0.8.0', source: string | null = 'tracker'): PeerTransfer => ({ address, client, downloaded, uploaded: 0, connected: false, source: source ?? undefined });
   const MiB = 1024 * 1024;
-  const transfers = [peer('10.0.0.1:6881', 40 * MiB), peer('10.0.0.22:51413', 17 * MiB, 'Transmission 4.0.5.0'), ...Array.from({ length: 5 }, (_, i) => peer(`10.0.1.${i}:1`, 1024, ''))];
+  const transfers = [
+    peer('10.0.0.1:6881', 40 * MiB),
+    peer('10.0.0.22:51413', 17 * MiB, 'Transmission 4.0.5.0', 'lsd'),
+    ...Array.from({ length: 5 }, (_, i) => peer(`10.0.1.${i}:1`, 1024, '', i === 0 ? 'incoming' : null)),
+  ];
   expect(summary({ kind: 'download', seconds: 21, downloaded: 57 * MiB + 5 * 1024, uploaded: 0, transfers })).toEqual([
     'summary: 57.0MiB downloaded in 21s (2.71MiB/s on average), 0B uploaded, from 7 peers:',
     '  10.0.0.1:6881    libtorrent (Rasterbar) 2.0.8.0  down 40.0MiB (70.1%)  up 0B',
@@ -115,6 +130,7 @@ test('the end-of-run summary: time, average rate and bytes per peer', () => {
     '  10.0.1.1:1       unknown client                  down 1.00KiB (0.0%)  up 0B',
     '  10.0.1.2:1       unknown client                  down 1.00KiB (0.0%)  up 0B',
     '  …and 2 more peers: down 2.00KiB, up 0B',
+    '  downloaded by peer source: trackers 40.0MiB (70.1%), local discovery 17.0MiB (29.8%), unknown sources 4.00KiB (0.0%), incoming connections 1.00KiB (0.0%)',
   ]);
   expect(summary({ kind: 'seed', seconds: 300, downloaded: 0, uploaded: 30 * MiB, transfers: [] })).toEqual(['summary: seeded for 5m00s, 30.0MiB uploaded (102KiB/s on average)']);
 });

@@ -12,9 +12,9 @@ const inSeconds = (s: number | undefined): string => (s === undefined ? 'soon' :
  * files skipped, the download counts the selected files' pieces (`of` the whole torrent's size).
  * Rates and the ETA are the recent ones (last ~2 s, ~10 s): they follow what happens now.
  */
-export function statusLine(s: TorrentStats): string {
+export function statusLine(s: TorrentStats, dhtNodes?: number): string {
   if (s.state === 'checking') return `checking existing data ${formatPercent(s.checkProgress)}`;
-  const peers = `peers ${s.peers} (${plural(s.seeds, 'seed')})`;
+  const peers = `peers ${s.peers} (${plural(s.seeds, 'seed')})${dhtPart(dhtNodes)}`;
   const partial = s.wantedLength < s.totalLength;
   if (s.state === 'seeding') {
     const what = partial ? `${formatBytes(s.haveBytes)} of ${formatBytes(s.totalLength)}` : formatBytes(s.totalLength);
@@ -25,10 +25,13 @@ export function statusLine(s: TorrentStats): string {
 }
 
 /** The status line while a magnet link's metadata is being fetched. */
-export function magnetStatusLine(s: MagnetStats): string {
+export function magnetStatusLine(s: MagnetStats, dhtNodes?: number): string {
   const pieces = s.pieceCount === undefined ? '' : `, ${s.piecesReceived}/${s.pieceCount} pieces`;
-  return `fetching metadata: ${plural(s.peers, 'peer')} (${s.metadataPeers} with metadata${pieces})`;
+  return `fetching metadata: ${plural(s.peers, 'peer')} (${s.metadataPeers} with metadata${pieces})${dhtPart(dhtNodes)}`;
 }
+
+/** The DHT's table size on the status line (nothing when the DHT is off). */
+const dhtPart = (nodes: number | undefined): string => (nodes === undefined ? '' : ` DHT ${plural(nodes, 'node')}`);
 
 /** Socket errors as people say them (the code stays, for a search). */
 const SOCKET_WORDS: [RegExp, string][] = [
@@ -87,12 +90,14 @@ export interface NoteContext {
   trackersOff: boolean;
   /** The torrent or link lists trackers. */
   hasTrackers: boolean;
+  /** The DHT's nodes when it is on (and the torrent is not private); undefined when off. */
+  dhtNodes?: number | undefined;
   /** Peers the user named (--peer, a magnet's x.pe), as `ip:port`. */
   namedPeers: readonly string[];
   /** Failed dials by address, oldest first, of peers not connected now. */
   failures: ReadonlyMap<string, PeerFailure>;
-  /** Seconds between redials of named peers, when known. */
-  redialSeconds: number | undefined;
+  /** Seconds until `ip:port` is dialled again (0: as soon as a slot is free); undefined: not known or given up. */
+  retryIn?: (address: string) => number | undefined;
   /** Date.now(). */
   now: number;
 }
@@ -120,8 +125,9 @@ export function notes(s: Pick<TorrentStats, 'peers' | 'trackers' | 'nextAnnounce
   const failures = [...ctx.failures].reverse();
   for (const [address, f] of failures.slice(0, MAX_FAILURE_NOTES)) {
     const named = ctx.namedPeers.includes(address);
+    const wait = ctx.retryIn?.(address);
     let retry = '';
-    if (named && ctx.redialSeconds !== undefined) retry = `, next ${inSeconds(Math.max(0, f.at / 1000 + ctx.redialSeconds - ctx.now / 1000))}`;
+    if (wait !== undefined) retry = `, next ${inSeconds(wait)}`;
     else if (named) retry = ', trying again';
     out.push(`peer ${address} ${f.reason} (${plural(f.count, 'try', 'tries')}${retry})`);
   }
@@ -138,9 +144,12 @@ function whatToDo(s: Pick<TorrentStats, 'trackers'> & { state?: string }, ctx: N
   const noPeers = ctx.namedPeers.length === 0;
   if (ctx.trackersOff) return noPeers ? 'nothing to connect to: --no-trackers is on and no --peer was given; add --peer host:port' : undefined;
   if (!ctx.hasTrackers && noPeers) {
+    if (ctx.dhtNodes !== undefined) {
+      return ctx.dhtNodes > 0 ? undefined : 'no DHT node has answered yet: check the network, or name one with --dht-bootstrap host:port; --peer host:port adds a peer directly';
+    }
     return ctx.kind === 'magnet'
-      ? 'this magnet link names no trackers (tr=) and no peers (x.pe), and mainline has no DHT yet: add --peer host:port, or use a link with trackers'
-      : 'this torrent lists no trackers, and mainline has no DHT yet: add --peer host:port';
+      ? 'this magnet link names no trackers (tr=) and no peers (x.pe), and the DHT is off (--no-dht): add --peer host:port, or use a link with trackers'
+      : 'this torrent lists no trackers, and the DHT is off (--no-dht or private): add --peer host:port';
   }
   if (s.trackers.length > 0 && s.trackers.every((t) => t.state === 'failed') && noPeers) {
     return 'no tracker answers: check the tracker address and your network; --peer host:port adds a peer directly';
@@ -160,7 +169,35 @@ export interface RunFacts {
 
 const MAX_PEER_LINES = 5;
 
-/** The end-of-run summary (as aria2c's Download Results): time, average rate, bytes per peer. */
+/** How people name where a peer's address came from. */
+const SOURCE_WORDS: Record<string, string> = {
+  tracker: 'trackers',
+  incoming: 'incoming connections',
+  user: '--peer',
+  magnet: 'the magnet link',
+  resume: 'the resume cache',
+  dht: 'the DHT',
+  pex: 'peer exchange',
+  lsd: 'local discovery',
+};
+
+/** `trackers 12 MiB (80 %), local discovery 3 MiB (20 %)`: bytes by peer source, most first; undefined when none moved. */
+function sourceTotals(peers: readonly PeerTransfer[], key: 'downloaded' | 'uploaded'): string | undefined {
+  const totals = new Map<string, number>();
+  for (const p of peers) {
+    if (p[key] === 0) continue;
+    const name = p.source === undefined ? 'unknown sources' : (SOURCE_WORDS[p.source] ?? p.source);
+    totals.set(name, (totals.get(name) ?? 0) + p[key]);
+  }
+  const all = [...totals.values()].reduce((a, b) => a + b, 0);
+  if (all === 0) return undefined;
+  return [...totals]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, bytes]) => `${name} ${formatBytes(bytes)} (${formatPercent(bytes / all)})`)
+    .join(', ');
+}
+
+/** The end-of-run summary (as aria2c's Download Results): time, average rate, bytes per peer and per peer source. */
 export function summary(f: RunFacts): string[] {
   const time = formatDuration(f.seconds);
   const avg = (bytes: number): string => formatRate(bytes / Math.max(f.seconds, 0.001));
@@ -183,5 +220,7 @@ export function summary(f: RunFacts): string[] {
     const up = rest.reduce((n, t) => n + t.uploaded, 0);
     lines.push(`  …and ${plural(rest.length, 'more peer')}: down ${formatBytes(down)}, up ${formatBytes(up)}`);
   }
+  const bySource = sourceTotals(peers, f.kind === 'download' ? 'downloaded' : 'uploaded');
+  if (bySource) lines.push(`  ${f.kind === 'download' ? 'downloaded' : 'uploaded'} by peer source: ${bySource}`);
   return lines;
 }

@@ -23,13 +23,19 @@ export interface RunOptions {
 }
 
 /**
- * The tests never multicast on this machine's interfaces: a `download` or `seed` that binds no
- * address gets `--no-lsd` (local peer discovery is on by default; with `--bind 127.0.0.1` it has
- * no interface, which a test may check; the network-namespace tests run it for real).
+ * The tests never multicast on this machine's interfaces nor talk to the public DHT: a `download`
+ * or `seed` that binds no address gets `--no-lsd` (local peer discovery is on by default; with
+ * `--bind 127.0.0.1` it has no interface, which a test may check; the network-namespace tests run
+ * it for real), and one that names no DHT bootstrap node gets `--no-dht` (the DHT is on by
+ * default, joined through the public routers). `dht-status` needs its own `--dht-bootstrap`.
  */
 export function noMulticast(args: readonly string[]): string[] {
   const networked = args[0] === 'download' || args[0] === 'seed';
-  return networked && !args.includes('--bind') && !args.includes('--no-lsd') ? [...args, '--no-lsd'] : [...args];
+  if (args[0] === 'dht-status' && !args.includes('--dht-bootstrap')) throw new Error('a test runs dht-status with its own --dht-bootstrap only');
+  const out = [...args];
+  if (networked && !args.includes('--bind') && !args.includes('--no-lsd')) out.push('--no-lsd');
+  if (networked && !args.some((a) => a === '--no-dht' || a === '--dht-bootstrap')) out.push('--no-dht');
+  return out;
 }
 
 /** Runs `mainline <args>` with its output on pipes (see noMulticast). */

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ALT_SPEED_DEFAULTS, ALT_SPEED_KEYS, altSpeedProblem, type AltSpeedSettings } from './alt-speed.js';
 
 /** Everything mainlined can be told, from its config file and its flags. Rates are in kB/s (1000 bytes), as Transmission counts them. */
-export interface DaemonConfig {
+export interface DaemonConfig extends AltSpeedSettings {
   /** Where new torrents are saved unless told otherwise. */
   downloadDir: string;
   /** Holds the .torrent files, each torrent's state and the resume records. */
@@ -57,6 +58,12 @@ export interface DaemonConfig {
    * multicast (Transmission's `lpd-enabled`; off by default, as in Transmission).
    */
   lpdEnabled: boolean;
+  /**
+   * Another web UI's directory (e.g. Transmission's own, /usr/share/transmission/web), served at
+   * /transmission/web/ instead of ours, with / redirecting there (Transmission's
+   * TRANSMISSION_WEB_HOME).
+   */
+  webHome?: string;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +96,7 @@ export function defaultConfig(): DaemonConfig {
     fetchPrivateAddresses: false,
     checkFreeSpace: true,
     lpdEnabled: false,
+    ...ALT_SPEED_DEFAULTS,
   };
 }
 
@@ -122,7 +130,15 @@ const FIELDS: Record<keyof DaemonConfig, [Check, string]> = {
   fetchPrivateAddresses: [isBool, 'true or false'],
   checkFreeSpace: [isBool, 'true or false'],
   lpdEnabled: [isBool, 'true or false'],
+  webHome: [isString, 'a path'],
+  ...altSpeedChecks(),
 };
+
+function altSpeedChecks(): Record<keyof AltSpeedSettings, [Check, string]> {
+  const out = {} as Record<keyof AltSpeedSettings, [Check, string]>;
+  for (const k of ALT_SPEED_KEYS) out[k] = [(v) => altSpeedProblem(k, v) === undefined, altSpeedProblem(k, undefined) ?? ''];
+  return out;
+}
 
 /** Checks a partial config (from JSON or flags); unknown keys and wrong types are errors. */
 export function validateConfig(input: unknown, where: string): Partial<DaemonConfig> {
@@ -159,6 +175,7 @@ export function mergeConfig(...layers: Partial<DaemonConfig>[]): DaemonConfig {
   c.downloadDir = resolve(c.downloadDir);
   c.stateDir = resolve(c.stateDir);
   if (c.watchDir) c.watchDir = resolve(c.watchDir);
+  if (c.webHome) c.webHome = resolve(c.webHome);
   c.torrentFileDirs = c.torrentFileDirs.map((d) => resolve(d));
   return c;
 }

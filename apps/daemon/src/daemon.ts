@@ -1,9 +1,11 @@
 import { mkdir, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { systemClock, type Clock } from '@mainline/rate';
 import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
+import { moveTorrentData } from '@mainline/storage';
 import { Accounting, type TrafficStats } from './accounting.js';
+import { ALT_SPEED_KEYS, TurtleSchedule, wallClock, type AltSpeedSettings } from './alt-speed.js';
 import type { DaemonConfig } from './config.js';
 import { isDone, magnetFetching, noteHave, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 import { DaemonError } from './errors.js';
@@ -30,7 +32,7 @@ export interface AddOptions {
 /** Transmission's per-torrent seeding limits (torrent-set). */
 export type SeedLimits = Partial<Pick<TorrentRecord, 'seedRatioMode' | 'seedRatioLimit' | 'seedIdleMode' | 'seedIdleLimit'>>;
 
-export interface SessionSettings {
+export interface SessionSettings extends Partial<AltSpeedSettings> {
   speedLimitUp?: number;
   speedLimitUpEnabled?: boolean;
   speedLimitDown?: number;
@@ -51,7 +53,10 @@ export interface DaemonOptions {
   pinned?: readonly (keyof DaemonConfig)[];
   /** Where log lines go (default: stderr). */
   log?: (line: string) => void;
-  /** Where time comes from (default: the system clock); the session runs on it too. */
+  /**
+   * Where time comes from (default: the system clock); the session runs on it too, and so does
+   * the turtle schedule (by default on wallClock: its minutes are local wall time).
+   */
   clock?: Clock;
   /**
    * Passed to the session: tests give in-memory transports and no UDP, or LSD's interfaces
@@ -89,6 +94,9 @@ export class Daemon {
   prefs: SessionPrefs;
   readonly #onTick = (): void => this.#tick();
   #closed = false;
+  readonly #turtle: TurtleSchedule;
+  /** Ids whose data is being moved (set-location): other actions on them wait for the end. */
+  readonly #relocating = new Set<number>();
 
   constructor(options: DaemonOptions) {
     this.config = { ...options.config };
@@ -105,17 +113,30 @@ export class Daemon {
       holds: (e) => this.#registry.holds(e),
       log: (l) => this.#log(l),
     });
+    const limits = this.#sessionLimits();
     this.session = new Session({
       ...options.session,
       clock: this.clock,
       portRange: this.config.portRange,
       ...(this.config.bind ? { bind: this.config.bind } : {}),
-      uploadLimit: this.#limit(this.config.speedLimitUp, this.config.speedLimitUpEnabled),
-      downloadLimit: this.#limit(this.config.speedLimitDown, this.config.speedLimitDownEnabled),
+      uploadLimit: limits.upload,
+      downloadLimit: limits.download,
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
       lsd: this.config.lpdEnabled ? (options.session?.lsd ?? true) : false,
     });
+    this.#turtle = new TurtleSchedule(options.clock ?? wallClock, () => this.config, (on) => {
+      this.#log(`turtle ${on ? 'on' : 'off'} by the schedule`);
+      this.setSessionSettings({ altSpeedEnabled: on });
+      this.saveSessionSettings().catch((err: unknown) => this.#log(`cannot save the session settings: ${(err as Error).message}`));
+    });
+  }
+
+  /** The session's limits in bytes/s (0 = none): the turtle's while it is on, else the normal ones. */
+  #sessionLimits(): { upload: number; download: number } {
+    const c = this.config;
+    if (c.altSpeedEnabled) return { upload: this.#limit(c.altSpeedUp, true), download: this.#limit(c.altSpeedDown, true) };
+    return { upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled), download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled) };
   }
 
   /** Unix seconds on the daemon's clock. */
@@ -143,10 +164,12 @@ export class Daemon {
     this.#accounting.load(record);
     this.prefs = loadPrefs(defaultPrefs(this.config.downloadDir), record.prefs);
     const saved: SessionSettings = {};
-    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited'] as const) {
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited', ...ALT_SPEED_KEYS] as const) {
       if (record[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: record[k] });
     }
     this.setSessionSettings(saved);
+    // With the schedule on, it decides the turtle at start (as Transmission does).
+    this.#turtle.poke();
     await this.session.listen();
     const records = await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`));
     // Ids follow the order of adding; queue places as saved (without one: last, in that order).
@@ -538,6 +561,8 @@ export class Daemon {
   #resume(entry: Entry): void {
     entry.startDate = this.nowSeconds();
     entry.nextScrapeAt = entry.startDate + SCRAPE_AFTER_START_S;
+    // As Transmission: starting counts as activity (a UI shows "Last activity" from it, not 1970).
+    entry.activityDate = entry.startDate;
     entry.finished = false;
     const insist = entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {};
     entry.torrent.resume(insist).catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
@@ -558,6 +583,7 @@ export class Daemon {
    */
   async startTorrent(given: AnyEntry, options: { insist?: boolean } = {}): Promise<void> {
     const entry = this.#current(given);
+    this.#notRelocating(entry);
     if (entry.kind === 'magnet') {
       if (magnetFetching(entry) && !entry.record.paused) return;
       entry.record.paused = false;
@@ -581,6 +607,7 @@ export class Daemon {
   /** Stops a torrent (trackers told, resume data saved) or a magnet's fetch; it stays stopped across restarts. */
   async stopTorrent(given: AnyEntry): Promise<void> {
     const entry = this.#current(given);
+    this.#notRelocating(entry);
     entry.record.paused = true;
     if (entry.kind === 'torrent') entry.queued = false;
     await this.state.saveRecord(entry.record);
@@ -598,6 +625,7 @@ export class Daemon {
   /** Hashes the data again in the background; a stopped torrent stays stopped afterwards. */
   verifyTorrent(entry: AnyEntry): void {
     if (entry.kind === 'magnet') return; // nothing to verify yet (Transmission ignores it too)
+    this.#notRelocating(entry);
     if (entry.torrent.state === 'checking' || entry.verifyQueued) return;
     entry.verifyQueued = true;
     const stopped = entry.record.paused;
@@ -619,6 +647,7 @@ export class Daemon {
   /** Forgets a torrent (trackers told `stopped`), optionally deleting its data. */
   async remove(given: AnyEntry, deleteData: boolean): Promise<void> {
     const entry = this.#current(given);
+    this.#notRelocating(entry);
     if (!this.#registry.delete(entry, this.clock.now())) return;
     if (entry.kind === 'magnet') {
       // Cancelling closes every socket of the fetch (and drops the torrent if it was being added).
@@ -719,6 +748,76 @@ export class Daemon {
     }
   }
 
+  #notRelocating(entry: AnyEntry): void {
+    if (this.#relocating.has(entry.id)) throw new DaemonError(`#${entry.id} is being moved to ${entry.record.downloadDir}; try again when it is done`);
+  }
+
+  /**
+   * Transmission's set-location. With `move` the data goes to `location` (its own files only,
+   * nothing overwritten, no link followed, times kept so no recheck is needed; on a failure it
+   * stays whole where it was) and the torrent carries on from there. Without, the torrent is
+   * pointed at data already in `location` and checked again. Either way a running torrent runs on.
+   */
+  async setLocation(given: AnyEntry, location: string, move: boolean): Promise<void> {
+    const entry = this.#current(given);
+    this.#notRelocating(entry);
+    const to = resolve(location);
+    const state = resolve(this.config.stateDir);
+    if (to === state || to.startsWith(state + sep)) throw new DaemonError(`${to} is inside the state directory ${state}: choose another location`);
+    if (entry.kind === 'magnet') {
+      // No data yet: the fetch starts again with the new place.
+      entry.record.downloadDir = to;
+      await this.state.saveRecord(entry.record);
+      if (magnetFetching(entry)) {
+        const download = entry.download;
+        entry.download = undefined;
+        await download?.cancel();
+        this.#fetch(entry);
+      }
+      return;
+    }
+    // Where the data is now: the incomplete dir while incomplete, else the download dir.
+    const from = entry.record.dataDir ?? entry.record.downloadDir;
+    if (move && resolve(from) === to) return;
+    this.#relocating.add(entry.id);
+    try {
+      this.#accounting.forget(entry.id, entry.torrent);
+      // Out of the session (stopped, resume data saved, files closed), then back with the new place.
+      await this.session.remove(entry.meta.infoHash);
+      let failure: unknown;
+      if (move) {
+        try {
+          const paths = entry.record.filePaths;
+          const r = await moveTorrentData({ from, to, files: entry.meta.files.map((f, i) => ({ path: paths?.[i] ?? f.path, length: f.length })), name: entry.meta.infoHash });
+          this.#log(`#${entry.id} ${entry.meta.name}: moved ${r.moved.length} file(s) from ${from} to ${to}`);
+        } catch (err) {
+          failure = err;
+        }
+      }
+      if (failure === undefined) {
+        // As Transmission: the new location is where the data stays, incomplete or not.
+        entry.record.downloadDir = to;
+        delete entry.record.dataDir;
+        await this.state.saveRecord(entry.record);
+      }
+      const paused = entry.record.paused;
+      const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
+      // Found data is checked first (the verify starts it when it ran before).
+      if (!move) entry.record.paused = true;
+      const next = this.#wire(torrent, entry.meta, entry.bytes, entry.record, entry.id);
+      next.startDate = entry.startDate;
+      next.activityDate = entry.activityDate;
+      entry.record.paused = paused;
+      if (failure !== undefined) throw new DaemonError(`cannot move #${entry.id} to ${to}: ${(failure as Error).message}; the data stays in ${from}`);
+      if (!move) {
+        this.#relocating.delete(entry.id);
+        this.verifyTorrent(next);
+      }
+    } finally {
+      this.#relocating.delete(entry.id);
+    }
+  }
+
   async setPriorities(entry: AnyEntry, priorities: Priority[]): Promise<void> {
     if (entry.kind === 'magnet') {
       if (priorities.length > 0) throw new DaemonError(`#${entry.id} has no file list until its metadata is here`);
@@ -755,10 +854,9 @@ export class Daemon {
       // Opens or closes the LSD sockets; its outcome is the session's lsdStatus().
       void this.session.setLsd(s.lpdEnabled).catch(() => undefined);
     }
-    this.session.setLimits({
-      upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled),
-      download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled),
-    });
+    for (const k of ALT_SPEED_KEYS) if (s[k] !== undefined) Object.assign(c, { [k]: s[k] });
+    this.session.setLimits(this.#sessionLimits());
+    if (TurtleSchedule.touchesSchedule(s)) this.#turtle.poke();
   }
 
   /**
@@ -801,6 +899,7 @@ export class Daemon {
       speedLimitDownEnabled: c.speedLimitDownEnabled,
       downloadDir: c.downloadDir,
       lpdEnabled: c.lpdEnabled,
+      ...Object.fromEntries(ALT_SPEED_KEYS.map((k) => [k, c[k]])),
       seedRatioLimit: c.seedRatioLimit,
       seedRatioLimited: c.seedRatioLimited,
       prefs: { ...this.prefs },
@@ -836,6 +935,7 @@ export class Daemon {
     if (this.#closed) return;
     this.#closed = true;
     this.session.off('tick', this.#onTick);
+    this.#turtle.close();
     await this.#watchDir?.close();
     await this.#persistence.flush(this.entries);
     let timer: ReturnType<Clock['setTimeout']> | undefined;

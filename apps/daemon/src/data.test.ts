@@ -1,7 +1,7 @@
 // The daemon and the download directory, over HTTP RPC: "remove and delete data" deletes only the
 // torrent's files; a torrent larger than the free space shows a Transmission-style error and
 // creates nothing until started with "start now".
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, makeClaimTorrent, makePayload, makeTempDir, makeTorrent, poll } from '@mainline/interop';
 import { mergeConfig, type DaemonConfig } from './config.js';
@@ -120,4 +120,29 @@ test('remove with data after a restart (data not open): empty files and the dire
   ({ rpc, running } = await daemon(dir, config));
   expect((await rpc('torrent-remove', { ids: [1], 'delete-local-data': true })).result).toBe('success');
   expect(readdirSync(join(dir, 'dl'))).toEqual([]);
+});
+
+test('a failed resume write shows as the torrent\'s error 3 and errorString, and goes once a write succeeds', async () => {
+  const dir = makeTempDir('daemon-resume-warning');
+  const payload = await makePayload(join(dir, 'dl'), { name: 'kept.bin', size: 100_000 });
+  const t = makeTorrent(payload.path, { pieceLength: 32768 });
+  const { rpc } = await daemon(dir);
+  const r = await rpc('torrent-add', { metainfo: Buffer.from(t.bytes).toString('base64') });
+  const id = (r.arguments['torrent-added'] as { id: number }).id;
+  await poll(async () => ((await get(rpc, id, ['status'])).status === 6 ? true : undefined), 15_000, () => 'the torrent to seed');
+  // A directory (not empty) where the record goes: the atomic rename onto it fails.
+  const record = join(dir, 'state', 'resume', `${t.infoHash}.resume`);
+  rmSync(record, { force: true });
+  mkdirSync(join(record, 'in-the-way'), { recursive: true });
+  await rpc('torrent-stop', { ids: [id] });
+  const warned = await poll(async () => {
+    const g = await get(rpc, id, ['error', 'errorString']);
+    return g.error === 3 ? g : undefined;
+  }, 15_000, () => 'the warning');
+  expect(warned.errorString).toMatch(/^resume-save: /);
+  rmSync(record, { recursive: true });
+  await rpc('torrent-start', { ids: [id] });
+  await rpc('torrent-stop', { ids: [id] });
+  await poll(async () => ((await get(rpc, id, ['error'])).error === 0 ? true : undefined), 15_000, () => 'the warning to clear');
+  expect(await get(rpc, id, ['errorString'])).toEqual({ errorString: '' });
 });

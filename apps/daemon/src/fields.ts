@@ -311,8 +311,9 @@ export const TORRENT_FIELDS = {
   dateCreated: (c) => c.e.meta.creationDate ?? 0,
   desiredAvailable: (c) => (c.s.peers > 0 ? c.leftUntilDone : 0),
   downloadedEver: (c) => c.s.downloaded,
-  error: (c) => (c.s.error !== undefined ? 3 : trackerRefusal(c.s.trackers) !== undefined ? 2 : 0),
-  errorString: (c) => c.s.error ?? trackerRefusal(c.s.trackers) ?? '',
+  // Transmission's codes: 3 local error (ours, and warnings such as a failed resume write), 2 a tracker's failure reason.
+  error: (c) => (c.s.error !== undefined || c.s.warning !== undefined ? 3 : trackerRefusal(c.s.trackers) !== undefined ? 2 : 0),
+  errorString: (c) => c.s.error ?? c.s.warning ?? trackerRefusal(c.s.trackers) ?? '',
   eta: (c) => {
     if (c.s.state !== 'downloading' || c.leftUntilDone === 0) return ETA_NOT_AVAIL;
     return c.s.eta === undefined || !Number.isFinite(c.s.eta) ? ETA_UNKNOWN : Math.max(0, Math.round(c.s.eta));

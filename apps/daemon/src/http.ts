@@ -1,10 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
 import { AuthLimiter } from './auth-limit.js';
 import type { RpcHandler } from './rpc.js';
+import { StaticDir } from './static-files.js';
 
 export interface RpcServerOptions {
   rpc: RpcHandler;
@@ -17,8 +16,13 @@ export interface RpcServerOptions {
   hostWhitelist?: readonly string[];
   /** Largest request body (default 16 MiB: a 10 MiB torrent in base64 fits). */
   maxBodyBytes?: number;
-  /** The web UI's files (index.html, app.js, style.css). */
+  /** Our own web UI's files (index.html, app.js, style.css, ...), served at / and /transmission/web/. */
   publicDir?: string;
+  /**
+   * Another web UI's directory (Transmission's `--web-home` / `TRANSMISSION_WEB_HOME`): served at
+   * /transmission/web/ instead of ours, and / redirects there.
+   */
+  webHome?: string;
   /** Wrong-password limits per client address (default: 5 free, then 1 s doubling up to 15 min). */
   authLimiter?: AuthLimiter;
 }
@@ -28,19 +32,27 @@ const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
 /** Bodies up to this size are read and thrown away before a 413, so the client sees the answer. */
 const DRAIN_LIMIT = 64 * 1024 * 1024;
 
-const STATIC: Record<string, [file: string, type: string]> = {
-  '/': ['index.html', 'text/html; charset=utf-8'],
-  '/index.html': ['index.html', 'text/html; charset=utf-8'],
-  '/transmission/web/': ['index.html', 'text/html; charset=utf-8'],
-  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
-  '/style.css': ['style.css', 'text/css; charset=utf-8'],
-};
+export const WEB_PATH = '/transmission/web/';
+/** Paths that lead to the web UI's directory (as Transmission redirects them). */
+const TO_WEB = new Set(['/transmission', '/transmission/', '/transmission/web']);
 
 const SECURITY_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
   'Referrer-Policy': 'no-referrer',
   'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+  'Cache-Control': 'no-store',
+};
+
+/**
+ * Another project's web UI may use inline scripts and styles: no content policy of ours, but it
+ * still cannot be framed by other sites and its files are never sniffed.
+ */
+const WEB_HOME_HEADERS = {
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Content-Security-Policy': "frame-ancestors 'none'",
   'Cache-Control': 'no-store',
 };
 
@@ -58,7 +70,8 @@ export class RpcServer {
   readonly #o: RpcServerOptions;
   readonly #auth: Buffer | undefined;
   readonly #limiter: AuthLimiter;
-  readonly #files = new Map<string, Buffer>();
+  readonly #ownUi: StaticDir | undefined;
+  readonly #webHome: StaticDir | undefined;
   #port = 0;
 
   constructor(options: RpcServerOptions) {
@@ -67,16 +80,8 @@ export class RpcServer {
     if (options.username !== undefined && options.password !== undefined) {
       this.#auth = digest(`${options.username}:${options.password}`);
     }
-    if (options.publicDir) {
-      for (const [file] of Object.values(STATIC)) {
-        if (this.#files.has(file)) continue;
-        try {
-          this.#files.set(file, readFileSync(join(options.publicDir, file)));
-        } catch {
-          // a missing UI file answers 404
-        }
-      }
-    }
+    this.#ownUi = options.publicDir !== undefined ? new StaticDir(options.publicDir) : undefined;
+    this.#webHome = options.webHome !== undefined ? new StaticDir(options.webHome) : undefined;
     this.server = createServer((req, res) => {
       this.#route(req, res).catch((err: unknown) => {
         if (!res.headersSent) this.#text(res, 500, `internal error: ${(err as Error).message}`);
@@ -168,19 +173,30 @@ export class RpcServer {
     }
     const path = (req.url ?? '/').split('?')[0]!;
     if (RPC_PATHS.has(path)) return this.#rpc(req, res);
-    const file = STATIC[path];
-    const body = file ? this.#files.get(file[0]) : undefined;
     req.resume();
-    if (!file || !body) {
+    // With a web home, it is the web UI and / leads to it; else ours is at / and there too.
+    const home = this.#webHome;
+    if (TO_WEB.has(path) || (home && path === '/')) return this.#redirect(res, WEB_PATH);
+    const [dir, relative, headers] = path.startsWith(WEB_PATH)
+      ? [home ?? this.#ownUi, path.slice(WEB_PATH.length), home ? WEB_HOME_HEADERS : SECURITY_HEADERS]
+      : [home ? undefined : this.#ownUi, path.slice(1), SECURITY_HEADERS];
+    const found = dir ? await dir.lookup(relative) : { kind: 'missing' as const };
+    if (found.kind === 'missing') {
       this.#text(res, 404, 'Not Found');
       return;
     }
+    // One leading slash: `//name/` would send the browser to another host.
+    if (found.kind === 'redirect') return this.#redirect(res, `${path.replace(/^\/+/, '/')}/`);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       this.#text(res, 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
       return;
     }
-    res.writeHead(200, { 'Content-Type': file[1], 'Content-Length': body.length, ...SECURITY_HEADERS });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    res.writeHead(200, { 'Content-Type': found.type, 'Content-Length': found.body.length, ...headers });
+    res.end(req.method === 'HEAD' ? undefined : found.body);
+  }
+
+  #redirect(res: ServerResponse, location: string): void {
+    this.#text(res, 301, `Moved Permanently: ${location}`, { Location: location });
   }
 
   async #rpc(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -46,6 +46,7 @@ interface Flags {
   rpcUsername?: string;
   rpcPassword?: string;
   rpcHostWhitelist?: string;
+  webHome?: string;
 }
 
 export function buildProgram(): Command {
@@ -65,7 +66,8 @@ export function buildProgram(): Command {
     .option('--rpc-port <port>', 'RPC and web UI port, 0 = any free one (default: 9091)', port)
     .option('--rpc-username <user>', 'require HTTP basic auth with this user')
     .option('--rpc-password <password>', 'the basic auth password; visible to every user in ps: prefer $MAINLINED_RPC_PASSWORD or "rpcPassword" in the config file')
-    .option('--rpc-host-whitelist <names>', 'comma-separated Host names accepted besides IPs and localhost');
+    .option('--rpc-host-whitelist <names>', 'comma-separated Host names accepted besides IPs and localhost')
+    .option('--web-home <dir>', 'serve this web UI (e.g. /usr/share/transmission/web) at /transmission/web/ instead of ours (default: $TRANSMISSION_WEB_HOME)');
 }
 
 /**
@@ -98,6 +100,8 @@ export async function configFrom(
   if (flags.rpcUsername !== undefined) f.rpcUsername = flags.rpcUsername;
   const password = flags.rpcPassword ?? env.MAINLINED_RPC_PASSWORD;
   if (password !== undefined) f.rpcPassword = password;
+  const webHome = flags.webHome ?? env.TRANSMISSION_WEB_HOME;
+  if (webHome !== undefined && webHome !== '') f.webHome = webHome;
   if (flags.rpcHostWhitelist !== undefined) f.rpcHostWhitelist = flags.rpcHostWhitelist.split(',').map((s) => s.trim()).filter(Boolean);
   return { config: mergeConfig(file, f), pinned: [...new Set([...Object.keys(file), ...Object.keys(f)])] as (keyof DaemonConfig)[], warnings };
 }
@@ -117,9 +121,18 @@ export function publicDir(): string {
 /** Starts the daemon and its RPC server from a config. */
 export async function startDaemon(
   config: DaemonConfig,
-  options: { log?: (line: string) => void; onSessionClose?: () => void; pinned?: (keyof DaemonConfig)[]; clock?: Pick<Clock, 'now'> } = {},
+  options: { log?: (line: string) => void; onSessionClose?: () => void; pinned?: (keyof DaemonConfig)[]; clock?: Clock } = {},
 ): Promise<RunningDaemon> {
-  const daemon = new Daemon({ config, ...(options.log ? { log: options.log } : {}), ...(options.pinned ? { pinned: options.pinned } : {}) });
+  if (config.webHome !== undefined) {
+    const st = await stat(config.webHome).catch(() => undefined);
+    if (!st?.isDirectory()) throw new Error(`web home ${config.webHome} is not a directory`);
+  }
+  const daemon = new Daemon({
+    config,
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.pinned ? { pinned: options.pinned } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   await daemon.start();
   let stopping: Promise<void> | undefined;
   const rpc: RpcHandler = new RpcHandler(daemon, {
@@ -133,6 +146,7 @@ export async function startDaemon(
     port: config.rpcPort,
     hostWhitelist: config.rpcHostWhitelist,
     publicDir: publicDir(),
+    ...(config.webHome !== undefined ? { webHome: config.webHome } : {}),
     authLimiter: new AuthLimiter(options.clock ? { clock: options.clock } : {}),
     ...(config.rpcUsername !== undefined && config.rpcPassword !== undefined ? { username: config.rpcUsername, password: config.rpcPassword } : {}),
   });
@@ -179,7 +193,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const base = running.rpcUrl.replace(/\/transmission\/rpc$/, '');
   // One write for both lines: whoever reads the first (a supervisor, a test) has the second too.
   out(
-    `mainlined ${VERSION}: peer port ${daemon.peerPort}, RPC ${running.rpcUrl}, web UI ${base}/\n` +
+    `mainlined ${VERSION}: peer port ${daemon.peerPort}, RPC ${running.rpcUrl}, web UI ${base}${config.webHome !== undefined ? `/transmission/web/ (${config.webHome})` : '/'}\n` +
       `download dir ${config.downloadDir}, state dir ${config.stateDir}${config.watchDir ? `, watch dir ${config.watchDir}` : ''}, ${daemon.entries.length} torrent(s) restored${config.rpcPassword !== undefined ? ', basic auth on' : ''}`,
   );
   return new Promise<number>((resolve) => {

@@ -119,7 +119,6 @@ test('session-set: each argument reads back from session-get, or its error names
   // What mainlined cannot do yet is refused (the README lists why); the rest works.
   expect(refused.sort()).toEqual(
     [
-      'alt-speed-down', 'alt-speed-enabled', 'alt-speed-time-begin', 'alt-speed-time-day', 'alt-speed-time-enabled', 'alt-speed-time-end', 'alt-speed-up',
       'blocklist-enabled', 'cache-size-mb', 'default-trackers', 'dht-enabled', 'encryption', 'peer-limit-global', 'peer-port', 'peer-port-random-on-start',
       'pex-enabled', 'port-forwarding-enabled', 'rename-partial-files', 'utp-enabled',
     ].sort(),
@@ -201,6 +200,8 @@ test('what session-set and torrent-set changed is kept across a restart', async 
 test('blocklist-update answers an error naming it', async () => {
   const { rpc } = await daemon();
   expect((await rpc('blocklist-update')).result).toMatch(/^blocklist-update: /);
+  // port-test connects to the peer port: it listens.
+  expect(await rpc('port-test')).toMatchObject({ result: 'success', arguments: { 'port-is-open': true } });
 });
 
 test('torrent-rename-path: a folder and the top item renamed on disk and in the file list; it seeds on from there and survives a restart', async () => {

@@ -1,6 +1,8 @@
+import { connect } from 'node:net';
 import { statfs } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { parseTorrent } from '@mainline/metainfo';
+import { altSpeedFromRpc, altSpeedToRpc } from './alt-speed.js';
 import { DaemonError, type AnyEntry, type Daemon } from './daemon.js';
 import { FetchError, fetchTorrentUrl } from './fetch-torrent.js';
 import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
@@ -36,6 +38,21 @@ export interface RpcHandlerOptions {
   version?: string;
 }
 
+/** Whether host:port takes a TCP connection within 2 s. */
+function acceptsConnection(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (port <= 0) return resolve(false);
+    const socket = connect({ host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port });
+    const done = (open: boolean): void => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
 /** A bad argument: answered as a Transmission error result. */
 export class RpcArgumentError extends Error {
   override name = 'RpcArgumentError';
@@ -45,6 +62,7 @@ export const RPC_VERSION = 17;
 export const RPC_VERSION_MINIMUM = 14;
 export const RPC_VERSION_SEMVER = '5.3.0';
 const HASH = /^[0-9a-fA-F]{40}$/;
+const SET_LOCATION_WAIT_MS = 20_000;
 
 type Args = Record<string, unknown>;
 
@@ -107,13 +125,6 @@ function optLabels(a: Args): string[] | undefined {
  * is fine, anything else is an error that names it and says why.
  */
 const FIXED_SESSION_ARGS: Record<string, { value: unknown; why: string }> = {
-  'alt-speed-enabled': { value: false, why: 'alternative speed limits are not supported in this build' },
-  'alt-speed-time-enabled': { value: false, why: 'the alternative speed schedule is not supported in this build' },
-  'alt-speed-down': { value: 50, why: 'alternative speed limits are not supported in this build' },
-  'alt-speed-up': { value: 50, why: 'alternative speed limits are not supported in this build' },
-  'alt-speed-time-begin': { value: 540, why: 'the alternative speed schedule is not supported in this build' },
-  'alt-speed-time-end': { value: 1020, why: 'the alternative speed schedule is not supported in this build' },
-  'alt-speed-time-day': { value: 127, why: 'the alternative speed schedule is not supported in this build' },
   'blocklist-enabled': { value: false, why: 'blocklists are not supported' },
   'cache-size-mb': { value: 0, why: 'mainline has no memory cache: blocks are written as they arrive (the OS page cache does the rest)' },
   'default-trackers': { value: '', why: 'default trackers are not supported' },
@@ -254,10 +265,9 @@ export class RpcHandler {
         return {};
       },
       'free-space': (a) => this.#freeSpace(a),
-      // Transmission asks a service on the Internet; answering "open" from here would be a guess.
-      'port-test': () => {
-        throw new RpcArgumentError('port-test: the port cannot be checked from outside: mainlined asks no port-check service');
-      },
+      // Transmission asks a service on the Internet; mainlined asks none: it checks that the
+      // peer port takes a connection here (listening, not reachable from outside: see README).
+      'port-test': async () => ({ 'port-is-open': await acceptsConnection(daemon.config.bind || '127.0.0.1', daemon.peerPort) }),
       'torrent-get': (a) => this.#torrentGet(a),
       'torrent-add': (a) => this.#torrentAdd(a),
       'torrent-start': (a) => this.#each(a, (e) => daemon.startTorrent(e)),
@@ -280,6 +290,7 @@ export class RpcHandler {
       'queue-move-up': (a) => this.#queueMove(a, 'up'),
       'queue-move-down': (a) => this.#queueMove(a, 'down'),
       'queue-move-bottom': (a) => this.#queueMove(a, 'bottom'),
+      'torrent-set-location': (a) => this.#setLocation(a),
     };
   }
 
@@ -342,6 +353,7 @@ export class RpcHandler {
     const p = d.prefs;
     return {
       ...Object.fromEntries(Object.entries(FIXED_SESSION_ARGS).map(([k, f]) => [k, f.value])),
+      ...altSpeedToRpc(c),
       'blocklist-size': 0,
       'blocklist-url': p.blocklistUrl,
       'config-dir': c.stateDir,
@@ -440,8 +452,10 @@ export class RpcHandler {
     put('trashOriginalTorrentFiles', optBool(a, 'trash-original-torrent-files'));
     put('blocklistUrl', optString(a, 'blocklist-url'));
     put('peerLimitPerTorrent', optInt(a, 'peer-limit-per-torrent', 1));
+    const turtle = altSpeedFromRpc(a);
     d.setPrefs(prefs);
     d.setSessionSettings({
+      ...turtle,
       ...(lpd !== undefined ? { lpdEnabled: lpd } : {}),
       ...(up !== undefined ? { speedLimitUp: up } : {}),
       ...(upOn !== undefined ? { speedLimitUpEnabled: upOn } : {}),
@@ -556,6 +570,35 @@ export class RpcHandler {
     }
     const priorities = applyFileArgs(a, Array.from({ length: fileCount }, () => 'normal' as const));
     return addedInfo(await this.#daemon.add(bytes, { ...where, ...(priorities ? { priorities } : {}) }));
+  }
+
+  /**
+   * Moves run one after another. A move across file systems can take longer than a client waits
+   * (transmission-remote: 60 s): after SET_LOCATION_WAIT_MS the answer is success and the rest
+   * goes on (logged; the torrents say where they are). A quick one's failure is the answer.
+   */
+  async #setLocation(a: Args): Promise<Args> {
+    const location = optString(a, 'location');
+    if (location === undefined) throw new RpcArgumentError('torrent-set-location needs a "location"');
+    if (!isAbsolute(location)) throw new RpcArgumentError('new location path is not absolute');
+    const move = optBool(a, 'move') ?? false;
+    const entries = this.#select(a);
+    const d = this.#daemon;
+    const all = (async (): Promise<'done'> => {
+      for (const e of entries) await d.setLocation(e, location, move);
+      return 'done';
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const later = new Promise<'later'>((resolve) => (timer = setTimeout(() => resolve('later'), SET_LOCATION_WAIT_MS)));
+    try {
+      if ((await Promise.race([all, later])) === 'later') {
+        d.log(`set-location to ${location}: still moving; the RPC answered already`);
+        all.then(() => d.log(`set-location to ${location}: done`)).catch((err: unknown) => d.log(`set-location to ${location}: ${(err as Error).message}`));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return {};
   }
 
   async #fetch(url: string): Promise<Uint8Array> {

@@ -1,6 +1,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '@mainline/session';
+import { ALT_SPEED_KEYS, altSpeedProblem, type AltSpeedSettings } from './alt-speed.js';
 
 export type Priority = 'skip' | 'low' | 'normal' | 'high';
 
@@ -55,8 +56,8 @@ export interface TorrentRecord {
   trackers?: string[][];
 }
 
-/** Session-wide numbers kept across restarts. */
-export interface SessionRecord {
+/** Session-wide numbers kept across restarts (and the settings changed over RPC). */
+export interface SessionRecord extends Partial<AltSpeedSettings> {
   uploadedBytes: number;
   downloadedBytes: number;
   filesAdded: number;
@@ -159,6 +160,7 @@ export class StateStore {
       if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
       // Checked key by key against the defaults when loaded (prefs.ts loadPrefs).
       if (typeof j.prefs === 'object' && j.prefs !== null && !Array.isArray(j.prefs)) out.prefs = j.prefs as Record<string, unknown>;
+      for (const k of ALT_SPEED_KEYS) if (j[k] !== undefined && altSpeedProblem(k, j[k]) === undefined) Object.assign(out, { [k]: j[k] });
       return out;
     } catch {
       return fresh;

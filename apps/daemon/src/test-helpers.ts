@@ -1,8 +1,9 @@
 // Shared by the tests: the built `mainlined` spawned as users run it, transmission-remote, raw HTTP.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { existsSync, readFileSync as readFile } from 'node:fs';
 import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, poll } from '@mainline/interop';
 
 export const MAINLINED = join(__dirname, '..', 'dist', 'mainlined.js');
@@ -122,7 +123,38 @@ export function listRow(listing: string, id: number): string | undefined {
 
 /** Resident memory of a process, now and at its peak (Linux /proc), in MiB. */
 export function memory(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const status = readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+/** Debian's chromium, driven by playwright-core (no browser download). */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * A page of one headless chromium shared by a test file's tests (launched on first use), at
+ * 1280 px wide; the browser is closed and every spawned daemon killed after them. Call at the
+ * top level of a test file.
+ */
+export function browserPages(): (height: number) => Promise<Page> {
+  let browser: Browser | undefined;
+  afterAll(async () => {
+    await browser?.close();
+    killAll();
+  });
+  return async (height) => {
+    browser ??= await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height } });
+    page.setDefaultTimeout(10_000);
+    return page;
+  };
+}
+
+/** Headless chromium, quiet (no background traffic, no first-run pages). */
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (tools/install-system-deps.sh)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
 }

@@ -253,7 +253,7 @@ describe('Choker events', () => {
 
   it('rejects bad arguments and duplicate peers with ChokerError', () => {
     const clock = new ManualClock();
-    expect(() => new Choker({ clock, maxUploads: 0 })).toThrow(ChokerError);
+    expect(() => new Choker({ clock, maxUploads: -1 })).toThrow(ChokerError);
     expect(() => new Choker({ clock, minUploads: -1 })).toThrow(ChokerError);
     expect(() => new Choker({ clock, snubTimeMs: NaN })).toThrow(ChokerError);
     expect(() => new Choker({ clock, rechokeIntervalMs: 0 })).toThrow(/rechokeIntervalMs/);

@@ -38,7 +38,7 @@ export type SeedChoking = 'round-robin' | 'upload-rate';
 export interface ChokerOptions {
   /** Time source for the rechoke timer and snub checks; defaults to `systemClock`. */
   clock?: Clock;
-  /** Most unchoked peers: `maxUploads − 1` by rate plus one optimistic (mainline `max_uploads`, 7). */
+  /** Most unchoked peers: `maxUploads − 1` by rate plus one optimistic (mainline `max_uploads`, 7); 0 chokes everyone. */
   maxUploads?: number;
   /** Keep unchoking interested peers beyond the preferred ones until this many (mainline `min_uploads`, 4). */
   minUploads?: number;
@@ -204,7 +204,7 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     this.snubTime = positive('snubTimeMs', options.snubTimeMs ?? DEFAULT_SNUB_TIME_MS);
     this.interval = positive('rechokeIntervalMs', options.rechokeIntervalMs ?? DEFAULT_RECHOKE_INTERVAL_MS);
     this.optimisticEvery = whole('optimisticEvery', options.optimisticEvery ?? DEFAULT_OPTIMISTIC_EVERY, 1);
-    this.max = whole('maxUploads', options.maxUploads ?? DEFAULT_MAX_UPLOADS, 1);
+    this.max = whole('maxUploads', options.maxUploads ?? DEFAULT_MAX_UPLOADS, 0);
     this.min = whole('minUploads', options.minUploads ?? DEFAULT_MIN_UPLOADS, 0);
     this.idleMs = nonNegative('idleUnchokeMs', options.idleUnchokeMs ?? DEFAULT_IDLE_UNCHOKE_MS);
     this.seedChoking = options.seedChoking ?? 'round-robin';
@@ -319,7 +319,7 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
 
   /** Change the upload-slot limit and rechoke now. */
   setMaxUploads(n: number): void {
-    this.max = whole('maxUploads', n, 1);
+    this.max = whole('maxUploads', n, 0);
     this.rechoke();
   }
 
@@ -339,7 +339,8 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     try {
       do {
         this.rechokeAgain = false;
-        if (this.roundRobin()) this.rechokeRoundRobin();
+        if (this.max === 0) this.chokeAll();
+        else if (this.roundRobin()) this.rechokeRoundRobin();
         else this.rechokeOnce();
       } while (this.rechokeAgain);
     } finally {
@@ -413,6 +414,14 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     }
     this.lastPreferred = preferred;
     this.lastOptimistic = optimistic;
+  }
+
+  /** No upload slots (maxUploads 0): every peer stays choked, no optimistic or trial slot either. */
+  private chokeAll(): void {
+    const now = this.clock.now();
+    for (const peer of this.list.slice()) if (this.members.has(peer) && !peer.isChoked()) this.choke(peer, now);
+    this.lastPreferred = [];
+    this.lastOptimistic = [];
   }
 
   /** See the class comment: slots by turn and activity, trials for newcomers, idle ones last. */

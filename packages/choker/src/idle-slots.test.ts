@@ -145,3 +145,23 @@ describe('seeding round-robin', () => {
     expect(unchoked(peers)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
   });
 });
+
+describe('maxUploads 0: no upload slots at all', () => {
+  it.each([
+    ['leeching', false],
+    ['seeding round-robin', true],
+  ] as const)('%s: every peer stays choked, no optimistic or trial slot; a slot again resumes uploads', (_name, seeding) => {
+    const { clock, choker, peers } = setup(4, { maxUploads: 0, minUploads: 4 }, seeding);
+    for (const p of peers) p.sending = clock;
+    expect(unchoked(peers)).toEqual([]);
+    clock.advance(60_000);
+    expect(unchoked(peers)).toEqual([]);
+    expect(choker.preferred).toEqual([]);
+    expect(choker.optimistic).toEqual([]);
+    choker.setMaxUploads(2);
+    expect(unchoked(peers).length).toBeGreaterThan(0);
+    choker.setMaxUploads(0);
+    expect(unchoked(peers)).toEqual([]);
+    choker.stop();
+  });
+});

@@ -58,8 +58,9 @@ export class ChokingGlue implements ChokeControl {
     }
     peer.amChoking = choke;
     if (choke) {
-      this.uploads.choked(peer);
+      // BEP 6: the choke first, then the rejects of what will not be served.
       peer.conn.send({ type: 'choke' });
+      this.uploads.choked(peer);
     } else {
       peer.conn.send({ type: 'unchoke' });
       this.uploads.unchoked(peer);

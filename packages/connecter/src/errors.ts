@@ -42,6 +42,10 @@ export type ProtocolErrorCode =
   | 'BAD_METADATA'
   /** The peer keeps asking for what we refuse (ut_metadata requests past its allowance). */
   | 'TOO_MANY_REQUESTS'
+  /** The peer kept sending extended messages under ids we never assigned. */
+  | 'UNKNOWN_EXTENDED_MESSAGE'
+  /** A wire extension (BEP 10) failed on the peer's message; the extension's name and error are in the message. */
+  | 'EXTENSION_ERROR'
   /** The peer did not complete its handshake within the handshake timeout (from TCP connect). */
   | 'HANDSHAKE_TIMEOUT'
   /** After the handshake, the peer sent nothing but keep-alives within the first-message timeout. */

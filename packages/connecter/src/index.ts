@@ -1,4 +1,5 @@
 export { WireHub, type WireHubOptions, type TorrentWire, type WireLogEvent, type HubConnectOptions } from './wire-hub.js';
+export { hasDhtBit, withDhtBit, type DhtWire } from './dht-wire.js';
 export { PeerConnection, type PeerHandler, type PeerCloseReason, type PeerConnectionState } from './peer-connection.js';
 export { WireReader, type WireReaderOptions, type WireReaderHandler, type WireLimits } from './wire-reader.js';
 export { encodeMessage, encodeMessages, encodePieceHeader, FAST_MESSAGES, type Message, type MessageType } from './messages.js';
@@ -28,9 +29,21 @@ export {
 export { ProtocolError, ConnecterError, type ProtocolErrorCode, type ConnecterErrorCode } from './errors.js';
 export { Swarm, banKey, type SwarmOptions, type SwarmEvents } from './swarm.js';
 export type { PeerView } from './swarm-peer.js';
-export { MetadataExtensions, type SwarmExtensions, type ExtensionPeer } from './swarm-extensions.js';
+export {
+  ExtensionHost,
+  CLIENT_VERSION,
+  MAX_UNKNOWN_EXTENDED_MESSAGES,
+  type Extension,
+  type ExtensionPeer,
+  type ExtensionFields,
+  type ExtensionHostOptions,
+  type HostPeer,
+} from './extension-host.js';
+export { MetadataServing } from './metadata-extension.js';
+export { MAX_HELD_HAVES, type HandedPeer, type PeerHandOff } from './hand-off.js';
 export { RequestKeys } from './request-key.js';
 export { ReadCache } from './read-cache.js';
+export { allowedFastSet, ALLOWED_FAST_COUNT } from './allowed-fast.js';
 export {
   encodeMetadataMessage,
   decodeMetadataMessage,
@@ -43,5 +56,5 @@ export {
   UT_METADATA_ID,
   type MetadataMessage,
 } from './ut-metadata.js';
-export { MetadataServer, CLIENT_VERSION, type MetadataServerOptions } from './metadata-server.js';
+export { MetadataServer, type MetadataServerOptions } from './metadata-server.js';
 export { MetadataFetcher, type MetadataFetcherOptions, type MetadataFetcherEvents, type MetadataFetcherStatus } from './metadata-fetcher.js';

@@ -24,7 +24,13 @@ export type Message =
   | { type: 'allowed-fast'; index: number }
   | { type: 'extended-handshake'; handshake: ExtensionHandshake }
   /** `id` is the extended message id as the receiver assigned it in its own `m` dictionary. */
-  | { type: 'extended'; id: number; payload: Uint8Array };
+  | { type: 'extended'; id: number; payload: Uint8Array }
+  /**
+   * Received only, on a fast connection: a request that names no block we could serve (a piece
+   * index out of range, a length of 0 or over `maxRequestLength`, past the piece end). Without
+   * BEP 6 that closes the connection; with it the answer is a reject (libtorrent does the same).
+   */
+  | { type: 'invalid-request'; index: number; begin: number; length: number; reason: string };
 
 export type MessageType = Message['type'];
 
@@ -109,6 +115,8 @@ export function encodeMessage(msg: Message): Uint8Array[] {
     }
     case 'request':
       return [triple(MessageId.request, msg.index, msg.begin, msg.length)];
+    case 'invalid-request':
+      throw new ConnecterError('BAD_ARGUMENT', 'invalid-request is what the reader makes of a bad request; it is never sent');
     case 'piece':
       return [encodePieceHeader(msg.index, msg.begin, msg.block.length), msg.block];
     case 'cancel':

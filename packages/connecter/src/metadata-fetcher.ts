@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { Clock, TimerHandle } from '@mainline/rate';
 import { ConnecterError, ProtocolError } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
+import { ExtensionHost, type ExtensionPeer } from './extension-host.js';
+import { MAX_HELD_HAVES, type HandedPeer, type PeerHandOff } from './hand-off.js';
 import { MetadataServer } from './metadata-server.js';
 import type { Message } from './messages.js';
 import type { PeerCloseReason, PeerConnection, PeerHandler } from './peer-connection.js';
@@ -11,6 +13,7 @@ import {
   MAX_METADATA_SIZE,
   METADATA_PIECE_LENGTH,
   UT_METADATA,
+  UT_METADATA_ID,
   encodeMetadataMessage,
   metadataPieceCount,
   validMetadataSize,
@@ -40,6 +43,14 @@ export interface MetadataFetcherOptions {
   maxMetadataSize?: number;
   /** Most addresses remembered for dialling (default 3000): a tracker handing out 100,000 peers does not grow it. */
   maxKnownPeers?: number;
+  /** Our listen port, for the `p` of our BEP 10 handshake. */
+  listenPort?: number | (() => number | undefined);
+  /**
+   * When the metadata is verified, keep the connections open (still registered on the hub) for
+   * the torrent's Swarm to take (`take()`, see PeerHandOff), with what each peer said of its
+   * pieces meanwhile, instead of closing them. `release()` closes them if nobody takes them.
+   */
+  holdConnections?: boolean;
 }
 
 export interface MetadataFetcherEvents {
@@ -70,12 +81,18 @@ export interface MetadataFetcherStatus {
 class FetchPeer {
   /** The peer's metadata_size, if it offers metadata within our limit. */
   size: number | undefined;
-  /** The id the peer wants ut_metadata messages under. */
-  replyId: number | undefined;
+  /** The peer's ut_metadata side (sends under the id it asked for), once it advertised ut_metadata. */
+  ext: ExtensionPeer | undefined;
   /** Pieces requested from this peer → their timeout. */
   readonly requested = new Map<number, TimerHandle>();
   /** Not asked again before this time (after a reject or a timeout). */
   retryAt = 0;
+  /** What it said of its pieces and its choking, for the hand-off. */
+  bitfield: Uint8Array | undefined;
+  haveAll = false;
+  readonly haves: number[] = [];
+  peerChoking = true;
+  peerInterested = false;
   constructor(readonly conn: PeerConnection) {}
 
   get address(): string {
@@ -93,15 +110,21 @@ const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byt
  * the info-hash: a peer that alone sent bad metadata is dropped and not taken again; when several
  * peers contributed, the pieces are discarded and from then on each attempt takes every piece from
  * a single peer, so the liar is found. When done or cancelled it unregisters from the hub (closing
- * its connections), so the torrent's Swarm can register.
+ * its connections), so the torrent's Swarm can register; with `holdConnections` the connections
+ * stay open when done, and the torrent's Swarm takes them over (`take()`, Swarm.start).
  */
-export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> implements TorrentWire {
+export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> implements TorrentWire, PeerHandOff {
   readonly limits: WireLimits = { numPieces: 0, piecesUnknown: true };
   readonly #hub: WireHub;
   readonly #infoHash: Uint8Array;
   readonly #clock: Clock;
-  readonly #o: Required<Omit<MetadataFetcherOptions, 'hub' | 'infoHash' | 'clock'>>;
+  readonly #o: Required<Omit<MetadataFetcherOptions, 'hub' | 'infoHash' | 'clock' | 'listenPort'>>;
+  /** Done, and the connections kept open for take(). */
+  #holding = false;
+  /** Answers the peers' own ut_metadata requests: with rejects, as we have nothing yet. */
   readonly #server = new MetadataServer(undefined);
+  /** Our BEP 10 side: ut_metadata (fetching) on the wire-extension host. */
+  readonly #extensions: ExtensionHost;
   readonly #peers = new Map<PeerConnection, FetchPeer>();
   /** Addresses given to us: dialled, and dialled again while not connected. */
   readonly #known = new Map<string, { ip: string; port: number }>();
@@ -141,7 +164,19 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       redialMs: options.redialMs ?? 10_000,
       maxMetadataSize: options.maxMetadataSize ?? MAX_METADATA_SIZE,
       maxKnownPeers: options.maxKnownPeers ?? 3000,
+      holdConnections: options.holdConnections ?? false,
     };
+    this.#extensions = new ExtensionHost({
+      extensions: [
+        {
+          name: UT_METADATA,
+          preferredId: UT_METADATA_ID,
+          onHandshake: (ext, hs) => this.#peerHandshake(ext, hs),
+          onMessage: (ext, payload) => this.#metadataMessage(ext, payload),
+        },
+      ],
+      ...(options.listenPort !== undefined ? { listenPort: options.listenPort } : {}),
+    });
     this.metadata = new Promise<Uint8Array>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -153,6 +188,10 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   /** Hex info-hash. */
   get id(): string {
     return hex(this.#infoHash);
+  }
+
+  get infoHash(): Uint8Array {
+    return this.#infoHash;
   }
 
   /**
@@ -172,9 +211,46 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
 
   /** Stops fetching: closes every connection and timer, leaves the hub, rejects `metadata`. */
   cancel(): void {
-    if (this.#state === 'done' || this.#state === 'cancelled') return;
+    if (this.#state === 'done') return this.release();
+    if (this.#state === 'cancelled') return;
     this.#finish('cancelled');
     this.#reject(new ConnecterError('CLOSED', `metadata fetch for ${this.id} cancelled`));
+  }
+
+  /**
+   * The connections held since the metadata was verified (holdConnections), with what each peer
+   * said of its pieces: the caller (the torrent's Swarm) takes the hub registration over at once
+   * (WireHub.replaceTorrent), before anything else can arrive. Empty when nothing is held.
+   */
+  take(): HandedPeer[] {
+    if (!this.#holding) return [];
+    this.#holding = false;
+    this.#registered = false;
+    const peers = [...this.#peers.values()].filter((p) => p.conn.state === 'open');
+    for (const p of this.#peers.values()) this.#extensions.onClose(p);
+    this.#peers.clear();
+    return peers.map((p) => ({
+      conn: p.conn,
+      bitfield: p.bitfield,
+      haveAll: p.haveAll,
+      haves: p.haves,
+      peerChoking: p.peerChoking,
+      peerInterested: p.peerInterested,
+    }));
+  }
+
+  /** The held connections will not be taken: close them and leave the hub. */
+  release(): void {
+    if (!this.#holding) return;
+    this.#holding = false;
+    this.#peers.clear();
+    if (this.#registered) this.#hub.removeTorrent(this.#infoHash);
+    this.#registered = false;
+  }
+
+  /** Connections are held for take() (the metadata is verified and holdConnections is set). */
+  get holding(): boolean {
+    return this.#holding;
   }
 
   /** Peers to dial (a tracker's, a magnet's x.pe, the user's); dialled again while not connected. */
@@ -190,7 +266,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
 
   status(): MetadataFetcherStatus {
     let metadataPeers = 0;
-    for (const p of this.#peers.values()) if (p.size !== undefined && p.replyId !== undefined) metadataPeers++;
+    for (const p of this.#peers.values()) if (p.size !== undefined && p.ext !== undefined) metadataPeers++;
     return {
       state: this.#state,
       peers: this.#peers.size,
@@ -210,7 +286,8 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
 
   onPeer(conn: PeerConnection): PeerHandler | undefined {
     this.#dialing.delete(`${conn.remoteAddress}:${conn.remotePort}`);
-    if (this.#state !== 'fetching' || !conn.extended || this.#peers.size >= this.#o.maxConnections) return undefined;
+    const accepting = this.#state === 'fetching' || this.#holding;
+    if (!accepting || !conn.extended || this.#peers.size >= this.#o.maxConnections) return undefined;
     if (this.#bad.has(banKey(conn.remoteAddress, conn.peerId))) return undefined;
     const peer = new FetchPeer(conn);
     this.#peers.set(conn, peer);
@@ -223,8 +300,8 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
     };
   }
 
-  extensionHandshake(): ExtensionHandshake {
-    return this.#server.handshake();
+  extensionHandshake(conn: PeerConnection): ExtensionHandshake {
+    return this.#extensions.handshake({ conn });
   }
 
   // --- internals ---------------------------------------------------------------------------
@@ -253,17 +330,44 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   }
 
   #onMessage(peer: FetchPeer, m: Message): void {
-    if (this.#state !== 'fetching') return;
-    if (m.type === 'extended-handshake') {
-      const size = m.handshake.metadataSize;
-      const id = m.handshake.m.get(UT_METADATA);
-      peer.replyId = id === undefined || id === 0 ? undefined : id;
-      peer.size = size !== undefined && validMetadataSize(size, this.#o.maxMetadataSize) ? size : undefined;
-      this.#schedule();
-      return;
+    // Pieces and choking: kept for the torrent that takes the connection over.
+    switch (m.type) {
+      case 'bitfield':
+        peer.bitfield = m.bitfield.toBytes();
+        return;
+      case 'have-all':
+        peer.haveAll = true;
+        return;
+      case 'have':
+        if (peer.haves.length < MAX_HELD_HAVES) peer.haves.push(m.index);
+        return;
+      case 'choke':
+      case 'unchoke':
+        peer.peerChoking = m.type === 'choke';
+        return;
+      case 'interested':
+      case 'not-interested':
+        peer.peerInterested = m.type === 'interested';
+        return;
     }
-    if (m.type !== 'extended') return; // bitfields, haves, chokes...: nothing to do before the metadata
-    const msg = this.#server.onExtended(peer.conn, m.id, m.payload, peer.size);
+    if (this.#state !== 'fetching') return;
+    if (m.type === 'extended-handshake') this.#extensions.onHandshake(peer, m.handshake);
+    else if (m.type === 'extended') this.#extensions.onMessage(peer, m.id, m.payload);
+  }
+
+  #peerHandshake(ext: ExtensionPeer, hs: ExtensionHandshake): void {
+    const peer = this.#peers.get(ext.conn);
+    if (!peer) return;
+    const size = hs.metadataSize;
+    peer.ext = ext.supported ? ext : undefined;
+    peer.size = size !== undefined && validMetadataSize(size, this.#o.maxMetadataSize) ? size : undefined;
+    this.#schedule();
+  }
+
+  #metadataMessage(ext: ExtensionPeer, payload: Uint8Array): void {
+    const peer = this.#peers.get(ext.conn);
+    if (!peer) return;
+    const msg = this.#server.onExtended(peer.conn, UT_METADATA_ID, payload, peer.size);
     if (!msg || msg.type === 'request') return;
     const timer = peer.requested.get(msg.piece);
     if (timer === undefined) return; // not asked of this peer (or already timed out): ignore
@@ -287,6 +391,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
 
   #onClose(peer: FetchPeer, reason: string): void {
     if (!this.#peers.delete(peer.conn)) return;
+    this.#extensions.onClose(peer);
     for (const t of peer.requested.values()) this.#clock.clearTimeout(t);
     peer.requested.clear();
     if (this.#state !== 'fetching') return;
@@ -304,7 +409,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   }
 
   #usable(p: FetchPeer, now: number): boolean {
-    return p.conn.state === 'open' && p.replyId !== undefined && p.size !== undefined && p.retryAt <= now;
+    return p.conn.state === 'open' && p.ext !== undefined && p.size !== undefined && p.retryAt <= now;
   }
 
   /** Sends requests for missing pieces to peers that can take them. */
@@ -313,7 +418,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
     const now = this.#clock.now();
     const peers = [...this.#peers.values()];
     // Nobody left offering the size being assembled: start over with whatever is on offer.
-    if (this.#size !== undefined && !peers.some((p) => p.size === this.#size && p.replyId !== undefined)) this.#discard();
+    if (this.#size !== undefined && !peers.some((p) => p.size === this.#size && p.ext !== undefined)) this.#discard();
     if (this.#size === undefined) {
       const first = peers.find((p) => this.#usable(p, now));
       if (!first) return this.#retryLater(peers);
@@ -350,12 +455,12 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       this.#schedule();
     }, this.#o.requestTimeoutMs);
     peer.requested.set(piece, timer);
-    peer.conn.send({ type: 'extended', id: peer.replyId as number, payload: encodeMetadataMessage({ type: 'request', piece }) });
+    peer.ext?.send(encodeMetadataMessage({ type: 'request', piece }));
   }
 
   /** Peers waiting out a reject or timeout: schedule again when the first may be asked. */
   #retryLater(peers: FetchPeer[]): void {
-    const waits = peers.filter((p) => p.replyId !== undefined && p.size !== undefined && p.retryAt > this.#clock.now()).map((p) => p.retryAt);
+    const waits = peers.filter((p) => p.ext !== undefined && p.size !== undefined && p.retryAt > this.#clock.now()).map((p) => p.retryAt);
     if (waits.length === 0 || this.#retryTimer !== undefined) return;
     this.#retryTimer = this.#clock.setTimeout(() => {
       this.#retryTimer = undefined;
@@ -397,6 +502,10 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       p.requested.clear();
     }
     this.#dialing.clear();
+    if (state === 'done' && this.#o.holdConnections) {
+      this.#holding = true;
+      return;
+    }
     if (this.#registered) this.#hub.removeTorrent(this.#infoHash);
     this.#registered = false;
     this.#peers.clear();

@@ -1,5 +1,6 @@
 import { ConnecterError, ProtocolError } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
+import { CLIENT_VERSION } from './extension-host.js';
 import type { PeerConnection } from './peer-connection.js';
 import {
   METADATA_PIECE_LENGTH,
@@ -12,8 +13,6 @@ import {
   type MetadataMessage,
 } from './ut-metadata.js';
 
-/** The client name we put in extension handshakes. */
-export const CLIENT_VERSION = 'mainline 0.1';
 
 export interface MetadataServerOptions {
   /**

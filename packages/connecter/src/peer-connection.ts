@@ -37,6 +37,8 @@ export interface ConnectionOwner {
   onConnected(conn: PeerConnection): void;
   /** The first message after the handshake that is not a keep-alive or a port arrived. */
   onFirstMessage(conn: PeerConnection): void;
+  /** A BEP 5 `port` message arrived (before the torrent's handler sees it). */
+  onPort?(conn: PeerConnection, port: number): void;
 }
 
 export type PeerConnectionState = 'handshaking' | 'open' | 'closed';
@@ -269,6 +271,7 @@ export class PeerConnection {
       this.owner.onFirstMessage(this);
     }
     if (message.type === 'extended-handshake') this.peerExtensions = message.handshake;
+    if (message.type === 'port' && this.stateValue === 'open') this.owner.onPort?.(this, message.port);
     if (this.stateValue === 'open') this.handler?.onMessage(this, message);
   }
 

@@ -52,4 +52,20 @@ describe('ReadCache', () => {
     fail = false;
     expect((await cache.get(0, 0, 16384))[0]).toBe(1);
   });
+
+  test('tells `loaded` of each window read from disk (not of cache hits, not of failed reads)', async () => {
+    const s = source(65536, 4);
+    const loaded: number[] = [];
+    let fail = false;
+    const read = (piece: number, begin: number, length: number): Promise<Buffer> => (fail ? Promise.reject(new Error('EIO')) : s.read(piece, begin, length));
+    const cache = new ReadCache(read, () => 65536, 32768, 8, (piece) => loaded.push(piece));
+    await cache.get(2, 0, 16384);
+    await cache.get(2, 16384, 16384); // same window
+    await cache.get(2, 32768, 16384); // second window of piece 2
+    await cache.get(0, 0, 16384);
+    fail = true;
+    await expect(cache.get(3, 0, 16384)).rejects.toThrow('EIO');
+    await new Promise((r) => setImmediate(r));
+    expect(loaded).toEqual([2, 2, 0]);
+  });
 });

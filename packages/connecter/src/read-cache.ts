@@ -12,6 +12,8 @@ export class ReadCache {
     private readonly pieceSize: (piece: number) => number,
     private readonly windowBytes = 256 * 1024,
     private readonly maxWindows = 32,
+    /** A window of `piece` was read from disk (what a seed suggests to peers, BEP 6). */
+    private readonly loaded?: (piece: number) => void,
   ) {}
 
   /** The block's bytes (a view into the cached window). */
@@ -25,7 +27,10 @@ export class ReadCache {
       this.#windows.delete(key); // most recently used goes to the end
     } else {
       window = this.read(piece, start, Math.min(this.windowBytes, this.pieceSize(piece) - start));
-      window.catch(() => this.#windows.delete(key));
+      window.then(
+        () => this.loaded?.(piece),
+        () => this.#windows.delete(key),
+      );
       if (this.#windows.size >= this.maxWindows) this.#windows.delete(this.#windows.keys().next().value!);
     }
     this.#windows.set(key, window);

@@ -21,6 +21,15 @@ export class RequestKeys {
     return piece * this.blocksPerPiece + begin / this.blockSize;
   }
 
+  /** The piece and offset of a key (the inverse of `of`). */
+  pieceOf(key: number): number {
+    return Math.floor(key / this.blocksPerPiece);
+  }
+
+  beginOf(key: number): number {
+    return (key % this.blocksPerPiece) * this.blockSize;
+  }
+
   /** The key a peer's (piece, begin) would have, or undefined when no request of ours has it (unaligned, out of range). */
   match(piece: number, begin: number): number | undefined {
     if (begin % this.blockSize !== 0 || begin < 0 || begin / this.blockSize >= this.blocksPerPiece) return undefined;

@@ -11,7 +11,8 @@ import type { MemoryNetwork } from '@mainline/rawserver';
 import { systemClock, type Clock } from '@mainline/rate';
 import { PieceStore, Storage } from '@mainline/storage';
 import { encodeHandshake, encodeMessage, makeReserved, Swarm, WireHub, WireReader } from './index.js';
-import type { Message, PeerView, SwarmOptions, WireLimits, WireLogEvent } from './index.js';
+import type { Message, PeerHandOff, PeerView, SwarmOptions, WireLimits, WireLogEvent } from './index.js';
+import { stateOf, type SwarmPeer } from './swarm-peer.js';
 
 /** A 20-byte peer id `-ML0001-` + tag, padded with `x`. */
 export function peerId(tag: string): Uint8Array {
@@ -88,6 +89,10 @@ export interface NodeOptions {
   reserved?: Uint8Array;
   /** Run on an in-memory network instead of TCP: its clock is the node's, the address its own. */
   memory?: { network: MemoryNetwork; address: string };
+  /** Join this hub, listening on `port` already (e.g. a metadata fetcher's), instead of a new one. */
+  hub?: { hub: WireHub; port: number };
+  /** Connections to take over when the swarm starts (Swarm.start's hand-off). */
+  handOff?: PeerHandOff;
 }
 
 /** A full peer: Storage + PieceStore (checked from disk) + PiecePicker + Swarm on its own WireHub. */
@@ -95,13 +100,15 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
   const log: WireLogEvent[] = [];
   const serverErrors: { error: unknown; context: string }[] = [];
   const memory = options.memory;
-  const hub = new WireHub({
+  const hub =
+    options.hub?.hub ??
+    new WireHub({
     peerId: options.id,
     log: (e) => log.push(e),
     rawServer: { onError: (error, context) => serverErrors.push({ error, context }) },
     ...(options.reserved ? { reserved: options.reserved } : {}),
     ...(memory ? { clock: memory.network.clock, transports: [memory.network.transport(memory.address)] } : {}),
-  });
+    });
   const storage = new Storage({
     root: saveDir,
     files: meta.files.map((f) => ({ path: f.path, length: f.length })),
@@ -128,9 +135,9 @@ export async function startNode(meta: Metainfo, saveDir: string, options: NodeOp
   swarm.on('banned', (key, reason) => banned.push({ key, reason }));
   swarm.on('hashfail', (i) => hashfails.push(i));
   swarm.on('error', (e) => errors.push(e));
-  swarm.start();
+  swarm.start(options.handOff);
   const host = memory?.address ?? '127.0.0.1';
-  const { port } = await hub.listen(memory ? { minPort: 6881, maxPort: 6881 } : { minPort: 0, hosts: [host] });
+  const { port } = options.hub ?? (await hub.listen(memory ? { minPort: 6881, maxPort: 6881 } : { minPort: 0, hosts: [host] }));
   let closed = false;
   return {
     hub,
@@ -354,6 +361,13 @@ export class Fixture {
     await Promise.all(this.#nodes.splice(0).map((n) => n.close()));
     await Promise.all(this.#closers.splice(0).map((c) => c()));
   }
+}
+
+/** The swarm's state for a raw peer (its internals: upload queue, choke()). */
+export function swarmPeerOf(n: SwarmNode, p: RawPeer): SwarmPeer {
+  const found = [...n.swarm.peers].find((sp) => sp.remotePort === p.localPort);
+  if (!found) throw new Error('no such peer in the swarm');
+  return stateOf(found);
 }
 
 /** A full bitfield for `n` pieces. */

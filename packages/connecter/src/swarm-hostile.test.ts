@@ -406,7 +406,7 @@ describe('what a peer can make us hold is bounded (issue 13)', () => {
       // (A paused socket does not see the close: watch the node instead.)
       const dropped = () => victim.dropped.find((d) => d.address === `127.0.0.1:${p.localPort}`);
       await eventually(() => dropped() !== undefined, 'the node to drop the flooder', 10_000);
-      expect(dropped()?.reason).toBe('more than 2048 requests while choked or for pieces we do not have');
+      expect(dropped()?.reason).toBe('more than 2048 requests we would not serve (while choked, for pieces we do not have, over the queue limit)');
       expect(victim.serverErrors).toEqual([]);
     },
   );

@@ -47,6 +47,12 @@ export interface PeerView {
   readonly queuedUploads: number;
   /** Clock time it joined the swarm. */
   readonly connectedAt: number;
+  /**
+   * BEP 6: rejects it sent for requests we were waiting for (not those answering our cancels or
+   * its choke), and the pieces it allows us while it chokes us.
+   */
+  readonly rejected: number;
+  readonly allowedFastIn: ReadonlySet<number>;
   /** Who a ban of this peer applies to (see banKey). */
   readonly banKey: string;
 }
@@ -102,6 +108,28 @@ export class SwarmPeer implements PeerView, ChokablePeer {
   pendingTokens = 0;
   /** Requests we refused or ignored since we last unchoked the peer (see MAX_UNANSWERED_REQUESTS). */
   unanswered = 0;
+
+  // --- BEP 6 fast extension ------------------------------------------------------------------
+  /** Its allowed-fast set as we computed it (BEP 6's algorithm), once its opening message came. */
+  fastSet: readonly number[] | undefined;
+  /** The pieces of that set we told it about (allowed fast): served while we choke it. */
+  readonly allowedFastOut = new Set<number>();
+  /** Requests for each allowed-fast piece we accepted while choking it (bounded per piece). */
+  readonly chokedServed = new Map<number, number>();
+  /** Pieces it allows us while it chokes us (at most MAX_ALLOWED_FAST_IN, see the pipeline). */
+  readonly allowedFastIn = new Set<number>();
+  /**
+   * Requests of ours whose answer (a reject, or the piece) is still due but whose block went back
+   * to the picker: choked by this fast peer, or cancelled. Key → length, oldest first, bounded.
+   */
+  readonly awaitingAnswer = new Map<number, number>();
+  /** Rejects for requests we never sent it, and rejects in a row with no block in between. */
+  strayRejects = 0;
+  rejectStreak = 0;
+  /** Rejects it sent for requests we were waiting for (the PeerView's `rejected`). */
+  rejected = 0;
+  /** Pieces we suggested to it that it does not have yet (at most MAX_SUGGESTIONS_OUT). */
+  readonly suggestedOut = new Set<number>();
   readonly connectedAt: number;
 
   constructor(

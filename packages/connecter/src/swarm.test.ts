@@ -6,7 +6,6 @@ import { Bitfield } from '@mainline/bitfield';
 import type { Metainfo } from '@mainline/metainfo';
 import { systemClock, TokenBucket } from '@mainline/rate';
 import type { Message, PeerView } from './index.js';
-import { stateOf, type SwarmPeer } from './swarm-peer.js';
 import {
   eventually,
   FAST_RESERVED,
@@ -14,11 +13,10 @@ import {
   hex,
   multiFileTorrent,
   peerId,
-  RawPeer,
   rawOptions,
   readTorrentData,
   sleep,
-  type SwarmNode,
+  swarmPeerOf,
 } from './swarm-harness.js';
 
 const BLOCK = 16384;
@@ -36,13 +34,6 @@ const node = fx.node.bind(fx);
 const raw = fx.handshaken.bind(fx);
 let leechDirs = 0;
 const leechDir = (): string => join(dir, `leech-${++leechDirs}`);
-
-/** The swarm's state for a raw peer (its internals: upload queue, choke()). */
-function swarmPeerOf(n: SwarmNode, p: RawPeer): SwarmPeer {
-  const found = [...n.swarm.peers].find((sp) => sp.remotePort === p.localPort);
-  if (!found) throw new Error('no such peer in the swarm');
-  return stateOf(found);
-}
 
 const blockKey = (m: { index: number; begin: number }): string => `${m.index}:${m.begin}`;
 
@@ -229,7 +220,7 @@ describe('choking and the upload queue', () => {
     await eventually(() => swarmPeerOf(seeder, e).uploadQueue.length >= 2, 'requests queued for E');
     const queued = swarmPeerOf(seeder, e).uploadQueue.map((r) => `${r.piece}:${r.begin}`);
     swarmPeerOf(seeder, e).choke();
-    await e.until(() => e.of('choke').length === 1, 'E choked');
+    await e.until(() => e.of('choke').length === 1 && e.of('reject').length >= queued.length, 'E choked, then the rejects');
     // Every queued request is rejected (so may one that was waiting for the limiter at the choke),
     // and no rejected block is sent afterwards.
     const rejected = e.of('reject').map(blockKey);

@@ -2,17 +2,21 @@ import { EventEmitter } from 'node:events';
 import type { SeedChoking } from '@mainline/choker';
 import type { PiecePicker } from '@mainline/piecepicker';
 import type { Clock, RateMeasure, TokenBucket } from '@mainline/rate';
+import { Bitfield } from '@mainline/bitfield';
 import { StorageError, type PieceStore } from '@mainline/storage';
 import { Blame } from './blame.js';
 import { ChokingGlue } from './choking.js';
 import type { ExtensionHandshake } from './extension.js';
+import { ExtensionHost, type Extension } from './extension-host.js';
+import type { HandedPeer, PeerHandOff } from './hand-off.js';
 import { cancelWaits } from './limiters.js';
 import type { Message } from './messages.js';
 import { PieceAssembler } from './piece-assembly.js';
 import { PeerAdmission } from './peer-admission.js';
+import { ProtocolError } from './errors.js';
 import type { PeerCloseReason, PeerConnection, PeerHandler } from './peer-connection.js';
 import { RequestPipeline } from './request-pipeline.js';
-import { MetadataExtensions, type SwarmExtensions } from './swarm-extensions.js';
+import { MetadataServing } from './metadata-extension.js';
 import { stateOf, SwarmPeer, type PeerView } from './swarm-peer.js';
 
 export { banKey } from './swarm-peer.js';
@@ -53,13 +57,21 @@ export interface SwarmOptions {
   idleUnchokeMs?: number;
   random?: () => number;
   /**
-   * The exact info-dict bytes (the ones the info-hash is SHA-1 of): when given, our BEP 10
-   * handshake advertises ut_metadata and metadata_size and peers may fetch them (BEP 9).
-   * Ignored when `extensions` is given.
+   * The exact info-dict bytes (the ones the info-hash is SHA-1 of): when given (and the torrent
+   * is not private), our BEP 10 handshake advertises ut_metadata and metadata_size and peers may
+   * fetch them (BEP 9).
    */
   metadata?: Uint8Array;
-  /** The BEP 10 side of the swarm (default: MetadataExtensions over `metadata`). */
-  extensions?: SwarmExtensions;
+  /**
+   * Wire extensions (BEP 10) besides ut_metadata: each is registered on the swarm's
+   * ExtensionHost, which sends every peer with the extension bit our handshake and hands each
+   * extension its own messages. This is where a new extension plugs in.
+   */
+  extensions?: readonly Extension[];
+  /** A private torrent (BEP 27): public-only extensions (ut_metadata, ut_pex) are left out. */
+  private?: boolean;
+  /** Our listen port, for the `p` of our BEP 10 handshake (a function: it may be bound later). */
+  listenPort?: number | (() => number | undefined);
 }
 
 export interface SwarmEvents {
@@ -91,7 +103,7 @@ const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byt
  * class is the wiring and the dispatch; the work is in its parts: RequestPipeline (download
  * side), PieceAssembler (blocks to pieces on disk), UploadServer (upload side), Blame (hash
  * failures and bans), ChokingGlue (the Choker on the wire), PeerAdmission (who may join) and
- * the BEP 10 delegate (SwarmExtensions). Outside, a peer is a read-only PeerView.
+ * the wire-extension host (ExtensionHost, BEP 10). Outside, a peer is a read-only PeerView.
  */
 export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly limits: WireLimits;
@@ -99,15 +111,15 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   readonly #byConn = new Map<PeerConnection, SwarmPeer>();
   /** Where the addresses dialled by connect() came from (their PeerView's `source`). */
   readonly #sources = new WeakMap<PeerConnection, string>();
-  readonly #o: Required<Omit<SwarmOptions, 'uploadLimiters' | 'downloadLimiters' | 'random' | 'metadata' | 'seedChoking' | 'idleUnchokeMs' | 'extensions'>>;
+  readonly #o: Required<Omit<SwarmOptions, 'uploadLimiters' | 'downloadLimiters' | 'random' | 'metadata' | 'seedChoking' | 'idleUnchokeMs' | 'extensions' | 'private' | 'listenPort'>>;
   readonly #blame: Blame;
   readonly #pipeline: RequestPipeline;
   readonly #assembler: PieceAssembler;
   readonly #uploads: UploadServer;
   readonly #choking: ChokingGlue;
   readonly #admission: PeerAdmission;
-  /** Every BEP 10 concern of the swarm goes through this one delegate. */
-  readonly #extensions: SwarmExtensions;
+  /** Every BEP 10 concern of the swarm goes through its wire-extension host. */
+  readonly #extensions: ExtensionHost;
   #active = false;
   /** Every wanted piece was verified when last looked at (see finished / wantedChanged). */
   #finished: boolean;
@@ -127,7 +139,12 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     };
     const { store, picker, clock } = options;
     this.limits = { numPieces: store.pieceCount, pieceLength: store.pieceLength, totalLength: store.totalLength };
-    this.#extensions = options.extensions ?? new MetadataExtensions(options.metadata, MAX_QUEUED_REQUESTS);
+    this.#extensions = new ExtensionHost({
+      extensions: [...(options.metadata ? [new MetadataServing(options.metadata)] : []), ...(options.extensions ?? [])],
+      private: options.private === true,
+      reqq: MAX_QUEUED_REQUESTS,
+      ...(options.listenPort !== undefined ? { listenPort: options.listenPort } : {}),
+    });
     this.#finished = picker.isWantedComplete;
     const drop = (peer: SwarmPeer, reason: string): void => this.#drop(peer, reason);
     this.#blame = new Blame(this.#o.banAfterHashFails);
@@ -157,7 +174,17 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       },
       drop,
     });
-    this.#uploads = new UploadServer({ store, clock, limiters: options.uploadLimiters ?? [], drop, diskError: (e) => this.#diskError(e) });
+    this.#uploads = new UploadServer({
+      store,
+      clock,
+      limiters: options.uploadLimiters ?? [],
+      drop,
+      diskError: (e) => this.#diskError(e),
+      infoHash: options.infoHash,
+      peers: this.#peers,
+      peerHas: (peer, piece) => picker.peerHasPiece(peer, piece),
+      suggesting: () => this.#finished && this.#interestedPeers() > this.#o.maxUploads,
+    });
     this.#choking = new ChokingGlue(
       {
         clock,
@@ -236,12 +263,21 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     else this.#pipeline.refillAll();
   }
 
-  /** Registers with the wire hub: incoming peers for this info-hash are accepted from now on. */
-  start(): void {
+  /**
+   * Registers with the wire hub: incoming peers for this info-hash are accepted from now on.
+   * With `handOff` (a magnet's metadata fetcher holding its connections), the swarm takes the
+   * fetcher's place on the hub and adopts its open connections, with the pieces each peer
+   * announced meanwhile: no connection is closed and nobody is dialled again.
+   */
+  start(handOff?: PeerHandOff): void {
     if (this.#active) return;
     this.#active = true;
-    if (!this.#o.hub.hasTorrent(this.#o.infoHash)) this.#o.hub.addTorrent(this.#o.infoHash, this);
+    const { hub, infoHash } = this.#o;
+    const handed = handOff ? handOff.take() : [];
+    if (handed.length > 0 || (handOff && hub.hasTorrent(infoHash))) hub.replaceTorrent(infoHash, this);
+    else if (!hub.hasTorrent(infoHash)) hub.addTorrent(infoHash, this);
     this.#choking.choker.start();
+    for (const h of handed) this.#adopt(h);
   }
 
   /** Drops every peer and leaves the hub. */
@@ -323,19 +359,79 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       if (!conn.incoming) this.emit('connect-failed', conn.remoteAddress, conn.remotePort, refusal);
       return undefined;
     }
-    const { store, picker, clock } = this.#o;
-    const source = this.#sources.get(conn) ?? (conn.incoming ? 'incoming' : undefined);
-    const peer = new SwarmPeer(conn, this.#choking, clock, store.pieceCount, source);
-    this.#peers.add(peer);
-    this.#byConn.set(conn, peer);
+    const { store } = this.#o;
+    const peer = this.#join(conn);
     // Opening message: our pieces (seed: only if we have any; fast peers get have-all/none).
     if (conn.fast && store.isComplete()) conn.send({ type: 'have-all' });
     else if (conn.fast && store.haveCount === 0) conn.send({ type: 'have-none' });
     else if (store.haveCount > 0) conn.send({ type: 'bitfield', bitfield: store.haveBitfield() });
+    this.#o.picker.peerJoined(peer);
+    this.#joined(peer);
+    return this.#handler(peer);
+  }
+
+  /**
+   * A connection handed over from a magnet's metadata fetcher: it is open, its opening messages
+   * are exchanged (the fetcher sent have-none to fast peers), and what the peer said of its pieces
+   * is checked now that the piece count is known, then replayed. Our pieces go as haves (a
+   * bitfield is no longer allowed), and a new BEP 10 handshake tells it the metadata size and
+   * every extension of the torrent.
+   */
+  #adopt(h: HandedPeer): void {
+    const { conn } = h;
+    if (conn.state !== 'open') return;
+    const refusal = this.#admission.refusal(conn, this.#active);
+    if (refusal) {
+      conn.close();
+      return;
+    }
+    const { store, picker } = this.#o;
+    let bitfield;
+    try {
+      bitfield = h.bitfield ? Bitfield.fromBytes(h.bitfield, store.pieceCount) : undefined;
+    } catch (err) {
+      return conn.fail(new ProtocolError('BAD_BITFIELD', `bad bitfield before the metadata: ${(err as Error).message}`));
+    }
+    const badHave = h.haves.find((i) => i >= store.pieceCount);
+    if (badHave !== undefined) return conn.fail(new ProtocolError('INDEX_OUT_OF_RANGE', `have for piece ${badHave} before the metadata, but there are ${store.pieceCount} pieces`));
+    const peer = this.#join(conn);
+    peer.peerChoking = h.peerChoking;
+    peer.peerInterested = h.peerInterested;
+    conn.attachHandler(this.#handler(peer));
+    const ours = store.haveBitfield();
+    for (let i = ours.nextSet(0); i !== -1; i = ours.nextSet(i + 1)) conn.send({ type: 'have', index: i });
     picker.peerJoined(peer);
+    if (bitfield) {
+      peer.have = bitfield;
+      picker.peerBitfield(peer, bitfield);
+    }
+    if (h.haveAll) picker.peerHaveAll(peer);
+    for (const i of h.haves) picker.peerHave(peer, i);
+    this.#joined(peer);
+    if (conn.extended) {
+      if (conn.peerExtensions) this.#extensions.onHandshake(peer, conn.peerExtensions);
+      if (conn.state === 'open') conn.send({ type: 'extended-handshake', handshake: this.#extensions.handshake(peer) });
+    }
+    if (conn.state === 'open' && (bitfield || h.haveAll || h.haves.length > 0)) this.#peerGotPieces(peer);
+  }
+
+  #join(conn: PeerConnection): SwarmPeer {
+    const { store, clock } = this.#o;
+    const source = this.#sources.get(conn) ?? (conn.incoming ? 'incoming' : undefined);
+    const peer = new SwarmPeer(conn, this.#choking, clock, store.pieceCount, source);
+    this.#peers.add(peer);
+    this.#byConn.set(conn, peer);
+    return peer;
+  }
+
+  #joined(peer: SwarmPeer): void {
     this.#choking.choker.peerConnected(peer);
-    if (this.#assembler.readingPaused) conn.pause();
+    if (peer.peerInterested) this.#choking.choker.interestChanged(peer);
+    if (this.#assembler.readingPaused) peer.conn.pause();
     this.emit('peer-connected', peer);
+  }
+
+  #handler(peer: SwarmPeer): PeerHandler {
     return {
       onMessage: (_c, message) => this.#onMessage(peer, message),
       onFlushed: () => this.#uploads.serve(peer),
@@ -344,7 +440,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     };
   }
 
-  /** Our BEP 10 handshake for a peer, from the extensions delegate. */
+  /** Our BEP 10 handshake for a peer, from the extension host. */
   extensionHandshake(conn: PeerConnection): ExtensionHandshake | undefined {
     const peer = this.#byConn.get(conn);
     return peer ? this.#extensions.handshake(peer) : undefined;
@@ -358,15 +454,17 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       case 'bitfield':
         peer.have = m.bitfield;
         picker.peerBitfield(peer, m.bitfield);
-        return this.#peerGotPieces(peer);
+        this.#peerGotPieces(peer);
+        return this.#uploads.peerOpened(peer);
       case 'have-all':
         picker.peerHaveAll(peer);
         return this.#peerGotPieces(peer);
       case 'have':
         picker.peerHave(peer, m.index);
+        this.#uploads.peerGot(peer, m.index);
         return this.#peerGotPieces(peer);
       case 'have-none':
-        return;
+        return this.#uploads.peerOpened(peer);
       case 'interested':
         peer.peerInterested = true;
         this.#choking.choker.interestChanged(peer);
@@ -379,22 +477,27 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       case 'choke':
         return this.#pipeline.choked(peer);
       case 'unchoke':
-        peer.peerChoking = false;
-        return this.#pipeline.fill(peer);
+        return this.#pipeline.unchoked(peer);
       case 'request':
         return this.#uploads.onRequest(peer, m.index, m.begin, m.length);
+      case 'invalid-request':
+        return this.#uploads.onInvalidRequest(peer, m.index, m.begin, m.length);
       case 'cancel':
         return this.#uploads.onCancel(peer, m.index, m.begin, m.length);
       case 'piece':
         return this.#pipeline.received(peer, m.index, m.begin, m.block);
       case 'reject':
         return this.#pipeline.rejected(peer, m.index, m.begin, m.length);
+      case 'allowed-fast':
+        return this.#pipeline.allowedFast(peer, m.index);
+      case 'suggest':
+        return picker.peerSuggested(peer, m.index);
       case 'extended-handshake':
         return this.#extensions.onHandshake(peer, m.handshake);
       case 'extended':
         return this.#extensions.onMessage(peer, m.id, m.payload);
       default:
-        return; // keep-alive, port, suggest, allowed-fast: nothing to do
+        return; // keep-alive, port: nothing to do
     }
   }
 
@@ -419,12 +522,19 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     // No HAVE to peers that have the piece themselves (seeds above all): it tells them nothing, and
     // from a seed it is one send per piece, which on loopback costs as much as the piece's requests.
     for (const p of this.#peers) if (p.conn.state === 'open' && !p.seed && p.have?.get(index) !== true) p.conn.send({ type: 'have', index });
+    this.#uploads.pieceAdded(index);
     this.emit('piece', index);
     if (!this.#finished && picker.isWantedComplete) {
       this.#finished = true;
       this.#becameFinished();
     }
     if (store.isComplete()) this.emit('complete');
+  }
+
+  #interestedPeers(): number {
+    let n = 0;
+    for (const p of this.#peers) if (p.peerInterested) n++;
+    return n;
   }
 
   /** Every wanted piece is here: lose interest in everyone, close seeds, tell the owner. */
@@ -470,6 +580,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
   #onClose(peer: SwarmPeer, reason: PeerCloseReason, error?: Error): void {
     if (!this.#peers.delete(peer)) return;
     this.#byConn.delete(peer.conn);
+    this.#extensions.onClose(peer);
     // Its limiter waits would otherwise still use up shared bandwidth.
     cancelWaits(peer);
     peer.requests.clear();

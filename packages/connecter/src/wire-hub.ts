@@ -14,6 +14,7 @@ import { DEFAULT_FIRST_MESSAGE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT
 import { ConnecterError, ProtocolError, type ProtocolErrorCode } from './errors.js';
 import type { ExtensionHandshake } from './extension.js';
 import { checkId } from './handshake.js';
+import { DhtWireState, type DhtWire } from './dht-wire.js';
 import { PeerConnection, type ConnectionOwner, type PeerCloseReason, type PeerHandler } from './peer-connection.js';
 import { DEFAULT_RESERVED } from './reserved.js';
 import type { WireLimits } from './wire-reader.js';
@@ -86,6 +87,8 @@ export interface WireHubOptions {
   rawServer?: Omit<RawServerOptions, 'onIncoming' | 'onFull' | 'gate'>;
   /** Told about every dropped peer, with the reason. */
   log?: (event: WireLogEvent) => void;
+  /** A DHT node's side of the wire (BEP 5 DHT bit and `port` messages); none: no DHT bit. */
+  dht?: DhtWire;
 }
 
 export interface HubConnectOptions {
@@ -157,6 +160,7 @@ export class WireHub {
   private readonly handshakeTimeoutMs: number;
   private readonly firstMessageTimeoutMs: number;
   private readonly onError: (error: unknown, context: string) => void;
+  private readonly dht: DhtWireState | undefined;
   private closedValue = false;
 
   constructor(options: WireHubOptions) {
@@ -165,6 +169,7 @@ export class WireHub {
     this.reserved = Uint8Array.from(options.reserved ?? DEFAULT_RESERVED);
     if (this.reserved.length !== 8) throw new ConnecterError('BAD_ARGUMENT', 'reserved must be 8 bytes');
     this.log = options.log;
+    this.dht = options.dht ? new DhtWireState(options.dht, this.reserved) : undefined;
     this.handshakeTimeoutMs = timeout('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.firstMessageTimeoutMs = timeout('firstMessageTimeoutMs', options.firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS);
     const interval = options.keepAliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
@@ -180,10 +185,16 @@ export class WireHub {
     if (new Set(this.transports.map((t) => t.name)).size !== this.transports.length) {
       throw new ConnecterError('BAD_ARGUMENT', 'two transports of the hub have the same name');
     }
+    const dht = this.dht;
+    const reserved = this.reserved;
     this.owner = {
       now: () => this.clock.now(),
       localPeerId: this.peerId,
-      localReserved: this.reserved,
+      // Read once per connection: the DHT bit follows whether the DHT runs now.
+      get localReserved() {
+        return dht ? dht.reserved() : reserved;
+      },
+      ...(dht ? { onPort: (conn: PeerConnection, port: number) => dht.received(conn, port, unmapped(conn.remoteAddress)) } : {}),
       onInfoHash: (conn, infoHash) => this.gotInfoHash(conn, infoHash),
       onPeerId: (conn, peerId) => this.gotPeerId(conn, peerId),
       onClosed: (conn, reason, error) => this.closed(conn, reason, error),
@@ -247,6 +258,26 @@ export class WireHub {
     for (const conn of [...this.connections]) {
       if (conn.infoHash && equalBytes(conn.infoHash, entry.infoHash)) conn.close();
     }
+  }
+
+  /**
+   * Gives a registered torrent's place on the hub to another (a magnet's metadata fetcher to the
+   * torrent's Swarm): the connections stay open, now under the new torrent's limits, and are
+   * returned for it to adopt; incoming peers go to it from now on.
+   * @throws ConnecterError UNKNOWN_TORRENT when nothing is registered for `infoHash`
+   */
+  replaceTorrent(infoHash: Uint8Array, torrent: TorrentWire): PeerConnection[] {
+    const key = hex(infoHash);
+    const entry = this.torrents.get(key);
+    if (!entry) throw new ConnecterError('UNKNOWN_TORRENT', `no torrent ${key} is registered`);
+    this.torrents.set(key, { ...entry, torrent });
+    const open: PeerConnection[] = [];
+    for (const conn of [...this.connections]) {
+      if (!conn.infoHash || !equalBytes(conn.infoHash, entry.infoHash)) continue;
+      conn.setLimits(torrent.limits);
+      if (conn.state === 'open') open.push(conn);
+    }
+    return open;
   }
 
   hasTorrent(infoHash: Uint8Array): boolean {
@@ -445,6 +476,7 @@ export class WireHub {
       const hs = entry.torrent.extensionHandshake(conn);
       if (hs && conn.state === 'open') conn.send({ type: 'extended-handshake', handshake: hs });
     }
+    this.dht?.opened(conn);
   }
 
   /**

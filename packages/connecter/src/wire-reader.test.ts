@@ -169,6 +169,30 @@ describe('round trip', () => {
   });
 });
 
+describe('a bad request on a fast connection is an invalid-request message (answered with a reject), not an error', () => {
+  test.each([
+    ['piece out of range', u32s(N, 0, 16384), /piece 37, but there are 37/],
+    ['past the piece end', u32s(0, 32768 - 100, 16384), /runs past the piece end/],
+    ['over 128 KiB', u32s(0, 0, 2 ** 17 + 1), /request of 131073 bytes/],
+    ['0 bytes', u32s(0, 0, 0), /request of 0 bytes/],
+  ])('%s', (_name, body, reason) => {
+    const { r, out } = reader();
+    r.push(bytes(frame(6, body), frame(2)));
+    const [index, begin, length] = [body.readUInt32BE(0), body.readUInt32BE(4), body.readUInt32BE(8)];
+    expect(out.messages).toEqual([{ type: 'invalid-request', index, begin, length, reason: expect.stringMatching(reason) }, { type: 'interested' }]);
+  });
+
+  test('a reject is not checked against the torrent (it may echo a bad request); the swarm matches it to its requests', () => {
+    const { r, out } = reader();
+    r.push(frame(16, u32s(N, 32768 - 100, 16384)));
+    expect(out.messages).toEqual([{ type: 'reject', index: N, begin: 32768 - 100, length: 16384 }]);
+  });
+
+  test('it cannot be sent', () => {
+    expect(() => encodeMessage({ type: 'invalid-request', index: 0, begin: 0, length: 0, reason: 'x' })).toThrow(/never sent/);
+  });
+});
+
 describe('malformed input yields the right ProtocolError', () => {
   const cases: [string, Buffer, ProtocolErrorCode, WireReaderOptions][] = [
     ['frame over 8 MiB', u32s(2 ** 23 + 1), 'FRAME_TOO_LONG', {}],
@@ -185,17 +209,16 @@ describe('malformed input yields the right ProtocolError', () => {
     ['extended message over a custom maximum', frame(20, [], 1 + 65), 'BAD_MESSAGE_LENGTH', { limits: { ...LIMITS, maxExtendedLength: 64 } }],
     ['unknown id', frame(99, [1, 2]), 'UNKNOWN_MESSAGE', {}],
     ['have out of range', frame(4, u32s(N)), 'INDEX_OUT_OF_RANGE', {}],
-    ['request out of range', frame(6, u32s(N, 0, 16384)), 'INDEX_OUT_OF_RANGE', {}],
+    ['request out of range', frame(6, u32s(N, 0, 16384)), 'INDEX_OUT_OF_RANGE', { fast: false }],
     ['piece out of range', frame(7, bytes(u32s(N, 0), Buffer.alloc(4))), 'INDEX_OUT_OF_RANGE', {}],
     ['cancel out of range', frame(8, u32s(0xffffffff, 0, 1)), 'INDEX_OUT_OF_RANGE', {}],
     ['suggest out of range', frame(13, u32s(N)), 'INDEX_OUT_OF_RANGE', {}],
     ['allowed fast out of range', frame(17, u32s(N)), 'INDEX_OUT_OF_RANGE', {}],
-    ['reject out of range', frame(16, u32s(N, 0, 1)), 'INDEX_OUT_OF_RANGE', {}],
-    ['request past the piece end', frame(6, u32s(0, 32768 - 100, 16384)), 'BLOCK_OUT_OF_RANGE', {}],
-    ['request past the short last piece', frame(6, u32s(N - 1, 0, 1001)), 'BLOCK_OUT_OF_RANGE', {}],
+    ['request past the piece end', frame(6, u32s(0, 32768 - 100, 16384)), 'BLOCK_OUT_OF_RANGE', { fast: false }],
+    ['request past the short last piece', frame(6, u32s(N - 1, 0, 1001)), 'BLOCK_OUT_OF_RANGE', { fast: false }],
     ['piece past the piece end', frame(7, bytes(u32s(N - 1, 999), Buffer.alloc(2))), 'BLOCK_OUT_OF_RANGE', {}],
-    ['request over 128 KiB', frame(6, u32s(0, 0, 2 ** 17 + 1)), 'BAD_REQUEST_LENGTH', {}],
-    ['request of 0 bytes', frame(6, u32s(0, 0, 0)), 'BAD_REQUEST_LENGTH', {}],
+    ['request over 128 KiB', frame(6, u32s(0, 0, 2 ** 17 + 1)), 'BAD_REQUEST_LENGTH', { fast: false }],
+    ['request of 0 bytes', frame(6, u32s(0, 0, 0)), 'BAD_REQUEST_LENGTH', { fast: false }],
     ['bitfield of the wrong size', frame(5, new Uint8Array(4)), 'BAD_BITFIELD', {}],
     ['bitfield with spare bits', frame(5, [0, 0, 0, 0, 0x01]), 'BAD_BITFIELD', {}],
     ['bitfield after have', bytes(frame(4, u32s(1)), frame(5, new Uint8Array(5))), 'BITFIELD_NOT_FIRST', {}],

@@ -394,12 +394,21 @@ export class WireReader {
         const name = id === MessageId.request ? 'request' : id === MessageId.cancel ? 'cancel' : 'reject';
         if (id === MessageId.request) {
           const max = (this.limits as ResolvedLimits).maxRequestLength;
-          if (length === 0 || length > max) {
-            this.checkIndex(index, name);
-            throw new ProtocolError('BAD_REQUEST_LENGTH', `request of ${length} bytes (must be 1..${max})`);
+          try {
+            if (length === 0 || length > max) {
+              this.checkIndex(index, name);
+              throw new ProtocolError('BAD_REQUEST_LENGTH', `request of ${length} bytes (must be 1..${max})`);
+            }
+            this.checkBlock(index, begin, length, name);
+          } catch (err) {
+            // BEP 6: a fast peer's bad request is answered with a reject, not a closed connection.
+            if (!this.fastValue || !(err instanceof ProtocolError)) throw err;
+            return h.onMessage({ type: 'invalid-request', index, begin, length, reason: err.message });
           }
         }
-        this.checkBlock(index, begin, length, name);
+        // A reject echoes the request it answers, which may have been a bad one (answered with a
+        // reject just above): it is checked against our requests in flight, not against the torrent.
+        if (id !== MessageId.reject) this.checkBlock(index, begin, length, name);
         const type = id === MessageId.request ? 'request' : id === MessageId.cancel ? 'cancel' : 'reject';
         return h.onMessage({ type, index, begin, length });
       }

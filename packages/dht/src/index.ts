@@ -18,6 +18,7 @@ export {
 export { DhtError, type DhtErrorCode } from './errors.js';
 export type { DatagramSocket, DatagramSource } from './socket.js';
 export { UdpDatagramSocket, type UdpDatagramSocketOptions } from './udp.js';
+export { startStandaloneDht, type StandaloneDht, type StandaloneDhtOptions } from './standalone.js';
 export { MemoryNetwork, type MemoryNetworkOptions, type MemoryEndpoint } from './memory-network.js';
 export {
   decodeKrpc,

@@ -2,31 +2,11 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTempDir, poll, removeTempDir } from '@mainline/interop';
-import { DhtNode } from './node.js';
-import { startLtNode, type LtNode } from './libtorrent.testutil.js';
-import { UdpDatagramSocket } from './udp.js';
+import { makeTempDir, poll, removeTempDir, startLtDhtNode, type LtDhtNode } from '@mainline/interop';
+import { startStandaloneDht, type StandaloneDht } from './standalone.js';
 
-interface Ours {
-  node: DhtNode;
-  socket: UdpDatagramSocket;
-  close(): Promise<void>;
-}
-
-async function ourNode(bootstrap: string[]): Promise<Ours> {
-  const ref: { node?: DhtNode } = {};
-  const socket = await UdpDatagramSocket.bind({ host: '127.0.0.1', onMessage: (d, from) => ref.node?.receive(d, from) });
-  const n = new DhtNode({ socket, bootstrap, queryTimeoutMs: 2000 });
-  ref.node = n;
-  return {
-    node: n,
-    socket,
-    close: async () => {
-      n.close();
-      await socket.close();
-    },
-  };
-}
+/** One of our nodes on its own loopback socket, not yet started. */
+const ourNode = (bootstrap: string[]): Promise<StandaloneDht> => startStandaloneDht({ bootstrap, queryTimeoutMs: 2000, start: false });
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -37,9 +17,9 @@ test('our node bootstraps from a libtorrent node and finds the peer another libt
   const dir = makeTempDir('dht-lt');
   cleanup.push(() => removeTempDir(dir));
   writeFileSync(join(dir, 'payload.bin'), randomBytes(100_000));
-  const l1 = await startLtNode(['--port', '0']);
+  const l1 = await startLtDhtNode(['--port', '0']);
   cleanup.push(() => l1.stop());
-  const l2 = await startLtNode(['--port', '0', '--node', `127.0.0.1:${l1.port}`, '--seed', join(dir, 'payload.bin')]);
+  const l2 = await startLtDhtNode(['--port', '0', '--node', `127.0.0.1:${l1.port}`, '--seed', join(dir, 'payload.bin')]);
   cleanup.push(() => l2.stop());
   const infoHash = Buffer.from((await l2.waitFor((l) => l.type === 'seeding', 15_000, 'seeding')).infohash!, 'hex');
 
@@ -78,7 +58,7 @@ test("libtorrent's get_peers finds the peer one of our nodes stored for another 
   const announced = await m.node.announce(infoHash, 45678);
   expect(announced.announced).toBe(1);
   expect(n.node.stats().storedPeers).toBe(1);
-  const lt: LtNode = await startLtNode(['--port', '0', '--node', `127.0.0.1:${n.socket.localPort}`, '--get-peers', infoHash.toString('hex')]);
+  const lt: LtDhtNode = await startLtDhtNode(['--port', '0', '--node', `127.0.0.1:${n.socket.localPort}`, '--get-peers', infoHash.toString('hex')]);
   cleanup.push(() => lt.stop());
   await lt.waitFor((l) => l.type === 'peers' && (l.peers ?? []).includes('127.0.0.1:45678'), 60_000, 'get_peers reply with 127.0.0.1:45678');
 }, 90_000);

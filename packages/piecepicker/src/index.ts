@@ -4,6 +4,7 @@ export {
   type BlockRequest,
   type PeerBlockRequest,
   type PickOptions,
+  MAX_SUGGESTIONS_PER_PEER,
   type PiecePickerOptions,
   type PiecePriority,
 } from './picker.js';

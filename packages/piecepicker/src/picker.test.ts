@@ -1,14 +1,8 @@
 import { Bitfield } from '@mainline/bitfield';
 import { PiecePicker, PiecePickerError, type PiecePickerOptions } from './index.js';
-import { seededRandom } from './test-helpers.js';
+import { bits, seededRandom } from './test-helpers.js';
 
 const KiB = 1024;
-
-function bits(length: number, set: Iterable<number>): Bitfield {
-  const f = new Bitfield(length);
-  for (const i of set) f.set(i);
-  return f;
-}
 
 /** `n` one-block pieces; rarest-first from the start unless told otherwise. */
 function picker(n: number, extra: Partial<PiecePickerOptions> = {}): PiecePicker {

@@ -45,7 +45,15 @@ export interface PiecePickerOptions {
 export interface PickOptions {
   /** When nothing is free, ask for blocks others already requested (default true). */
   endgame?: boolean;
+  /**
+   * Pick only from these pieces, in their order (e.g. a peer's BEP 6 allowed-fast pieces while
+   * it chokes us); still only pieces the peer has and we want.
+   */
+  only?: Iterable<number>;
 }
+
+/** Suggestions (BEP 6 suggest piece) kept per peer; older ones are forgotten first. */
+export const MAX_SUGGESTIONS_PER_PEER = 16;
 
 const BLOCK_FREE = 0;
 const BLOCK_REQUESTED = 1;
@@ -73,6 +81,8 @@ interface PeerState {
   seed: boolean;
   /** Outstanding requests, keyed piece·maxBlocks + block. */
   requests: Set<number>;
+  /** Pieces it suggested, oldest first (at most MAX_SUGGESTIONS_PER_PEER). */
+  suggested: number[];
 }
 
 /** Block bookkeeping of a started piece. */
@@ -356,6 +366,25 @@ export class PiecePicker<P = string> {
     return released;
   }
 
+  /**
+   * The peer suggested `piece` (BEP 6): among new pieces as good as each other (same priority and
+   * availability; any while picking at random), a suggested one is started first for that peer.
+   * Advisory, ignored in sequential mode; at most MAX_SUGGESTIONS_PER_PEER kept per peer.
+   */
+  peerSuggested(peer: P, piece: number): void {
+    this.checkPiece(piece);
+    const state = this.peerState(peer);
+    if (this.state[piece] === STATE_HAVE || state.suggested.includes(piece)) return;
+    if (state.suggested.length >= MAX_SUGGESTIONS_PER_PEER) state.suggested.shift();
+    state.suggested.push(piece);
+  }
+
+  /** The pieces `peer` suggested that are still worth it (not had yet), oldest first. */
+  suggestions(peer: P): number[] {
+    const state = this.peers.get(peer);
+    return state === undefined ? [] : state.suggested.filter((p) => this.state[p] !== STATE_HAVE);
+  }
+
   /** The peer choked us: its outstanding requests are released and returned. */
   peerChoked(peer: P): BlockRequest[] {
     const state = this.peers.get(peer);
@@ -407,16 +436,21 @@ export class PiecePicker<P = string> {
     const out: BlockRequest[] = [];
     const state = this.peers.get(peer);
     if (state === undefined || count <= 0 || (!state.seed && state.bitfield === null)) return out;
+    if (options.only !== undefined) {
+      this.pickOnly(peer, state, count, options.only, options.endgame !== false, out);
+      return out;
+    }
     // 1. Finish started pieces first.
     while (out.length < count) {
       const download = this.bestStarted(state);
       if (download === undefined) break;
       this.takeBlocks(download, peer, state, count, out);
     }
-    // 2. Start new pieces.
+    // 2. Start new pieces (one the peer suggested, among equally good ones).
     while (out.length < count) {
-      const piece = this.nextFresh(state);
-      if (piece < 0) break;
+      const next = this.nextFresh(state);
+      if (next < 0) break;
+      const piece = this.preferSuggested(state, next);
       this.takeBlocks(this.start(piece), peer, state, count, out);
     }
     // 3. Endgame duplicates.
@@ -543,7 +577,7 @@ export class PiecePicker<P = string> {
   private peerState(peer: P): PeerState {
     let state = this.peers.get(peer);
     if (state === undefined) {
-      state = { bitfield: null, seed: false, requests: new Set() };
+      state = { bitfield: null, seed: false, requests: new Set(), suggested: [] };
       this.peers.set(peer, state);
     }
     return state;
@@ -761,6 +795,46 @@ export class PiecePicker<P = string> {
     return best;
   }
 
+  /** `candidate` (the picker's choice of new piece), or a piece the peer suggested that is as good. */
+  private preferSuggested(state: PeerState, candidate: number): number {
+    const suggested = state.suggested;
+    if (suggested.length === 0 || this.sequential) return candidate;
+    const randomFirst = this.have.count() < this.rarestFirstCutoff;
+    const prio = this.prio[candidate]!;
+    let keep = 0;
+    let best = candidate;
+    for (const p of suggested) {
+      const st = this.state[p];
+      if (st === STATE_HAVE || st === STATE_STARTED) continue; // forgotten: nothing left to start
+      suggested[keep++] = p;
+      if (best !== candidate || st !== STATE_FRESH || this.prio[p] !== prio) continue;
+      if (!state.seed && !state.bitfield!.get(p)) continue;
+      if (randomFirst || this.counts[p]! <= this.counts[candidate]!) best = p;
+    }
+    suggested.length = keep;
+    return best;
+  }
+
+  /** pickBlocks restricted to `only`: started or new pieces among them, then endgame duplicates among them. */
+  private pickOnly(peer: P, state: PeerState, count: number, only: Iterable<number>, endgame: boolean, out: BlockRequest[]): void {
+    const pieces: number[] = [];
+    for (const p of only) {
+      if (!Number.isInteger(p) || p < 0 || p >= this.pieceCount) continue;
+      if (this.prio[p] === PRIO_SKIP || (!state.seed && !state.bitfield!.get(p))) continue;
+      pieces.push(p);
+    }
+    for (const p of pieces) {
+      if (out.length >= count) return;
+      const st = this.state[p];
+      if (st === STATE_FRESH) this.takeBlocks(this.start(p), peer, state, count, out);
+      else if (st === STATE_STARTED) {
+        const download = this.downloads.get(p)!;
+        if (download.free > 0) this.takeBlocks(download, peer, state, count, out);
+      }
+    }
+    if (out.length < count && endgame && this.isEndgame) this.endgamePick(peer, state, count, out, new Set(pieces));
+  }
+
   /** The next new piece for the peer, or -1. */
   private nextFresh(state: PeerState): number {
     const randomFirst = this.have.count() < this.rarestFirstCutoff;
@@ -840,11 +914,12 @@ export class PiecePicker<P = string> {
     return -1;
   }
 
-  private endgamePick(peer: P, state: PeerState, count: number, out: BlockRequest[]): void {
+  private endgamePick(peer: P, state: PeerState, count: number, out: BlockRequest[], only?: ReadonlySet<number>): void {
     const candidates: [Download<P>, number][] = [];
     for (const download of this.downloads.values()) {
       const p = download.piece;
       if (this.prio[p] === PRIO_SKIP || (!state.seed && !state.bitfield!.get(p))) continue;
+      if (only !== undefined && !only.has(p)) continue;
       for (let b = 0; b < download.blockCount; b++) {
         if (download.states[b] !== BLOCK_REQUESTED) continue;
         if (download.requesters[b]!.includes(peer)) continue;

@@ -1,3 +1,5 @@
+import { Bitfield } from '@mainline/bitfield';
+
 /** Seeded PRNG (mulberry32) for deterministic tests; not part of the public API. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -8,4 +10,11 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A bitfield of `length` bits with `set` set. */
+export function bits(length: number, set: Iterable<number>): Bitfield {
+  const f = new Bitfield(length);
+  for (const i of set) f.set(i);
+  return f;
 }

@@ -10,6 +10,7 @@ export {
   type SocketState,
   type WriteLimits,
 } from './peer-socket.js';
+export { addressBytes } from './address-bytes.js';
 export { ConnectionGate, type ConnectionGateOptions, type ConnectionLimits } from './connection-gate.js';
 export { RawServerError, type RawServerErrorCode } from './errors.js';
 export type { Transport, TransportHost } from './transport.js';

@@ -1,5 +1,6 @@
 export { Session, type SessionOptions, type SessionEvents } from './session.js';
 export { sessionLsdInterfaces, type SessionLsdOptions, type LsdStatus, type LsdRegistry } from './local-discovery.js';
+export { DHT_ENOUGH_PEERS, type SessionDhtOptions, type DhtNodeTuning, type DhtStatus, type DhtRegistry, type DhtTorrent } from './dht.js';
 export {
   Torrent,
   pieceLevels,
@@ -27,4 +28,5 @@ export { dialFailure } from './dial-failures.js';
 export type { TrackerInfo, TrackerReport } from './announce.js';
 export type { TrackerStatusState } from '@mainline/rerequester';
 export { writeFileAtomic, readFileIfExists } from './atomic-file.js';
+export type { TorrentWarning, WarningKind } from './warning.js';
 export { MagnetDownload, MAGNET_UNKNOWN_LEFT, type MagnetOptions, type MagnetState, type MagnetStats, type MagnetEvents } from './magnet.js';

@@ -10,6 +10,7 @@ import {
   type LsdTransport,
 } from '@mainline/lsd';
 import type { Clock } from '@mainline/rate';
+import { OnOff } from './on-off.js';
 
 /** How the session runs local service discovery (BEP 14). */
 export interface SessionLsdOptions extends Partial<Omit<LocalDiscoveryOptions, 'transport' | 'port' | 'clock'>> {
@@ -68,17 +69,14 @@ export class SessionLsd {
   readonly #torrents = new Map<string, (peer: LsdPeer) => void>();
   readonly #removals = new Map<string, () => void>();
   readonly #warnings: string[] = [];
-  #enabled: boolean;
   #port = 0;
   #service: LocalDiscovery | undefined;
   #interfaces: string[] = [];
   #error: string | undefined;
-  /** Switches run one after another. */
-  #queue: Promise<void> = Promise.resolve();
-  #closed = false;
+  readonly #switch: OnOff;
 
   constructor(options: { enabled: boolean; options: SessionLsdOptions; clock: Clock; bind: string }) {
-    this.#enabled = options.enabled;
+    this.#switch = new OnOff(options.enabled, () => this.#start(), () => this.#stop());
     this.#options = options.options;
     this.#clock = options.clock;
     this.#bind = options.bind;
@@ -99,12 +97,12 @@ export class SessionLsd {
   }
 
   get enabled(): boolean {
-    return this.#enabled;
+    return this.#switch.enabled;
   }
 
   status(): LsdStatus {
     return {
-      enabled: this.#enabled,
+      enabled: this.#switch.enabled,
       running: this.#service !== undefined,
       interfaces: [...this.#interfaces],
       error: this.#error,
@@ -116,20 +114,16 @@ export class SessionLsd {
   /** The session listens on `port` now: start if enabled. */
   listening(port: number): Promise<void> {
     this.#port = port;
-    return this.set(this.#enabled);
+    return this.set(this.#switch.enabled);
   }
 
   /** Switches LSD on or off (opening or closing its sockets); resolves when done. */
   set(enabled: boolean): Promise<void> {
-    this.#enabled = enabled;
-    const step = this.#queue.then(() => (this.#enabled && !this.#closed ? this.#start() : this.#stop()));
-    this.#queue = step.catch(() => undefined);
-    return step;
+    return this.#switch.set(enabled);
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
-    await this.set(false);
+  close(): Promise<void> {
+    return this.#switch.close();
   }
 
   async #start(): Promise<void> {

@@ -3,7 +3,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { encode } from '@mainline/bencode';
 import { makePayload, makeTempDir, makeTorrent, removeTempDir } from '@mainline/interop';
 import { formatMagnet, parseTorrent } from '@mainline/metainfo';
 import { ManualClock } from '@mainline/rate';
@@ -159,4 +162,60 @@ test('a magnet link\'s x.pe peers go through the same address filter: 0.0.0.0, p
   await until(() => dialled.length > 0, 'the one dialable peer dialled');
   expect(dialled).toEqual([`127.0.0.1:${closed}`]);
   await download.cancel();
+});
+
+test('the metadata connection carries on into the download: no redial, no close; tracker peers reach the peer list', async () => {
+  const payload = await makePayload(join(dir, 'seed-handoff'), { name: 'handoff.bin', size: 1024 * 1024 + 5 });
+  const seeder = session();
+  const seedPort = await seeder.listen();
+  // A tracker that knows the seeder and one peer that is gone.
+  const gone = session();
+  const gonePort = await gone.listen();
+  await gone.close();
+  const peers = Buffer.alloc(12);
+  [seedPort, gonePort].forEach((port, i) => {
+    peers.set([127, 0, 0, 1], i * 6);
+    peers.writeUInt16BE(port, i * 6 + 4);
+  });
+  const tracker = createServer((_req, res) => res.end(encode({ interval: 1800, peers })));
+  await new Promise<void>((r) => tracker.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(tracker.address() as AddressInfo).port}/announce`;
+  try {
+    const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024, trackers: [url] });
+    const seeding = await seeder.add(torrent.bytes, { savePath: payload.saveDir, noTrackers: true });
+    const seederSaw: string[] = [];
+    seeding.on('peer-connected', (a) => seederSaw.push(`connected ${a}`));
+    seeding.on('peer-dropped', (a) => seederSaw.push(`dropped ${a}`));
+
+    const leecher = session();
+    await leecher.listen();
+    const dialled: string[] = [];
+    const connect = leecher.hub.connect.bind(leecher.hub);
+    leecher.hub.connect = (hash, host, p, options) => {
+      dialled.push(`${host}:${p}`);
+      return connect(hash, host, p, options);
+    };
+    const download = leecher.addMagnet(formatMagnet({ infoHash: torrent.infoHash, trackers: [url] }), { savePath: join(dir, 'out-handoff') });
+    let atMetadata: string[] = [];
+    download.once('metadata', () => (atMetadata = [...dialled]));
+    const t = await download.torrent;
+    let atFirstPiece: string[] | undefined;
+    t.once('piece', () => (atFirstPiece = [...dialled]));
+    await whenDone(t);
+    expect(atMetadata.filter((d) => d === `127.0.0.1:${seedPort}`)).toHaveLength(1);
+    // No dial of the seeder after the metadata, up to the first piece and to the end.
+    expect(atFirstPiece?.filter((d) => d === `127.0.0.1:${seedPort}`)).toHaveLength(1);
+    expect(dialled.filter((d) => d === `127.0.0.1:${seedPort}`)).toHaveLength(1);
+    // The seeder saw one connection, open until the leecher finished.
+    await until(() => seederSaw.length === 2, 'the seeder to see the close after completion');
+    expect(seederSaw.map((s) => s.split(' ')[0])).toEqual(['connected', 'dropped']);
+    // Both tracker peers are in the torrent's peer list, from the tracker.
+    expect(t.peerList.has('127.0.0.1', seedPort)).toBe(true);
+    expect(t.peerList.has('127.0.0.1', gonePort)).toBe(true);
+    expect(t.peerList.counts().known.tracker).toBeGreaterThanOrEqual(2);
+    expect(await sha1(join(dir, 'out-handoff', 'handoff.bin'))).toBe(await sha1(payload.path));
+  } finally {
+    tracker.closeAllConnections();
+    await new Promise<void>((r) => tracker.close(() => r()));
+  }
 });

@@ -7,14 +7,21 @@ import type { AddressFilter } from './address-filter.js';
 import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
+import type { DhtRegistry } from './dht.js';
 import { ReportingMetadataFetcher } from './dial-failures.js';
 import type { Torrent, TorrentOptions } from './torrent.js';
+import { makeWarning, type TorrentWarning, type WarningKind } from './warning.js';
 
 /**
  * What trackers are told is left while the size is unknown: the magnet's `xl` when it has one,
  * else 16 KiB (as libtorrent does), so trackers count us as a leecher.
  */
 export const MAGNET_UNKNOWN_LEFT = 16384;
+
+/** Connected peers with which a magnet stops searching the DHT sooner than every 15 min. */
+const MAGNET_ENOUGH_PEERS = 4;
+/** Tracker peers a magnet remembers for its torrent's peer list (as many as the metadata fetcher dials from). */
+const MAX_TRACKER_PEERS = 3000;
 
 export interface MagnetOptions extends TorrentOptions {
   /**
@@ -69,6 +76,8 @@ export interface MagnetEvents {
    * writable): the download goes on, but a later run fetches the metadata again.
    */
   'torrent-save-failed': [error: Error];
+  /** Something failed without stopping the download (the .torrent not saved too): what, and the error. */
+  warning: [warning: TorrentWarning];
   'tracker-error': [message: string];
   error: [error: Error];
 }
@@ -82,6 +91,10 @@ export interface MagnetHost {
   readonly announcer?: Partial<AnnouncerOptions>;
   /** Which peer addresses may be dialled (the same rules as a torrent's peer list). */
   readonly addressFilter?: AddressFilter;
+  /** The DHT: searched for peers while fetching (a magnet with no tracker finds them only here). */
+  readonly dht?: DhtRegistry;
+  /** The hashing threads the torrent will use: booted while the metadata is fetched, not after. */
+  readonly pieceHasher?: { prestart(): void };
   /** Adds the torrent once the metadata is here (bypassing the pending-magnet check). */
   addTorrent(meta: Metainfo, options: TorrentOptions): Promise<Torrent>;
   /** Removes a torrent this download added, if it was cancelled meanwhile. */
@@ -111,6 +124,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
   readonly #tracker: TrackerState = { peers: 0, error: undefined };
   #error: Error | undefined;
   #added: Torrent | undefined;
+  /** Peers the trackers gave while fetching: the torrent's peer list gets them (at most MAX_TRACKER_PEERS). */
+  readonly #trackerPeers = new Map<string, { ip: string; port: number }>();
   #resolve: (t: Torrent) => void = () => undefined;
   #reject: (e: Error) => void = () => undefined;
 
@@ -122,13 +137,14 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#name = link.name ?? link.infoHash;
     this.#host = host;
     this.#options = options;
-    this.#fetcher = new ReportingMetadataFetcher({ hub: host.hub, infoHash: link.infoHashBytes, clock: host.clock });
+    this.#fetcher = new ReportingMetadataFetcher({ hub: host.hub, infoHash: link.infoHashBytes, clock: host.clock, listenPort: () => host.port, holdConnections: true });
     this.#fetcher.onDialFailed = (address, reason) => this.emit('peer-failed', address, reason);
     this.torrent = new Promise<Torrent>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    this.torrent.catch(() => undefined); // the caller may only watch events
+    // The caller may only watch events: the failure is the 'error' event and state (see start()).
+    this.torrent.catch(() => undefined);
   }
 
   get state(): MagnetState {
@@ -166,6 +182,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     void this.#run().then(
       (t) => this.#resolve(t),
       (e: unknown) => {
+        // Metadata connections held for a torrent that was never added: close them.
+        this.#fetcher.release();
         const error = e instanceof Error ? e : new Error(String(e));
         if (this.#state !== 'cancelled') {
           this.#error = error;
@@ -184,7 +202,11 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#setState('cancelled');
     this.#fetcher.cancel();
     await this.#stopAnnouncer();
-    if (adding) await this.torrent.then((t) => this.#host.removeTorrent(t.infoHash)).catch(() => undefined);
+    if (adding) {
+      // A torrent that failed to be added is nothing to remove; one that was, but cannot be stopped cleanly, is a warning.
+      const added = await this.torrent.catch(() => undefined);
+      if (added) await this.#host.removeTorrent(added.infoHash).catch((e: unknown) => this.#warn('remove', e));
+    }
     this.#host.settled(this);
   }
 
@@ -205,7 +227,14 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#name = meta.name;
     this.#setState('adding');
     this.emit('metadata', meta);
-    const options: MagnetOptions = { ...this.#options, ...this.#options.withMetadata?.(meta), magnetPeers: [...this.link.peers] };
+    const options: MagnetOptions = {
+      ...this.#options,
+      ...this.#options.withMetadata?.(meta),
+      magnetPeers: [...this.link.peers],
+      trackerPeers: [...this.#trackerPeers.values()],
+      // The metadata connections stay open into the download: the torrent's swarm adopts them.
+      handOff: this.#fetcher,
+    };
     delete options.withMetadata;
     delete options.torrentFile;
     const torrent = await this.#host.addTorrent(meta, options);
@@ -220,7 +249,7 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
   /** The .torrent a previous run saved, if it is there and is this magnet's. */
   async #saved(): Promise<Metainfo | undefined> {
     const file = this.#options.torrentFile;
-    const bytes = file ? await readFileIfExists(file).catch(() => undefined) : undefined;
+    const bytes = file ? await readFileIfExists(file).catch((e: unknown) => this.#warn('torrent-read', e)) : undefined;
     if (!bytes) return undefined;
     try {
       const meta = parseTorrent(bytes);
@@ -237,19 +266,26 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     fetcher.on('peer-connected', (a) => this.emit('peer-connected', a));
     fetcher.on('peer-dropped', (a, r) => this.emit('peer-dropped', a, r));
     const metadata = fetcher.start();
+    // The torrent's first piece waits for a hashing thread otherwise (tens of ms to boot).
+    this.#host.pieceHasher?.prestart();
     this.#dial(this.link.peers);
     this.#dial(this.#options.peers ?? [], true);
     if (!this.#options.noTrackers && this.link.trackers.length > 0) this.#startAnnouncer();
+    const leaveDht = this.#host.dht?.add(this.infoHash, { onPeers: (p) => this.#dial(p), shortOfPeers: () => fetcher.status().peers < MAGNET_ENOUGH_PEERS });
     let bytes: Uint8Array;
     try {
       bytes = await metadata;
     } finally {
+      leaveDht?.();
       await this.#stopAnnouncer();
     }
     const meta = metainfoFromMagnet(bytes, this.link);
     const file = this.#options.torrentFile;
     if (file) {
-      await writeFileAtomic(file, encodeTorrent(meta)).catch((e: unknown) => this.emit('torrent-save-failed', asError(e)));
+      await writeFileAtomic(file, encodeTorrent(meta)).catch((e: unknown) => {
+        this.emit('torrent-save-failed', asError(e));
+        this.#warn('torrent-save', e);
+      });
     }
     return meta;
   }
@@ -267,7 +303,10 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
         ...host.announcer,
       },
       this.#tracker,
-      (peers) => this.#dial(peers),
+      (peers) => {
+        for (const p of peers) if (this.#trackerPeers.size < MAX_TRACKER_PEERS) this.#trackerPeers.set(`${p.ip}:${p.port}`, { ip: p.ip, port: p.port });
+        this.#dial(peers);
+      },
       (message) => this.emit('tracker-error', message),
       host.addressFilter,
     );
@@ -282,7 +321,12 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
   async #stopAnnouncer(): Promise<void> {
     const announcer = this.#announcer;
     this.#announcer = undefined;
-    if (announcer) await announcer.stop().catch(() => undefined);
+    if (announcer) await announcer.stop().catch((e: unknown) => this.#warn('tracker-stop', e));
+  }
+
+  #warn(what: WarningKind, err: unknown): undefined {
+    this.emit('warning', makeWarning(what, { infoHash: this.infoHash, name: this.#name }, err));
+    return undefined;
   }
 
   /** The torrent, once added. */

@@ -180,20 +180,47 @@ describe('PeerList dialling', () => {
 });
 
 describe('PeerList peers the user named', () => {
-  test('are dialled first, on any port, every userRetryMs while not connected, and never given up on', () => {
-    const { list, dialer, clock, failAll } = setup({ userRetryMs: 5 * SEC });
+  test('are dialled first, on any port, with a backoff from userRetryMs doubling to userRetryMaxMs, and never given up on', () => {
+    const { list, dialer, clock, failAll } = setup({ userRetryMs: 5 * SEC, userRetryMaxMs: 40 * SEC });
     dialer.maxInitiate = 1;
     list.attach(dialer);
     list.add([peer(1)], 'tracker');
     failAll();
     list.add([{ ip: '10.0.0.9', port: 443 }], 'user');
+    list.ban(peer(1).ip); // only the named peer from here on
     expect(dialer.dials).toEqual(['10.0.0.9:443']);
-    for (let i = 0; i < 10; i++) {
+    const waits: number[] = [];
+    for (let i = 0; i < 8; i++) {
       failAll();
-      clock.advance(5 * SEC);
+      const wait = list.retryIn('10.0.0.9', 443);
+      if (wait === undefined) throw new Error('a named peer was given up on');
+      waits.push(wait / SEC);
+      clock.advance(wait - 1);
+      expect(dialer.dials).toEqual([]);
+      clock.advance(1);
+      expect(dialer.dials).toEqual(['10.0.0.9:443']);
     }
-    expect(dialer.dials).toEqual(['10.0.0.9:443']);
-    expect(list.counts().dead).toBe(0);
+    expect(waits).toEqual([5, 10, 20, 40, 40, 40, 40, 40]);
+    failAll();
+    expect(list.retryIn('10.0.0.9', 443)).toBe(40 * SEC);
+  });
+
+  test('a named peer that drops us right after the handshake backs off too', () => {
+    const { list, dialer, clock, succeed } = setup({ userRetryMs: 5 * SEC, userRetryMaxMs: 60 * SEC });
+    list.attach(dialer);
+    list.add([peer(1)], 'user');
+    const dropOnce = (): number | undefined => {
+      succeed(dialer.dials.splice(0)[0]!);
+      dialer.open--;
+      list.closed(peer(1).ip, peer(1).port);
+      return list.retryIn(peer(1).ip, peer(1).port);
+    };
+    expect(dropOnce()).toBe(5 * SEC);
+    clock.advance(5 * SEC);
+    expect(dropOnce()).toBe(10 * SEC);
+    clock.advance(10 * SEC);
+    expect(dropOnce()).toBe(20 * SEC);
+    expect(list.retryIn('10.9.9.9', 1)).toBeUndefined();
   });
 
   test('a new start (resume) dials them at once; other addresses keep their backoff', () => {

@@ -36,8 +36,13 @@ export interface PeerListOptions {
   retryMaxMs?: number;
   /** Failed dials in a row after which an address is not dialled again (default 5; not for `user` peers). */
   maxFailures?: number;
-  /** Fixed wait between dials of a peer the user named, while it is not connected (default 15 s). */
+  /**
+   * First wait between dials of a peer the user named, while it is not connected (default 15 s);
+   * it doubles with each failed dial or drop in a row, up to `userRetryMaxMs`. Never given up on.
+   */
   userRetryMs?: number;
+  /** Longest wait between two dials of a peer the user named (default 2 min). */
+  userRetryMaxMs?: number;
 }
 
 /** A read-only snapshot of the list, for status displays and the daemon's `peersFrom`. */
@@ -135,6 +140,7 @@ export class PeerList {
       retryMaxMs: options.retryMaxMs ?? 30 * 60_000,
       maxFailures: options.maxFailures ?? 5,
       userRetryMs: options.userRetryMs ?? 15_000,
+      userRetryMaxMs: Math.max(options.userRetryMaxMs ?? 120_000, options.userRetryMs ?? 15_000),
     };
     for (const [k, v] of Object.entries(this.#o)) {
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`${k} must be a number >= 0, got ${String(v)}`);
@@ -155,6 +161,16 @@ export class PeerList {
   /** Whether `host:port` is in the list. */
   has(host: string, port: number): boolean {
     return this.#entries.has(keyOf(canonicalHost(host), port));
+  }
+
+  /**
+   * Milliseconds until `host:port` may be dialled again (0: now); undefined when it is not in the
+   * list, is being dialled or is connected, or was given up on.
+   */
+  retryIn(host: string, port: number): number | undefined {
+    const e = this.#entries.get(keyOf(canonicalHost(host), port));
+    if (!e || e.state !== 'idle' || this.#isDead(e)) return undefined;
+    return Math.max(0, e.nextDialAt - this.#clock.now());
   }
 
   counts(): PeerListCounts {
@@ -338,8 +354,10 @@ export class PeerList {
   }
 
   #backOff(e: Entry): void {
-    const strikes = e.failures + e.drops;
-    const wait = this.#isUser(e) ? this.#o.userRetryMs : Math.min(this.#o.retryBaseMs * 2 ** Math.min(strikes - 1, 30), this.#o.retryMaxMs);
+    const strikes = Math.min(e.failures + e.drops - 1, 30);
+    const wait = this.#isUser(e)
+      ? Math.min(this.#o.userRetryMs * 2 ** strikes, this.#o.userRetryMaxMs)
+      : Math.min(this.#o.retryBaseMs * 2 ** strikes, this.#o.retryMaxMs);
     e.nextDialAt = this.#clock.now() + wait;
     this.#mark(e);
   }

@@ -1,10 +1,10 @@
 // What a UI needs to tell the user what is going on: failed dials and why, failed resume writes,
 // each tracker's state, display rates, and who gave what.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort as closedPort, makePayload, makeTempDir, makeTorrent, removeTempDir, startHangUpPeer, type HangUpPeer } from '@mainline/interop';
 import { formatMagnet } from '@mainline/metainfo';
-import { Session, dialFailure, type Torrent } from './index.js';
+import { Session, dialFailure, type Torrent, type TorrentWarning } from './index.js';
 
 async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
@@ -106,22 +106,28 @@ describe('what stats() and peerTransfers() tell about a download', () => {
     expect(mid.recentEta).toBeLessThan(4);
     await until(() => t.state === 'seeding', 'the download to finish');
     const [from] = t.peerTransfers();
-    expect(from).toMatchObject({ address: `127.0.0.1:${port}`, client: 'mainline-ts 0.1.0.0' });
+    expect(from).toMatchObject({ address: `127.0.0.1:${port}`, client: 'mainline-ts 0.1.0.0', source: 'user' });
     expect(from!.downloaded).toBeGreaterThanOrEqual(4 * 1024 * 1024);
     expect(t.stats().recentEta).toBeUndefined();
   });
 });
 
 describe('resume-save-failed: an unwritable state directory is reported, never fatal', () => {
-  test('the download completes and seeds; each failed write is an event', async () => {
+  /** A seeding session, and a leecher whose state directory would be under a file (`file`). */
+  async function unwritable(name: string, stateUnder: (file: string) => string) {
     const { payload: p, torrent } = await payload(300_000);
     const seeder = session();
     const port = await seeder.listen();
     await seeder.add(torrent.bytes, { savePath: p.saveDir });
-    const file = join(dir, 'not-a-dir');
+    const file = join(dir, name);
     writeFileSync(file, 'a file where the state directory should be');
-    const leecher = session({ stateDir: join(file, 'state') });
+    const leecher = session({ stateDir: stateUnder(file) });
     await leecher.listen();
+    return { torrent, port, file, leecher };
+  }
+
+  test('the download completes and seeds; each failed write is an event', async () => {
+    const { torrent, port, leecher } = await unwritable('not-a-dir', (file) => join(file, 'state'));
     const errors: string[] = [];
     leecher.on('torrent-added', (t) => t.on('resume-save-failed', (e) => errors.push((e as NodeJS.ErrnoException).code ?? e.message)));
     const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out-resume'), peers: [{ ip: '127.0.0.1', port }] });
@@ -130,6 +136,27 @@ describe('resume-save-failed: an unwritable state directory is reported, never f
     expect(errors[0]).toMatch(/^(ENOTDIR|EEXIST)$/);
     await t.pause();
     expect(errors.length).toBeGreaterThanOrEqual(2);
+  });
+
+  test('a failed resume write is a warning (torrent, session, stats) until a later write succeeds', async () => {
+    const { torrent, port, file, leecher } = await unwritable('not-a-dir-3', (f) => f);
+    const fromSession: TorrentWarning[] = [];
+    leecher.on('warning', (w) => fromSession.push(w));
+    const resumeFile = join(file, 'sub', 'x.resume');
+    const t = await leecher.add(torrent.bytes, { savePath: join(dir, 'out-warn'), peers: [{ ip: '127.0.0.1', port }], resumeFile });
+    const fromTorrent: TorrentWarning[] = [];
+    t.on('warning', (w) => fromTorrent.push(w));
+    await until(() => t.state === 'seeding' && fromTorrent.some((w) => w.what === 'resume-save'), 'seeding, with the failed write a warning');
+    const w = fromTorrent.find((x) => x.what === 'resume-save')!;
+    expect([w.infoHash, w.name]).toEqual([t.infoHash, t.name]);
+    expect((w.error as NodeJS.ErrnoException).code).toMatch(/^(ENOTDIR|EEXIST)$/);
+    expect(fromSession).toContainEqual(w);
+    expect(t.stats().warning).toMatch(/^resume-save: /);
+    // The directory is fixed: the next write (on pause) succeeds and the warning is gone.
+    rmSync(file);
+    mkdirSync(join(file, 'sub'), { recursive: true });
+    await t.pause();
+    expect(t.stats().warning).toBeUndefined();
   });
 
   test('a magnet link whose .torrent cannot be saved still downloads', async () => {

@@ -7,11 +7,13 @@ import { TokenBucket, systemClock, type Clock } from '@mainline/rate';
 import { UdpTrackerClient, type AnnouncerOptions } from '@mainline/rerequester';
 import { createPieceHasher, type DeleteDataResult, type HashPool } from '@mainline/storage';
 import { AddressFilter } from './address-filter.js';
+import { SessionDht, type DhtRegistry, type DhtStatus, type SessionDhtOptions } from './dht.js';
 import { SessionLsd, type LsdRegistry, type LsdStatus, type SessionLsdOptions } from './local-discovery.js';
 import { MagnetDownload, type MagnetOptions } from './magnet.js';
 import type { PeerListOptions } from './peer-list.js';
 import { makePeerId } from './peer-id.js';
 import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
+import { makeWarning, type TorrentWarning } from './warning.js';
 
 const SHARED_READ_BUFFER_BYTES = 256 * 1024;
 
@@ -47,6 +49,14 @@ export interface SessionOptions {
    */
   lsd?: boolean | SessionLsdOptions;
   /**
+   * The mainline DHT (BEP 5) on the session's UDP endpoint: every running non-private torrent and
+   * magnet searches it for peers and announces itself there. Off unless asked for (`true`, or an
+   * object with its bootstrap nodes, state directory, BEP 42 setting): a library does not talk to
+   * the public DHT on its own, and tests give their own loopback bootstrap nodes; the CLI turns it
+   * on unless `--no-dht`. Needs the UDP endpoint (`udp`).
+   */
+  dht?: boolean | SessionDhtOptions;
+  /**
    * How peers are reached (default: TCP on `bind` and the port range). Tests give in-memory
    * transports (`MemoryNetwork` of `@mainline/rawserver`) to run sessions without the network;
    * uTP will be one more. Their clock must be the session's.
@@ -66,6 +76,8 @@ export interface SessionEvents {
   'magnet-added': [download: MagnetDownload];
   /** Once a second while listening: the one timer a host (the daemon) hangs its periodic work on. */
   tick: [];
+  /** A torrent or magnet of the session had a trouble that did not stop it (see TorrentWarning). */
+  warning: [warning: TorrentWarning];
 }
 
 /**
@@ -90,6 +102,9 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   /** Where running torrents register for local service discovery (whether it is on or not). */
   readonly lsd: LsdRegistry;
   readonly #lsd: SessionLsd;
+  /** Where running torrents register for DHT searches (whether it is on or not). */
+  readonly dht: DhtRegistry;
+  readonly #dht: SessionDht;
   readonly #options: SessionOptions;
   #udp: UdpEndpoint | undefined;
   #udpTrackers: UdpTrackerClient | undefined;
@@ -113,6 +128,16 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
       bind: options.bind ?? '',
     });
     this.lsd = this.#lsd.registry;
+    this.#dht = new SessionDht({
+      enabled: options.dht !== undefined && options.dht !== false,
+      options: typeof options.dht === 'object' ? options.dht : {},
+      clock: this.clock,
+      stateDir: options.stateDir,
+    });
+    this.dht = this.#dht.registry;
+    if (this.#dht.enabled && (options.udp === false || (options.transports !== undefined && options.udp !== true))) {
+      throw new Error('dht: the DHT needs the session\'s UDP endpoint, and udp is off');
+    }
     this.uploadLimiter = new TokenBucket({ clock: this.clock, rate: options.uploadLimit ?? 0 });
     this.downloadLimiter = new TokenBucket({ clock: this.clock, rate: options.downloadLimit ?? 0 });
     const tcp = options.transports === undefined;
@@ -130,6 +155,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
         ...(tcp && options.bind ? { bind: options.bind } : {}),
       },
       ...(options.log ? { log: options.log } : {}),
+      dht: this.#dht.wire,
     });
   }
 
@@ -165,7 +191,24 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.addressFilter.listening(this.#port, this.#options.bind ?? '');
     this.#tick();
     await this.#lsd.listening(this.#port);
+    await this.#dht.listening(this.#port, this.#udp);
     return this.#port;
+  }
+
+  /** Whether the DHT is on and running, its table size and counters. */
+  dhtStatus(): DhtStatus {
+    return this.#dht.status();
+  }
+
+  /**
+   * Switches the DHT on or off while the session runs: the node starts on the session's UDP port
+   * (from its saved table, else the bootstrap nodes) and the running torrents search it, or the
+   * node stops and its table is saved.
+   */
+  async setDht(enabled: boolean): Promise<void> {
+    if (this.#closed) throw new Error('session is closed');
+    if (enabled && this.#port !== 0 && !this.#udp) throw new Error('dht: the DHT needs the session\'s UDP endpoint, and udp is off');
+    await this.#dht.set(enabled);
   }
 
   /** Whether local service discovery is on and running, where, and its counters. */
@@ -234,6 +277,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     const resumeFile = options.resumeFile ?? (this.#options.stateDir ? join(this.#options.stateDir, `${meta.infoHash}.resume`) : undefined);
     const t = new Torrent(meta, this, { ...options, ...(resumeFile ? { resumeFile } : {}) });
     this.#torrents.set(meta.infoHash, t);
+    t.on('warning', (w) => this.emit('warning', w));
     this.emit('torrent-added', t);
     await t.start();
     return t;
@@ -260,6 +304,8 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
         port: this.#port,
         clock: this.clock,
         addressFilter: this.addressFilter,
+        dht: this.dht,
+        pieceHasher: this.pieceHasher,
         ...(this.announcer ? { announcer: this.announcer } : {}),
         addTorrent: (meta, o) => this.#add(meta, o),
         removeTorrent: async (h) => void (await this.remove(h)),
@@ -270,6 +316,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
       { ...options, ...(torrentFile ? { torrentFile } : {}) },
     );
     this.#magnets.set(hash, download);
+    download.on('warning', (w) => this.emit('warning', w));
     this.emit('magnet-added', download);
     download.start();
     return download;
@@ -310,8 +357,9 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.#closed = true;
     if (this.#ticker) this.clock.clearTimeout(this.#ticker);
     await Promise.all(this.magnets.map((m) => m.cancel()));
-    await Promise.all(this.torrents.map((t) => t.stop().catch(() => undefined)));
+    await Promise.all(this.torrents.map((t) => t.stop().catch((e: unknown) => this.emit('warning', makeWarning('stop', t, e)))));
     await this.#lsd.close();
+    await this.#dht.close();
     await this.hub.close();
     this.#udpTrackers?.close();
     await this.#udp?.close();

@@ -8,6 +8,7 @@ import { EtaEstimator, RecentRate, TokenBucket, type Clock } from '@mainline/rat
 import type { Announcer, AnnouncerOptions } from '@mainline/rerequester';
 import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
 import { ReportingSwarm } from './dial-failures.js';
+import { makeWarning, type TorrentWarning, type WarningKind } from './warning.js';
 import { clientName } from './peer-id.js';
 import {
   PieceStore,
@@ -21,9 +22,10 @@ import {
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
-import type { PeerView, WireHub } from '@mainline/connecter';
+import type { PeerHandOff, PeerView, WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
+import { dhtEntry, type DhtRegistry } from './dht.js';
 import type { LsdRegistry } from './local-discovery.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
@@ -58,7 +60,17 @@ export interface TorrentOptions {
   peers?: { ip: string; port: number }[];
   /** The `x.pe` peers of the magnet link the torrent came from (counted as source `magnet`). */
   magnetPeers?: { ip: string; port: number }[];
-  /** How often peers named in `peers`/addPeers() are redialled while not connected (default 15 s). */
+  /** Peers trackers gave before the torrent was added (while its magnet fetched the metadata): source `tracker`. */
+  trackerPeers?: { ip: string; port: number }[];
+  /**
+   * Open connections to adopt when the torrent first joins the swarm (a magnet's metadata
+   * connections: no redial). Released (closed) if the torrent stops or fails before that.
+   */
+  handOff?: PeerHandOff;
+  /**
+   * First wait before peers named in `peers`/addPeers() are redialled while not connected
+   * (default 15 s); it doubles with each failure in a row, up to 2 min.
+   */
   peerRedialMs?: number;
   /** Where the resume record lives (default: none, i.e. always recheck). */
   resumeFile?: string;
@@ -132,6 +144,8 @@ export interface TorrentStats {
   /** Seconds spent seeding since the last start of seeding. */
   seedingTime: number;
   error: string | undefined;
+  /** The latest trouble that did not stop the torrent and is not cleared yet (see TorrentWarning), as `<what>: <message>`. */
+  warning: string | undefined;
   trackerError: string | undefined;
   trackerPeers: number;
   /** Each tracker: what it is doing, what it last said or what failed (empty without trackers or while stopped). */
@@ -150,6 +164,8 @@ export interface PeerTransfer {
   uploaded: number;
   /** Connected now. */
   connected: boolean;
+  /** Where its address came from (`tracker`, `incoming`, `user`, `lsd`...); undefined when not known. */
+  source: string | undefined;
 }
 
 export interface TorrentEvents {
@@ -176,6 +192,8 @@ export interface TorrentEvents {
    * is lost now, but the next start will recheck the data. Emitted at each failed write.
    */
   'resume-save-failed': [error: Error];
+  /** Something failed without stopping the torrent (a failed resume write too): what, and the error. */
+  warning: [warning: TorrentWarning];
   'tracker-error': [message: string];
   banned: [key: string, reason: string];
   'seeding-done': [reason: string];
@@ -198,10 +216,12 @@ export interface TorrentHost {
   readonly peerList?: Omit<PeerListOptions, 'clock' | 'filter'>;
   /** Local service discovery: a running torrent that is not private registers here. */
   readonly lsd?: LsdRegistry;
+  /** The DHT: a running torrent that is not private registers here. */
+  readonly dht?: DhtRegistry;
 }
 
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
-export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts' | 'connectionSource'>;
+export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts' | 'retryIn' | 'connectionSource'>;
 
 /**
  * One torrent: download.py's wiring as an object. Storage and its verified pieces, the picker,
@@ -253,6 +273,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly #transfers = new Map<string, PeerTransfer>();
   /** Unregisters from local service discovery. */
   #leaveLsd: (() => void) | undefined;
+  #leaveDht: (() => void) | undefined;
+  /** Troubles not cleared yet, by kind (a later success of the same kind clears it). */
+  readonly #warnings = new Map<WarningKind, TorrentWarning>();
+  /** A magnet's connections, until the first swarm adopts them. */
+  #handOff: PeerHandOff | undefined;
 
   constructor(meta: Metainfo, host: TorrentHost, options: TorrentOptions) {
     super();
@@ -276,6 +301,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       ...(options.peerRedialMs !== undefined ? { userRetryMs: options.peerRedialMs } : {}),
     });
     this.#peerList.add(options.magnetPeers ?? [], 'magnet');
+    this.#peerList.add(options.trackerPeers ?? [], 'tracker');
+    this.#handOff = options.handOff;
     this.#peerList.add(options.peers ?? [], 'user');
     this.#recentDown = new RecentRate({ clock: host.clock });
     this.#recentUp = new RecentRate({ clock: host.clock });
@@ -338,6 +365,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   async #start(): Promise<void> {
     this.#error = undefined;
     if (this.#options.paused) {
+      this.#releaseHandOff();
       this.#options.paused = false;
       this.#setState('paused');
       return;
@@ -412,7 +440,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (!this.#options.resumeFile) return undefined;
     // An unreadable record (the state directory is a file, no permission...) only costs a
     // recheck; writing it later fails too, and that is reported (`resume-save-failed`).
-    const bytes = await readFileIfExists(this.#options.resumeFile).catch(() => undefined);
+    const bytes = await readFileIfExists(this.#options.resumeFile).catch((e: unknown) => this.#warn('resume-read', e));
     if (!bytes) return undefined;
     try {
       const d = decode(bytes);
@@ -424,10 +452,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
   }
 
-  /** Writes the resume record (have-bitfield, file sizes/mtimes, totals) atomically. */
-  async saveResume(): Promise<void> {
+  /** Writes the resume record (have-bitfield, file sizes/mtimes, totals) atomically; false when there is none to write. */
+  async saveResume(): Promise<boolean> {
     const store = this.#store;
-    if (!this.#options.resumeFile || !store || store.state !== 'ready') return;
+    if (!this.#options.resumeFile || !store || store.state !== 'ready') return false;
     const record = encodeResume(await store.resumeRecord());
     // Decoding our own output first: a record that would not read back is never written.
     decodeResume(record);
@@ -440,14 +468,20 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       completed: this.#completedAnnounced ? 1 : 0,
     };
     await writeFileAtomic(this.#options.resumeFile, encode(data));
+    return true;
   }
 
   /** Writes the resume record; a failure is reported (`resume-save-failed`), never fatal. */
   async #saveResumeReporting(): Promise<void> {
     try {
-      await this.saveResume();
+      if (await this.saveResume()) {
+        // The record is on disk now: the next start reads it, whatever failed before.
+        this.#warnings.delete('resume-save');
+        this.#warnings.delete('resume-read');
+      }
     } catch (err) {
       this.emit('resume-save-failed', asError(err));
+      this.#warn('resume-save', err);
     }
   }
 
@@ -476,8 +510,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       downloadLimiters: this.#options.honorsSessionLimits === false ? [this.downloadLimiter] : [this.downloadLimiter, host.downloadLimiter],
       ...(this.#options.maxPeers !== undefined ? { maxPeers: this.#options.maxPeers } : {}),
       ...(this.#options.maxUploads !== undefined ? { maxUploads: this.#options.maxUploads } : {}),
-      // BEP 9: peers that came by magnet link fetch the info dict from us (not for private torrents).
-      ...(meta.private ? {} : { metadata: meta.infoBytes }),
+      // BEP 9: peers that came by magnet link fetch the info dict from us (never for private
+      // torrents: the extension host leaves public-only extensions out of those).
+      metadata: meta.infoBytes,
+      private: meta.private,
+      listenPort: () => host.port,
     });
     this.#swarm = swarm;
     this.#etaRate = undefined;
@@ -511,7 +548,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     swarm.on('connect-failed', (host, port) => peerList.connectFailed(host, port));
     swarm.onDialFailed = (address, reason) => this.emit('peer-failed', address, reason);
     this.#eta = new EtaEstimator({ clock: host.clock, left: this.#wantedLeft });
-    swarm.start();
+    const handOff = this.#handOff;
+    this.#handOff = undefined;
+    swarm.start(handOff);
     // Finished before this run (data complete, or every wanted piece there): nothing to announce.
     if (swarm.finished) this.#completedAnnounced = true;
     this.#setState(swarm.finished ? 'seeding' : 'downloading');
@@ -521,6 +560,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     peerList.attach(swarm);
     // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
     if (!meta.private) this.#leaveLsd = host.lsd?.add(meta.infoHash, (p) => peerList.add([p], 'lsd'));
+    if (!meta.private) this.#leaveDht = host.dht?.add(meta.infoHash, dhtEntry(peerList, swarm));
   }
 
   #startAnnouncer(store: PieceStore, swarm: ReportingSwarm): void {
@@ -556,7 +596,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
     this.#setState('seeding');
     this.#startSeedClock();
-    void this.#saveResumeReporting();
+    void this.#saveResumeReporting(); // never rejects: a failed write is a warning
     this.emit('done');
   }
 
@@ -589,7 +629,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   #seedingDone(reason: string): void {
     if (this.#state !== 'seeding') return;
-    void this.pause().then(() => this.emit('seeding-done', reason));
+    this.pause().then(
+      () => this.emit('seeding-done', reason),
+      (e: unknown) => this.#fail(e),
+    );
   }
 
   #scheduleResumeSave(): void {
@@ -597,7 +640,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     // Batch: at most one resume write every 5 s while pieces arrive.
     this.#saveTimer = this.#host.clock.setTimeout(() => {
       this.#saveTimer = undefined;
-      void this.#saveResumeReporting();
+      void this.#saveResumeReporting(); // never rejects: a failed write is a warning
     }, 5000);
   }
 
@@ -649,6 +692,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   async pause(): Promise<void> {
+    // Wait for a start in progress to end; its failure is its own caller's (start() rejects) and the state's.
     if (this.#starting) await this.#starting.catch(() => undefined);
     if (this.#state === 'paused' || this.#state === 'stopped') return;
     await this.#stopNetwork();
@@ -681,7 +725,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     await this.#stopNetwork();
     await this.#closeStorage();
     if (this.#options.resumeFile) {
-      await writeFileAtomic(this.#options.resumeFile, encode({})).catch((e: unknown) => this.emit('resume-save-failed', asError(e)));
+      await writeFileAtomic(this.#options.resumeFile, encode({})).catch((e: unknown) => {
+        this.emit('resume-save-failed', asError(e));
+        this.#warn('resume-save', e);
+      });
     }
     this.#setState('stopped');
     if (!wasRunning) this.#options.paused = false;
@@ -690,6 +737,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   /** Stops everything: trackers get `stopped`, resume data is flushed, files are closed. */
   async stop(): Promise<void> {
+    // Wait for a start in progress to end; its failure is its own caller's (start() rejects) and the state's.
     if (this.#starting) await this.#starting.catch(() => undefined);
     await this.#stopNetwork();
     await this.#saveResumeReporting();
@@ -708,9 +756,18 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     return result;
   }
 
+  /** The held magnet connections will not be adopted (stopped or failed before joining the swarm). */
+  #releaseHandOff(): void {
+    this.#handOff?.release();
+    this.#handOff = undefined;
+  }
+
   async #stopNetwork(): Promise<void> {
+    this.#releaseHandOff();
     this.#leaveLsd?.();
     this.#leaveLsd = undefined;
+    this.#leaveDht?.();
+    this.#leaveDht = undefined;
     if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
     this.#peerList.detach();
     if (this.#saveTimer) this.#host.clock.clearTimeout(this.#saveTimer);
@@ -724,14 +781,28 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
     const announcer = this.#announcer;
     this.#announcer = undefined;
-    if (announcer) await announcer.stop().catch(() => undefined);
+    if (announcer) await announcer.stop().catch((e: unknown) => this.#warn('tracker-stop', e));
   }
 
   async #closeStorage(): Promise<void> {
     const store = this.#store;
     this.#store = undefined;
     this.#storage = undefined;
-    if (store) await store.close().catch(() => undefined);
+    if (store) await store.close().catch((e: unknown) => this.#warn('storage-close', e));
+  }
+
+  /** Reports a trouble that does not stop the torrent: the `warning` event and stats().warning. */
+  #warn(what: WarningKind, err: unknown): undefined {
+    const warning = makeWarning(what, this, err);
+    this.#warnings.delete(what); // re-inserted last: the latest is shown
+    this.#warnings.set(what, warning);
+    this.emit('warning', warning);
+    return undefined;
+  }
+
+  /** Troubles not cleared yet, oldest first. */
+  get warnings(): readonly TorrentWarning[] {
+    return [...this.#warnings.values()];
   }
 
   #fail(err: unknown): void {
@@ -740,6 +811,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#error = error;
     this.#setState('error');
     // A disk error pauses the torrent: drop peers, tell trackers, keep what was verified.
+    // Fire-and-forget: #stopNetwork's only awaited step (the announcer) reports its own failure.
     void this.#stopNetwork();
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
@@ -803,6 +875,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       checkProgress: this.#checkProgress,
       seedingTime: this.#state === 'seeding' && this.#seedingSince !== undefined ? (this.#host.clock.now() - this.#seedingSince) / 1000 : 0,
       error: this.#error?.message,
+      warning: [...this.#warnings.values()].pop()?.message,
       trackerError: this.#tracker.error,
       trackerPeers: this.#tracker.peers,
       ...trackerReport(this.#announcer, this.#host.clock),
@@ -833,6 +906,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         downloaded: (past?.downloaded ?? 0) + p.downloaded,
         uploaded: (past?.uploaded ?? 0) + p.uploaded,
         connected: true,
+        source: p.source,
       });
     }
     const all = [...live.values(), ...[...this.#transfers].filter(([k]) => !live.has(k)).map(([, t]) => ({ ...t }))];
@@ -843,7 +917,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #countTransfer(p: PeerView): void {
     if (p.downloaded === 0 && p.uploaded === 0) return;
     const key = transferKey(p);
-    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false };
+    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false, source: p.source };
     t.address = p.address;
     t.downloaded += p.downloaded;
     t.uploaded += p.uploaded;
@@ -859,8 +933,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   /**
-   * Dials peers directly (e.g. `--peer host:port`), now and again every `peerRedialMs` while not
-   * connected: a peer that was busy (still checking its files) or dropped us gets another chance.
+   * Dials peers directly (e.g. `--peer host:port`), now and again while not connected (after
+   * `peerRedialMs`, doubling up to 2 min): a peer that was busy (still checking its files) or
+   * dropped us gets another chance.
    */
   addPeers(peers: { ip: string; port: number }[]): void {
     this.#peerList.add(peers, 'user');

@@ -35,11 +35,14 @@ process.on('exit', () => {
 
 /**
  * Spawns `node cli.js ...args`, after `prefix` when given (`ip netns exec NS` runs it in a network
- * namespace); killed when the test process exits.
+ * namespace); killed when the test process exits. A `download` or `seed` that names no DHT
+ * bootstrap node gets `--no-dht`: a test never joins the public DHT.
  */
 export function spawnCli(args: readonly string[], timeoutMs = 120_000, prefix: readonly string[] = []): CliProcess {
   const [program, ...before] = [...prefix, process.execPath];
-  const child = spawn(program!, [...before, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const networked = args[0] === 'download' || args[0] === 'seed';
+  const dht = networked && !args.some((a) => a === '--dht-bootstrap' || a === '--no-dht') ? ['--no-dht'] : [];
+  const child = spawn(program!, [...before, CLI, ...args, ...dht], { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let stdout = '';
   let stderr = '';

@@ -2,7 +2,9 @@
 // a. `mainline download <magnet>` (the built CLI) gets the metadata and the data from a
 //    libtorrent seeder it finds through opentracker;
 // b. a libtorrent leecher started from a magnet link gets the metadata and the data from our
-//    seeding session (proves our ut_metadata serving).
+//    seeding session (proves our ut_metadata serving);
+// c. our session downloads a magnet link from a libtorrent seeder over the one connection the
+//    metadata came on: no redial, no disconnect, at hand-off (the wire-extension host's hand-off).
 import { join } from 'node:path';
 import {
   freePort,
@@ -16,7 +18,7 @@ import {
 } from '@mainline/interop';
 import { formatMagnet, parseTorrent } from '@mainline/metainfo';
 import { readFile } from 'node:fs/promises';
-import { MiB, digests, loopbackFlags, loopbackSession, spawnCli } from './helpers.js';
+import { MiB, digests, loopbackFlags, loopbackSession, spawnCli, whenComplete } from './helpers.js';
 import type { Session } from '@mainline/session';
 
 describe('magnet links with libtorrent', () => {
@@ -88,5 +90,46 @@ describe('magnet links with libtorrent', () => {
     // Nobody else had the data or the metadata.
     expect(ours.stats().uploaded).toBeGreaterThanOrEqual(payload.totalSize);
     console.log(`b. libtorrent <- our session by magnet: ${payload.totalSize} bytes in ${elapsed} ms (libtorrent start to complete)`);
+  });
+
+  test('c. our session keeps its metadata connection to a libtorrent seeder into the download', async () => {
+    const dir = makeTempDir('it-magnet-handoff');
+    const payload = await makePayload(join(dir, 'seed'), { name: 'handoff.bin', size: 27 * MiB + 17 });
+    // 865 pieces of 32 KiB: an info dict of two BEP 9 pieces.
+    const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024 });
+    expect(torrent.metainfo.infoBytes.length).toBeGreaterThan(16384);
+    const seeder: LibtorrentHandle = await startLibtorrent({ mode: 'seed', torrentPath: torrent.path, savePath: payload.saveDir });
+    cleanup.push(() => seeder.stop());
+    await seeder.waitForComplete(20_000);
+    const leecher: Session = await loopbackSession();
+    cleanup.push(() => leecher.close());
+    let dials = 0;
+    const connect = leecher.hub.connect.bind(leecher.hub);
+    leecher.hub.connect = (...args) => {
+      dials++;
+      return connect(...args);
+    };
+    const link = formatMagnet({ infoHash: torrent.infoHash, name: 'handoff', peers: [{ ip: '127.0.0.1', port: seeder.port }] });
+    const download = leecher.addMagnet(link, { savePath: join(dir, 'out'), noTrackers: true });
+    let metadataAt = 0;
+    let dialsAtMetadata = -1;
+    download.once('metadata', () => {
+      metadataAt = performance.now();
+      dialsAtMetadata = dials;
+    });
+    const t = await download.torrent;
+    const firstPiece = new Promise<number>((resolve) => t.once('piece', () => resolve(performance.now())));
+    await whenComplete(t, 60_000);
+    const handoffMs = (await firstPiece) - metadataAt;
+    const { expected, actual } = await digests(payload, join(dir, 'out'));
+    expect(actual).toEqual(expected);
+    expect(dialsAtMetadata).toBe(1);
+    expect(dials).toBe(1);
+    // libtorrent saw one connection from us in all, and it went only when we, finished, closed it.
+    await seeder.waitForEvent((e) => e.name === 'peer_disconnected', 10_000);
+    const events = seeder.events.map((e) => e.name).filter((n) => n === 'incoming_connection' || n === 'peer_disconnected' || n === 'peer_error');
+    expect(events).toEqual(['incoming_connection', 'peer_disconnected']);
+    expect(t.stats().progress).toBe(1);
+    console.log(`c. our session <- libtorrent by magnet: metadata verified → first piece in ${handoffMs.toFixed(1)} ms, ${dials} dial(s) in all`);
   });
 });

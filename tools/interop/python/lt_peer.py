@@ -38,6 +38,7 @@ EVENT_ALERTS = {
     "incoming_connection_alert",
     "torrent_finished_alert",
     "invalid_request_alert",
+    "metadata_received_alert",
 }
 
 out_lock = threading.Lock()
@@ -71,8 +72,14 @@ def main():
     ap.add_argument("--skip-check", action="store_true", help="seed mode without hashing the data")
     ap.add_argument("--no-trackers", action="store_true")
     ap.add_argument("--lsd", action="store_true", help="local service discovery (BEP 14) on")
+    ap.add_argument("--dht", action="store_true", help="the DHT on (loopback settings; no public routers)")
+    ap.add_argument("--dht-node", action="append", default=[], help="host:port added to the DHT table (pinged first)")
+    ap.add_argument("--dht-router", action="append", default=[], help="host:port DHT bootstrap node (never in the table)")
+    ap.add_argument("--dht-announce-interval", type=int, default=5, help="seconds between a torrent's DHT announces")
     ap.add_argument("--exit-on-finish", action="store_true")
     ap.add_argument("--watch-stdin", action="store_true", help="take commands on stdin; exit at its end")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
+                    help="a settings_pack entry, value as JSON (e.g. unchoke_slots_limit=0); repeatable")
     args = ap.parse_args()
 
     pe = lt.enc_policy
@@ -84,7 +91,13 @@ def main():
     settings = {
         "listen_interfaces": "%s:%d" % (args.host, args.port),
         "outgoing_interfaces": "",
-        "enable_dht": False,
+        "enable_dht": args.dht,
+        # Never the public routers; every test node shares 127.0.0.1 (interop-partners.md).
+        "dht_bootstrap_nodes": ",".join(args.dht_router),
+        "dht_restrict_routing_ips": False,
+        "dht_restrict_search_ips": False,
+        "dht_block_ratelimit": 1000,
+        "dht_announce_interval": args.dht_announce_interval,
         "enable_lsd": args.lsd,
         "enable_upnp": False,
         "enable_natpmp": False,
@@ -113,7 +126,17 @@ def main():
         "tracker_completion_timeout": 5,
         "stop_tracker_timeout": 1,
     }
+    for item in args.set:
+        name, _, value = item.partition("=")
+        settings[name] = json.loads(value)
     ses = lt.session(settings)
+    for item in args.set:
+        name = item.partition("=")[0]
+        if ses.get_settings().get(name) != settings[name]:
+            emit({"type": "error", "message": "libtorrent did not take setting %s=%r" % (name, settings[name])})
+            sys.exit(2)
+    for n in args.dht_node:
+        ses.add_dht_node(parse_peer(n))
 
     if args.magnet:
         params = lt.parse_magnet_uri(args.magnet)
@@ -162,6 +185,7 @@ def main():
         threading.Thread(target=read_stdin, daemon=True).start()
 
     finished = False
+    sources_seen = set()
     listening = False
     last_dial = 0.0
     while not stop.is_set():
@@ -188,6 +212,7 @@ def main():
                         pass
                 emit(ev)
         st = handle.status()
+        sources_seen.update(int(p.source) for p in handle.get_peer_info())
         if st.errc.value() != 0:
             emit({"type": "error", "message": "torrent error: " + st.errc.message()})
         now = time.monotonic()
@@ -197,6 +222,20 @@ def main():
             with peers_lock:
                 for p in peers:
                     handle.connect_peer(p)
+        peers_info = []
+        for p in handle.get_peer_info():
+            f = p.flags
+            peers_info.append({
+                "address": "%s:%d" % (p.ip[0], p.ip[1]),
+                "numPieces": p.num_pieces,
+                "seed": bool(f & lt.peer_info.seed),
+                "choked": bool(f & lt.peer_info.choked),
+                "remoteChoked": bool(f & lt.peer_info.remote_choked),
+                "interesting": bool(f & lt.peer_info.interesting),
+                "remoteInterested": bool(f & lt.peer_info.remote_interested),
+                "totalDownload": p.total_download,
+                "totalUpload": p.total_upload,
+            })
         emit(
             {
                 "type": "status",
@@ -210,8 +249,12 @@ def main():
                 "totalUpload": st.total_payload_upload,
                 "numPeers": st.num_peers,
                 "numSeeds": st.num_seeds,
+                "numPieces": st.num_pieces,
+                "peers": peers_info,
                 "isSeeding": st.is_seeding,
                 "isFinished": st.is_finished,
+                "dhtNodes": ses.status().dht_nodes if args.dht else 0,
+                "peerSources": sorted(sources_seen),
             }
         )
         if st.is_finished and not finished and st.state != lt.torrent_status.checking_files:

@@ -20,6 +20,7 @@ export {
   type LibtorrentOptions,
   type LibtorrentStatus,
   type LibtorrentEvent,
+  type LibtorrentPeer,
   type LibtorrentHandle,
 } from './libtorrent.js';
 export { makeVethPair, netnsUnavailable, hostMulticastSent, hostMulticastGroups, type VethPair, type NetnsEnd, type MulticastCounters } from './netns.js';
@@ -33,3 +34,4 @@ export {
   type TransmissionDaemon,
   type TransmissionDaemonOptions,
 } from './transmission.js';
+export { startLtDhtNode, type LtDhtNode, type LtDhtLine } from './lt-dht.js';

@@ -20,6 +20,12 @@ export interface LibtorrentOptions {
   readonly netns?: string;
   /** Local service discovery (BEP 14) on (default off). */
   readonly lsd?: boolean;
+  /**
+   * The DHT on (default off), with loopback settings (relaxed per-IP limits, no public routers):
+   * `nodes` are added to its table (pinged first), `routers` are bootstrap nodes (never in the
+   * table), `announceIntervalS` the torrent's re-announce period (default 5 s).
+   */
+  readonly dht?: { readonly nodes?: readonly string[]; readonly routers?: readonly string[]; readonly announceIntervalS?: number };
   /** Peers to dial with connect_peer(), retried each second until connected (no tracker needed). */
   readonly peers?: readonly (readonly [string, number])[];
   /** Ignore the torrent's trackers (default false: it announces to them). */
@@ -38,6 +44,11 @@ export interface LibtorrentOptions {
   readonly intervalMs?: number;
   /** Time allowed for the listen socket; default 15000 ms. */
   readonly startTimeoutMs?: number;
+  /**
+   * More libtorrent settings_pack entries (e.g. `{ unchoke_slots_limit: 0 }`), applied after the
+   * loopback ones; the script fails if libtorrent does not keep a value as given.
+   */
+  readonly settings?: Readonly<Record<string, number | boolean | string>>;
 }
 
 export interface LibtorrentStatus extends ClientStatus {
@@ -46,8 +57,34 @@ export interface LibtorrentStatus extends ClientStatus {
   readonly totalDownload: number;
   readonly totalUpload: number;
   readonly numSeeds: number;
+  /** Pieces it has (verified). */
+  readonly numPieces: number;
+  /** Its connected peers as it sees them (libtorrent's peer_info). */
+  readonly peers: readonly LibtorrentPeer[];
   readonly isSeeding: boolean;
   readonly isFinished: boolean;
+  /** Nodes in its DHT table (0 without `dht`). */
+  readonly dhtNodes: number;
+  /** libtorrent's peer_info.source bits of every peer seen connected so far (1 tracker, 2 DHT, 4 PEX, 8 LSD, 16 resume, 32 incoming). */
+  readonly peerSources: readonly number[];
+}
+
+/** One connected peer as libtorrent sees it. */
+export interface LibtorrentPeer {
+  /** `ip:port` of the peer. */
+  readonly address: string;
+  readonly numPieces: number;
+  /** It has every piece (a bitfield or BEP 6 have-all said so). */
+  readonly seed: boolean;
+  /** libtorrent chokes it / it chokes libtorrent. */
+  readonly choked: boolean;
+  readonly remoteChoked: boolean;
+  /** libtorrent is interested in it / it is interested in libtorrent. */
+  readonly interesting: boolean;
+  readonly remoteInterested: boolean;
+  /** Payload bytes from it / to it. */
+  readonly totalDownload: number;
+  readonly totalUpload: number;
 }
 
 /** A libtorrent alert the script passed on (peer_connect, peer_disconnected, peer_error, hash_failed, tracker_*, ...). */
@@ -110,9 +147,16 @@ export async function startLibtorrent(opts: LibtorrentOptions): Promise<Libtorre
   if (opts.noTrackers) args.push('--no-trackers');
   if (opts.host !== undefined) args.push('--host', opts.host);
   if (opts.lsd) args.push('--lsd');
+  if (opts.dht) {
+    args.push('--dht');
+    for (const n of opts.dht.nodes ?? []) args.push('--dht-node', n);
+    for (const r of opts.dht.routers ?? []) args.push('--dht-router', r);
+    if (opts.dht.announceIntervalS !== undefined) args.push('--dht-announce-interval', String(opts.dht.announceIntervalS));
+  }
   if (opts.skipCheck) args.push('--skip-check');
   if (opts.uploadLimit) args.push('--upload-limit', String(opts.uploadLimit));
   if (opts.downloadLimit) args.push('--download-limit', String(opts.downloadLimit));
+  for (const [name, value] of Object.entries(opts.settings ?? {})) args.push('--set', `${name}=${JSON.stringify(value)}`);
 
   const events: LibtorrentEvent[] = [];
   const eventWaiters = new Set<() => void>();

@@ -1,12 +1,23 @@
-// A python3-libtorrent DHT node (fixtures/lt_dht.py) as a child process, for interop tests.
+// A python3-libtorrent DHT node (python/lt_dht.py) as a child process, for interop tests: a
+// bootstrap node, a seeder that announces only to the DHT, or a get_peers prober.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { InteropError } from './errors.js';
+import { PYTHON } from './libtorrent.js';
+import { requireProgram } from './proc.js';
 
-export const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(__dirname, '..', 'fixtures', 'lt_dht.py');
+/** Where lt_dht.py is: tools/interop/python, one level above both src/ and dist/. */
+function ltDhtScript(): string {
+  for (const p of [join(__dirname, '..', 'python', 'lt_dht.py'), join(__dirname, 'python', 'lt_dht.py')]) {
+    if (existsSync(p)) return p;
+  }
+  throw new InteropError('MISSING_PROGRAM', `lt_dht.py not found next to ${__dirname}`);
+}
 
-export interface LtLine {
+/** One line lt_dht.py printed. */
+export interface LtDhtLine {
   type: string;
   port?: number;
   infohash?: string;
@@ -16,11 +27,11 @@ export interface LtLine {
   message?: string;
 }
 
-export interface LtNode {
+export interface LtDhtNode {
   readonly port: number;
-  readonly lines: LtLine[];
+  readonly lines: LtDhtLine[];
   /** Resolves with the first line (past or future) that `match` accepts. */
-  waitFor(match: (l: LtLine) => boolean, timeoutMs: number, what: string): Promise<LtLine>;
+  waitFor(match: (l: LtDhtLine) => boolean, timeoutMs: number, what: string): Promise<LtDhtLine>;
   stop(): Promise<void>;
 }
 
@@ -29,17 +40,22 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-export async function startLtNode(args: readonly string[]): Promise<LtNode> {
-  const child = spawn(PYTHON, [SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * Starts `lt_dht.py ARGS` (`--port P`, `--router host:port`, `--node host:port`..., `--seed FILE`,
+ * `--get-peers HEX`; see the script) and resolves once it listens.
+ */
+export async function startLtDhtNode(args: readonly string[]): Promise<LtDhtNode> {
+  requireProgram(PYTHON, 'apt-get install python3-libtorrent');
+  const child = spawn(PYTHON, [ltDhtScript(), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   running.add(child);
-  const lines: LtLine[] = [];
+  const lines: LtDhtLine[] = [];
   const waiters = new Set<() => void>();
   let stderr = '';
   let exited = false;
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   createInterface({ input: child.stdout! }).on('line', (text) => {
     try {
-      lines.push(JSON.parse(text) as LtLine);
+      lines.push(JSON.parse(text) as LtDhtLine);
     } catch {
       return;
     }
@@ -53,7 +69,7 @@ export async function startLtNode(args: readonly string[]): Promise<LtNode> {
       resolve();
     }),
   );
-  const waitFor = (match: (l: LtLine) => boolean, timeoutMs: number, what: string): Promise<LtLine> =>
+  const waitFor = (match: (l: LtDhtLine) => boolean, timeoutMs: number, what: string): Promise<LtDhtLine> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         waiters.delete(check);
