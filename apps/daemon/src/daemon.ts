@@ -860,16 +860,18 @@ export class Daemon {
   }
 
   /**
-   * DHT on or off. The session has no DHT yet: `dht-enabled` stays false and asking for it is an
-   * error naming it. Wiring the DHT means: this getter reads the session's state, checkDht
-   * switches it (as setSessionSettings does for LSD), and the session record keeps it.
+   * DHT on or off. The session has a DHT now (SessionOptions.dht, setDht, dhtStatus) but the
+   * daemon does not wire it yet: `dht-enabled` stays false and asking for it is an error naming
+   * it. Wiring it: a config `dhtEnabled` (and bootstrap nodes, so tests stay on loopback) passed
+   * as the session's `dht` option, this getter reading it, checkDht calling session.setDht (as
+   * setSessionSettings does for LSD), and the session record keeping it.
    */
   get dhtEnabled(): boolean {
     return false;
   }
 
   checkDht(enabled: boolean): void {
-    if (enabled) throw new DaemonError('argument "dht-enabled" cannot be true: the DHT is not supported yet');
+    if (enabled) throw new DaemonError('argument "dht-enabled" cannot be true: the daemon does not run the DHT yet');
   }
 
   /** session-set's settings of prefs.ts; the queue runs again at once (a bigger queue starts torrents). */
