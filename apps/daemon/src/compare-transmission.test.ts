@@ -5,7 +5,7 @@
 // EXPECTED below, each with its reason (also in the README): a new difference fails, and so does
 // an expected one that went away (update the table and the README).
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { freePort, makePayload, makeTempDir, makeTorrent, poll, removeTempDir, startTransmissionDaemon, type TransmissionDaemon } from '@mainline/interop';
@@ -61,7 +61,7 @@ const STEPS: Step[] = [
   { args: ['-et'] },
   { args: ['-m'], local: 'port forwarding would send UPnP / NAT-PMP to the network' },
   { args: ['-M'] },
-  { args: ['-o'], local: 'the DHT would bootstrap from the Internet' },
+  { args: ['-o'], local: "Transmission's DHT would bootstrap from the Internet (ours has no bootstrap nodes here)" },
   { args: ['-O'] },
   { args: ['-p', '{PORT}'] },
   { args: ['-P'] },
@@ -254,7 +254,10 @@ test('every transmission-remote 3.00 option: mainlined against transmission-daem
     downloadDir: join(dirs.theirs, 'dl'),
     settings: { encryption: 0, 'cache-size-mb': 0, 'peer-limit-global': 200, 'peer-limit-per-torrent': 50, 'rename-partial-files': false },
   });
-  ours = await spawnDaemon({ stateDir: join(dirs.ours, 'state'), downloadDir: join(dirs.ours, 'dl'), args: ['--bind', '127.0.0.3', '--rpc-bind', '127.0.0.3'] });
+  // No DHT bootstrap nodes: -o turns our DHT on, and nothing may leave the machine (not even a DNS lookup of the public routers).
+  const oursConfig = join(dirs.ours, 'mainlined.json');
+  writeFileSync(oursConfig, JSON.stringify({ dhtBootstrap: [] }));
+  ours = await spawnDaemon({ stateDir: join(dirs.ours, 'state'), downloadDir: join(dirs.ours, 'dl'), args: ['--config', oursConfig, '--bind', '127.0.0.3', '--rpc-bind', '127.0.0.3'] });
   const theirsRpc = theirs.rpc;
   const oursRpc = rpcClient(ours.rpcPort, undefined, '127.0.0.3');
   const sides: [Side, Side] = [

@@ -42,6 +42,8 @@ export interface SessionSettings extends Partial<AltSpeedSettings> {
   lpdEnabled?: boolean;
   seedRatioLimit?: number;
   seedRatioLimited?: boolean;
+  /** The DHT on or off (switched at once; its table is saved when it stops). */
+  dhtEnabled?: boolean;
 }
 
 export interface DaemonOptions {
@@ -124,6 +126,8 @@ export class Daemon {
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
       lsd: this.config.lpdEnabled ? (options.session?.lsd ?? true) : false,
+      // The node table beside the torrents' state, not among the resume records.
+      dht: { enabled: this.config.dhtEnabled, stateDir: this.config.stateDir, ...(this.config.dhtBootstrap ? { bootstrap: this.config.dhtBootstrap } : {}) },
     });
     this.#turtle = new TurtleSchedule(options.clock ?? wallClock, () => this.config, (on) => {
       this.#log(`turtle ${on ? 'on' : 'off'} by the schedule`);
@@ -164,7 +168,7 @@ export class Daemon {
     this.#accounting.load(record);
     this.prefs = loadPrefs(defaultPrefs(this.config.downloadDir), record.prefs);
     const saved: SessionSettings = {};
-    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited', ...ALT_SPEED_KEYS] as const) {
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited', 'dhtEnabled', ...ALT_SPEED_KEYS] as const) {
       if (record[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: record[k] });
     }
     this.setSessionSettings(saved);
@@ -560,9 +564,9 @@ export class Daemon {
 
   #resume(entry: Entry): void {
     entry.startDate = this.nowSeconds();
-    entry.nextScrapeAt = entry.startDate + SCRAPE_AFTER_START_S;
     // As Transmission: starting counts as activity (a UI shows "Last activity" from it, not 1970).
     entry.activityDate = entry.startDate;
+    entry.nextScrapeAt = entry.startDate + SCRAPE_AFTER_START_S;
     entry.finished = false;
     const insist = entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {};
     entry.torrent.resume(insist).catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
@@ -854,24 +858,18 @@ export class Daemon {
       // Opens or closes the LSD sockets; its outcome is the session's lsdStatus().
       void this.session.setLsd(s.lpdEnabled).catch(() => undefined);
     }
+    if (s.dhtEnabled !== undefined && s.dhtEnabled !== c.dhtEnabled) {
+      c.dhtEnabled = s.dhtEnabled;
+      this.session.setDht(s.dhtEnabled).catch((err: unknown) => this.#log(`DHT: ${(err as Error).message}`));
+    }
     for (const k of ALT_SPEED_KEYS) if (s[k] !== undefined) Object.assign(c, { [k]: s[k] });
     this.session.setLimits(this.#sessionLimits());
     if (TurtleSchedule.touchesSchedule(s)) this.#turtle.poke();
   }
 
-  /**
-   * DHT on or off. The session has a DHT now (SessionOptions.dht, setDht, dhtStatus) but the
-   * daemon does not wire it yet: `dht-enabled` stays false and asking for it is an error naming
-   * it. Wiring it: a config `dhtEnabled` (and bootstrap nodes, so tests stay on loopback) passed
-   * as the session's `dht` option, this getter reading it, checkDht calling session.setDht (as
-   * setSessionSettings does for LSD), and the session record keeping it.
-   */
+  /** DHT on or off (session-get's dht-enabled). */
   get dhtEnabled(): boolean {
-    return false;
-  }
-
-  checkDht(enabled: boolean): void {
-    if (enabled) throw new DaemonError('argument "dht-enabled" cannot be true: the daemon does not run the DHT yet');
+    return this.config.dhtEnabled;
   }
 
   /** session-set's settings of prefs.ts; the queue runs again at once (a bigger queue starts torrents). */
@@ -905,6 +903,7 @@ export class Daemon {
       seedRatioLimit: c.seedRatioLimit,
       seedRatioLimited: c.seedRatioLimited,
       prefs: { ...this.prefs },
+      dhtEnabled: c.dhtEnabled,
     };
   }
 

@@ -1,5 +1,5 @@
 import { formatMagnet } from '@mainline/metainfo';
-import { clientName, type MagnetStats, type PeerSource, type TorrentStats, type TrackerInfo } from '@mainline/session';
+import { clientName, PEER_SOURCES, type MagnetStats, type PeerSource, type TorrentStats, type TrackerInfo } from '@mainline/session';
 import { isDone, magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 
 /** Transmission's torrent status numbers (rpc-spec §3.3). */
@@ -63,6 +63,8 @@ function context(e: Entry, now: number): Ctx {
   return { e, s, now, have, sizeWhenDone: Math.min(total, have + leftUntilDone), leftUntilDone };
 }
 
+const NO_PEERS: Readonly<Record<PeerSource, number>> = Object.fromEntries(PEER_SOURCES.map((k) => [k, 0])) as Record<PeerSource, number>;
+
 /**
  * Transmission's peersFrom: the connected peers by the source that first told of them (its
  * `atom->fromFirst`), from the peer list. Transmission has no source for an address the user
@@ -70,7 +72,7 @@ function context(e: Entry, now: number): Ctx {
  * us, and are counted with the tracker's. `fromLtep` (a BEP 10 handshake's listen port) is not a
  * source of ours yet, so it stays 0.
  */
-export function peersFrom(connected: Readonly<Record<PeerSource, number>>): Record<string, number> {
+export function peersFrom(connected: Readonly<Record<PeerSource, number>> = NO_PEERS): Record<string, number> {
   return {
     fromCache: connected.resume,
     fromDht: connected.dht,
@@ -311,7 +313,7 @@ export const TORRENT_FIELDS = {
   dateCreated: (c) => c.e.meta.creationDate ?? 0,
   desiredAvailable: (c) => (c.s.peers > 0 ? c.leftUntilDone : 0),
   downloadedEver: (c) => c.s.downloaded,
-  // Transmission's codes: 3 local error (ours, and warnings such as a failed resume write), 2 a tracker's failure reason.
+  // Transmission's codes: 3 local error (ours, and warnings such as a failed resume write), 2 tracker error.
   error: (c) => (c.s.error !== undefined || c.s.warning !== undefined ? 3 : trackerRefusal(c.s.trackers) !== undefined ? 2 : 0),
   errorString: (c) => c.s.error ?? c.s.warning ?? trackerRefusal(c.s.trackers) ?? '',
   eta: (c) => {
@@ -413,7 +415,8 @@ const MAGNET_FIELDS: { [K in keyof typeof TORRENT_FIELDS]: (c: MagnetCtx) => unk
   name: (c) => c.e.record.name,
   peers: () => [],
   peersConnected: (c) => c.m?.peers ?? 0,
-  peersFrom: (c) => ({ fromCache: 0, fromDht: 0, fromIncoming: 0, fromLpd: 0, fromLtep: 0, fromPex: 0, fromTracker: c.m?.peers ?? 0 }),
+  // The magnet's peer list, which its metadata fetch dials through (and the torrent inherits).
+  peersFrom: (c) => peersFrom(c.e.download?.peerList.counts().connected),
   peersGettingFromUs: () => 0,
   peersSendingToUs: () => 0,
   percentComplete: () => 0,

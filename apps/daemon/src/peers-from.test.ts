@@ -2,6 +2,7 @@
 // Transmission does: a seeder found through opentracker (fromTracker), one found by local peer
 // discovery (fromLpd; LSD on loopback, named explicitly so nothing leaves the machine) and one
 // that dials us (fromIncoming). Real TCP on loopback, each client on its own 127.0.0.x.
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { freePort, makePayload, makeTempDir, makeTorrent, poll, removeTempDir, startOpentracker, type RunningOpentracker } from '@mainline/interop';
 import { Session } from '@mainline/session';
@@ -31,7 +32,9 @@ async function seeder(bind: string, options: ConstructorParameters<typeof Sessio
 
 test('peersFrom: a tracker peer, an LSD peer and an incoming peer, from the peer list', async () => {
   dir = makeTempDir('daemon-peers-from');
-  const payload = await makePayload(join(dir, 'seed'), { name: 'from.bin', size: 2 * 1024 * 1024 });
+  // A torrent of its own (random content): LSD on loopback is shared with every test on this
+  // machine, and another run of this test must not announce the same info-hash to us.
+  const payload = await makePayload(join(dir, 'seed'), { name: 'from.bin', size: 2 * 1024 * 1024, seed: randomBytes(8).toString('hex') });
   const probe = makeTorrent(payload.path, { pieceLength: 32 * 1024, outPath: join(dir, 'probe.torrent') });
   tracker = await startOpentracker({ infoHashes: [probe.infoHash] });
   const t = makeTorrent(payload.path, { pieceLength: 32 * 1024, trackers: [tracker.announceUrl], outPath: join(dir, 't.torrent') });
@@ -65,7 +68,7 @@ test('peersFrom: a tracker peer, an LSD peer and an incoming peer, from the peer
       return last.peersConnected === 3 ? last : undefined;
     },
     40_000,
-    () => `three peers connected: ${JSON.stringify(last)}`,
+    () => `three peers connected: ${JSON.stringify(last)} ${JSON.stringify(daemon?.entries.map((e) => (e.kind === 'torrent' ? e.torrent.peerList.counts() : undefined)))}`,
   );
   expect(seen.peersFrom).toEqual({ fromCache: 0, fromDht: 0, fromIncoming: 1, fromLpd: 1, fromLtep: 0, fromPex: 0, fromTracker: 1 });
   expect(seen.peers.filter((p) => p.isIncoming).map((p) => p.address)).toEqual(['127.0.0.4']);

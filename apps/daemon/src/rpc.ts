@@ -424,7 +424,6 @@ export class RpcHandler {
     const ratioOn = optBool(a, 'seedRatioLimited');
     checkFixed(a, FIXED_SESSION_ARGS);
     const dht = optBool(a, 'dht-enabled');
-    if (dht !== undefined && dht !== d.dhtEnabled) d.checkDht(dht);
     const port = optInt(a, 'peer-port', 0, 65535);
     if (port !== undefined && port !== d.peerPort) throw new RpcArgumentError(`argument "peer-port" cannot be ${port}: the peer port is chosen at start (--peer-port); it is ${d.peerPort}`);
     const global = optInt(a, 'peer-limit-global', 1);
@@ -457,6 +456,7 @@ export class RpcHandler {
     d.setSessionSettings({
       ...turtle,
       ...(lpd !== undefined ? { lpdEnabled: lpd } : {}),
+      ...(dht !== undefined ? { dhtEnabled: dht } : {}),
       ...(up !== undefined ? { speedLimitUp: up } : {}),
       ...(upOn !== undefined ? { speedLimitUpEnabled: upOn } : {}),
       ...(down !== undefined ? { speedLimitDown: down } : {}),

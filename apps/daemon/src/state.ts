@@ -73,6 +73,7 @@ export interface SessionRecord extends Partial<AltSpeedSettings> {
   seedRatioLimited?: boolean;
   /** The session-set settings kept across restarts (see SessionPrefs). */
   prefs?: Record<string, unknown>;
+  dhtEnabled?: boolean;
 }
 
 const HASH = /^[0-9a-f]{40}$/;
@@ -156,11 +157,11 @@ export class StateStore {
         sessionCount: num('sessionCount'),
       };
       for (const k of ['speedLimitUp', 'speedLimitDown', 'seedRatioLimit'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
-      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled', 'seedRatioLimited'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
+      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled', 'seedRatioLimited', 'dhtEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
       if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
+      for (const k of ALT_SPEED_KEYS) if (j[k] !== undefined && altSpeedProblem(k, j[k]) === undefined) Object.assign(out, { [k]: j[k] });
       // Checked key by key against the defaults when loaded (prefs.ts loadPrefs).
       if (typeof j.prefs === 'object' && j.prefs !== null && !Array.isArray(j.prefs)) out.prefs = j.prefs as Record<string, unknown>;
-      for (const k of ALT_SPEED_KEYS) if (j[k] !== undefined && altSpeedProblem(k, j[k]) === undefined) Object.assign(out, { [k]: j[k] });
       return out;
     } catch {
       return fresh;

@@ -5,14 +5,8 @@ import { join } from 'node:path';
 import { freePort as closedPort, makePayload, makeTempDir, makeTorrent, removeTempDir, startHangUpPeer, type HangUpPeer } from '@mainline/interop';
 import { formatMagnet } from '@mainline/metainfo';
 import { Session, dialFailure, type Torrent, type TorrentWarning } from './index.js';
+import { until } from './test-helpers.js';
 
-async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const sessions: Session[] = [];
 const rudePeers: HangUpPeer[] = [];

@@ -22,7 +22,7 @@ import {
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
-import type { PeerHandOff, PeerView, WireHub } from '@mainline/connecter';
+import { PexExtension, type PeerHandOff, type PeerView, type WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
 import { dhtEntry, type DhtRegistry } from './dht.js';
@@ -62,6 +62,11 @@ export interface TorrentOptions {
   magnetPeers?: { ip: string; port: number }[];
   /** Peers trackers gave before the torrent was added (while its magnet fetched the metadata): source `tracker`. */
   trackerPeers?: { ip: string; port: number }[];
+  /**
+   * The peer list to carry on with (a magnet's, which its metadata fetch dialled through): every
+   * address, source, backoff and connection it knows stays; a new one is made otherwise.
+   */
+  peerList?: PeerList;
   /**
    * Open connections to adopt when the torrent first joins the swarm (a magnet's metadata
    * connections: no redial). Released (closed) if the torrent stops or fails before that.
@@ -294,12 +299,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#countWanted();
     this.uploadLimiter = new TokenBucket({ clock: host.clock, rate: options.uploadLimit ?? 0 });
     this.downloadLimiter = new TokenBucket({ clock: host.clock, rate: options.downloadLimit ?? 0 });
-    this.#peerList = new PeerList({
-      ...host.peerList,
-      clock: host.clock,
-      ...(host.addressFilter ? { filter: host.addressFilter } : {}),
-      ...(options.peerRedialMs !== undefined ? { userRetryMs: options.peerRedialMs } : {}),
-    });
+    this.#peerList =
+      options.peerList ??
+      new PeerList({
+        ...host.peerList,
+        clock: host.clock,
+        ...(host.addressFilter ? { filter: host.addressFilter } : {}),
+        ...(options.peerRedialMs !== undefined ? { userRetryMs: options.peerRedialMs } : {}),
+      });
     this.#peerList.add(options.magnetPeers ?? [], 'magnet');
     this.#peerList.add(options.trackerPeers ?? [], 'tracker');
     this.#handOff = options.handOff;
@@ -500,6 +507,15 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     this.#applyPriorities(picker);
     if (this.#options.sequential) picker.setSequential(true);
+    const peerList = this.#peerList;
+    // BEP 11 peer exchange: never on a private torrent (its peers come from its tracker only).
+    let peers: Iterable<PeerView> = [];
+    const pex = new PexExtension({
+      clock: host.clock,
+      peerId: host.peerId,
+      peers: () => peers,
+      onPeers: (found) => peerList.add(found, 'pex'),
+    });
     const swarm = new ReportingSwarm({
       hub: host.hub,
       infoHash: meta.infoHashBytes,
@@ -515,8 +531,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       metadata: meta.infoBytes,
       private: meta.private,
       listenPort: () => host.port,
+      extensions: meta.private ? [] : [pex],
     });
     this.#swarm = swarm;
+    peers = swarm.peers;
     this.#etaRate = undefined;
     swarm.on('piece', (i) => {
       this.#eta?.dataCameIn(store.pieceSize(i));
@@ -530,7 +548,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     swarm.on('finished', () => this.#finished());
     swarm.on('error', (e) => this.#fail(e));
-    const peerList = this.#peerList;
     swarm.on('banned', (k, r) => {
       // Bans on loopback are per peer id (see banKey); only a plain address can be refused by the list.
       if (isIP(k) !== 0) peerList.ban(k);

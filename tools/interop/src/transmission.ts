@@ -18,6 +18,8 @@ export interface TransmissionOptions {
    * 3.00 drops 127.0.0.0/8 peers it hears of from trackers.
    */
   readonly seed: boolean;
+  /** Files written into its config dir before it starts, by name (e.g. a `dht.dat` node table). */
+  readonly configFiles?: Readonly<Record<string, Uint8Array>>;
   /** Extra settings.json entries (override the harness's). */
   readonly settings?: Readonly<Record<string, string | number | boolean>>;
   /**
@@ -131,6 +133,13 @@ function transmissionRpc(url: string): (method: string, args?: Record<string, un
   };
 }
 
+function writeConfigFiles(config: string, files: TransmissionOptions['configFiles']): void {
+  for (const [name, bytes] of Object.entries(files ?? {})) {
+    if (name.includes('/') || name.startsWith('.')) throw new InteropError('BAD_ARGUMENT', `config file ${name}: a plain file name is needed`);
+    writeFileSync(join(config, name), bytes);
+  }
+}
+
 function hasProgram(name: string): boolean {
   try {
     requireProgram(name, '');
@@ -158,6 +167,7 @@ async function startDaemon(opts: TransmissionOptions): Promise<TransmissionHandl
   const dir = resolve(opts.dir);
   const settings = baseSettings(port, dir, rpcPort, opts.settings);
   writeFileSync(join(config, 'settings.json'), JSON.stringify(settings, null, 2));
+  writeConfigFiles(config, opts.configFiles);
   const proc = spawnTracked(program, ['-f', '-g', config], { cwd: config });
   const call = transmissionRpc(`http://127.0.0.1:${rpcPort}/transmission/rpc`);
   const rpc = async (method: string, args: Record<string, unknown> = {}): Promise<Record<string, unknown>> => {
@@ -266,6 +276,7 @@ async function startCli(opts: TransmissionOptions): Promise<TransmissionHandle> 
   const config = makeTempDir('transmission-cli');
   const dir = resolve(opts.dir);
   writeFileSync(join(config, 'settings.json'), JSON.stringify(baseSettings(port, dir, undefined, opts.settings), null, 2));
+  writeConfigFiles(config, opts.configFiles);
   const size = parseTorrent(new Uint8Array(readFileSync(opts.torrentPath))).totalLength;
   const box = new StatusBox<TransmissionStatus>(() => `transmission-cli on port ${port}:\n${proc.recentOutput()}`);
   const make = (state: string, progress: number, down: number, up: number, peers: number): TransmissionStatus => {
