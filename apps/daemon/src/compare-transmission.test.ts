@@ -5,7 +5,7 @@
 // EXPECTED below, each with its reason (also in the README): a new difference fails, and so does
 // an expected one that went away (update the table and the README).
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { freePort, makePayload, makeTempDir, makeTorrent, poll, removeTempDir, startTransmissionDaemon, type TransmissionDaemon } from '@mainline/interop';
@@ -61,7 +61,7 @@ const STEPS: Step[] = [
   { args: ['-et'] },
   { args: ['-m'], local: 'port forwarding would send UPnP / NAT-PMP to the network' },
   { args: ['-M'] },
-  { args: ['-o'], local: 'the DHT would bootstrap from the Internet' },
+  { args: ['-o'], local: "Transmission's DHT would bootstrap from the Internet (ours has no bootstrap nodes here)" },
   { args: ['-O'] },
   { args: ['-p', '{PORT}'] },
   { args: ['-P'] },
@@ -108,7 +108,7 @@ const STEPS: Step[] = [
   { args: [...T, '-s'] },
   { args: [...T, '-v'] },
   { args: [...T, '--move', '{DIR}/moved'] },
-  { args: [...T, '--find', '{DIR}/dl'] },
+  { args: [...T, '--find', '{DIR}/moved'] },
   again(['-l']),
   again(['-si']),
   again(['-st']),
@@ -119,12 +119,9 @@ const STEPS: Step[] = [
   { args: [...T, '-rad'] },
 ];
 
-const FIND = '--find rechecks the data at the new place; Transmission trusts its piece state. Here --move took the data away just before, so ours reads 0 % (correct), Transmission 100 % of data that is not there';
 /** What still differs, by the option as typed, and why (mirrored in apps/daemon/README.md). */
 const EXPECTED: Record<string, string> = {
-  '-l (after the changes)': FIND,
-  '-t 1 -i (after the changes)': FIND,
-  '-si (after the changes)': 'prints the values the refused -e 8, -pr 40, -asd and -asu left apart (see those)',
+  '-si (after the changes)': 'prints the values the refused -e 8 and -pr 40 left apart (see those)',
   '-e 8': 'no memory cache: blocks are written as they arrive; cache-size-mb is 0 and other values are refused',
   '-er': 'no MSE encryption yet: only "tolerated" (plaintext) is accepted',
   '-ep': 'no MSE encryption yet: only "tolerated" (plaintext) is accepted',
@@ -253,7 +250,11 @@ test('every transmission-remote 3.00 option: mainlined against transmission-daem
     downloadDir: join(dirs.theirs, 'dl'),
     settings: { encryption: 0, 'cache-size-mb': 0, 'peer-limit-global': 200, 'peer-limit-per-torrent': 50, 'rename-partial-files': false },
   });
-  ours = await spawnDaemon({ stateDir: join(dirs.ours, 'state'), downloadDir: join(dirs.ours, 'dl'), args: ['--bind', '127.0.0.3', '--rpc-bind', '127.0.0.3'] });
+  // No DHT bootstrap nodes: -o turns our DHT on, and nothing may leave the machine (not even a
+  // DNS lookup of the public routers). PEX starts off, as the harness starts transmission-daemon.
+  const oursConfig = join(dirs.ours, 'mainlined.json');
+  writeFileSync(oursConfig, JSON.stringify({ dhtBootstrap: [], pexEnabled: false }));
+  ours = await spawnDaemon({ stateDir: join(dirs.ours, 'state'), downloadDir: join(dirs.ours, 'dl'), args: ['--config', oursConfig, '--bind', '127.0.0.3', '--rpc-bind', '127.0.0.3'] });
   const theirsRpc = theirs.rpc;
   const oursRpc = rpcClient(ours.rpcPort, undefined, '127.0.0.3');
   const sides: [Side, Side] = [
@@ -270,7 +271,7 @@ test('every transmission-remote 3.00 option: mainlined against transmission-daem
     if (step.local) {
       // Ours only: it must at least answer (a refusal names the argument).
       const r = await run(sides[0].target, argsFor(sides[0]));
-      expect([key, r.ok || /"[a-z-]+"|port-test/.test(r.out)]).toEqual([key, true]);
+      expect([key, r.ok || /"[a-z-]+"/.test(r.out)]).toEqual([key, true]);
       notRun.push(`${key}: ${step.local}`);
       continue;
     }

@@ -783,7 +783,8 @@ export class Daemon {
       }
       return;
     }
-    const from = entry.record.downloadDir;
+    // Where the data is now: the incomplete dir while incomplete, else the download dir.
+    const from = entry.record.dataDir ?? entry.record.downloadDir;
     if (move && resolve(from) === to) return;
     this.#relocating.add(entry.id);
     try {
@@ -793,14 +794,17 @@ export class Daemon {
       let failure: unknown;
       if (move) {
         try {
-          const r = await moveTorrentData({ from, to, files: entry.meta.files.map((f) => ({ path: f.path, length: f.length })), name: entry.meta.infoHash });
+          const paths = entry.record.filePaths;
+          const r = await moveTorrentData({ from, to, files: entry.meta.files.map((f, i) => ({ path: paths?.[i] ?? f.path, length: f.length })), name: entry.meta.infoHash });
           this.#log(`#${entry.id} ${entry.meta.name}: moved ${r.moved.length} file(s) from ${from} to ${to}`);
         } catch (err) {
           failure = err;
         }
       }
       if (failure === undefined) {
+        // As Transmission: the new location is where the data stays, incomplete or not.
         entry.record.downloadDir = to;
+        delete entry.record.dataDir;
         await this.state.saveRecord(entry.record);
       }
       const paused = entry.record.paused;
@@ -808,6 +812,8 @@ export class Daemon {
       // Found data is checked first (the verify starts it when it ran before).
       if (!move) entry.record.paused = true;
       const next = this.#wire(torrent, entry.meta, entry.bytes, entry.record, entry.id);
+      next.startDate = entry.startDate;
+      next.activityDate = entry.activityDate;
       entry.record.paused = paused;
       if (failure !== undefined) throw new DaemonError(`cannot move #${entry.id} to ${to}: ${(failure as Error).message}; the data stays in ${from}`);
       if (!move) {

@@ -200,6 +200,8 @@ test('what session-set and torrent-set changed is kept across a restart', async 
 test('blocklist-update answers an error naming it', async () => {
   const { rpc } = await daemon();
   expect((await rpc('blocklist-update')).result).toMatch(/^blocklist-update: /);
+  // port-test connects to the peer port: it listens.
+  expect(await rpc('port-test')).toMatchObject({ result: 'success', arguments: { 'port-is-open': true } });
 });
 
 test('torrent-rename-path: a folder and the top item renamed on disk and in the file list; it seeds on from there and survives a restart', async () => {

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { statfs } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { parseTorrent } from '@mainline/metainfo';
@@ -35,6 +36,21 @@ export interface RpcHandlerOptions {
    */
   fetchTorrent?: (url: string) => Promise<Uint8Array>;
   version?: string;
+}
+
+/** Whether host:port takes a TCP connection within 2 s. */
+function acceptsConnection(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (port <= 0) return resolve(false);
+    const socket = connect({ host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port });
+    const done = (open: boolean): void => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
 }
 
 /** A bad argument: answered as a Transmission error result. */
@@ -248,10 +264,9 @@ export class RpcHandler {
         return {};
       },
       'free-space': (a) => this.#freeSpace(a),
-      // Transmission asks a service on the Internet; answering "open" from here would be a guess.
-      'port-test': () => {
-        throw new RpcArgumentError('port-test: the port cannot be checked from outside: mainlined asks no port-check service');
-      },
+      // Transmission asks a service on the Internet; mainlined asks none: it checks that the
+      // peer port takes a connection here (listening, not reachable from outside: see README).
+      'port-test': async () => ({ 'port-is-open': await acceptsConnection(daemon.config.bind || '127.0.0.1', daemon.peerPort) }),
       'torrent-get': (a) => this.#torrentGet(a),
       'torrent-add': (a) => this.#torrentAdd(a),
       'torrent-start': (a) => this.#each(a, (e) => daemon.startTorrent(e)),
