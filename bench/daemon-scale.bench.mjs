@@ -3,7 +3,10 @@
 // own 127.0.0.x, config dir and ports; both announce to one opentracker on 127.0.0.1 (HTTP), so
 // the announcer's work (a first announce per running torrent, a re-announce timer each) is part
 // of what is measured, as it is for a user with real trackers; the tracker answers interval 1800 s,
-// so no re-announce falls inside the idle window and the window stays idle.
+// so no re-announce falls inside the idle window and the window stays idle. Ours listens on
+// 127.0.0.1, Transmission on 127.0.0.3: our tracker requests leave from the default source address
+// (127.0.0.1) whatever --bind says, so on another address the tracker would hand our daemon its
+// own announce back as a peer at a dead address, and the idle window would measure redials.
 //
 // For each daemon: a first run adds the torrents over RPC and waits until the seeding ones are
 // verified and seeding, then stops it (resume data saved). The measured run starts it again on
@@ -62,7 +65,7 @@ function cpuSeconds(pid) {
 function memory(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 0) };
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile'), threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 0) };
 }
 
 function remote(host, port, ...args) {
@@ -265,6 +268,8 @@ async function measure(d, torrents, idleSeconds, settleSeconds, listRuns, nodeFl
       idleCpuPercent: (100 * cpu) / wall,
       idleCpuSeconds: cpu,
       rss: mem.rss,
+      anon: mem.anon,
+      file: mem.file,
       idlePeakRss: peakRss,
       hwm: mem.hwm,
       threads: mem.threads,
@@ -294,23 +299,27 @@ export async function run() {
     console.log(
       `${n} torrents (${torrents.filter((t) => !t.stopped).length} seeding, ${torrents.filter((t) => t.stopped).length} stopped), 8–64 KiB each, ${(bytes / MiB).toFixed(0)} MiB; opentracker on 127.0.0.1 (HTTP); idle window ${idleSeconds} s after ${settleSeconds} s`,
     );
-    const daemons = [mainlineDaemon(dir, '127.0.0.2'), transmissionDaemon(dir, '127.0.0.3')].filter((d) => !only || d.name.startsWith(only));
+    const daemons = [mainlineDaemon(dir, '127.0.0.1'), transmissionDaemon(dir, '127.0.0.3')].filter((d) => !only || d.name.startsWith(only));
     const results = [];
+    const mib = (b) => (b / MiB).toFixed(1);
     for (const d of daemons) {
       await d.ports();
       const p0 = performance.now();
       await populate(d, torrents);
       console.log(`  ${d.name}: ${n} added and verified in ${((performance.now() - p0) / 1000).toFixed(1)} s (first run); measuring a restart`);
       const r = await measure(d, torrents, idleSeconds, settleSeconds, listRuns, d.name.startsWith('mainlined') ? nodeFlags : []);
-      console.log(`  ${d.name}: ${JSON.stringify({ ...r, rss: undefined, hwm: undefined })}`);
+      console.log(`  ${d.name}: start ${r.startSeconds.toFixed(2)} s, -l ${r.listMs.toFixed(0)} ms, idle ${r.idleCpuPercent.toFixed(2)} % (${r.idleCpuSeconds.toFixed(2)} s CPU), RSS ${mib(r.rss)} MiB, ${JSON.stringify(r.counts)}`);
       results.push(r);
     }
-    const mib = (b) => (b / MiB).toFixed(1);
     console.log(`\n${n} torrents, restart on saved state, idle ${idleSeconds} s`);
-    console.log('| daemon | start to full -l (s) | -l median (ms) | -l all (ms) | idle CPU (% of one core) | RSS end (MiB) | VmHWM (MiB) | threads |');
-    console.log('|---|---|---|---|---|---|---|---|');
+    // RssFile is mostly the executable's pages (for node, ~39 MiB of /usr/bin/node, shared with every
+    // other node process); RssAnon is the memory the daemon itself allocated.
+    console.log('| daemon | start to full -l (s) | -l median (ms) | -l all (ms) | idle CPU (% of one core) | RSS end (MiB) | RssAnon (MiB) | RssFile (MiB) | VmHWM (MiB) | threads |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const r of results) {
-      console.log(`| ${r.name} | ${r.startSeconds.toFixed(2)} | ${r.listMs.toFixed(0)} | ${r.listRange} | ${r.idleCpuPercent.toFixed(2)} | ${mib(r.rss)} | ${mib(r.hwm)} | ${r.threads} |`);
+      console.log(
+        `| ${r.name} | ${r.startSeconds.toFixed(2)} | ${r.listMs.toFixed(0)} | ${r.listRange} | ${r.idleCpuPercent.toFixed(2)} | ${mib(r.rss)} | ${mib(r.anon)} | ${mib(r.file)} | ${mib(r.hwm)} | ${r.threads} |`,
+      );
     }
     const ours = results.find((r) => r.name.startsWith('mainlined'));
     const tr = results.find((r) => r.name.startsWith('transmission'));
@@ -320,6 +329,7 @@ export async function run() {
       console.log(`ours/transmission -l = ${ratio(ours.listMs, tr.listMs)}`);
       console.log(`ours/transmission idle CPU = ${ratio(ours.idleCpuPercent, tr.idleCpuPercent)}`);
       console.log(`ours/transmission RSS = ${ratio(ours.rss, tr.rss)}`);
+      console.log(`ours/transmission RssAnon = ${ratio(ours.anon, tr.anon)}`);
       console.log(`ours/transmission VmHWM = ${ratio(ours.hwm, tr.hwm)}`);
     }
     if (ours) {
