@@ -202,6 +202,8 @@ export interface TorrentHost {
   readonly uploadLimiter: TokenBucket;
   readonly downloadLimiter: TokenBucket;
   readonly announcer?: Partial<AnnouncerOptions>;
+  /** Where the announcers' timers go: one underlying timer for every torrent (see TimerQueue); `clock` otherwise. */
+  readonly timers?: Clock;
   /** Hashing/writing threads shared by the host's torrents (each torrent has its own otherwise). */
   readonly pieceHasher?: HashPool;
   /** Which peer addresses may be dialled (knows our own address and port); a permissive one otherwise. */
@@ -555,7 +557,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         port: host.port,
         ...(this.meta.announce !== undefined ? { announce: this.meta.announce } : {}),
         announceList: this.meta.announceList,
-        clock: host.clock,
+        clock: host.timers ?? host.clock,
         stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: store.amountLeft, numPeers: swarm.peers.size }),
         ...host.announcer,
       },
