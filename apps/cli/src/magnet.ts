@@ -7,7 +7,7 @@ import { formatBytes } from './format.js';
 import { write } from './output.js';
 import { Progress, type ProgressOptions } from './progress.js';
 import { signalExitCode, watchDiscovery, withSession, type RunResult, type Watch } from './run-torrent.js';
-import { magnetStatusLine, notes } from './status.js';
+import { magnetStatusLine, notes, peerRetryIn } from './status.js';
 
 export { magnetStatusLine } from './status.js';
 
@@ -54,6 +54,8 @@ async function fetchMetadata(download: MagnetDownload, link: MagnetLink, interru
     trackersOff: flags.trackers === false,
     hasTrackers: link.trackers.length > 0,
     namedPeers: watch.namedPeers,
+    // When each failed peer is dialled next: the magnet's peer list (the torrent's, later) knows.
+    retryIn: peerRetryIn(download.peerList),
   };
   const show = (): void => {
     const s = download.stats();

@@ -2,7 +2,7 @@ import { constants } from 'node:os';
 import { Session, type DhtStatus, type LsdStatus, type MagnetDownload, type SessionOptions, type Torrent, type TorrentStats } from '@mainline/session';
 import { CLOSED_OUTPUT, onOutputClosed, write } from './output.js';
 import { Progress, type ProgressOptions } from './progress.js';
-import { notes, statusLine, summary, type NoteContext, type PeerFailure, type RunFacts } from './status.js';
+import { notes, peerRetryIn, statusLine, summary, type NoteContext, type PeerFailure, type RunFacts } from './status.js';
 
 /** Failed dials remembered for the notes (the oldest go first). */
 const MAX_FAILURES = 64;
@@ -132,11 +132,7 @@ export async function runTorrent(torrent: Torrent, options: RunOptions): Promise
   const started = Date.now();
   const before = { downloaded: torrent.downloaded, uploaded: torrent.uploaded };
   let doneAt: number | undefined;
-  const retryIn = (address: string): number | undefined => {
-    const colon = address.lastIndexOf(':');
-    const ms = torrent.peerList.retryIn(address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), Number(address.slice(colon + 1)));
-    return ms === undefined ? undefined : ms / 1000;
-  };
+  const retryIn = peerRetryIn(torrent.peerList);
   // A private torrent never uses the DHT: its notes and status line leave it out.
   const dhtNodes = (): number | undefined => (torrent.meta.private ? undefined : watch.dhtNodes());
   const context = (): NoteContext => ({ ...options.notes, kind: 'torrent', failures: watch.failures, now: Date.now(), retryIn, dhtNodes: dhtNodes() });

@@ -1,5 +1,6 @@
-import type { PeerTransfer, TrackerInfo } from '@mainline/session';
-import { notes, statusLine, summary, trackerNote, type NoteContext, type PeerFailure } from './status.js';
+import { ManualClock } from '@mainline/rate';
+import { PeerList, type PeerTransfer, type TrackerInfo } from '@mainline/session';
+import { notes, peerRetryIn, statusLine, summary, trackerNote, type NoteContext, type PeerFailure } from './status.js';
 
 const tracker = (over: Partial<TrackerInfo>): TrackerInfo => ({
   url: 'http://127.0.0.1:1/announce',
@@ -8,8 +9,13 @@ const tracker = (over: Partial<TrackerInfo>): TrackerInfo => ({
   peers: undefined,
   lastAnnounceAgo: undefined,
   error: undefined,
+  errorCode: undefined,
   failures: 0,
   attempt: undefined,
+  lastAnnounceStartAgo: undefined,
+  seeders: undefined,
+  leechers: undefined,
+  scrape: undefined,
   ...over,
 });
 
@@ -60,10 +66,35 @@ describe('the notes under the status line: what is tried, what failed, when agai
       'peer 127.0.0.1:52100 closed the connection after the handshake: it may require encryption (1 try, next in 14s)',
       'peer 127.0.0.1:1 refused the connection (nothing listens on that port) (3 tries, next in 1m00s)',
     ]);
-    // Not known (a magnet's fetch): a named peer is still tried again.
-    expect(notes({ peers: 0, trackers: [], nextAnnounceIn: undefined }, context({ ...ctx, retryIn: undefined }))[1]).toBe(
-      'peer 127.0.0.1:1 refused the connection (nothing listens on that port) (3 tries, trying again)',
+    // Being dialled, or given up on: no promise of a next try.
+    expect(notes({ peers: 0, trackers: [], nextAnnounceIn: undefined }, context({ ...ctx, retryIn: () => undefined }))[1]).toBe(
+      'peer 127.0.0.1:1 refused the connection (nothing listens on that port) (3 tries)',
     );
+  });
+
+  test('a magnet\'s failed peers: when each is dialled next, from its peer list (ManualClock)', () => {
+    const clock = new ManualClock(1_000_000);
+    const list = new PeerList({ clock });
+    const dialed: string[] = [];
+    list.attach({ outgoingSlots: 10, finished: false, connect: (h, p) => dialed.push(`${h}:${p}`) > 0 });
+    list.add([{ ip: '127.0.0.1', port: 6881 }], 'magnet');
+    list.add([{ ip: '::1', port: 6882 }], 'user');
+    list.connectFailed('127.0.0.1', 6881);
+    list.connectFailed('::1', 6882);
+    clock.advance(4_000);
+    const failures = new Map<string, PeerFailure>([
+      ['127.0.0.1:6881', { reason: 'refused the connection (nothing listens on that port)', count: 1, at: 1 }],
+      ['[::1]:6882', { reason: 'did not answer (connect timed out)', count: 1, at: 2 }],
+    ]);
+    const ctx = context({ kind: 'magnet', namedPeers: ['[::1]:6882'], failures, retryIn: peerRetryIn(list) });
+    expect(dialed).toEqual(['127.0.0.1:6881', '::1:6882']);
+    expect(notes({ peers: 0, trackers: [], nextAnnounceIn: undefined }, ctx)).toEqual([
+      'peer [::1]:6882 did not answer (connect timed out) (1 try, next in 11s)',
+      'peer 127.0.0.1:6881 refused the connection (nothing listens on that port) (1 try, next in 11s)',
+    ]);
+    clock.advance(11_000); // both dialled again: no promise while the dial is under way
+    expect(dialed).toHaveLength(4);
+    expect(notes({ peers: 0, trackers: [], nextAnnounceIn: undefined }, ctx)[1]).toBe('peer 127.0.0.1:6881 refused the connection (nothing listens on that port) (1 try)');
   });
 
   test('nothing to try: say what the user can do', () => {

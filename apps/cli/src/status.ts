@@ -1,7 +1,7 @@
 // What the user reads while a torrent runs and when it ends: the status line, the notes under
 // it (what the client is trying, what failed, when it tries again, what the user can do) and
 // the end-of-run summary. Pure functions of the session's stats, so they are tested directly.
-import type { MagnetStats, PeerTransfer, TorrentStats, TrackerInfo } from '@mainline/session';
+import type { MagnetStats, PeerListView, PeerTransfer, TorrentStats, TrackerInfo } from '@mainline/session';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
@@ -96,10 +96,22 @@ export interface NoteContext {
   namedPeers: readonly string[];
   /** Failed dials by address, oldest first, of peers not connected now. */
   failures: ReadonlyMap<string, PeerFailure>;
-  /** Seconds until `ip:port` is dialled again (0: as soon as a slot is free); undefined: not known or given up. */
+  /**
+   * Seconds until `ip:port` is dialled again (0: as soon as a slot is free), from the torrent's or
+   * the magnet's peer list (see peerRetryIn); undefined: being dialled, not known, or given up.
+   */
   retryIn?: (address: string) => number | undefined;
   /** Date.now(). */
   now: number;
+}
+
+/** NoteContext.retryIn from a peer list (a torrent's, or a magnet's while it fetches the metadata). */
+export function peerRetryIn(list: Pick<PeerListView, 'retryIn'>): (address: string) => number | undefined {
+  return (address) => {
+    const colon = address.lastIndexOf(':');
+    const ms = list.retryIn(address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), Number(address.slice(colon + 1)));
+    return ms === undefined ? undefined : ms / 1000;
+  };
 }
 
 const MAX_TRACKER_NOTES = 3;
@@ -124,11 +136,8 @@ export function notes(s: Pick<TorrentStats, 'peers' | 'trackers' | 'nextAnnounce
 
   const failures = [...ctx.failures].reverse();
   for (const [address, f] of failures.slice(0, MAX_FAILURE_NOTES)) {
-    const named = ctx.namedPeers.includes(address);
     const wait = ctx.retryIn?.(address);
-    let retry = '';
-    if (wait !== undefined) retry = `, next ${inSeconds(wait)}`;
-    else if (named) retry = ', trying again';
+    const retry = wait !== undefined ? `, next ${inSeconds(wait)}` : '';
     out.push(`peer ${address} ${f.reason} (${plural(f.count, 'try', 'tries')}${retry})`);
   }
   if (failures.length > MAX_FAILURE_NOTES) out.push(`…and ${plural(failures.length - MAX_FAILURE_NOTES, 'more peer')} that could not be connected`);

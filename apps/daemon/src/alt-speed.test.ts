@@ -1,11 +1,11 @@
-// The turtle (alternate speed limits) and its schedule, on a ManualClock set to local times, with
-// an in-process daemon: the session's limiters follow it, a user's toggle holds until the next
-// edge, and everything is kept across a restart.
+// The turtle (alternate speed limits) and its schedule, on a ManualClock set to local times: with
+// an in-process daemon over minutes (the session's limiters follow it, kept across a restart), and
+// TurtleSchedule alone over a week (edges only, a user's toggle holds until the next one).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, makeTempDir } from '@mainline/interop';
 import { ManualClock } from '@mainline/rate';
-import { inTurtleTime } from './alt-speed.js';
+import { ALT_SPEED_DEFAULTS, inTurtleTime, TurtleSchedule, type AltSpeedSettings } from './alt-speed.js';
 import { mergeConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './program.js';
 import { rpcClient } from './test-helpers.js';
@@ -78,7 +78,8 @@ test('alt-speed-* over RPC: applied to the session limits, the schedule switches
   }
   expect(limits()).toEqual([100_000, 500_000]);
 
-  // The schedule: Mondays 09:00-17:00. Enabled at 08:58: off now.
+  // The schedule: Mondays 09:00-17:00. Enabled at 08:58: off now; on at 09:00 (the session runs on
+  // the same clock, so the daemon test moves minutes, not days: the week is TurtleSchedule's test).
   await rpc('session-set', { 'alt-speed-time-enabled': true, 'alt-speed-time-begin': 540, 'alt-speed-time-end': 1020, 'alt-speed-time-day': MON });
   expect(await turtle()).toBe(false);
   clock.advanceTo(at(7, 8, 59) + 59_000);
@@ -86,40 +87,67 @@ test('alt-speed-* over RPC: applied to the session limits, the schedule switches
   clock.advanceTo(at(7, 9, 0));
   expect(await turtle()).toBe(true);
   expect(limits()).toEqual([30_000, 40_000]);
-  // The user turns it off at 10:00: it stays off until the next edge (17:00 off, so all day).
-  clock.advanceTo(at(7, 10, 0));
+  // The user turns it off at 09:01: it stays off (the next edge is 17:00).
+  clock.advanceTo(at(7, 9, 1));
   await rpc('session-set', { 'alt-speed-enabled': false });
-  clock.advanceTo(at(7, 16, 59));
+  clock.advanceTo(at(7, 9, 4));
   expect(await turtle()).toBe(false);
   expect(limits()).toEqual([100_000, 500_000]);
-  // On by hand in the evening: the schedule's next edge (Monday 09:00) is a week away; it holds.
-  clock.advanceTo(at(7, 20, 0));
-  await rpc('session-set', { 'alt-speed-enabled': true });
-  clock.advanceTo(at(8, 9, 30)); // Tuesday: not a chosen day, no edge
-  expect(await turtle()).toBe(true);
-  await rpc('session-set', { 'alt-speed-enabled': false });
-  clock.advanceTo(at(14, 9, 0)); // next Monday 09:00
-  expect(await turtle()).toBe(true);
-  clock.advanceTo(at(14, 17, 0));
-  expect(await turtle()).toBe(false);
-  expect(limits()).toEqual([100_000, 500_000]);
-  expect(log.filter((l) => l.startsWith('turtle'))).toEqual(['turtle on by the schedule', 'turtle on by the schedule', 'turtle off by the schedule']);
+  expect(log.filter((l) => l.startsWith('turtle'))).toEqual(['turtle on by the schedule']);
 
-  // Changing the schedule applies its answer at once: 16:00-18:00 every day, now 17:00 Monday.
-  await rpc('session-set', { 'alt-speed-time-begin': 960, 'alt-speed-time-end': 1080, 'alt-speed-time-day': 127 });
+  // Changing the schedule applies its answer at once: 09:00-09:10 every day, now 09:04.
+  await rpc('session-set', { 'alt-speed-time-begin': 540, 'alt-speed-time-end': 550, 'alt-speed-time-day': 127 });
   expect(await turtle()).toBe(true);
   await first.stop();
 
-  // Kept across a restart (session.json), the schedule deciding at start: 17:30, on.
+  // Kept across a restart (session.json), the schedule deciding at start: 09:06, on; 09:10, off.
   const state = JSON.parse(readFileSync(join(dir, 'state', 'session.json'), 'utf8')) as Record<string, unknown>;
-  expect(state).toMatchObject({ altSpeedUp: 30, altSpeedDown: 40, altSpeedTimeEnabled: true, altSpeedTimeBegin: 960, altSpeedTimeEnd: 1080, altSpeedTimeDay: 127 });
-  clock.advanceTo(at(14, 17, 30));
+  expect(state).toMatchObject({ altSpeedUp: 30, altSpeedDown: 40, altSpeedTimeEnabled: true, altSpeedTimeBegin: 540, altSpeedTimeEnd: 550, altSpeedTimeDay: 127 });
+  clock.advanceTo(at(7, 9, 6));
   const second = await startDaemon(config, { log: () => undefined, clock });
   daemons.push(second);
   const rpc2 = rpcClient(second.server.port);
-  expect((await rpc2('session-get')).arguments).toMatchObject({ 'alt-speed-up': 30, 'alt-speed-down': 40, 'alt-speed-enabled': true, 'alt-speed-time-enabled': true, 'alt-speed-time-begin': 960, 'alt-speed-time-end': 1080, 'alt-speed-time-day': 127 });
+  expect((await rpc2('session-get')).arguments).toMatchObject({ 'alt-speed-up': 30, 'alt-speed-down': 40, 'alt-speed-enabled': true, 'alt-speed-time-enabled': true, 'alt-speed-time-begin': 540, 'alt-speed-time-end': 550, 'alt-speed-time-day': 127 });
   expect([second.daemon.session.uploadLimiter.rate, second.daemon.session.downloadLimiter.rate]).toEqual([30_000, 40_000]);
-  clock.advanceTo(at(14, 18, 0));
+  clock.advanceTo(at(7, 9, 10));
   expect((await rpc2('session-get', { fields: ['alt-speed-enabled'] })).arguments['alt-speed-enabled']).toBe(false);
   expect([second.daemon.session.uploadLimiter.rate, second.daemon.session.downloadLimiter.rate]).toEqual([100_000, 500_000]);
+});
+
+test('TurtleSchedule over a week: it switches at its edges only, a toggle by hand holds until the next one', () => {
+  const clock = new ManualClock(at(7, 8, 58)); // Monday 08:58
+  const settings: AltSpeedSettings = { ...ALT_SPEED_DEFAULTS, altSpeedTimeEnabled: true, altSpeedTimeBegin: 540, altSpeedTimeEnd: 1020, altSpeedTimeDay: MON };
+  const turns: string[] = [];
+  const schedule = new TurtleSchedule(clock, () => settings, (on) => {
+    turns.push(`${new Date(clock.now()).getDate()} ${new Date(clock.now()).getHours()}:${String(new Date(clock.now()).getMinutes()).padStart(2, '0')} ${on ? 'on' : 'off'}`);
+    settings.altSpeedEnabled = on;
+  });
+  const byHand = (on: boolean): void => void (settings.altSpeedEnabled = on);
+  schedule.poke();
+  expect(settings.altSpeedEnabled).toBe(false);
+  clock.advanceTo(at(7, 9, 0));
+  expect(settings.altSpeedEnabled).toBe(true);
+  // Off by hand at 10:00: off until the next edge (17:00 says off: no change, so all day).
+  clock.advanceTo(at(7, 10, 0));
+  byHand(false);
+  clock.advanceTo(at(7, 16, 59));
+  expect(settings.altSpeedEnabled).toBe(false);
+  // On by hand in the evening: the next edge is next Monday 09:00; Tuesday is not a chosen day.
+  clock.advanceTo(at(7, 20, 0));
+  byHand(true);
+  clock.advanceTo(at(8, 9, 30));
+  expect(settings.altSpeedEnabled).toBe(true);
+  byHand(false);
+  clock.advanceTo(at(14, 9, 0));
+  expect(settings.altSpeedEnabled).toBe(true);
+  clock.advanceTo(at(14, 17, 0));
+  expect(settings.altSpeedEnabled).toBe(false);
+  expect(turns).toEqual(['7 9:00 on', '14 9:00 on', '14 17:00 off']);
+  // One timer at a time, none once closed; a schedule turned off arms none.
+  expect(clock.pendingTimers).toBe(1);
+  schedule.close();
+  expect(clock.pendingTimers).toBe(0);
+  settings.altSpeedTimeEnabled = false;
+  schedule.poke();
+  expect(clock.pendingTimers).toBe(0);
 });

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '@mainline/rate';
+import { systemClock, type Clock, type TimerHandle } from '@mainline/rate';
 import { DaemonError } from './errors.js';
 
 /**
@@ -41,6 +41,14 @@ export const ALT_SPEED_RPC_NAMES: Readonly<Record<keyof AltSpeedSettings, string
 
 export const ALT_SPEED_KEYS = Object.keys(ALT_SPEED_DEFAULTS) as (keyof AltSpeedSettings)[];
 const SCHEDULE_KEYS: readonly (keyof AltSpeedSettings)[] = ['altSpeedTimeEnabled', 'altSpeedTimeBegin', 'altSpeedTimeEnd', 'altSpeedTimeDay'];
+
+/**
+ * The schedule's default clock: Node's timers, and the wall clock for the time (the schedule's
+ * minutes are local wall time; a monotonic clock started before the machine's clock was set, as
+ * on a board without a battery-backed clock, would be hours off for good). It may step back when
+ * the wall clock is set: each check reads it afresh, so the schedule follows within a minute.
+ */
+export const wallClock: Clock = { ...systemClock, now: () => Date.now() };
 
 const MINUTES_PER_DAY = 24 * 60;
 const MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY;

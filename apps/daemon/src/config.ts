@@ -64,6 +64,14 @@ export interface DaemonConfig extends AltSpeedSettings {
    * TRANSMISSION_WEB_HOME).
    */
   webHome?: string;
+  /**
+   * The DHT (BEP 5): find peers of non-private torrents, and trackerless magnets, through it
+   * (Transmission's `dht-enabled`). Off by default here, unlike Transmission: turn it on in the
+   * config file or with session-set. Its node table is `dht.dat` in the state directory.
+   */
+  dhtEnabled: boolean;
+  /** DHT bootstrap nodes, `host:port` (default: the public routers). */
+  dhtBootstrap?: string[];
 }
 
 export class ConfigError extends Error {
@@ -97,6 +105,7 @@ export function defaultConfig(): DaemonConfig {
     checkFreeSpace: true,
     lpdEnabled: false,
     ...ALT_SPEED_DEFAULTS,
+    dhtEnabled: false,
   };
 }
 
@@ -132,6 +141,8 @@ const FIELDS: Record<keyof DaemonConfig, [Check, string]> = {
   lpdEnabled: [isBool, 'true or false'],
   webHome: [isString, 'a path'],
   ...altSpeedChecks(),
+  dhtEnabled: [isBool, 'true or false'],
+  dhtBootstrap: [(v) => Array.isArray(v) && v.every((x) => typeof x === 'string' && /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(x)), 'a list of host:port'],
 };
 
 function altSpeedChecks(): Record<keyof AltSpeedSettings, [Check, string]> {

@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '@mainline/rate';
 import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
 import { moveTorrentData } from '@mainline/storage';
 import { Accounting, type TrafficStats } from './accounting.js';
-import { ALT_SPEED_KEYS, TurtleSchedule, type AltSpeedSettings } from './alt-speed.js';
+import { ALT_SPEED_KEYS, TurtleSchedule, wallClock, type AltSpeedSettings } from './alt-speed.js';
 import type { DaemonConfig } from './config.js';
 import { isDone, magnetFetching, noteHave, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 import { DaemonError } from './errors.js';
@@ -42,6 +42,8 @@ export interface SessionSettings extends Partial<AltSpeedSettings> {
   lpdEnabled?: boolean;
   seedRatioLimit?: number;
   seedRatioLimited?: boolean;
+  /** The DHT on or off (switched at once; its table is saved when it stops). */
+  dhtEnabled?: boolean;
 }
 
 export interface DaemonOptions {
@@ -53,7 +55,10 @@ export interface DaemonOptions {
   pinned?: readonly (keyof DaemonConfig)[];
   /** Where log lines go (default: stderr). */
   log?: (line: string) => void;
-  /** Where time comes from (default: the system clock); the session runs on it too. */
+  /**
+   * Where time comes from (default: the system clock); the session runs on it too, and so does
+   * the turtle schedule (by default on wallClock: its minutes are local wall time).
+   */
   clock?: Clock;
   /**
    * Passed to the session: tests give in-memory transports and no UDP, or LSD's interfaces
@@ -65,6 +70,9 @@ export interface DaemonOptions {
 export { DaemonError };
 
 const KB = 1000;
+/** Transmission scrapes every 30 minutes, the first shortly after a start. */
+const SCRAPE_INTERVAL_S = 30 * 60;
+const SCRAPE_AFTER_START_S = 2;
 
 /**
  * mainlined's core: one Session and the torrents in it, each persisted in the state directory
@@ -118,8 +126,10 @@ export class Daemon {
       maxConnections: this.config.peerLimitGlobal,
       stateDir: this.state.resumeDir,
       lsd: this.config.lpdEnabled ? (options.session?.lsd ?? true) : false,
+      // The node table beside the torrents' state, not among the resume records.
+      dht: { enabled: this.config.dhtEnabled, stateDir: this.config.stateDir, ...(this.config.dhtBootstrap ? { bootstrap: this.config.dhtBootstrap } : {}) },
     });
-    this.#turtle = new TurtleSchedule(this.clock, () => this.config, (on) => {
+    this.#turtle = new TurtleSchedule(options.clock ?? wallClock, () => this.config, (on) => {
       this.#log(`turtle ${on ? 'on' : 'off'} by the schedule`);
       this.setSessionSettings({ altSpeedEnabled: on });
       this.saveSessionSettings().catch((err: unknown) => this.#log(`cannot save the session settings: ${(err as Error).message}`));
@@ -158,7 +168,7 @@ export class Daemon {
     this.#accounting.load(record);
     this.prefs = loadPrefs(defaultPrefs(this.config.downloadDir), record.prefs);
     const saved: SessionSettings = {};
-    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited', ...ALT_SPEED_KEYS] as const) {
+    for (const k of ['speedLimitUp', 'speedLimitUpEnabled', 'speedLimitDown', 'speedLimitDownEnabled', 'downloadDir', 'lpdEnabled', 'seedRatioLimit', 'seedRatioLimited', 'dhtEnabled', ...ALT_SPEED_KEYS] as const) {
       if (record[k] !== undefined && !this.#pinned.has(k)) Object.assign(saved, { [k]: record[k] });
     }
     this.setSessionSettings(saved);
@@ -166,9 +176,10 @@ export class Daemon {
     this.#turtle.poke();
     await this.session.listen();
     const records = await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`));
-    // Queue order as saved (records without a place go last, in the order they load).
-    records.sort((a, b) => (a.record.queuePosition ?? Infinity) - (b.record.queuePosition ?? Infinity));
-    records.forEach((r, i) => (r.record.queuePosition = i));
+    // Ids follow the order of adding; queue places as saved (without one: last, in that order).
+    [...records]
+      .sort((a, b) => (a.record.queuePosition ?? Infinity) - (b.record.queuePosition ?? Infinity))
+      .forEach((r, i) => (r.record.queuePosition = i));
     for (const { record, bytes } of records) {
       try {
         if (bytes) await this.#open(bytes, record);
@@ -347,6 +358,9 @@ export class Daemon {
       uploadLimit: this.#limit(record.uploadLimit, record.uploadLimited),
       downloadLimit: this.#limit(record.downloadLimit, record.downloadLimited),
       maxPeers: record.peerLimit ?? this.prefs.peerLimitPerTorrent,
+      ...(record.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
+      ...(record.trackers ? { trackers: record.trackers } : {}),
+      ...(record.filePaths ? { filePaths: record.filePaths } : {}),
       ...(record.ignoreFreeSpace || !this.config.checkFreeSpace ? { ignoreFreeSpace: true } : {}),
     };
   }
@@ -355,19 +369,28 @@ export class Daemon {
     const meta = parsed ?? parseTorrent(bytes);
     if (meta.infoHash !== record.infoHash) throw new DaemonError('the .torrent does not match its record');
     if (record.priorities.length !== meta.files.length) record.priorities = meta.files.map(() => 'normal');
+    if (record.filePaths && record.filePaths.length !== meta.files.length) delete record.filePaths;
     const torrent = await this.session.add(meta, this.#torrentOptions(record));
     return this.#wire(torrent, meta, bytes, record, this.#registry.allocate());
   }
 
   /** Lists a torrent under `id` and follows its events; starts it unless the record says stopped. */
   #wire(torrent: Torrent, meta: Metainfo, bytes: Uint8Array, record: TorrentRecord, id: number): Entry {
-    const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false, queued: false, moving: false };
+    const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false, queued: false, moving: false, nextScrapeAt: 0, scraping: false };
     this.#registry.set(entry);
     // When the data is opened the totals include earlier sessions (from the resume record): this
     // session's traffic counts from there. The state changes right after opening, before any data.
+    let previous = torrent.state;
     torrent.on('state', (st) => {
       if (st === 'checking') entry.verifyQueued = false;
       if (st === 'downloading' || st === 'seeding') this.#accounting.baseline(entry.id, torrent);
+      // Found complete by a check (not by downloading: 'done' handles that): out of the incomplete dir too.
+      if (st === 'seeding' && previous === 'checking' && entry.record.dataDir !== undefined && !entry.moving) {
+        void Promise.resolve()
+          .then(() => this.#moveData(entry))
+          .catch((err: unknown) => this.#log(`#${entry.id} ${meta.name}: cannot move the data to ${entry.record.downloadDir}: ${(err as Error).message}`));
+      }
+      previous = st;
     });
     torrent.on('error', (e) => this.#log(`#${entry.id} ${meta.name}: ${e.message}`));
     torrent.on('done', () => {
@@ -469,7 +492,7 @@ export class Daemon {
       await entry.torrent.pause();
       await entry.torrent.saveResume();
       await this.session.remove(entry.meta.infoHash);
-      const top = entry.meta.files.length === 1 && entry.meta.files[0]!.path.length === 1 ? entry.meta.files[0]!.path[0]! : entry.meta.name;
+      const top = (entry.record.filePaths?.[0] ?? entry.meta.files[0]!.path)[0]!;
       await mkdir(to, { recursive: true });
       await rename(join(from, top), join(to, top));
       const record: TorrentRecord = { ...entry.record };
@@ -511,6 +534,15 @@ export class Daemon {
     );
   }
 
+  /** Scrapes a running torrent's trackers (Transmission: every 30 min, the first soon after the start). */
+  #scrape(e: Entry, now: number): void {
+    e.scraping = true;
+    void e.torrent.scrape().finally(() => {
+      e.scraping = false;
+      e.nextScrapeAt = now + SCRAPE_INTERVAL_S;
+    });
+  }
+
   /** Transmission's seeding limits: ratio and idle time, each the session's, the torrent's own or none. */
   #checkSeedLimits(e: Entry, now: number): void {
     if (e.torrent.state !== 'seeding' || e.record.paused) return;
@@ -534,6 +566,7 @@ export class Daemon {
     entry.startDate = this.nowSeconds();
     // As Transmission: starting counts as activity (a UI shows "Last activity" from it, not 1970).
     entry.activityDate = entry.startDate;
+    entry.nextScrapeAt = entry.startDate + SCRAPE_AFTER_START_S;
     entry.finished = false;
     const insist = entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {};
     entry.torrent.resume(insist).catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
@@ -638,16 +671,68 @@ export class Daemon {
     this.#runQueue();
   }
 
-  /** Labels, seeding limits, peer limit (torrent-set); a running torrent restarts to take a new peer limit. */
-  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number }): Promise<void> {
+  /**
+   * Labels, seeding limits, peer limit, session-limits honoring, trackers (torrent-set). What the
+   * session fixes when a torrent is added (peer limit, limiters, trackers) is applied by closing
+   * and adding the torrent again, resuming from its resume record.
+   */
+  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number; honorsSessionLimits?: boolean; trackers?: string[][] }): Promise<void> {
     const entry = this.#current(given);
     const r = entry.record;
     if (o.labels !== undefined) r.labels = [...o.labels];
     for (const k of ['seedRatioMode', 'seedRatioLimit', 'seedIdleMode', 'seedIdleLimit'] as const) if (o[k] !== undefined) Object.assign(r, { [k]: o[k] });
-    const newPeerLimit = o.peerLimit !== undefined && o.peerLimit !== (r.peerLimit ?? this.prefs.peerLimitPerTorrent);
-    if (o.peerLimit !== undefined) r.peerLimit = o.peerLimit;
+    let reopen = false;
+    if (o.peerLimit !== undefined && o.peerLimit !== (r.peerLimit ?? this.prefs.peerLimitPerTorrent)) {
+      r.peerLimit = o.peerLimit;
+      reopen = true;
+    }
+    if (o.honorsSessionLimits !== undefined && o.honorsSessionLimits !== (r.honorsSessionLimits ?? true)) {
+      if (o.honorsSessionLimits) delete r.honorsSessionLimits;
+      else r.honorsSessionLimits = false;
+      reopen = true;
+    }
+    if (o.trackers !== undefined) {
+      if (entry.kind === 'magnet') throw new DaemonError(`#${entry.id} has no metadata yet: change its trackers once it is here`);
+      r.trackers = o.trackers.map((t) => [...t]);
+      reopen = true;
+    }
     await this.state.saveRecord(r);
-    if (entry.kind === 'torrent' && newPeerLimit) await this.#reopen(entry);
+    if (entry.kind === 'torrent' && reopen) await this.#reopen(entry);
+  }
+
+  /**
+   * Transmission's torrent-rename-path: the file or folder `path` (as torrent-get's file names
+   * show it, e.g. `name/sub`) gets the last component `name`, on disk when it is there and in the
+   * torrent's file list; renaming the top item renames the torrent. The torrent reopens on the new
+   * paths (its resume record still holds: a rename keeps sizes and times).
+   */
+  async renamePath(given: AnyEntry, path: string, name: string): Promise<{ path: string; name: string; id: number }> {
+    const entry = this.#current(given);
+    if (entry.kind !== 'torrent') throw new DaemonError(`#${entry.id} has no file list until its metadata is here`);
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw new DaemonError(`torrent-rename-path: "${name}" is not a file name`);
+    const from = path.split('/').filter((c) => c !== '');
+    const paths = entry.record.filePaths ?? entry.meta.files.map((f) => [...f.path]);
+    const under = (p: readonly string[]): boolean => from.length <= p.length && from.every((c, i) => p[i] === c);
+    if (from.length === 0 || !paths.some(under)) throw new DaemonError(`torrent-rename-path: the torrent has no file or folder "${path}"`);
+    const to = [...from.slice(0, -1), name];
+    const renamed = paths.map((p) => (under(p) ? [...to, ...p.slice(from.length)] : p));
+    if (from.join('/') !== to.join('/') && paths.some((p) => to.every((c, i) => p[i] === c) && !under(p))) throw new DaemonError(`torrent-rename-path: "${to.join('/')}" is already in the torrent`);
+    const dir = entry.record.dataDir ?? entry.record.downloadDir;
+    const running = !entry.record.paused && !entry.queued;
+    await entry.torrent.pause();
+    await entry.torrent.saveResume();
+    try {
+      await rename(join(dir, ...from), join(dir, ...to));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // nothing on disk yet: only the names change
+    }
+    entry.record.filePaths = renamed;
+    if (from.length === 1) entry.record.name = name;
+    await this.state.saveRecord(entry.record);
+    entry.queued = false;
+    entry.record.paused = !running;
+    await this.#reopen(entry);
+    return { path, name, id: entry.id };
   }
 
   /** Closes a torrent in the session and adds it again from its record (to take options fixed at adding). */
@@ -767,22 +852,18 @@ export class Daemon {
       // Opens or closes the LSD sockets; its outcome is the session's lsdStatus().
       void this.session.setLsd(s.lpdEnabled).catch(() => undefined);
     }
+    if (s.dhtEnabled !== undefined && s.dhtEnabled !== c.dhtEnabled) {
+      c.dhtEnabled = s.dhtEnabled;
+      this.session.setDht(s.dhtEnabled).catch((err: unknown) => this.#log(`DHT: ${(err as Error).message}`));
+    }
     for (const k of ALT_SPEED_KEYS) if (s[k] !== undefined) Object.assign(c, { [k]: s[k] });
     this.session.setLimits(this.#sessionLimits());
     if (TurtleSchedule.touchesSchedule(s)) this.#turtle.poke();
   }
 
-  /**
-   * DHT on or off. The session has no DHT yet: `dht-enabled` stays false and asking for it is an
-   * error naming it. Wiring the DHT means: this getter reads the session's state, checkDht
-   * switches it (as setSessionSettings does for LSD), and the session record keeps it.
-   */
+  /** DHT on or off (session-get's dht-enabled). */
   get dhtEnabled(): boolean {
-    return false;
-  }
-
-  checkDht(enabled: boolean): void {
-    if (enabled) throw new DaemonError('argument "dht-enabled" cannot be true: the DHT is not supported yet');
+    return this.config.dhtEnabled;
   }
 
   /** session-set's settings of prefs.ts; the queue runs again at once (a bigger queue starts torrents). */
@@ -816,6 +897,7 @@ export class Daemon {
       seedRatioLimit: c.seedRatioLimit,
       seedRatioLimited: c.seedRatioLimited,
       prefs: { ...this.prefs },
+      dhtEnabled: c.dhtEnabled,
     };
   }
 
@@ -835,6 +917,7 @@ export class Daemon {
       if (s.downloadRate >= 1 || s.uploadRate >= 1) e.activityDate = now;
       this.#accounting.count(e.id, e.torrent);
       this.#checkSeedLimits(e, now);
+      if ((s.state === 'downloading' || s.state === 'seeding') && !e.scraping && now >= e.nextScrapeAt && e.meta.trackers.length > 0) this.#scrape(e, now);
     }
     this.#runQueue();
     this.#persistence.tick(entries);

@@ -131,3 +131,18 @@ test('a failed resume write shows as the torrent\'s error 3 and errorString, and
   await poll(async () => ((await get(rpc, id, ['error'])).error === 0 ? true : undefined), 15_000, () => 'the warning to clear');
   expect(await get(rpc, id, ['errorString'])).toEqual({ errorString: '' });
 });
+
+test('remove with data after a restart (data not open): empty files and the directories that held them go too', async () => {
+  const dir = makeTempDir('daemon-delete-closed');
+  const p = await makePayload(join(dir, 'src'), { name: 'multi', files: [{ path: 'a.bin', size: 70_000 }, { path: 'sub/deeper/zero', size: 0 }, { path: 'z0', size: 0 }] });
+  const t = makeTorrent(p.path, { pieceLength: 32768 });
+  const config = { stateDir: join(dir, 'state') };
+  let { rpc, running } = await daemon(dir, config);
+  const id = ((await rpc('torrent-add', { metainfo: Buffer.from(t.bytes).toString('base64') })).arguments['torrent-added'] as { id: number }).id;
+  await poll(() => existsSync(join(dir, 'dl', 'multi', 'sub', 'deeper', 'zero')) || undefined, 15_000, () => 'the files to be created');
+  expect((await rpc('torrent-stop', { ids: [id] })).result).toBe('success');
+  await running.stop();
+  ({ rpc, running } = await daemon(dir, config));
+  expect((await rpc('torrent-remove', { ids: [1], 'delete-local-data': true })).result).toBe('success');
+  expect(readdirSync(join(dir, 'dl'))).toEqual([]);
+});

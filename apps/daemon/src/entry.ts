@@ -24,6 +24,9 @@ export interface Entry {
   queued: boolean;
   /** Its data is being moved from the incomplete dir to the download dir. */
   moving: boolean;
+  /** Unix seconds of the next scrape of its trackers, and whether one is in flight. */
+  nextScrapeAt: number;
+  scraping: boolean;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { formatMagnet } from '@mainline/metainfo';
-import { clientName, type MagnetStats, type PeerSource, type TorrentStats } from '@mainline/session';
+import { clientName, PEER_SOURCES, type MagnetStats, type PeerSource, type TorrentStats, type TrackerInfo } from '@mainline/session';
 import { isDone, magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 
 /** Transmission's torrent status numbers (rpc-spec §3.3). */
@@ -19,6 +19,8 @@ type Peer = Entry['torrent']['peers'][number];
 interface Ctx {
   e: Entry;
   s: TorrentStats;
+  /** Unix seconds on the daemon's clock. */
+  now: number;
   /** Verified bytes: live when the data is open, else the last saved count. */
   have: number;
   sizeWhenDone: number;
@@ -42,20 +44,26 @@ function pieceSize(e: Entry, i: number): number {
  * percentDone = haveValid / sizeWhenDone. With the data not open (a stopped torrent after a
  * restart) the counts saved in the record stand in.
  */
-function context(e: Entry): Ctx {
+function context(e: Entry, now: number): Ctx {
   const s = e.torrent.stats();
   const total = e.meta.totalLength;
   let have: number;
   let leftUntilDone: number;
-  if (e.torrent.store) {
+  if (s.state === 'checking') {
+    // During a verify Transmission counts what is verified so far against the wanted size.
+    have = s.haveBytes;
+    leftUntilDone = Math.max(0, s.wantedLength - s.haveBytes);
+  } else if (e.torrent.store) {
     have = s.haveBytes;
     leftUntilDone = s.wantedLeft;
   } else {
     have = Math.min(e.record.haveBytes, total);
     leftUntilDone = have >= total ? 0 : Math.min(e.record.leftUntilDone ?? s.wantedLeft, total - have);
   }
-  return { e, s, have, sizeWhenDone: Math.min(total, have + leftUntilDone), leftUntilDone };
+  return { e, s, now, have, sizeWhenDone: Math.min(total, have + leftUntilDone), leftUntilDone };
 }
+
+const NO_PEERS: Readonly<Record<PeerSource, number>> = Object.fromEntries(PEER_SOURCES.map((k) => [k, 0])) as Record<PeerSource, number>;
 
 /**
  * Transmission's peersFrom: the connected peers by the source that first told of them (its
@@ -64,7 +72,7 @@ function context(e: Entry): Ctx {
  * us, and are counted with the tracker's. `fromLtep` (a BEP 10 handshake's listen port) is not a
  * source of ours yet, so it stays 0.
  */
-export function peersFrom(connected: Readonly<Record<PeerSource, number>>): Record<string, number> {
+export function peersFrom(connected: Readonly<Record<PeerSource, number>> = NO_PEERS): Record<string, number> {
   return {
     fromCache: connected.resume,
     fromDht: connected.dht,
@@ -100,29 +108,43 @@ const rate = (r: number): number => Math.max(0, Math.round(r));
 const sending = (p: Peer): boolean => p.downloadRate() >= 1;
 const getting = (p: Peer): boolean => p.uploadRate() >= 1;
 
-function peerInfo(p: Peer, pieceCount: number): Record<string, unknown> {
-  const downloading = sending(p);
-  const uploading = getting(p);
-  // Transmission's flag letters: D downloading, U uploading, d/u interested, K/? choked, I incoming.
+/**
+ * One peer as Transmission's tr_peer_stat. "Client" is us: clientIsChoked = they choke us,
+ * peerIsChoked = we choke them. isDownloadingFrom / isUploadingTo are Transmission's "active"
+ * states (interested and unchoked), not rates; flagStr follows libtransmission's order and rules:
+ * T uTP, D downloading (else d: we are interested), U uploading (else u: they are interested),
+ * K they unchoked us but we are not interested, ? we unchoked them but they are not interested,
+ * H / X a peer the DHT / PEX told of, I incoming. (O optimistic and E encrypted do not occur yet.)
+ */
+function peerInfo(p: Peer, pieceCount: number, source: PeerSource | undefined): Record<string, unknown> {
+  const clientIsChoked = p.peerChoking;
+  const clientIsInterested = p.amInterested;
+  const peerIsChoked = p.amChoking;
+  const peerIsInterested = p.peerInterested;
+  const downloadingFrom = clientIsInterested && !clientIsChoked;
+  const uploadingTo = peerIsInterested && !peerIsChoked;
   let flags = '';
-  if (downloading) flags += 'D';
-  else if (p.amInterested) flags += 'd';
-  if (uploading) flags += 'U';
-  else if (p.peerInterested) flags += 'u';
-  if (!p.amChoking && !p.peerInterested) flags += 'K';
-  if (!p.peerChoking && !p.amInterested) flags += '?';
+  if (p.transport === 'utp') flags += 'T';
+  if (downloadingFrom) flags += 'D';
+  else if (clientIsInterested) flags += 'd';
+  if (uploadingTo) flags += 'U';
+  else if (peerIsInterested) flags += 'u';
+  if (!clientIsChoked && !clientIsInterested) flags += 'K';
+  if (!peerIsChoked && !peerIsInterested) flags += '?';
+  if (source === 'dht') flags += 'H';
+  else if (source === 'pex') flags += 'X';
   if (p.incoming) flags += 'I';
   return {
     address: p.remoteAddress,
     port: p.remotePort,
     clientName: clientName(p.peerId),
-    clientIsChoked: p.amChoking,
-    clientIsInterested: p.amInterested,
-    peerIsChoked: p.peerChoking,
-    peerIsInterested: p.peerInterested,
+    clientIsChoked,
+    clientIsInterested,
+    peerIsChoked,
+    peerIsInterested,
     flagStr: flags,
-    isDownloadingFrom: downloading,
-    isUploadingTo: uploading,
+    isDownloadingFrom: downloadingFrom,
+    isUploadingTo: uploadingTo,
     isEncrypted: false,
     isIncoming: p.incoming,
     isUTP: p.transport === 'utp',
@@ -135,7 +157,7 @@ function peerInfo(p: Peer, pieceCount: number): Record<string, unknown> {
 function fileProgress(c: Ctx): { bytesCompleted: number; length: number; name: string }[] {
   const { e, have } = c;
   const m = e.meta;
-  return m.files.map((f) => {
+  return m.files.map((f, index) => {
     let done = 0;
     if (f.length > 0) {
       const first = Math.floor(f.offset / m.pieceLength);
@@ -147,7 +169,7 @@ function fileProgress(c: Ctx): { bytesCompleted: number; length: number; name: s
         done += end - start;
       }
     }
-    return { bytesCompleted: done, length: f.length, name: f.path.join('/') };
+    return { bytesCompleted: done, length: f.length, name: (e.record.filePaths?.[index] ?? f.path).join('/') };
   });
 }
 
@@ -161,17 +183,40 @@ function trackerList(tiers: readonly (readonly string[])[]): { announce: string;
   return out;
 }
 
-/** What trackerStats shows: the tiers, whether announcing, and the first tracker's last answer. */
+/**
+ * Transmission's TR_STAT_TRACKER_ERROR: a tracker answered with a failure reason. A tracker that
+ * cannot be reached is no torrent error there (trackerStats' lastAnnounceResult says it).
+ */
+function trackerRefusal(trackers: readonly TrackerInfo[]): string | undefined {
+  return trackers.find((t) => t.state === 'failed' && t.errorCode === 'REJECTED')?.error;
+}
+
+/** What trackerStats shows: the tiers, each tracker's report from the session, and the schedule. */
 interface Announcing {
   tiers: readonly (readonly string[])[];
   running: boolean;
-  trackerError: string | undefined;
-  trackerPeers: number;
+  trackers: readonly TrackerInfo[];
+  /** Seconds until the next announce, from the session. */
+  nextAnnounceIn: number | undefined;
+  /** Unix seconds of the next scrape; whether one is in flight. */
+  nextScrapeAt: number;
+  scraping: boolean;
+  now: number;
 }
 
+/** Transmission's tr_tracker_state: inactive, waiting, queued, active. */
+const TRACKER = { INACTIVE: 0, WAITING: 1, ACTIVE: 3 } as const;
+const TIMED_OUT = /timed? ?out|TIMEOUT/i;
+
+/**
+ * Transmission's tr_tracker_stat for each tracker: one per tier is current (the one that last
+ * answered, else the first), the others are backups; times are Unix seconds, counts -1 unknown.
+ */
 function trackerStats(c: Announcing): Record<string, unknown>[] {
-  const running = c.running;
-  return trackerList(c.tiers).map((t, i) => {
+  const info = new Map(c.trackers.map((t) => [t.url, t]));
+  const at = (ago: number | undefined): number => (ago === undefined ? 0 : Math.round(c.now - ago));
+  const current = new Set(c.tiers.map((urls) => urls.find((u) => info.get(u)?.state === 'working' || info.get(u)?.state === 'announcing') ?? urls[0]));
+  return trackerList(c.tiers).map((t) => {
     let host = t.announce;
     try {
       const u = new URL(t.announce);
@@ -179,32 +224,39 @@ function trackerStats(c: Announcing): Record<string, unknown>[] {
     } catch {
       // keep the raw text
     }
-    const failed = i === 0 && c.trackerError !== undefined;
+    const r = info.get(t.announce);
+    const scrape = r?.scrape;
+    const scraped = scrape !== undefined && !('error' in scrape) ? scrape : undefined;
+    const announced = r !== undefined && (r.lastAnnounceAgo !== undefined || r.state === 'failed');
+    const succeeded = r?.state === 'working' || (r?.state === 'announcing' && r.error === undefined && r.lastAnnounceAgo !== undefined);
+    const isCurrent = current.has(t.announce);
+    const waiting = c.running && isCurrent;
     return {
       ...t,
       host,
       sitename: host,
-      announceState: running ? 1 : 0,
-      downloadCount: -1,
-      hasAnnounced: running && i === 0,
-      hasScraped: false,
-      isBackup: false,
-      lastAnnouncePeerCount: i === 0 ? c.trackerPeers : 0,
-      lastAnnounceResult: failed ? c.trackerError : running && i === 0 ? 'Success' : '',
-      lastAnnounceStartTime: 0,
-      lastAnnounceSucceeded: running && i === 0 && !failed,
-      lastAnnounceTime: 0,
-      lastAnnounceTimedOut: false,
-      lastScrapeResult: '',
-      lastScrapeStartTime: 0,
-      lastScrapeSucceeded: false,
-      lastScrapeTime: 0,
-      lastScrapeTimedOut: false,
-      leecherCount: -1,
-      nextAnnounceTime: 0,
-      nextScrapeTime: 0,
-      scrapeState: 0,
-      seederCount: -1,
+      announceState: !waiting ? TRACKER.INACTIVE : r?.state === 'announcing' ? TRACKER.ACTIVE : TRACKER.WAITING,
+      downloadCount: scraped?.downloaded ?? -1,
+      hasAnnounced: announced,
+      hasScraped: scrape !== undefined,
+      isBackup: !isCurrent,
+      lastAnnouncePeerCount: r?.peers ?? 0,
+      lastAnnounceResult: r?.error ?? (announced ? 'Success' : ''),
+      lastAnnounceStartTime: at(r?.lastAnnounceStartAgo),
+      lastAnnounceSucceeded: announced && succeeded,
+      // A failure's time is when its (last) try started.
+      lastAnnounceTime: r?.state === 'failed' ? at(r.lastAnnounceStartAgo) : at(r?.lastAnnounceAgo),
+      lastAnnounceTimedOut: r?.error !== undefined && TIMED_OUT.test(r.error),
+      lastScrapeResult: scrape && 'error' in scrape ? scrape.error : '',
+      lastScrapeStartTime: at(scrape?.startAgo),
+      lastScrapeSucceeded: scraped !== undefined,
+      lastScrapeTime: at(scrape?.ago),
+      lastScrapeTimedOut: scrape !== undefined && 'error' in scrape && scrape.timedOut,
+      leecherCount: scraped?.leechers ?? r?.leechers ?? -1,
+      nextAnnounceTime: waiting && c.nextAnnounceIn !== undefined ? Math.round(c.now + c.nextAnnounceIn) : 0,
+      nextScrapeTime: waiting && !c.scraping ? c.nextScrapeAt : 0,
+      scrapeState: !waiting ? TRACKER.INACTIVE : c.scraping ? TRACKER.ACTIVE : TRACKER.WAITING,
+      seederCount: scraped?.seeders ?? r?.seeders ?? -1,
     };
   });
 }
@@ -233,7 +285,7 @@ const RECORD_FIELDS = {
   etaIdle: () => ETA_NOT_AVAIL,
   hashString: (c: { e: AnyEntry }) => c.e.record.infoHash,
   haveUnchecked: () => 0,
-  honorsSessionLimits: () => true,
+  honorsSessionLimits: (c: { e: AnyEntry }) => c.e.record.honorsSessionLimits !== false,
   id: (c: { e: AnyEntry }) => c.e.id,
   labels: (c: { e: AnyEntry }) => c.e.record.labels ?? [],
   manualAnnounceTime: () => -1,
@@ -262,8 +314,8 @@ export const TORRENT_FIELDS = {
   desiredAvailable: (c) => (c.s.peers > 0 ? c.leftUntilDone : 0),
   downloadedEver: (c) => c.s.downloaded,
   // Transmission's codes: 3 local error (ours, and warnings such as a failed resume write), 2 tracker error.
-  error: (c) => (c.s.error !== undefined || c.s.warning !== undefined ? 3 : c.s.trackerError !== undefined ? 2 : 0),
-  errorString: (c) => c.s.error ?? c.s.warning ?? c.s.trackerError ?? '',
+  error: (c) => (c.s.error !== undefined || c.s.warning !== undefined ? 3 : trackerRefusal(c.s.trackers) !== undefined ? 2 : 0),
+  errorString: (c) => c.s.error ?? c.s.warning ?? trackerRefusal(c.s.trackers) ?? '',
   eta: (c) => {
     if (c.s.state !== 'downloading' || c.leftUntilDone === 0) return ETA_NOT_AVAIL;
     return c.s.eta === undefined || !Number.isFinite(c.s.eta) ? ETA_UNKNOWN : Math.max(0, Math.round(c.s.eta));
@@ -280,11 +332,12 @@ export const TORRENT_FIELDS = {
   isPrivate: (c) => c.e.meta.private,
   isStalled: (c) => c.s.state === 'downloading' && c.s.downloadRate < 1,
   leftUntilDone: (c) => c.leftUntilDone,
-  magnetLink: (c) => magnetLink(c.e.meta.infoHash, c.e.meta.name, c.e.meta.trackers),
+  magnetLink: (c) => magnetLink(c.e.meta.infoHash, c.e.meta.name, c.e.torrent.trackers),
   maxConnectedPeers: (c) => c.e.torrent.stats().peers,
   metadataPercentComplete: () => 1,
-  name: (c) => c.e.meta.name,
-  peers: (c) => c.e.torrent.peers.map((p) => peerInfo(p, c.e.meta.pieceCount)),
+  // The record's: the metainfo's, or what torrent-rename-path made of it.
+  name: (c) => c.e.record.name,
+  peers: (c) => c.e.torrent.peers.map((p) => peerInfo(p, c.e.meta.pieceCount, c.e.torrent.peerList.connectionSource(p.remoteAddress, p.remotePort))),
   peersConnected: (c) => c.s.peers,
   peersFrom: (c) => peersFrom(c.e.torrent.peerList.counts().connected),
   peersGettingFromUs: (c) => c.e.torrent.peers.filter(getting).length,
@@ -295,9 +348,9 @@ export const TORRENT_FIELDS = {
   pieceCount: (c) => c.e.meta.pieceCount,
   pieceSize: (c) => c.e.meta.pieceLength,
   priorities: (c) => c.e.record.priorities.map((p) => PRIORITY_NUMBER[p]),
-  // The swarm's rate meters decay slowly: a finished torrent or one with no peers moves nothing.
-  rateDownload: (c) => (c.s.state === 'downloading' && c.s.peers > 0 ? rate(c.s.downloadRate) : 0),
-  rateUpload: (c) => (c.s.peers > 0 ? rate(c.s.uploadRate) : 0),
+  // The display rates (~2 s window): a limit cut shows within seconds, as in Transmission.
+  rateDownload: (c) => (c.s.state === 'downloading' && c.s.peers > 0 ? rate(c.s.recentDownloadRate) : 0),
+  rateUpload: (c) => (c.s.peers > 0 ? rate(c.s.recentUploadRate) : 0),
   recheckProgress: (c) => (c.s.state === 'checking' ? c.s.checkProgress : 0),
   sizeWhenDone: (c) => c.sizeWhenDone,
   status: (c) => entryStatus(c.e),
@@ -306,7 +359,15 @@ export const TORRENT_FIELDS = {
   trackers: (c) => trackerList(c.e.torrent.trackers),
   trackerList: (c) => c.e.torrent.trackers.map((tier) => tier.join('\n')).join('\n\n'),
   trackerStats: (c) =>
-    trackerStats({ tiers: c.e.torrent.trackers, running: c.s.state === 'downloading' || c.s.state === 'seeding', trackerError: c.s.trackerError, trackerPeers: c.s.trackerPeers }),
+    trackerStats({
+      tiers: c.e.torrent.trackers,
+      running: c.s.state === 'downloading' || c.s.state === 'seeding',
+      trackers: c.s.trackers,
+      nextAnnounceIn: c.s.nextAnnounceIn,
+      nextScrapeAt: c.e.nextScrapeAt,
+      scraping: c.e.scraping,
+      now: c.now,
+    }),
   uploadedEver: (c) => c.s.uploaded,
   uploadRatio: (c) => ratioOf(c.s, c.have),
   wanted: (c) => c.e.record.priorities.map((p) => (p === 'skip' ? 0 : 1)),
@@ -319,6 +380,7 @@ interface MagnetCtx {
   /** The fetch's numbers; undefined while stopped. */
   m: MagnetStats | undefined;
   fetching: boolean;
+  now: number;
 }
 
 const tiersOf = (e: MagnetEntry): string[][] => e.link.trackers.map((t) => [t]);
@@ -335,8 +397,8 @@ const MAGNET_FIELDS: { [K in keyof typeof TORRENT_FIELDS]: (c: MagnetCtx) => unk
   dateCreated: () => 0,
   desiredAvailable: () => 0,
   downloadedEver: () => 0,
-  error: (c) => (c.e.error !== undefined ? 3 : c.m?.trackerError !== undefined ? 2 : 0),
-  errorString: (c) => c.e.error ?? c.m?.trackerError ?? '',
+  error: (c) => (c.e.error !== undefined ? 3 : trackerRefusal(c.m?.trackers ?? []) !== undefined ? 2 : 0),
+  errorString: (c) => c.e.error ?? trackerRefusal(c.m?.trackers ?? []) ?? '',
   // Unknown even when stopped: with nothing left (no size yet) -1 would print as "Done".
   eta: () => ETA_UNKNOWN,
   'file-count': () => 0,
@@ -353,7 +415,8 @@ const MAGNET_FIELDS: { [K in keyof typeof TORRENT_FIELDS]: (c: MagnetCtx) => unk
   name: (c) => c.e.record.name,
   peers: () => [],
   peersConnected: (c) => c.m?.peers ?? 0,
-  peersFrom: (c) => ({ fromCache: 0, fromDht: 0, fromIncoming: 0, fromLpd: 0, fromLtep: 0, fromPex: 0, fromTracker: c.m?.peers ?? 0 }),
+  // The magnet's peer list, which its metadata fetch dials through (and the torrent inherits).
+  peersFrom: (c) => peersFrom(c.e.download?.peerList.counts().connected),
   peersGettingFromUs: () => 0,
   peersSendingToUs: () => 0,
   percentComplete: () => 0,
@@ -371,7 +434,8 @@ const MAGNET_FIELDS: { [K in keyof typeof TORRENT_FIELDS]: (c: MagnetCtx) => unk
   totalSize: () => 0,
   trackers: (c) => trackerList(tiersOf(c.e)),
   trackerList: (c) => c.e.link.trackers.join('\n\n'),
-  trackerStats: (c) => trackerStats({ tiers: tiersOf(c.e), running: c.fetching, trackerError: c.m?.trackerError, trackerPeers: c.m?.trackerPeers ?? 0 }),
+  trackerStats: (c) =>
+    trackerStats({ tiers: tiersOf(c.e), running: c.fetching, trackers: c.m?.trackers ?? [], nextAnnounceIn: c.m?.nextAnnounceIn, nextScrapeAt: 0, scraping: false, now: c.now }),
   uploadedEver: () => 0,
   uploadRatio: () => RATIO_NA,
   wanted: () => [],
@@ -387,15 +451,15 @@ export function entryStatus(e: AnyEntry): number {
   return statusOf(e.torrent.stats());
 }
 
-/** The requested fields of one torrent or magnet (unknown names skipped). */
-export function torrentFields(e: AnyEntry, fields: readonly string[]): Record<string, unknown> {
+/** The requested fields of one torrent or magnet (unknown names skipped), at `now` (Unix seconds). */
+export function torrentFields(e: AnyEntry, fields: readonly string[], now: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const known = fields.filter((f): f is keyof typeof TORRENT_FIELDS => Object.hasOwn(TORRENT_FIELDS, f));
   if (e.kind === 'magnet') {
-    const c: MagnetCtx = { e, m: e.download?.stats(), fetching: magnetFetching(e) };
+    const c: MagnetCtx = { e, m: e.download?.stats(), fetching: magnetFetching(e), now };
     for (const f of known) out[f] = MAGNET_FIELDS[f](c);
   } else {
-    const c = context(e);
+    const c = context(e, now);
     for (const f of known) out[f] = (TORRENT_FIELDS[f] as Getter)(c);
   }
   return out;

@@ -138,6 +138,21 @@ test('while fetching metadata: listed with zero sizes and its peer count; stop c
   const record = (): Row => JSON.parse(readFileSync(join(stateDir, 'torrents', `${hash}.json`), 'utf8')) as Row;
   expect(record()).toMatchObject({ magnet: link, paused: false, name: 'wanted thing' });
 
+  // peersFrom comes from the magnet's peer list: the x.pe peer (counted as a tracker's, as
+  // Transmission has no source for it), and a third client fetching too that dials us.
+  const from = (n: Partial<Record<string, number>>): Record<string, number> => ({ fromCache: 0, fromDht: 0, fromIncoming: 0, fromLpd: 0, fromLtep: 0, fromPex: 0, fromTracker: 0, ...n });
+  expect((await get(rpc, info.id, ['peersFrom']))!.peersFrom).toEqual(from({ fromTracker: 1 }));
+  const third = await loopbackSession();
+  const thirdFetch = third.addMagnet(formatMagnet({ infoHash: hash, peers: [{ ip: '127.0.0.1', port: first.running.daemon.session.port }] }), { savePath: join(dir, 'third') });
+  await poll(
+    async () => JSON.stringify((await get(rpc, info.id, ['peersFrom']))!.peersFrom) === JSON.stringify(from({ fromTracker: 1, fromIncoming: 1 })),
+    8_000,
+    () => 'the third client to be counted as incoming',
+    50,
+  );
+  await thirdFetch.cancel();
+  await poll(async () => (await get(rpc, info.id, ['peersConnected']))!.peersConnected === 1, 8_000, () => 'the third client gone', 50);
+
   // Stop cancels the fetch (its connection goes); start fetches again.
   expect((await rpc('torrent-stop', { ids: [info.id] })).result).toBe('success');
   expect(await connected(0)).toMatchObject({ status: 0, eta: -2, peersConnected: 0 });

@@ -1,7 +1,7 @@
 // Every session-set / torrent-set argument of the RPC spec either does what Transmission does
 // (session-get / torrent-get reads it back and the daemon acts on it) or is refused with an error
 // result that names it: nothing is accepted and ignored.
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, makePayload, makeTempDir, makeTorrent, poll, removeTempDir, type MadeTorrent, type Payload } from '@mainline/interop';
 import { Session } from '@mainline/session';
@@ -35,7 +35,7 @@ let n = 0;
 async function daemon(config: Partial<DaemonConfig> = {}): Promise<{ rpc: ReturnType<typeof rpcClient>; running: RunningDaemon }> {
   const peerPort = await freePort();
   const base = join(dir, `d${n++}`);
-  const running = await startDaemon(mergeConfig({ downloadDir: join(base, 'dl'), stateDir: join(base, 'state'), portRange: [peerPort, peerPort], bind: '127.0.0.1', rpcPort: 0, ...config }), { log: () => undefined });
+  const running = await startDaemon(mergeConfig({ downloadDir: join(base, 'dl'), stateDir: join(base, 'state'), portRange: [peerPort, peerPort], bind: '127.0.0.1', rpcPort: 0, dhtBootstrap: [], ...config }), { log: () => undefined });
   daemons.push(running);
   return { rpc: rpcClient(running.server.port), running };
 }
@@ -64,7 +64,7 @@ const SESSION_TRIES: Record<string, unknown> = {
   'blocklist-enabled': true,
   'cache-size-mb': 16,
   'default-trackers': 'http://127.0.0.1/announce',
-  'dht-enabled': true,
+  'dht-enabled': true, // no bootstrap nodes (dhtBootstrap: []): nothing leaves loopback
   'download-dir': '/tmp/mainline-settings-dl',
   'download-queue-enabled': false,
   'download-queue-size': 3,
@@ -119,7 +119,7 @@ test('session-set: each argument reads back from session-get, or its error names
   // What mainlined cannot do yet is refused (the README lists why); the rest works.
   expect(refused.sort()).toEqual(
     [
-      'blocklist-enabled', 'cache-size-mb', 'default-trackers', 'dht-enabled', 'encryption', 'peer-limit-global', 'peer-port', 'peer-port-random-on-start',
+      'blocklist-enabled', 'cache-size-mb', 'default-trackers', 'encryption', 'peer-limit-global', 'peer-port', 'peer-port-random-on-start',
       'pex-enabled', 'port-forwarding-enabled', 'rename-partial-files', 'utp-enabled',
     ].sort(),
   );
@@ -152,9 +152,10 @@ test('torrent-set: each argument reads back from torrent-get, or its error names
     seedIdleMode: [1, 'seedIdleMode', 1],
     seedRatioLimit: [3.5, 'seedRatioLimit', 3.5],
     seedRatioMode: [1, 'seedRatioMode', 1],
-    trackerAdd: [['http://127.0.0.1:1/announce'], 'trackers', [{ announce: 'http://127.0.0.1:1/announce' }]],
-    trackerRemove: [[0], 'trackers', []],
-    trackerReplace: [[0, 'http://127.0.0.1:2/announce'], 'trackers', [{ announce: 'http://127.0.0.1:2/announce' }]],
+    trackerAdd: [['http://127.0.0.1:1/announce'], 'trackers', [{ announce: 'http://127.0.0.1:1/announce', id: 0, scrape: 'http://127.0.0.1:1/scrape', tier: 0 }]],
+    trackerReplace: [[0, 'udp://127.0.0.1:2'], 'trackers', [{ announce: 'udp://127.0.0.1:2', id: 0, scrape: 'udp://127.0.0.1:2', tier: 0 }]],
+    trackerList: ['http://127.0.0.1:3/announce\nhttp://127.0.0.1:4/announce\n\nudp://127.0.0.1:5', 'trackerList', 'http://127.0.0.1:3/announce\nhttp://127.0.0.1:4/announce\n\nudp://127.0.0.1:5'],
+    trackerRemove: [[1], 'trackers', [{ announce: 'http://127.0.0.1:3/announce', id: 0, scrape: 'http://127.0.0.1:3/scrape', tier: 0 }, { announce: 'udp://127.0.0.1:5', id: 1, scrape: 'udp://127.0.0.1:5', tier: 1 }]],
     uploadLimit: [80, 'uploadLimit', 80],
     uploadLimited: [true, 'uploadLimited', true],
   };
@@ -168,9 +169,77 @@ test('torrent-set: each argument reads back from torrent-get, or its error names
       refused.push(key);
     }
   }
-  expect(refused.sort()).toEqual(['bandwidthPriority', 'group', 'honorsSessionLimits', 'location', 'trackerAdd', 'trackerRemove', 'trackerReplace'].sort());
+  expect(refused.sort()).toEqual(['bandwidthPriority', 'group', 'location'].sort());
+  expect((await rpc('torrent-set', { ids: [id], trackerAdd: ['ftp://x/'] })).result).toMatch(/"trackerAdd"/);
+  expect((await rpc('torrent-set', { ids: [id], trackerRemove: [9] })).result).toMatch(/"trackerRemove": no tracker with id 9/);
   expect((await rpc('torrent-set', { ids: [id], labels: ['x,y'] })).result).toMatch(/comma/);
 });
+
+test('what session-set and torrent-set changed is kept across a restart', async () => {
+  const base = join(dir, 'restart');
+  const config = { downloadDir: join(base, 'dl'), stateDir: join(base, 'state') };
+  let { rpc, running } = await daemon(config);
+  const ids = [await add(rpc, extra[0]!, { paused: true, labels: ['one'] }), await add(rpc, extra[1]!, { paused: true })];
+  const session = { 'start-added-torrents': false, 'idle-seeding-limit': 44, 'idle-seeding-limit-enabled': true, 'incomplete-dir': join(base, 'inc'), 'incomplete-dir-enabled': true, 'download-queue-size': 2, 'seed-queue-enabled': true, 'peer-limit-per-torrent': 21, seedRatioLimit: 2.5, seedRatioLimited: true, 'trash-original-torrent-files': true };
+  expect((await rpc('session-set', session)).result).toBe('success');
+  const set = { seedRatioMode: 1, seedRatioLimit: 0.5, seedIdleMode: 2, seedIdleLimit: 9, 'peer-limit': 12, honorsSessionLimits: false, trackerAdd: ['http://127.0.0.1:1/announce'], labels: ['a', 'b'] };
+  expect((await rpc('torrent-set', { ids: [ids[1]], ...set })).result).toBe('success');
+  expect((await rpc('queue-move-top', { ids: [ids[1]] })).result).toBe('success');
+  const fields = ['hashString', 'labels', 'queuePosition', 'seedRatioMode', 'seedRatioLimit', 'seedIdleMode', 'seedIdleLimit', 'peer-limit', 'honorsSessionLimits', 'trackers', 'status'];
+  // After a restart ids follow the order of adding (by the second, then the hash): compare by hash.
+  const byHash = (rows: Row[]): Row[] => [...rows].sort((a, b) => String(a.hashString).localeCompare(String(b.hashString)));
+  const first = await get(rpc, ids, fields);
+  expect(first.map((t) => t.queuePosition)).toEqual([1, 0]);
+  const before = { session: (await rpc('session-get', { fields: Object.keys(session) })).arguments, torrents: byHash(first) };
+  await running.stop();
+  ({ rpc, running } = await daemon(config));
+  const after = { session: (await rpc('session-get', { fields: Object.keys(session) })).arguments, torrents: byHash((await rpc('torrent-get', { fields })).arguments.torrents as Row[]) };
+  expect(after).toEqual(before);
+});
+
+test('blocklist-update answers an error naming it', async () => {
+  const { rpc } = await daemon();
+  expect((await rpc('blocklist-update')).result).toMatch(/^blocklist-update: /);
+});
+
+test('torrent-rename-path: a folder and the top item renamed on disk and in the file list; it seeds on from there and survives a restart', async () => {
+  const src = await makePayload(join(dir, 'rename-src'), { name: 'album', files: [{ path: 'cd1/a.bin', size: 40_000 }, { path: 'cd1/b.bin', size: 30_000 }, { path: 'c.bin', size: 20_000 }] });
+  const m = makeTorrent(src.path, { pieceLength: 32 * 1024 });
+  const base = join(dir, 'rename');
+  mkdirSync(join(base, 'dl'), { recursive: true });
+  cpSync(src.path, join(base, 'dl', 'album'), { recursive: true });
+  const config = { downloadDir: join(base, 'dl'), stateDir: join(base, 'state') };
+  let { rpc, running } = await daemon(config);
+  const id = await add(rpc, m);
+  await poll(async () => ((await get(rpc, [id], ['status']))[0]!.status === 6 ? true : undefined), 15_000, () => 'seeding');
+  const r = await rpc('torrent-rename-path', { ids: [id], path: 'album/cd1', name: 'disc one' });
+  expect(r).toMatchObject({ result: 'success', arguments: { path: 'album/cd1', name: 'disc one', id } });
+  expect((await rpc('torrent-rename-path', { ids: [id], path: 'album', name: 'Album (2024)' })).result).toBe('success');
+  expect(existsSync(join(base, 'dl', 'Album (2024)', 'disc one', 'a.bin'))).toBe(true);
+  expect(existsSync(join(base, 'dl', 'album'))).toBe(false);
+  const names = async (): Promise<Row> => (await get(rpc, [id], ['name', 'files', 'status', 'percentDone']))[0]!;
+  await poll(async () => ((await names()).status === 6 ? true : undefined), 15_000, () => 'seeding again');
+  const after = await names();
+  expect(after).toMatchObject({ name: 'Album (2024)', percentDone: 1 });
+  expect((after.files as Row[]).map((f) => f.name)).toEqual(['Album (2024)/c.bin', 'Album (2024)/disc one/a.bin', 'Album (2024)/disc one/b.bin']);
+  // Errors name what is wrong; nothing changes.
+  expect((await rpc('torrent-rename-path', { ids: [id], path: 'Album (2024)/nope', name: 'x' })).result).toMatch(/no file or folder/);
+  expect((await rpc('torrent-rename-path', { ids: [id], path: 'Album (2024)/c.bin', name: 'a/b' })).result).toMatch(/not a file name/);
+  expect((await rpc('torrent-rename-path', { ids: [id], path: 'Album (2024)/c.bin', name: 'disc one' })).result).toMatch(/already in the torrent/);
+  // After a restart: the new names, verified from the resume record, seeding.
+  await running.stop();
+  ({ rpc, running } = await daemon(config));
+  let seen: Row | undefined;
+  await poll(
+    async () => {
+      seen = (await get(rpc, [id], ['status', 'error', 'errorString', 'name', 'percentDone', 'downloadDir']))[0];
+      return seen?.status === 6 ? true : undefined;
+    },
+    15_000,
+    () => `seeding after the restart: ${JSON.stringify(seen)}`,
+  );
+  expect((await names()).name).toBe('Album (2024)');
+}, 60_000);
 
 test('start-added-torrents false: torrents are added stopped unless the add says paused:false', async () => {
   const { rpc } = await daemon();
@@ -258,4 +327,29 @@ test('incomplete dir and the torrent-done script: the data moves once complete, 
   // After the move it seeds from the download dir, with no recheck needed.
   await poll(async () => ((await get(rpc, [id], ['status']))[0]!.status === 6 ? true : undefined), 15_000, () => 'seeding from the download dir');
   expect((await get(rpc, [id], ['downloadDir', 'percentDone']))[0]).toEqual({ downloadDir: join(base, 'complete'), percentDone: 1 });
+}, 60_000);
+
+test('incomplete dir: complete data found there by the check moves to the download dir; the added script runs; the watch dir trashes', async () => {
+  const base = join(dir, 'found');
+  mkdirSync(join(base, 'incomplete'), { recursive: true });
+  writeFileSync(join(base, 'incomplete', 'set.bin'), readFileSync(payload.path));
+  const out = join(base, 'added.txt');
+  const script = join(base, 'added.sh');
+  writeFileSync(script, `#!/bin/sh\necho "$TR_TORRENT_ID $TR_TORRENT_NAME" > '${out}.tmp' && mv '${out}.tmp' '${out}'\n`);
+  chmodSync(script, 0o755);
+  const watch = join(base, 'watch');
+  mkdirSync(watch);
+  const { rpc } = await daemon({ downloadDir: join(base, 'complete'), watchDir: watch, watchIntervalMs: 200 });
+  const set = { 'incomplete-dir': join(base, 'incomplete'), 'incomplete-dir-enabled': true, 'script-torrent-added-filename': script, 'script-torrent-added-enabled': true, 'trash-original-torrent-files': true };
+  expect((await rpc('session-set', set)).result).toBe('success');
+  const id = await add(rpc, t);
+  await poll(() => (existsSync(join(base, 'complete', 'set.bin')) && !existsSync(join(base, 'incomplete', 'set.bin')) ? true : undefined), 20_000, () => 'the data to move');
+  await poll(async () => ((await get(rpc, [id], ['status']))[0]!.status === 6 ? true : undefined), 15_000, () => 'seeding');
+  await poll(() => (existsSync(out) ? true : undefined), 15_000, () => 'the added script');
+  expect(readFileSync(out, 'utf8')).toBe(`${id} set.bin\n`);
+  // A .torrent dropped in the watch dir is added and deleted (not renamed .added).
+  writeFileSync(join(watch, 'q.torrent'), extra[2]!.bytes);
+  await poll(async () => ((await rpc('torrent-get', { fields: ['hashString'] })).arguments.torrents as Row[]).some((r) => r.hashString === extra[2]!.infoHash) || undefined, 20_000, () => 'the watch dir to add it');
+  await poll(() => (!existsSync(join(watch, 'q.torrent')) ? true : undefined), 10_000, () => 'the .torrent to be trashed');
+  expect(existsSync(join(watch, 'q.torrent.added'))).toBe(false);
 }, 60_000);

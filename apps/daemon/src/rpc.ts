@@ -46,6 +46,7 @@ export const RPC_VERSION = 17;
 export const RPC_VERSION_MINIMUM = 14;
 export const RPC_VERSION_SEMVER = '5.3.0';
 const HASH = /^[0-9a-fA-F]{40}$/;
+const SET_LOCATION_WAIT_MS = 20_000;
 
 type Args = Record<string, unknown>;
 
@@ -128,18 +129,67 @@ function checkFixed(a: Args, fixed: Record<string, { value: unknown; why: string
 /** torrent-set / torrent-add arguments fixed in mainlined, like FIXED_SESSION_ARGS. */
 const FIXED_TORRENT_ARGS: Record<string, { value: unknown; why: string }> = {
   bandwidthPriority: { value: 0, why: 'bandwidth priorities are not supported yet (every torrent shares the bandwidth alike)' },
-  honorsSessionLimits: { value: true, why: "every torrent honors the session's speed limits" },
   group: { value: '', why: 'bandwidth groups are not supported' },
 };
 
 /** torrent-set arguments not supported: any value is an error naming it. */
 const UNSUPPORTED_TORRENT_SET = {
   location: 'moving data with torrent-set is not supported in this build (torrent-set-location)',
-  trackerAdd: 'changing trackers is not supported yet',
-  trackerRemove: 'changing trackers is not supported yet',
-  trackerReplace: 'changing trackers is not supported yet',
-  trackerList: 'changing trackers is not supported yet',
 };
+
+const TRACKER_URL = /^(https?|udp):\/\/[^\s/]+/i;
+
+function checkTrackerUrl(key: string, url: unknown): string {
+  if (typeof url !== 'string' || !TRACKER_URL.test(url.trim())) throw new RpcArgumentError(`argument "${key}": ${JSON.stringify(url)} is not an http(s) or udp tracker URL`);
+  return url.trim();
+}
+
+/**
+ * trackerAdd / trackerRemove / trackerReplace / trackerList applied to a torrent's tiers, as
+ * Transmission: an added URL gets a tier of its own after the others, ids are positions in the
+ * flat list (trackerStats' `id`), trackerList replaces everything (tiers apart by a blank line).
+ * Undefined when none is given.
+ */
+function applyTrackerArgs(a: Args, current: readonly (readonly string[])[]): string[][] | undefined {
+  if (a.trackerAdd === undefined && a.trackerRemove === undefined && a.trackerReplace === undefined && a.trackerList === undefined) return undefined;
+  let tiers = current.map((t) => [...t]);
+  const flat = (): { tier: number; index: number }[] => tiers.flatMap((urls, tier) => urls.map((_, index) => ({ tier, index })));
+  const idAt = (key: string, id: unknown): { tier: number; index: number } => {
+    const at = typeof id === 'number' && Number.isInteger(id) ? flat()[id] : undefined;
+    if (!at) throw new RpcArgumentError(`argument "${key}": no tracker with id ${JSON.stringify(id)}`);
+    return at;
+  };
+  if (a.trackerList !== undefined) {
+    const list = optString(a, 'trackerList')!;
+    tiers = list
+      .split(/\n\s*\n/)
+      .map((block) => block.split('\n').map((u) => u.trim()).filter((u) => u !== '').map((u) => checkTrackerUrl('trackerList', u)))
+      .filter((t) => t.length > 0);
+  }
+  if (a.trackerReplace !== undefined) {
+    const r = a.trackerReplace;
+    if (!Array.isArray(r) || r.length % 2 !== 0) throw new RpcArgumentError('argument "trackerReplace" must be pairs of a tracker id and a URL');
+    for (let i = 0; i < r.length; i += 2) {
+      const at = idAt('trackerReplace', r[i]);
+      tiers[at.tier]![at.index] = checkTrackerUrl('trackerReplace', r[i + 1]);
+    }
+  }
+  if (a.trackerRemove !== undefined) {
+    const ids = a.trackerRemove;
+    if (!Array.isArray(ids)) throw new RpcArgumentError('argument "trackerRemove" must be an array of tracker ids');
+    const gone = ids.map((id) => idAt('trackerRemove', id));
+    tiers = tiers.map((urls, tier) => urls.filter((_, index) => !gone.some((g) => g.tier === tier && g.index === index))).filter((t) => t.length > 0);
+  }
+  if (a.trackerAdd !== undefined) {
+    const urls = a.trackerAdd;
+    if (!Array.isArray(urls)) throw new RpcArgumentError('argument "trackerAdd" must be an array of URLs');
+    for (const u of urls) {
+      const url = checkTrackerUrl('trackerAdd', u);
+      if (!tiers.some((t) => t.includes(url))) tiers.push([url]);
+    }
+  }
+  return tiers;
+}
 
 function optIndices(a: Args, key: string, fileCount: number): number[] | undefined {
   const v = a[key];
@@ -199,7 +249,10 @@ export class RpcHandler {
         return {};
       },
       'free-space': (a) => this.#freeSpace(a),
-      'port-test': () => ({ 'port-is-open': daemon.peerPort > 0 }),
+      // Transmission asks a service on the Internet; answering "open" from here would be a guess.
+      'port-test': () => {
+        throw new RpcArgumentError('port-test: the port cannot be checked from outside: mainlined asks no port-check service');
+      },
       'torrent-get': (a) => this.#torrentGet(a),
       'torrent-add': (a) => this.#torrentAdd(a),
       'torrent-start': (a) => this.#each(a, (e) => daemon.startTorrent(e)),
@@ -213,17 +266,16 @@ export class RpcHandler {
         return this.#each(a, (e) => daemon.remove(e, del));
       },
       'torrent-set': (a) => this.#torrentSet(a),
+      // Known methods mainlined cannot do yet: an error naming them, not "method name not recognized".
+      'torrent-rename-path': (a) => this.#renamePath(a),
+      'blocklist-update': () => {
+        throw new RpcArgumentError('blocklist-update: blocklists are not supported');
+      },
       'queue-move-top': (a) => this.#queueMove(a, 'top'),
       'queue-move-up': (a) => this.#queueMove(a, 'up'),
       'queue-move-down': (a) => this.#queueMove(a, 'down'),
       'queue-move-bottom': (a) => this.#queueMove(a, 'bottom'),
-      'torrent-set-location': (a) => {
-        const location = optString(a, 'location');
-        if (location === undefined) throw new RpcArgumentError('torrent-set-location needs a "location"');
-        if (!isAbsolute(location)) throw new RpcArgumentError('new location path is not absolute');
-        const move = optBool(a, 'move') ?? false;
-        return this.#each(a, (e) => daemon.setLocation(e, location, move));
-      },
+      'torrent-set-location': (a) => this.#setLocation(a),
     };
   }
 
@@ -357,7 +409,6 @@ export class RpcHandler {
     const ratioOn = optBool(a, 'seedRatioLimited');
     checkFixed(a, FIXED_SESSION_ARGS);
     const dht = optBool(a, 'dht-enabled');
-    if (dht !== undefined && dht !== d.dhtEnabled) d.checkDht(dht);
     const port = optInt(a, 'peer-port', 0, 65535);
     if (port !== undefined && port !== d.peerPort) throw new RpcArgumentError(`argument "peer-port" cannot be ${port}: the peer port is chosen at start (--peer-port); it is ${d.peerPort}`);
     const global = optInt(a, 'peer-limit-global', 1);
@@ -390,6 +441,7 @@ export class RpcHandler {
     d.setSessionSettings({
       ...turtle,
       ...(lpd !== undefined ? { lpdEnabled: lpd } : {}),
+      ...(dht !== undefined ? { dhtEnabled: dht } : {}),
       ...(up !== undefined ? { speedLimitUp: up } : {}),
       ...(upOn !== undefined ? { speedLimitUpEnabled: upOn } : {}),
       ...(down !== undefined ? { speedLimitDown: down } : {}),
@@ -411,8 +463,8 @@ export class RpcHandler {
     for (const e of d.entries) {
       if (e.kind === 'torrent') {
         const s = e.torrent.stats();
-        down += s.downloadRate;
-        up += s.uploadRate;
+        down += s.recentDownloadRate;
+        up += s.recentUploadRate;
       }
       if (entryStatus(e) === 0) paused++;
       else active++;
@@ -441,12 +493,13 @@ export class RpcHandler {
     const fields = a.fields;
     if (!Array.isArray(fields) || !fields.every((f) => typeof f === 'string')) throw new RpcArgumentError('torrent-get needs "fields": an array of field names');
     const entries = this.#select(a);
+    const now = this.#daemon.nowSeconds();
     const out: Args = {};
     if (a.format === 'table') {
       const known = (fields as string[]).filter((f) => Object.hasOwn(TORRENT_FIELDS, f));
-      out.torrents = [known, ...entries.map((e) => Object.values(torrentFields(e, known)))];
+      out.torrents = [known, ...entries.map((e) => Object.values(torrentFields(e, known, now)))];
     } else {
-      out.torrents = entries.map((e) => torrentFields(e, fields as string[]));
+      out.torrents = entries.map((e) => torrentFields(e, fields as string[], now));
     }
     if (a.ids === 'recently-active') out.removed = this.#daemon.recentlyRemoved();
     return out;
@@ -504,6 +557,35 @@ export class RpcHandler {
     return addedInfo(await this.#daemon.add(bytes, { ...where, ...(priorities ? { priorities } : {}) }));
   }
 
+  /**
+   * Moves run one after another. A move across file systems can take longer than a client waits
+   * (transmission-remote: 60 s): after SET_LOCATION_WAIT_MS the answer is success and the rest
+   * goes on (logged; the torrents say where they are). A quick one's failure is the answer.
+   */
+  async #setLocation(a: Args): Promise<Args> {
+    const location = optString(a, 'location');
+    if (location === undefined) throw new RpcArgumentError('torrent-set-location needs a "location"');
+    if (!isAbsolute(location)) throw new RpcArgumentError('new location path is not absolute');
+    const move = optBool(a, 'move') ?? false;
+    const entries = this.#select(a);
+    const d = this.#daemon;
+    const all = (async (): Promise<'done'> => {
+      for (const e of entries) await d.setLocation(e, location, move);
+      return 'done';
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const later = new Promise<'later'>((resolve) => (timer = setTimeout(() => resolve('later'), SET_LOCATION_WAIT_MS)));
+    try {
+      if ((await Promise.race([all, later])) === 'later') {
+        d.log(`set-location to ${location}: still moving; the RPC answered already`);
+        all.then(() => d.log(`set-location to ${location}: done`)).catch((err: unknown) => d.log(`set-location to ${location}: ${(err as Error).message}`));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return {};
+  }
+
   async #fetch(url: string): Promise<Uint8Array> {
     const fetchTorrent = this.#o.fetchTorrent ?? ((u: string) => fetchTorrentUrl(u, { allowPrivate: this.#daemon.config.fetchPrivateAddresses, maxBytes: MAX_TORRENT_BYTES }));
     try {
@@ -513,6 +595,15 @@ export class RpcHandler {
       if (err.detail !== err.message) this.#daemon.log(`torrent-add: ${err.detail}`);
       throw new DaemonError(err.message);
     }
+  }
+
+  async #renamePath(a: Args): Promise<Args> {
+    const path = optString(a, 'path');
+    const name = optString(a, 'name');
+    if (path === undefined || name === undefined) throw new RpcArgumentError('torrent-rename-path needs "path" and "name"');
+    const selected = this.#select(a);
+    if (selected.length !== 1) throw new RpcArgumentError('torrent-rename-path requires 1 torrent');
+    return this.#daemon.renamePath(selected[0]!, path, name);
   }
 
   async #queueMove(a: Args, how: QueueMove): Promise<Args> {
@@ -542,10 +633,15 @@ export class RpcHandler {
       ...(seedIdleLimit !== undefined ? { seedIdleLimit } : {}),
       ...(seedIdleMode !== undefined ? { seedIdleMode } : {}),
     };
+    const honors = optBool(a, 'honorsSessionLimits');
+    if (honors !== undefined) Object.assign(options, { honorsSessionLimits: honors });
     const selected = this.#select(a);
+    // Tracker edits are checked on every selected torrent before any is changed.
+    const trackerEdits = new Map(selected.map((e) => [e, e.kind === 'torrent' ? applyTrackerArgs(a, e.torrent.trackers) : applyTrackerArgs(a, [])]));
     if (queuePosition !== undefined) for (const e of selected) await this.#daemon.setQueuePosition(e, queuePosition);
     for (const e of selected) {
-      if (Object.keys(options).length > 0) await this.#daemon.setTorrentOptions(e, options);
+      const trackers = trackerEdits.get(e);
+      if (Object.keys(options).length > 0 || trackers) await this.#daemon.setTorrentOptions(e, { ...options, ...(trackers ? { trackers } : {}) });
       const priorities = applyFileArgs(a, e.record.priorities);
       if (priorities) await this.#daemon.setPriorities(e, priorities);
       if (up !== undefined || upOn !== undefined || down !== undefined || downOn !== undefined) {

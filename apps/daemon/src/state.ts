@@ -48,6 +48,12 @@ export interface TorrentRecord {
   seedIdleLimit?: number;
   /** Most peers of this torrent (absent: the session's peer-limit-per-torrent). */
   peerLimit?: number;
+  /** False: the session's speed limits do not apply to it. */
+  honorsSessionLimits?: boolean;
+  /** Each file's path as renamed (torrent-rename-path), in metainfo order; absent: the metainfo's. */
+  filePaths?: string[][];
+  /** The tracker tiers as edited (trackerAdd / trackerRemove / trackerReplace); absent: the metainfo's. */
+  trackers?: string[][];
 }
 
 /** Session-wide numbers kept across restarts (and the settings changed over RPC). */
@@ -67,6 +73,7 @@ export interface SessionRecord extends Partial<AltSpeedSettings> {
   seedRatioLimited?: boolean;
   /** The session-set settings kept across restarts (see SessionPrefs). */
   prefs?: Record<string, unknown>;
+  dhtEnabled?: boolean;
 }
 
 const HASH = /^[0-9a-f]{40}$/;
@@ -149,10 +156,12 @@ export class StateStore {
         secondsActive: num('secondsActive'),
         sessionCount: num('sessionCount'),
       };
-      for (const k of ['speedLimitUp', 'speedLimitDown'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
-      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
+      for (const k of ['speedLimitUp', 'speedLimitDown', 'seedRatioLimit'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
+      for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled', 'seedRatioLimited', 'dhtEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
       if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
       for (const k of ALT_SPEED_KEYS) if (j[k] !== undefined && altSpeedProblem(k, j[k]) === undefined) Object.assign(out, { [k]: j[k] });
+      // Checked key by key against the defaults when loaded (prefs.ts loadPrefs).
+      if (typeof j.prefs === 'object' && j.prefs !== null && !Array.isArray(j.prefs)) out.prefs = j.prefs as Record<string, unknown>;
       return out;
     } catch {
       return fresh;
@@ -192,5 +201,28 @@ function parseRecord(j: unknown, infoHash: string): TorrentRecord {
     downloadLimited: bool('downloadLimited'),
     ...(typeof o.magnet === 'string' && /^magnet:\?/i.test(o.magnet) ? { magnet: o.magnet } : {}),
     ...(o.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {}),
+    ...(typeof o.dataDir === 'string' && o.dataDir !== '' ? { dataDir: o.dataDir } : {}),
+    ...(isStrings(o.labels) ? { labels: o.labels } : {}),
+    ...(isCount(o.queuePosition, 0) ? { queuePosition: o.queuePosition } : {}),
+    ...(isMode(o.seedRatioMode) ? { seedRatioMode: o.seedRatioMode } : {}),
+    ...(typeof o.seedRatioLimit === 'number' && Number.isFinite(o.seedRatioLimit) && o.seedRatioLimit >= 0 ? { seedRatioLimit: o.seedRatioLimit } : {}),
+    ...(isMode(o.seedIdleMode) ? { seedIdleMode: o.seedIdleMode } : {}),
+    ...(isCount(o.seedIdleLimit, 0) ? { seedIdleLimit: o.seedIdleLimit } : {}),
+    ...(isCount(o.peerLimit, 1) ? { peerLimit: o.peerLimit } : {}),
+    ...(o.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
+    ...(Array.isArray(o.trackers) && o.trackers.every(isStrings) ? { trackers: o.trackers as string[][] } : {}),
+    ...(Array.isArray(o.filePaths) && o.filePaths.every((p) => isStrings(p) && p.length > 0 && p.every((c) => c !== '' && c !== '.' && c !== '..' && !c.includes('/'))) ? { filePaths: o.filePaths as string[][] } : {}),
   };
+}
+
+function isStrings(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+function isCount(v: unknown, min: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min;
+}
+
+function isMode(v: unknown): v is 0 | 1 | 2 {
+  return v === 0 || v === 1 || v === 2;
 }

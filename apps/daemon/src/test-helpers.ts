@@ -3,7 +3,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { existsSync, readFileSync as readFile } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, poll } from '@mainline/interop';
 
 export const MAINLINED = join(__dirname, '..', 'dist', 'mainlined.js');
@@ -83,9 +83,9 @@ export interface HttpResult {
 }
 
 /** One raw HTTP request to the daemon (from `localAddress`, e.g. 127.0.0.2, to be another client). */
-export function http(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string }): Promise<HttpResult> {
+export function http(port: number, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string; host?: string }): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const where = { host: '127.0.0.1', port, method: opts.method ?? 'POST', path: opts.path ?? '/transmission/rpc', headers: opts.headers ?? {} };
+    const where = { host: opts.host ?? '127.0.0.1', port, method: opts.method ?? 'POST', path: opts.path ?? '/transmission/rpc', headers: opts.headers ?? {} };
     const req = request({ ...where, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -98,13 +98,13 @@ export function http(port: number, opts: { method?: string; path?: string; heade
 }
 
 /** A JSON-RPC client that does the session-id handshake. */
-export function rpcClient(port: number, auth?: string): (method: string, args?: object) => Promise<{ result: string; arguments: Record<string, unknown> }> {
+export function rpcClient(port: number, auth?: string, host?: string): (method: string, args?: object) => Promise<{ result: string; arguments: Record<string, unknown> }> {
   let sessionId = '';
   return async (method, args = {}) => {
     for (let i = 0; i < 2; i++) {
       const headers: Record<string, string> = { 'X-Transmission-Session-Id': sessionId, 'Content-Type': 'application/json' };
       if (auth) headers.Authorization = `Basic ${Buffer.from(auth).toString('base64')}`;
-      const r = await http(port, { headers, body: JSON.stringify({ method, arguments: args }) });
+      const r = await http(port, { headers, body: JSON.stringify({ method, arguments: args }), ...(host ? { host } : {}) });
       if (r.status === 409) {
         sessionId = String(r.headers['x-transmission-session-id']);
         continue;
@@ -130,6 +130,25 @@ export function memory(pid: number): { rss: number; peak: number } {
 
 /** Debian's chromium, driven by playwright-core (no browser download). */
 export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * A page of one headless chromium shared by a test file's tests (launched on first use), at
+ * 1280 px wide; the browser is closed and every spawned daemon killed after them. Call at the
+ * top level of a test file.
+ */
+export function browserPages(): (height: number) => Promise<Page> {
+  let browser: Browser | undefined;
+  afterAll(async () => {
+    await browser?.close();
+    killAll();
+  });
+  return async (height) => {
+    browser ??= await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height } });
+    page.setDefaultTimeout(10_000);
+    return page;
+  };
+}
 
 /** Headless chromium, quiet (no background traffic, no first-run pages). */
 export async function launchChromium(): Promise<Browser> {

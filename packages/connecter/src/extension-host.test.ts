@@ -1,26 +1,11 @@
 // The wire-extension host (BEP 10) in a Swarm, against scripted peers over loopback TCP.
 import { join } from 'node:path';
-import { makePayload, makeTempDir, makeTorrent, removeTempDir } from '@mainline/interop';
-import type { Metainfo } from '@mainline/metainfo';
 import { encodeMetadataMessage, ExtensionHost, makeReserved, MAX_UNKNOWN_EXTENDED_MESSAGES, UT_METADATA_ID, type Extension, type ExtensionPeer } from './index.js';
-import { eventually, Fixture, fullBitfield, rawOptions as opts, type RawPeer, type SwarmNode } from './swarm-harness.js';
+import { eventually, fullBitfield, rawOptions as opts, seededTorrent, type RawPeer, type SwarmNode } from './swarm-harness.js';
 
 const EXT = makeReserved({ extended: true });
-let dir: string;
-let meta: Metainfo;
-let seedDir: string;
-const fx = new Fixture();
-
-beforeAll(async () => {
-  dir = makeTempDir('ext-host');
-  const payload = await makePayload(join(dir, 'seed'), { name: 'ext.bin', size: 512 * 1024 + 99 });
-  meta = makeTorrent(payload.path, { pieceLength: 32768, outPath: join(dir, 'ext.torrent') }).metainfo;
-  seedDir = payload.saveDir;
-});
-afterEach(() => fx.cleanup());
-afterAll(() => {
-  if (dir) removeTempDir(dir);
-});
+const t = seededTorrent('ext-host', 512 * 1024 + 99);
+const fx = t.fx;
 
 /** A test extension that records what it is told and echoes each message back with a prefix. */
 class Echo implements Extension {
@@ -44,19 +29,19 @@ class Echo implements Extension {
 }
 
 async function seed(extensions: Extension[], extra: { private?: boolean; metadata?: boolean } = {}): Promise<SwarmNode> {
-  return fx.node(meta, seedDir, {
+  return fx.node(t.meta, t.seedDir, {
     id: Buffer.from('-ML0001-ext-host-sd1'),
     swarm: {
       extensions,
       listenPort: 51413,
       ...(extra.private ? { private: true } : {}),
-      ...(extra.metadata === false ? {} : { metadata: meta.infoBytes }),
+      ...(extra.metadata === false ? {} : { metadata: t.meta.infoBytes }),
     },
   });
 }
 
 async function peer(node: SwarmNode, tag: string, m: [string, number][] = [['x_echo', 9]], reqq?: number): Promise<RawPeer> {
-  const p = await fx.handshaken(node.port, opts(meta, tag, { reserved: EXT }));
+  const p = await fx.handshaken(node.port, opts(t.meta, tag, { reserved: EXT }));
   p.send({ type: 'extended-handshake', handshake: { m: new Map(m), ...(reqq ? { reqq } : {}) } });
   await p.until(() => p.of('extended-handshake').length > 0, 'the node extension handshake');
   return p;
@@ -74,7 +59,7 @@ test('our handshake: m with every extension, v, reqq, p, yourip and metadata_siz
   expect(hs.p).toBe(51413);
   expect(hs.reqq).toBeGreaterThan(0);
   expect(Buffer.from(hs.yourip!).toString('hex')).toBe('7f000001');
-  expect(hs.metadataSize).toBe(meta.infoBytes.length);
+  expect(hs.metadataSize).toBe(t.meta.infoBytes.length);
 });
 
 test('a private torrent sends the handshake too, without public-only extensions (ut_metadata, publicOnly ones)', async () => {
@@ -135,12 +120,12 @@ test('an extension that throws drops only that peer, with the extension named in
 });
 
 test("the peer's reqq bounds our requests in flight to it", async () => {
-  const leech = await fx.node(meta, join(dir, 'leech-reqq'), { id: Buffer.from('-ML0001-ext-host-lc1'), swarm: { extensions: [new Echo()] } });
+  const leech = await fx.node(t.meta, join(t.dir, 'leech-reqq'), { id: Buffer.from('-ML0001-ext-host-lc1'), swarm: { extensions: [new Echo()] } });
   // A seed that queues at most 3 requests dials the leecher.
-  const p = await fx.handshaken(leech.port, opts(meta, 'reqq-seed', { reserved: EXT }));
+  const p = await fx.handshaken(leech.port, opts(t.meta, 'reqq-seed', { reserved: EXT }));
   p.send(
     { type: 'extended-handshake', handshake: { m: new Map([['x_echo', 5]]), reqq: 3 } },
-    { type: 'bitfield', bitfield: fullBitfield(meta.pieceCount) },
+    { type: 'bitfield', bitfield: fullBitfield(t.meta.pieceCount) },
     { type: 'unchoke' },
     { type: 'unchoke' },
     { type: 'extended', id: 1, payload: Buffer.from('sync') },

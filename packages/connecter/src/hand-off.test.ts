@@ -54,11 +54,10 @@ test('the metadata connections are adopted by the Swarm: no redial, none closed,
   const a = await seeder('seed-a');
   const b = await seeder('seed-b');
   const { hub, port, fetcher, dials } = await fetching();
-  fetcher.addPeers([
-    { ip: '127.0.0.1', port: a.port },
-    { ip: '127.0.0.1', port: b.port },
-  ]);
-  await fetcher.start();
+  const metadata = fetcher.start();
+  fetcher.connect('127.0.0.1', a.port);
+  fetcher.connect('127.0.0.1', b.port);
+  await metadata;
   await eventually(() => fetcher.status().peers === 2, 'both seeds connected');
   expect(fetcher.holding).toBe(true);
   expect(hub.hasTorrent(meta.infoHashBytes)).toBe(true);
@@ -88,16 +87,22 @@ test('the metadata connections are adopted by the Swarm: no redial, none closed,
 test('what a peer said before the metadata is checked at adoption: a bitfield of the wrong size drops only it', async () => {
   const a = await seeder('seed-c');
   const { hub, port, fetcher, log } = await fetching();
-  fetcher.addPeers([{ ip: '127.0.0.1', port: a.port }]);
   const metadata = fetcher.start();
+  fetcher.connect('127.0.0.1', a.port);
   const raw = await fx.handshaken(port, rawOptions(meta, 'short-bf', { reserved: makeReserved({ extended: true }), limits: { numPieces: 0, piecesUnknown: true } }));
   // 3 bytes: too short for the torrent's pieces, which the fetcher could not know.
   raw.send({ type: 'bitfield', bitfield: Bitfield.fromBytes(new Uint8Array([0xff, 0xff, 0xff]), 24) }, { type: 'extended-handshake', handshake: { m: new Map() } });
   await metadata;
   const held = (): PeerConnection | undefined => hub.peers(meta.infoHashBytes).find((c) => c.peerId && hex(c.peerId) === hex(peerId('short-bf')));
   await eventually(() => (held()?.messagesReceived ?? 0) >= 2, 'the raw peer bitfield in');
+  const rawPort = held()!.remotePort;
+  const closed: number[] = [];
+  fetcher.on('closed', (_h, p) => closed.push(p));
   const leech = await fx.node(meta, join(dir, `leech-${++dirs}`), { id: peerId('magnet'), hub: { hub, port }, handOff: fetcher });
   await raw.closedWithin();
+  // Dropped at adoption, before the swarm took it: the peer list still hears that it closed.
+  await eventually(() => closed.includes(rawPort), 'the close reported');
+  expect(closed).toEqual([rawPort]);
   expect(log.map((l) => l.code)).toEqual(['BAD_BITFIELD']);
   expect(leech.swarm.peers.size).toBe(1);
   await leech.completed;
@@ -106,8 +111,9 @@ test('what a peer said before the metadata is checked at adoption: a bitfield of
 test('held connections that nobody takes are closed by release(), and the hub is free again', async () => {
   const a = await seeder('seed-d');
   const { hub, fetcher } = await fetching();
-  fetcher.addPeers([{ ip: '127.0.0.1', port: a.port }]);
-  await fetcher.start();
+  const metadata = fetcher.start();
+  fetcher.connect('127.0.0.1', a.port);
+  await metadata;
   expect(fetcher.holding).toBe(true);
   fetcher.cancel();
   expect(hub.hasTorrent(meta.infoHashBytes)).toBe(false);

@@ -40,6 +40,22 @@ export {
   type HostPeer,
 } from './extension-host.js';
 export { MetadataServing } from './metadata-extension.js';
+export {
+  PexExtension,
+  encodePex,
+  decodePex,
+  PexFlags,
+  UT_PEX,
+  UT_PEX_ID,
+  PEX_MAX_ENTRIES,
+  PEX_INTERVAL_MS,
+  PEX_MAX_MESSAGES_PER_INTERVAL,
+  PEX_MAX_PEERS_PER_CONNECTION,
+  type PexPeer,
+  type PexMessage,
+  type PexCandidate,
+  type PexOptions,
+} from './pex.js';
 export { MAX_HELD_HAVES, type HandedPeer, type PeerHandOff } from './hand-off.js';
 export { RequestKeys } from './request-key.js';
 export { ReadCache } from './read-cache.js';

@@ -59,15 +59,19 @@ async function fetcherHub(options: Partial<MetadataFetcherOptions> = {}): Promis
   return { hub, port, fetcher, log };
 }
 
-const peer = (n: { port: number }): { ip: string; port: number } => ({ ip: '127.0.0.1', port: n.port });
+/** Dials a node on loopback (whom to dial is the caller's choice: the session's peer list). */
+function dial(fetcher: MetadataFetcher, n: { port: number }): void {
+  expect(fetcher.connect('127.0.0.1', n.port)).toBe(true);
+}
 
 test('fetches multi-piece metadata from a serving Swarm, verifies it and leaves the hub to the torrent', async () => {
   const seed = await server('seed');
   const { hub, fetcher } = await fetcherHub();
   const progress: number[] = [];
   fetcher.on('progress', (got) => progress.push(got));
-  fetcher.addPeers([peer(seed)]);
-  const bytes = await fetcher.start();
+  const done = fetcher.start();
+  dial(fetcher, seed);
+  const bytes = await done;
   expect(Buffer.from(bytes).equals(Buffer.from(meta.infoBytes))).toBe(true);
   expect(createHash('sha1').update(bytes).digest('hex')).toBe(meta.infoHash);
   expect(progress).toEqual([1, 2, 3]);
@@ -81,18 +85,19 @@ test('fetches multi-piece metadata from a serving Swarm, verifies it and leaves 
 test('a peer that alone sent bad metadata is dropped, never redialled, and an honest one is used', async () => {
   const liar = await server('liar', lie());
   const honest = await server('honest');
-  const { fetcher, log } = await fetcherHub({ redialMs: 50 });
+  const { fetcher, log } = await fetcherHub();
   const bad: string[][] = [];
   fetcher.on('bad-metadata', (who) => bad.push(who));
-  fetcher.addPeers([peer(liar)]);
   const done = fetcher.start();
+  dial(fetcher, liar);
   await eventually(() => bad.length === 1, 'the lie to be detected');
   await eventually(() => log.some((e) => e.code === 'BAD_METADATA' && e.remotePort === liar.port), 'the liar dropped');
-  fetcher.addPeers([peer(honest)]);
+  // Whoever asks, the liar's address is not dialled again.
+  expect(fetcher.connect('127.0.0.1', liar.port)).toBe(false);
+  dial(fetcher, honest);
   const bytes = await done;
   expect(Buffer.from(bytes).equals(Buffer.from(meta.infoBytes))).toBe(true);
   expect(bad).toEqual([[`127.0.0.1:${liar.port}`]]);
-  // Redials every 50 ms while fetching, but the liar is never taken again.
   expect(log.filter((e) => e.code === 'BAD_METADATA')).toHaveLength(1);
 });
 
@@ -125,10 +130,10 @@ test('an unanswered request times out (injected clock) and goes to another peer'
   const silent = await unhelpful('silent');
   const honest = await server('honest');
   const { fetcher } = await fetcherHub({ clock, maxActivePeers: 1, requestTimeoutMs: 10_000 });
-  fetcher.addPeers([peer(silent)]);
   const done = fetcher.start();
+  dial(fetcher, silent);
   await eventually(() => silent.requests() === 2, 'two requests to the silent peer');
-  fetcher.addPeers([peer(honest)]);
+  dial(fetcher, honest);
   await eventually(() => fetcher.status().metadataPeers === 2, 'the honest peer to offer metadata');
   // Only one peer is asked at a time: nothing moves until the silent peer's requests time out.
   expect(fetcher.status().piecesReceived).toBe(0);
@@ -141,15 +146,15 @@ test('a peer that rejects is asked again only after retryAfterMs; another peer i
   const clock = new ManualClock(1000);
   const rejecting = await unhelpful('rejecting');
   const { fetcher } = await fetcherHub({ clock, retryAfterMs: 5_000 });
-  fetcher.addPeers([peer(rejecting)]);
   const done = fetcher.start();
+  dial(fetcher, rejecting);
   await eventually(() => rejecting.requests() === 2, 'two requests, rejected');
   await new Promise((r) => setTimeout(r, 100));
   expect(rejecting.requests()).toBe(2);
   clock.advance(5_000);
   await eventually(() => rejecting.requests() === 4, 'asked again after the back-off');
   const honest = await server('honest');
-  fetcher.addPeers([peer(honest)]);
+  dial(fetcher, honest);
   const bytes = await done;
   expect(Buffer.from(bytes).equals(Buffer.from(meta.infoBytes))).toBe(true);
 });
@@ -160,11 +165,11 @@ test('pieces from a liar and an honest peer mixed: discarded, then one peer per 
   const { fetcher, log } = await fetcherHub({ requestsPerPeer: 1 });
   const bad: string[][] = [];
   fetcher.on('bad-metadata', (who) => bad.push(who));
-  fetcher.addPeers([peer(liar)]);
   const done = fetcher.start();
+  dial(fetcher, liar);
   // The liar holds piece 0 for 150 ms; meanwhile the honest peer sends pieces 1 and 2.
   await eventually(() => liar.requests() === 1, 'a request to the liar');
-  fetcher.addPeers([peer(honest)]);
+  dial(fetcher, honest);
   const bytes = await done;
   expect(Buffer.from(bytes).equals(Buffer.from(meta.infoBytes))).toBe(true);
   const both = [`127.0.0.1:${liar.port}`, `127.0.0.1:${honest.port}`].sort();
@@ -176,8 +181,8 @@ test('pieces from a liar and an honest peer mixed: discarded, then one peer per 
 test('cancel: the promise rejects, the hub is free and every connection closes', async () => {
   const silent = await unhelpful('silent');
   const { hub, fetcher } = await fetcherHub();
-  fetcher.addPeers([peer(silent)]);
   const done = fetcher.start();
+  dial(fetcher, silent);
   await eventually(() => silent.requests() > 0, 'a request to be in flight');
   fetcher.cancel();
   await expect(done).rejects.toBeInstanceOf(ConnecterError);
@@ -195,10 +200,39 @@ test('a serving Swarm that dials us (incoming peer) is used too', async () => {
   expect(Buffer.from(bytes).equals(Buffer.from(meta.infoBytes))).toBe(true);
 });
 
-test('a tracker handing out 100,000 peers does not grow the addresses remembered past maxKnownPeers', async () => {
-  const { fetcher } = await fetcherHub({ maxConnections: 0 });
-  const many = Array.from({ length: 100_000 }, (_, i) => ({ ip: `127.1.${(i >> 8) & 255}.${i & 255}`, port: 1024 + (i >> 16) }));
-  fetcher.addPeers(many);
-  fetcher.addPeers(many.slice(0, 10)); // known ones are still taken
-  expect(fetcher.status().known).toBe(3000);
+test('as a PeerDialer: free slots, and each dial reported back as connected, connect-failed or closed', async () => {
+  const seed = await server('seed');
+  const plain = await fx.node(meta, join(dir, `node-${++dirs}`), { id: peerId('plain'), reserved: new Uint8Array(8) });
+  const { fetcher } = await fetcherHub({ maxConnections: 2 });
+  const events: string[] = [];
+  fetcher.on('connected', (h, p, incoming) => events.push(`connected ${p === seed.port ? 'seed' : 'plain'} ${incoming}`));
+  fetcher.on('closed', (h, p) => events.push(`closed ${p === seed.port ? 'seed' : 'plain'}`));
+  fetcher.on('connect-failed', (h, p) => events.push(`failed ${p}`));
+  expect(fetcher.outgoingSlots).toBe(0); // not started
+  expect(fetcher.connect('127.0.0.1', seed.port)).toBe(false);
+  const done = fetcher.start();
+  expect(fetcher.outgoingSlots).toBe(2);
+  expect(fetcher.finished).toBe(false);
+  const dead = await deadPort();
+  dial(fetcher, { port: dead });
+  expect(fetcher.connect('127.0.0.1', dead)).toBe(false); // already dialling it
+  dial(fetcher, plain);
+  await eventually(() => events.length === 3, 'the dead port and the plain peer reported');
+  // A peer without BEP 10 got through the handshake: no failure of its address, but no use.
+  expect(events.sort()).toEqual([`failed ${dead}`, 'closed plain', 'connected plain false'].sort());
+  expect(fetcher.status().dialing).toBe(0);
+  dial(fetcher, seed);
+  await done;
+  expect(events).toContain('connected seed false');
+  expect(fetcher.outgoingSlots).toBe(0); // done: nobody is dialled for it any more
 });
+
+/** A loopback port nothing listens on. */
+async function deadPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
+}

@@ -25,7 +25,7 @@ export interface MetadataFetcherOptions {
   hub: WireHub;
   /** The 20-byte info-hash whose info dict we want. */
   infoHash: Uint8Array;
-  /** Time source for request timeouts and redials (default: the hub's). */
+  /** Time source for request timeouts (default: the hub's). */
   clock?: Clock;
   /** Most connections while fetching (default 30). */
   maxConnections?: number;
@@ -37,12 +37,8 @@ export interface MetadataFetcherOptions {
   requestTimeoutMs?: number;
   /** A peer that rejected or timed out is asked again after this long (default 5 s). */
   retryAfterMs?: number;
-  /** Known peers that are not connected are dialled again this often (default 10 s). */
-  redialMs?: number;
   /** Largest metadata_size we accept (default 8 MiB). */
   maxMetadataSize?: number;
-  /** Most addresses remembered for dialling (default 3000): a tracker handing out 100,000 peers does not grow it. */
-  maxKnownPeers?: number;
   /** Our listen port, for the `p` of our BEP 10 handshake. */
   listenPort?: number | (() => number | undefined);
   /**
@@ -56,6 +52,18 @@ export interface MetadataFetcherOptions {
 export interface MetadataFetcherEvents {
   'peer-connected': [address: string];
   'peer-dropped': [address: string, reason: string];
+  /**
+   * For the peer list that dials through the fetcher (as Swarm's events are for a torrent's):
+   * a connection was taken on (`incoming`: the peer dialled us).
+   */
+  connected: [host: string, port: number, incoming: boolean];
+  /** A dial started by connect() did not become a connection of ours (refused, timed out, turned away). */
+  'connect-failed': [host: string, port: number, reason: string];
+  /**
+   * A connection reported by `connected` is over, or a handshaken peer was of no use for the
+   * metadata (no BEP 10, the fetcher full): the list waits its backoff before dialling it again.
+   */
+  closed: [host: string, port: number];
   /** A metadata piece arrived: pieces held of the total. */
   progress: [received: number, total: number];
   /** Metadata from these peers did not hash to the info-hash and was thrown away. */
@@ -69,10 +77,8 @@ export interface MetadataFetcherStatus {
   peers: number;
   /** Of those, the ones offering metadata (ut_metadata with a metadata_size). */
   metadataPeers: number;
-  /** Outgoing connections in progress. */
+  /** Outgoing connections started by connect() and not yet handshaken. */
   dialing: number;
-  /** Addresses remembered for dialling (at most maxKnownPeers). */
-  known: number;
   piecesReceived: number;
   /** Pieces of the metadata being assembled (undefined until a peer has told its size). */
   pieceCount: number | undefined;
@@ -104,7 +110,9 @@ const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byt
 
 /**
  * BEP 9 metadata download for a magnet link: registers as the info-hash's torrent on the WireHub,
- * dials the peers it is given (and takes incoming ones), sends our extension handshake with
+ * dials the peers its caller chooses (connect(), as a Swarm: whom and when is the session's peer
+ * list's decision; `connected`, `connect-failed` and `closed` tell it the outcome), takes incoming
+ * ones, sends our extension handshake with
  * ut_metadata, and asks a few peers that offer the metadata for its 16 KiB pieces. A piece that is
  * rejected, unanswered or lost with its peer is asked of another. The assembled bytes must hash to
  * the info-hash: a peer that alone sent bad metadata is dropped and not taken again; when several
@@ -126,8 +134,9 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   /** Our BEP 10 side: ut_metadata (fetching) on the wire-extension host. */
   readonly #extensions: ExtensionHost;
   readonly #peers = new Map<PeerConnection, FetchPeer>();
-  /** Addresses given to us: dialled, and dialled again while not connected. */
-  readonly #known = new Map<string, { ip: string; port: number }>();
+  /** Connections given away by take(): one the taker closes before attaching its handler still ends here. */
+  readonly #taken = new WeakSet<PeerConnection>();
+  /** Dials started by connect() and not handshaken yet, by `host:port`. */
   readonly #dialing = new Set<string>();
   /** Ban keys and dialled addresses of peers that sent bad metadata. */
   readonly #bad = new Set<string>();
@@ -141,7 +150,6 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   #singleSource = false;
   #retryTimer: TimerHandle | undefined;
   #registered = false;
-  #redialTimer: TimerHandle | undefined;
   #resolve: (metadata: Uint8Array) => void = () => undefined;
   #reject: (err: Error) => void = () => undefined;
   /** Resolves with the verified info-dict bytes; rejects (ConnecterError CLOSED) when cancelled. */
@@ -161,9 +169,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       requestsPerPeer: options.requestsPerPeer ?? 2,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
       retryAfterMs: options.retryAfterMs ?? 5_000,
-      redialMs: options.redialMs ?? 10_000,
       maxMetadataSize: options.maxMetadataSize ?? MAX_METADATA_SIZE,
-      maxKnownPeers: options.maxKnownPeers ?? 3000,
       holdConnections: options.holdConnections ?? false,
     };
     this.#extensions = new ExtensionHost({
@@ -204,7 +210,6 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       this.#hub.addTorrent(this.#infoHash, this);
       this.#registered = true;
       this.#state = 'fetching';
-      this.#dialKnown();
     }
     return this.metadata;
   }
@@ -228,6 +233,7 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
     this.#registered = false;
     const peers = [...this.#peers.values()].filter((p) => p.conn.state === 'open');
     for (const p of this.#peers.values()) this.#extensions.onClose(p);
+    for (const p of peers) this.#taken.add(p.conn);
     this.#peers.clear();
     return peers.map((p) => ({
       conn: p.conn,
@@ -243,7 +249,9 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   release(): void {
     if (!this.#holding) return;
     this.#holding = false;
+    const held = [...this.#peers.values()];
     this.#peers.clear();
+    for (const p of held) this.emit('closed', p.conn.remoteAddress, p.conn.remotePort);
     if (this.#registered) this.#hub.removeTorrent(this.#infoHash);
     this.#registered = false;
   }
@@ -253,15 +261,32 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
     return this.#holding;
   }
 
-  /** Peers to dial (a tracker's, a magnet's x.pe, the user's); dialled again while not connected. */
-  addPeers(peers: readonly { ip: string; port: number }[]): void {
-    if (this.#state === 'done' || this.#state === 'cancelled') return;
-    for (const p of peers) {
-      const key = `${p.ip}:${p.port}`;
-      if (p.port <= 0 || p.port >= 65536 || (this.#known.size >= this.#o.maxKnownPeers && !this.#known.has(key))) continue;
-      this.#known.set(key, { ip: p.ip, port: p.port });
+  /** Outgoing connections that may start now (a dialler subtracts its dials in progress): none once fetched. */
+  get outgoingSlots(): number {
+    return this.#state === 'fetching' ? Math.max(0, this.#o.maxConnections - this.#peers.size) : 0;
+  }
+
+  /** Never: any peer, a seed above all, may have the metadata (a PeerDialer's question). */
+  get finished(): boolean {
+    return false;
+  }
+
+  /**
+   * Dials one peer for the metadata; the outcome is a `connected` or a `connect-failed` event.
+   * False, with no event, when the dial cannot start: not fetching, already dialling that
+   * address, or the address sent bad metadata.
+   */
+  connect(host: string, port: number): boolean {
+    const key = `${host}:${port}`;
+    if (this.#state !== 'fetching' || this.#dialing.has(key) || this.#bad.has(key)) return false;
+    this.#dialing.add(key);
+    try {
+      this.#hub.connect(this.#infoHash, host, port);
+    } catch {
+      this.#dialing.delete(key);
+      return false;
     }
-    if (this.#state === 'fetching') this.#dial(peers);
+    return true;
   }
 
   status(): MetadataFetcherStatus {
@@ -272,7 +297,6 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
       peers: this.#peers.size,
       metadataPeers,
       dialing: this.#dialing.size,
-      known: this.#known.size,
       piecesReceived: this.#received,
       pieceCount: this.#size === undefined ? undefined : metadataPieceCount(this.#size),
     };
@@ -280,17 +304,28 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
 
   // --- TorrentWire -------------------------------------------------------------------------
 
-  onConnectFailed(host: string, port: number): void {
+  onConnectFailed(host: string, port: number, reason?: PeerCloseReason, error?: Error): void {
     this.#dialing.delete(`${host}:${port}`);
+    this.emit('connect-failed', host, port, error ? `${reason ?? 'failed'}: ${error.message}` : (reason ?? 'failed'));
   }
 
   onPeer(conn: PeerConnection): PeerHandler | undefined {
-    this.#dialing.delete(`${conn.remoteAddress}:${conn.remotePort}`);
+    const { remoteAddress: host, remotePort: port, incoming } = conn;
+    this.#dialing.delete(`${host}:${port}`);
     const accepting = this.#state === 'fetching' || this.#holding;
-    if (!accepting || !conn.extended || this.#peers.size >= this.#o.maxConnections) return undefined;
-    if (this.#bad.has(banKey(conn.remoteAddress, conn.peerId))) return undefined;
+    if (!accepting || this.#bad.has(banKey(host, conn.peerId))) {
+      if (!incoming) this.emit('connect-failed', host, port, accepting ? 'sent bad metadata before' : 'not fetching');
+      return undefined;
+    }
+    if (!conn.extended || this.#peers.size >= this.#o.maxConnections) {
+      // It got through the handshake, so it is no failure of the address: only no use now.
+      this.emit('connected', host, port, incoming);
+      this.emit('closed', host, port);
+      return undefined;
+    }
     const peer = new FetchPeer(conn);
     this.#peers.set(conn, peer);
+    this.emit('connected', host, port, incoming);
     // BEP 6 wants an opening have message from fast peers; we have nothing.
     if (conn.fast) conn.send({ type: 'have-none' });
     this.emit('peer-connected', peer.address);
@@ -305,29 +340,6 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   }
 
   // --- internals ---------------------------------------------------------------------------
-
-  #dial(peers: readonly { ip: string; port: number }[]): void {
-    const connected = new Set([...this.#peers.values()].map((p) => p.address));
-    for (const { ip, port } of peers) {
-      if (this.#peers.size + this.#dialing.size >= this.#o.maxConnections) return;
-      const key = `${ip}:${port}`;
-      if (port <= 0 || this.#dialing.has(key) || connected.has(key) || this.#bad.has(key)) continue;
-      this.#dialing.add(key);
-      try {
-        this.#hub.connect(this.#infoHash, ip, port);
-      } catch {
-        this.#dialing.delete(key);
-      }
-    }
-  }
-
-  #dialKnown(): void {
-    this.#dial([...this.#known.values()]);
-    this.#redialTimer = this.#clock.setTimeout(() => {
-      this.#redialTimer = undefined;
-      if (this.#state === 'fetching') this.#dialKnown();
-    }, this.#o.redialMs);
-  }
 
   #onMessage(peer: FetchPeer, m: Message): void {
     // Pieces and choking: kept for the torrent that takes the connection over.
@@ -390,7 +402,10 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   }
 
   #onClose(peer: FetchPeer, reason: string): void {
-    if (!this.#peers.delete(peer.conn)) return;
+    const taken = this.#taken.delete(peer.conn);
+    if (!this.#peers.delete(peer.conn) && !taken) return;
+    this.emit('closed', peer.conn.remoteAddress, peer.conn.remotePort);
+    if (taken) return;
     this.#extensions.onClose(peer);
     for (const t of peer.requested.values()) this.#clock.clearTimeout(t);
     peer.requested.clear();
@@ -495,13 +510,13 @@ export class MetadataFetcher extends EventEmitter<MetadataFetcherEvents> impleme
   #finish(state: 'done' | 'cancelled'): void {
     this.#state = state;
     if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
-    if (this.#redialTimer !== undefined) this.#clock.clearTimeout(this.#redialTimer);
-    this.#retryTimer = this.#redialTimer = undefined;
+    this.#retryTimer = undefined;
     for (const p of this.#peers.values()) {
       for (const t of p.requested.values()) this.#clock.clearTimeout(t);
       p.requested.clear();
     }
-    this.#dialing.clear();
+    // Dials still under way when done end in onPeer (held, for the swarm) or in the swarm's hands.
+    if (state === 'cancelled') this.#dialing.clear();
     if (state === 'done' && this.#o.holdConnections) {
       this.#holding = true;
       return;

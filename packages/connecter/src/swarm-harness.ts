@@ -1,7 +1,7 @@
 // Test helpers for the Swarm tests (not exported from index.ts): real Storage/PieceStore/
 // PiecePicker/WireHub nodes on loopback, and scripted raw-socket peers.
 import { readFile } from 'node:fs/promises';
-import { makePayload, makeTorrent } from '@mainline/interop';
+import { makePayload, makeTempDir, makeTorrent, removeTempDir } from '@mainline/interop';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Bitfield } from '@mainline/bitfield';
@@ -376,3 +376,34 @@ export function fullBitfield(n: number): Bitfield {
 }
 
 export const FAST_RESERVED = makeReserved({ fast: true });
+
+/**
+ * A one-file torrent of `size` bytes made (with its seed's data) before the tests of a file and
+ * removed after them, and a Fixture cleaned up after each test. Read the fields inside tests.
+ */
+export function seededTorrent(tag: string, size: number, pieceLength = 32768): { readonly meta: Metainfo; readonly seedDir: string; readonly dir: string; readonly fx: Fixture } {
+  const state = { meta: undefined as Metainfo | undefined, seedDir: '', dir: '' };
+  const fx = new Fixture();
+  beforeAll(async () => {
+    state.dir = makeTempDir(tag);
+    const payload = await makePayload(join(state.dir, 'seed'), { name: `${tag}.bin`, size });
+    state.meta = makeTorrent(payload.path, { pieceLength, outPath: join(state.dir, `${tag}.torrent`) }).metainfo;
+    state.seedDir = payload.saveDir;
+  });
+  afterEach(() => fx.cleanup());
+  afterAll(() => {
+    if (state.dir) removeTempDir(state.dir);
+  });
+  return {
+    get meta() {
+      return state.meta as Metainfo;
+    },
+    get seedDir() {
+      return state.seedDir;
+    },
+    get dir() {
+      return state.dir;
+    },
+    fx,
+  };
+}

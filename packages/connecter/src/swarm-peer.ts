@@ -23,6 +23,8 @@ export interface PeerView {
   readonly peerId: Uint8Array | undefined;
   /** The client it names in its BEP 10 handshake (`v`), if it sent one. */
   readonly client: string | undefined;
+  /** The port it listens on, as its BEP 10 handshake says (`p`), if it said. */
+  readonly listenPort: number | undefined;
   /** Both sides set the BEP 6 fast bit / the BEP 10 extension-protocol bit. */
   readonly fast: boolean;
   readonly extended: boolean;
@@ -171,6 +173,10 @@ export class SwarmPeer implements PeerView, ChokablePeer {
   get client(): string | undefined {
     const v = this.conn.peerExtensions?.v;
     return typeof v === 'string' ? v : undefined;
+  }
+
+  get listenPort(): number | undefined {
+    return this.conn.peerExtensions?.p;
   }
 
   get fast(): boolean {

@@ -413,6 +413,8 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       if (conn.state === 'open') conn.send({ type: 'extended-handshake', handshake: this.#extensions.handshake(peer) });
     }
     if (conn.state === 'open' && (bitfield || h.haveAll || h.haves.length > 0)) this.#peerGotPieces(peer);
+    // Its opening message came during the fetch: now the allowed-fast set (BEP 6) can be offered.
+    if (conn.state === 'open' && !h.haveAll) this.#uploads.peerOpened(peer);
   }
 
   #join(conn: PeerConnection): SwarmPeer {

@@ -250,6 +250,30 @@ describe('lookups, announces and the client API', () => {
   });
 });
 
+test('a search started with the join does not wait for the whole join: the peer comes while the join still waits on dead nodes', async () => {
+  const r = a; // the bootstrap node of everyone
+  await runUntil(sim.clock, r.node.start());
+  const gone = Array.from({ length: 6 }, () => sim.add());
+  await runUntil(sim.clock, Promise.all(gone.map((g) => g.node.start())));
+  const seeder = sim.add();
+  await runUntil(sim.clock, seeder.node.start());
+  const ih = randomId();
+  expect((await runUntil(sim.clock, seeder.node.announce(ih, 7000))).announced).toBeGreaterThanOrEqual(1);
+  // Six nodes the bootstrap node still lists vanish: the join's lookups wait for their timeouts.
+  for (const g of gone) {
+    g.node.close();
+    g.endpoint.close();
+  }
+  const late = sim.add();
+  const joined = late.node.start();
+  const search = late.node.getPeers(ih);
+  const first = await runUntil(sim.clock, search[Symbol.asyncIterator]().next());
+  expect(first.value).toMatchObject({ host: seeder.host, port: 7000 });
+  expect(late.node.ready).toBe(false);
+  await runUntil(sim.clock, joined);
+  expect(late.node.ready).toBe(true);
+});
+
 describe('routing table upkeep', () => {
   test('a bucket unchanged for 15 min is refreshed with find_node; silent nodes turn bad and replacements take their place', async () => {
     await sim.grow(40);

@@ -294,6 +294,12 @@ export class DhtNode extends EventEmitter<DhtEvents> {
   #id: Uint8Array;
   readonly #idFixed: boolean;
   #starting: Promise<void> | undefined;
+  /**
+   * Resolves once the saved and bootstrap nodes have been contacted (or the join ended): a search
+   * need not wait for the rest of the join, whose lookups may spend seconds on dead nodes.
+   */
+  #contacted: Promise<void> | undefined;
+  #markContacted: () => void = () => undefined;
   #ready = false;
   #closed = false;
   #tick: TimerHandle | undefined;
@@ -375,9 +381,11 @@ export class DhtNode extends EventEmitter<DhtEvents> {
     if (this.#closed) return Promise.reject(new DhtError('CLOSED', 'the DHT node is closed'));
     if (!this.#starting) {
       this.#scheduleTick();
+      this.#contacted = new Promise((resolve) => (this.#markContacted = resolve));
       this.#starting = Promise.all(this.#families.map((f) => this.#bootstrap(f))).then(() => {
         if (this.#closed) return;
         this.#ready = true;
+        this.#markContacted();
         this.emit('ready');
       });
     }
@@ -436,7 +444,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
 
   /**
    * Searches for peers of `infoHash` (get_peers, in every family that runs); with `announce`,
-   * then announces us to the closest nodes that gave a token. Waits for a bootstrap in progress.
+   * then announces us to the closest nodes that gave a token. During the join it waits only until the saved and bootstrap nodes were contacted.
    */
   getPeers(infoHash: Uint8Array, options: SearchOptions = {}): PeerSearch {
     checkHash(infoHash, 'infoHash');
@@ -459,7 +467,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
       return { lookup, announced: acks.filter(Boolean).length };
     };
     const done = (async (): Promise<SearchResult> => {
-      if (this.#starting && !this.#ready) await this.#starting.catch(() => undefined);
+      if (this.#contacted && !this.#ready) await this.#contacted;
       const results = cancelled || this.#closed ? [] : await Promise.all(this.#families.map(runFamily));
       stream.end();
       return { peers: stream.found, announced: results.reduce((n, r) => n + r.announced, 0), lookups: results.map((r) => r.lookup) };
@@ -524,6 +532,7 @@ export class DhtNode extends EventEmitter<DhtEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#markContacted();
     if (this.#tick) this.#clock.clearTimeout(this.#tick);
     for (const w of this.#waiting.splice(0)) w.cancel();
     for (const l of [...this.#lookups]) l.cancel();
@@ -738,6 +747,8 @@ export class DhtNode extends EventEmitter<DhtEvents> {
       await this.#contact(routers, family, learned);
     }
     if (this.#closed) return;
+    // Searches may start now (from the nodes that answered); with several families, the first to get here lets them.
+    if (table().size > 0) this.#markContacted();
     await this.#findNodes([this.#id], family, learned);
     // Kademlia's join: refresh the buckets farther than our neighbours, or they stay empty until
     // someone from there happens to query us.

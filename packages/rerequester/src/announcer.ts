@@ -98,6 +98,14 @@ export const DEFAULT_MIN_INTERVAL_FLOOR_MS = 60_000;
 /** Where one tracker stands: `not-tried` yet, `announcing` now, last announce `working` or `failed`. */
 export type TrackerStatusState = 'not-tried' | 'announcing' | 'working' | 'failed';
 
+/** How a tracker's last scrape went. Times are clock ms. */
+export interface ScrapeStatus {
+  startAt: number;
+  at: number;
+  /** The counts, or why it failed. */
+  result: { seeders: number; leechers: number; downloaded: number } | { error: string; timedOut: boolean };
+}
+
 /** One tracker as a UI shows it (see {@link Announcer.trackerStatus}). Times are clock ms. */
 export interface TrackerStatus {
   url: string;
@@ -111,6 +119,13 @@ export interface TrackerStatus {
   lastError: { code: TrackerErrorCode; message: string; at: number } | undefined;
   /** Failed announces to it in a row. */
   failures: number;
+  /** When its last announce (the one in flight, or the last finished) started. */
+  lastAnnounceStartAt: number | undefined;
+  /** Seeders / leechers in its last announce reply, when it said. */
+  seeders: number | undefined;
+  leechers: number | undefined;
+  /** Its last scrape (see {@link Announcer.scrapeEach}), if one was made. */
+  lastScrape: ScrapeStatus | undefined;
   /**
    * While `announcing`: the try in flight (UDP resends on silence: 1 of 3, 2 of 3...), when the
    * request started and when this try stops waiting for an answer.
@@ -234,6 +249,10 @@ export class Announcer extends Emitter<AnnouncerEvents> {
           lastError,
           failures: s?.failures ?? 0,
           attempt,
+          lastAnnounceStartAt: s?.lastAnnounceStartAt,
+          seeders: s?.seeders,
+          leechers: s?.leechers,
+          lastScrape: s?.lastScrape ? { ...s.lastScrape, result: { ...s.lastScrape.result } } : undefined,
         };
       }),
     );
@@ -242,7 +261,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   #statusOf(url: string): TrackerStatus {
     let s = this.#status.get(url);
     if (!s) {
-      s = { url, tier: 0, state: 'not-tried', lastAnnounceAt: undefined, lastPeers: undefined, lastError: undefined, failures: 0, attempt: undefined };
+      s = { url, tier: 0, state: 'not-tried', lastAnnounceAt: undefined, lastPeers: undefined, lastError: undefined, failures: 0, attempt: undefined, lastAnnounceStartAt: undefined, seeders: undefined, leechers: undefined, lastScrape: undefined };
       this.#status.set(url, s);
     }
     return s;
@@ -254,6 +273,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     const before = status.state;
     status.state = 'announcing';
     const since = this.#clock.now();
+    status.lastAnnounceStartAt = since;
     const onAttempt = (a: RequestAttempt): void => {
       status.attempt = { number: a.attempt, max: a.maxAttempts, since, deadline: this.#clock.now() + a.timeoutMs };
     };
@@ -262,6 +282,8 @@ export class Announcer extends Emitter<AnnouncerEvents> {
       status.state = 'working';
       status.lastAnnounceAt = this.#clock.now();
       status.lastPeers = response.peers.length;
+      status.seeders = response.complete;
+      status.leechers = response.incomplete;
       status.lastError = undefined;
       status.failures = 0;
       return response;
@@ -380,6 +402,30 @@ export class Announcer extends Emitter<AnnouncerEvents> {
       }
     })();
     return this.#stopPromise;
+  }
+
+  /**
+   * Scrapes one tracker of each tier (the one that last answered an announce, else the first),
+   * as Transmission does, and records each outcome in its status (`lastScrape`). A tracker with
+   * no scrape URL (BEP 48 rule) is skipped. Never rejects.
+   */
+  async scrapeEach(): Promise<void> {
+    const picks = this.#tiers.tiers.map((urls) => urls.find((u) => this.#status.get(u)?.state === 'working') ?? urls[0]).filter((u): u is string => u !== undefined);
+    await Promise.all(
+      picks.map(async (url) => {
+        const startAt = this.#clock.now();
+        try {
+          const files = await this.#tracker(url).scrape([this.#infoHash]);
+          const entry = files.get(hexOf(this.#infoHash));
+          if (!entry) throw new TrackerError('BAD_RESPONSE', 'scrape reply does not list our torrent', url);
+          this.#statusOf(url).lastScrape = { startAt, at: this.#clock.now(), result: { seeders: entry.complete, leechers: entry.incomplete, downloaded: entry.downloaded } };
+        } catch (e) {
+          const err = toTrackerError(e, url);
+          if (err.code === 'UNSUPPORTED_PROTOCOL') return;
+          this.#statusOf(url).lastScrape = { startAt, at: this.#clock.now(), result: { error: err.detail, timedOut: err.code === 'TIMEOUT' } };
+        }
+      }),
+    );
   }
 
   /** Scrapes our torrent on the first tracker that answers; resolves undefined (and emits `error`) on failure. */

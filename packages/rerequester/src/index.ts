@@ -36,6 +36,7 @@ export {
   type AnnouncerEvents,
   type AnnounceInfo,
   type AnnouncerState,
+  type ScrapeStatus,
   type TrackerStatus,
   type TrackerStatusState,
 } from './announcer.js';

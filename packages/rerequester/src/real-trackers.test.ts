@@ -89,8 +89,9 @@ describe('against opentracker (Debian build, whitelist mode)', () => {
   const s = swarm();
   const s2 = swarm();
   const s3 = swarm();
+  const s5 = swarm();
   beforeAll(async () => {
-    ot = await startOpentracker([s.infoHash, s2.infoHash, s3.infoHash].map(hex));
+    ot = await startOpentracker([s.infoHash, s2.infoHash, s3.infoHash, s5.infoHash].map(hex));
   });
   afterAll(() => ot?.stop());
 
@@ -131,6 +132,31 @@ describe('against opentracker (Debian build, whitelist mode)', () => {
 
   it('Announcer over HTTP: peers are handed over', async () => {
     await announcersMeet(`http://127.0.0.1:${ot.http}/announce`, s3.infoHash, s3);
+  });
+
+  it('scrapeEach: one tracker per tier, HTTP by the announce→scrape rule and UDP; counts and announce start kept per tracker', async () => {
+    const http = `http://127.0.0.1:${ot.http}/announce`;
+    const udp = `udp://127.0.0.1:${ot.udp}`;
+    const noScrape = `http://127.0.0.1:${ot.http}/tracker`; // last segment is not announce…: no scrape URL
+    const make = (p: typeof s5.a, announceList: string[][]) =>
+      new Announcer({ infoHash: s5.infoHash, peerId: p.peerId, port: p.port, announceList, stats: () => ({ uploaded: 0, downloaded: 0, left: p.left, numPeers: 0 }), udp: { timeoutBaseMs: 500, maxRetries: 2 } });
+    const seed = make(s5.b, [[http]]);
+    const seedUp = new Promise<void>((r) => seed.on('announce', () => r()));
+    seed.start();
+    await seedUp;
+    const a = make(s5.a, [[http], [udp], [noScrape]]);
+    const up = new Promise<void>((r) => a.on('announce', () => r()));
+    a.start();
+    await up;
+    await a.scrapeEach();
+    const byUrl = Object.fromEntries(a.trackerStatus().map((t) => [t.url, t]));
+    expect(byUrl[http]!.lastScrape?.result).toEqual({ seeders: 1, leechers: 1, downloaded: expect.any(Number) });
+    expect(byUrl[udp]!.lastScrape?.result).toEqual({ seeders: 1, leechers: 1, downloaded: expect.any(Number) });
+    expect(byUrl[noScrape]!.lastScrape).toBeUndefined();
+    expect(byUrl[http]!.seeders).toBe(1);
+    expect(byUrl[http]!.leechers).toBe(1);
+    expect(byUrl[http]!.lastAnnounceStartAt).toBeLessThanOrEqual(byUrl[http]!.lastAnnounceAt!);
+    await Promise.all([a.stop(), seed.stop()]);
   });
 });
 

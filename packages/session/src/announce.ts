@@ -1,6 +1,6 @@
 import type { TrackerPeer } from '@mainline/metainfo';
 import type { Clock } from '@mainline/rate';
-import { Announcer, type AnnouncerOptions, type TrackerStatusState } from '@mainline/rerequester';
+import { Announcer, type AnnouncerOptions, type TrackerErrorCode, type TrackerStatusState } from '@mainline/rerequester';
 import type { AddressFilter } from './address-filter.js';
 
 /** What the last tracker answers said: peers in the last reply, and the last error (cleared by a success). */
@@ -21,12 +21,24 @@ export interface TrackerInfo {
   lastAnnounceAgo: number | undefined;
   /** Its last error, until an answer clears it; failed announces in a row. */
   error: string | undefined;
+  /** The error's kind: `REJECTED` when the tracker itself answered with a failure reason. */
+  errorCode: TrackerErrorCode | undefined;
   failures: number;
   /**
    * While announcing: the try in flight, the most tries (a UDP tracker is asked again on
    * silence: 1 of 3, 2 of 3, 3 of 3), and seconds until this try stops waiting.
    */
   attempt: { number: number; max: number; waitLeft: number } | undefined;
+  /** Seconds since its last announce started (in flight or finished). */
+  lastAnnounceStartAgo: number | undefined;
+  /** Seeders / leechers its last announce reply gave, when it said. */
+  seeders: number | undefined;
+  leechers: number | undefined;
+  /** Its last scrape (Torrent.scrape): seconds since it started and ended, and the counts or the error. */
+  scrape:
+    | { startAgo: number; ago: number; seeders: number; leechers: number; downloaded: number }
+    | { startAgo: number; ago: number; error: string; timedOut: boolean }
+    | undefined;
 }
 
 /** The tracker part of a torrent's or magnet's stats: each tracker, and when they are asked next. */
@@ -50,8 +62,13 @@ export function trackerReport(announcer: Announcer | undefined, clock: Clock): T
       peers: t.lastPeers,
       lastAnnounceAgo: t.lastAnnounceAt === undefined ? undefined : seconds(now - t.lastAnnounceAt),
       error: t.lastError?.message,
+      errorCode: t.lastError?.code,
       failures: t.failures,
       attempt: t.attempt ? { number: t.attempt.number, max: t.attempt.max, waitLeft: seconds(t.attempt.deadline - now) } : undefined,
+      lastAnnounceStartAgo: t.lastAnnounceStartAt === undefined ? undefined : seconds(now - t.lastAnnounceStartAt),
+      seeders: t.seeders,
+      leechers: t.leechers,
+      scrape: t.lastScrape ? { startAgo: seconds(now - t.lastScrape.startAt), ago: seconds(now - t.lastScrape.at), ...t.lastScrape.result } : undefined,
     })),
     nextAnnounceIn: next === undefined ? undefined : seconds(next - now),
   };

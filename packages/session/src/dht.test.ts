@@ -148,11 +148,28 @@ test('switched off and on while running: the node stops (table saved), starts ag
   await until(() => r.node.stats().storedPeers === 1, 'the first announce');
   await s.setDht(false);
   expect(s.dhtStatus()).toMatchObject({ enabled: false, running: false, nodes: 0, torrents: 1 });
+  expect(s.dhtStatus().stateFile).toBe(join(stateDir, 'dht.dat'));
   expect(existsSync(join(stateDir, 'dht.dat'))).toBe(true);
   const announcesBefore = r.node.stats().received.queries;
   await s.setDht(true);
   expect(s.dhtStatus().running).toBe(true);
   await until(() => r.node.stats().received.queries > announcesBefore + 1, 'a new search after the restart');
+});
+
+test('settings given while off ({ enabled: false }) apply when switched on', async () => {
+  const r = await router();
+  closers.push(r.close);
+  const s = await session({ dht: { enabled: false, bootstrap: [r.address], stateDir: join(dir, 'state7') } });
+  expect(s.dhtStatus()).toMatchObject({ enabled: false, running: false, stateFile: join(dir, 'state7', 'dht.dat') });
+  await s.setDht(true);
+  await until(() => s.dhtStatus().nodes === 1, 'the join through the given node');
+});
+
+test('a bad DHT setting is an error at once, naming it (not when the DHT first starts)', () => {
+  expect(() => new Session({ dht: { enabled: false, bootstrap: ['nowhere'] } })).toThrow(/bootstrap node must be host:port.*nowhere/);
+  expect(() => new Session({ dht: { node: { alpha: 0 } } })).toThrow(/alpha must be a positive number/);
+  expect(() => new Session({ dht: { node: { bogus: 1 } as object } })).toThrow(/unknown DHT option "bogus"/);
+  expect(() => new Session({ dht: { retryMinMs: -1 } })).toThrow(/dht.retryMinMs/);
 });
 
 test('a session without its UDP endpoint refuses the dht option, naming it', () => {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { DEFAULT_BOOTSTRAP, DhtError, DhtNode, parseHostPort, type DhtOptions, type DhtStats, type PeerSearch } from '@mainline/dht';
+import { DEFAULT_BOOTSTRAP, DhtError, DhtNode, type DhtOptions, type DhtStats, type PeerSearch } from '@mainline/dht';
 import type { DhtWire } from '@mainline/connecter';
 import { isDhtDatagram, type DatagramRoute, type UdpEndpoint } from '@mainline/rawserver';
 import type { Clock, TimerHandle } from '@mainline/rate';
@@ -11,6 +11,8 @@ export type DhtNodeTuning = Partial<Omit<DhtOptions, 'socket' | 'clock' | 'state
 
 /** How the session runs the mainline DHT (BEP 5). */
 export interface SessionDhtOptions {
+  /** Whether it runs from the start (default true; false: these settings wait for setDht(true)). */
+  enabled?: boolean;
   /** Bootstrap nodes as `host:port` (default the public routers, DEFAULT_BOOTSTRAP of @mainline/dht). Tests give their own. */
   bootstrap?: readonly string[];
   /**
@@ -117,12 +119,13 @@ export class SessionDht {
     this.#switch = new OnOff(options.enabled, () => this.#start(), () => this.#stop());
     this.#options = options.options;
     this.#clock = options.clock;
-    for (const b of this.#options.bootstrap ?? []) parseHostPort(b);
     const stateDir = this.#options.stateDir ?? options.stateDir;
     this.#stateFile = stateDir ? join(stateDir, STATE_FILE) : undefined;
     this.#announceIntervalMs = positive('announceIntervalMs', this.#options.announceIntervalMs ?? DEFAULT_ANNOUNCE_INTERVAL_MS);
     this.#retryMinMs = positive('retryMinMs', this.#options.retryMinMs ?? DEFAULT_RETRY_MIN_MS);
     this.#saveIntervalMs = positive('saveIntervalMs', this.#options.saveIntervalMs ?? DEFAULT_SAVE_INTERVAL_MS);
+    // Every setting is checked now, not when the DHT first starts: a node that never runs (no socket, no timers) says what is wrong.
+    new DhtNode(this.#nodeOptions({ send: () => undefined })).close();
     this.registry = { add: (infoHash, torrent) => this.#add(infoHash, torrent) };
     this.wire = {
       port: () => (this.#node ? this.#route?.port : undefined),
@@ -230,6 +233,11 @@ export class SessionDht {
     });
   }
 
+  #nodeOptions(socket: DhtOptions['socket']): DhtOptions {
+    const o = this.#options;
+    return { ...o.node, socket, clock: this.#clock, bootstrap: o.bootstrap ?? DEFAULT_BOOTSTRAP, bep42: o.bep42 ?? true, ...(o.id ? { id: o.id } : {}) };
+  }
+
   async #start(): Promise<void> {
     if (this.#node || this.#tcpPort === 0) return;
     this.#error = undefined;
@@ -239,7 +247,6 @@ export class SessionDht {
       return;
     }
     const state = await this.#loadState();
-    const o = this.#options;
     const ref: { node?: DhtNode } = {};
     const route = endpoint.register({
       name: 'dht',
@@ -247,14 +254,7 @@ export class SessionDht {
       onMessage: (data, from) => ref.node?.receive(data, from),
       onError: () => undefined, // ICMP noise and sends to vanished nodes: the DHT copes
     });
-    const base: DhtOptions = {
-      ...o.node,
-      socket: { send: (data, port, host) => route.send(data, port, host, () => undefined), localPort: route.port ?? 0 },
-      clock: this.#clock,
-      bootstrap: o.bootstrap ?? DEFAULT_BOOTSTRAP,
-      bep42: o.bep42 ?? true,
-      ...(o.id ? { id: o.id } : {}),
-    };
+    const base = this.#nodeOptions({ send: (data, port, host) => route.send(data, port, host, () => undefined), localPort: route.port ?? 0 });
     let node: DhtNode;
     try {
       node = new DhtNode(state ? { ...base, state } : base);

@@ -60,7 +60,7 @@ export class ReportingMetadataFetcher extends MetadataFetcher {
   onDialFailed: DialFailureListener | undefined;
 
   override onConnectFailed(host: string, port: number, reason?: PeerCloseReason, error?: Error): void {
-    super.onConnectFailed(host, port);
+    super.onConnectFailed(host, port, reason, error);
     report(this.onDialFailed, host, port, reason, error);
   }
 }

@@ -11,6 +11,7 @@ import { makePayload, makeTempDir, makeTorrent, removeTempDir } from '@mainline/
 import { formatMagnet, parseTorrent } from '@mainline/metainfo';
 import { ManualClock } from '@mainline/rate';
 import { Session, type MagnetState, type Torrent } from './index.js';
+import { until } from './test-helpers.js';
 
 async function sha1(path: string): Promise<string> {
   return createHash('sha1').update(await readFile(path)).digest('hex');
@@ -27,13 +28,6 @@ function whenDone(t: Torrent, ms = 30_000): Promise<void> {
   });
 }
 
-async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const sessions: Session[] = [];
 let dir: string;

@@ -9,7 +9,9 @@ import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
 import type { DhtRegistry } from './dht.js';
 import { ReportingMetadataFetcher } from './dial-failures.js';
-import type { Torrent, TorrentOptions } from './torrent.js';
+import type { LsdRegistry } from './local-discovery.js';
+import { PeerList, type PeerListOptions } from './peer-list.js';
+import type { PeerListView, Torrent, TorrentOptions } from './torrent.js';
 import { makeWarning, type TorrentWarning, type WarningKind } from './warning.js';
 
 /**
@@ -20,8 +22,6 @@ export const MAGNET_UNKNOWN_LEFT = 16384;
 
 /** Connected peers with which a magnet stops searching the DHT sooner than every 15 min. */
 const MAGNET_ENOUGH_PEERS = 4;
-/** Tracker peers a magnet remembers for its torrent's peer list (as many as the metadata fetcher dials from). */
-const MAX_TRACKER_PEERS = 3000;
 
 export interface MagnetOptions extends TorrentOptions {
   /**
@@ -93,6 +93,10 @@ export interface MagnetHost {
   readonly addressFilter?: AddressFilter;
   /** The DHT: searched for peers while fetching (a magnet with no tracker finds them only here). */
   readonly dht?: DhtRegistry;
+  /** Local service discovery: peers on the local network, asked while fetching. */
+  readonly lsd?: LsdRegistry;
+  /** Peer list settings (size, backoff), the same as every torrent's: the list becomes the torrent's. */
+  readonly peerList?: Omit<PeerListOptions, 'clock' | 'filter'>;
   /** The hashing threads the torrent will use: booted while the metadata is fetched, not after. */
   readonly pieceHasher?: { prestart(): void };
   /** Adds the torrent once the metadata is here (bypassing the pending-magnet check). */
@@ -107,8 +111,11 @@ export interface MagnetHost {
  * A magnet link being turned into a torrent: the metadata is fetched from peers (BEP 9) found
  * through the link's trackers, its `x.pe` peers and the `peers` option, verified against the
  * info-hash, saved as a .torrent, and then the torrent is added to the session and started like
- * any other. Keeps trying (trackers re-announce, peers are redialled) until the metadata arrives
- * or the download is cancelled; cancelling closes every socket and timer it opened.
+ * any other. Keeps trying (trackers re-announce, the peer list redials with backoff) until the
+ * metadata arrives or the download is cancelled; cancelling closes every socket and timer it opened.
+ * Every address it hears of goes into one PeerList, which dials through the metadata fetcher and
+ * then becomes the torrent's, with each address's sources, failures and backoff, and knowing
+ * which are connected (those connections are handed over, not redialled).
  */
 export class MagnetDownload extends EventEmitter<MagnetEvents> {
   readonly link: MagnetLink;
@@ -118,14 +125,15 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
   readonly #host: MagnetHost;
   readonly #options: MagnetOptions;
   readonly #fetcher: ReportingMetadataFetcher;
+  /** Every address heard of, from every source: the fetcher dials through it, the torrent inherits it. */
+  readonly #peerList: PeerList;
   #announcer: Announcer | undefined;
   #state: MagnetState = 'fetching-metadata';
   #name: string;
   readonly #tracker: TrackerState = { peers: 0, error: undefined };
   #error: Error | undefined;
   #added: Torrent | undefined;
-  /** Peers the trackers gave while fetching: the torrent's peer list gets them (at most MAX_TRACKER_PEERS). */
-  readonly #trackerPeers = new Map<string, { ip: string; port: number }>();
+  #leaveLsd: (() => void) | undefined;
   #resolve: (t: Torrent) => void = () => undefined;
   #reject: (e: Error) => void = () => undefined;
 
@@ -139,6 +147,14 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#options = options;
     this.#fetcher = new ReportingMetadataFetcher({ hub: host.hub, infoHash: link.infoHashBytes, clock: host.clock, listenPort: () => host.port, holdConnections: true });
     this.#fetcher.onDialFailed = (address, reason) => this.emit('peer-failed', address, reason);
+    this.#peerList = new PeerList({
+      ...host.peerList,
+      clock: host.clock,
+      ...(host.addressFilter ? { filter: host.addressFilter } : {}),
+      ...(options.peerRedialMs !== undefined ? { userRetryMs: options.peerRedialMs } : {}),
+    });
+    this.#peerList.add(link.peers, 'magnet');
+    this.#peerList.add(options.peers ?? [], 'user');
     this.torrent = new Promise<Torrent>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -158,6 +174,11 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
   /** Peers to dial for the metadata (and, later, for the torrent). */
   get peers(): { ip: string; port: number }[] {
     return [...this.link.peers, ...(this.#options.peers ?? [])];
+  }
+
+  /** Every address known for the torrent: sources, backoff (retryIn) and counts; the torrent's once added. */
+  get peerList(): PeerListView {
+    return this.#peerList;
   }
 
   stats(): MagnetStats {
@@ -184,6 +205,7 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
       (e: unknown) => {
         // Metadata connections held for a torrent that was never added: close them.
         this.#fetcher.release();
+        this.#peerList.close();
         const error = e instanceof Error ? e : new Error(String(e));
         if (this.#state !== 'cancelled') {
           this.#error = error;
@@ -201,6 +223,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     const adding = this.#state === 'adding';
     this.#setState('cancelled');
     this.#fetcher.cancel();
+    // While adding, the list is the torrent's: removing the torrent stops it.
+    if (!adding) this.#peerList.close();
     await this.#stopAnnouncer();
     if (adding) {
       // A torrent that failed to be added is nothing to remove; one that was, but cannot be stopped cleanly, is a warning.
@@ -230,8 +254,8 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     const options: MagnetOptions = {
       ...this.#options,
       ...this.#options.withMetadata?.(meta),
-      magnetPeers: [...this.link.peers],
-      trackerPeers: [...this.#trackerPeers.values()],
+      // Every address, source and backoff carries on: the list (with x.pe and the user's peers) is the torrent's now.
+      peerList: this.#peerList,
       // The metadata connections stay open into the download: the torrent's swarm adopts them.
       handOff: this.#fetcher,
     };
@@ -265,18 +289,25 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     fetcher.on('progress', (got, total) => this.emit('progress', got, total));
     fetcher.on('peer-connected', (a) => this.emit('peer-connected', a));
     fetcher.on('peer-dropped', (a, r) => this.emit('peer-dropped', a, r));
+    // The fetcher dials whom the peer list says, and tells it how each dial and connection went.
+    const list = this.#peerList;
+    fetcher.on('connected', (h, p, incoming) => list.connected(h, p, incoming));
+    fetcher.on('connect-failed', (h, p) => list.connectFailed(h, p));
+    fetcher.on('closed', (h, p) => list.closed(h, p));
     const metadata = fetcher.start();
     // The torrent's first piece waits for a hashing thread otherwise (tens of ms to boot).
     this.#host.pieceHasher?.prestart();
-    this.#dial(this.link.peers);
-    this.#dial(this.#options.peers ?? [], true);
+    list.attach(fetcher);
     if (!this.#options.noTrackers && this.link.trackers.length > 0) this.#startAnnouncer();
-    const leaveDht = this.#host.dht?.add(this.infoHash, { onPeers: (p) => this.#dial(p), shortOfPeers: () => fetcher.status().peers < MAGNET_ENOUGH_PEERS });
+    const leaveDht = this.#host.dht?.add(this.infoHash, { onPeers: (p) => list.add(p, 'dht'), shortOfPeers: () => fetcher.status().peers < MAGNET_ENOUGH_PEERS });
+    this.#leaveLsd = this.#host.lsd?.add(this.infoHash, (p) => list.add([p], 'lsd'));
     let bytes: Uint8Array;
     try {
       bytes = await metadata;
     } finally {
       leaveDht?.();
+      this.#leaveLsd?.();
+      this.#leaveLsd = undefined;
       await this.#stopAnnouncer();
     }
     const meta = metainfoFromMagnet(bytes, this.link);
@@ -303,19 +334,10 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
         ...host.announcer,
       },
       this.#tracker,
-      (peers) => {
-        for (const p of peers) if (this.#trackerPeers.size < MAX_TRACKER_PEERS) this.#trackerPeers.set(`${p.ip}:${p.port}`, { ip: p.ip, port: p.port });
-        this.#dial(peers);
-      },
+      (peers) => this.#peerList.add(peers, 'tracker'),
       (message) => this.emit('tracker-error', message),
       host.addressFilter,
     );
-  }
-
-  /** Hands peers to the fetcher, without the addresses no torrent may dial (`named`: the user's). */
-  #dial(peers: readonly { ip: string; port: number }[], named = false): void {
-    const filter = this.#host.addressFilter;
-    this.#fetcher.addPeers(filter ? filter.allowed(peers, named) : peers);
   }
 
   async #stopAnnouncer(): Promise<void> {

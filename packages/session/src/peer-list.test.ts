@@ -303,6 +303,7 @@ describe('PeerList sources', () => {
     list.connected('10.1.1.1', 50000, true);
     expect(list.counts().connected).toMatchObject({ tracker: 2, magnet: 1, user: 1, incoming: 1 });
     expect(list.size).toBe(4); // an incoming peer's port is not one we could dial
+    expect([list.connectionSource(peer(3).ip, peer(3).port), list.connectionSource('10.1.1.1', 50000), list.connectionSource('10.9.9.9', 1)]).toEqual(['magnet', 'incoming', undefined]);
     list.closed('10.1.1.1', 50000);
     list.closed(peer(2).ip, 6881);
     expect(list.counts().connected).toMatchObject({ tracker: 1, magnet: 1, user: 1, incoming: 0 });

@@ -153,6 +153,11 @@ export class PeerList {
     return this.#entries.size;
   }
 
+  /** The source a connection to `host:port` counts for (incoming ones: `incoming`); undefined when not connected. */
+  connectionSource(host: string, port: number): PeerSource | undefined {
+    return this.#connections.get(keyOf(canonicalHost(host), port));
+  }
+
   /** Whether `host:port` is in the list. */
   has(host: string, port: number): boolean {
     return this.#entries.has(keyOf(canonicalHost(host), port));

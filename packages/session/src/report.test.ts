@@ -5,14 +5,8 @@ import { join } from 'node:path';
 import { freePort as closedPort, makePayload, makeTempDir, makeTorrent, removeTempDir, startHangUpPeer, type HangUpPeer } from '@mainline/interop';
 import { formatMagnet } from '@mainline/metainfo';
 import { Session, dialFailure, type Torrent, type TorrentWarning } from './index.js';
+import { until } from './test-helpers.js';
 
-async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const sessions: Session[] = [];
 const rudePeers: HangUpPeer[] = [];
@@ -93,7 +87,7 @@ describe('what stats() and peerTransfers() tell about a download', () => {
     await until(() => t.stats().trackers[0]?.state === 'failed', 'the tracker to fail');
     const tr = t.stats();
     expect(tr.trackers).toEqual([
-      { url: deadTracker, tier: 0, state: 'failed', peers: undefined, lastAnnounceAgo: undefined, error: expect.stringMatching(/ECONNREFUSED/), failures: 1, attempt: undefined },
+      { url: deadTracker, tier: 0, state: 'failed', peers: undefined, lastAnnounceAgo: undefined, error: expect.stringMatching(/ECONNREFUSED/), errorCode: 'NETWORK', failures: 1, attempt: undefined, lastAnnounceStartAgo: expect.any(Number), seeders: undefined, leechers: undefined, scrape: undefined },
     ]);
     expect(tr.nextAnnounceIn).toBeGreaterThan(25);
     expect(tr.nextAnnounceIn).toBeLessThanOrEqual(30);

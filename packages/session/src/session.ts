@@ -53,7 +53,8 @@ export interface SessionOptions {
    * magnet searches it for peers and announces itself there. Off unless asked for (`true`, or an
    * object with its bootstrap nodes, state directory, BEP 42 setting): a library does not talk to
    * the public DHT on its own, and tests give their own loopback bootstrap nodes; the CLI turns it
-   * on unless `--no-dht`. Needs the UDP endpoint (`udp`).
+   * on unless `--no-dht`. Needs the UDP endpoint (`udp`). `{ enabled: false, ... }` keeps the
+   * settings for a later setDht(true).
    */
   dht?: boolean | SessionDhtOptions;
   /**
@@ -135,7 +136,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     });
     this.lsd = this.#lsd.registry;
     this.#dht = new SessionDht({
-      enabled: options.dht !== undefined && options.dht !== false,
+      enabled: options.dht === true || (typeof options.dht === 'object' && options.dht.enabled !== false),
       options: typeof options.dht === 'object' ? options.dht : {},
       clock: this.clock,
       stateDir: options.stateDir,
@@ -311,6 +312,8 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
         clock: this.clock,
         addressFilter: this.addressFilter,
         dht: this.dht,
+        lsd: this.lsd,
+        ...(this.peerList ? { peerList: this.peerList } : {}),
         pieceHasher: this.pieceHasher,
         ...(this.announcer ? { announcer: this.announcer } : {}),
         addTorrent: (meta, o) => this.#add(meta, o),

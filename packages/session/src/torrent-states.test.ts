@@ -2,78 +2,34 @@
 // sockets: no TCP, no real time (the files and the hashing threads are real).
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makePayload, makeTempDir, makeTorrent, removeTempDir, type MadeTorrent, type Payload } from '@mainline/interop';
-import { MemoryNetwork } from '@mainline/rawserver';
-import { ManualClock } from '@mainline/rate';
-import { Session, type SessionOptions, type Torrent, type TorrentOptions } from './index.js';
+import type { ManualClock } from '@mainline/rate';
+import { type Session, type SessionOptions, type Torrent, type TorrentOptions } from './index.js';
+import { MemoryWorld, payloadFixture } from './memory-harness.js';
 
 const PIECE = 32 * 1024;
-let dir: string;
-let payload: Payload;
-let torrent: MadeTorrent;
-
-beforeAll(async () => {
-  dir = makeTempDir('ml-states-');
-  payload = await makePayload(join(dir, 'seed'), { name: 'one.bin', size: 32 * PIECE - 1000 });
-  torrent = makeTorrent(payload.path, { pieceLength: PIECE });
-});
-afterAll(() => {
-  if (dir) removeTempDir(dir);
-});
+const fx = payloadFixture('ml-states-', 'one.bin', 32 * PIECE - 1000, PIECE);
 
 /** TCP handles open in this process: these sessions add none. */
 const tcpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap').length;
 
+let world: MemoryWorld;
 let clock: ManualClock;
-let network: MemoryNetwork;
 let tcpBefore: number;
-const sessions: Session[] = [];
 let outDirs = 0;
 
 beforeEach(() => {
-  clock = new ManualClock(1_700_000_000_000);
-  network = new MemoryNetwork({ clock });
+  world = new MemoryWorld();
+  ({ clock } = world);
   tcpBefore = tcpHandles();
 });
 afterEach(async () => {
   expect(tcpHandles()).toBe(tcpBefore);
-  await Promise.all(sessions.splice(0).map((s) => s.close()));
+  await world.close();
 });
 
-/** A session on its own address of the memory network, listening on 6881. */
-async function session(address: string, options: SessionOptions = {}): Promise<Session> {
-  const s = new Session({ clock, transports: [network.transport(address)], portRange: [6881, 6881], ...options });
-  sessions.push(s);
-  await s.listen();
-  return s;
-}
-
-/**
- * Runs the event loop (deliveries, disk, hashing threads) until `done`; the clock moves on by
- * `stepMs` every few turns, as time would pass. Returns the clock time it took.
- */
-async function run(done: () => boolean, what: string, stepMs = 50, maxTurns = 40_000): Promise<number> {
-  const start = clock.now();
-  for (let turn = 0; turn < maxTurns; turn++) {
-    if (done()) return clock.now() - start;
-    await new Promise((r) => setImmediate(r));
-    if (turn % 8 === 7) clock.advance(stepMs);
-  }
-  throw new Error(`not within ${maxTurns} turns: ${what}`);
-}
-
-/** Runs until a promise settles (e.g. an async Torrent call that waits for the disk). */
-async function settle<T>(p: Promise<T>, what: string): Promise<T> {
-  let out: { v: T } | undefined;
-  let failed: { e: unknown } | undefined;
-  p.then(
-    (v) => (out = { v }),
-    (e: unknown) => (failed = { e }),
-  );
-  await run(() => out !== undefined || failed !== undefined, what, 0);
-  if (failed) throw failed.e;
-  return out!.v;
-}
+const session = (address: string, options: SessionOptions = {}): Promise<Session> => world.session(address, options);
+const run = (done: () => boolean, what: string, stepMs?: number, maxTurns?: number): Promise<number> => world.run(done, what, stepMs, maxTurns);
+const settle = <T>(p: Promise<T>, what: string): Promise<T> => world.settle(p, what);
 
 /** Every event of a torrent, in order: `state:<s>`, `done`, `peer-connected`, `seeding-done:<reason>` (pieces counted apart). */
 function record(t: Torrent): { events: string[]; pieces: number[] } {
@@ -94,11 +50,11 @@ async function pair(seedOptions: Partial<TorrentOptions> = {}, leechOptions: Par
   const leecher = await session('192.0.2.2', leechSession);
   let seedEvents: ReturnType<typeof record> | undefined;
   seeder.once('torrent-added', (t) => (seedEvents = record(t)));
-  const seed = await settle(seeder.add(torrent.bytes, { savePath: payload.saveDir, ...seedOptions }), 'the seeder to start');
-  const out = join(dir, `out-${++outDirs}`);
+  const seed = await settle(seeder.add(fx.torrent.bytes, { savePath: fx.payload.saveDir, ...seedOptions }), 'the seeder to start');
+  const out = join(fx.dir, `out-${++outDirs}`);
   let leechEvents: ReturnType<typeof record> | undefined;
   leecher.once('torrent-added', (t) => (leechEvents = record(t)));
-  const leech = await settle(leecher.add(torrent.bytes, { savePath: out, peers: [{ ip: '192.0.2.1', port: 6881 }], ...leechOptions }), 'the leecher to start');
+  const leech = await settle(leecher.add(fx.torrent.bytes, { savePath: out, peers: [{ ip: '192.0.2.1', port: 6881 }], ...leechOptions }), 'the leecher to start');
   return { seeder, leecher, seed, leech, out, seedEvents: seedEvents!, leechEvents: leechEvents! };
 }
 
@@ -108,9 +64,9 @@ test('start: a complete torrent checks, then seeds; a new one checks, downloads,
   expect(seedEvents.events).toEqual(['state:checking', 'state:seeding']); // no `done`: nothing was downloaded
   await run(() => leech.state === 'seeding', 'the download');
   expect(leechEvents.events).toEqual(['state:checking', 'state:downloading', 'peer-connected', 'state:seeding', 'done']);
-  expect(leechEvents.pieces.sort((a, b) => a - b)).toEqual([...Array(torrent.metainfo.pieceCount).keys()]);
+  expect(leechEvents.pieces.sort((a, b) => a - b)).toEqual([...Array(fx.torrent.metainfo.pieceCount).keys()]);
   const s = leech.stats();
-  expect([s.progress, s.left, s.downloaded, s.wasted, s.hashFails]).toEqual([1, 0, payload.totalSize, 0, 0]);
+  expect([s.progress, s.left, s.downloaded, s.wasted, s.hashFails]).toEqual([1, 0, fx.payload.totalSize, 0, 0]);
   expect(leech.peers.map((p) => [p.transport, p.source, p.remoteAddress])).toEqual([]); // finished: the seed was closed
   await settle(leech.stop(), 'stop');
   expect(leech.state).toBe('stopped');
@@ -127,7 +83,7 @@ test('pause leaves the swarm mid-download; resume dials again and finishes', asy
   expect(leech.stats().peers).toBe(0);
   await run(() => seed.stats().peers === 0, 'the seeder to see the leecher go');
   const frozen = leech.stats().piecesHave;
-  expect(frozen).toBeLessThan(torrent.metainfo.pieceCount);
+  expect(frozen).toBeLessThan(fx.torrent.metainfo.pieceCount);
   await settle(leech.resume(), 'resume');
   expect(leech.state).toBe('downloading');
   await run(() => leech.state === 'seeding', 'the rest of the download');
@@ -143,8 +99,8 @@ test('pause leaves the swarm mid-download; resume dials again and finishes', asy
   ]);
   // Blocks of pieces half-collected at the pause were dropped with the swarm and fetched again:
   // at most the requests in flight then (the backlog, 16 blocks of 16 KiB).
-  expect(leech.stats().downloaded).toBeGreaterThanOrEqual(payload.totalSize);
-  expect(leech.stats().downloaded).toBeLessThanOrEqual(payload.totalSize + 16 * 16384);
+  expect(leech.stats().downloaded).toBeGreaterThanOrEqual(fx.payload.totalSize);
+  expect(leech.stats().downloaded).toBeLessThanOrEqual(fx.payload.totalSize + 16 * 16384);
 });
 
 test('recheck of a seed whose file lost a piece: checking, downloading that piece again, done, seeding', async () => {
@@ -159,7 +115,7 @@ test('recheck of a seed whose file lost a piece: checking, downloading that piec
   leechEvents.events.length = 0;
   leechEvents.pieces.length = 0;
   await settle(leech.recheck(), 'recheck');
-  expect(leech.stats().piecesHave).toBe(torrent.metainfo.pieceCount - 1);
+  expect(leech.stats().piecesHave).toBe(fx.torrent.metainfo.pieceCount - 1);
   expect(checking.length).toBeGreaterThan(0);
   await run(() => leech.state === 'seeding', 'piece 5 again');
   expect(leechEvents.events).toEqual(['state:stopped', 'state:checking', 'state:downloading', 'peer-connected', 'state:seeding', 'done']);
@@ -171,7 +127,7 @@ test('seed ratio: seeding stops (paused) once uploaded/size reaches the limit, w
   await run(() => leech.state === 'seeding', 'the download');
   // The session checks the limits every second of clock time.
   await run(() => seed.state === 'paused', 'the ratio to stop the seed');
-  expect(seed.stats().uploaded).toBeGreaterThanOrEqual(payload.totalSize);
+  expect(seed.stats().uploaded).toBeGreaterThanOrEqual(fx.payload.totalSize);
   expect(seedEvents.events).toEqual(['state:checking', 'state:seeding', 'peer-connected', 'state:paused', 'seeding-done:ratio 1.00 reached']);
 });
 
@@ -179,7 +135,7 @@ test('seed time: seeding stops after seedTimeSeconds of clock time, not a moment
   const seeder = await session('192.0.2.1');
   let events: ReturnType<typeof record> | undefined;
   seeder.once('torrent-added', (t) => (events = record(t)));
-  const seed = await settle(seeder.add(torrent.bytes, { savePath: payload.saveDir, seedTimeSeconds: 60 }), 'start');
+  const seed = await settle(seeder.add(fx.torrent.bytes, { savePath: fx.payload.saveDir, seedTimeSeconds: 60 }), 'start');
   expect(seed.state).toBe('seeding');
   clock.advance(59_999);
   for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r)); // a pause would be under way by now
@@ -197,7 +153,7 @@ test('sequential mode fetches the pieces in order', async () => {
   // One peer, requests in index order; pieces are verified on (at most two) threads, so a
   // neighbour may overtake: each piece comes within two places of its index.
   const order = leechEvents.pieces;
-  expect(order).toHaveLength(torrent.metainfo.pieceCount);
+  expect(order).toHaveLength(fx.torrent.metainfo.pieceCount);
   expect(order[0]).toBe(0);
   order.forEach((piece, k) => expect(Math.abs(piece - k)).toBeLessThanOrEqual(2));
 });

@@ -22,7 +22,7 @@ import {
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
-import type { PeerHandOff, PeerView, WireHub } from '@mainline/connecter';
+import { PexExtension, type PeerHandOff, type PeerView, type WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
 import { dhtEntry, type DhtRegistry } from './dht.js';
@@ -63,6 +63,11 @@ export interface TorrentOptions {
   /** Peers trackers gave before the torrent was added (while its magnet fetched the metadata): source `tracker`. */
   trackerPeers?: { ip: string; port: number }[];
   /**
+   * The peer list to carry on with (a magnet's, which its metadata fetch dialled through): every
+   * address, source, backoff and connection it knows stays; a new one is made otherwise.
+   */
+  peerList?: PeerList;
+  /**
    * Open connections to adopt when the torrent first joins the swarm (a magnet's metadata
    * connections: no redial). Released (closed) if the torrent stops or fails before that.
    */
@@ -76,6 +81,15 @@ export interface TorrentOptions {
   resumeFile?: string;
   /** Skip the announce to trackers (direct peers only). */
   noTrackers?: boolean;
+  /** Tracker tiers to announce to instead of the metainfo's (a user's edits of the list). */
+  trackers?: string[][];
+  /**
+   * Each file's path under savePath instead of the metainfo's (files renamed by the user), in
+   * metainfo file order; the first component of every path is the new top name when renamed.
+   */
+  filePaths?: string[][];
+  /** False: only this torrent's own limits apply, not the session's (Transmission's honorsSessionLimits). Default true. */
+  honorsSessionLimits?: boolean;
   /**
    * Seed existing data only: the files are opened read-only (nothing is created, truncated or
    * written) and a torrent whose wanted pieces are not all verified stops with an error instead
@@ -217,7 +231,7 @@ export interface TorrentHost {
 }
 
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
-export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts' | 'retryIn'>;
+export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts' | 'retryIn' | 'connectionSource'>;
 
 /**
  * One torrent: download.py's wiring as an object. Storage and its verified pieces, the picker,
@@ -290,12 +304,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#countWanted();
     this.uploadLimiter = new TokenBucket({ clock: host.clock, rate: options.uploadLimit ?? 0 });
     this.downloadLimiter = new TokenBucket({ clock: host.clock, rate: options.downloadLimit ?? 0 });
-    this.#peerList = new PeerList({
-      ...host.peerList,
-      clock: host.clock,
-      ...(host.addressFilter ? { filter: host.addressFilter } : {}),
-      ...(options.peerRedialMs !== undefined ? { userRetryMs: options.peerRedialMs } : {}),
-    });
+    this.#peerList =
+      options.peerList ??
+      new PeerList({
+        ...host.peerList,
+        clock: host.clock,
+        ...(host.addressFilter ? { filter: host.addressFilter } : {}),
+        ...(options.peerRedialMs !== undefined ? { userRetryMs: options.peerRedialMs } : {}),
+      });
     this.#peerList.add(options.magnetPeers ?? [], 'magnet');
     this.#peerList.add(options.trackerPeers ?? [], 'tracker');
     this.#handOff = options.handOff;
@@ -328,7 +344,18 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   get trackers(): string[][] {
-    return this.#announcer?.tiers ?? this.meta.trackers.map((t) => [...t]);
+    return this.#announcer?.tiers ?? this.#tiers().map((t) => [...t]);
+  }
+
+  /** The files on disk: the metainfo's paths, or the renamed ones of the options. */
+  #files(): { path: readonly string[]; length: number }[] {
+    const renamed = this.#options.filePaths;
+    return this.meta.files.map((f, i) => ({ path: renamed?.[i] ?? f.path, length: f.length }));
+  }
+
+  /** The tiers announced to: the options' edit of the list, else the metainfo's. */
+  #tiers(): readonly (readonly string[])[] {
+    return this.#options.trackers ?? this.meta.trackers;
   }
 
   #setState(state: TorrentState): void {
@@ -372,7 +399,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const meta = this.meta;
     this.#storage = new Storage({
       root: this.savePath,
-      files: meta.files.map((f) => ({ path: f.path, length: f.length })),
+      files: this.#files(),
       pieceLength: meta.pieceLength,
       priorities: this.#priorities,
       name: meta.infoHash,
@@ -485,14 +512,23 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     this.#applyPriorities(picker);
     if (this.#options.sequential) picker.setSequential(true);
+    const peerList = this.#peerList;
+    // BEP 11 peer exchange: never on a private torrent (its peers come from its tracker only).
+    let peers: Iterable<PeerView> = [];
+    const pex = new PexExtension({
+      clock: host.clock,
+      peerId: host.peerId,
+      peers: () => peers,
+      onPeers: (found) => peerList.add(found, 'pex'),
+    });
     const swarm = new ReportingSwarm({
       hub: host.hub,
       infoHash: meta.infoHashBytes,
       store,
       picker,
       clock: host.clock,
-      uploadLimiters: [this.uploadLimiter, host.uploadLimiter],
-      downloadLimiters: [this.downloadLimiter, host.downloadLimiter],
+      uploadLimiters: this.#options.honorsSessionLimits === false ? [this.uploadLimiter] : [this.uploadLimiter, host.uploadLimiter],
+      downloadLimiters: this.#options.honorsSessionLimits === false ? [this.downloadLimiter] : [this.downloadLimiter, host.downloadLimiter],
       ...(this.#options.maxPeers !== undefined ? { maxPeers: this.#options.maxPeers } : {}),
       ...(this.#options.maxUploads !== undefined ? { maxUploads: this.#options.maxUploads } : {}),
       // BEP 9: peers that came by magnet link fetch the info dict from us (never for private
@@ -500,8 +536,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       metadata: meta.infoBytes,
       private: meta.private,
       listenPort: () => host.port,
+      extensions: meta.private ? [] : [pex],
     });
     this.#swarm = swarm;
+    peers = swarm.peers;
     this.#etaRate = undefined;
     swarm.on('piece', (i) => {
       this.#eta?.dataCameIn(store.pieceSize(i));
@@ -515,7 +553,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     swarm.on('finished', () => this.#finished());
     swarm.on('error', (e) => this.#fail(e));
-    const peerList = this.#peerList;
     swarm.on('banned', (k, r) => {
       // Bans on loopback are per peer id (see banKey); only a plain address can be refused by the list.
       if (isIP(k) !== 0) peerList.ban(k);
@@ -540,7 +577,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (swarm.finished) this.#completedAnnounced = true;
     this.#setState(swarm.finished ? 'seeding' : 'downloading');
     if (swarm.finished) this.#startSeedClock();
-    if (!this.#options.noTrackers && meta.trackers.length > 0) this.#startAnnouncer(store, swarm);
+    if (!this.#options.noTrackers && this.#tiers().length > 0) this.#startAnnouncer(store, swarm);
     // Whom to dial, when, and how often again is the peer list's decision from here on.
     peerList.attach(swarm);
     // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
@@ -555,8 +592,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         infoHash: this.meta.infoHashBytes,
         peerId: host.peerId,
         port: host.port,
-        ...(this.meta.announce !== undefined ? { announce: this.meta.announce } : {}),
-        announceList: this.meta.announceList,
+        ...(this.#options.trackers ? { announceList: this.#options.trackers } : { ...(this.meta.announce !== undefined ? { announce: this.meta.announce } : {}), announceList: this.meta.announceList }),
         clock: host.timers ?? host.clock,
         stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: store.amountLeft, numPeers: swarm.peers.size }),
         ...host.announcer,
@@ -669,6 +705,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   }
 
   /** Leaves the swarm (telling trackers), keeps storage open; resume() continues. */
+  /**
+   * Scrapes one tracker of each tier (seeders, leechers, completed downloads), recorded in the
+   * stats' `trackers`. Nothing while not announcing (stopped, or without trackers). Never rejects.
+   */
+  async scrape(): Promise<void> {
+    await this.#announcer?.scrapeEach();
+  }
+
   async pause(): Promise<void> {
     // Wait for a start in progress to end; its failure is its own caller's (start() rejects) and the state's.
     if (this.#starting) await this.#starting.catch(() => undefined);
@@ -729,7 +773,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
    */
   async deleteData(): Promise<DeleteDataResult> {
     await this.stop();
-    const result = await deleteTorrentData({ root: this.savePath, files: this.meta.files.map((f) => ({ path: f.path, length: f.length })), name: this.meta.infoHash });
+    const result = await deleteTorrentData({ root: this.savePath, files: this.#files(), name: this.meta.infoHash });
     if (this.#options.resumeFile) await rm(this.#options.resumeFile, { force: true });
     return result;
   }
@@ -940,7 +984,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   /** Where this torrent's data is: the file itself (single-file) or its folder. */
   get contentPath(): string {
-    return join(this.savePath, this.meta.name);
+    return join(this.savePath, this.#files()[0]?.path[0] ?? this.meta.name);
   }
 }
 

@@ -18,6 +18,9 @@ describe('BEP 6 fast extension with libtorrent', () => {
   let dir: string;
   let payload: Payload;
   let torrent: MadeTorrent;
+  /** 20 MiB (1,280 blocks): more than our pipeline asks for at once, so requests go on after the seed's queue shrinks. */
+  let big: Payload;
+  let bigTorrent: MadeTorrent;
   const cleanup: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
@@ -25,6 +28,8 @@ describe('BEP 6 fast extension with libtorrent', () => {
     // 48 pieces of 64 KiB, the last one short.
     payload = await makePayload(join(dir, 'seed'), { name: 'fast.bin', size: 47 * PIECE + 12_345 });
     torrent = makeTorrent(payload.path, { pieceLength: PIECE });
+    big = await makePayload(join(dir, 'seed-big'), { name: 'big.bin', size: 20 * 1024 * 1024 });
+    bigTorrent = makeTorrent(big.path, { pieceLength: 4 * PIECE });
   });
 
   afterEach(async () => {
@@ -101,46 +106,56 @@ describe('BEP 6 fast extension with libtorrent', () => {
     console.log(`b. our leecher got libtorrent's 7 allowed-fast pieces while choked, in ${elapsed} ms`);
   });
 
-  test('c. a libtorrent seed that rejects most of our requests (request queue of 2) does not stall the download', async () => {
-    const lt = await libtorrent({
-      mode: 'seed',
-      torrentPath: torrent.path,
-      savePath: payload.saveDir,
-      noTrackers: true,
-      settings: { max_allowed_in_request_queue: 2 },
-    });
+  /**
+   * A libtorrent seed that rejects most of what we ask: it told us its `reqq` (500) in the BEP 10
+   * handshake, then its request queue shrinks to 2 (we honour a peer's reqq, so a seed started
+   * with a queue of 2 would never have to reject). It starts slow so the switch comes mid-download.
+   */
+  async function rejectingSeed(): Promise<LibtorrentHandle> {
+    const lt = await libtorrent({ mode: 'seed', torrentPath: bigTorrent.path, savePath: big.saveDir, noTrackers: true, settings: { upload_rate_limit: 16_384 } });
     await lt.waitForComplete(20_000);
+    return lt;
+  }
+  async function startRejecting(lt: LibtorrentHandle, from: () => PeerView | undefined): Promise<void> {
+    await until(() => (from()?.downloaded ?? 0) > 0, 20_000, 'the first block from the seed');
+    lt.applySettings({ max_allowed_in_request_queue: 2, upload_rate_limit: 0 });
+    await lt.waitForEvent((e) => e.name === 'settings_applied', 10_000);
+  }
+
+  test('c. a libtorrent seed that rejects most of our requests (its queue shrinks to 2) does not stall the download', async () => {
+    const lt = await rejectingSeed();
     const ours = await session();
     const out = join(dir, 'ours-c');
-    const started = Date.now();
-    const leecher = await ours.add(torrent.bytes, { savePath: out, peers: [{ ip: '127.0.0.1', port: lt.port }] });
+    const leecher = await ours.add(bigTorrent.bytes, { savePath: out, peers: [{ ip: '127.0.0.1', port: lt.port }] });
     let view: PeerView | undefined;
-    const watch = setInterval(() => (view ??= leecher.peers[0]), 5);
+    const watch = setInterval(() => (view = leecher.peers[0] ?? view), 5);
     try {
+      await startRejecting(lt, () => leecher.peers[0]);
+      const switched = Date.now();
       await whenComplete(leecher, 40_000);
+      const elapsed = Date.now() - switched;
+      view = leecher.peers[0] ?? view;
+      const { expected, actual } = await digests(big, out);
+      expect(actual).toEqual(expected);
+      expect(view).toBeDefined();
+      expect(view!.fast).toBe(true);
+      // It rejected a good part of what we asked; every reject matched a request of ours (none
+      // stray: the peer was not dropped), and the blocks were asked for again at once.
+      expect(view!.rejected).toBeGreaterThan(bigTorrent.metainfo.pieceCount);
+      expect(leecher.stats().hashFails).toBe(0);
+      console.log(`c. ${big.totalSize} bytes from a libtorrent seed that rejected ${view!.rejected} requests, ${elapsed} ms after its queue shrank`);
     } finally {
       clearInterval(watch);
     }
-    const elapsed = Date.now() - started;
-    const { expected, actual } = await digests(payload, out);
-    expect(actual).toEqual(expected);
-    expect(view).toBeDefined();
-    expect(view!.fast).toBe(true);
-    // It rejected a good part of what we asked; every reject matched a request of ours (none
-    // stray: the peer was not dropped), and the blocks were asked for again at once.
-    expect(view!.rejected).toBeGreaterThan(torrent.metainfo.pieceCount);
-    expect(leecher.stats().hashFails).toBe(0);
-    console.log(`c. ${payload.totalSize} bytes from a libtorrent seed that rejected ${view!.rejected} requests, in ${elapsed} ms`);
   });
 
   test('c2. with a second, normal libtorrent seed, the blocks the rejecting one refuses come from the other', async () => {
-    const settings = { max_allowed_in_request_queue: 2 };
-    const rejecting = await libtorrent({ mode: 'seed', torrentPath: torrent.path, savePath: payload.saveDir, noTrackers: true, settings });
-    const normal = await libtorrent({ mode: 'seed', torrentPath: torrent.path, savePath: payload.saveDir, noTrackers: true });
-    await Promise.all([rejecting.waitForComplete(20_000), normal.waitForComplete(20_000)]);
+    const rejecting = await rejectingSeed();
+    const normal = await libtorrent({ mode: 'seed', torrentPath: bigTorrent.path, savePath: big.saveDir, noTrackers: true, settings: { upload_rate_limit: 16_384 } });
+    await normal.waitForComplete(20_000);
     const ours = await session();
     const out = join(dir, 'ours-c2');
-    const leecher = await ours.add(torrent.bytes, {
+    const leecher = await ours.add(bigTorrent.bytes, {
       savePath: out,
       peers: [
         { ip: '127.0.0.1', port: rejecting.port },
@@ -152,11 +167,15 @@ describe('BEP 6 fast extension with libtorrent', () => {
       for (const p of leecher.peers) views.set(p.remotePort, p);
     }, 5);
     try {
+      await until(() => leecher.peers.length === 2, 20_000, 'both seeds connected');
+      await startRejecting(rejecting, () => leecher.peers.find((p) => p.remotePort === rejecting.port));
+      normal.applySettings({ upload_rate_limit: 0 });
       await whenComplete(leecher, 40_000);
+      for (const p of leecher.peers) views.set(p.remotePort, p);
     } finally {
       clearInterval(watch);
     }
-    const { expected, actual } = await digests(payload, out);
+    const { expected, actual } = await digests(big, out);
     expect(actual).toEqual(expected);
     const r = views.get(rejecting.port);
     const n = views.get(normal.port);
@@ -164,7 +183,7 @@ describe('BEP 6 fast extension with libtorrent', () => {
     expect(r!.rejected).toBeGreaterThan(0);
     expect(n!.rejected).toBe(0);
     // Every byte was accepted from one of the two; the normal seed rejected nothing we waited for.
-    expect(r!.downloaded + n!.downloaded).toBe(payload.totalSize);
+    expect(r!.downloaded + n!.downloaded).toBe(big.totalSize);
     console.log(`c2. rejecting seed: ${r!.rejected} rejects, ${r!.downloaded} bytes; normal seed: ${n!.downloaded} bytes`);
   });
 

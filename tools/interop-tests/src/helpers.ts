@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Payload } from '@mainline/interop';
+import { startTransmission, type NetnsEnd, type Payload, type TransmissionHandle, type TransmissionOptions } from '@mainline/interop';
 import { Session, type SessionOptions, type Torrent } from '@mainline/session';
 
 /** The built executable, as users run it (Nx builds @mainline/cli before this package's tests). */
@@ -162,6 +162,19 @@ export function loopbackFlags(port: number, stateDir: string): string[] {
 }
 
 export const MiB = 1024 * 1024;
+
+/** A transmission-cli leecher of `torrentPath` into `out`, inside `end`'s namespace, bound to its address. */
+export function transmissionLeecherIn(end: NetnsEnd, torrentPath: string, out: string, settings: TransmissionOptions['settings'], configFiles?: TransmissionOptions['configFiles']): Promise<TransmissionHandle> {
+  return startTransmission({
+    backend: 'cli',
+    netns: end.ns,
+    torrentPath,
+    dir: out,
+    seed: false,
+    settings: { 'bind-address-ipv4': end.ipv4, ...settings },
+    ...(configFiles ? { configFiles } : {}),
+  });
+}
 
 /** Polls `cond` every 20 ms until it holds; rejects after `timeoutMs` naming `what`. */
 export async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {

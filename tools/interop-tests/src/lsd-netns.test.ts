@@ -15,14 +15,13 @@ import {
   makeVethPair,
   netnsUnavailable,
   startLibtorrent,
-  startTransmission,
   type MulticastCounters,
   type NetnsEnd,
   type Payload,
   type VethPair,
 } from '@mainline/interop';
 import { parseAnnounce } from '@mainline/lsd';
-import { MiB, digests, spawnCli, type CliProcess } from './helpers.js';
+import { MiB, digests, spawnCli, transmissionLeecherIn, type CliProcess } from './helpers.js';
 
 const GROUP4 = '239.192.152.143';
 const GROUP6 = 'ff15::efc0:988f';
@@ -142,14 +141,7 @@ describe('LSD between two network namespaces', () => {
     const torrent = makeTorrent(data.path, { pieceLength: 64 * 1024 });
     const wire = lsdListener(pair, pair.a);
     await wire.ready;
-    const tr = await startTransmission({
-      backend: 'cli',
-      netns: pair.b.ns,
-      torrentPath: torrent.path,
-      dir: join(dir, 'tr-out'),
-      seed: false,
-      settings: { 'bind-address-ipv4': pair.b.ipv4, 'lpd-enabled': true },
-    });
+    const tr = await transmissionLeecherIn(pair.b, torrent.path, join(dir, 'tr-out'), { 'lpd-enabled': true });
     cleanup.push(() => tr.stop());
     // Its announce (upper-case hex, no cookie), sent once about 5 s after its start, then every
     // 4 minutes: our parser takes it as it came over the link.

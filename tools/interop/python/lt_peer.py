@@ -9,6 +9,7 @@ Prints one JSON object per line on stdout:
   {"type": "error", "message": "..."}                           fatal; the script exits 2
 With --watch-stdin, reads JSON commands on stdin, one a line:
   {"cmd": "connect", "host": "127.0.0.1", "port": N}
+  {"cmd": "set", "settings": {"name": value, ...}}   settings_pack entries, applied at once
   {"cmd": "quit"}
 With --watch-stdin, end of stdin (the parent went away) ends the script too.
 """
@@ -137,6 +138,13 @@ def main():
             sys.exit(2)
     for n in args.dht_node:
         ses.add_dht_node(parse_peer(n))
+    # Rate limits skip peers on the local network (libtorrent's "local" peer class), which on
+    # loopback is every peer: give that class the same limits, or they would mean nothing here.
+    if args.upload_limit or args.download_limit:
+        local = ses.get_peer_class(ses.local_peer_class_id)
+        local["upload_limit"] = args.upload_limit
+        local["download_limit"] = args.download_limit
+        ses.set_peer_class(ses.local_peer_class_id, local)
 
     if args.magnet:
         params = lt.parse_magnet_uri(args.magnet)
@@ -177,6 +185,10 @@ def main():
             if cmd.get("cmd") == "connect":
                 with peers_lock:
                     peers.append((cmd.get("host", "127.0.0.1"), int(cmd["port"])))
+            elif cmd.get("cmd") == "set":
+                # Changed while running: e.g. a smaller request queue than the reqq the peers were told.
+                ses.apply_settings(cmd.get("settings", {}))
+                emit({"type": "event", "name": "settings_applied", "message": json.dumps(cmd.get("settings", {}))})
             elif cmd.get("cmd") == "quit":
                 break
         stop.set()

@@ -25,5 +25,13 @@ export {
 } from './libtorrent.js';
 export { makeVethPair, netnsUnavailable, hostMulticastSent, hostMulticastGroups, type VethPair, type NetnsEnd, type MulticastCounters } from './netns.js';
 export { startAria2, type Aria2Options, type Aria2Status, type Aria2Handle } from './aria2.js';
-export { startTransmission, type TransmissionOptions, type TransmissionStatus, type TransmissionHandle } from './transmission.js';
+export {
+  startTransmission,
+  startTransmissionDaemon,
+  type TransmissionOptions,
+  type TransmissionStatus,
+  type TransmissionHandle,
+  type TransmissionDaemon,
+  type TransmissionDaemonOptions,
+} from './transmission.js';
 export { startLtDhtNode, type LtDhtNode, type LtDhtLine } from './lt-dht.js';

@@ -98,6 +98,8 @@ export interface LibtorrentHandle extends ClientHandle<LibtorrentStatus> {
   readonly events: readonly LibtorrentEvent[];
   /** Dials another peer (kept on the list, redialled until connected). */
   connectPeer(host: string, port: number): void;
+  /** Applies settings_pack entries to the running session (the `settings_applied` event follows). */
+  applySettings(settings: Record<string, number | boolean | string>): void;
   /** Resolves with the first event (past or future) that satisfies `predicate`. */
   waitForEvent(predicate: (e: LibtorrentEvent) => boolean, timeoutMs?: number): Promise<LibtorrentEvent>;
 }
@@ -213,6 +215,9 @@ export async function startLibtorrent(opts: LibtorrentOptions): Promise<Libtorre
     waitForComplete: (timeoutMs = 30000) => box.waitFor((s) => s.complete, timeoutMs, 'libtorrent to complete'),
     connectPeer(host, p) {
       send({ cmd: 'connect', host, port: p });
+    },
+    applySettings(settings) {
+      send({ cmd: 'set', settings });
     },
     waitForEvent(predicate, timeoutMs = 30000) {
       return new Promise((resolveEvent, reject) => {

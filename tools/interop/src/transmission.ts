@@ -18,6 +18,8 @@ export interface TransmissionOptions {
    * 3.00 drops 127.0.0.0/8 peers it hears of from trackers.
    */
   readonly seed: boolean;
+  /** Files written into its config dir before it starts, by name (e.g. a `dht.dat` node table). */
+  readonly configFiles?: Readonly<Record<string, Uint8Array>>;
   /** Extra settings.json entries (override the harness's). */
   readonly settings?: Readonly<Record<string, string | number | boolean>>;
   /**
@@ -112,6 +114,32 @@ function baseSettings(port: number, dir: string, rpcPort: number | undefined, ex
   };
 }
 
+/** One Transmission RPC call with the session-id handshake: its `result` and `arguments`. */
+function transmissionRpc(url: string): (method: string, args?: Record<string, unknown>) => Promise<{ result: string; arguments: Record<string, unknown> }> {
+  let sessionId = '';
+  return async (method, args = {}) => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Transmission-Session-Id': sessionId }, body: JSON.stringify({ method, arguments: args }) });
+      if (res.status === 409) {
+        sessionId = res.headers.get('X-Transmission-Session-Id') ?? '';
+        await res.arrayBuffer();
+        continue;
+      }
+      if (!res.ok) throw new InteropError('PROGRAM_FAILED', `transmission RPC ${method}: HTTP ${res.status}`);
+      const reply = (await res.json()) as RpcReply;
+      return { result: reply.result, arguments: reply.arguments ?? {} };
+    }
+    throw new InteropError('PROGRAM_FAILED', `transmission RPC ${method}: no session id`);
+  };
+}
+
+function writeConfigFiles(config: string, files: TransmissionOptions['configFiles']): void {
+  for (const [name, bytes] of Object.entries(files ?? {})) {
+    if (name.includes('/') || name.startsWith('.')) throw new InteropError('BAD_ARGUMENT', `config file ${name}: a plain file name is needed`);
+    writeFileSync(join(config, name), bytes);
+  }
+}
+
 function hasProgram(name: string): boolean {
   try {
     requireProgram(name, '');
@@ -139,27 +167,13 @@ async function startDaemon(opts: TransmissionOptions): Promise<TransmissionHandl
   const dir = resolve(opts.dir);
   const settings = baseSettings(port, dir, rpcPort, opts.settings);
   writeFileSync(join(config, 'settings.json'), JSON.stringify(settings, null, 2));
+  writeConfigFiles(config, opts.configFiles);
   const proc = spawnTracked(program, ['-f', '-g', config], { cwd: config });
-  const url = `http://127.0.0.1:${rpcPort}/transmission/rpc`;
-  let sessionId = '';
+  const call = transmissionRpc(`http://127.0.0.1:${rpcPort}/transmission/rpc`);
   const rpc = async (method: string, args: Record<string, unknown> = {}): Promise<Record<string, unknown>> => {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'X-Transmission-Session-Id': sessionId },
-        body: JSON.stringify({ method, arguments: args }),
-      });
-      if (res.status === 409) {
-        sessionId = res.headers.get('X-Transmission-Session-Id') ?? '';
-        await res.arrayBuffer();
-        continue;
-      }
-      if (!res.ok) throw new InteropError('PROGRAM_FAILED', `transmission RPC ${method}: HTTP ${res.status}`);
-      const reply = (await res.json()) as RpcReply;
-      if (reply.result !== 'success') throw new InteropError('PROGRAM_FAILED', `transmission RPC ${method}: ${reply.result}`);
-      return reply.arguments ?? {};
-    }
-    throw new InteropError('PROGRAM_FAILED', `transmission RPC ${method}: no session id`);
+    const reply = await call(method, args);
+    if (reply.result !== 'success') throw new InteropError('PROGRAM_FAILED', `transmission RPC ${method}: ${reply.result}`);
+    return reply.arguments;
   };
 
   const box = new StatusBox<TransmissionStatus>(() => `transmission-daemon on port ${port}:\n${proc.recentOutput()}`);
@@ -262,6 +276,7 @@ async function startCli(opts: TransmissionOptions): Promise<TransmissionHandle> 
   const config = makeTempDir('transmission-cli');
   const dir = resolve(opts.dir);
   writeFileSync(join(config, 'settings.json'), JSON.stringify(baseSettings(port, dir, undefined, opts.settings), null, 2));
+  writeConfigFiles(config, opts.configFiles);
   const size = parseTorrent(new Uint8Array(readFileSync(opts.torrentPath))).totalLength;
   const box = new StatusBox<TransmissionStatus>(() => `transmission-cli on port ${port}:\n${proc.recentOutput()}`);
   const make = (state: string, progress: number, down: number, up: number, peers: number): TransmissionStatus => {
@@ -342,4 +357,63 @@ async function startCli(opts: TransmissionOptions): Promise<TransmissionHandle> 
     output: () => proc.recentOutput(),
     stop,
   };
+}
+
+export interface TransmissionDaemonOptions {
+  /** Its own loopback address, for the peer port and the RPC (e.g. 127.0.0.2). */
+  readonly address: string;
+  readonly downloadDir: string;
+  /** Extra settings.json entries (override the harness's). */
+  readonly settings?: Readonly<Record<string, string | number | boolean>>;
+  readonly startTimeoutMs?: number;
+}
+
+export interface TransmissionDaemon {
+  /** `address:port` of its RPC, as transmission-remote takes it. */
+  readonly rpcTarget: string;
+  readonly peerPort: number;
+  readonly configDir: string;
+  /** Sends one RPC request: its `result` and `arguments` (a Transmission error is a result, not a throw). */
+  rpc(method: string, args?: Record<string, unknown>): Promise<{ result: string; arguments: Record<string, unknown> }>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A bare transmission-daemon 3.00 (no torrent added) on its own loopback address and config dir,
+ * with nothing that leaves the machine: no DHT, LPD, port forwarding, and a blocklist URL on
+ * loopback. For comparisons with mainlined driven by the same transmission-remote commands.
+ */
+export async function startTransmissionDaemon(opts: TransmissionDaemonOptions): Promise<TransmissionDaemon> {
+  const program = requireProgram('transmission-daemon', 'apt-get install transmission-daemon');
+  const peerPort = await freePort();
+  const rpcPort = await freePort();
+  const configDir = makeTempDir('transmission');
+  const settings = {
+    ...baseSettings(peerPort, resolve(opts.downloadDir), rpcPort, {}),
+    'bind-address-ipv4': opts.address,
+    'rpc-bind-address': opts.address,
+    'rpc-whitelist-enabled': false,
+    'blocklist-url': 'http://127.0.0.1:1/blocklist',
+    ...opts.settings,
+  };
+  writeFileSync(join(configDir, 'settings.json'), JSON.stringify(settings, null, 2));
+  const proc = spawnTracked(program, ['-f', '-g', configDir], { cwd: configDir });
+  const rpc = transmissionRpc(`http://${opts.address}:${rpcPort}/transmission/rpc`);
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await proc.stop(3000);
+      removeTempDir(configDir);
+    })();
+    return stopping;
+  };
+  const died = (): string | undefined => (proc.hasExited() ? `transmission-daemon exited:\n${proc.recentOutput()}` : undefined);
+  try {
+    await poll(() => rpc('session-get').then(() => true, () => false), opts.startTimeoutMs ?? 15000, () => 'transmission-daemon RPC', 50, died);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { rpcTarget: `${opts.address}:${rpcPort}`, peerPort, configDir, rpc, output: () => proc.recentOutput(), stop };
 }
