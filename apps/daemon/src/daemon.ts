@@ -924,7 +924,8 @@ export class Daemon {
         if (magnetFetching(e)) e.record.secondsDownloading++;
         continue;
       }
-      const s = e.torrent.stats();
+      // activity(), not stats(): this runs for every torrent every second.
+      const s = e.torrent.activity();
       if (s.state === 'downloading') e.record.secondsDownloading++;
       if (s.state === 'seeding') e.record.secondsSeeding++;
       if (s.downloadRate >= 1 || s.uploadRate >= 1) e.activityDate = now;

@@ -65,6 +65,6 @@ export function noteHave(entry: Entry): void {
 
 /** Every wanted piece is verified (or was, when last saved): it takes a seed slot in the queue. */
 export function isDone(e: Entry): boolean {
-  if (e.torrent.store) return e.torrent.stats().wantedLeft === 0;
+  if (e.torrent.store) return e.torrent.activity().wantedLeft === 0;
   return e.record.leftUntilDone === 0 || e.record.haveBytes >= e.meta.totalLength;
 }

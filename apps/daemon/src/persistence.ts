@@ -41,7 +41,7 @@ export class Persistence {
   tick(entries: readonly AnyEntry[]): void {
     if (++this.#ticks % SAVE_EVERY_TICKS !== 0) return;
     for (const e of entries) {
-      if (e.kind === 'torrent' && e.torrent.store && e.record.haveBytes !== e.torrent.stats().haveBytes) this.persist(e);
+      if (e.kind === 'torrent' && e.torrent.store && e.record.haveBytes !== e.torrent.activity().haveBytes) this.persist(e);
     }
     this.saveSession().catch((e: unknown) => this.#o.log(`cannot save the session: ${(e as Error).message}`));
   }

@@ -102,6 +102,28 @@ describe('Choker rechoke', () => {
 });
 
 describe('Choker timer and optimistic rotation', () => {
+  it('holds no timer while nobody is connected: arms with the first peer, clears after the last', () => {
+    const { clock, choker, peers } = setup([]);
+    choker.start();
+    expect(choker.running).toBe(true);
+    expect(clock.pendingTimers).toBe(0); // an idle torrent's choker costs nothing
+    const p = new FakePeer('p0', true, 100, 0, NOW);
+    choker.peerConnected(p);
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(10_000);
+    expect(choker.timerRuns).toBe(1);
+    choker.peerDisconnected(p);
+    expect(clock.pendingTimers).toBe(0);
+    clock.advance(100_000);
+    expect(choker.timerRuns).toBe(1);
+    expect(choker.running).toBe(true);
+    choker.peerConnected(new FakePeer('p1', true, 100, 0, clock.now()));
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(10_000);
+    expect(choker.timerRuns).toBe(2);
+    expect(peers).toHaveLength(0);
+  });
+
   it('rechokes every 10 s and rotates the optimistic unchoke on every 3rd run', () => {
     const { clock, choker, by, peers } = setup(TEN);
     for (const p of peers) p.sending = clock;

@@ -184,6 +184,7 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
   private list: P[] = [];
   private readonly members = new Set<P>();
   private timer: TimerHandle | null = null;
+  private started = false;
   private runs = 0;
   private rechoking = false;
   private rechokeAgain = false;
@@ -215,22 +216,35 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     this.turnBytes = nonNegative('seedTurnBytes', options.seedTurnBytes ?? DEFAULT_SEED_TURN_BYTES);
   }
 
-  /** Start the periodic rechoke timer (idempotent). */
+  /**
+   * Start the periodic rechoke (idempotent). Its timer runs only while there are peers: a torrent
+   * nobody is connected to (most of a daemon's, when idle) costs no timer.
+   */
   start(): void {
-    if (this.timer === null) this.timer = this.clock.setTimeout(this.tick, this.interval);
+    this.started = true;
+    this.armTimer();
   }
 
   /** Stop the timers; peers keep their current choke state. */
   stop(): void {
-    if (this.timer !== null) {
-      this.clock.clearTimeout(this.timer);
-      this.timer = null;
-    }
+    this.started = false;
+    this.clearTimer();
     this.clearIdleTimer();
   }
 
   get running(): boolean {
-    return this.timer !== null;
+    return this.started;
+  }
+
+  private armTimer(): void {
+    if (this.started && this.timer === null && this.list.length > 0) this.timer = this.clock.setTimeout(this.tick, this.interval);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = null;
+    }
   }
 
   get maxUploads(): number {
@@ -272,6 +286,7 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     if (!Number.isInteger(p)) throw new ChokerError('BAD_ARGUMENT', `position must be an integer, got ${String(p)}`);
     this.list.splice(Math.min(Math.max(p, 0), len), 0, peer);
     this.members.add(peer);
+    this.armTimer();
     if (tracked(peer)) {
       const now = this.clock.now();
       this.slots.set(peer, {
@@ -304,6 +319,10 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
     this.list.splice(this.list.indexOf(peer), 1);
     this.lastPreferred = this.lastPreferred.filter((p) => p !== peer);
     this.lastOptimistic = this.lastOptimistic.filter((p) => p !== peer);
+    if (this.list.length === 0) {
+      this.clearTimer(); // the last one left: no rechoke until someone connects again
+      this.clearIdleTimer();
+    }
     if (peer.isInterested() && !peer.isChoked()) this.rechoke();
     return true;
   }
@@ -546,7 +565,7 @@ export class Choker<P extends ChokablePeer = ChokablePeer> {
 
   /** Sets the idle timer to the earliest deadline of a slot that can be taken back. */
   private scheduleIdleCheck(): void {
-    if (this.timer === null || this.idleMs === 0 || this.slots.size === 0) return this.clearIdleTimer();
+    if (!this.started || this.idleMs === 0 || this.slots.size === 0) return this.clearIdleTimer();
     const rr = this.roundRobin();
     const preferred = new Set(rr ? [] : this.lastPreferred);
     let next = Infinity;

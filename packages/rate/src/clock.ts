@@ -1,4 +1,5 @@
 import { checkNumber, RateError } from './errors.js';
+import { heapTimerOf, TimerHeap, timerDelay } from './timer-heap.js';
 
 declare const timerHandleBrand: unique symbol;
 
@@ -32,12 +33,6 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as unknown as NodeJS.Timeout),
 };
 
-interface ManualTimer {
-  due: number;
-  seq: number;
-  fn: (() => void) | null; // null once fired or cancelled
-}
-
 /**
  * A clock for tests: time stands still until {@link advance} moves it, firing due timers in order
  * (by due time, then by the order they were set). A timer fires with `now()` equal to its due time,
@@ -45,9 +40,7 @@ interface ManualTimer {
  */
 export class ManualClock implements Clock {
   private time: number;
-  private seq = 0;
-  private readonly heap: ManualTimer[] = [];
-  private dead = 0; // cancelled timers still in the heap
+  private readonly heap = new TimerHeap();
 
   constructor(startMs = 0) {
     this.time = checkNumber('ManualClock start', startMs, -Infinity);
@@ -59,35 +52,22 @@ export class ManualClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     if (typeof fn !== 'function') throw new RateError('BAD_ARGUMENT', 'setTimeout needs a function');
-    // Like Node: a bad or negative delay means "as soon as possible".
-    const delay = typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : 0;
-    const timer: ManualTimer = { due: this.time + delay, seq: this.seq++, fn };
-    this.push(timer);
-    return timer as unknown as TimerHandle;
+    return this.heap.add(fn, this.time + timerDelay(ms)) as unknown as TimerHandle;
   }
 
   clearTimeout(handle: TimerHandle): void {
-    const timer = handle as unknown as ManualTimer | undefined;
-    if (!timer || typeof timer !== 'object' || !('fn' in timer) || timer.fn === null) return;
-    timer.fn = null;
-    // Cancelled timers stay in the heap until they reach the top; compact when they pile up.
-    if (++this.dead > 64 && this.dead * 2 > this.heap.length) {
-      const live = this.heap.filter((t) => t.fn !== null);
-      this.heap.length = 0;
-      this.dead = 0;
-      for (const t of live) this.push(t);
-    }
+    const timer = heapTimerOf(handle);
+    if (timer) this.heap.cancel(timer);
   }
 
   /** Number of timers still waiting to fire. */
   get pendingTimers(): number {
-    return this.heap.length - this.dead;
+    return this.heap.size;
   }
 
   /** Due time of the next live timer, or `undefined` when none is pending. */
   nextTimerAt(): number | undefined {
-    this.dropDead();
-    return this.heap[0]?.due;
+    return this.heap.peek()?.due;
   }
 
   /** Move time forward by `ms`, firing every timer that falls due on the way (inclusive). */
@@ -119,55 +99,10 @@ export class ManualClock implements Clock {
 
   /** Fire the earliest live timer if it is due at or before `t`. */
   private fireNext(t: number): boolean {
-    this.dropDead();
-    const next = this.heap[0];
-    if (!next || next.due > t) return false;
-    this.pop();
-    const fn = next.fn!;
-    next.fn = null;
+    const next = this.heap.takeDue(t);
+    if (!next) return false;
     if (next.due > this.time) this.time = next.due;
-    fn();
+    next.fn();
     return true;
-  }
-
-  private dropDead(): void {
-    while (this.heap.length > 0 && this.heap[0]!.fn === null) {
-      this.pop();
-      this.dead--;
-    }
-  }
-
-  private less(a: ManualTimer, b: ManualTimer): boolean {
-    return a.due < b.due || (a.due === b.due && a.seq < b.seq);
-  }
-
-  private push(timer: ManualTimer): void {
-    const h = this.heap;
-    h.push(timer);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
   }
 }

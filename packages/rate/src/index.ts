@@ -1,4 +1,5 @@
 export { type Clock, type TimerHandle, systemClock, ManualClock } from './clock.js';
+export { TimerQueue } from './timer-queue.js';
 export { RateError, type RateErrorCode } from './errors.js';
 export {
   RateMeasure,

@@ -6,6 +6,7 @@ export {
   pieceLevels,
   type TorrentOptions,
   type TorrentStats,
+  type TorrentActivity,
   type TorrentState,
   type TorrentEvents,
   type TorrentHost,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { WireHub, type WireLogEvent } from '@mainline/connecter';
 import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { RawServerError, UdpEndpoint, type Transport } from '@mainline/rawserver';
-import { TokenBucket, systemClock, type Clock } from '@mainline/rate';
+import { TimerQueue, TokenBucket, systemClock, type Clock } from '@mainline/rate';
 import { UdpTrackerClient, type AnnouncerOptions } from '@mainline/rerequester';
 import { createPieceHasher, type DeleteDataResult, type HashPool } from '@mainline/storage';
 import { AddressFilter } from './address-filter.js';
@@ -102,6 +102,11 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
    * downloads runs one or two of them, not ten or twenty (each is a JS engine of its own).
    */
   readonly pieceHasher: HashPool = createPieceHasher();
+  /**
+   * The torrents' announcers set their timers here: one timer of `clock` for the earliest of them,
+   * so idle torrents with trackers cost no timer each (their re-announces wait in one heap).
+   */
+  readonly timers: TimerQueue;
   /** Where running torrents register for local service discovery (whether it is on or not). */
   readonly lsd: LsdRegistry;
   #pex: boolean;
@@ -122,6 +127,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     super();
     this.#options = options;
     this.clock = options.clock ?? systemClock;
+    this.timers = new TimerQueue(this.clock);
     this.peerId = options.peerId ?? makePeerId();
     this.peerList = options.peerList;
     this.addressFilter = new AddressFilter({ allowPrivilegedPorts: options.allowPrivilegedPorts ?? false });
@@ -384,5 +390,6 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.#udpTrackers?.close();
     await this.#udp?.close();
     await this.pieceHasher.close();
+    this.timers.close();
   }
 }
