@@ -47,12 +47,15 @@ const okBody = encode(
 let server: http.Server;
 let base: string;
 const seenUrls: string[] = [];
+/** The address each request came from. */
+const seenFrom: string[] = [];
 const CAP = 64 * 1024;
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     seenUrls.push(url);
+    seenFrom.push(req.socket.remoteAddress ?? '');
     const path = url.split('?')[0]!;
     const chain = /^\/chain\/(\d+)$/.exec(path);
     if (chain) {
@@ -181,6 +184,15 @@ const tracker = (path: string, timeoutMs = 2000) => new HttpTracker(`${base}${pa
 const failure = (path: string, timeoutMs?: number): Promise<TrackerError> => rejectionOf(tracker(path, timeoutMs).announce(request()));
 
 describe('HttpTracker against a loopback server', () => {
+  it('sends from localAddress (a session bound to 127.0.0.2 announces from there, not from 127.0.0.1)', async () => {
+    await tracker('/announce').announce(request());
+    expect(seenFrom.at(-1)).toBe('127.0.0.1');
+    await new HttpTracker(`${base}/announce`, { timeoutMs: 2000, localAddress: '127.0.0.2' }).announce(request());
+    expect(seenFrom.at(-1)).toBe('127.0.0.2');
+    // An address of the other family reaches no IPv4 tracker: a clear error, not a hang.
+    await expect(new HttpTracker(`${base}/announce`, { timeoutMs: 2000, localAddress: '::1' }).announce(request())).rejects.toBeInstanceOf(TrackerError);
+  });
+
   it('sends raw-byte percent-encoded info_hash and peer_id and parses compact, peers6 and extras', async () => {
     const r = await tracker('/announce').announce(request({ trackerId: Buffer.from([0xff, 0x00]) }));
     const sent = seenUrls.at(-1)!;

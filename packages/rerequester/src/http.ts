@@ -28,6 +28,11 @@ export interface HttpTrackerOptions {
   maxRedirects?: number;
   /** Sent as User-Agent. */
   userAgent?: string;
+  /**
+   * Our address to send from (a session's bind address): the tracker then records the address we
+   * listen on, not another of this machine's. Only trackers of the same family are reached then.
+   */
+  localAddress?: string;
   clock?: Clock;
 }
 
@@ -81,7 +86,7 @@ function loadHttpModules(): HttpModules {
 /** One GET without following redirects; resolves with status, headers and a size-capped body. */
 function getOnce(
   u: URL,
-  opts: Required<Pick<HttpTrackerOptions, 'maxResponseBytes' | 'userAgent'>>,
+  opts: Required<Pick<HttpTrackerOptions, 'maxResponseBytes' | 'userAgent'>> & Pick<HttpTrackerOptions, 'localAddress'>,
   signal: AbortSignal,
   original: string,
 ): Promise<{ status: number; location: string | undefined; body: Buffer }> {
@@ -101,6 +106,8 @@ function getOnce(
         signal,
         agent: false,
         headers: { 'user-agent': opts.userAgent, 'accept-encoding': 'gzip, deflate', connection: 'close' },
+        // From our bind address, resolving the tracker's name in that address's family.
+        ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress, family: opts.localAddress.includes(':') ? 6 : 4 } : {}),
       },
       (res) => {
         const status = res.statusCode ?? 0;
@@ -171,6 +178,7 @@ export async function httpGet(url: string, options: HttpTrackerOptions & Request
   const opts = {
     maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     userAgent: options.userAgent ?? DEFAULT_USER_AGENT,
+    ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
   };
   const ac = new AbortController();
   let timedOut = false;

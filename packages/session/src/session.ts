@@ -177,7 +177,12 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   get announcer(): Partial<AnnouncerOptions> | undefined {
     const o = this.#options.announcer;
     const client = this.#udpTrackers;
-    return client ? { ...o, udp: { ...o?.udp, client } } : o;
+    const withUdp = client ? { ...o, udp: { ...o?.udp, client } } : o;
+    // HTTP announces leave from the bind address too (UDP ones already do: the endpoint is bound
+    // there), so a tracker records the address we listen on.
+    const bind = this.#options.bind;
+    if (!bind || bind === '0.0.0.0' || bind === '::' || withUdp?.http?.localAddress !== undefined) return withUdp;
+    return { ...withUdp, http: { ...withUdp?.http, localAddress: bind } };
   }
 
   /** The session's UDP endpoint on the listen port (after listen(), unless `udp` is off): register DHT and uTP owners here. */
