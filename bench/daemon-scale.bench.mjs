@@ -27,7 +27,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encode } from '@mainline/bencode';
-import { freePort, makeTempDir, poll, removeTempDir, sleep, startOpentracker } from '@mainline/interop';
+import { freePort, makeTempDir, poll, removeTempDir, sleep, startOpentracker, transmissionDaemonSettings } from '@mainline/interop';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MAINLINED = join(here, '..', 'apps', 'daemon', 'dist', 'mainlined.js');
@@ -160,39 +160,19 @@ function transmissionDaemon(dir, host) {
       this.peerPort = await freePort(host);
       this.rpcPort = await freePort(host);
       mkdirSync(config, { recursive: true });
-      const settings = {
-        'bind-address-ipv4': host,
-        'bind-address-ipv6': '::1',
-        'peer-port': this.peerPort,
-        'peer-port-random-on-start': false,
-        'port-forwarding-enabled': false,
-        'utp-enabled': false,
-        'dht-enabled': false,
-        'lpd-enabled': false,
-        'pex-enabled': false,
-        'rpc-enabled': true,
-        'rpc-bind-address': host,
-        'rpc-port': this.rpcPort,
-        'rpc-whitelist-enabled': false,
-        'rpc-authentication-required': false,
-        'rpc-host-whitelist-enabled': false,
-        'download-dir': join(dir, 'data'),
-        'incomplete-dir-enabled': false,
-        'rename-partial-files': false,
-        'start-added-torrents': true,
-        'ratio-limit-enabled': false,
-        'idle-seeding-limit-enabled': false,
-        'speed-limit-up-enabled': false,
-        'speed-limit-down-enabled': false,
-        'alt-speed-enabled': false,
-        'blocklist-enabled': false,
-        // Queues would hold most of the 1,000 back: our daemon does not queue seeds either.
-        'download-queue-enabled': false,
-        'seed-queue-enabled': false,
-        'queue-stalled-enabled': false,
-        'message-level': 1,
-        'watch-dir-enabled': false,
-      };
+      const settings = transmissionDaemonSettings({
+        address: host,
+        downloadDir: join(dir, 'data'),
+        peerPort: this.peerPort,
+        rpcPort: this.rpcPort,
+        settings: {
+          // Queues would hold most of the 1,000 back: our daemon does not queue seeds either.
+          'download-queue-enabled': false,
+          'seed-queue-enabled': false,
+          'queue-stalled-enabled': false,
+          'message-level': 1,
+        },
+      });
       writeFileSync(join(config, 'settings.json'), JSON.stringify(settings, null, 2));
     },
     spawn() {

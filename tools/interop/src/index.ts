@@ -28,6 +28,7 @@ export { startAria2, type Aria2Options, type Aria2Status, type Aria2Handle } fro
 export {
   startTransmission,
   startTransmissionDaemon,
+  transmissionDaemonSettings,
   type TransmissionOptions,
   type TransmissionStatus,
   type TransmissionHandle,

@@ -384,19 +384,34 @@ export interface TransmissionDaemon {
  * with nothing that leaves the machine: no DHT, LPD, port forwarding, and a blocklist URL on
  * loopback. For comparisons with mainlined driven by the same transmission-remote commands.
  */
+/**
+ * The settings.json of a bare transmission-daemon on `address` (peer port and RPC), with nothing
+ * that leaves the machine: what startTransmissionDaemon writes, for callers that run the daemon
+ * themselves (a benchmark restarting it on the same config).
+ */
+export function transmissionDaemonSettings(o: {
+  address: string;
+  downloadDir: string;
+  peerPort: number;
+  rpcPort: number;
+  settings?: TransmissionDaemonOptions['settings'];
+}): Record<string, unknown> {
+  return {
+    ...baseSettings(o.peerPort, resolve(o.downloadDir), o.rpcPort, {}),
+    'bind-address-ipv4': o.address,
+    'rpc-bind-address': o.address,
+    'rpc-whitelist-enabled': false,
+    'blocklist-url': 'http://127.0.0.1:1/blocklist',
+    ...o.settings,
+  };
+}
+
 export async function startTransmissionDaemon(opts: TransmissionDaemonOptions): Promise<TransmissionDaemon> {
   const program = requireProgram('transmission-daemon', 'apt-get install transmission-daemon');
   const peerPort = await freePort();
   const rpcPort = await freePort();
   const configDir = makeTempDir('transmission');
-  const settings = {
-    ...baseSettings(peerPort, resolve(opts.downloadDir), rpcPort, {}),
-    'bind-address-ipv4': opts.address,
-    'rpc-bind-address': opts.address,
-    'rpc-whitelist-enabled': false,
-    'blocklist-url': 'http://127.0.0.1:1/blocklist',
-    ...opts.settings,
-  };
+  const settings = transmissionDaemonSettings({ address: opts.address, downloadDir: opts.downloadDir, peerPort, rpcPort, ...(opts.settings ? { settings: opts.settings } : {}) });
   writeFileSync(join(configDir, 'settings.json'), JSON.stringify(settings, null, 2));
   const proc = spawnTracked(program, ['-f', '-g', configDir], { cwd: configDir });
   const rpc = transmissionRpc(`http://${opts.address}:${rpcPort}/transmission/rpc`);
