@@ -367,3 +367,26 @@ test('pex-enabled reaches the session (peer exchange stops and starts at once) a
   expect((await rpc('session-get', { fields: ['pex-enabled'] })).arguments['pex-enabled']).toBe(false);
   expect(running.daemon.session.pexEnabled).toBe(false);
 });
+
+test('torrent-reannounce asks the tracker again at once (it was accepted and did nothing)', async () => {
+  const { createServer } = await import('node:http');
+  let announces = 0;
+  const server = createServer((_req, res) => {
+    announces++;
+    res.end('d8:intervali1800e5:peers0:e');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as { port: number }).port;
+    const p = await makePayload(join(dir, 'reannounce'), { name: 'r.bin', size: 40_000 });
+    const m = makeTorrent(p.path, { pieceLength: 32 * 1024, trackers: [`http://127.0.0.1:${port}/announce`], outPath: join(dir, 'reannounce.torrent') });
+    const { rpc } = await daemon({ downloadDir: p.saveDir });
+    const id = await add(rpc, m);
+    await poll(() => announces >= 1 || undefined, 15_000, () => 'the first announce');
+    const before = announces;
+    expect((await rpc('torrent-reannounce', { ids: [id] })).result).toBe('success');
+    await poll(() => announces > before || undefined, 15_000, () => 'the announce asked for');
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});

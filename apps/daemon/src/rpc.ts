@@ -274,7 +274,7 @@ export class RpcHandler {
       'torrent-start-now': (a) => this.#each(a, (e) => daemon.startTorrent(e, { insist: true })),
       'torrent-stop': (a) => this.#each(a, (e) => daemon.stopTorrent(e)),
       'torrent-verify': (a) => this.#each(a, (e) => daemon.verifyTorrent(e)),
-      'torrent-reannounce': (a) => this.#each(a, () => undefined),
+      'torrent-reannounce': (a) => this.#each(a, (e) => (e.kind === 'torrent' ? e.torrent.reannounce() : undefined)),
       'torrent-remove': (a) => {
         const del = optBool(a, 'delete-local-data') ?? false;
         return this.#each(a, (e) => daemon.remove(e, del));

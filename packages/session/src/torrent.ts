@@ -712,6 +712,15 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   /** Leaves the swarm (telling trackers), keeps storage open; resume() continues. */
   /**
+   * Asks the trackers for peers as soon as they allow (Transmission's torrent-reannounce): now,
+   * or once the tracker's `min interval` since the last announce has passed. Nothing while the
+   * torrent is not announcing (stopped, or without trackers).
+   */
+  reannounce(): void {
+    this.#announcer?.reannounce();
+  }
+
+  /**
    * Scrapes one tracker of each tier (seeders, leechers, completed downloads), recorded in the
    * stats' `trackers`. Nothing while not announcing (stopped, or without trackers). Never rejects.
    */
