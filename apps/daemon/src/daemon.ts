@@ -27,6 +27,8 @@ export interface AddOptions {
   priorities?: Priority[];
   labels?: string[];
   peerLimit?: number;
+  /** Pieces in order (default: the session's sequential_download). */
+  sequential?: boolean;
 }
 
 /** Transmission's per-torrent seeding limits (torrent-set). */
@@ -287,6 +289,7 @@ export class Daemon {
       ...(options.labels ? { labels: [...options.labels] } : {}),
       // A torrent takes its own copy of the session's per-torrent limit, as in Transmission.
       peerLimit: options.peerLimit ?? p.peerLimitPerTorrent,
+      ...((options.sequential ?? p.sequentialDownload) ? { sequential: true } : {}),
       priorities,
       addedDate: this.nowSeconds(),
       doneDate: 0,
@@ -362,6 +365,7 @@ export class Daemon {
       downloadLimit: this.#limit(record.downloadLimit, record.downloadLimited),
       maxPeers: record.peerLimit ?? this.prefs.peerLimitPerTorrent,
       ...(record.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
+      ...(record.sequential ? { sequential: true } : {}),
       ...(record.trackers ? { trackers: record.trackers } : {}),
       ...(record.filePaths ? { filePaths: record.filePaths } : {}),
       ...(record.ignoreFreeSpace || !this.config.checkFreeSpace ? { ignoreFreeSpace: true } : {}),
@@ -406,6 +410,7 @@ export class Daemon {
       entry.record.paused = true;
       this.#log(`#${entry.id} ${meta.name}: seeding stopped, ${reason}`);
       this.#persist(entry);
+      this.#doneSeeding(entry);
     });
     if (!record.paused) this.#enqueue(entry);
     return entry;
@@ -516,6 +521,11 @@ export class Daemon {
     }
   }
 
+  /** Transmission 4's done-seeding script, when set: a torrent stopped at its seeding limit. */
+  #doneSeeding(e: Entry): void {
+    if (this.prefs.scriptTorrentDoneSeedingEnabled && this.prefs.scriptTorrentDoneSeedingFilename) this.#script(this.prefs.scriptTorrentDoneSeedingFilename, e);
+  }
+
   /** Runs a torrent script with Transmission's environment. */
   #script(file: string, entry: Entry): void {
     runScript(
@@ -559,6 +569,7 @@ export class Daemon {
     e.finished = true;
     r.paused = true;
     this.#log(`#${e.id} ${e.meta.name}: seeding stopped, ${reason}`);
+    this.#doneSeeding(e);
     e.torrent
       .pause()
       .then(() => this.#persist(e))
@@ -679,10 +690,15 @@ export class Daemon {
    * session fixes when a torrent is added (peer limit, limiters, trackers) is applied by closing
    * and adding the torrent again, resuming from its resume record.
    */
-  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number; honorsSessionLimits?: boolean; trackers?: string[][] }): Promise<void> {
+  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number; honorsSessionLimits?: boolean; trackers?: string[][]; sequential?: boolean }): Promise<void> {
     const entry = this.#current(given);
     const r = entry.record;
     if (o.labels !== undefined) r.labels = [...o.labels];
+    if (o.sequential !== undefined) {
+      if (o.sequential) r.sequential = true;
+      else delete r.sequential;
+      if (entry.kind === 'torrent') entry.torrent.setSequential(o.sequential);
+    }
     for (const k of ['seedRatioMode', 'seedRatioLimit', 'seedIdleMode', 'seedIdleLimit'] as const) if (o[k] !== undefined) Object.assign(r, { [k]: o[k] });
     let reopen = false;
     if (o.peerLimit !== undefined && o.peerLimit !== (r.peerLimit ?? this.prefs.peerLimitPerTorrent)) {

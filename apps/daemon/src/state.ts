@@ -48,6 +48,8 @@ export interface TorrentRecord {
   seedIdleLimit?: number;
   /** Most peers of this torrent (absent: the session's peer-limit-per-torrent). */
   peerLimit?: number;
+  /** Pieces in order, lowest first (Transmission 4.1's `sequential_download`); absent: rarest first. */
+  sequential?: boolean;
   /** False: the session's speed limits do not apply to it. */
   honorsSessionLimits?: boolean;
   /** Each file's path as renamed (torrent-rename-path), in metainfo order; absent: the metainfo's. */
@@ -211,6 +213,7 @@ function parseRecord(j: unknown, infoHash: string): TorrentRecord {
     ...(isCount(o.seedIdleLimit, 0) ? { seedIdleLimit: o.seedIdleLimit } : {}),
     ...(isCount(o.peerLimit, 1) ? { peerLimit: o.peerLimit } : {}),
     ...(o.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
+    ...(o.sequential === true ? { sequential: true } : {}),
     ...(Array.isArray(o.trackers) && o.trackers.every(isStrings) ? { trackers: o.trackers as string[][] } : {}),
     ...(Array.isArray(o.filePaths) && o.filePaths.every((p) => isStrings(p) && p.length > 0 && p.every((c) => c !== '' && c !== '.' && c !== '..' && !c.includes('/'))) ? { filePaths: o.filePaths as string[][] } : {}),
   };
