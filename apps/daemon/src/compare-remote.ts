@@ -240,6 +240,8 @@ export interface CompareOptions {
   remote: Remote;
   /** The real transmission-daemon of the same generation (startTransmissionDaemon / startTransmissionDaemon4). */
   startTheirs: (o: TransmissionDaemonOptions) => Promise<TransmissionDaemon>;
+  /** Each daemon's own loopback address (peer port and RPC), apart from other comparisons'. */
+  addresses: { ours: string; theirs: string };
   /** torrent-get fields this generation added, compared too. */
   newFields?: string[];
   /** What `files` and `trackers` entries carry in this generation (default: 3.00's). */
@@ -277,7 +279,7 @@ export interface Comparison {
 }
 
 /**
- * Runs `steps` against mainlined (127.0.0.3) and transmission-daemon (127.0.0.2) on the same two
+ * Runs `steps` against mainlined and transmission-daemon (each on its address) on the same two
  * torrents (T1 with its data, T2 without), both stopped and their dirs removed at the end.
  */
 export async function compareWithTransmission(opts: CompareOptions): Promise<Comparison> {
@@ -297,7 +299,7 @@ export async function compareWithTransmission(opts: CompareOptions): Promise<Com
       cpSync(payload.path, join(d, 'dl', 'bundle'), { recursive: true }); // T1 seeds, T2 has no data
     }
     theirs = await opts.startTheirs({
-      address: '127.0.0.2',
+      address: opts.addresses.theirs,
       downloadDir: join(dirs.theirs, 'dl'),
       settings: { encryption: 0, 'cache-size-mb': 0, 'peer-limit-global': 200, 'peer-limit-per-torrent': 50, 'rename-partial-files': false },
     });
@@ -305,12 +307,12 @@ export async function compareWithTransmission(opts: CompareOptions): Promise<Com
     // DNS lookup of the public routers). PEX starts off, as the harness starts transmission-daemon.
     const oursConfig = join(dirs.ours, 'mainlined.json');
     writeFileSync(oursConfig, JSON.stringify({ dhtBootstrap: [], pexEnabled: false }));
-    ours = await spawnDaemon({ stateDir: join(dirs.ours, 'state'), downloadDir: join(dirs.ours, 'dl'), args: ['--config', oursConfig, '--bind', '127.0.0.3', '--rpc-bind', '127.0.0.3'] });
+    ours = await spawnDaemon({ stateDir: join(dirs.ours, 'state'), downloadDir: join(dirs.ours, 'dl'), args: ['--config', oursConfig, '--bind', opts.addresses.ours, '--rpc-bind', opts.addresses.ours] });
     const theirsRpc = theirs.rpc;
-    const oursRpc = rpcClient(ours.rpcPort, undefined, '127.0.0.3');
+    const oursRpc = rpcClient(ours.rpcPort, undefined, opts.addresses.ours);
     const read = { fields: [...TORRENT_FIELDS, ...(opts.newFields ?? [])], entryKeys: opts.entryKeys ?? ENTRY_KEYS_3 };
     const sides: [Side, Side] = [
-      { name: 'mainlined', dir: dirs.ours, target: `127.0.0.3:${ours.rpcPort}`, rpc: oursRpc, initialPort: ours.peerPort, ...read },
+      { name: 'mainlined', dir: dirs.ours, target: `${opts.addresses.ours}:${ours.rpcPort}`, rpc: oursRpc, initialPort: ours.peerPort, ...read },
       { name: 'transmission-daemon', dir: dirs.theirs, target: theirs.rpcTarget, rpc: theirsRpc, initialPort: theirs.peerPort, ...read },
     ];
     const freeForP = String(await freePort());

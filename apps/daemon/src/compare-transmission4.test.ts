@@ -55,6 +55,7 @@ test('every transmission-remote 4.x option: mainlined against transmission-daemo
     steps: STEPS_4,
     remote: transmissionRemote4,
     startTheirs: startTransmissionDaemon4,
+    addresses: { ours: '127.0.0.6', theirs: '127.0.0.5' },
     newFields: ['group', 'sequential_download'],
     // 4.0 added trackers' sitename, 4.1 the pieces each file spans.
     entryKeys: { files: [...ENTRY_KEYS_3.files, 'begin_piece', 'end_piece'], trackers: [...ENTRY_KEYS_3.trackers, 'sitename'] },
