@@ -26,8 +26,8 @@ export type ProtocolErrorCode =
   | 'BAD_REQUEST_LENGTH'
   /** A bitfield of the wrong size or with spare bits set. */
   | 'BAD_BITFIELD'
-  /** bitfield / have all / have none that is not the peer's first message. */
-  | 'BITFIELD_NOT_FIRST'
+  /** A bitfield or have none (BEP 6) without a piece the peer had announced before: pieces are never taken back. */
+  | 'PIECES_WITHDRAWN'
   /** A BEP 6 fast message although the fast extension was not negotiated. */
   | 'FAST_NOT_NEGOTIATED'
   /** A BEP 10 message although the extension protocol was not negotiated. */
