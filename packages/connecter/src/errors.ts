@@ -2,6 +2,11 @@
 export type ProtocolErrorCode =
   /** The first bytes are not byte 19 + "BitTorrent protocol". */
   | 'BAD_HANDSHAKE'
+  /**
+   * The first byte is not 19: most likely an MSE/PE (encrypted) handshake, not supported; the
+   * peer is expected to come back in plain (not a protocol violation).
+   */
+  | 'ENCRYPTED_HANDSHAKE'
   /** An incoming peer asked for a torrent this port does not serve. */
   | 'UNKNOWN_INFO_HASH'
   /** An outgoing peer answered with another info-hash than the one we asked for. */

@@ -199,9 +199,9 @@ test('hostile peers are each dropped with the right reason while the honest tran
       },
     },
     {
-      name: 'a message before the handshake',
+      name: 'a message before the handshake (not byte 19: taken for an encrypted handshake)',
       target: 'leecher',
-      code: 'BAD_HANDSHAKE',
+      code: 'ENCRYPTED_HANDSHAKE',
       run: async (port) => {
         const p = await connect(port, opts(meta, 'h-early'));
         p.sendRaw(frame(2));

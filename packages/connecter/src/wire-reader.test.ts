@@ -233,9 +233,10 @@ describe('malformed input yields the right ProtocolError', () => {
     ['extension handshake not bencode', frame(20, bytes(Buffer.from([0]), Buffer.from('d1:m'))), 'BAD_EXTENSION_HANDSHAKE', {}],
     ['extension handshake a list', frame(20, bytes(Buffer.from([0]), encode([1, 2]))), 'BAD_EXTENSION_HANDSHAKE', {}],
     ['extension handshake m not a dict', frame(20, bytes(Buffer.from([0]), encode({ m: 5 }))), 'BAD_EXTENSION_HANDSHAKE', {}],
-    ['handshake length byte', Buffer.from([18, ...Buffer.from('BitTorrent protoco')]), 'BAD_HANDSHAKE', { handshake: true }],
+    ['handshake length byte', Buffer.from([18, ...Buffer.from('BitTorrent protoco')]), 'ENCRYPTED_HANDSHAKE', { handshake: true }],
+    ['an MSE key exchange (96 random bytes)', Buffer.from([62, ...Array.from({ length: 95 }, (_, i) => (i * 37) & 0xff)]), 'ENCRYPTED_HANDSHAKE', { handshake: true }],
     ['handshake protocol string', Buffer.from([19, ...Buffer.from('BitTorrent protocoL')]), 'BAD_HANDSHAKE', { handshake: true }],
-    ['a message instead of the handshake', frame(2), 'BAD_HANDSHAKE', { handshake: true }],
+    ['a message instead of the handshake', frame(2), 'ENCRYPTED_HANDSHAKE', { handshake: true }],
   ];
 
   // Every row has all 4 entries: jest treats a missing last argument as a `done` callback.

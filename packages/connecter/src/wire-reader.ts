@@ -230,7 +230,9 @@ export class WireReader {
           return;
         case 'protocol': {
           if (q.length >= 1 && q.peekByte(0) !== 19) {
-            throw new ProtocolError('BAD_HANDSHAKE', `handshake starts with byte ${q.peekByte(0)}, not 19`);
+            // Clients that prefer encryption (aria2, libtorrent, Transmission by default) open with an
+            // MSE/PE key exchange — 96 random bytes — and redial in plain when it is refused.
+            throw new ProtocolError('ENCRYPTED_HANDSHAKE', `handshake starts with byte ${q.peekByte(0)}, not 19: likely an encrypted (MSE) handshake, which is not supported`);
           }
           const have = Math.min(q.length, 20);
           for (let i = 1; i < have; i++) {
