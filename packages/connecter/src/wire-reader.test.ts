@@ -234,6 +234,7 @@ describe('malformed input yields the right ProtocolError', () => {
     ['extension handshake a list', frame(20, bytes(Buffer.from([0]), encode([1, 2]))), 'BAD_EXTENSION_HANDSHAKE', {}],
     ['extension handshake m not a dict', frame(20, bytes(Buffer.from([0]), encode({ m: 5 }))), 'BAD_EXTENSION_HANDSHAKE', {}],
     ['handshake length byte', Buffer.from([18, ...Buffer.from('BitTorrent protoco')]), 'ENCRYPTED_HANDSHAKE', { handshake: true }],
+    ['text (an HTTP request)', Buffer.from('GET / HTTP/1.1\r\n\r\n'), 'BAD_HANDSHAKE', { handshake: true }],
     ['an MSE key exchange (96 random bytes)', Buffer.from([62, ...Array.from({ length: 95 }, (_, i) => (i * 37) & 0xff)]), 'ENCRYPTED_HANDSHAKE', { handshake: true }],
     ['handshake protocol string', Buffer.from([19, ...Buffer.from('BitTorrent protocoL')]), 'BAD_HANDSHAKE', { handshake: true }],
     ['a message instead of the handshake', frame(2), 'ENCRYPTED_HANDSHAKE', { handshake: true }],

@@ -94,6 +94,12 @@ function resolveLimits(l: WireLimits): ResolvedLimits {
   };
 }
 
+/**
+ * Bytes looked at to tell text from an MSE key exchange when a handshake does not start with 19:
+ * 8 random bytes all look like text once in ~3000 tries.
+ */
+const TEXT_PROBE_BYTES = 8;
+
 /** Message names for error text. */
 const NAMES: Record<number, string> = {
   0: 'choke',
@@ -231,8 +237,18 @@ export class WireReader {
         case 'protocol': {
           if (q.length >= 1 && q.peekByte(0) !== 19) {
             // Clients that prefer encryption (aria2, libtorrent, Transmission by default) open with an
-            // MSE/PE key exchange — 96 random bytes — and redial in plain when it is refused.
-            throw new ProtocolError('ENCRYPTED_HANDSHAKE', `handshake starts with byte ${q.peekByte(0)}, not 19: likely an encrypted (MSE) handshake, which is not supported`);
+            // MSE/PE key exchange — 96 random bytes — and redial in plain when it is refused. Text
+            // (an HTTP request, say) is just a bad handshake.
+            const probe = Math.min(q.length, TEXT_PROBE_BYTES);
+            for (let i = 0; i < probe; i++) {
+              const b = q.peekByte(i);
+              if ((b < 0x20 || b > 0x7e) && b !== 0x0d && b !== 0x0a) {
+                throw new ProtocolError('ENCRYPTED_HANDSHAKE', `handshake starts with byte ${q.peekByte(0)}, not 19: likely an encrypted (MSE) handshake, which is not supported`);
+              }
+            }
+            if (probe < TEXT_PROBE_BYTES) return;
+            const text = String.fromCharCode(...Array.from({ length: probe }, (_, i) => q.peekByte(i)));
+            throw new ProtocolError('BAD_HANDSHAKE', `text instead of a handshake: ${JSON.stringify(text)}…`);
           }
           const have = Math.min(q.length, 20);
           for (let i = 1; i < have; i++) {
