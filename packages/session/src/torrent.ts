@@ -287,12 +287,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** Verified wanted bytes over the last 10 s, from this run's first piece (with the bytes then). */
   #etaRate: { rate: RecentRate; base: number } | undefined;
   /** What peers gave and took, kept when they leave; keyed by IP and peer id (a reconnect adds up). */
-  readonly #transfers = new Map<string, PeerTransfer>();
+  #transfers: Map<string, PeerTransfer> | undefined; // made at the first peer that moved bytes
   /** Unregisters from local service discovery. */
   #leaveLsd: (() => void) | undefined;
   #leaveDht: (() => void) | undefined;
   /** Troubles not cleared yet, by kind (a later success of the same kind clears it). */
-  readonly #warnings = new Map<WarningKind, TorrentWarning>();
+  #warnings: Map<WarningKind, TorrentWarning> | undefined; // made at the first warning (most torrents never have one)
   /** A magnet's connections, until the first swarm adopts them. */
   #handOff: PeerHandOff | undefined;
 
@@ -503,8 +503,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     try {
       if (await this.saveResume()) {
         // The record is on disk now: the next start reads it, whatever failed before.
-        this.#warnings.delete('resume-save');
-        this.#warnings.delete('resume-read');
+        this.#warnings?.delete('resume-save');
+        this.#warnings?.delete('resume-read');
       }
     } catch (err) {
       this.emit('resume-save-failed', asError(err));
@@ -890,15 +890,16 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** Reports a trouble that does not stop the torrent: the `warning` event and stats().warning. */
   #warn(what: WarningKind, err: unknown): undefined {
     const warning = makeWarning(what, this, err);
-    this.#warnings.delete(what); // re-inserted last: the latest is shown
-    this.#warnings.set(what, warning);
+    const warnings = (this.#warnings ??= new Map());
+    warnings.delete(what); // re-inserted last: the latest is shown
+    warnings.set(what, warning);
     this.emit('warning', warning);
     return undefined;
   }
 
   /** Troubles not cleared yet, oldest first. */
   get warnings(): readonly TorrentWarning[] {
-    return [...this.#warnings.values()];
+    return [...(this.#warnings?.values() ?? [])];
   }
 
   #fail(err: unknown): void {
@@ -971,7 +972,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       checkProgress: this.#checkProgress,
       seedingTime: this.#state === 'seeding' && this.#seedingSince !== undefined ? (this.#host.clock.now() - this.#seedingSince) / 1000 : 0,
       error: this.#error?.message,
-      warning: [...this.#warnings.values()].pop()?.message,
+      warning: [...(this.#warnings?.values() ?? [])].pop()?.message,
       trackerError: this.#tracker.error,
       trackerPeers: this.#tracker.peers,
       ...trackerReport(this.#announcer, this.#host.clock),
@@ -1014,7 +1015,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const live = new Map<string, PeerTransfer>();
     for (const p of this.#swarm?.peers ?? []) {
       const key = transferKey(p);
-      const past = this.#transfers.get(key);
+      const past = this.#transfers?.get(key);
       live.set(key, {
         address: p.address,
         client: clientName(p.peerId),
@@ -1024,7 +1025,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         source: p.source,
       });
     }
-    const all = [...live.values(), ...[...this.#transfers].filter(([k]) => !live.has(k)).map(([, t]) => ({ ...t }))];
+    const all = [...live.values(), ...[...(this.#transfers ?? [])].filter(([k]) => !live.has(k)).map(([, t]) => ({ ...t }))];
     return all.sort((a, b) => b.downloaded + b.uploaded - (a.downloaded + a.uploaded));
   }
 
@@ -1032,18 +1033,19 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #countTransfer(p: PeerView): void {
     if (p.downloaded === 0 && p.uploaded === 0) return;
     const key = transferKey(p);
-    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false, source: p.source };
+    const transfers = (this.#transfers ??= new Map());
+    const t = transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false, source: p.source };
     t.address = p.address;
     t.downloaded += p.downloaded;
     t.uploaded += p.uploaded;
-    this.#transfers.set(key, t);
-    if (this.#transfers.size > MAX_PEER_TRANSFERS) {
+    transfers.set(key, t);
+    if (transfers.size > MAX_PEER_TRANSFERS) {
       let least: string | undefined;
       let leastBytes = Infinity;
-      for (const [k, v] of this.#transfers) {
+      for (const [k, v] of transfers) {
         if (v.downloaded + v.uploaded < leastBytes) [least, leastBytes] = [k, v.downloaded + v.uploaded];
       }
-      if (least !== undefined) this.#transfers.delete(least);
+      if (least !== undefined) transfers.delete(least);
     }
   }
 
