@@ -18,6 +18,8 @@ export const DEFAULT_KEEPALIVE_INTERVAL_MS = 120_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** A second connection to a peer within this long of the first one's handshake was dialled at the same time (WireHub). */
 export const SIMULTANEOUS_OPEN_MS = 10_000;
+/** A swarm stops dialling out at this many connections unless told otherwise (mainline's max_initiate). */
+export const DEFAULT_MAX_INITIATE = 35;
 /** After the handshake, something other than keep-alives must come within this long. */
 export const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 30_000;
 

@@ -25,6 +25,7 @@ export {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   SIMULTANEOUS_OPEN_MS,
   DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
+  DEFAULT_MAX_INITIATE,
 } from './constants.js';
 export { ProtocolError, ConnecterError, type ProtocolErrorCode, type ConnecterErrorCode } from './errors.js';
 export { Swarm, banKey, type SwarmOptions, type SwarmEvents } from './swarm.js';

@@ -14,6 +14,7 @@ import type { Message } from './messages.js';
 import { PieceAssembler } from './piece-assembly.js';
 import { PeerAdmission } from './peer-admission.js';
 import { ProtocolError } from './errors.js';
+import { DEFAULT_MAX_INITIATE } from './constants.js';
 import type { PeerCloseReason, PeerConnection, PeerHandler } from './peer-connection.js';
 import { RequestPipeline } from './request-pipeline.js';
 import { MetadataServing } from './metadata-extension.js';
@@ -128,7 +129,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
     super();
     this.#o = {
       maxPeers: 55,
-      maxInitiate: 35,
+      maxInitiate: DEFAULT_MAX_INITIATE,
       maxUploads: 7,
       minUploads: 4,
       requestBacklog: 16,

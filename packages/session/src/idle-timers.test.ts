@@ -1,8 +1,7 @@
 // A daemon's torrents are idle most of the time: nobody connected, nothing to fetch. Such a
 // torrent must hold no timer of its own (no rechoke round, no peer-list redial, no rate limiter,
 // no resume save): the session's one tick is all that runs, however many torrents there are.
-import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -10,9 +9,9 @@ import { encode } from '@mainline/bencode';
 import { makeTempDir, removeTempDir } from '@mainline/interop';
 import { ManualClock } from '@mainline/rate';
 import { Session } from './index.js';
+import { smallTorrent } from './test-helpers.js';
 
 const COUNT = 1000;
-const PIECE = 16 * 1024;
 
 let dir: string;
 beforeAll(() => {
@@ -20,17 +19,6 @@ beforeAll(() => {
 });
 afterAll(() => removeTempDir(dir));
 
-/** A one-file torrent of `size` bytes (its data written under `dataDir`), without trackers. */
-function smallTorrent(dataDir: string, i: number, size: number, announce?: string): Uint8Array {
-  const name = `idle-${i}.bin`;
-  const data = Buffer.alloc(size, i % 251);
-  data.writeUInt32BE(i, 0); // every torrent its own info-hash
-  writeFileSync(join(dataDir, name), data);
-  const hashes: Buffer[] = [];
-  for (let at = 0; at < size; at += PIECE) hashes.push(createHash('sha1').update(data.subarray(at, at + PIECE)).digest());
-  const info = { length: size, name, 'piece length': PIECE, pieces: Buffer.concat(hashes) };
-  return encode(announce === undefined ? { info } : { announce, info });
-}
 
 test(`${COUNT} idle torrents (seeding and stopped) hold no timer: only the session's own stay pending`, async () => {
   const clock = new ManualClock(0);
@@ -42,7 +30,7 @@ test(`${COUNT} idle torrents (seeding and stopped) hold no timer: only the sessi
     const baseline = clock.pendingTimers; // the session's tick
     expect(baseline).toBeGreaterThan(0);
     for (let i = 0; i < COUNT; i++) {
-      const bytes = smallTorrent(dataDir, i, 4 * 1024 + (i % 7) * 5000);
+      const bytes = smallTorrent(dataDir, 'idle', i, 4 * 1024 + (i % 7) * 5000);
       await s.add(bytes, { savePath: dataDir, paused: i % 10 === 9 });
     }
     expect(s.torrents.filter((t) => t.state === 'seeding')).toHaveLength(COUNT - COUNT / 10);
@@ -74,7 +62,7 @@ test(`${COUNT} idle torrents with a tracker: their re-announces wait in the sess
     await s.listen();
     const baseline = clock.pendingTimers;
     for (let i = 0; i < COUNT; i++) {
-      await s.add(smallTorrent(dataDir, i, 4 * 1024 + (i % 5) * 3000, url), { savePath: dataDir, paused: i % 10 === 9 });
+      await s.add(smallTorrent(dataDir, 'idle', i, 4 * 1024 + (i % 5) * 3000, url), { savePath: dataDir, paused: i % 10 === 9 });
     }
     const seeding = COUNT - COUNT / 10;
     const end = Date.now() + 60_000;

@@ -114,12 +114,15 @@ export class PeerList {
   readonly #filter: AddressFilter;
   readonly #o: Required<Omit<PeerListOptions, 'clock' | 'filter'>>;
   readonly #entries = new Map<string, Entry>();
-  /** Eviction candidates in the order they became so, worst kind first: given up on, then failed. */
-  readonly #dead = new Set<Entry>();
-  readonly #failed = new Set<Entry>();
+  /**
+   * Eviction candidates in the order they became so, worst kind first: given up on, then failed.
+   * These and #banned are made at their first member: most torrents of a big session never have one.
+   */
+  #dead: Set<Entry> | undefined;
+  #failed: Set<Entry> | undefined;
   /** Connections by address, with the source that counts for them (incoming ones are not in #entries). */
   readonly #connections = new Map<string, PeerSource>();
-  readonly #banned = new Set<string>();
+  #banned: Set<string> | undefined;
   readonly #known = zero(PEER_SOURCES);
   readonly #connected = zero(PEER_SOURCES);
   readonly #rejected = zero(REJECTIONS);
@@ -179,7 +182,7 @@ export class PeerList {
       known: { ...this.#known },
       connected: { ...this.#connected },
       dialing: this.#dialing,
-      dead: this.#dead.size,
+      dead: this.#dead?.size ?? 0,
       rejected: { ...this.#rejected },
       dropped: this.#dropped,
     };
@@ -191,7 +194,7 @@ export class PeerList {
     const named = source === 'user';
     for (const p of peers) {
       const host = typeof p.ip === 'string' ? canonicalHost(p.ip) : '';
-      const why = this.#banned.has(host) ? 'banned' : this.#filter.check(host, p.port, named);
+      const why = this.#banned?.has(host) ? 'banned' : this.#filter.check(host, p.port, named);
       if (why) {
         this.#rejected[why]++;
         result.rejected++;
@@ -305,7 +308,7 @@ export class PeerList {
   /** Never dials `host` again (any port), and refuses it from now on. */
   ban(host: string): void {
     const h = canonicalHost(host);
-    this.#banned.add(h);
+    (this.#banned ??= new Set()).add(h);
     for (const e of this.#entries.values()) {
       if (e.host !== h) continue;
       e.banned = true;
@@ -366,13 +369,13 @@ export class PeerList {
   #mark(e: Entry): void {
     this.#unmark(e);
     if (e.state !== 'idle') return;
-    if (this.#isDead(e)) this.#dead.add(e);
-    else if (e.failures > 0 && !this.#isUser(e)) this.#failed.add(e);
+    if (this.#isDead(e)) (this.#dead ??= new Set()).add(e);
+    else if (e.failures > 0 && !this.#isUser(e)) (this.#failed ??= new Set()).add(e);
   }
 
   #unmark(e: Entry): void {
-    this.#dead.delete(e);
-    this.#failed.delete(e);
+    this.#dead?.delete(e);
+    this.#failed?.delete(e);
   }
 
   /** Makes room: the oldest dead address, else the oldest failed one; for a user's peer, any idle non-user one. */
@@ -486,7 +489,7 @@ function keyOf(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function first<T>(set: Set<T>): T | undefined {
-  for (const v of set) return v;
+function first<T>(set: Set<T> | undefined): T | undefined {
+  for (const v of set ?? []) return v;
   return undefined;
 }

@@ -22,14 +22,16 @@ import {
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
-import { PexExtension, type PeerHandOff, type PeerView, type WireHub } from '@mainline/connecter';
+import { DEFAULT_MAX_INITIATE, PexExtension, type PeerHandOff, type PeerView, type TorrentWire, type WireHub } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
 import { dhtEntry, type DhtRegistry } from './dht.js';
 import type { LsdRegistry } from './local-discovery.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
-import { PeerList, type PeerListOptions } from './peer-list.js';
+import { PeerList, type PeerDialer, type PeerListOptions, type PeerSource } from './peer-list.js';
+
+const NO_PEERS: ReadonlySet<PeerView> = new Set();
 
 /** The ETA's rate looks this far back: steadier than the 2 s display rates, current unlike a lifetime average. */
 const ETA_WINDOW_MS = 10_000;
@@ -253,7 +255,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #state: TorrentState = 'stopped';
   #storage: Storage | undefined;
   #store: PieceStore | undefined;
+  /** Made at the first peer or dial of a seed (see #startNetwork); undefined while stopped. */
   #swarm: ReportingSwarm | undefined;
+  /** Between #startNetwork and #stopNetwork: registered on the hub, with or without a swarm. */
+  #online = false;
   #announcer: Announcer | undefined;
   #eta: EtaEstimator | undefined;
   #priorities: FilePriority[];
@@ -283,12 +288,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** Verified wanted bytes over the last 10 s, from this run's first piece (with the bytes then). */
   #etaRate: { rate: RecentRate; base: number } | undefined;
   /** What peers gave and took, kept when they leave; keyed by IP and peer id (a reconnect adds up). */
-  readonly #transfers = new Map<string, PeerTransfer>();
+  #transfers: Map<string, PeerTransfer> | undefined; // made at the first peer that moved bytes
   /** Unregisters from local service discovery. */
   #leaveLsd: (() => void) | undefined;
   #leaveDht: (() => void) | undefined;
   /** Troubles not cleared yet, by kind (a later success of the same kind clears it). */
-  readonly #warnings = new Map<WarningKind, TorrentWarning>();
+  #warnings: Map<WarningKind, TorrentWarning> | undefined; // made at the first warning (most torrents never have one)
   /** A magnet's connections, until the first swarm adopts them. */
   #handOff: PeerHandOff | undefined;
 
@@ -340,6 +345,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** The verified-piece store (undefined until started). */
   get store(): PieceStore | undefined {
     return this.#store;
+  }
+
+  /**
+   * Whether the torrent has its swarm (picker, choker, peers) now: from the start when it has
+   * pieces to fetch; a seed makes it at its first peer (incoming, or a dial), and none while stopped.
+   */
+  get hasSwarm(): boolean {
+    return this.#swarm !== undefined;
   }
 
   /** Connected peers (empty when not running). */
@@ -492,8 +505,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     try {
       if (await this.saveResume()) {
         // The record is on disk now: the next start reads it, whatever failed before.
-        this.#warnings.delete('resume-save');
-        this.#warnings.delete('resume-read');
+        this.#warnings?.delete('resume-save');
+        this.#warnings?.delete('resume-read');
       }
     } catch (err) {
       this.emit('resume-save-failed', asError(err));
@@ -501,6 +514,13 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
   }
 
+  /**
+   * Joins the network: announcer, peer list, LSD and DHT. A torrent with pieces to fetch (or a
+   * magnet's connections to adopt) gets its swarm at once; a seed only registers on the hub and
+   * makes its swarm (picker, choker, upload side) when the first peer comes: an incoming handshake
+   * for its info-hash, or a dial of an address the tracker, DHT, PEX, LSD or the user gave. Most
+   * torrents of a big session are seeds nobody asks for, and they then cost no swarm at all.
+   */
   #startNetwork(): void {
     const store = this.#store!;
     const host = this.#host;
@@ -508,6 +528,56 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     // Pieces to fetch (on start and on resume): the piece thread boots while we connect, not
     // while the first pieces wait.
     if (this.#wantedLeft > 0) host.pieceHasher?.prestart();
+    this.#online = true;
+    this.#etaRate = undefined;
+    this.#eta = new EtaEstimator({ clock: host.clock, left: this.#wantedLeft });
+    const handOff = this.#handOff;
+    this.#handOff = undefined;
+    const finished = this.#wantedLeft === 0;
+    if (finished && !handOff) {
+      if (!host.hub.hasTorrent(meta.infoHashBytes)) host.hub.addTorrent(meta.infoHashBytes, this.#hubEntry(store));
+    } else this.#makeSwarm(handOff);
+    // Finished before this run (data complete, or every wanted piece there): nothing to announce.
+    if (finished) this.#completedAnnounced = true;
+    this.#setState(finished ? 'seeding' : 'downloading');
+    if (finished) this.#startSeedClock();
+    if (!this.#options.noTrackers && this.#tiers().length > 0) this.#startAnnouncer(store);
+    const peerList = this.#peerList;
+    const dialer = this.#dialer();
+    // Whom to dial, when, and how often again is the peer list's decision from here on.
+    peerList.attach(dialer);
+    // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
+    if (!meta.private) this.#leaveLsd = host.lsd?.add(meta.infoHash, (p) => peerList.add([p], 'lsd'));
+    if (!meta.private) this.#leaveDht = host.dht?.add(meta.infoHash, dhtEntry(peerList, dialer));
+  }
+
+  /**
+   * The torrent's place on the wire hub while it runs: incoming peers reach the swarm, made for
+   * the first of them if there is none yet (the swarm finds itself registered and keeps this entry).
+   */
+  #hubEntry(store: PieceStore): TorrentWire {
+    return {
+      limits: { numPieces: store.pieceCount, pieceLength: store.pieceLength, totalLength: store.totalLength },
+      onPeer: (conn) => (this.#online ? (this.#swarm ?? this.#makeSwarm(undefined)).onPeer(conn) : undefined),
+      extensionHandshake: (conn) => this.#swarm?.extensionHandshake(conn),
+      onConnectFailed: (h, port, reason, error) => this.#swarm?.onConnectFailed(h, port, reason, error),
+    };
+  }
+
+  /** What the peer list dials through (and the DHT asks): the swarm, made at the first dial. */
+  #dialer(): LazySwarm {
+    return new LazySwarm({
+      swarm: () => this.#swarm,
+      make: () => (this.#online ? (this.#swarm ?? this.#makeSwarm(undefined)) : undefined),
+      finished: () => this.#wantedLeft === 0,
+    });
+  }
+
+  /** The swarm: picker, peers, choker; registered on the hub (or taking a magnet's place there). */
+  #makeSwarm(handOff: PeerHandOff | undefined): ReportingSwarm {
+    const store = this.#store!;
+    const host = this.#host;
+    const meta = this.meta;
     const picker = new PiecePicker<PeerView>({
       pieceCount: meta.pieceCount,
       pieceLength: meta.pieceLength,
@@ -548,7 +618,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     this.#swarm = swarm;
     peers = swarm.peers;
-    this.#etaRate = undefined;
     swarm.on('piece', (i) => {
       this.#eta?.dataCameIn(store.pieceSize(i));
       this.#etaRate ??= { rate: new RecentRate({ clock: host.clock, windowMs: ETA_WINDOW_MS }), base: this.#wantedLength - this.#wantedLeft };
@@ -577,23 +646,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     });
     swarm.on('connect-failed', (host, port) => peerList.connectFailed(host, port));
     swarm.onDialFailed = (address, reason) => this.emit('peer-failed', address, reason);
-    this.#eta = new EtaEstimator({ clock: host.clock, left: this.#wantedLeft });
-    const handOff = this.#handOff;
-    this.#handOff = undefined;
     swarm.start(handOff);
-    // Finished before this run (data complete, or every wanted piece there): nothing to announce.
-    if (swarm.finished) this.#completedAnnounced = true;
-    this.#setState(swarm.finished ? 'seeding' : 'downloading');
-    if (swarm.finished) this.#startSeedClock();
-    if (!this.#options.noTrackers && this.#tiers().length > 0) this.#startAnnouncer(store, swarm);
-    // Whom to dial, when, and how often again is the peer list's decision from here on.
-    peerList.attach(swarm);
-    // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
-    if (!meta.private) this.#leaveLsd = host.lsd?.add(meta.infoHash, (p) => peerList.add([p], 'lsd'));
-    if (!meta.private) this.#leaveDht = host.dht?.add(meta.infoHash, dhtEntry(peerList, swarm));
+    return swarm;
   }
 
-  #startAnnouncer(store: PieceStore, swarm: ReportingSwarm): void {
+  #startAnnouncer(store: PieceStore): void {
     const host = this.#host;
     this.#announcer = startAnnouncer(
       {
@@ -602,7 +659,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         port: host.port,
         ...(this.#options.trackers ? { announceList: this.#options.trackers } : { ...(this.meta.announce !== undefined ? { announce: this.meta.announce } : {}), announceList: this.meta.announceList }),
         clock: host.timers ?? host.clock,
-        stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: store.amountLeft, numPeers: swarm.peers.size }),
+        stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: store.amountLeft, numPeers: this.#swarm?.peers.size ?? 0 }),
         ...host.announcer,
       },
       this.#tracker,
@@ -693,7 +750,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#levels = pieceLevels(this.meta, this.#priorities);
     this.#countWanted();
     await this.#storage?.setPriorities(this.#priorities);
-    const swarm = this.#swarm;
+    // A seed with no swarm yet needs one only if it now wants pieces it lacks.
+    const swarm = this.#swarm ?? (this.#online && this.#wantedLeft > 0 ? this.#makeSwarm(undefined) : undefined);
     if (!swarm) return;
     this.#applyPriorities(swarm.picker);
     const more = this.#state === 'seeding' && !swarm.picker.isWantedComplete;
@@ -827,7 +885,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       this.#swarm.onDialFailed = undefined;
       this.#swarm.stop();
       this.#swarm = undefined;
-    }
+    } else if (this.#online) this.#host.hub.removeTorrent(this.meta.infoHashBytes);
+    this.#online = false;
     const announcer = this.#announcer;
     this.#announcer = undefined;
     if (announcer) await announcer.stop().catch((e: unknown) => this.#warn('tracker-stop', e));
@@ -843,15 +902,16 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** Reports a trouble that does not stop the torrent: the `warning` event and stats().warning. */
   #warn(what: WarningKind, err: unknown): undefined {
     const warning = makeWarning(what, this, err);
-    this.#warnings.delete(what); // re-inserted last: the latest is shown
-    this.#warnings.set(what, warning);
+    const warnings = (this.#warnings ??= new Map());
+    warnings.delete(what); // re-inserted last: the latest is shown
+    warnings.set(what, warning);
     this.emit('warning', warning);
     return undefined;
   }
 
   /** Troubles not cleared yet, oldest first. */
   get warnings(): readonly TorrentWarning[] {
-    return [...this.#warnings.values()];
+    return [...(this.#warnings?.values() ?? [])];
   }
 
   #fail(err: unknown): void {
@@ -924,7 +984,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       checkProgress: this.#checkProgress,
       seedingTime: this.#state === 'seeding' && this.#seedingSince !== undefined ? (this.#host.clock.now() - this.#seedingSince) / 1000 : 0,
       error: this.#error?.message,
-      warning: [...this.#warnings.values()].pop()?.message,
+      warning: [...(this.#warnings?.values() ?? [])].pop()?.message,
       trackerError: this.#tracker.error,
       trackerPeers: this.#tracker.peers,
       ...trackerReport(this.#announcer, this.#host.clock),
@@ -967,7 +1027,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const live = new Map<string, PeerTransfer>();
     for (const p of this.#swarm?.peers ?? []) {
       const key = transferKey(p);
-      const past = this.#transfers.get(key);
+      const past = this.#transfers?.get(key);
       live.set(key, {
         address: p.address,
         client: clientName(p.peerId),
@@ -977,7 +1037,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         source: p.source,
       });
     }
-    const all = [...live.values(), ...[...this.#transfers].filter(([k]) => !live.has(k)).map(([, t]) => ({ ...t }))];
+    const all = [...live.values(), ...[...(this.#transfers ?? [])].filter(([k]) => !live.has(k)).map(([, t]) => ({ ...t }))];
     return all.sort((a, b) => b.downloaded + b.uploaded - (a.downloaded + a.uploaded));
   }
 
@@ -985,18 +1045,19 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #countTransfer(p: PeerView): void {
     if (p.downloaded === 0 && p.uploaded === 0) return;
     const key = transferKey(p);
-    const t = this.#transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false, source: p.source };
+    const transfers = (this.#transfers ??= new Map());
+    const t = transfers.get(key) ?? { address: p.address, client: clientName(p.peerId), downloaded: 0, uploaded: 0, connected: false, source: p.source };
     t.address = p.address;
     t.downloaded += p.downloaded;
     t.uploaded += p.uploaded;
-    this.#transfers.set(key, t);
-    if (this.#transfers.size > MAX_PEER_TRANSFERS) {
+    transfers.set(key, t);
+    if (transfers.size > MAX_PEER_TRANSFERS) {
       let least: string | undefined;
       let leastBytes = Infinity;
-      for (const [k, v] of this.#transfers) {
+      for (const [k, v] of transfers) {
         if (v.downloaded + v.uploaded < leastBytes) [least, leastBytes] = [k, v.downloaded + v.uploaded];
       }
-      if (least !== undefined) this.#transfers.delete(least);
+      if (least !== undefined) transfers.delete(least);
     }
   }
 
@@ -1012,6 +1073,42 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** Where this torrent's data is: the file itself (single-file) or its folder. */
   get contentPath(): string {
     return join(this.savePath, this.#files()[0]?.path[0] ?? this.meta.name);
+  }
+}
+
+/**
+ * A torrent's swarm as the peer list and the DHT see it, before and after it exists: the counts of
+ * an empty swarm until then, and the first dial makes it.
+ */
+interface SwarmMaker {
+  swarm(): ReportingSwarm | undefined;
+  /** The swarm, made now if need be; undefined while the torrent is not running. */
+  make(): ReportingSwarm | undefined;
+  /** Every wanted piece is verified. */
+  finished(): boolean;
+}
+
+class LazySwarm implements PeerDialer {
+  readonly #of: SwarmMaker;
+
+  constructor(of: SwarmMaker) {
+    this.#of = of;
+  }
+
+  get outgoingSlots(): number {
+    return this.#of.swarm()?.outgoingSlots ?? DEFAULT_MAX_INITIATE;
+  }
+
+  get finished(): boolean {
+    return this.#of.swarm()?.finished ?? this.#of.finished();
+  }
+
+  get peers(): ReadonlySet<PeerView> {
+    return this.#of.swarm()?.peers ?? NO_PEERS;
+  }
+
+  connect(host: string, port: number, peerId?: Uint8Array, source?: PeerSource): boolean {
+    return this.#of.make()?.connect(host, port, peerId, source) ?? false;
   }
 }
 
