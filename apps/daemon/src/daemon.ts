@@ -101,6 +101,8 @@ export class Daemon {
   readonly #turtle: TurtleSchedule;
   /** Ids whose data is being moved (set-location): other actions on them wait for the end. */
   readonly #relocating = new Set<number>();
+  /** The peer port session-set moved to, or the one saved by an earlier run: kept in the session record. */
+  #savedPeerPort: number | undefined;
 
   constructor(options: DaemonOptions) {
     this.config = { ...options.config };
@@ -178,6 +180,11 @@ export class Daemon {
     // With the schedule on, it decides the turtle at start (as Transmission does).
     this.#turtle.poke();
     await this.session.listen();
+    // A peer port or peer limit set over RPC last time, unless the config file or a flag sets one.
+    if (record.peerLimitGlobal !== undefined && !this.#pinned.has('peerLimitGlobal')) this.setPeerLimitGlobal(record.peerLimitGlobal);
+    if (record.peerPort !== undefined && !this.#pinned.has('portRange')) {
+      await this.setPeerPort(record.peerPort).catch((err: unknown) => this.#log(`cannot listen on the saved peer port ${record.peerPort}: ${(err as Error).message}; staying on ${this.peerPort}`));
+    }
     const records = await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`));
     // Ids follow the order of adding; queue places as saved (without one: last, in that order).
     [...records]
@@ -874,6 +881,30 @@ export class Daemon {
     if (TurtleSchedule.touchesSchedule(s)) this.#turtle.poke();
   }
 
+  /**
+   * Moves the peer port while running (session-set peer-port): TCP and UDP together, every
+   * connection kept, the trackers told at once (Session.setPort). Kept across restarts unless the
+   * config file or a flag sets the port.
+   * @throws RawServerError NO_FREE_PORT when the port is taken (nothing changes then)
+   */
+  async setPeerPort(port: number): Promise<void> {
+    if (port === this.session.port) return;
+    const old = this.session.port;
+    await this.session.setPort(port);
+    this.#savedPeerPort = port;
+    this.#log(`peer port moved from ${old} to ${port}`);
+  }
+
+  /**
+   * The most peer connections of the session (session-set peer-limit-global), applied at once:
+   * lowered below the connections open, the least useful are closed (Session.setMaxConnections).
+   */
+  setPeerLimitGlobal(limit: number): void {
+    this.config.peerLimitGlobal = limit;
+    const closed = this.session.setMaxConnections(limit);
+    if (closed > 0) this.#log(`peer-limit-global ${limit}: closed ${closed} connections over it`);
+  }
+
   /** DHT on or off (session-get's dht-enabled). */
   get dhtEnabled(): boolean {
     return this.config.dhtEnabled;
@@ -912,6 +943,8 @@ export class Daemon {
       seedRatioLimited: c.seedRatioLimited,
       prefs: { ...this.prefs },
       dhtEnabled: c.dhtEnabled,
+      peerLimitGlobal: c.peerLimitGlobal,
+      ...(this.#savedPeerPort !== undefined ? { peerPort: this.#savedPeerPort } : {}),
     };
   }
 

@@ -425,10 +425,8 @@ export class RpcHandler {
     const ratioOn = optBool(a, 'seedRatioLimited');
     checkFixed(a, FIXED_SESSION_ARGS);
     const dht = optBool(a, 'dht-enabled');
-    const port = optInt(a, 'peer-port', 0, 65535);
-    if (port !== undefined && port !== d.peerPort) throw new RpcArgumentError(`argument "peer-port" cannot be ${port}: the peer port is chosen at start (--peer-port); it is ${d.peerPort}`);
+    const port = optInt(a, 'peer-port', 1, 65535);
     const global = optInt(a, 'peer-limit-global', 1);
-    if (global !== undefined && global !== d.config.peerLimitGlobal) throw new RpcArgumentError(`argument "peer-limit-global" cannot be changed while running: set "peerLimitGlobal" in the config file (it is ${d.config.peerLimitGlobal})`);
     // What prefs.ts keeps, each checked before anything changes.
     const prefs: Partial<SessionPrefs> = {};
     const put = <K extends keyof SessionPrefs>(k: K, v: SessionPrefs[K] | undefined): void => {
@@ -453,6 +451,15 @@ export class RpcHandler {
     put('blocklistUrl', optString(a, 'blocklist-url'));
     put('peerLimitPerTorrent', optInt(a, 'peer-limit-per-torrent', 1));
     const turtle = altSpeedFromRpc(a);
+    // Every argument is checked by now; the port move is the one change that can still fail.
+    if (port !== undefined) {
+      try {
+        await d.setPeerPort(port);
+      } catch (err) {
+        throw new RpcArgumentError(`argument "peer-port" cannot be ${port}: ${(err as Error).message}; the peer port stays ${d.peerPort}`);
+      }
+    }
+    if (global !== undefined) d.setPeerLimitGlobal(global);
     d.setPrefs(prefs);
     d.setSessionSettings({
       ...turtle,

@@ -75,6 +75,9 @@ export interface SessionRecord extends Partial<AltSpeedSettings> {
   /** The session-set settings kept across restarts (see SessionPrefs). */
   prefs?: Record<string, unknown>;
   dhtEnabled?: boolean;
+  /** The peer port session-set moved to (absent: the config's port range decides). */
+  peerPort?: number;
+  peerLimitGlobal?: number;
 }
 
 const HASH = /^[0-9a-f]{40}$/;
@@ -160,6 +163,8 @@ export class StateStore {
       for (const k of ['speedLimitUp', 'speedLimitDown', 'seedRatioLimit'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
       for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled', 'pexEnabled', 'seedRatioLimited', 'dhtEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
       if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
+      if (Number.isInteger(j.peerPort) && (j.peerPort as number) >= 1 && (j.peerPort as number) <= 65535) out.peerPort = j.peerPort as number;
+      if (isCount(j.peerLimitGlobal, 1)) out.peerLimitGlobal = j.peerLimitGlobal;
       for (const k of ALT_SPEED_KEYS) if (j[k] !== undefined && altSpeedProblem(k, j[k]) === undefined) Object.assign(out, { [k]: j[k] });
       // Checked key by key against the defaults when loaded (prefs.ts loadPrefs).
       if (typeof j.prefs === 'object' && j.prefs !== null && !Array.isArray(j.prefs)) out.prefs = j.prefs as Record<string, unknown>;

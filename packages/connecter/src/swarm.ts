@@ -204,6 +204,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       peers: this.#peers,
       maxPeers: this.#o.maxPeers,
       maxInitiate: this.#o.maxInitiate,
+      hubRoom: () => this.#o.hub.room,
       blame: this.#blame,
       isIdle: (p) => this.#choking.isIdle(p),
       drop,

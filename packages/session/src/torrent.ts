@@ -720,6 +720,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#announcer?.reannounce();
   }
 
+  /** The session's peer port moved: the trackers hear the new one at once (nothing while not announcing). */
+  portChanged(port: number): void {
+    this.#announcer?.setPort(port);
+  }
+
   /**
    * Scrapes one tracker of each tier (seeders, leechers, completed downloads), recorded in the
    * stats' `trackers`. Nothing while not announcing (stopped, or without trackers). Never rejects.
