@@ -1,7 +1,7 @@
 import { mkdir, rename } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
-import { systemClock, type Clock } from '@mainline/rate';
+import { systemClock, type Clock, type RateLimit } from '@mainline/rate';
 import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
 import { moveTorrentData } from '@mainline/storage';
 import { Accounting, type TrafficStats } from './accounting.js';
@@ -142,7 +142,7 @@ export class Daemon {
   }
 
   /** The session's limits in bytes/s (0 = none): the turtle's while it is on, else the normal ones. */
-  #sessionLimits(): { upload: number; download: number } {
+  #sessionLimits(): { upload: RateLimit; download: RateLimit } {
     const c = this.config;
     if (c.altSpeedEnabled) return { upload: this.#limit(c.altSpeedUp, true), download: this.#limit(c.altSpeedDown, true) };
     return { upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled), download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled) };
@@ -158,8 +158,10 @@ export class Daemon {
     this.#log(line);
   }
 
-  #limit(kbps: number, enabled: boolean): number {
-    return enabled ? Math.round(kbps * KB) : 0;
+  /** A limit for the session's limiters: off is unlimited (0); on at 0 kB/s is no traffic at all, as in Transmission. */
+  #limit(kbps: number, enabled: boolean): RateLimit {
+    if (!enabled) return 0;
+    return kbps === 0 ? 'none' : Math.round(kbps * KB);
   }
 
   /** The BitTorrent port (after start()). */

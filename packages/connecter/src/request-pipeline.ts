@@ -75,7 +75,7 @@ export class RequestPipeline {
     const blocks = picker.pickBlocks(peer, want, choked ? { endgame: true, only: peer.allowedFastIn } : { endgame: true });
     want = blocks.length;
     if (want === 0) return;
-    if (this.ctx.limiters.every((l) => l.rate === 0)) {
+    if (this.ctx.limiters.every((l) => l.unlimited)) {
       // Unlimited: the whole batch of requests goes out in one write.
       for (const b of blocks) peer.requests.set(this.#keys.of(b.piece, b.begin), b.length);
       peer.conn.sendMany(blocks.map((b) => ({ type: 'request', index: b.piece, begin: b.begin, length: b.length })));

@@ -233,3 +233,51 @@ describe('TokenBucket', () => {
     expect(() => b.tryTake(-1)).toThrow(RateError);
   });
 });
+
+describe("setLimit('none'): no traffic until raised", () => {
+  test('grants nothing while closed, keeps the requests in order, and resumes at the new rate', async () => {
+    const clock = new ManualClock();
+    const bucket = new TokenBucket({ clock, rate: 100_000 });
+    const a = pump(bucket, 1000);
+    await run(clock, 1000);
+    const before = a.got;
+    expect(before).toBeGreaterThan(50_000);
+    bucket.setLimit('none');
+    expect(bucket.closed).toBe(true);
+    expect(bucket.unlimited).toBe(false);
+    expect(bucket.limit).toBe('none');
+    expect(bucket.tryTake(1)).toBe(false);
+    const order: string[] = [];
+    bucket.take(10, () => order.push('first'));
+    bucket.take(10, () => order.push('second'));
+    await run(clock, 60_000, 100);
+    // At most the grant already in flight when it closed.
+    expect(a.got).toBeLessThanOrEqual(before + 1000);
+    expect(order).toEqual([]);
+    expect(bucket.waiting).toBe(3);
+    // Raised: served in order, at the new rate, with no burst saved up while closed.
+    bucket.setLimit(10_000);
+    expect(bucket.closed).toBe(false);
+    const reopened = a.got;
+    await run(clock, 10_000, 100);
+    expect(order).toEqual(['first', 'second']);
+    expect(a.got - reopened).toBeGreaterThan(90_000);
+    expect(a.got - reopened).toBeLessThanOrEqual(101_000);
+    a.stop();
+  });
+
+  test('an unlimited bucket (rate 0) closes too, and setLimit(0) opens it unlimited', () => {
+    const clock = new ManualClock();
+    const bucket = new TokenBucket({ clock });
+    expect(bucket.unlimited).toBe(true);
+    bucket.setLimit('none');
+    let granted = false;
+    bucket.take(1_000_000, () => (granted = true));
+    expect(granted).toBe(false);
+    bucket.setLimit(0);
+    expect(bucket.unlimited).toBe(true);
+    clock.advance(0); // the waiting request is served on the bucket's timer, never inside setLimit
+    expect(granted).toBe(true);
+    expect(bucket.tryTake(5)).toBe(true);
+  });
+});

@@ -21,6 +21,12 @@ export interface TokenTicket {
   readonly pending: boolean;
 }
 
+/**
+ * A limit as users set it: bytes per second (0 = unlimited), or 'none': no traffic at all
+ * (Transmission's limit of 0 with the limit on). See {@link TokenBucket.setLimit}.
+ */
+export type RateLimit = number | 'none';
+
 /** Smallest default burst: one BitTorrent block. */
 export const MIN_DEFAULT_BURST = 16_384;
 
@@ -78,6 +84,7 @@ export class TokenBucket {
   private timer: TimerHandle | null = null;
   private granted = 0;
   private draining = false;
+  private closedValue = false;
   private readonly onTimer = (): void => {
     this.timer = null;
     this.drain();
@@ -99,9 +106,45 @@ export class TokenBucket {
     this.lastRefill = this.clock.now();
   }
 
-  /** Bytes per second (0 = unlimited). */
+  /** Bytes per second (0 = unlimited, unless closed: see {@link closed}). */
   get rate(): number {
     return this.bytesPerSec;
+  }
+
+  /** Nothing is granted: the limit is 'none' (requests wait until it is raised). */
+  get closed(): boolean {
+    return this.closedValue;
+  }
+
+  /** Everything is granted at once: rate 0 and not closed. */
+  get unlimited(): boolean {
+    return this.bytesPerSec === 0 && !this.closedValue;
+  }
+
+  /** The limit as set: 'none' while closed, else the rate. */
+  get limit(): RateLimit {
+    return this.closedValue ? 'none' : this.bytesPerSec;
+  }
+
+  /**
+   * Set the limit: a rate (bytes/s, 0 = unlimited; see {@link setRate}) or 'none', which grants
+   * nothing until the limit is raised: requests wait in their queue (senders keep their
+   * connections, only the bytes stop) and are served in order once it opens again.
+   */
+  setLimit(limit: RateLimit): void {
+    if (limit === 'none') {
+      this.refill();
+      this.closedValue = true;
+      this.cancelTimer();
+      return;
+    }
+    if (this.closedValue) {
+      // Nothing was earned while closed: start from an empty bucket, not from a saved burst.
+      this.closedValue = false;
+      this.lastRefill = this.clock.now();
+      this.tokens = Math.min(this.tokens, 0);
+    }
+    this.setRate(limit);
   }
 
   get burst(): number {
@@ -157,7 +200,7 @@ export class TokenBucket {
    */
   tryTake(bytes: number): boolean {
     checkNumber('bytes', bytes);
-    if (this.head !== null) return false;
+    if (this.head !== null || this.closedValue) return false;
     if (this.bytesPerSec === 0) {
       this.granted += bytes;
       return true;
@@ -271,7 +314,7 @@ export class TokenBucket {
     this.refill();
     this.draining = true;
     try {
-      while (this.head !== null) {
+      while (this.head !== null && !this.closedValue) {
         const w = this.head;
         if (this.bytesPerSec !== 0 && this.tokens + EPSILON < Math.min(w.bytes, this.burstBytes)) break;
         if (this.bytesPerSec !== 0) this.tokens -= w.bytes;
@@ -289,7 +332,7 @@ export class TokenBucket {
 
   /** Set the one timer for when the head of the queue can be served (0 ms if it can be now). */
   private schedule(): void {
-    if (this.draining || this.timer !== null || this.head === null) return;
+    if (this.draining || this.timer !== null || this.head === null || this.closedValue) return;
     let ms = 0;
     if (this.bytesPerSec !== 0) {
       this.refill();

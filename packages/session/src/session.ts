@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { WireHub, type WireLogEvent } from '@mainline/connecter';
 import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { RawServerError, UdpEndpoint, type Transport } from '@mainline/rawserver';
-import { TimerQueue, TokenBucket, systemClock, type Clock } from '@mainline/rate';
+import { TimerQueue, TokenBucket, systemClock, type Clock, type RateLimit } from '@mainline/rate';
 import { UdpTrackerClient, type AnnouncerOptions } from '@mainline/rerequester';
 import { createPieceHasher, type DeleteDataResult, type HashPool } from '@mainline/storage';
 import { AddressFilter } from './address-filter.js';
@@ -23,9 +23,9 @@ export interface SessionOptions {
   /** Local address to listen on and dial from ('' = all). */
   bind?: string;
   peerId?: Uint8Array;
-  /** Global limits in bytes/s (0 = unlimited). */
-  uploadLimit?: number;
-  downloadLimit?: number;
+  /** Global limits in bytes/s (0 = unlimited; 'none': no piece data moves that way). */
+  uploadLimit?: RateLimit;
+  downloadLimit?: RateLimit;
   /** Most open connections in the session (seed: max_allow_in 55 per torrent; here global). */
   maxConnections?: number;
   /** Idle timeout for peer sockets (seed 300 s). */
@@ -149,8 +149,10 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     if (this.#dht.enabled && (options.udp === false || (options.transports !== undefined && options.udp !== true))) {
       throw new Error('dht: the DHT needs the session\'s UDP endpoint, and udp is off');
     }
-    this.uploadLimiter = new TokenBucket({ clock: this.clock, rate: options.uploadLimit ?? 0 });
-    this.downloadLimiter = new TokenBucket({ clock: this.clock, rate: options.downloadLimit ?? 0 });
+    this.uploadLimiter = new TokenBucket({ clock: this.clock });
+    this.uploadLimiter.setLimit(options.uploadLimit ?? 0);
+    this.downloadLimiter = new TokenBucket({ clock: this.clock });
+    this.downloadLimiter.setLimit(options.downloadLimit ?? 0);
     const tcp = options.transports === undefined;
     this.hub = new WireHub({
       peerId: this.peerId,
@@ -429,9 +431,10 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     return options.deleteData === true ? t.deleteData() : undefined;
   }
 
-  setLimits(limits: { upload?: number; download?: number }): void {
-    if (limits.upload !== undefined) this.uploadLimiter.setRate(limits.upload);
-    if (limits.download !== undefined) this.downloadLimiter.setRate(limits.download);
+  /** The global limits in bytes/s (0 = unlimited; 'none': no piece data moves that way, the protocol runs on). */
+  setLimits(limits: { upload?: RateLimit; download?: RateLimit }): void {
+    if (limits.upload !== undefined) this.uploadLimiter.setLimit(limits.upload);
+    if (limits.download !== undefined) this.downloadLimiter.setLimit(limits.download);
   }
 
   /** Clean shutdown: every torrent tells its trackers `stopped` and flushes resume data. */

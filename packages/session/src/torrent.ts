@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { decode, encode, type Encodable } from '@mainline/bencode';
 import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
-import { EtaEstimator, RecentRate, TokenBucket, type Clock } from '@mainline/rate';
+import { EtaEstimator, RecentRate, TokenBucket, type Clock, type RateLimit } from '@mainline/rate';
 import type { Announcer, AnnouncerOptions } from '@mainline/rerequester';
 import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
 import { ReportingSwarm } from './dial-failures.js';
@@ -45,9 +45,9 @@ export interface TorrentOptions {
   paused?: boolean;
   /** Per-file priorities, in metainfo file order. */
   filePriorities?: FilePriority[];
-  /** Upload/download limits of this torrent in bytes/s (0 = unlimited). */
-  uploadLimit?: number;
-  downloadLimit?: number;
+  /** Upload/download limits of this torrent in bytes/s (0 = unlimited; 'none': no traffic). */
+  uploadLimit?: RateLimit;
+  downloadLimit?: RateLimit;
   maxPeers?: number;
   maxUploads?: number;
   /** Stop seeding at this upload/download ratio (0 or undefined = never). */
@@ -304,8 +304,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
     this.#levels = pieceLevels(meta, this.#priorities);
     this.#countWanted();
-    this.uploadLimiter = new TokenBucket({ clock: host.clock, rate: options.uploadLimit ?? 0 });
-    this.downloadLimiter = new TokenBucket({ clock: host.clock, rate: options.downloadLimit ?? 0 });
+    this.uploadLimiter = new TokenBucket({ clock: host.clock });
+    this.uploadLimiter.setLimit(options.uploadLimit ?? 0);
+    this.downloadLimiter = new TokenBucket({ clock: host.clock });
+    this.downloadLimiter.setLimit(options.downloadLimit ?? 0);
     this.#peerList =
       options.peerList ??
       new PeerList({
@@ -705,9 +707,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     return this.#priorities;
   }
 
-  setLimits(limits: { upload?: number; download?: number }): void {
-    if (limits.upload !== undefined) this.uploadLimiter.setRate(limits.upload);
-    if (limits.download !== undefined) this.downloadLimiter.setRate(limits.download);
+  /** This torrent's limits in bytes/s (0 = unlimited; 'none': no piece data moves that way, the connections stay). */
+  setLimits(limits: { upload?: RateLimit; download?: RateLimit }): void {
+    if (limits.upload !== undefined) this.uploadLimiter.setLimit(limits.upload);
+    if (limits.download !== undefined) this.downloadLimiter.setLimit(limits.download);
   }
 
   /** Leaves the swarm (telling trackers), keeps storage open; resume() continues. */
