@@ -311,9 +311,9 @@ export class Daemon {
 
   #openMagnet(link: MagnetLink, record: TorrentRecord): MagnetEntry {
     if (link.infoHash !== record.infoHash) throw new DaemonError('the magnet link does not match its record');
-    const entry: MagnetEntry = { kind: 'magnet', id: this.#registry.allocate(), link, download: undefined, error: undefined, record, startDate: 0, activityDate: 0 };
+    const entry: MagnetEntry = { kind: 'magnet', id: this.#registry.allocate(), link, download: undefined, error: undefined, record, startDate: 0, activityDate: 0, queued: false };
     this.#registry.set(entry);
-    if (!record.paused) this.#fetch(entry);
+    if (!record.paused) this.#enqueue(entry);
     return entry;
   }
 
@@ -421,7 +421,7 @@ export class Daemon {
   }
 
   /** Started: through the queue (status 3 / 5 until a slot is free), or at once when it has room. */
-  #enqueue(entry: Entry): void {
+  #enqueue(entry: AnyEntry): void {
     entry.queued = true;
     this.#runQueue();
   }
@@ -432,16 +432,22 @@ export class Daemon {
     const stalledSecs = this.prefs.queueStalledMinutes * 60;
     const items = [];
     for (const e of this.#registry.entries) {
-      if (e.kind !== 'torrent') continue;
+      if (e.kind === 'magnet') {
+        // Fetching the metadata is downloading: it takes a download slot, or waits for one.
+        const running = !e.queued && !e.record.paused && magnetFetching(e);
+        items.push({ id: e.id, position: e.record.queuePosition ?? 0, queued: e.queued && !e.record.paused, running, done: false, stalled: now - Math.max(e.activityDate, e.startDate) > stalledSecs });
+        continue;
+      }
       const st = e.torrent.state;
       const running = !e.queued && !e.record.paused && st !== 'paused' && st !== 'stopped' && st !== 'error';
       items.push({ id: e.id, position: e.record.queuePosition ?? 0, queued: e.queued && !e.record.paused, running, done: isDone(e), stalled: now - Math.max(e.activityDate, e.startDate) > stalledSecs });
     }
     for (const id of queueStarts(items, this.prefs)) {
       const e = this.#registry.byId(id);
-      if (e?.kind !== 'torrent') continue;
+      if (!e) continue;
       e.queued = false;
-      this.#resume(e);
+      if (e.kind === 'magnet') this.#fetch(e);
+      else this.#resume(e);
     }
   }
 
@@ -602,9 +608,14 @@ export class Daemon {
     this.#notRelocating(entry);
     if (entry.kind === 'magnet') {
       if (magnetFetching(entry) && !entry.record.paused) return;
+      if (entry.queued && !entry.record.paused && options.insist !== true) return;
       entry.record.paused = false;
       await this.state.saveRecord(entry.record);
-      this.#fetch(entry);
+      // torrent-start-now goes past the queue; torrent-start waits for a slot.
+      if (options.insist === true) {
+        entry.queued = false;
+        this.#fetch(entry);
+      } else this.#enqueue(entry);
       return;
     }
     const idle = entry.torrent.state === 'paused' || entry.torrent.state === 'stopped' || entry.torrent.state === 'error';
@@ -625,12 +636,13 @@ export class Daemon {
     const entry = this.#current(given);
     this.#notRelocating(entry);
     entry.record.paused = true;
-    if (entry.kind === 'torrent') entry.queued = false;
+    entry.queued = false;
     await this.state.saveRecord(entry.record);
     if (entry.kind === 'magnet') {
       const download = entry.download;
       entry.download = undefined;
       await download?.cancel();
+      this.#runQueue();
       return;
     }
     await entry.torrent.pause();
