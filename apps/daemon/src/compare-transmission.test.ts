@@ -127,8 +127,6 @@ const EXPECTED: Record<string, string> = {
   '-ep': 'no MSE encryption yet: only "tolerated" (plaintext) is accepted',
   '-P': 'the peer port is chosen at start; peer-port-random-on-start is refused',
   '--utp': 'no uTP yet: utp-enabled true is refused',
-  '-t 1 -Bh': 'bandwidth priorities are not supported yet: only normal is accepted',
-  '-t 1 -Bl': 'bandwidth priorities are not supported yet: only normal is accepted',
 };
 
 const TORRENT_FIELDS = [

@@ -2,7 +2,7 @@ import { mkdir, rename } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { systemClock, type Clock, type RateLimit } from '@mainline/rate';
-import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
+import { Session, type BandwidthPriority, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
 import { moveTorrentData } from '@mainline/storage';
 import { Accounting, type TrafficStats } from './accounting.js';
 import { ALT_SPEED_KEYS, TurtleSchedule, wallClock, type AltSpeedSettings } from './alt-speed.js';
@@ -27,6 +27,13 @@ export interface AddOptions {
   priorities?: Priority[];
   labels?: string[];
   peerLimit?: number;
+  /** Transmission's bandwidthPriority: -1 low, 0 normal, 1 high. */
+  bandwidthPriority?: -1 | 0 | 1;
+}
+
+/** The session's name for a record's bandwidthPriority (its share of the session's limits). */
+function bandwidthPriorityOf(record: TorrentRecord): BandwidthPriority {
+  return record.bandwidthPriority === 1 ? 'high' : record.bandwidthPriority === -1 ? 'low' : 'normal';
 }
 
 /** Transmission's per-torrent seeding limits (torrent-set). */
@@ -296,6 +303,7 @@ export class Daemon {
       ...(options.labels ? { labels: [...options.labels] } : {}),
       // A torrent takes its own copy of the session's per-torrent limit, as in Transmission.
       peerLimit: options.peerLimit ?? p.peerLimitPerTorrent,
+      ...(options.bandwidthPriority ? { bandwidthPriority: options.bandwidthPriority } : {}),
       priorities,
       addedDate: this.nowSeconds(),
       doneDate: 0,
@@ -370,6 +378,7 @@ export class Daemon {
       uploadLimit: this.#limit(record.uploadLimit, record.uploadLimited),
       downloadLimit: this.#limit(record.downloadLimit, record.downloadLimited),
       maxPeers: record.peerLimit ?? this.prefs.peerLimitPerTorrent,
+      bandwidthPriority: bandwidthPriorityOf(record),
       ...(record.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
       ...(record.trackers ? { trackers: record.trackers } : {}),
       ...(record.filePaths ? { filePaths: record.filePaths } : {}),
@@ -700,10 +709,16 @@ export class Daemon {
    * session fixes when a torrent is added (peer limit, limiters, trackers) is applied by closing
    * and adding the torrent again, resuming from its resume record.
    */
-  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number; honorsSessionLimits?: boolean; trackers?: string[][] }): Promise<void> {
+  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number; honorsSessionLimits?: boolean; trackers?: string[][]; bandwidthPriority?: -1 | 0 | 1 }): Promise<void> {
     const entry = this.#current(given);
     const r = entry.record;
     if (o.labels !== undefined) r.labels = [...o.labels];
+    if (o.bandwidthPriority !== undefined) {
+      if (o.bandwidthPriority === 0) delete r.bandwidthPriority;
+      else r.bandwidthPriority = o.bandwidthPriority;
+      // At once, from the next request on: no reopen.
+      if (entry.kind === 'torrent') entry.torrent.setBandwidthPriority(bandwidthPriorityOf(r));
+    }
     for (const k of ['seedRatioMode', 'seedRatioLimit', 'seedIdleMode', 'seedIdleLimit'] as const) if (o[k] !== undefined) Object.assign(r, { [k]: o[k] });
     let reopen = false;
     if (o.peerLimit !== undefined && o.peerLimit !== (r.peerLimit ?? this.prefs.peerLimitPerTorrent)) {

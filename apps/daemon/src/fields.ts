@@ -276,7 +276,7 @@ type Getter = (c: Ctx) => unknown;
 const RECORD_FIELDS = {
   activityDate: (c: { e: AnyEntry }) => c.e.activityDate,
   addedDate: (c: { e: AnyEntry }) => c.e.record.addedDate,
-  bandwidthPriority: () => 0,
+  bandwidthPriority: (c: { e: AnyEntry }) => c.e.record.bandwidthPriority ?? 0,
   doneDate: (c: { e: AnyEntry }) => c.e.record.doneDate,
   downloadDir: (c: { e: AnyEntry }) => c.e.record.downloadDir,
   downloadLimit: (c: { e: AnyEntry }) => c.e.record.downloadLimit,

@@ -1,9 +1,11 @@
 // transmission-remote 3.00 `-p` (peer-port) and `-pr` (peer-limit-global) while the daemon runs:
 // the port moves (the old one closes, a peer dialling the new one downloads, port-test checks the
-// new one, kept across a restart) and the global peer limit closes connections over it at once.
+// new one, kept across a restart) and the global peer limit closes connections over it at once;
+// `-Bh` / `-Bl` reach the torrent's share of the session limits (bandwidth-priority.test.ts of
+// @mainline/session measures what the share does).
 import { join } from 'node:path';
 import { freePort, isListening, makePayload, makeTempDir, makeTorrent, poll, removeTempDir } from '@mainline/interop';
-import { Session } from '@mainline/session';
+import { Session, type Torrent } from '@mainline/session';
 import { mergeConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './program.js';
 import { remote, rpcClient } from './test-helpers.js';
@@ -72,3 +74,21 @@ test('-p moves the peer port while seeding; -pr caps the connections at once', a
   expect(running.daemon.peerPort).toBe(newPort);
   expect(running.daemon.session.maxConnections).toBe(1);
 }, 90_000);
+
+test('-Bh / -Bl set the running torrent\'s bandwidth priority at once, kept across a restart', async () => {
+  const payload = await makePayload(join(dir, 'prio'), { name: 'prio.bin', size: 100_000 });
+  const made = makeTorrent(payload.path, { pieceLength: 32768 });
+  let running = await start();
+  const { entry } = await running.daemon.add(made.bytes, { paused: false });
+  const torrent = (): Torrent | undefined => running.daemon.session.get(made.infoHash);
+  expect(torrent()?.bandwidthPriority).toBe('normal');
+  await remote(running.server.port, '-t', String(entry.id), '-Bh');
+  expect(torrent()?.bandwidthPriority).toBe('high');
+  await remote(running.server.port, '-t', String(entry.id), '-Bl');
+  expect(torrent()?.bandwidthPriority).toBe('low');
+  expect(await remote(running.server.port, '-t', String(entry.id), '-i')).toMatch(/Bandwidth Priority: Low/);
+  await running.stop();
+  daemons.length = 0;
+  running = await start();
+  expect(torrent()?.bandwidthPriority).toBe('low');
+});

@@ -143,7 +143,6 @@ function checkFixed(a: Args, fixed: Record<string, { value: unknown; why: string
 
 /** torrent-set / torrent-add arguments fixed in mainlined, like FIXED_SESSION_ARGS. */
 const FIXED_TORRENT_ARGS: Record<string, { value: unknown; why: string }> = {
-  bandwidthPriority: { value: 0, why: 'bandwidth priorities are not supported yet (every torrent shares the bandwidth alike)' },
   group: { value: '', why: 'bandwidth groups are not supported' },
 };
 
@@ -540,7 +539,9 @@ export class RpcHandler {
     if (cookies !== undefined && cookies !== '') throw new RpcArgumentError('argument "cookies" is not supported: torrent URLs are fetched without cookies');
     const labels = optLabels(a);
     const peerLimit = optInt(a, 'peer-limit', 1);
+    const bandwidthPriority = optInt(a, 'bandwidthPriority', -1, 1) as -1 | 0 | 1 | undefined;
     const where = {
+      ...(bandwidthPriority !== undefined ? { bandwidthPriority } : {}),
       ...(dir !== undefined ? { downloadDir: dir } : {}),
       ...(paused !== undefined ? { paused } : {}),
       ...(labels !== undefined ? { labels } : {}),
@@ -659,6 +660,8 @@ export class RpcHandler {
     };
     const honors = optBool(a, 'honorsSessionLimits');
     if (honors !== undefined) Object.assign(options, { honorsSessionLimits: honors });
+    const bandwidthPriority = optInt(a, 'bandwidthPriority', -1, 1);
+    if (bandwidthPriority !== undefined) Object.assign(options, { bandwidthPriority });
     const selected = this.#select(a);
     // Tracker edits are checked on every selected torrent before any is changed.
     const trackerEdits = new Map(selected.map((e) => [e, e.kind === 'torrent' ? applyTrackerArgs(a, e.torrent.trackers) : applyTrackerArgs(a, [])]));

@@ -48,6 +48,8 @@ export interface TorrentRecord {
   seedIdleLimit?: number;
   /** Most peers of this torrent (absent: the session's peer-limit-per-torrent). */
   peerLimit?: number;
+  /** Transmission's bandwidthPriority: -1 low, 0 normal (absent), 1 high. */
+  bandwidthPriority?: -1 | 0 | 1;
   /** False: the session's speed limits do not apply to it. */
   honorsSessionLimits?: boolean;
   /** Each file's path as renamed (torrent-rename-path), in metainfo order; absent: the metainfo's. */
@@ -215,6 +217,7 @@ function parseRecord(j: unknown, infoHash: string): TorrentRecord {
     ...(isMode(o.seedIdleMode) ? { seedIdleMode: o.seedIdleMode } : {}),
     ...(isCount(o.seedIdleLimit, 0) ? { seedIdleLimit: o.seedIdleLimit } : {}),
     ...(isCount(o.peerLimit, 1) ? { peerLimit: o.peerLimit } : {}),
+    ...(o.bandwidthPriority === -1 || o.bandwidthPriority === 1 ? { bandwidthPriority: o.bandwidthPriority } : {}),
     ...(o.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
     ...(Array.isArray(o.trackers) && o.trackers.every(isStrings) ? { trackers: o.trackers as string[][] } : {}),
     ...(Array.isArray(o.filePaths) && o.filePaths.every((p) => isStrings(p) && p.length > 0 && p.every((c) => c !== '' && c !== '.' && c !== '..' && !c.includes('/'))) ? { filePaths: o.filePaths as string[][] } : {}),

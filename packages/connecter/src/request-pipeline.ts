@@ -1,5 +1,5 @@
 import type { BlockRequest, PeerBlockRequest, PiecePicker } from '@mainline/piecepicker';
-import { RateMeasure, type Clock, type TokenBucket } from '@mainline/rate';
+import { RateMeasure, type Clock, type Limiter } from '@mainline/rate';
 import type { PieceStore } from '@mainline/storage';
 import { takeAll } from './limiters.js';
 import { RequestKeys } from './request-key.js';
@@ -23,7 +23,7 @@ export interface PipelineContext {
   readonly picker: PiecePicker<PeerView>;
   readonly store: PieceStore;
   readonly clock: Clock;
-  readonly limiters: readonly TokenBucket[];
+  readonly limiters: readonly Limiter[];
   /** Fewest outstanding requests per peer, and seconds of its rate to keep requested. */
   readonly requestBacklog: number;
   readonly requestQueueSeconds: number;
