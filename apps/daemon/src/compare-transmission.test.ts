@@ -125,7 +125,6 @@ const EXPECTED: Record<string, string> = {
   '-e 8': 'no memory cache: blocks are written as they arrive; cache-size-mb is 0 and other values are refused',
   '-er': 'no MSE encryption yet: only "tolerated" (plaintext) is accepted',
   '-ep': 'no MSE encryption yet: only "tolerated" (plaintext) is accepted',
-  '-P': 'the peer port is chosen at start; peer-port-random-on-start is refused',
   '--utp': 'no uTP yet: utp-enabled true is refused',
 };
 

@@ -31,6 +31,10 @@ export interface AddOptions {
   bandwidthPriority?: -1 | 0 | 1;
 }
 
+/** Where peer-port-random-on-start picks (Transmission's peer-port-random-low / -high defaults). */
+const RANDOM_PORT_LOW = 49152;
+const RANDOM_PORT_HIGH = 65535;
+
 /** The session's name for a record's bandwidthPriority (its share of the session's limits). */
 function bandwidthPriorityOf(record: TorrentRecord): BandwidthPriority {
   return record.bandwidthPriority === 1 ? 'high' : record.bandwidthPriority === -1 ? 'low' : 'normal';
@@ -191,7 +195,8 @@ export class Daemon {
     await this.session.listen();
     // A peer port or peer limit set over RPC last time, unless the config file or a flag sets one.
     if (record.peerLimitGlobal !== undefined && !this.#pinned.has('peerLimitGlobal')) this.setPeerLimitGlobal(record.peerLimitGlobal);
-    if (record.peerPort !== undefined && !this.#pinned.has('portRange')) {
+    if (this.prefs.peerPortRandomOnStart && !this.#pinned.has('portRange')) await this.#randomPeerPort();
+    else if (record.peerPort !== undefined && !this.#pinned.has('portRange')) {
       await this.setPeerPort(record.peerPort).catch((err: unknown) => this.#log(`cannot listen on the saved peer port ${record.peerPort}: ${(err as Error).message}; staying on ${this.peerPort}`));
     }
     const records = await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`));
@@ -922,6 +927,22 @@ export class Daemon {
     await this.session.setPort(port);
     this.#savedPeerPort = port;
     this.#log(`peer port moved from ${old} to ${port}`);
+  }
+
+  /** peer-port-random-on-start: a random free port of 49152-65535 (a few tries), else the one listening stays. */
+  async #randomPeerPort(): Promise<void> {
+    for (let i = 0; i < 8; i++) {
+      const port = RANDOM_PORT_LOW + Math.floor(Math.random() * (RANDOM_PORT_HIGH - RANDOM_PORT_LOW + 1));
+      try {
+        await this.session.setPort(port);
+        this.#savedPeerPort = undefined;
+        this.#log(`peer-port-random-on-start: listening on ${port}`);
+        return;
+      } catch {
+        // taken: try another
+      }
+    }
+    this.#log(`peer-port-random-on-start: no free port found; staying on ${this.peerPort}`);
   }
 
   /**

@@ -22,10 +22,10 @@ afterAll(async () => {
   removeTempDir(dir);
 });
 
-async function start(): Promise<RunningDaemon> {
+async function start(state: string): Promise<RunningDaemon> {
   const peerPort = await freePort();
   const running = await startDaemon(
-    mergeConfig({ downloadDir: join(dir, 'seed'), stateDir: join(dir, 'state'), portRange: [peerPort, peerPort], bind: '127.0.0.1', rpcPort: 0, dhtBootstrap: [] }),
+    mergeConfig({ downloadDir: join(dir, 'seed'), stateDir: join(dir, state), portRange: [peerPort, peerPort], bind: '127.0.0.1', rpcPort: 0, dhtBootstrap: [] }),
     { log: () => undefined },
   );
   daemons.push(running);
@@ -35,7 +35,7 @@ async function start(): Promise<RunningDaemon> {
 test('-p moves the peer port while seeding; -pr caps the connections at once', async () => {
   const payload = await makePayload(join(dir, 'seed'), { name: 'port.bin', size: 1_000_000 });
   const made = makeTorrent(payload.path, { pieceLength: 32768 });
-  let running = await start();
+  let running = await start('port');
   const rpc = rpcClient(running.server.port);
   await running.daemon.add(made.bytes, { paused: false });
   const oldPort = running.daemon.peerPort;
@@ -70,7 +70,7 @@ test('-p moves the peer port while seeding; -pr caps the connections at once', a
   // Both are kept in the state directory: the next start listens on the new port, with the new limit.
   await running.stop();
   daemons.length = 0;
-  running = await start();
+  running = await start('port');
   expect(running.daemon.peerPort).toBe(newPort);
   expect(running.daemon.session.maxConnections).toBe(1);
 }, 90_000);
@@ -78,7 +78,7 @@ test('-p moves the peer port while seeding; -pr caps the connections at once', a
 test('-Bh / -Bl set the running torrent\'s bandwidth priority at once, kept across a restart', async () => {
   const payload = await makePayload(join(dir, 'prio'), { name: 'prio.bin', size: 100_000 });
   const made = makeTorrent(payload.path, { pieceLength: 32768 });
-  let running = await start();
+  let running = await start('priority');
   const { entry } = await running.daemon.add(made.bytes, { paused: false });
   const torrent = (): Torrent | undefined => running.daemon.session.get(made.infoHash);
   expect(torrent()?.bandwidthPriority).toBe('normal');
@@ -89,6 +89,20 @@ test('-Bh / -Bl set the running torrent\'s bandwidth priority at once, kept acro
   expect(await remote(running.server.port, '-t', String(entry.id), '-i')).toMatch(/Bandwidth Priority: Low/);
   await running.stop();
   daemons.length = 0;
-  running = await start();
+  running = await start('priority');
   expect(torrent()?.bandwidthPriority).toBe('low');
+});
+
+test('-P (peer-port-random-on-start): the next start listens on a random port of 49152-65535', async () => {
+  let running = await start('random');
+  const configured = running.daemon.peerPort;
+  await remote(running.server.port, '-P');
+  expect((await rpcClient(running.server.port)('session-get', { fields: ['peer-port-random-on-start'] })).arguments['peer-port-random-on-start']).toBe(true);
+  await running.stop();
+  daemons.length = 0;
+  running = await start('random');
+  const port = running.daemon.peerPort;
+  expect(port).toBeGreaterThanOrEqual(49152);
+  expect(port).not.toBe(configured);
+  expect(await isListening(port)).toBe(true);
 });

@@ -120,7 +120,7 @@ test('session-set: each argument reads back from session-get, or its error names
   // What mainlined cannot do yet is refused (the README lists why); the rest works.
   expect(refused.sort()).toEqual(
     [
-      'blocklist-enabled', 'cache-size-mb', 'default-trackers', 'encryption', 'peer-port-random-on-start',
+      'blocklist-enabled', 'cache-size-mb', 'default-trackers', 'encryption',
       'port-forwarding-enabled', 'rename-partial-files', 'utp-enabled',
     ].sort(),
   );

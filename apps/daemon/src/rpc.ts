@@ -130,7 +130,6 @@ const FIXED_SESSION_ARGS: Record<string, { value: unknown; why: string }> = {
   'default-trackers': { value: '', why: 'default trackers are not supported' },
   encryption: { value: 'tolerated', why: 'peer connection encryption (MSE) is not supported yet: connections are plaintext' },
   'port-forwarding-enabled': { value: false, why: 'port forwarding (UPnP / NAT-PMP) is not supported' },
-  'peer-port-random-on-start': { value: false, why: 'the peer port is chosen at start (--peer-port / --port-range)' },
   'rename-partial-files': { value: false, why: 'files are written under their final names (no .part suffix)' },
   'utp-enabled': { value: false, why: 'uTP is not supported yet' },
 };
@@ -367,6 +366,7 @@ export class RpcHandler {
       'pex-enabled': c.pexEnabled,
       'peer-limit-global': c.peerLimitGlobal,
       'peer-limit-per-torrent': p.peerLimitPerTorrent,
+      'peer-port-random-on-start': p.peerPortRandomOnStart,
       'peer-port': d.peerPort,
       'queue-stalled-enabled': p.queueStalledEnabled,
       'queue-stalled-minutes': p.queueStalledMinutes,
@@ -449,6 +449,7 @@ export class RpcHandler {
     put('trashOriginalTorrentFiles', optBool(a, 'trash-original-torrent-files'));
     put('blocklistUrl', optString(a, 'blocklist-url'));
     put('peerLimitPerTorrent', optInt(a, 'peer-limit-per-torrent', 1));
+    put('peerPortRandomOnStart', optBool(a, 'peer-port-random-on-start'));
     const turtle = altSpeedFromRpc(a);
     // Every argument is checked by now; the port move is the one change that can still fail.
     if (port !== undefined) {
