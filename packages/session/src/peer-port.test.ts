@@ -43,7 +43,8 @@ test('setPort moves TCP and UDP, keeps connections, and tells the tracker at onc
   tracker = await startOpentracker({ infoHashes: [probe.infoHash] });
   const torrent = makeTorrent(payload.path, { pieceLength: 65536, trackers: [tracker.udpUrl] });
   // Intervals far beyond the test: only a port change can make the seed announce again.
-  const seed = new Session({ portRange: [0, 0], bind: '127.0.0.1', announcer: { minIntervalFloorMs: 3_600_000 } });
+  // The DHT runs on the UDP endpoint too (no bootstrap: nothing leaves loopback).
+  const seed = new Session({ portRange: [0, 0], bind: '127.0.0.1', announcer: { minIntervalFloorMs: 3_600_000 }, dht: { bootstrap: [] } });
   sessions.push(seed);
   const oldPort = await seed.listen();
   const seeding = await seed.add(torrent.bytes, { savePath: payload.saveDir });
@@ -70,6 +71,12 @@ test('setPort moves TCP and UDP, keeps connections, and tells the tracker at onc
   const downloadedAtMove = slowTorrent.downloaded;
   await until(() => slowTorrent.downloaded > downloadedAtMove + 100_000, 'the slow leecher goes on');
   expect(seeding.peers).toContain(before);
+
+  // A DHT node bootstrapping from the new port gets its answer there: the DHT moved with UDP.
+  const dhtPeer = new Session({ portRange: [0, 0], bind: '127.0.0.1', dht: { bootstrap: [`127.0.0.1:${newPort}`] } });
+  sessions.push(dhtPeer);
+  await dhtPeer.listen();
+  await until(() => dhtPeer.dhtStatus().nodes > 0, 'the seed\'s DHT answers on the new port');
 
   const fresh = new Session({ portRange: [0, 0], bind: '127.0.0.1' });
   sessions.push(fresh);
