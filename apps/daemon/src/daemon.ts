@@ -27,6 +27,8 @@ export interface AddOptions {
   priorities?: Priority[];
   labels?: string[];
   peerLimit?: number;
+  /** Pieces in order (default: the session's sequential_download). */
+  sequential?: boolean;
   /** Transmission's bandwidthPriority: -1 low, 0 normal, 1 high. */
   bandwidthPriority?: -1 | 0 | 1;
 }
@@ -309,6 +311,7 @@ export class Daemon {
       // A torrent takes its own copy of the session's per-torrent limit, as in Transmission.
       peerLimit: options.peerLimit ?? p.peerLimitPerTorrent,
       ...(options.bandwidthPriority ? { bandwidthPriority: options.bandwidthPriority } : {}),
+      ...((options.sequential ?? p.sequentialDownload) ? { sequential: true } : {}),
       priorities,
       addedDate: this.nowSeconds(),
       doneDate: 0,
@@ -385,6 +388,7 @@ export class Daemon {
       maxPeers: record.peerLimit ?? this.prefs.peerLimitPerTorrent,
       bandwidthPriority: bandwidthPriorityOf(record),
       ...(record.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
+      ...(record.sequential ? { sequential: true } : {}),
       ...(record.trackers ? { trackers: record.trackers } : {}),
       ...(record.filePaths ? { filePaths: record.filePaths } : {}),
       ...(record.ignoreFreeSpace || !this.config.checkFreeSpace ? { ignoreFreeSpace: true } : {}),
@@ -429,6 +433,7 @@ export class Daemon {
       entry.record.paused = true;
       this.#log(`#${entry.id} ${meta.name}: seeding stopped, ${reason}`);
       this.#persist(entry);
+      this.#doneSeeding(entry);
     });
     if (!record.paused) this.#enqueue(entry);
     return entry;
@@ -545,6 +550,11 @@ export class Daemon {
     }
   }
 
+  /** Transmission 4's done-seeding script, when set: a torrent stopped at its seeding limit. */
+  #doneSeeding(e: Entry): void {
+    if (this.prefs.scriptTorrentDoneSeedingEnabled && this.prefs.scriptTorrentDoneSeedingFilename) this.#script(this.prefs.scriptTorrentDoneSeedingFilename, e);
+  }
+
   /** Runs a torrent script with Transmission's environment. */
   #script(file: string, entry: Entry): void {
     runScript(
@@ -588,6 +598,7 @@ export class Daemon {
     e.finished = true;
     r.paused = true;
     this.#log(`#${e.id} ${e.meta.name}: seeding stopped, ${reason}`);
+    this.#doneSeeding(e);
     e.torrent
       .pause()
       .then(() => this.#persist(e))
@@ -714,10 +725,15 @@ export class Daemon {
    * session fixes when a torrent is added (peer limit, limiters, trackers) is applied by closing
    * and adding the torrent again, resuming from its resume record.
    */
-  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number; honorsSessionLimits?: boolean; trackers?: string[][]; bandwidthPriority?: -1 | 0 | 1 }): Promise<void> {
+  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number; honorsSessionLimits?: boolean; trackers?: string[][]; sequential?: boolean; bandwidthPriority?: -1 | 0 | 1 }): Promise<void> {
     const entry = this.#current(given);
     const r = entry.record;
     if (o.labels !== undefined) r.labels = [...o.labels];
+    if (o.sequential !== undefined) {
+      if (o.sequential) r.sequential = true;
+      else delete r.sequential;
+      if (entry.kind === 'torrent') entry.torrent.setSequential(o.sequential);
+    }
     if (o.bandwidthPriority !== undefined) {
       if (o.bandwidthPriority === 0) delete r.bandwidthPriority;
       else r.bandwidthPriority = o.bandwidthPriority;

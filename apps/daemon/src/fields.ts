@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { formatMagnet } from '@mainline/metainfo';
 import { clientName, PEER_SOURCES, type MagnetStats, type PeerSource, type TorrentStats, type TrackerInfo } from '@mainline/session';
 import { isDone, magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
@@ -154,7 +155,11 @@ function peerInfo(p: Peer, pieceCount: number, source: PeerSource | undefined): 
   };
 }
 
-function fileProgress(c: Ctx): { bytesCompleted: number; length: number; name: string }[] {
+/**
+ * Each file's bytes verified, length, path and (Transmission 4.1, `files.begin_piece` /
+ * `files.end_piece`) the pieces it spans, end exclusive.
+ */
+function fileProgress(c: Ctx): { bytesCompleted: number; length: number; name: string; begin_piece: number; end_piece: number }[] {
   const { e, have } = c;
   const m = e.meta;
   return m.files.map((f, index) => {
@@ -169,18 +174,48 @@ function fileProgress(c: Ctx): { bytesCompleted: number; length: number; name: s
         done += end - start;
       }
     }
-    return { bytesCompleted: done, length: f.length, name: (e.record.filePaths?.[index] ?? f.path).join('/') };
+    // As libtransmission's file-piece map: an empty file spans the one piece its offset is in
+    // (the last piece when it ends the torrent on a piece boundary).
+    const begin = Math.min(Math.floor(f.offset / m.pieceLength), m.pieceCount - 1);
+    return {
+      begin_piece: begin,
+      bytesCompleted: done,
+      end_piece: f.length > 0 ? Math.floor((f.offset + f.length - 1) / m.pieceLength) + 1 : begin + 1,
+      length: f.length,
+      name: (e.record.filePaths?.[index] ?? f.path).join('/'),
+    };
   });
 }
 
 const PRIORITY_NUMBER = { low: -1, normal: 0, high: 1, skip: 0 } as const;
 
-function trackerList(tiers: readonly (readonly string[])[]): { announce: string; id: number; scrape: string; tier: number }[] {
-  const out: { announce: string; id: number; scrape: string; tier: number }[] = [];
+function trackerList(tiers: readonly (readonly string[])[]): { announce: string; id: number; scrape: string; sitename: string; tier: number }[] {
+  const out: { announce: string; id: number; scrape: string; sitename: string; tier: number }[] = [];
   tiers.forEach((tier, t) =>
-    tier.forEach((url) => out.push({ announce: url, id: out.length, scrape: url.replace(/\/announce(?=[^/]*$)/, '/scrape'), tier: t })),
+    tier.forEach((url) => out.push({ announce: url, id: out.length, scrape: url.replace(/\/announce(?=[^/]*$)/, '/scrape'), sitename: siteName(url), tier: t })),
   );
   return out;
+}
+
+/** Second-level labels under a country code that are part of the public suffix (co.uk, com.au, ...). */
+const SECOND_LEVEL = new Set(['ac', 'co', 'com', 'edu', 'gov', 'ne', 'net', 'or', 'org']);
+
+/**
+ * Transmission 4's tracker `sitename`: an IP address as it is, else the first label of the
+ * registrable domain (tracker.example.co.uk: "example"). Transmission asks libpsl for the
+ * registrable domain; without the public suffix list this knows the common ccTLD second levels.
+ */
+export function siteName(url: string): string {
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase();
+  } catch {
+    return '';
+  }
+  if (isIP(host.replace(/^\[|\]$/g, '')) !== 0) return host;
+  const labels = host.split('.').filter((l) => l !== '');
+  const suffix = labels.length >= 3 && labels.at(-1)!.length === 2 && SECOND_LEVEL.has(labels.at(-2)!) ? 2 : 1;
+  return labels.length > suffix ? labels[labels.length - suffix - 1]! : host;
 }
 
 /**
@@ -234,7 +269,6 @@ function trackerStats(c: Announcing): Record<string, unknown>[] {
     return {
       ...t,
       host,
-      sitename: host,
       announceState: !waiting ? TRACKER.INACTIVE : r?.state === 'announcing' ? TRACKER.ACTIVE : TRACKER.WAITING,
       downloadCount: scraped?.downloaded ?? -1,
       hasAnnounced: announced,
@@ -285,6 +319,8 @@ const RECORD_FIELDS = {
   etaIdle: () => ETA_NOT_AVAIL,
   hashString: (c: { e: AnyEntry }) => c.e.record.infoHash,
   haveUnchecked: () => 0,
+  // Bandwidth groups are not supported (torrent-set refuses any other): every torrent is in none.
+  group: () => '',
   honorsSessionLimits: (c: { e: AnyEntry }) => c.e.record.honorsSessionLimits !== false,
   id: (c: { e: AnyEntry }) => c.e.id,
   labels: (c: { e: AnyEntry }) => c.e.record.labels ?? [],
@@ -298,6 +334,7 @@ const RECORD_FIELDS = {
   seedIdleMode: (c: { e: AnyEntry }) => c.e.record.seedIdleMode ?? 0,
   seedRatioLimit: (c: { e: AnyEntry }) => c.e.record.seedRatioLimit ?? 2,
   seedRatioMode: (c: { e: AnyEntry }) => c.e.record.seedRatioMode ?? 0,
+  sequential_download: (c: { e: AnyEntry }) => c.e.record.sequential === true,
   startDate: (c: { e: AnyEntry }) => c.e.startDate,
   uploadLimit: (c: { e: AnyEntry }) => c.e.record.uploadLimit,
   uploadLimited: (c: { e: AnyEntry }) => c.e.record.uploadLimited,

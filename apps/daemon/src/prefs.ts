@@ -16,6 +16,11 @@ export interface SessionPrefs {
   scriptTorrentDoneEnabled: boolean;
   scriptTorrentAddedFilename: string;
   scriptTorrentAddedEnabled: boolean;
+  /** Run when a torrent stops seeding at its ratio or idle limit (Transmission 4's done-seeding script). */
+  scriptTorrentDoneSeedingFilename: string;
+  scriptTorrentDoneSeedingEnabled: boolean;
+  /** New torrents download their pieces in order (Transmission 4.1's session `sequential_download`). */
+  sequentialDownload: boolean;
   /** At most this many torrents download / seed at once; the others wait (status 3 / 5). */
   downloadQueueEnabled: boolean;
   downloadQueueSize: number;
@@ -48,6 +53,9 @@ export function defaultPrefs(downloadDir: string): SessionPrefs {
     scriptTorrentDoneEnabled: false,
     scriptTorrentAddedFilename: '',
     scriptTorrentAddedEnabled: false,
+    scriptTorrentDoneSeedingFilename: '',
+    scriptTorrentDoneSeedingEnabled: false,
+    sequentialDownload: false,
     downloadQueueEnabled: true,
     downloadQueueSize: 5,
     seedQueueEnabled: false,

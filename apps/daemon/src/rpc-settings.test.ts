@@ -88,6 +88,8 @@ const SESSION_TRIES: Record<string, unknown> = {
   'script-torrent-added-filename': '/bin/true',
   'script-torrent-done-enabled': true,
   'script-torrent-done-filename': '/bin/true',
+  'script-torrent-done-seeding-enabled': true,
+  'script-torrent-done-seeding-filename': '/bin/true',
   'seed-queue-enabled': true,
   'seed-queue-size': 4,
   seedRatioLimit: 1.5,
@@ -97,6 +99,7 @@ const SESSION_TRIES: Record<string, unknown> = {
   'speed-limit-up': 400,
   'speed-limit-up-enabled': true,
   'start-added-torrents': false,
+  sequential_download: true,
   'trash-original-torrent-files': true,
   'utp-enabled': true,
 };
@@ -153,10 +156,11 @@ test('torrent-set: each argument reads back from torrent-get, or its error names
     seedIdleMode: [1, 'seedIdleMode', 1],
     seedRatioLimit: [3.5, 'seedRatioLimit', 3.5],
     seedRatioMode: [1, 'seedRatioMode', 1],
-    trackerAdd: [['http://127.0.0.1:1/announce'], 'trackers', [{ announce: 'http://127.0.0.1:1/announce', id: 0, scrape: 'http://127.0.0.1:1/scrape', tier: 0 }]],
-    trackerReplace: [[0, 'udp://127.0.0.1:2'], 'trackers', [{ announce: 'udp://127.0.0.1:2', id: 0, scrape: 'udp://127.0.0.1:2', tier: 0 }]],
+    sequential_download: [true, 'sequential_download', true],
+    trackerAdd: [['http://127.0.0.1:1/announce'], 'trackers', [{ announce: 'http://127.0.0.1:1/announce', id: 0, scrape: 'http://127.0.0.1:1/scrape', sitename: '127.0.0.1', tier: 0 }]],
+    trackerReplace: [[0, 'udp://127.0.0.1:2'], 'trackers', [{ announce: 'udp://127.0.0.1:2', id: 0, scrape: 'udp://127.0.0.1:2', sitename: '127.0.0.1', tier: 0 }]],
     trackerList: ['http://127.0.0.1:3/announce\nhttp://127.0.0.1:4/announce\n\nudp://127.0.0.1:5', 'trackerList', 'http://127.0.0.1:3/announce\nhttp://127.0.0.1:4/announce\n\nudp://127.0.0.1:5'],
-    trackerRemove: [[1], 'trackers', [{ announce: 'http://127.0.0.1:3/announce', id: 0, scrape: 'http://127.0.0.1:3/scrape', tier: 0 }, { announce: 'udp://127.0.0.1:5', id: 1, scrape: 'udp://127.0.0.1:5', tier: 1 }]],
+    trackerRemove: [[1], 'trackers', [{ announce: 'http://127.0.0.1:3/announce', id: 0, scrape: 'http://127.0.0.1:3/scrape', sitename: '127.0.0.1', tier: 0 }, { announce: 'udp://127.0.0.1:5', id: 1, scrape: 'udp://127.0.0.1:5', sitename: '127.0.0.1', tier: 1 }]],
     uploadLimit: [80, 'uploadLimit', 80],
     uploadLimited: [true, 'uploadLimited', true],
   };
@@ -283,13 +287,22 @@ test('download queue: one slot, the others wait with status 3; queue moves and a
   await poll(async () => ((await status())[1] === 4 ? true : undefined), 15_000, () => 'the last to start');
 });
 
-test('seedRatioMode 1: a seeding torrent stops at its own ratio and reads finished', async () => {
+test('seedRatioMode 1: a seeding torrent stops at its own ratio and reads finished; the done-seeding script runs', async () => {
   const { rpc } = await daemon();
+  const base = join(dir, 'seeding-done');
+  mkdirSync(base, { recursive: true });
+  const out = join(base, 'done.txt');
+  const script = join(base, 'done-seeding.sh');
+  writeFileSync(script, `#!/bin/sh\necho "$TR_TORRENT_ID $TR_TORRENT_NAME" > '${out}.tmp' && mv '${out}.tmp' '${out}'\n`);
+  chmodSync(script, 0o755);
+  expect((await rpc('session-set', { 'script-torrent-done-seeding-filename': script, 'script-torrent-done-seeding-enabled': true })).result).toBe('success');
   const id = await add(rpc, t, { 'download-dir': payload.saveDir });
   await poll(async () => ((await get(rpc, [id], ['status']))[0]!.status === 6 ? true : undefined), 15_000, () => 'seeding');
   expect((await rpc('torrent-set', { ids: [id], seedRatioMode: 1, seedRatioLimit: 0 })).result).toBe('success');
   await poll(async () => ((await get(rpc, [id], ['status']))[0]!.status === 0 ? true : undefined), 15_000, () => 'the ratio to stop it');
   expect((await get(rpc, [id], ['isFinished', 'seedRatioMode']))[0]).toEqual({ isFinished: true, seedRatioMode: 1 });
+  await poll(() => (existsSync(out) ? true : undefined), 15_000, () => 'the done-seeding script to run');
+  expect(readFileSync(out, 'utf8')).toBe(`${id} set.bin\n`);
 });
 
 test('incomplete dir and the torrent-done script: the data moves once complete, the script sees TR_* variables', async () => {

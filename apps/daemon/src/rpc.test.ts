@@ -53,6 +53,10 @@ test('a missing or wrong session id gets 409 with the id; the retry with it work
   expect(JSON.parse(slash.body).result).toBe('success');
   expect((await http(port, { path: '/transmission/rpc/x', body: '{}' })).status).toBe(404);
   expect((await http(port, { method: 'GET', path: '/nope' })).status).toBe(404);
+  // A 4.1+ remote switches to JSON-RPC 2.0 when a 409 carries X-Transmission-Rpc-Version: we
+  // speak the 3.x dialect only, so it must never be there.
+  const conflict = await http(port, { body: '{"method":"session-get"}' });
+  expect([conflict.status, conflict.headers['x-transmission-rpc-version']]).toEqual([409, undefined]);
 });
 
 test('basic auth: 401 with WWW-Authenticate unless the user and password match', async () => {
@@ -261,4 +265,37 @@ test('client names come from Azureus-style peer ids', () => {
   expect(clientName(Buffer.from('-MN0100-abcdefghijkl'))).toBe('mainline-ts 0.1.0.0');
   expect(clientName(Buffer.from('-ML0100-abcdefghijkl'))).toBe('MLDonkey 0.1.0.0');
   expect(clientName(undefined)).toBe('');
+});
+
+// Last: the recently-active test above sees every torrent added or removed in the last minute.
+test("Transmission 4's additions: sequential_download, done-seeding script, bandwidth groups (none), file pieces, tracker sitename", async () => {
+  const payload = await makePayload(join(dir, 'src'), { name: 'four', files: [{ path: 'a.bin', size: 70_000 }, { path: 'b.bin', size: 0 }, { path: 'c.bin', size: 30_000 }] });
+  const t = makeTorrent(payload.path, { pieceLength: 32 * 1024, outPath: join(dir, 'four.torrent'), trackers: ['http://tracker.example.co.uk:1/announce', 'udp://127.0.0.1:1/announce'] });
+  const rpc = rpcClient(port);
+  expect((await rpc('session-set', { sequential_download: true, 'script-torrent-done-seeding-filename': '/bin/true', 'script-torrent-done-seeding-enabled': true })).result).toBe('success');
+  const s = (await rpc('session-get', { fields: ['sequential_download', 'script-torrent-done-seeding-enabled', 'script-torrent-done-seeding-filename'] })).arguments;
+  expect(s).toEqual({ sequential_download: true, 'script-torrent-done-seeding-enabled': true, 'script-torrent-done-seeding-filename': '/bin/true' });
+  // New torrents take the session's sequential_download; torrent-set switches it.
+  const added = await rpc('torrent-add', { filename: t.path, paused: true });
+  const id = (added.arguments['torrent-added'] as { id: number }).id;
+  const get = async (): Promise<Record<string, unknown>> => ((await rpc('torrent-get', { ids: id, fields: ['sequential_download', 'group', 'files', 'trackers'] })).arguments.torrents as Record<string, unknown>[])[0]!;
+  const first = await get();
+  expect([first.sequential_download, first.group]).toEqual([true, '']);
+  expect((first.files as { begin_piece: number; end_piece: number }[]).map((f) => [f.begin_piece, f.end_piece])).toEqual([[0, 3], [2, 3], [2, 4]]);
+  expect((first.trackers as { sitename: string }[]).map((tr) => tr.sitename)).toEqual(['example', '127.0.0.1']);
+  await rpc('torrent-set', { ids: id, sequential_download: false });
+  expect((await get()).sequential_download).toBe(false);
+  // Groups: there are none, and none can be made.
+  expect((await rpc('group-get', {})).arguments).toEqual({ group: [] });
+  expect((await rpc('group-set', { name: 'slow' })).result).toMatch(/group-set "slow": bandwidth groups are not supported/);
+  expect((await rpc('torrent-set', { ids: id, group: 'slow' })).result).toMatch(/"group"/);
+  await rpc('session-set', { sequential_download: false, 'script-torrent-done-seeding-enabled': false });
+  // An empty file that ends the torrent on a piece boundary spans the last piece (libtransmission).
+  const edge = await makePayload(join(dir, 'src'), { name: 'edge', files: [{ path: 'a.bin', size: 65_536 }, { path: 'z.bin', size: 0 }] });
+  const e = makeTorrent(edge.path, { pieceLength: 32 * 1024, outPath: join(dir, 'edge.torrent') });
+  const eid = ((await rpc('torrent-add', { filename: e.path, paused: true, sequential_download: false })).arguments['torrent-added'] as { id: number }).id;
+  const ef = ((await rpc('torrent-get', { ids: eid, fields: ['files', 'sequential_download'] })).arguments.torrents as { files: { begin_piece: number; end_piece: number }[]; sequential_download: boolean }[])[0]!;
+  expect([ef.sequential_download, ef.files.map((f) => [f.begin_piece, f.end_piece])]).toEqual([false, [[0, 2], [1, 2]]]);
+  await rpc('torrent-remove', { ids: eid });
+  await rpc('torrent-remove', { ids: id });
 });

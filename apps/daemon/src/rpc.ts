@@ -288,6 +288,11 @@ export class RpcHandler {
       'queue-move-down': (a) => this.#queueMove(a, 'down'),
       'queue-move-bottom': (a) => this.#queueMove(a, 'bottom'),
       'torrent-set-location': (a) => this.#setLocation(a),
+      // Transmission 4's bandwidth groups (remote -lg / -bwg): there are none, and none can be made.
+      'group-get': () => ({ group: [] }),
+      'group-set': (a) => {
+        throw new RpcArgumentError(`group-set${typeof a.name === 'string' ? ` "${a.name}"` : ''}: bandwidth groups are not supported`);
+      },
     };
   }
 
@@ -377,10 +382,14 @@ export class RpcHandler {
       'script-torrent-added-filename': p.scriptTorrentAddedFilename,
       'script-torrent-done-enabled': p.scriptTorrentDoneEnabled,
       'script-torrent-done-filename': p.scriptTorrentDoneFilename,
+      'script-torrent-done-seeding-enabled': p.scriptTorrentDoneSeedingEnabled,
+      'script-torrent-done-seeding-filename': p.scriptTorrentDoneSeedingFilename,
       'seed-queue-enabled': p.seedQueueEnabled,
       'seed-queue-size': p.seedQueueSize,
       seedRatioLimit: c.seedRatioLimit,
       seedRatioLimited: c.seedRatioLimited,
+      // Transmission 4.1's (snake_case even in the 3.x dialect): what torrent-add defaults to.
+      sequential_download: p.sequentialDownload,
       'session-id': this.#o.sessionId?.() ?? '',
       'speed-limit-down': c.speedLimitDown,
       'speed-limit-down-enabled': c.speedLimitDownEnabled,
@@ -440,6 +449,9 @@ export class RpcHandler {
     put('scriptTorrentDoneEnabled', optBool(a, 'script-torrent-done-enabled'));
     put('scriptTorrentAddedFilename', optString(a, 'script-torrent-added-filename'));
     put('scriptTorrentAddedEnabled', optBool(a, 'script-torrent-added-enabled'));
+    put('scriptTorrentDoneSeedingFilename', optString(a, 'script-torrent-done-seeding-filename'));
+    put('scriptTorrentDoneSeedingEnabled', optBool(a, 'script-torrent-done-seeding-enabled'));
+    put('sequentialDownload', optBool(a, 'sequential_download'));
     put('downloadQueueEnabled', optBool(a, 'download-queue-enabled'));
     put('downloadQueueSize', optInt(a, 'download-queue-size', 0));
     put('seedQueueEnabled', optBool(a, 'seed-queue-enabled'));
@@ -541,8 +553,10 @@ export class RpcHandler {
     const labels = optLabels(a);
     const peerLimit = optInt(a, 'peer-limit', 1);
     const bandwidthPriority = optInt(a, 'bandwidthPriority', -1, 1) as -1 | 0 | 1 | undefined;
+    const sequential = optBool(a, 'sequential_download');
     const where = {
       ...(bandwidthPriority !== undefined ? { bandwidthPriority } : {}),
+      ...(sequential !== undefined ? { sequential } : {}),
       ...(dir !== undefined ? { downloadDir: dir } : {}),
       ...(paused !== undefined ? { paused } : {}),
       ...(labels !== undefined ? { labels } : {}),
@@ -651,7 +665,9 @@ export class RpcHandler {
     const seedRatioMode = optMode(a, 'seedRatioMode');
     const seedIdleLimit = optInt(a, 'seedIdleLimit', 0);
     const seedIdleMode = optMode(a, 'seedIdleMode');
+    const sequential = optBool(a, 'sequential_download');
     const options = {
+      ...(sequential !== undefined ? { sequential } : {}),
       ...(labels !== undefined ? { labels } : {}),
       ...(peerLimit !== undefined ? { peerLimit } : {}),
       ...(seedRatioLimit !== undefined ? { seedRatioLimit } : {}),

@@ -50,6 +50,8 @@ export interface TorrentRecord {
   peerLimit?: number;
   /** Transmission's bandwidthPriority: -1 low, 0 normal (absent), 1 high. */
   bandwidthPriority?: -1 | 0 | 1;
+  /** Pieces in order, lowest first (Transmission 4.1's `sequential_download`); absent: rarest first. */
+  sequential?: boolean;
   /** False: the session's speed limits do not apply to it. */
   honorsSessionLimits?: boolean;
   /** Each file's path as renamed (torrent-rename-path), in metainfo order; absent: the metainfo's. */
@@ -219,6 +221,7 @@ function parseRecord(j: unknown, infoHash: string): TorrentRecord {
     ...(isCount(o.peerLimit, 1) ? { peerLimit: o.peerLimit } : {}),
     ...(o.bandwidthPriority === -1 || o.bandwidthPriority === 1 ? { bandwidthPriority: o.bandwidthPriority } : {}),
     ...(o.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
+    ...(o.sequential === true ? { sequential: true } : {}),
     ...(Array.isArray(o.trackers) && o.trackers.every(isStrings) ? { trackers: o.trackers as string[][] } : {}),
     ...(Array.isArray(o.filePaths) && o.filePaths.every((p) => isStrings(p) && p.length > 0 && p.every((c) => c !== '' && c !== '.' && c !== '..' && !c.includes('/'))) ? { filePaths: o.filePaths as string[][] } : {}),
   };

@@ -1,10 +1,10 @@
 // Shared by the tests: the built `mainlined` spawned as users run it, transmission-remote, raw HTTP.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { existsSync, readFileSync as readFile } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, poll } from '@mainline/interop';
+import { freePort, poll, transmissionRemote, type RemoteResult } from '@mainline/interop';
 
 export const MAINLINED = join(__dirname, '..', 'dist', 'mainlined.js');
 
@@ -59,14 +59,9 @@ export async function spawnDaemon(opts: { stateDir: string; downloadDir: string;
   };
 }
 
-/** Runs transmission-remote against the daemon: its exit code and output. */
-export function remoteRaw(rpcPort: number, ...args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('transmission-remote', [`127.0.0.1:${rpcPort}`, ...args], { timeout: 30000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, out: stdout + stderr });
-    });
-  });
+/** Runs transmission-remote (3.00) against the daemon: its exit code and output. */
+export function remoteRaw(rpcPort: number, ...args: string[]): Promise<RemoteResult> {
+  return transmissionRemote(`127.0.0.1:${rpcPort}`, args);
 }
 
 /** Runs transmission-remote; rejects with its output when it fails. */

@@ -2,6 +2,11 @@
 export type ProtocolErrorCode =
   /** The first bytes are not byte 19 + "BitTorrent protocol". */
   | 'BAD_HANDSHAKE'
+  /**
+   * The first byte is not 19: most likely an MSE/PE (encrypted) handshake, not supported; the
+   * peer is expected to come back in plain (not a protocol violation).
+   */
+  | 'ENCRYPTED_HANDSHAKE'
   /** An incoming peer asked for a torrent this port does not serve. */
   | 'UNKNOWN_INFO_HASH'
   /** An outgoing peer answered with another info-hash than the one we asked for. */
@@ -26,8 +31,8 @@ export type ProtocolErrorCode =
   | 'BAD_REQUEST_LENGTH'
   /** A bitfield of the wrong size or with spare bits set. */
   | 'BAD_BITFIELD'
-  /** bitfield / have all / have none that is not the peer's first message. */
-  | 'BITFIELD_NOT_FIRST'
+  /** A bitfield or have none (BEP 6) without a piece the peer had announced before: pieces are never taken back. */
+  | 'PIECES_WITHDRAWN'
   /** A BEP 6 fast message although the fast extension was not negotiated. */
   | 'FAST_NOT_NEGOTIATED'
   /** A BEP 10 message although the extension protocol was not negotiated. */

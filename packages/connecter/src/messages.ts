@@ -11,6 +11,10 @@ export type Message =
   | { type: 'interested' }
   | { type: 'not-interested' }
   | { type: 'have'; index: number }
+  /**
+   * Received: the peer's pieces, first or again later (a restatement, a superset of what it had
+   * announced: it replaces what is known of the peer).
+   */
   | { type: 'bitfield'; bitfield: Bitfield }
   | { type: 'request'; index: number; begin: number; length: number }
   /** `block` is a view into the received bytes (copied at most once, when a frame spans reads). */

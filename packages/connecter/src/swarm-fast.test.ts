@@ -7,7 +7,7 @@ import { ManualClock, TokenBucket } from '@mainline/rate';
 import { allowedFastSet } from './allowed-fast.js';
 import type { Message } from './index.js';
 import { MAX_ALLOWED_FAST_IN, MAX_STRAY_REJECTS } from './request-pipeline.js';
-import { eventually, FAST_RESERVED, Fixture, multiFileTorrent, peerId, rawOptions, readTorrentData, swarmPeerOf, type RawPeer } from './swarm-harness.js';
+import { eventually, FAST_RESERVED, Fixture, fullBitfield, multiFileTorrent, peerId, rawOptions, readTorrentData, swarmPeerOf, type RawPeer } from './swarm-harness.js';
 import { MAX_SUGGESTIONS_OUT } from './upload-server.js';
 
 const BLOCK = 16384;
@@ -323,5 +323,28 @@ describe('have all / have none', () => {
     await p.until(() => p.of('request').length === 2, 'piece 9 asked for');
     expect(p.of('interested')).toHaveLength(1);
     expect(p.of('request').map((m) => m.index)).toEqual([9, 9]);
+  });
+
+  test('a peer that restates its pieces with later bitfields (aria2 1.36 does, instead of haves) is kept, and asked for what they add', async () => {
+    const leecher = await fx.node(multi, leechDir(), { id: peerId('leecher') });
+    const p = await fastPeer(leecher.port, 'restater');
+    const pieces = (...indices: number[]): Message => {
+      const bitfield = fullBitfield(multi.pieceCount);
+      bitfield.clearAll();
+      for (const i of indices) bitfield.set(i);
+      return { type: 'bitfield', bitfield };
+    };
+    p.send({ type: 'have-none' }, { type: 'allowed-fast', index: 1 }, { type: 'interested' }, { type: 'unchoke' });
+    await eventually(() => swarmPeerOf(leecher, p).peerChoking === false, 'unchoke seen');
+    p.send(pieces(7));
+    await p.until(() => p.of('request').length === 2, 'piece 7 asked for');
+    p.send({ type: 'have', index: 8 }, pieces(7, 8, 12));
+    await p.until(() => p.of('request').length === 6, 'pieces 8 and 12 asked for');
+    expect(swarmPeerOf(leecher, p).piecesHave).toBe(3);
+    expect([...new Set(p.of('request').map((m) => m.index))].sort((a, b) => a - b)).toEqual([7, 8, 12]);
+    // A bitfield that takes a piece back is still a violation.
+    p.send(pieces(8, 12));
+    await p.closedWithin();
+    expect(leecher.log).toEqual([expect.objectContaining({ code: 'PIECES_WITHDRAWN' })]);
   });
 });

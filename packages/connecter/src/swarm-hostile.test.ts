@@ -157,12 +157,14 @@ test('hostile peers are each dropped with the right reason while the honest tran
       },
     },
     {
-      name: 'bitfield that is not the first message',
+      name: 'bitfield that takes back a piece the peer announced',
       target: 'leecher',
-      code: 'BITFIELD_NOT_FIRST',
+      code: 'PIECES_WITHDRAWN',
       run: async (port) => {
         const p = await handshaken(port, opts(meta, 'h-bflate'));
-        p.send({ type: 'interested' }, { type: 'bitfield', bitfield: fullBitfield(n) });
+        const later = fullBitfield(n);
+        later.clear(0);
+        p.send({ type: 'interested' }, { type: 'have', index: 0 }, { type: 'bitfield', bitfield: later });
         return p;
       },
     },
@@ -197,9 +199,9 @@ test('hostile peers are each dropped with the right reason while the honest tran
       },
     },
     {
-      name: 'a message before the handshake',
+      name: 'a message before the handshake (not byte 19: taken for an encrypted handshake)',
       target: 'leecher',
-      code: 'BAD_HANDSHAKE',
+      code: 'ENCRYPTED_HANDSHAKE',
       run: async (port) => {
         const p = await connect(port, opts(meta, 'h-early'));
         p.sendRaw(frame(2));

@@ -264,7 +264,7 @@ describe('handshake routing over loopback', () => {
     expect(a2.closed).toHaveLength(0);
   });
 
-  test('garbage instead of a handshake is BAD_HANDSHAKE; fast messages to a peer without BEP 6 are refused locally', async () => {
+  test('garbage instead of a handshake is ENCRYPTED_HANDSHAKE (not byte 19, like an MSE key exchange); fast messages to a peer without BEP 6 are refused locally', async () => {
     const a = hub(id('a'));
     const a1 = new TestTorrent('a1');
     a.hub.addTorrent(T1, a1);
@@ -272,7 +272,7 @@ describe('handshake routing over loopback', () => {
     const junk = await raw(port);
     junk.write(Buffer.concat(encodeMessage({ type: 'interested' })));
     await eventually(() => a.log.length === 1);
-    expect(a.log[0]?.code).toBe('BAD_HANDSHAKE');
+    expect(a.log[0]?.code).toBe('ENCRYPTED_HANDSHAKE');
 
     // A plain BEP 3 peer (no reserved bits): we must not send it have-none.
     const plain = await raw(port);

@@ -221,10 +221,11 @@ describe('malformed input yields the right ProtocolError', () => {
     ['request of 0 bytes', frame(6, u32s(0, 0, 0)), 'BAD_REQUEST_LENGTH', { fast: false }],
     ['bitfield of the wrong size', frame(5, new Uint8Array(4)), 'BAD_BITFIELD', {}],
     ['bitfield with spare bits', frame(5, [0, 0, 0, 0, 0x01]), 'BAD_BITFIELD', {}],
-    ['bitfield after have', bytes(frame(4, u32s(1)), frame(5, new Uint8Array(5))), 'BITFIELD_NOT_FIRST', {}],
-    ['two bitfields', bytes(frame(5, new Uint8Array(5)), frame(5, new Uint8Array(5))), 'BITFIELD_NOT_FIRST', {}],
-    ['have all after interested', bytes(frame(2), frame(14)), 'BITFIELD_NOT_FIRST', {}],
-    ['have none after bitfield', bytes(frame(5, new Uint8Array(5)), frame(15)), 'BITFIELD_NOT_FIRST', {}],
+    ['bitfield without a piece of an earlier have', bytes(frame(4, u32s(1)), frame(5, new Uint8Array(5))), 'PIECES_WITHDRAWN', {}],
+    ['second bitfield without a piece of the first', bytes(frame(5, [0x80, 0, 0, 0, 0]), frame(5, [0x40, 0, 0, 0, 0])), 'PIECES_WITHDRAWN', {}],
+    ['bitfield short of everything after have all', bytes(frame(14), frame(5, [0xff, 0xff, 0xff, 0xff, 0])), 'PIECES_WITHDRAWN', {}],
+    ['have none after a bitfield with pieces', bytes(frame(5, [0, 0, 1, 0, 0]), frame(15)), 'PIECES_WITHDRAWN', {}],
+    ['have none after have all', bytes(frame(14), frame(15)), 'PIECES_WITHDRAWN', {}],
     ['have all without fast', frame(14), 'FAST_NOT_NEGOTIATED', { fast: false }],
     ['reject without fast', frame(16, u32s(0, 0, 1)), 'FAST_NOT_NEGOTIATED', { fast: false }],
     ['extended without BEP 10', frame(20, [0, 0x64, 0x65]), 'EXTENSION_NOT_NEGOTIATED', { extended: false }],
@@ -232,9 +233,11 @@ describe('malformed input yields the right ProtocolError', () => {
     ['extension handshake not bencode', frame(20, bytes(Buffer.from([0]), Buffer.from('d1:m'))), 'BAD_EXTENSION_HANDSHAKE', {}],
     ['extension handshake a list', frame(20, bytes(Buffer.from([0]), encode([1, 2]))), 'BAD_EXTENSION_HANDSHAKE', {}],
     ['extension handshake m not a dict', frame(20, bytes(Buffer.from([0]), encode({ m: 5 }))), 'BAD_EXTENSION_HANDSHAKE', {}],
-    ['handshake length byte', Buffer.from([18, ...Buffer.from('BitTorrent protoco')]), 'BAD_HANDSHAKE', { handshake: true }],
+    ['handshake length byte', Buffer.from([18, ...Buffer.from('BitTorrent protoco')]), 'ENCRYPTED_HANDSHAKE', { handshake: true }],
+    ['text (an HTTP request)', Buffer.from('GET / HTTP/1.1\r\n\r\n'), 'BAD_HANDSHAKE', { handshake: true }],
+    ['an MSE key exchange (96 random bytes)', Buffer.from([62, ...Array.from({ length: 95 }, (_, i) => (i * 37) & 0xff)]), 'ENCRYPTED_HANDSHAKE', { handshake: true }],
     ['handshake protocol string', Buffer.from([19, ...Buffer.from('BitTorrent protocoL')]), 'BAD_HANDSHAKE', { handshake: true }],
-    ['a message instead of the handshake', frame(2), 'BAD_HANDSHAKE', { handshake: true }],
+    ['a message instead of the handshake', frame(2), 'ENCRYPTED_HANDSHAKE', { handshake: true }],
   ];
 
   // Every row has all 4 entries: jest treats a missing last argument as a `done` callback.
@@ -255,10 +258,29 @@ describe('malformed input yields the right ProtocolError', () => {
     expectCode(() => c.r.push(u32s(2 ** 31)), 'FRAME_TOO_LONG');
   });
 
-  test('keep-alives, port and extended messages do not close the bitfield window', () => {
+  test('keep-alives, port and extended messages may come before the bitfield', () => {
     const { r, out } = reader();
     r.push(bytes(u32s(0), wire(EXT_HS, { type: 'port', port: 1 }, { type: 'bitfield', bitfield: bitfieldOf([1]) })));
     expect(out.messages.map((m) => m.type)).toEqual(['keep-alive', 'extended-handshake', 'port', 'bitfield']);
+  });
+
+  test("a later bitfield that restates the peer's pieces is accepted (aria2 1.36 sends one instead of haves)", () => {
+    // Captured from aria2c leeching from us: extended handshake, have none, allowed fast ×10,
+    // interested, then a bitfield after each piece it completed (it never sends a have here).
+    const { r, out } = reader();
+    const fast = Array.from({ length: 10 }, (_, i): Message => ({ type: 'allowed-fast', index: i }));
+    r.push(wire(EXT_HS, { type: 'have-none' }, ...fast, { type: 'interested' }, { type: 'bitfield', bitfield: bitfieldOf([22]) }));
+    r.push(wire({ type: 'have', index: 3 }, { type: 'bitfield', bitfield: bitfieldOf([3, 22, 23]) }, { type: 'bitfield', bitfield: bitfieldOf([3, 22, 23]) }));
+    r.push(wire({ type: 'have-all' }, { type: 'bitfield', bitfield: bitfieldWith(N, Array.from({ length: N }, (_, i) => i)) }, { type: 'have-all' }));
+    const bitfields = out.messages.filter((m): m is Extract<Message, { type: 'bitfield' }> => m.type === 'bitfield');
+    expect(bitfields.map((m) => m.bitfield.count())).toEqual([1, 3, 3, N]);
+    expect(out.messages.filter((m) => m.type === 'have-all')).toHaveLength(2);
+  });
+
+  test('before the metadata (piece count unknown) later bitfields are passed on unchecked', () => {
+    const { r, out } = reader({ limits: { numPieces: 0, piecesUnknown: true } });
+    r.push(wire({ type: 'have', index: 5 }, { type: 'bitfield', bitfield: bitfieldWith(16, []) }));
+    expect(out.messages.map((m) => m.type)).toEqual(['have', 'bitfield']);
   });
 
   test('an extension handshake tolerates odd values and unsorted keys', () => {

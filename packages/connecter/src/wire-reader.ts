@@ -94,6 +94,12 @@ function resolveLimits(l: WireLimits): ResolvedLimits {
   };
 }
 
+/**
+ * Bytes looked at to tell text from an MSE key exchange when a handshake does not start with 19:
+ * 8 random bytes all look like text once in ~3000 tries.
+ */
+const TEXT_PROBE_BYTES = 8;
+
 /** Message names for error text. */
 const NAMES: Record<number, string> = {
   0: 'choke',
@@ -147,8 +153,10 @@ export class WireReader {
   private readonly localReserved: Uint8Array | undefined;
   private readonly autoFlags: { fast: boolean; extended: boolean };
   private frameLength = -1; // length of the frame being waited for, -1 = reading a prefix
-  private gotMessage = false; // a message that forbids a later bitfield
-  private gotBitfield = false;
+  // What the peer has announced (bitfield, haves, have-all), to check a later bitfield against:
+  // a peer may restate its pieces (aria2 sends a bitfield instead of haves), never take one back.
+  private peerAll = false;
+  private peerPieces: Bitfield | undefined; // only while the piece count is known, made on first use
   private gotExtHandshake = false;
   private remoteReservedValue: Uint8Array | undefined;
   private pushing = false;
@@ -169,6 +177,8 @@ export class WireReader {
   /** Sets or replaces the validation limits (e.g. once the info-hash has chosen the torrent). */
   setLimits(limits: WireLimits): void {
     this.limits = resolveLimits(limits);
+    // Pieces announced under other limits (before the metadata) are the new owner's to check.
+    if (this.peerPieces && (this.limits.piecesUnknown || this.peerPieces.length !== this.limits.numPieces)) this.peerPieces = undefined;
   }
 
   /** Whether BEP 6 fast messages are allowed. */
@@ -226,7 +236,19 @@ export class WireReader {
           return;
         case 'protocol': {
           if (q.length >= 1 && q.peekByte(0) !== 19) {
-            throw new ProtocolError('BAD_HANDSHAKE', `handshake starts with byte ${q.peekByte(0)}, not 19`);
+            // Clients that prefer encryption (aria2, libtorrent, Transmission by default) open with an
+            // MSE/PE key exchange — 96 random bytes — and redial in plain when it is refused. Text
+            // (an HTTP request, say) is just a bad handshake.
+            const probe = Math.min(q.length, TEXT_PROBE_BYTES);
+            for (let i = 0; i < probe; i++) {
+              const b = q.peekByte(i);
+              if ((b < 0x20 || b > 0x7e) && b !== 0x0d && b !== 0x0a) {
+                throw new ProtocolError('ENCRYPTED_HANDSHAKE', `handshake starts with byte ${q.peekByte(0)}, not 19: likely an encrypted (MSE) handshake, which is not supported`);
+              }
+            }
+            if (probe < TEXT_PROBE_BYTES) return;
+            const text = String.fromCharCode(...Array.from({ length: probe }, (_, i) => q.peekByte(i)));
+            throw new ProtocolError('BAD_HANDSHAKE', `text instead of a handshake: ${JSON.stringify(text)}…`);
           }
           const have = Math.min(q.length, 20);
           for (let i = 1; i < have; i++) {
@@ -346,20 +368,35 @@ export class WireReader {
     }
   }
 
-  private firstOnly(name: string): void {
-    if (this.gotMessage || this.gotBitfield) {
-      throw new ProtocolError('BITFIELD_NOT_FIRST', `${name} is only allowed as the first message`);
-    }
-    this.gotBitfield = true;
+  /**
+   * BEP 3 wants the bitfield first, but clients restate their pieces later: aria2 1.36 sends a
+   * whole bitfield instead of haves whenever that is shorter (so after have-none, haves, pieces,
+   * and many times), and libtorrent accepts a later bitfield as a replacement. What stays a
+   * violation is taking back a piece already announced.
+   */
+  private checkRestatement(name: string, pieces: Bitfield | 'all' | 'none'): void {
+    const l = this.limits as ResolvedLimits;
+    let withdrawn = false;
+    if (pieces === 'all' || l.piecesUnknown) withdrawn = false; // (a bitfield's size is no piece count then)
+    else if (this.peerAll) withdrawn = pieces === 'none' || !pieces.isComplete();
+    else if (this.peerPieces) withdrawn = pieces === 'none' ? !this.peerPieces.isEmpty() : this.peerPieces.hasAnyNotIn(pieces);
+    if (withdrawn) throw new ProtocolError('PIECES_WITHDRAWN', `${name} without pieces the peer had announced`);
+    if (pieces === 'all') {
+      this.peerAll = true;
+      this.peerPieces = undefined;
+    } else if (pieces !== 'none' && !this.peerAll && !l.piecesUnknown) this.peerPieces = pieces.clone();
+  }
+
+  /** A have: remembered, so that a later bitfield cannot drop it. */
+  private rememberHave(index: number): void {
+    const l = this.limits as ResolvedLimits;
+    if (this.peerAll || l.piecesUnknown) return;
+    (this.peerPieces ??= new Bitfield(l.numPieces)).set(index);
   }
 
   private dispatch(f: Uint8Array): void {
     const id = f[0] as number;
     const h = this.handler;
-    // Extended and port messages may come before the bitfield; anything else closes that window.
-    if (id !== MessageId.extended && id !== MessageId.port && id !== MessageId.bitfield && id !== MessageId.haveAll && id !== MessageId.haveNone) {
-      this.gotMessage = true;
-    }
     switch (id) {
       case MessageId.choke:
         return h.onMessage(CHOKE);
@@ -372,10 +409,10 @@ export class WireReader {
       case MessageId.have: {
         const index = u32(f, 1);
         this.checkIndex(index, 'have');
+        this.rememberHave(index);
         return h.onMessage({ type: 'have', index });
       }
       case MessageId.bitfield: {
-        this.firstOnly('bitfield');
         let bitfield: Bitfield;
         try {
           const l = this.limits as ResolvedLimits;
@@ -383,6 +420,7 @@ export class WireReader {
         } catch (err) {
           throw new ProtocolError('BAD_BITFIELD', `bad bitfield: ${(err as Error).message}`);
         }
+        this.checkRestatement('bitfield', bitfield);
         return h.onMessage({ type: 'bitfield', bitfield });
       }
       case MessageId.request:
@@ -432,10 +470,10 @@ export class WireReader {
         return h.onMessage({ type: 'allowed-fast', index });
       }
       case MessageId.haveAll:
-        this.firstOnly('have all');
+        this.checkRestatement('have all', 'all');
         return h.onMessage(HAVE_ALL);
       case MessageId.haveNone:
-        this.firstOnly('have none');
+        this.checkRestatement('have none', 'none');
         return h.onMessage(HAVE_NONE);
       case MessageId.extended: {
         const extId = f[1] as number;

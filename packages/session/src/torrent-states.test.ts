@@ -147,6 +147,18 @@ test('seed time: seeding stops after seedTimeSeconds of clock time, not a moment
   expect(events!.events).toEqual(['state:checking', 'state:seeding', 'state:paused', 'seeding-done:seeded for 60s']);
 });
 
+test('setSequential turns sequential mode on for a torrent added without it (Transmission torrent-set sequential_download)', async () => {
+  const { leech, leechEvents } = await pair({}, { paused: true }, { downloadLimit: 128 * 1024 });
+  expect(leech.sequential).toBe(false);
+  leech.setSequential(true);
+  expect(leech.sequential).toBe(true);
+  await leech.resume();
+  await run(() => leech.state === 'seeding', 'the download');
+  const order = leechEvents.pieces;
+  expect(order).toHaveLength(fx.torrent.metainfo.pieceCount);
+  order.forEach((piece, k) => expect(Math.abs(piece - k)).toBeLessThanOrEqual(2));
+});
+
 test('sequential mode fetches the pieces in order', async () => {
   const { leech, leechEvents } = await pair({}, { sequential: true }, { downloadLimit: 128 * 1024 });
   await run(() => leech.state === 'seeding', 'the download');

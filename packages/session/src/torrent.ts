@@ -257,6 +257,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly savePath: string;
   readonly #host: TorrentHost;
   readonly #options: TorrentOptions;
+  #sequential: boolean;
   readonly uploadLimiter: TokenBucket;
   readonly downloadLimiter: TokenBucket;
   #priority: BandwidthPriority;
@@ -311,6 +312,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.savePath = options.savePath;
     this.#host = host;
     this.#options = options;
+    this.#sequential = options.sequential ?? false;
     this.#priorities = options.filePriorities ? [...options.filePriorities] : meta.files.map(() => 'normal' as const);
     if (this.#priorities.length !== meta.files.length) {
       throw new RangeError(`filePriorities has ${this.#priorities.length} entries for ${meta.files.length} files`);
@@ -532,7 +534,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       have: store.haveBitfield(),
     });
     this.#applyPriorities(picker);
-    if (this.#options.sequential) picker.setSequential(true);
+    if (this.#sequential) picker.setSequential(true);
     const peerList = this.#peerList;
     // BEP 11 peer exchange: never on a private torrent (its peers come from its tracker only).
     let peers: Iterable<PeerView> = [];
@@ -722,6 +724,16 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   get filePriorities(): readonly FilePriority[] {
     return this.#priorities;
+  }
+
+  /** Sequential picking (lowest piece first, for streaming) on or off: now, and after a resume. */
+  setSequential(on: boolean): void {
+    this.#sequential = on;
+    this.#swarm?.picker.setSequential(on);
+  }
+
+  get sequential(): boolean {
+    return this.#sequential;
   }
 
   /** This torrent's limits in bytes/s (0 = unlimited; 'none': no piece data moves that way, the connections stay). */

@@ -7,7 +7,15 @@ import { StatusBox, type ClientHandle, type ClientStatus } from './status.js';
 import { startStaticTracker, type RunningStaticTracker } from './tracker.js';
 
 export interface Aria2Options {
-  readonly torrentPath: string;
+  /** The .torrent to download or seed; or give `magnet` (a leecher only). */
+  readonly torrentPath?: string;
+  /** A magnet link to download instead of a .torrent (aria2 fetches the metadata from peers). */
+  readonly magnet?: string;
+  /**
+   * aria2's DHT on, joined through these nodes only ("host:port"; never the public routers), with
+   * its own node table in the work directory. Default: DHT off.
+   */
+  readonly dhtEntryPoints?: readonly string[];
   /** Where the payload is (seed) or goes (leech): the directory that holds the torrent's name. */
   readonly dir: string;
   /** Listen port; default a free one. */
@@ -53,6 +61,11 @@ const FIELD = (name: string, rest: string): number => {
 /** Runs aria2c 1.36 on loopback as a leecher (exits when done) or a seeder. */
 export async function startAria2(opts: Aria2Options): Promise<Aria2Handle> {
   const program = requireProgram('aria2c', 'apt-get install aria2');
+  const target = opts.magnet ?? (opts.torrentPath === undefined ? undefined : resolve(opts.torrentPath));
+  if (target === undefined || (opts.magnet !== undefined && opts.torrentPath !== undefined)) {
+    throw new InteropError('BAD_ARGUMENT', 'startAria2 needs one of torrentPath and magnet');
+  }
+  if (opts.magnet !== undefined && opts.seed) throw new InteropError('BAD_ARGUMENT', 'aria2 cannot seed a magnet link');
   const port = opts.port ?? (await freePort());
   const work = makeTempDir('aria2');
   const marker = join(work, 'complete');
@@ -64,7 +77,9 @@ export async function startAria2(opts: Aria2Options): Promise<Aria2Handle> {
   const args = [
     `--dir=${resolve(opts.dir)}`,
     `--listen-port=${port}`,
-    '--enable-dht=false',
+    ...(opts.dhtEntryPoints && opts.dhtEntryPoints.length > 0
+      ? ['--enable-dht=true', `--dht-listen-port=${await freePort()}`, `--dht-file-path=${join(work, 'dht.dat')}`, ...opts.dhtEntryPoints.map((e) => `--dht-entry-point=${e}`)]
+      : ['--enable-dht=false']),
     '--enable-dht6=false',
     '--bt-enable-lpd=false',
     '--enable-peer-exchange=false',
@@ -88,7 +103,7 @@ export async function startAria2(opts: Aria2Options): Promise<Aria2Handle> {
   if (trackers) args.push('--bt-exclude-tracker=*', `--bt-tracker=${trackers.join(',')}`);
   if (opts.uploadLimit) args.push(`--max-overall-upload-limit=${opts.uploadLimit}`);
   if (opts.downloadLimit) args.push(`--max-overall-download-limit=${opts.downloadLimit}`);
-  args.push(...(opts.extraArgs ?? []), resolve(opts.torrentPath));
+  args.push(...(opts.extraArgs ?? []), target);
 
   let exitCode: number | string | undefined;
   const box = new StatusBox<Aria2Status>(() => `aria2c on port ${port}:\n${proc.recentOutput()}`);

@@ -29,10 +29,13 @@ export {
   startTransmission,
   startTransmissionDaemon,
   transmissionDaemonSettings,
+  transmissionRemote,
+  type RemoteResult,
   type TransmissionOptions,
   type TransmissionStatus,
   type TransmissionHandle,
   type TransmissionDaemon,
   type TransmissionDaemonOptions,
 } from './transmission.js';
+export { startTransmissionDaemon4, transmissionRemote4, transmission4Command, transmission4Root, transmission4Version } from './transmission4.js';
 export { startLtDhtNode, type LtDhtNode, type LtDhtLine } from './lt-dht.js';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { makePayload, makeTempDir, makeTorrent, removeTempDir, startLibtorrent, startTransmission } from './index.js';
+import { makePayload, makeTempDir, makeTorrent, removeTempDir, startLibtorrent, startTransmission, startTransmissionDaemon4, transmission4Version, transmissionRemote, transmissionRemote4 } from './index.js';
 import { alive, sameFiles } from './test-helpers.js';
 
 let dir: string;
@@ -49,4 +49,22 @@ test('the transmission-cli backend leeches too, and seeds once complete', async 
   const done = await transmission.waitForComplete(40000);
   expect(done.state).toBe('seeding');
   expect(sameFiles(payload, leechDir)).toBe(true);
+});
+
+test('Transmission 4.x from the unpacked root: its daemon on its own address, its remote and 3.00s both talk to it', async () => {
+  const daemon = await startTransmissionDaemon4({ address: '127.0.0.4', downloadDir: join(dir, 'tr4') });
+  running.push(daemon);
+  const session = await daemon.rpc('session-get');
+  expect([session.result, session.arguments.version, session.arguments['rpc-version'], session.arguments['dht-enabled'], session.arguments['lpd-enabled']]).toEqual([
+    'success',
+    expect.stringMatching(/^4\./),
+    18,
+    false,
+    false,
+  ]);
+  const four = await transmissionRemote4(daemon.rpcTarget, ['-si']);
+  expect([four.code, /Daemon version: 4\./.test(four.out)]).toEqual([0, true]);
+  const three = await transmissionRemote(daemon.rpcTarget, ['-st']);
+  expect([three.code, three.out]).toEqual([0, expect.stringContaining('CURRENT SESSION')]);
+  expect(transmission4Version()).toMatch(/^4\./);
 });

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseTorrent } from '@mainline/metainfo';
@@ -380,11 +381,6 @@ export interface TransmissionDaemon {
 }
 
 /**
- * A bare transmission-daemon 3.00 (no torrent added) on its own loopback address and config dir,
- * with nothing that leaves the machine: no DHT, LPD, port forwarding, and a blocklist URL on
- * loopback. For comparisons with mainlined driven by the same transmission-remote commands.
- */
-/**
  * The settings.json of a bare transmission-daemon on `address` (peer port and RPC), with nothing
  * that leaves the machine: what startTransmissionDaemon writes, for callers that run the daemon
  * themselves (a benchmark restarting it on the same config).
@@ -406,14 +402,28 @@ export function transmissionDaemonSettings(o: {
   };
 }
 
-export async function startTransmissionDaemon(opts: TransmissionDaemonOptions): Promise<TransmissionDaemon> {
-  const program = requireProgram('transmission-daemon', 'apt-get install transmission-daemon');
+/**
+ * A bare transmission-daemon 3.00 (no torrent added) on its own loopback address and config dir,
+ * with nothing that leaves the machine: no DHT, LPD, port forwarding, and a blocklist URL on
+ * loopback. For comparisons with mainlined driven by the same transmission-remote commands.
+ */
+export function startTransmissionDaemon(opts: TransmissionDaemonOptions): Promise<TransmissionDaemon> {
+  return startBareDaemon(opts, [requireProgram('transmission-daemon', 'apt-get install transmission-daemon')]);
+}
+
+/**
+ * startTransmissionDaemon for any transmission-daemon generation: `command` runs it (the program,
+ * or a loader and the program), given `-f -g CONFIG` after it.
+ */
+export async function startBareDaemon(opts: TransmissionDaemonOptions, command: readonly string[]): Promise<TransmissionDaemon> {
+  const [program, ...prefix] = command;
+  if (program === undefined) throw new InteropError('BAD_ARGUMENT', 'no transmission-daemon command');
   const peerPort = await freePort();
   const rpcPort = await freePort();
   const configDir = makeTempDir('transmission');
   const settings = transmissionDaemonSettings({ address: opts.address, downloadDir: opts.downloadDir, peerPort, rpcPort, ...(opts.settings ? { settings: opts.settings } : {}) });
   writeFileSync(join(configDir, 'settings.json'), JSON.stringify(settings, null, 2));
-  const proc = spawnTracked(program, ['-f', '-g', configDir], { cwd: configDir });
+  const proc = spawnTracked(program, [...prefix, '-f', '-g', configDir], { cwd: configDir });
   const rpc = transmissionRpc(`http://${opts.address}:${rpcPort}/transmission/rpc`);
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -431,4 +441,28 @@ export async function startTransmissionDaemon(opts: TransmissionDaemonOptions): 
     throw err;
   }
   return { rpcTarget: `${opts.address}:${rpcPort}`, peerPort, configDir, rpc, output: () => proc.recentOutput(), stop };
+}
+
+export interface RemoteResult {
+  /** Exit code (1 for a signal or a timeout). */
+  readonly code: number;
+  /** stdout then stderr. */
+  readonly out: string;
+}
+
+/** Runs one transmission-remote invocation, `command` + `target` + `args`, to its end. */
+export function runRemote(command: readonly string[], target: string, args: readonly string[], timeoutMs = 30_000): Promise<RemoteResult> {
+  const [program, ...prefix] = command;
+  if (program === undefined) return Promise.reject(new InteropError('BAD_ARGUMENT', 'no transmission-remote command'));
+  return new Promise((resolve) => {
+    execFile(program, [...prefix, target, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, out: stdout + stderr });
+    });
+  });
+}
+
+/** Debian's transmission-remote 3.00 against `target` (`host:port`). */
+export function transmissionRemote(target: string, args: readonly string[], timeoutMs?: number): Promise<RemoteResult> {
+  return runRemote([requireProgram('transmission-remote', 'apt-get install transmission-cli')], target, args, timeoutMs);
 }
