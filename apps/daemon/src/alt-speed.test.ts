@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, makeTempDir } from '@mainline/interop';
-import { ManualClock } from '@mainline/rate';
+import { ManualClock, type RateLimit } from '@mainline/rate';
 import { ALT_SPEED_DEFAULTS, inTurtleTime, TurtleSchedule, type AltSpeedSettings } from './alt-speed.js';
 import { mergeConfig } from './config.js';
 import { startDaemon, type RunningDaemon } from './program.js';
@@ -52,7 +52,7 @@ test('alt-speed-* over RPC: applied to the session limits, the schedule switches
   daemons.push(first);
   const rpc = rpcClient(first.server.port);
   const session = first.daemon.session;
-  const limits = (): [number, number] => [session.uploadLimiter.rate, session.downloadLimiter.rate];
+  const limits = (): [RateLimit, RateLimit] => [session.uploadLimiter.limit, session.downloadLimiter.limit];
   const turtle = async (): Promise<unknown> => (await rpc('session-get', { fields: ['alt-speed-enabled'] })).arguments['alt-speed-enabled'];
 
   // Defaults as Transmission's.
@@ -72,10 +72,15 @@ test('alt-speed-* over RPC: applied to the session limits, the schedule switches
   expect(limits()).toEqual([100_000, 500_000]);
 
   // Bad values are errors that name the argument, and change nothing.
-  for (const [k, v] of [['alt-speed-up', 0], ['alt-speed-down', -5], ['alt-speed-time-begin', 1440], ['alt-speed-time-day', 128], ['alt-speed-enabled', 'yes']] as const) {
+  for (const [k, v] of [['alt-speed-up', -1], ['alt-speed-down', -5], ['alt-speed-time-begin', 1440], ['alt-speed-time-day', 128], ['alt-speed-enabled', 'yes']] as const) {
     const r = await rpc('session-set', { [k]: v });
     expect(r.result).toContain(`"${k}"`);
   }
+  expect(limits()).toEqual([100_000, 500_000]);
+  // A turtle limit of 0 is no traffic that way while the turtle is on (as Transmission).
+  expect((await rpc('session-set', { 'alt-speed-up': 0, 'alt-speed-enabled': true })).result).toBe('success');
+  expect(limits()).toEqual(['none', 40_000]);
+  await rpc('session-set', { 'alt-speed-up': 30, 'alt-speed-enabled': false });
   expect(limits()).toEqual([100_000, 500_000]);
 
   // The schedule: Mondays 09:00-17:00. Enabled at 08:58: off now; on at 09:00 (the session runs on

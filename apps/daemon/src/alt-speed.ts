@@ -61,9 +61,8 @@ export function altSpeedProblem(key: keyof AltSpeedSettings, v: unknown): string
       return typeof v === 'boolean' ? undefined : 'true or false';
     case 'altSpeedUp':
     case 'altSpeedDown':
-      // Transmission stops all traffic at a turtle limit of 0; our limiters take 0 as "no limit".
-      // Refused rather than applied the other way round.
-      return typeof v === 'number' && Number.isFinite(v) && v >= 1 ? undefined : 'a number of kB/s, at least 1 (0, no traffic at all, is not supported)';
+      // 0 is no traffic at all while the turtle is on, as in Transmission.
+      return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : 'a number of kB/s, 0 or more (0: no traffic at all)';
     case 'altSpeedTimeBegin':
     case 'altSpeedTimeEnd':
       return Number.isInteger(v) && (v as number) >= 0 && (v as number) < MINUTES_PER_DAY ? undefined : 'minutes after midnight, 0 to 1439';

@@ -1,8 +1,8 @@
 import { mkdir, rename } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
-import { systemClock, type Clock } from '@mainline/rate';
-import { Session, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
+import { systemClock, type Clock, type RateLimit } from '@mainline/rate';
+import { Session, type BandwidthPriority, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
 import { moveTorrentData } from '@mainline/storage';
 import { Accounting, type TrafficStats } from './accounting.js';
 import { ALT_SPEED_KEYS, TurtleSchedule, wallClock, type AltSpeedSettings } from './alt-speed.js';
@@ -29,6 +29,17 @@ export interface AddOptions {
   peerLimit?: number;
   /** Pieces in order (default: the session's sequential_download). */
   sequential?: boolean;
+  /** Transmission's bandwidthPriority: -1 low, 0 normal, 1 high. */
+  bandwidthPriority?: -1 | 0 | 1;
+}
+
+/** Where peer-port-random-on-start picks (Transmission's peer-port-random-low / -high defaults). */
+const RANDOM_PORT_LOW = 49152;
+const RANDOM_PORT_HIGH = 65535;
+
+/** The session's name for a record's bandwidthPriority (its share of the session's limits). */
+function bandwidthPriorityOf(record: TorrentRecord): BandwidthPriority {
+  return record.bandwidthPriority === 1 ? 'high' : record.bandwidthPriority === -1 ? 'low' : 'normal';
 }
 
 /** Transmission's per-torrent seeding limits (torrent-set). */
@@ -103,6 +114,8 @@ export class Daemon {
   readonly #turtle: TurtleSchedule;
   /** Ids whose data is being moved (set-location): other actions on them wait for the end. */
   readonly #relocating = new Set<number>();
+  /** The peer port session-set moved to, or the one saved by an earlier run: kept in the session record. */
+  #savedPeerPort: number | undefined;
 
   constructor(options: DaemonOptions) {
     this.config = { ...options.config };
@@ -142,7 +155,7 @@ export class Daemon {
   }
 
   /** The session's limits in bytes/s (0 = none): the turtle's while it is on, else the normal ones. */
-  #sessionLimits(): { upload: number; download: number } {
+  #sessionLimits(): { upload: RateLimit; download: RateLimit } {
     const c = this.config;
     if (c.altSpeedEnabled) return { upload: this.#limit(c.altSpeedUp, true), download: this.#limit(c.altSpeedDown, true) };
     return { upload: this.#limit(c.speedLimitUp, c.speedLimitUpEnabled), download: this.#limit(c.speedLimitDown, c.speedLimitDownEnabled) };
@@ -158,8 +171,10 @@ export class Daemon {
     this.#log(line);
   }
 
-  #limit(kbps: number, enabled: boolean): number {
-    return enabled ? Math.round(kbps * KB) : 0;
+  /** A limit for the session's limiters: off is unlimited (0); on at 0 kB/s is no traffic at all, as in Transmission. */
+  #limit(kbps: number, enabled: boolean): RateLimit {
+    if (!enabled) return 0;
+    return kbps === 0 ? 'none' : Math.round(kbps * KB);
   }
 
   /** The BitTorrent port (after start()). */
@@ -180,6 +195,12 @@ export class Daemon {
     // With the schedule on, it decides the turtle at start (as Transmission does).
     this.#turtle.poke();
     await this.session.listen();
+    // A peer port or peer limit set over RPC last time, unless the config file or a flag sets one.
+    if (record.peerLimitGlobal !== undefined && !this.#pinned.has('peerLimitGlobal')) this.setPeerLimitGlobal(record.peerLimitGlobal);
+    if (this.prefs.peerPortRandomOnStart && !this.#pinned.has('portRange')) await this.#randomPeerPort();
+    else if (record.peerPort !== undefined && !this.#pinned.has('portRange')) {
+      await this.setPeerPort(record.peerPort).catch((err: unknown) => this.#log(`cannot listen on the saved peer port ${record.peerPort}: ${(err as Error).message}; staying on ${this.peerPort}`));
+    }
     const records = await this.state.load((file, why) => this.#log(`skipping ${file}: ${why}`));
     // Ids follow the order of adding; queue places as saved (without one: last, in that order).
     [...records]
@@ -289,6 +310,7 @@ export class Daemon {
       ...(options.labels ? { labels: [...options.labels] } : {}),
       // A torrent takes its own copy of the session's per-torrent limit, as in Transmission.
       peerLimit: options.peerLimit ?? p.peerLimitPerTorrent,
+      ...(options.bandwidthPriority ? { bandwidthPriority: options.bandwidthPriority } : {}),
       ...((options.sequential ?? p.sequentialDownload) ? { sequential: true } : {}),
       priorities,
       addedDate: this.nowSeconds(),
@@ -305,9 +327,9 @@ export class Daemon {
 
   #openMagnet(link: MagnetLink, record: TorrentRecord): MagnetEntry {
     if (link.infoHash !== record.infoHash) throw new DaemonError('the magnet link does not match its record');
-    const entry: MagnetEntry = { kind: 'magnet', id: this.#registry.allocate(), link, download: undefined, error: undefined, record, startDate: 0, activityDate: 0 };
+    const entry: MagnetEntry = { kind: 'magnet', id: this.#registry.allocate(), link, download: undefined, error: undefined, record, startDate: 0, activityDate: 0, queued: false };
     this.#registry.set(entry);
-    if (!record.paused) this.#fetch(entry);
+    if (!record.paused) this.#enqueue(entry);
     return entry;
   }
 
@@ -364,6 +386,7 @@ export class Daemon {
       uploadLimit: this.#limit(record.uploadLimit, record.uploadLimited),
       downloadLimit: this.#limit(record.downloadLimit, record.downloadLimited),
       maxPeers: record.peerLimit ?? this.prefs.peerLimitPerTorrent,
+      bandwidthPriority: bandwidthPriorityOf(record),
       ...(record.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
       ...(record.sequential ? { sequential: true } : {}),
       ...(record.trackers ? { trackers: record.trackers } : {}),
@@ -417,7 +440,7 @@ export class Daemon {
   }
 
   /** Started: through the queue (status 3 / 5 until a slot is free), or at once when it has room. */
-  #enqueue(entry: Entry): void {
+  #enqueue(entry: AnyEntry): void {
     entry.queued = true;
     this.#runQueue();
   }
@@ -428,16 +451,22 @@ export class Daemon {
     const stalledSecs = this.prefs.queueStalledMinutes * 60;
     const items = [];
     for (const e of this.#registry.entries) {
-      if (e.kind !== 'torrent') continue;
+      if (e.kind === 'magnet') {
+        // Fetching the metadata is downloading: it takes a download slot, or waits for one.
+        const running = !e.queued && !e.record.paused && magnetFetching(e);
+        items.push({ id: e.id, position: e.record.queuePosition ?? 0, queued: e.queued && !e.record.paused, running, done: false, stalled: now - Math.max(e.activityDate, e.startDate) > stalledSecs });
+        continue;
+      }
       const st = e.torrent.state;
       const running = !e.queued && !e.record.paused && st !== 'paused' && st !== 'stopped' && st !== 'error';
       items.push({ id: e.id, position: e.record.queuePosition ?? 0, queued: e.queued && !e.record.paused, running, done: isDone(e), stalled: now - Math.max(e.activityDate, e.startDate) > stalledSecs });
     }
     for (const id of queueStarts(items, this.prefs)) {
       const e = this.#registry.byId(id);
-      if (e?.kind !== 'torrent') continue;
+      if (!e) continue;
       e.queued = false;
-      this.#resume(e);
+      if (e.kind === 'magnet') this.#fetch(e);
+      else this.#resume(e);
     }
   }
 
@@ -604,9 +633,14 @@ export class Daemon {
     this.#notRelocating(entry);
     if (entry.kind === 'magnet') {
       if (magnetFetching(entry) && !entry.record.paused) return;
+      if (entry.queued && !entry.record.paused && options.insist !== true) return;
       entry.record.paused = false;
       await this.state.saveRecord(entry.record);
-      this.#fetch(entry);
+      // torrent-start-now goes past the queue; torrent-start waits for a slot.
+      if (options.insist === true) {
+        entry.queued = false;
+        this.#fetch(entry);
+      } else this.#enqueue(entry);
       return;
     }
     const idle = entry.torrent.state === 'paused' || entry.torrent.state === 'stopped' || entry.torrent.state === 'error';
@@ -627,12 +661,13 @@ export class Daemon {
     const entry = this.#current(given);
     this.#notRelocating(entry);
     entry.record.paused = true;
-    if (entry.kind === 'torrent') entry.queued = false;
+    entry.queued = false;
     await this.state.saveRecord(entry.record);
     if (entry.kind === 'magnet') {
       const download = entry.download;
       entry.download = undefined;
       await download?.cancel();
+      this.#runQueue();
       return;
     }
     await entry.torrent.pause();
@@ -690,7 +725,7 @@ export class Daemon {
    * session fixes when a torrent is added (peer limit, limiters, trackers) is applied by closing
    * and adding the torrent again, resuming from its resume record.
    */
-  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number; honorsSessionLimits?: boolean; trackers?: string[][]; sequential?: boolean }): Promise<void> {
+  async setTorrentOptions(given: AnyEntry, o: SeedLimits & { labels?: string[]; peerLimit?: number; honorsSessionLimits?: boolean; trackers?: string[][]; sequential?: boolean; bandwidthPriority?: -1 | 0 | 1 }): Promise<void> {
     const entry = this.#current(given);
     const r = entry.record;
     if (o.labels !== undefined) r.labels = [...o.labels];
@@ -698,6 +733,12 @@ export class Daemon {
       if (o.sequential) r.sequential = true;
       else delete r.sequential;
       if (entry.kind === 'torrent') entry.torrent.setSequential(o.sequential);
+    }
+    if (o.bandwidthPriority !== undefined) {
+      if (o.bandwidthPriority === 0) delete r.bandwidthPriority;
+      else r.bandwidthPriority = o.bandwidthPriority;
+      // At once, from the next request on: no reopen.
+      if (entry.kind === 'torrent') entry.torrent.setBandwidthPriority(bandwidthPriorityOf(r));
     }
     for (const k of ['seedRatioMode', 'seedRatioLimit', 'seedIdleMode', 'seedIdleLimit'] as const) if (o[k] !== undefined) Object.assign(r, { [k]: o[k] });
     let reopen = false;
@@ -890,6 +931,46 @@ export class Daemon {
     if (TurtleSchedule.touchesSchedule(s)) this.#turtle.poke();
   }
 
+  /**
+   * Moves the peer port while running (session-set peer-port): TCP and UDP together, every
+   * connection kept, the trackers told at once (Session.setPort). Kept across restarts unless the
+   * config file or a flag sets the port.
+   * @throws RawServerError NO_FREE_PORT when the port is taken (nothing changes then)
+   */
+  async setPeerPort(port: number): Promise<void> {
+    if (port === this.session.port) return;
+    const old = this.session.port;
+    await this.session.setPort(port);
+    this.#savedPeerPort = port;
+    this.#log(`peer port moved from ${old} to ${port}`);
+  }
+
+  /** peer-port-random-on-start: a random free port of 49152-65535 (a few tries), else the one listening stays. */
+  async #randomPeerPort(): Promise<void> {
+    for (let i = 0; i < 8; i++) {
+      const port = RANDOM_PORT_LOW + Math.floor(Math.random() * (RANDOM_PORT_HIGH - RANDOM_PORT_LOW + 1));
+      try {
+        await this.session.setPort(port);
+        this.#savedPeerPort = undefined;
+        this.#log(`peer-port-random-on-start: listening on ${port}`);
+        return;
+      } catch {
+        // taken: try another
+      }
+    }
+    this.#log(`peer-port-random-on-start: no free port found; staying on ${this.peerPort}`);
+  }
+
+  /**
+   * The most peer connections of the session (session-set peer-limit-global), applied at once:
+   * lowered below the connections open, the least useful are closed (Session.setMaxConnections).
+   */
+  setPeerLimitGlobal(limit: number): void {
+    this.config.peerLimitGlobal = limit;
+    const closed = this.session.setMaxConnections(limit);
+    if (closed > 0) this.#log(`peer-limit-global ${limit}: closed ${closed} connections over it`);
+  }
+
   /** DHT on or off (session-get's dht-enabled). */
   get dhtEnabled(): boolean {
     return this.config.dhtEnabled;
@@ -928,6 +1009,8 @@ export class Daemon {
       seedRatioLimited: c.seedRatioLimited,
       prefs: { ...this.prefs },
       dhtEnabled: c.dhtEnabled,
+      peerLimitGlobal: c.peerLimitGlobal,
+      ...(this.#savedPeerPort !== undefined ? { peerPort: this.#savedPeerPort } : {}),
     };
   }
 

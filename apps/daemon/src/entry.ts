@@ -44,6 +44,8 @@ export interface MagnetEntry {
   record: TorrentRecord;
   startDate: number;
   activityDate: number;
+  /** Waiting for a download slot of the queue (status 3): the fetch starts when one is free. */
+  queued: boolean;
 }
 
 /** What an RPC id names: a torrent, or a magnet link still fetching its metadata. */

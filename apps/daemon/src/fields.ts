@@ -310,7 +310,7 @@ type Getter = (c: Ctx) => unknown;
 const RECORD_FIELDS = {
   activityDate: (c: { e: AnyEntry }) => c.e.activityDate,
   addedDate: (c: { e: AnyEntry }) => c.e.record.addedDate,
-  bandwidthPriority: () => 0,
+  bandwidthPriority: (c: { e: AnyEntry }) => c.e.record.bandwidthPriority ?? 0,
   doneDate: (c: { e: AnyEntry }) => c.e.record.doneDate,
   downloadDir: (c: { e: AnyEntry }) => c.e.record.downloadDir,
   downloadLimit: (c: { e: AnyEntry }) => c.e.record.downloadLimit,
@@ -466,7 +466,7 @@ const MAGNET_FIELDS: { [K in keyof typeof TORRENT_FIELDS]: (c: MagnetCtx) => unk
   rateUpload: () => 0,
   recheckProgress: () => 0,
   sizeWhenDone: () => 0,
-  status: (c) => (c.fetching ? TR_STATUS.DOWNLOAD : TR_STATUS.STOPPED),
+  status: (c) => entryStatus(c.e),
   torrentFile: () => '',
   totalSize: () => 0,
   trackers: (c) => trackerList(tiersOf(c.e)),
@@ -481,7 +481,11 @@ const MAGNET_FIELDS: { [K in keyof typeof TORRENT_FIELDS]: (c: MagnetCtx) => unk
 
 /** Transmission's status number of a torrent or a magnet. */
 export function entryStatus(e: AnyEntry): number {
-  if (e.kind === 'magnet') return magnetFetching(e) ? TR_STATUS.DOWNLOAD : TR_STATUS.STOPPED;
+  if (e.kind === 'magnet') {
+    // A magnet waits in the download queue like a .torrent does (its fetch is its download).
+    if (e.queued && !e.record.paused) return TR_STATUS.DOWNLOAD_WAIT;
+    return magnetFetching(e) ? TR_STATUS.DOWNLOAD : TR_STATUS.STOPPED;
+  }
   if (e.verifyQueued) return TR_STATUS.CHECK_WAIT;
   // Waiting in the queue: for a seed slot when every wanted piece is here, else a download slot.
   if (e.queued && !e.record.paused) return isDone(e) ? TR_STATUS.SEED_WAIT : TR_STATUS.DOWNLOAD_WAIT;

@@ -183,3 +183,40 @@ test('while fetching metadata: listed with zero sizes and its peer count; stop c
   await new Promise((r) => setTimeout(r, 300));
   expect(otherFetch.stats().peers).toBe(0);
 });
+
+test('a magnet added while the download queue is full waits (status 3), then fetches its metadata and downloads when a slot frees', async () => {
+  const dir = makeTempDir('daemon-magnet-queue');
+  const payload = await makePayload(join(dir, 'seed'), { name: 'queued-mag.bin', size: 400_000 });
+  const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024 });
+  const seeder = await loopbackSession();
+  await seeder.add(torrent.bytes, { savePath: payload.saveDir });
+  // A torrent nobody seeds holds the one download slot.
+  const lonely = await makePayload(join(dir, 'nobody'), { name: 'nobody.bin', size: 100_000 });
+  const held = makeTorrent(lonely.path, { pieceLength: 32 * 1024 });
+  const { rpc } = await daemonAt(join(dir, 'state'), join(dir, 'dl'));
+  expect((await rpc('session-set', { 'download-queue-enabled': true, 'download-queue-size': 1 })).result).toBe('success');
+  const first = await rpc('torrent-add', { metainfo: Buffer.from(held.bytes).toString('base64') });
+  const heldId = (first.arguments['torrent-added'] as { id: number }).id;
+  await poll(async () => ((await get(rpc, heldId, ['status']))?.status === 4 ? true : undefined), 10_000, () => 'the first torrent downloads');
+
+  const link = formatMagnet({ infoHash: torrent.infoHash, name: 'waits', peers: [{ ip: '127.0.0.1', port: seeder.port }] });
+  const added = await rpc('torrent-add', { filename: link });
+  const id = (added.arguments['torrent-added'] as { id: number }).id;
+  // Queued: download-wait, and no fetch (no peer, no metadata).
+  expect(await get(rpc, id, ['status', 'metadataPercentComplete', 'peersConnected'])).toEqual({ status: 3, metadataPercentComplete: 0, peersConnected: 0 });
+  expect((await rpc('torrent-start', { ids: [id] })).result).toBe('success');
+  expect((await get(rpc, id, ['status']))?.status).toBe(3);
+
+  // The slot frees: the magnet fetches its metadata, becomes the torrent and downloads it all.
+  expect((await rpc('torrent-stop', { ids: [heldId] })).result).toBe('success');
+  const done = await poll(
+    async () => {
+      const row = await get(rpc, id, ['status', 'percentDone', 'metadataPercentComplete', 'name']);
+      return row?.percentDone === 1 ? row : undefined;
+    },
+    20_000,
+    () => 'the queued magnet to download',
+  );
+  expect(done).toEqual({ status: 6, percentDone: 1, metadataPercentComplete: 1, name: 'queued-mag.bin' });
+  expect(readFileSync(join(dir, 'dl', 'queued-mag.bin')).equals(readFileSync(payload.path))).toBe(true);
+});

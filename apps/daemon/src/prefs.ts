@@ -35,6 +35,11 @@ export interface SessionPrefs {
   blocklistUrl: string;
   /** Most peers of one torrent (a torrent's own `peer-limit` starts from it). */
   peerLimitPerTorrent: number;
+  /**
+   * Each start listens on a random port of 49152-65535 (Transmission's peer-port-random-low/high
+   * defaults), unless the config file or a flag sets the port.
+   */
+  peerPortRandomOnStart: boolean;
 }
 
 export function defaultPrefs(downloadDir: string): SessionPrefs {
@@ -60,6 +65,7 @@ export function defaultPrefs(downloadDir: string): SessionPrefs {
     trashOriginalTorrentFiles: false,
     blocklistUrl: 'http://www.example.com/blocklist',
     peerLimitPerTorrent: 50,
+    peerPortRandomOnStart: false,
   };
 }
 

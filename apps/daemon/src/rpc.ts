@@ -130,7 +130,6 @@ const FIXED_SESSION_ARGS: Record<string, { value: unknown; why: string }> = {
   'default-trackers': { value: '', why: 'default trackers are not supported' },
   encryption: { value: 'tolerated', why: 'peer connection encryption (MSE) is not supported yet: connections are plaintext' },
   'port-forwarding-enabled': { value: false, why: 'port forwarding (UPnP / NAT-PMP) is not supported' },
-  'peer-port-random-on-start': { value: false, why: 'the peer port is chosen at start (--peer-port / --port-range)' },
   'rename-partial-files': { value: false, why: 'files are written under their final names (no .part suffix)' },
   'utp-enabled': { value: false, why: 'uTP is not supported yet' },
 };
@@ -143,7 +142,6 @@ function checkFixed(a: Args, fixed: Record<string, { value: unknown; why: string
 
 /** torrent-set / torrent-add arguments fixed in mainlined, like FIXED_SESSION_ARGS. */
 const FIXED_TORRENT_ARGS: Record<string, { value: unknown; why: string }> = {
-  bandwidthPriority: { value: 0, why: 'bandwidth priorities are not supported yet (every torrent shares the bandwidth alike)' },
   group: { value: '', why: 'bandwidth groups are not supported' },
 };
 
@@ -373,6 +371,7 @@ export class RpcHandler {
       'pex-enabled': c.pexEnabled,
       'peer-limit-global': c.peerLimitGlobal,
       'peer-limit-per-torrent': p.peerLimitPerTorrent,
+      'peer-port-random-on-start': p.peerPortRandomOnStart,
       'peer-port': d.peerPort,
       'queue-stalled-enabled': p.queueStalledEnabled,
       'queue-stalled-minutes': p.queueStalledMinutes,
@@ -434,10 +433,8 @@ export class RpcHandler {
     const ratioOn = optBool(a, 'seedRatioLimited');
     checkFixed(a, FIXED_SESSION_ARGS);
     const dht = optBool(a, 'dht-enabled');
-    const port = optInt(a, 'peer-port', 0, 65535);
-    if (port !== undefined && port !== d.peerPort) throw new RpcArgumentError(`argument "peer-port" cannot be ${port}: the peer port is chosen at start (--peer-port); it is ${d.peerPort}`);
+    const port = optInt(a, 'peer-port', 1, 65535);
     const global = optInt(a, 'peer-limit-global', 1);
-    if (global !== undefined && global !== d.config.peerLimitGlobal) throw new RpcArgumentError(`argument "peer-limit-global" cannot be changed while running: set "peerLimitGlobal" in the config file (it is ${d.config.peerLimitGlobal})`);
     // What prefs.ts keeps, each checked before anything changes.
     const prefs: Partial<SessionPrefs> = {};
     const put = <K extends keyof SessionPrefs>(k: K, v: SessionPrefs[K] | undefined): void => {
@@ -464,7 +461,17 @@ export class RpcHandler {
     put('trashOriginalTorrentFiles', optBool(a, 'trash-original-torrent-files'));
     put('blocklistUrl', optString(a, 'blocklist-url'));
     put('peerLimitPerTorrent', optInt(a, 'peer-limit-per-torrent', 1));
+    put('peerPortRandomOnStart', optBool(a, 'peer-port-random-on-start'));
     const turtle = altSpeedFromRpc(a);
+    // Every argument is checked by now; the port move is the one change that can still fail.
+    if (port !== undefined) {
+      try {
+        await d.setPeerPort(port);
+      } catch (err) {
+        throw new RpcArgumentError(`argument "peer-port" cannot be ${port}: ${(err as Error).message}; the peer port stays ${d.peerPort}`);
+      }
+    }
+    if (global !== undefined) d.setPeerLimitGlobal(global);
     d.setPrefs(prefs);
     d.setSessionSettings({
       ...turtle,
@@ -545,8 +552,10 @@ export class RpcHandler {
     if (cookies !== undefined && cookies !== '') throw new RpcArgumentError('argument "cookies" is not supported: torrent URLs are fetched without cookies');
     const labels = optLabels(a);
     const peerLimit = optInt(a, 'peer-limit', 1);
+    const bandwidthPriority = optInt(a, 'bandwidthPriority', -1, 1) as -1 | 0 | 1 | undefined;
     const sequential = optBool(a, 'sequential_download');
     const where = {
+      ...(bandwidthPriority !== undefined ? { bandwidthPriority } : {}),
       ...(sequential !== undefined ? { sequential } : {}),
       ...(dir !== undefined ? { downloadDir: dir } : {}),
       ...(paused !== undefined ? { paused } : {}),
@@ -668,6 +677,8 @@ export class RpcHandler {
     };
     const honors = optBool(a, 'honorsSessionLimits');
     if (honors !== undefined) Object.assign(options, { honorsSessionLimits: honors });
+    const bandwidthPriority = optInt(a, 'bandwidthPriority', -1, 1);
+    if (bandwidthPriority !== undefined) Object.assign(options, { bandwidthPriority });
     const selected = this.#select(a);
     // Tracker edits are checked on every selected torrent before any is changed.
     const trackerEdits = new Map(selected.map((e) => [e, e.kind === 'torrent' ? applyTrackerArgs(a, e.torrent.trackers) : applyTrackerArgs(a, [])]));

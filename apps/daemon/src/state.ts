@@ -48,6 +48,8 @@ export interface TorrentRecord {
   seedIdleLimit?: number;
   /** Most peers of this torrent (absent: the session's peer-limit-per-torrent). */
   peerLimit?: number;
+  /** Transmission's bandwidthPriority: -1 low, 0 normal (absent), 1 high. */
+  bandwidthPriority?: -1 | 0 | 1;
   /** Pieces in order, lowest first (Transmission 4.1's `sequential_download`); absent: rarest first. */
   sequential?: boolean;
   /** False: the session's speed limits do not apply to it. */
@@ -77,6 +79,9 @@ export interface SessionRecord extends Partial<AltSpeedSettings> {
   /** The session-set settings kept across restarts (see SessionPrefs). */
   prefs?: Record<string, unknown>;
   dhtEnabled?: boolean;
+  /** The peer port session-set moved to (absent: the config's port range decides). */
+  peerPort?: number;
+  peerLimitGlobal?: number;
 }
 
 const HASH = /^[0-9a-f]{40}$/;
@@ -165,6 +170,8 @@ export class StateStore {
       for (const k of ['speedLimitUp', 'speedLimitDown', 'seedRatioLimit'] as const) if (typeof j[k] === 'number') out[k] = j[k] as number;
       for (const k of ['speedLimitUpEnabled', 'speedLimitDownEnabled', 'lpdEnabled', 'pexEnabled', 'seedRatioLimited', 'dhtEnabled'] as const) if (typeof j[k] === 'boolean') out[k] = j[k] as boolean;
       if (typeof j.downloadDir === 'string') out.downloadDir = j.downloadDir;
+      if (Number.isInteger(j.peerPort) && (j.peerPort as number) >= 1 && (j.peerPort as number) <= 65535) out.peerPort = j.peerPort as number;
+      if (isCount(j.peerLimitGlobal, 1)) out.peerLimitGlobal = j.peerLimitGlobal;
       for (const k of ALT_SPEED_KEYS) if (j[k] !== undefined && altSpeedProblem(k, j[k]) === undefined) Object.assign(out, { [k]: j[k] });
       // Checked key by key against the defaults when loaded (prefs.ts loadPrefs).
       if (typeof j.prefs === 'object' && j.prefs !== null && !Array.isArray(j.prefs)) out.prefs = j.prefs as Record<string, unknown>;
@@ -215,6 +222,7 @@ function parseRecord(j: unknown, infoHash: string): TorrentRecord {
     ...(isMode(o.seedIdleMode) ? { seedIdleMode: o.seedIdleMode } : {}),
     ...(isCount(o.seedIdleLimit, 0) ? { seedIdleLimit: o.seedIdleLimit } : {}),
     ...(isCount(o.peerLimit, 1) ? { peerLimit: o.peerLimit } : {}),
+    ...(o.bandwidthPriority === -1 || o.bandwidthPriority === 1 ? { bandwidthPriority: o.bandwidthPriority } : {}),
     ...(o.honorsSessionLimits === false ? { honorsSessionLimits: false } : {}),
     ...(o.sequential === true ? { sequential: true } : {}),
     ...(Array.isArray(o.trackers) && o.trackers.every(isStrings) ? { trackers: o.trackers as string[][] } : {}),

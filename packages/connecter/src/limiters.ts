@@ -1,11 +1,11 @@
-import type { TokenBucket, TokenTicket } from '@mainline/rate';
+import type { Limiter, TokenTicket } from '@mainline/rate';
 import type { SwarmPeer } from './swarm-peer.js';
 
 /**
  * Waits until every limiter granted `bytes` (e.g. [torrent, global]), then calls `done`. The
  * waits are the peer's: cancelled when it goes, so a gone peer uses up no shared bandwidth.
  */
-export function takeAll(peer: SwarmPeer, limiters: readonly TokenBucket[], bytes: number, done: () => void): void {
+export function takeAll(peer: SwarmPeer, limiters: readonly Limiter[], bytes: number, done: () => void): void {
   let i = 0;
   let ticket: TokenTicket | undefined;
   const step = (): void => {

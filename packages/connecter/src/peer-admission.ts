@@ -8,6 +8,8 @@ export interface AdmissionContext {
   /** Most peers of the torrent (seed: max_allow_in 55), and when to stop dialling (max_initiate 35). */
   readonly maxPeers: number;
   readonly maxInitiate: number;
+  /** Connections the hub may still open (its global cap): no dial goes past it. */
+  hubRoom(): number;
   readonly blame: Blame;
   isIdle(peer: SwarmPeer): boolean;
   drop(peer: SwarmPeer, reason: string): void;
@@ -50,9 +52,15 @@ export class PeerAdmission {
     return false;
   }
 
-  /** Outgoing connections that may start now: maxInitiate minus the open connections. */
+  /**
+   * Outgoing connections that may start now: maxInitiate (never more than maxPeers: a dial past
+   * it would only be turned away after its handshake) minus the open connections, and no more
+   * than the hub has room for.
+   */
   outgoingSlots(active: boolean): number {
-    return active ? Math.max(0, this.ctx.maxInitiate - this.ctx.peers.size) : 0;
+    if (!active) return 0;
+    const mine = Math.min(this.ctx.maxInitiate, this.ctx.maxPeers) - this.ctx.peers.size;
+    return Math.max(0, Math.min(mine, this.ctx.hubRoom()));
   }
 
   /** The torrent is full: drops its oldest idle incoming peer for `conn`, if it has one. */

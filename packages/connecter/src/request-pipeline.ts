@@ -1,5 +1,5 @@
 import type { BlockRequest, PeerBlockRequest, PiecePicker } from '@mainline/piecepicker';
-import { RateMeasure, type Clock, type TokenBucket } from '@mainline/rate';
+import { RateMeasure, type Clock, type Limiter } from '@mainline/rate';
 import type { PieceStore } from '@mainline/storage';
 import { takeAll } from './limiters.js';
 import { RequestKeys } from './request-key.js';
@@ -23,7 +23,7 @@ export interface PipelineContext {
   readonly picker: PiecePicker<PeerView>;
   readonly store: PieceStore;
   readonly clock: Clock;
-  readonly limiters: readonly TokenBucket[];
+  readonly limiters: readonly Limiter[];
   /** Fewest outstanding requests per peer, and seconds of its rate to keep requested. */
   readonly requestBacklog: number;
   readonly requestQueueSeconds: number;
@@ -75,7 +75,7 @@ export class RequestPipeline {
     const blocks = picker.pickBlocks(peer, want, choked ? { endgame: true, only: peer.allowedFastIn } : { endgame: true });
     want = blocks.length;
     if (want === 0) return;
-    if (this.ctx.limiters.every((l) => l.rate === 0)) {
+    if (this.ctx.limiters.every((l) => l.unlimited)) {
       // Unlimited: the whole batch of requests goes out in one write.
       for (const b of blocks) peer.requests.set(this.#keys.of(b.piece, b.begin), b.length);
       peer.conn.sendMany(blocks.map((b) => ({ type: 'request', index: b.piece, begin: b.begin, length: b.length })));

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { SeedChoking } from '@mainline/choker';
 import type { PiecePicker } from '@mainline/piecepicker';
-import type { Clock, RateMeasure, TokenBucket } from '@mainline/rate';
+import type { Clock, Limiter, RateMeasure } from '@mainline/rate';
 import { Bitfield } from '@mainline/bitfield';
 import { StorageError, type PieceStore } from '@mainline/storage';
 import { Blame } from './blame.js';
@@ -47,8 +47,8 @@ export interface SwarmOptions {
   /** Seconds of data to keep requested from a peer at its current rate (sizes the queue). */
   requestQueueSeconds?: number;
   /** Upload limiters shared with other torrents (e.g. [torrent, global]); all must grant. */
-  uploadLimiters?: TokenBucket[];
-  downloadLimiters?: TokenBucket[];
+  uploadLimiters?: Limiter[];
+  downloadLimiters?: Limiter[];
   /** A peer that sent data for this many failed pieces is banned (default 3; sole sender of one: at once). */
   banAfterHashFails?: number;
   snubTimeMs?: number;
@@ -205,6 +205,7 @@ export class Swarm extends EventEmitter<SwarmEvents> implements TorrentWire {
       peers: this.#peers,
       maxPeers: this.#o.maxPeers,
       maxInitiate: this.#o.maxInitiate,
+      hubRoom: () => this.#o.hub.room,
       blame: this.#blame,
       isIdle: (p) => this.#choking.isIdle(p),
       drop,

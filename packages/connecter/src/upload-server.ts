@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { BLOCK_SIZE } from '@mainline/bitfield';
 import type { BlockRequest } from '@mainline/piecepicker';
-import { RateMeasure, UPLOAD_RATE_FUDGE_MS, type Clock, type TokenBucket } from '@mainline/rate';
+import { RateMeasure, UPLOAD_RATE_FUDGE_MS, type Clock, type Limiter } from '@mainline/rate';
 import type { PieceStore } from '@mainline/storage';
 import { allowedFastSet, ALLOWED_FAST_COUNT } from './allowed-fast.js';
 import { takeAll } from './limiters.js';
@@ -31,7 +31,7 @@ export const MAX_SUGGESTIONS_OUT = 16;
 export interface UploadContext {
   readonly store: PieceStore;
   readonly clock: Clock;
-  readonly limiters: readonly TokenBucket[];
+  readonly limiters: readonly Limiter[];
   /** Closes the peer with a logged reason. */
   drop(peer: SwarmPeer, reason: string): void;
   diskError(error: unknown): void;

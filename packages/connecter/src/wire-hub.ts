@@ -236,6 +236,24 @@ export class WireHub {
     return first;
   }
 
+  /**
+   * Moves every listening transport to another port, all to the same one (the peer port changed
+   * while running), keeping every connection; a port that cannot be had leaves them where they were.
+   * @throws ConnecterError BAD_ARGUMENT when a listening transport cannot move
+   */
+  async relisten(options: ListenOptions): Promise<ListenResult> {
+    const listening = this.transports.filter((t) => t.listen);
+    const stuck = listening.find((t) => !t.relisten);
+    if (stuck) throw new ConnecterError('BAD_ARGUMENT', `the ${stuck.name} transport cannot change its port while running`);
+    let first: ListenResult | undefined;
+    for (const t of listening) {
+      const result = await t.relisten!(first ? { ...options, minPort: first.port, maxPort: first.port } : options);
+      first ??= result;
+    }
+    if (!first) throw new ConnecterError('BAD_ARGUMENT', 'no transport of the hub listens');
+    return first;
+  }
+
   /** A transport of the hub by name. */
   transport(name: string): Transport | undefined {
     return this.transports.find((t) => t.name === name);
@@ -297,6 +315,33 @@ export class WireHub {
   /** Every connection, handshaking or open. */
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Connections that may still be opened before the hub's cap (`maxAllowIn`): what dialling out has room for. */
+  get room(): number {
+    return this.gate.room;
+  }
+
+  /**
+   * Changes the hub's connection cap while running (a client's global peer limit). Lowered below
+   * the connections open, the least useful go at once (closed as 'evicted'): those still
+   * handshaking, then those that said nothing since their handshake, then those their torrent has
+   * no use for (oldest first in each), then the youngest of the rest. Returns how many were closed.
+   */
+  setMaxConnections(max: number): number {
+    this.gate.setMaxAllowIn(max);
+    const excess = this.connections.size - max;
+    if (excess <= 0) return 0;
+    const tier = (c: PeerConnection): number => (c.state === 'handshaking' ? 0 : c.awaitingFirstMessage ? 1 : c.idle ? 2 : 3);
+    const ranked = [...this.connections].sort((a, b) => {
+      const ta = tier(a);
+      const tb = tier(b);
+      if (ta !== tb) return ta - tb;
+      // Useless ones: the oldest first (as eviction); useful ones: the youngest has proven least.
+      return ta < 3 ? a.socket.createdAt - b.socket.createdAt : b.socket.createdAt - a.socket.createdAt;
+    });
+    for (const conn of ranked.slice(0, excess)) conn.socket.close('evicted');
+    return excess;
   }
 
   /**

@@ -233,3 +233,98 @@ describe('TokenBucket', () => {
     expect(() => b.tryTake(-1)).toThrow(RateError);
   });
 });
+
+describe("setLimit('none'): no traffic until raised", () => {
+  test('grants nothing while closed, keeps the requests in order, and resumes at the new rate', async () => {
+    const clock = new ManualClock();
+    const bucket = new TokenBucket({ clock, rate: 100_000 });
+    const a = pump(bucket, 1000);
+    await run(clock, 1000);
+    const before = a.got;
+    expect(before).toBeGreaterThan(50_000);
+    bucket.setLimit('none');
+    expect(bucket.closed).toBe(true);
+    expect(bucket.unlimited).toBe(false);
+    expect(bucket.limit).toBe('none');
+    expect(bucket.tryTake(1)).toBe(false);
+    const order: string[] = [];
+    bucket.take(10, () => order.push('first'));
+    bucket.take(10, () => order.push('second'));
+    await run(clock, 60_000, 100);
+    // At most the grant already in flight when it closed.
+    expect(a.got).toBeLessThanOrEqual(before + 1000);
+    expect(order).toEqual([]);
+    expect(bucket.waiting).toBe(3);
+    // Raised: served in order, at the new rate, with no burst saved up while closed.
+    bucket.setLimit(10_000);
+    expect(bucket.closed).toBe(false);
+    const reopened = a.got;
+    await run(clock, 10_000, 100);
+    expect(order).toEqual(['first', 'second']);
+    expect(a.got - reopened).toBeGreaterThan(90_000);
+    expect(a.got - reopened).toBeLessThanOrEqual(101_000);
+    a.stop();
+  });
+
+  test('an unlimited bucket (rate 0) closes too, and setLimit(0) opens it unlimited', () => {
+    const clock = new ManualClock();
+    const bucket = new TokenBucket({ clock });
+    expect(bucket.unlimited).toBe(true);
+    bucket.setLimit('none');
+    let granted = false;
+    bucket.take(1_000_000, () => (granted = true));
+    expect(granted).toBe(false);
+    bucket.setLimit(0);
+    expect(bucket.unlimited).toBe(true);
+    clock.advance(0); // the waiting request is served on the bucket's timer, never inside setLimit
+    expect(granted).toBe(true);
+    expect(bucket.tryTake(5)).toBe(true);
+  });
+});
+
+describe('lanes: weighted shares of one bucket', () => {
+  /** `n` connections asking through `limiter` one slice at a time. */
+  function pumps(limiter: Pick<TokenBucket, 'take'>, n: number, slice: number): { got(): number; stop(): void } {
+    const all = Array.from({ length: n }, () => pump(limiter as TokenBucket, slice));
+    return { got: () => all.reduce((s, p) => s + p.got, 0), stop: () => all.forEach((p) => p.stop()) };
+  }
+
+  test('under the limit, lanes get the rate in proportion to their weights, whatever their connection counts', async () => {
+    const clock = new ManualClock();
+    const bucket = new TokenBucket({ clock, rate: 100_000 });
+    const high = pumps(bucket.lane(4), 2, 1000);
+    const low = pumps(bucket.lane(1), 6, 1000);
+    await run(clock, 20_000, 10);
+    const total = high.got() + low.got();
+    expect(total).toBeGreaterThan(1_900_000);
+    expect(total).toBeLessThanOrEqual(2_000_000 + 25_000 + 8000); // the rate, the first burst, one slice each
+    expect(high.got() / low.got()).toBeGreaterThan(3.5);
+    expect(high.got() / low.got()).toBeLessThan(4.5);
+    high.stop();
+    // Alone, a lane gets the whole rate; a weight change counts from then on.
+    const before = low.got();
+    await run(clock, 5000, 10);
+    expect(low.got() - before).toBeGreaterThan(450_000);
+    low.stop();
+  });
+
+  test('setWeight changes the share; the default lane (take) has weight 1', async () => {
+    const clock = new ManualClock();
+    const bucket = new TokenBucket({ clock, rate: 50_000 });
+    const lane = bucket.lane(1);
+    const a = pumps(lane, 1, 500);
+    const b = pumps(bucket, 1, 500);
+    await run(clock, 10_000, 10);
+    expect(a.got() / b.got()).toBeGreaterThan(0.9);
+    expect(a.got() / b.got()).toBeLessThan(1.1);
+    lane.setWeight(3);
+    const [a0, b0] = [a.got(), b.got()];
+    await run(clock, 10_000, 10);
+    expect((a.got() - a0) / (b.got() - b0)).toBeGreaterThan(2.6);
+    expect((a.got() - a0) / (b.got() - b0)).toBeLessThan(3.4);
+    expect(lane.weight).toBe(3);
+    expect(() => lane.setWeight(0)).toThrow(RateError);
+    a.stop();
+    b.stop();
+  });
+});

@@ -21,8 +21,33 @@ export interface TokenTicket {
   readonly pending: boolean;
 }
 
+/**
+ * A limit as users set it: bytes per second (0 = unlimited), or 'none': no traffic at all
+ * (Transmission's limit of 0 with the limit on). See {@link TokenBucket.setLimit}.
+ */
+export type RateLimit = number | 'none';
+
 /** Smallest default burst: one BitTorrent block. */
 export const MIN_DEFAULT_BURST = 16_384;
+
+/**
+ * What a sender needs of a limiter: a {@link TokenBucket}, or one of its {@link TokenLane}s.
+ */
+export interface Limiter {
+  /** Everything is granted at once (no rate, not closed): a sender may skip asking. */
+  readonly unlimited: boolean;
+  /** Ask for `bytes`; `cb` runs once granted (synchronously when at once). See {@link TokenBucket.take}. */
+  take(bytes: number, cb: () => void): TokenTicket;
+}
+
+/** @internal One class of a bucket's requests (see {@link TokenBucket.lane}): its own FIFO queue and weight. */
+export class Lane {
+  head: Waiter | null = null;
+  tail: Waiter | null = null;
+  /** Virtual time of the lane's next request (start-time fair queuing): bytes served / weight. */
+  vtime = 0;
+  constructor(public weight: number) {}
+}
 
 class Waiter implements TokenTicket {
   next: Waiter | null = null;
@@ -34,6 +59,7 @@ class Waiter implements TokenTicket {
     private readonly release: (w: Waiter) => boolean,
     readonly bytes: number,
     public cb: (() => void) | null,
+    readonly lane: Lane,
   ) {}
   get pending(): boolean {
     return this.queued;
@@ -71,13 +97,17 @@ export class TokenBucket {
   private burstExplicit: boolean;
   private tokens: number;
   private lastRefill: number;
-  private head: Waiter | null = null;
-  private tail: Waiter | null = null;
+  private readonly defaultLane = new Lane(1);
+  /** Lanes with requests waiting. */
+  private readonly active = new Set<Lane>();
+  /** Virtual time of the last request served: a lane that starts waiting starts from here. */
+  private virtual = 0;
   private count = 0;
   private queuedBytes = 0;
   private timer: TimerHandle | null = null;
   private granted = 0;
   private draining = false;
+  private closedValue = false;
   private readonly onTimer = (): void => {
     this.timer = null;
     this.drain();
@@ -90,6 +120,26 @@ export class TokenBucket {
     return true;
   };
 
+  /**
+   * The request served next: the first of the waiting lane with the least virtual time, so
+   * lanes share the rate by weight (one lane: plain FIFO).
+   */
+  private get head(): Waiter | null {
+    let best: Lane | undefined;
+    for (const lane of this.active) if (!best || lane.vtime < best.vtime) best = lane;
+    return best?.head ?? null;
+  }
+
+  /**
+   * A lane of this bucket with `weight` (default 1): its requests share the bucket's rate with
+   * the other lanes' in proportion to their weights while several wait (start-time fair
+   * queuing), FIFO among themselves; with nobody else waiting a lane gets the whole rate. For
+   * priorities among torrents under one global limit: each torrent asks through its own lane.
+   */
+  lane(weight = 1): TokenLane {
+    return new TokenLane(this, new Lane(checkNumber('weight', weight, Number.MIN_VALUE)));
+  }
+
   constructor(options: TokenBucketOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.bytesPerSec = checkNumber('rate', options.rate ?? 0);
@@ -99,9 +149,45 @@ export class TokenBucket {
     this.lastRefill = this.clock.now();
   }
 
-  /** Bytes per second (0 = unlimited). */
+  /** Bytes per second (0 = unlimited, unless closed: see {@link closed}). */
   get rate(): number {
     return this.bytesPerSec;
+  }
+
+  /** Nothing is granted: the limit is 'none' (requests wait until it is raised). */
+  get closed(): boolean {
+    return this.closedValue;
+  }
+
+  /** Everything is granted at once: rate 0 and not closed. */
+  get unlimited(): boolean {
+    return this.bytesPerSec === 0 && !this.closedValue;
+  }
+
+  /** The limit as set: 'none' while closed, else the rate. */
+  get limit(): RateLimit {
+    return this.closedValue ? 'none' : this.bytesPerSec;
+  }
+
+  /**
+   * Set the limit: a rate (bytes/s, 0 = unlimited; see {@link setRate}) or 'none', which grants
+   * nothing until the limit is raised: requests wait in their queue (senders keep their
+   * connections, only the bytes stop) and are served in order once it opens again.
+   */
+  setLimit(limit: RateLimit): void {
+    if (limit === 'none') {
+      this.refill();
+      this.closedValue = true;
+      this.cancelTimer();
+      return;
+    }
+    if (this.closedValue) {
+      // Nothing was earned while closed: start from an empty bucket, not from a saved burst.
+      this.closedValue = false;
+      this.lastRefill = this.clock.now();
+      this.tokens = Math.min(this.tokens, 0);
+    }
+    this.setRate(limit);
   }
 
   get burst(): number {
@@ -157,7 +243,7 @@ export class TokenBucket {
    */
   tryTake(bytes: number): boolean {
     checkNumber('bytes', bytes);
-    if (this.head !== null) return false;
+    if (this.count > 0 || this.closedValue) return false;
     if (this.bytesPerSec === 0) {
       this.granted += bytes;
       return true;
@@ -176,11 +262,16 @@ export class TokenBucket {
    * its connection closes.
    */
   take(bytes: number, cb: () => void): TokenTicket {
+    return this.takeIn(this.defaultLane, bytes, cb);
+  }
+
+  /** @internal take() through a lane (TokenLane). */
+  takeIn(lane: Lane, bytes: number, cb: () => void): TokenTicket {
     if (this.tryTake(bytes)) {
       cb();
       return GRANTED;
     }
-    const w = new Waiter(this.release, bytes, cb);
+    const w = new Waiter(this.release, bytes, cb, lane);
     this.enqueue(w);
     this.schedule();
     return w;
@@ -194,7 +285,7 @@ export class TokenBucket {
     if (signal?.aborted) return Promise.reject(cancelled());
     if (this.tryTake(bytes)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const w = new Waiter(this.release, bytes, null);
+      const w = new Waiter(this.release, bytes, null, this.defaultLane);
       const onAbort = (): void => {
         if (this.release(w)) reject(cancelled());
       };
@@ -234,14 +325,20 @@ export class TokenBucket {
     const tokens = this.tokens + (dt * this.bytesPerSec) / 1000;
     // The burst caps what an idle bucket saves up. While someone waits, the timer (rounded up to
     // whole ms) may fire a hair late; keep that sliver so the long-run rate stays exact.
-    this.tokens = this.head === null ? Math.min(this.burstBytes, tokens) : tokens;
+    this.tokens = this.count === 0 ? Math.min(this.burstBytes, tokens) : tokens;
   }
 
   private enqueue(w: Waiter): void {
-    w.prev = this.tail;
-    if (this.tail) this.tail.next = w;
-    else this.head = w;
-    this.tail = w;
+    const lane = w.lane;
+    if (lane.head === null) {
+      // A lane that starts waiting joins at the current virtual time: no credit for its idle spell.
+      lane.vtime = Math.max(lane.vtime, this.virtual);
+      this.active.add(lane);
+    }
+    w.prev = lane.tail;
+    if (lane.tail) lane.tail.next = w;
+    else lane.head = w;
+    lane.tail = w;
     this.count++;
     this.queuedBytes += w.bytes;
   }
@@ -250,11 +347,13 @@ export class TokenBucket {
   private unlink(w: Waiter): boolean {
     if (!w.queued) return false;
     w.queued = false;
+    const lane = w.lane;
     if (w.prev) w.prev.next = w.next;
-    else this.head = w.next;
+    else lane.head = w.next;
     if (w.next) w.next.prev = w.prev;
-    else this.tail = w.prev;
+    else lane.tail = w.prev;
     w.next = w.prev = null;
+    if (lane.head === null) this.active.delete(lane);
     this.count--;
     this.queuedBytes -= w.bytes;
     return true;
@@ -271,10 +370,13 @@ export class TokenBucket {
     this.refill();
     this.draining = true;
     try {
-      while (this.head !== null) {
+      while (!this.closedValue) {
         const w = this.head;
+        if (w === null) break;
         if (this.bytesPerSec !== 0 && this.tokens + EPSILON < Math.min(w.bytes, this.burstBytes)) break;
         if (this.bytesPerSec !== 0) this.tokens -= w.bytes;
+        this.virtual = w.lane.vtime;
+        w.lane.vtime += w.bytes / w.lane.weight;
         this.granted += w.bytes;
         this.unlink(w);
         const cb = w.cb!;
@@ -289,11 +391,12 @@ export class TokenBucket {
 
   /** Set the one timer for when the head of the queue can be served (0 ms if it can be now). */
   private schedule(): void {
-    if (this.draining || this.timer !== null || this.head === null) return;
+    const head = this.head;
+    if (this.draining || this.timer !== null || head === null || this.closedValue) return;
     let ms = 0;
     if (this.bytesPerSec !== 0) {
       this.refill();
-      const need = Math.min(this.head.bytes, this.burstBytes) - this.tokens;
+      const need = Math.min(head.bytes, this.burstBytes) - this.tokens;
       if (need > EPSILON) ms = Math.ceil((need * 1000) / this.bytesPerSec);
     }
     this.timer = this.clock.setTimeout(this.onTimer, ms);
@@ -304,6 +407,35 @@ export class TokenBucket {
       this.clock.clearTimeout(this.timer);
       this.timer = null;
     }
+  }
+}
+
+/**
+ * One class of a {@link TokenBucket}'s requests, made by {@link TokenBucket.lane}: asks the
+ * bucket with its weight. Senders use it as they would the bucket (it is a {@link Limiter}).
+ */
+export class TokenLane implements Limiter {
+  /** @internal */
+  constructor(
+    readonly bucket: TokenBucket,
+    private readonly laneState: Lane,
+  ) {}
+
+  get weight(): number {
+    return this.laneState.weight;
+  }
+
+  /** Changes the lane's share from the next request on (a torrent's bandwidth priority changed). */
+  setWeight(weight: number): void {
+    this.laneState.weight = checkNumber('weight', weight, Number.MIN_VALUE);
+  }
+
+  get unlimited(): boolean {
+    return this.bucket.unlimited;
+  }
+
+  take(bytes: number, cb: () => void): TokenTicket {
+    return this.bucket.takeIn(this.laneState, bytes, cb);
   }
 }
 

@@ -10,4 +10,4 @@ export {
 } from './measure.js';
 export { RecentRate, type RecentRateOptions, DEFAULT_RECENT_WINDOW_MS } from './recent.js';
 export { EtaEstimator, type EtaEstimatorOptions } from './eta.js';
-export { TokenBucket, type TokenBucketOptions, type TokenTicket, MIN_DEFAULT_BURST } from './bucket.js';
+export { TokenBucket, TokenLane, type Limiter, type TokenBucketOptions, type TokenTicket, type RateLimit, MIN_DEFAULT_BURST } from './bucket.js';

@@ -45,7 +45,7 @@ export const CONNECTION_LIMIT_OPTIONS = ['timeoutMs', 'timeoutCheckIntervalMs', 
  */
 export class ConnectionGate {
   readonly clock: Clock;
-  readonly maxAllowIn: number;
+  #maxAllowIn: number;
   private readonly timeoutMs: number;
   private readonly maxPerIp: number;
   private readonly limitLoopback: boolean;
@@ -65,12 +65,30 @@ export class ConnectionGate {
     if (this.timeoutMs > 0 && interval === 0) {
       throw new RawServerError('BAD_ARGUMENT', 'timeoutCheckIntervalMs must be > 0 when timeoutMs is set');
     }
-    this.maxAllowIn = checkNonNegative('maxAllowIn', options.maxAllowIn ?? DEFAULTS.maxAllowIn, true);
+    this.#maxAllowIn = checkNonNegative('maxAllowIn', options.maxAllowIn ?? DEFAULTS.maxAllowIn, true);
     this.maxPerIp = checkNonNegative('maxConnectionsPerIp', options.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp, true);
     this.limitLoopback = options.limitLoopback ?? false;
     this.onFull = options.onFull;
     this.onError = options.onError ?? ((error, context) => console.error(`rawserver: ${context}:`, error));
     if (this.timeoutMs > 0) this.scheduleSweep(interval);
+  }
+
+  /** Incoming connections are refused while this many sockets are open. */
+  get maxAllowIn(): number {
+    return this.#maxAllowIn;
+  }
+
+  /**
+   * Changes the cap while running (a client's global peer limit). Nothing is closed here: sockets
+   * over a lowered cap are the host's to choose and close (it knows which are useful).
+   */
+  setMaxAllowIn(max: number): void {
+    this.#maxAllowIn = checkNonNegative('maxAllowIn', max, true);
+  }
+
+  /** Sockets that may still be opened before the cap: what dialling out has room for. */
+  get room(): number {
+    return Math.max(0, this.#maxAllowIn - this.sockets.size);
   }
 
   /**
@@ -137,7 +155,7 @@ export class ConnectionGate {
 
   /** True when there is room for one more incoming socket, after evicting one if `onFull` names one. */
   private makeRoom(): boolean {
-    if (this.sockets.size < this.maxAllowIn) return true;
+    if (this.sockets.size < this.#maxAllowIn) return true;
     if (!this.onFull) return false;
     let victim: PeerSocket | undefined;
     try {
@@ -147,7 +165,7 @@ export class ConnectionGate {
     }
     if (!victim || !victim.incoming || !this.sockets.has(victim)) return false;
     victim.close('evicted');
-    return this.sockets.size < this.maxAllowIn;
+    return this.sockets.size < this.#maxAllowIn;
   }
 
   private scheduleSweep(interval: number): void {

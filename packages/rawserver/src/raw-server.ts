@@ -207,6 +207,31 @@ export class RawServer {
     return this.listenResult;
   }
 
+  /**
+   * Moves the listener to another port (a client's peer port changed while it runs): the new port
+   * is bound first, so a port that is taken leaves the server listening where it was; then the
+   * old listeners stop accepting. Connections already made, both ways, stay open.
+   * @throws RawServerError NO_FREE_PORT, LISTEN_FAILED, CLOSED, BAD_ARGUMENT (as listen)
+   */
+  async relisten(options: ListenOptions = {}): Promise<ListenResult> {
+    if (this.closedValue) throw new RawServerError('CLOSED', 'the server is closed');
+    const oldServers = this.servers;
+    const oldResult = this.listenResult;
+    this.servers = [];
+    this.listenResult = undefined;
+    let result: ListenResult;
+    try {
+      result = await this.listen(options);
+    } catch (err) {
+      this.servers = oldServers;
+      this.listenResult = oldResult;
+      throw err;
+    }
+    // Not closeServer: its callback waits for the connections accepted there, which stay.
+    for (const server of oldServers) server.close();
+    return result;
+  }
+
   /** The bound port and addresses, once `listen` has succeeded. */
   get listening(): ListenResult | undefined {
     return this.listenResult;

@@ -40,6 +40,10 @@ export class TcpTransport implements Transport {
     return this.server.listen(options);
   }
 
+  relisten(options: ListenOptions): Promise<ListenResult> {
+    return this.server.relisten(options);
+  }
+
   connect(host: string, port: number, handler: SocketHandler, options?: ConnectOptions): PeerSocket {
     return this.server.connect(host, port, handler, options);
   }

@@ -30,6 +30,11 @@ export interface Transport {
   attach(host: TransportHost): void;
   /** Starts accepting connections (TCP: the first free port of the range, on the given hosts). */
   listen?(options: ListenOptions): Promise<ListenResult>;
+  /**
+   * Moves the listener to another port, keeping every connection (a peer port changed while
+   * running); a port that cannot be had leaves it where it was.
+   */
+  relisten?(options: ListenOptions): Promise<ListenResult>;
   /** Dials a peer; the socket is returned at once and reports `onConnect` or a close. */
   connect(host: string, port: number, handler: SocketHandler, options?: ConnectOptions): PeerSocket;
   /** Closes every socket (reason 'shutdown') and listener of the transport. */

@@ -128,8 +128,28 @@ export class UdpEndpoint {
   async bind(options: UdpBindOptions = {}): Promise<number> {
     if (this.#closed) throw new RawServerError('CLOSED', 'the endpoint is closed');
     if (this.#port !== undefined) throw new RawServerError('ALREADY_LISTENING', 'the endpoint is bound already');
+    return this.#adopt(await this.#bindSockets(options));
+  }
+
+  /**
+   * Moves the endpoint to another port (the session's peer port changed): the new sockets are
+   * bound first, so a port that is taken leaves the endpoint where it was. Owners stay registered
+   * (their routes report the new port); datagrams still on their way to the old port are lost,
+   * which every UDP protocol here retries.
+   * @throws RawServerError NO_FREE_PORT, LISTEN_FAILED, CLOSED, BAD_ARGUMENT (as bind)
+   */
+  async rebind(options: UdpBindOptions = {}): Promise<number> {
+    if (this.#closed) throw new RawServerError('CLOSED', 'the endpoint is closed');
+    const sockets = await this.#bindSockets(options);
+    const old = this.#sockets;
+    const port = this.#adopt(sockets);
+    await Promise.all(old.map(closeSocket));
+    return port;
+  }
+
+  async #bindSockets(options: UdpBindOptions): Promise<Socket[]> {
     const port = checkPort('port', options.port ?? 0);
-    const sockets = await bindHosts<Socket>(
+    return bindHosts<Socket>(
       {
         what: 'bind UDP',
         bind: (host, p) => bindOnce(host, p),
@@ -141,6 +161,9 @@ export class UdpEndpoint {
       port,
       port,
     );
+  }
+
+  #adopt(sockets: Socket[]): number {
     for (const s of sockets) {
       s.on('message', (msg, rinfo) => this.#dispatch(msg, rinfo));
       s.on('error', (err) => this.#socketError(err));

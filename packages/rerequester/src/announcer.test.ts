@@ -166,6 +166,21 @@ describe('Announcer scheduling', () => {
     await a.stop();
   });
 
+  it('setPort() announces the new port at once, whatever the min interval', async () => {
+    const { a, t } = setup();
+    t.handler = async () => ({ peers: [], droppedPeers: 0, interval: 1800, minInterval: 900 });
+    a.start();
+    await flush();
+    a.setPort(51414);
+    await flush();
+    expect(t.requests.map((r) => r.port)).toEqual([6881, 51414]);
+    a.setPort(51414); // the same port: nothing new to say
+    await flush();
+    expect(t.requests).toHaveLength(2);
+    expect(() => a.setPort(70000)).toThrow(TrackerError);
+    await a.stop();
+  });
+
   it('reannounce() goes at once, or as soon as min interval allows', async () => {
     const { a, clock, t } = setup();
     a.start();

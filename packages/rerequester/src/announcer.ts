@@ -157,7 +157,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   >;
   readonly #infoHash: Uint8Array;
   readonly #peerId: Uint8Array;
-  readonly #port: number;
+  #port: number;
   readonly #ip: string | undefined;
   readonly #stats: () => AnnouncerStats;
   readonly #clock: Clock;
@@ -368,6 +368,19 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     }
     this.#forced = true;
     if (this.#nextAt === undefined || this.#nextAt > this.#clock.now() + wait) this.#schedule(wait);
+  }
+
+  /**
+   * Our listening port changed (the user moved it while running): trackers hear the new one at
+   * once, whatever their `min interval` (peers they hand out would dial a closed port otherwise),
+   * as Transmission re-announces on a port change.
+   * @throws TrackerError BAD_ARGUMENT for a port outside 0..65535
+   */
+  setPort(port: number): void {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TrackerError('BAD_ARGUMENT', `port must be an integer in 0..65535, got ${String(port)}`);
+    if (port === this.#port) return;
+    this.#port = port;
+    this.#kick();
   }
 
   /**

@@ -164,6 +164,18 @@ export class SessionDht {
     return this.set(this.#switch.enabled);
   }
 
+  /**
+   * The session's port moved (the endpoint was rebound there): searches announce the new TCP
+   * port; running searches start again so the nodes hear it at once.
+   */
+  moved(port: number): void {
+    this.#tcpPort = port;
+    for (const entry of this.#torrents.values()) {
+      this.#unschedule(entry);
+      if (this.#node) this.#schedule(entry, 0);
+    }
+  }
+
   /** Switches the DHT on or off; resolves when the node runs (its bootstrap goes on behind) or has stopped and saved its table. */
   set(enabled: boolean): Promise<void> {
     return this.#switch.set(enabled);

@@ -12,6 +12,7 @@ export {
   type TorrentHost,
   type PeerListView,
   type PeerTransfer,
+  type BandwidthPriority,
 } from './torrent.js';
 export {
   PeerList,

@@ -117,6 +117,12 @@ export class SessionLsd {
     return this.set(this.#switch.enabled);
   }
 
+  /** The session's port moved: announce the new one from now on (the service restarts if on). */
+  moved(port: number): Promise<void> {
+    this.#port = port;
+    return this.#switch.restart();
+  }
+
   /** Switches LSD on or off (opening or closing its sockets); resolves when done. */
   set(enabled: boolean): Promise<void> {
     return this.#switch.set(enabled);

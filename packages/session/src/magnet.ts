@@ -321,6 +321,11 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     return meta;
   }
 
+  /** The session's peer port moved: the trackers hear the new one at once. */
+  portChanged(port: number): void {
+    this.#announcer?.setPort(port);
+  }
+
   #startAnnouncer(): void {
     const host = this.#host;
     this.#announcer = startAnnouncer(

@@ -31,6 +31,16 @@ export class OnOff {
     return step;
   }
 
+  /** Stops and starts again if on (its port moved); resolves when done. */
+  restart(): Promise<void> {
+    const step = this.#queue.then(async () => {
+      await this.#stop();
+      if (this.#enabled && !this.#closed) await this.#start();
+    });
+    this.#queue = step.catch(() => undefined);
+    return step;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     await this.set(false);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { WireHub, type WireLogEvent } from '@mainline/connecter';
 import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { RawServerError, UdpEndpoint, type Transport } from '@mainline/rawserver';
-import { TimerQueue, TokenBucket, systemClock, type Clock } from '@mainline/rate';
+import { TimerQueue, TokenBucket, systemClock, type Clock, type RateLimit } from '@mainline/rate';
 import { UdpTrackerClient, type AnnouncerOptions } from '@mainline/rerequester';
 import { createPieceHasher, type DeleteDataResult, type HashPool } from '@mainline/storage';
 import { AddressFilter } from './address-filter.js';
@@ -23,9 +23,9 @@ export interface SessionOptions {
   /** Local address to listen on and dial from ('' = all). */
   bind?: string;
   peerId?: Uint8Array;
-  /** Global limits in bytes/s (0 = unlimited). */
-  uploadLimit?: number;
-  downloadLimit?: number;
+  /** Global limits in bytes/s (0 = unlimited; 'none': no piece data moves that way). */
+  uploadLimit?: RateLimit;
+  downloadLimit?: RateLimit;
   /** Most open connections in the session (seed: max_allow_in 55 per torrent; here global). */
   maxConnections?: number;
   /** Idle timeout for peer sockets (seed 300 s). */
@@ -149,8 +149,10 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     if (this.#dht.enabled && (options.udp === false || (options.transports !== undefined && options.udp !== true))) {
       throw new Error('dht: the DHT needs the session\'s UDP endpoint, and udp is off');
     }
-    this.uploadLimiter = new TokenBucket({ clock: this.clock, rate: options.uploadLimit ?? 0 });
-    this.downloadLimiter = new TokenBucket({ clock: this.clock, rate: options.downloadLimit ?? 0 });
+    this.uploadLimiter = new TokenBucket({ clock: this.clock });
+    this.uploadLimiter.setLimit(options.uploadLimit ?? 0);
+    this.downloadLimiter = new TokenBucket({ clock: this.clock });
+    this.downloadLimiter.setLimit(options.downloadLimit ?? 0);
     const tcp = options.transports === undefined;
     this.hub = new WireHub({
       peerId: this.peerId,
@@ -209,6 +211,54 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     await this.#lsd.listening(this.#port);
     await this.#dht.listening(this.#port, this.#udp);
     return this.#port;
+  }
+
+  /**
+   * Moves the peer port while running (Transmission's peer-port): TCP and the UDP endpoint (UDP
+   * trackers, the DHT) go to `port` together, every connection stays open, and the trackers,
+   * the DHT and LSD hear the new port at once. A port that cannot be had for both leaves
+   * everything on the old one.
+   * @throws RawServerError NO_FREE_PORT when `port` is taken; Error before listen() or after close()
+   */
+  async setPort(port: number): Promise<number> {
+    if (this.#closed) throw new Error('session is closed');
+    if (this.#port === 0) throw new Error('the session is not listening yet');
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port must be an integer in 1..65535, got ${String(port)}`);
+    if (port === this.#port) return port;
+    const old = this.#port;
+    const udp = this.#udp;
+    const hosts = this.#options.bind ? [this.#options.bind] : undefined;
+    // UDP first (its move is cheap to undo), then TCP on the same number.
+    if (udp) await udp.rebind({ port, ...(hosts ? { hosts } : {}) });
+    try {
+      await this.hub.relisten({ minPort: port, maxPort: port });
+    } catch (err) {
+      if (udp) await udp.rebind({ port: old, ...(hosts ? { hosts } : {}) }).catch(() => undefined);
+      throw err;
+    }
+    this.#port = port;
+    this.addressFilter.listening(port, this.#options.bind ?? '');
+    for (const t of this.#torrents.values()) t.portChanged(port);
+    for (const m of this.#magnets.values()) m.portChanged(port);
+    this.#dht.moved(port);
+    await this.#lsd.moved(port);
+    return port;
+  }
+
+  /** The most open connections in the session (`maxConnections`; every transport, both ways). */
+  get maxConnections(): number {
+    return this.hub.gate.maxAllowIn;
+  }
+
+  /**
+   * Changes `maxConnections` while running (Transmission's peer-limit-global): lowered below the
+   * connections open, the least useful are closed at once (WireHub.setMaxConnections); torrents
+   * dial no further than the cap, and incoming connections over it are refused. Returns how many
+   * connections were closed.
+   */
+  setMaxConnections(max: number): number {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxConnections must be a positive integer, got ${String(max)}`);
+    return this.hub.setMaxConnections(max);
   }
 
   /** Whether the DHT is on and running, its table size and counters. */
@@ -325,12 +375,16 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     const hash = magnet.infoHash;
     if (this.#torrents.has(hash) || this.#magnets.has(hash)) throw new Error(`torrent ${hash} is already in the session`);
     const torrentFile = options.torrentFile ?? (this.#options.stateDir ? join(this.#options.stateDir, `${hash}.torrent`) : undefined);
+    const portNow = (): number => this.#port;
     const download = new MagnetDownload(
       magnet,
       {
         hub: this.hub,
         peerId: this.peerId,
-        port: this.#port,
+        // Read when its announcer starts: the port may have moved since the magnet was added.
+        get port() {
+          return portNow();
+        },
         clock: this.clock,
         addressFilter: this.addressFilter,
         dht: this.dht,
@@ -377,9 +431,10 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     return options.deleteData === true ? t.deleteData() : undefined;
   }
 
-  setLimits(limits: { upload?: number; download?: number }): void {
-    if (limits.upload !== undefined) this.uploadLimiter.setRate(limits.upload);
-    if (limits.download !== undefined) this.downloadLimiter.setRate(limits.download);
+  /** The global limits in bytes/s (0 = unlimited; 'none': no piece data moves that way, the protocol runs on). */
+  setLimits(limits: { upload?: RateLimit; download?: RateLimit }): void {
+    if (limits.upload !== undefined) this.uploadLimiter.setLimit(limits.upload);
+    if (limits.download !== undefined) this.downloadLimiter.setLimit(limits.download);
   }
 
   /** Clean shutdown: every torrent tells its trackers `stopped` and flushes resume data. */

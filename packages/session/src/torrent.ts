@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { decode, encode, type Encodable } from '@mainline/bencode';
 import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
-import { EtaEstimator, RecentRate, TokenBucket, type Clock } from '@mainline/rate';
+import { EtaEstimator, RecentRate, TokenBucket, type Clock, type RateLimit, type TokenLane } from '@mainline/rate';
 import type { Announcer, AnnouncerOptions } from '@mainline/rerequester';
 import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
 import { ReportingSwarm } from './dial-failures.js';
@@ -47,9 +47,9 @@ export interface TorrentOptions {
   paused?: boolean;
   /** Per-file priorities, in metainfo file order. */
   filePriorities?: FilePriority[];
-  /** Upload/download limits of this torrent in bytes/s (0 = unlimited). */
-  uploadLimit?: number;
-  downloadLimit?: number;
+  /** Upload/download limits of this torrent in bytes/s (0 = unlimited; 'none': no traffic). */
+  uploadLimit?: RateLimit;
+  downloadLimit?: RateLimit;
   maxPeers?: number;
   maxUploads?: number;
   /** Stop seeding at this upload/download ratio (0 or undefined = never). */
@@ -92,6 +92,11 @@ export interface TorrentOptions {
   filePaths?: string[][];
   /** False: only this torrent's own limits apply, not the session's (Transmission's honorsSessionLimits). Default true. */
   honorsSessionLimits?: boolean;
+  /**
+   * Its share of the session's limits while other torrents want them too (Transmission's
+   * bandwidthPriority): high gets 4 parts, normal 2, low 1 (default normal); see setBandwidthPriority.
+   */
+  bandwidthPriority?: BandwidthPriority;
   /**
    * Seed existing data only: the files are opened read-only (nothing is created, truncated or
    * written) and a torrent whose wanted pieces are not all verified stops with an error instead
@@ -209,6 +214,11 @@ export interface TorrentEvents {
   'seeding-done': [reason: string];
 }
 
+export type BandwidthPriority = 'low' | 'normal' | 'high';
+
+/** How many parts of a session limit each priority gets while torrents compete for it. */
+const PRIORITY_WEIGHTS: Record<BandwidthPriority, number> = { low: 1, normal: 2, high: 4 };
+
 /** What a Torrent needs from its Session. */
 export interface TorrentHost {
   readonly hub: WireHub;
@@ -252,6 +262,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #sequential: boolean;
   readonly uploadLimiter: TokenBucket;
   readonly downloadLimiter: TokenBucket;
+  #priority: BandwidthPriority;
+  readonly #uploadLane: TokenLane;
+  readonly #downloadLane: TokenLane;
   #state: TorrentState = 'stopped';
   #storage: Storage | undefined;
   #store: PieceStore | undefined;
@@ -311,8 +324,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
     this.#levels = pieceLevels(meta, this.#priorities);
     this.#countWanted();
-    this.uploadLimiter = new TokenBucket({ clock: host.clock, rate: options.uploadLimit ?? 0 });
-    this.downloadLimiter = new TokenBucket({ clock: host.clock, rate: options.downloadLimit ?? 0 });
+    this.uploadLimiter = new TokenBucket({ clock: host.clock });
+    this.uploadLimiter.setLimit(options.uploadLimit ?? 0);
+    this.downloadLimiter = new TokenBucket({ clock: host.clock });
+    this.downloadLimiter.setLimit(options.downloadLimit ?? 0);
+    // This torrent's lanes into the session's limiters: its share by bandwidth priority.
+    this.#priority = options.bandwidthPriority ?? 'normal';
+    this.#uploadLane = host.uploadLimiter.lane(PRIORITY_WEIGHTS[this.#priority]);
+    this.#downloadLane = host.downloadLimiter.lane(PRIORITY_WEIGHTS[this.#priority]);
     this.#peerList =
       options.peerList ??
       new PeerList({
@@ -605,8 +624,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       store,
       picker,
       clock: host.clock,
-      uploadLimiters: this.#options.honorsSessionLimits === false ? [this.uploadLimiter] : [this.uploadLimiter, host.uploadLimiter],
-      downloadLimiters: this.#options.honorsSessionLimits === false ? [this.downloadLimiter] : [this.downloadLimiter, host.downloadLimiter],
+      uploadLimiters: this.#options.honorsSessionLimits === false ? [this.uploadLimiter] : [this.uploadLimiter, this.#uploadLane],
+      downloadLimiters: this.#options.honorsSessionLimits === false ? [this.downloadLimiter] : [this.downloadLimiter, this.#downloadLane],
       ...(this.#options.maxPeers !== undefined ? { maxPeers: this.#options.maxPeers } : {}),
       ...(this.#options.maxUploads !== undefined ? { maxUploads: this.#options.maxUploads } : {}),
       // BEP 9: peers that came by magnet link fetch the info dict from us (never for private
@@ -775,9 +794,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     return this.#sequential;
   }
 
-  setLimits(limits: { upload?: number; download?: number }): void {
-    if (limits.upload !== undefined) this.uploadLimiter.setRate(limits.upload);
-    if (limits.download !== undefined) this.downloadLimiter.setRate(limits.download);
+  /** This torrent's limits in bytes/s (0 = unlimited; 'none': no piece data moves that way, the connections stay). */
+  setLimits(limits: { upload?: RateLimit; download?: RateLimit }): void {
+    if (limits.upload !== undefined) this.uploadLimiter.setLimit(limits.upload);
+    if (limits.download !== undefined) this.downloadLimiter.setLimit(limits.download);
   }
 
   /** Leaves the swarm (telling trackers), keeps storage open; resume() continues. */
@@ -788,6 +808,22 @@ export class Torrent extends EventEmitter<TorrentEvents> {
    */
   reannounce(): void {
     this.#announcer?.reannounce();
+  }
+
+  get bandwidthPriority(): BandwidthPriority {
+    return this.#priority;
+  }
+
+  /** Changes this torrent's share of the session's limits at once (from its next request on). */
+  setBandwidthPriority(priority: BandwidthPriority): void {
+    this.#priority = priority;
+    this.#uploadLane.setWeight(PRIORITY_WEIGHTS[priority]);
+    this.#downloadLane.setWeight(PRIORITY_WEIGHTS[priority]);
+  }
+
+  /** The session's peer port moved: the trackers hear the new one at once (nothing while not announcing). */
+  portChanged(port: number): void {
+    this.#announcer?.setPort(port);
   }
 
   /**
