@@ -117,7 +117,8 @@ function splitRawServerOptions(o: WireHubOptions['rawServer'] = {}): {
 interface TorrentEntry {
   readonly infoHash: Uint8Array;
   readonly torrent: TorrentWire;
-  readonly peers: Map<string, PeerConnection>;
+  /** Made at the first handshaken peer: most torrents of a big session have none. */
+  peers?: Map<string, PeerConnection>;
 }
 
 const PLACEHOLDER: SocketHandler = { onData: () => undefined, onClose: () => undefined };
@@ -264,7 +265,7 @@ export class WireHub {
     checkId('infoHash', infoHash);
     const key = hex(infoHash);
     if (this.torrents.has(key)) throw new ConnecterError('DUPLICATE_TORRENT', `torrent ${key} is already registered`);
-    this.torrents.set(key, { infoHash: Uint8Array.from(infoHash), torrent, peers: new Map() });
+    this.torrents.set(key, { infoHash: Uint8Array.from(infoHash), torrent });
   }
 
   /** Unregisters a torrent and closes its connections. */
@@ -304,12 +305,12 @@ export class WireHub {
 
   /** The handshaken peers of a torrent. */
   peers(infoHash: Uint8Array): PeerConnection[] {
-    return [...(this.torrents.get(hex(infoHash))?.peers.values() ?? [])];
+    return [...(this.torrents.get(hex(infoHash))?.peers?.values() ?? [])];
   }
 
   /** Whether a peer with this id is connected to the torrent. */
   isConnected(infoHash: Uint8Array, peerId: Uint8Array): boolean {
-    return this.torrents.get(hex(infoHash))?.peers.has(hex(peerId)) ?? false;
+    return this.torrents.get(hex(infoHash))?.peers?.has(hex(peerId)) ?? false;
   }
 
   /** Every connection, handshaking or open. */
@@ -499,12 +500,12 @@ export class WireHub {
     const entry = this.torrents.get(hex(conn.infoHash as Uint8Array));
     if (!entry) throw new ProtocolError('UNKNOWN_INFO_HASH', 'the torrent was removed during the handshake');
     const key = hex(peerId);
-    const old = entry.peers.get(key);
+    const old = entry.peers?.get(key);
     if (old) {
       if (!this.winsSimultaneousOpen(conn, old, peerId)) throw new ProtocolError('DUPLICATE_PEER', `peer ${key} is already connected`);
       old.fail(new ProtocolError('DUPLICATE_PEER', `peer ${key} connected both ways at once: the connection the lower peer id dialled stays`));
     }
-    entry.peers.set(key, conn);
+    (entry.peers ??= new Map()).set(key, conn);
     conn.open();
     if (this.firstMessageTimeoutMs > 0) {
       conn.awaitingFirstMessage = true;
@@ -544,7 +545,7 @@ export class WireHub {
     this.gate.release(conn.socket);
     this.clearDeadline(conn);
     const entry = conn.infoHash ? this.torrents.get(hex(conn.infoHash)) : undefined;
-    if (entry && conn.peerId && entry.peers.get(hex(conn.peerId)) === conn) entry.peers.delete(hex(conn.peerId));
+    if (entry && conn.peerId && entry.peers?.get(hex(conn.peerId)) === conn) entry.peers.delete(hex(conn.peerId));
     if ((error instanceof ProtocolError || reason === 'evicted') && this.log) {
       try {
         this.log({
@@ -571,7 +572,7 @@ export class WireHub {
 
   private sendKeepAlives(): void {
     for (const entry of this.torrents.values()) {
-      for (const conn of entry.peers.values()) {
+      for (const conn of entry.peers?.values() ?? []) {
         if (conn.state === 'open') conn.send({ type: 'keep-alive' });
       }
     }
