@@ -164,7 +164,8 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   readonly #tiers: TrackerTiers;
   readonly #makeTracker: (url: string) => Tracker;
   readonly #trackers = new Map<string, Tracker>();
-  readonly #trackerIds = new Map<string, Uint8Array>();
+  /** Made at the first tracker that sends one (few do). */
+  #trackerIds: Map<string, Uint8Array> | undefined;
   /** Per tracker URL, what trackerStatus() reports. */
   readonly #status = new Map<string, TrackerStatus>();
   /** Events still to deliver, oldest first ('started', 'completed'). */
@@ -559,7 +560,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     try {
       const { url, value } = await this.#tiers.run(
         async (url) => {
-          const trackerId = this.#trackerIds.get(url);
+          const trackerId = this.#trackerIds?.get(url);
           const req: AnnounceRequest = trackerId ? { ...base, trackerId } : base;
           return this.#announceTo(url, req, signal);
         },
@@ -584,7 +585,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     // A tracker does not get to make us hammer it (or it) with announces: its intervals are floored.
     if (r.interval !== undefined) this.#intervalMs = Math.max(r.interval * 1000, this.#o.intervalFloorMs);
     if (r.minInterval !== undefined) this.#minIntervalMs = Math.max(r.minInterval * 1000, this.#o.minIntervalFloorMs);
-    if (r.trackerId !== undefined) this.#trackerIds.set(url, r.trackerId);
+    if (r.trackerId !== undefined) (this.#trackerIds ??= new Map()).set(url, r.trackerId);
     if (this.#queue[0] === event && event !== 'none') this.#queue.shift();
     const info: AnnounceInfo = { url, event };
     this.emit('announce', r, info);

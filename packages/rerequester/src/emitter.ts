@@ -1,21 +1,23 @@
 /** A minimal typed event emitter. Unlike Node's, an unheard `error` event is simply dropped. */
 export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) => void }> {
-  readonly #listeners = new Map<keyof Events, Set<Events[keyof Events]>>();
+  /** Made at the first listener: a big session's idle announcers may never get one. */
+  #listeners: Map<keyof Events, Set<Events[keyof Events]>> | undefined;
 
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof Events>(event: K, listener: Events[K]): () => void {
-    let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
+    const listeners = (this.#listeners ??= new Map());
+    let set = listeners.get(event);
+    if (!set) listeners.set(event, (set = new Set()));
     set.add(listener);
     return () => this.off(event, listener);
   }
 
   off<K extends keyof Events>(event: K, listener: Events[K]): void {
-    this.#listeners.get(event)?.delete(listener);
+    this.#listeners?.get(event)?.delete(listener);
   }
 
   protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
-    const set = this.#listeners.get(event);
+    const set = this.#listeners?.get(event);
     if (!set) return;
     for (const fn of [...set]) {
       try {
