@@ -260,11 +260,13 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly #host: TorrentHost;
   readonly #options: TorrentOptions;
   #sequential: boolean;
-  readonly uploadLimiter: TokenBucket;
-  readonly downloadLimiter: TokenBucket;
+  // The limiters and lanes are made at first use (a limit set, a swarm made): a seed nobody asks
+  // for moves no bytes and needs none of them.
+  #uploadLimiter: TokenBucket | undefined;
+  #downloadLimiter: TokenBucket | undefined;
   #priority: BandwidthPriority;
-  readonly #uploadLane: TokenLane;
-  readonly #downloadLane: TokenLane;
+  #uploadLane: TokenLane | undefined;
+  #downloadLane: TokenLane | undefined;
   #state: TorrentState = 'stopped';
   #storage: Storage | undefined;
   #store: PieceStore | undefined;
@@ -324,14 +326,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     }
     this.#levels = pieceLevels(meta, this.#priorities);
     this.#countWanted();
-    this.uploadLimiter = new TokenBucket({ clock: host.clock });
-    this.uploadLimiter.setLimit(options.uploadLimit ?? 0);
-    this.downloadLimiter = new TokenBucket({ clock: host.clock });
-    this.downloadLimiter.setLimit(options.downloadLimit ?? 0);
-    // This torrent's lanes into the session's limiters: its share by bandwidth priority.
+    this.setLimits({ upload: options.uploadLimit, download: options.downloadLimit });
     this.#priority = options.bandwidthPriority ?? 'normal';
-    this.#uploadLane = host.uploadLimiter.lane(PRIORITY_WEIGHTS[this.#priority]);
-    this.#downloadLane = host.downloadLimiter.lane(PRIORITY_WEIGHTS[this.#priority]);
     this.#peerList =
       options.peerList ??
       new PeerList({
@@ -346,6 +342,24 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#peerList.add(options.peers ?? [], 'user');
     this.#recentDown = new RecentRate({ clock: host.clock });
     this.#recentUp = new RecentRate({ clock: host.clock });
+  }
+
+  /** This torrent's own upload limiter (unlimited unless setLimits gave it a rate). */
+  get uploadLimiter(): TokenBucket {
+    return (this.#uploadLimiter ??= new TokenBucket({ clock: this.#host.clock }));
+  }
+
+  get downloadLimiter(): TokenBucket {
+    return (this.#downloadLimiter ??= new TokenBucket({ clock: this.#host.clock }));
+  }
+
+  /** This torrent's lanes into the session's limiters: its share by bandwidth priority. */
+  #uploadLaneOf(): TokenLane {
+    return (this.#uploadLane ??= this.#host.uploadLimiter.lane(PRIORITY_WEIGHTS[this.#priority]));
+  }
+
+  #downloadLaneOf(): TokenLane {
+    return (this.#downloadLane ??= this.#host.downloadLimiter.lane(PRIORITY_WEIGHTS[this.#priority]));
   }
 
   /** The peer list: how many addresses are known, from which sources, and how many are connected. */
@@ -549,10 +563,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (this.#wantedLeft > 0) host.pieceHasher?.prestart();
     this.#online = true;
     this.#etaRate = undefined;
-    this.#eta = new EtaEstimator({ clock: host.clock, left: this.#wantedLeft });
     const handOff = this.#handOff;
     this.#handOff = undefined;
     const finished = this.#wantedLeft === 0;
+    // The ETA is read only while downloading: a seed gets one if priorities later want more (#downloadMore).
+    this.#eta = finished ? undefined : new EtaEstimator({ clock: host.clock, left: this.#wantedLeft });
     if (finished && !handOff) {
       if (!host.hub.hasTorrent(meta.infoHashBytes)) host.hub.addTorrent(meta.infoHashBytes, this.#hubEntry(store));
     } else this.#makeSwarm(handOff);
@@ -624,8 +639,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       store,
       picker,
       clock: host.clock,
-      uploadLimiters: this.#options.honorsSessionLimits === false ? [this.uploadLimiter] : [this.uploadLimiter, this.#uploadLane],
-      downloadLimiters: this.#options.honorsSessionLimits === false ? [this.downloadLimiter] : [this.downloadLimiter, this.#downloadLane],
+      uploadLimiters: this.#options.honorsSessionLimits === false ? [this.uploadLimiter] : [this.uploadLimiter, this.#uploadLaneOf()],
+      downloadLimiters: this.#options.honorsSessionLimits === false ? [this.downloadLimiter] : [this.downloadLimiter, this.#downloadLaneOf()],
       ...(this.#options.maxPeers !== undefined ? { maxPeers: this.#options.maxPeers } : {}),
       ...(this.#options.maxUploads !== undefined ? { maxUploads: this.#options.maxUploads } : {}),
       // BEP 9: peers that came by magnet link fetch the info dict from us (never for private
@@ -796,8 +811,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   /** This torrent's limits in bytes/s (0 = unlimited; 'none': no piece data moves that way, the connections stay). */
   setLimits(limits: { upload?: RateLimit; download?: RateLimit }): void {
-    if (limits.upload !== undefined) this.uploadLimiter.setLimit(limits.upload);
-    if (limits.download !== undefined) this.downloadLimiter.setLimit(limits.download);
+    // Unlimited is what a limiter not made yet means: it stays unmade.
+    if (limits.upload !== undefined && (limits.upload !== 0 || this.#uploadLimiter)) this.uploadLimiter.setLimit(limits.upload);
+    if (limits.download !== undefined && (limits.download !== 0 || this.#downloadLimiter)) this.downloadLimiter.setLimit(limits.download);
   }
 
   /** Leaves the swarm (telling trackers), keeps storage open; resume() continues. */
@@ -817,8 +833,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** Changes this torrent's share of the session's limits at once (from its next request on). */
   setBandwidthPriority(priority: BandwidthPriority): void {
     this.#priority = priority;
-    this.#uploadLane.setWeight(PRIORITY_WEIGHTS[priority]);
-    this.#downloadLane.setWeight(PRIORITY_WEIGHTS[priority]);
+    this.#uploadLane?.setWeight(PRIORITY_WEIGHTS[priority]);
+    this.#downloadLane?.setWeight(PRIORITY_WEIGHTS[priority]);
   }
 
   /** The session's peer port moved: the trackers hear the new one at once (nothing while not announcing). */
