@@ -9,7 +9,8 @@ import { StorageError, toStorageError } from './errors.js';
  * (a download directory on another disk). Directories found safe are remembered.
  */
 export class PathGuard {
-  private readonly safeDirs = new Set<string>();
+  /** Made at the first directory below the root (a single-file torrent has none). */
+  private safeDirs: Set<string> | undefined;
 
   constructor(
     private readonly fs: Pick<StorageFs, 'lstat'>,
@@ -27,12 +28,12 @@ export class PathGuard {
     let dir = this.root;
     for (const c of components.slice(0, -1)) {
       dir = join(dir, c);
-      if (this.safeDirs.has(dir)) continue;
+      if (this.safeDirs?.has(dir)) continue;
       const st = await this.lstatOrNull(dir);
       if (st === null) break; // the rest does not exist either: we create it
       if (st.isSymbolicLink()) throw this.escape(dir, path);
       if (!st.isDirectory()) throw new StorageError('ENOTDIR', `${dir} is not a directory (needed for ${path})`, { path: dir, operation: 'open' });
-      this.safeDirs.add(dir);
+      (this.safeDirs ??= new Set()).add(dir);
     }
     const st = await this.lstatOrNull(path);
     if (st?.isSymbolicLink()) throw this.escape(path, path);
