@@ -16,7 +16,7 @@ export function metainfoFromMagnet(infoBytes: Uint8Array, magnet: Pick<MagnetLin
     urlList: [...magnet.webSeeds],
   };
   if (magnet.trackers[0] !== undefined) outer.announce = magnet.trackers[0];
-  return new Metainfo(info.info, info.infoBytes, info, outer);
+  return new Metainfo(undefined, info.infoBytes, info, outer);
 }
 
 /**

@@ -85,6 +85,16 @@ describe('parseTorrent on real torrents (webtorrent-fixtures)', () => {
     expect(sha1(meta.infoBytes)).toBe(hash);
     expect(meta.pieces.buffer).toBe(meta.infoBytes.buffer);
   });
+
+  it('keeps the info dict bytes only, and decodes the dict from them when asked', () => {
+    const bytes = fixture('bunny.torrent');
+    const meta = parseTorrent(bytes);
+    // Nothing of the file around the info dict (announce list, comment, ...) stays referenced.
+    expect(meta.infoBytes.buffer.byteLength).toBe(meta.infoBytes.byteLength);
+    expect(meta.infoBytes.byteLength).toBeLessThan(bytes.byteLength);
+    expect(meta.info).toBe(meta.info);
+    expect(meta.info.get('pieces')).toEqual(meta.pieces);
+  });
 });
 
 describe('parseTorrent fields', () => {

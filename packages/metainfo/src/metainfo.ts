@@ -204,10 +204,11 @@ export class Metainfo implements InfoFields {
   readonly infoHash: string;
   /** The 20-byte v1 info-hash. */
   readonly infoHashBytes: Uint8Array;
-  /** The exact bytes of the `info` dict as read (a view into this object's own copy of the input), e.g. for BEP 9 metadata exchange. */
+  /** The exact bytes of the `info` dict as read (this object's own copy, nothing else of the input), e.g. for BEP 9 metadata exchange. */
   readonly infoBytes: Uint8Array;
-  /** The decoded `info` dict, for extension fields this class does not interpret. */
-  readonly info: BencodeDict;
+  // Decoded again from infoBytes when first read: most users never look at it, and a session
+  // with many torrents would otherwise keep every info dict twice (bytes and decoded form).
+  #info: BencodeDict | undefined;
   readonly name: string;
   readonly pieceLength: number;
   /** Concatenated 20-byte SHA-1 piece hashes. */
@@ -231,13 +232,14 @@ export class Metainfo implements InfoFields {
   /** Seconds since the Unix epoch. */
   readonly creationDate?: number;
 
+  /** `info`: the decoded dict when the caller has it; undefined decodes it from `infoBytes` when first read. */
   constructor(
-    info: BencodeDict,
+    info: BencodeDict | undefined,
     infoBytes: Uint8Array,
     fields: InfoFields,
     outer?: { announce?: string; announceList: string[][]; urlList: string[]; comment?: string; createdBy?: string; creationDate?: number },
   ) {
-    this.info = info;
+    this.#info = info;
     this.infoBytes = infoBytes;
     this.infoHashBytes = new Uint8Array(createHash('sha1').update(infoBytes).digest());
     this.infoHash = hex(this.infoHashBytes);
@@ -256,6 +258,11 @@ export class Metainfo implements InfoFields {
     if (outer?.comment !== undefined) this.comment = outer.comment;
     if (outer?.createdBy !== undefined) this.createdBy = outer.createdBy;
     if (outer?.creationDate !== undefined) this.creationDate = outer.creationDate;
+  }
+
+  /** The decoded `info` dict, for extension fields this class does not interpret. */
+  get info(): BencodeDict {
+    return (this.#info ??= asDict(decode(this.infoBytes, { strict: false }), 'info'));
   }
 
   /** Tracker tiers to use: `announce-list` when it has any URL (BEP 12), else `[[announce]]`, else none. */
@@ -283,10 +290,13 @@ export class Metainfo implements InfoFields {
   }
 }
 
-function readInfo(infoValue: BencodeValue | undefined, encoding: string | undefined, options: ParseOptions): { info: BencodeDict; fields: InfoFields } {
+function readInfo(infoValue: BencodeValue | undefined, encoding: string | undefined, options: ParseOptions): { fields: InfoFields } {
   const info = asDict(infoValue, 'info');
-  return { info, fields: new InfoReader(info, encoding, options).read() };
+  return { fields: new InfoReader(info, encoding, options).read() };
 }
+
+/** A bencoded dict starts with `d`: anything else is left to asDict to name as the wrong kind. */
+const isDictBytes = (raw: Uint8Array): boolean => raw[0] === 0x64;
 
 /**
  * Parses and validates a .torrent file. Throws BencodeError for bad bencode and MetainfoError
@@ -295,11 +305,14 @@ function readInfo(infoValue: BencodeValue | undefined, encoding: string | undefi
 export function parseTorrent(bytes: Uint8Array, options: ParseOptions = {}): Metainfo {
   // Decode our own copy, so `infoBytes`, `pieces` and the `info` dict never alias the caller's buffer.
   const own = new Uint8Array(bytes);
-  const top = asDict(decode(own, { strict: options.strict ?? true }), '');
-  const infoBytes = top.raw('info');
-  if (infoBytes === undefined) throw new MetainfoError('MISSING_FIELD', 'info', 'required field is missing');
+  const strict = options.strict ?? true;
+  const top = asDict(decode(own, { strict }), '');
+  const raw = top.raw('info');
+  if (raw === undefined) throw new MetainfoError('MISSING_FIELD', 'info', 'required field is missing');
   const encoding = optString(top, 'encoding');
-  const { info, fields } = readInfo(top.get('info'), encoding, options);
+  // The info dict's bytes alone are kept (pieces and names are views into them), not the file's.
+  const infoBytes = raw.slice();
+  const { fields } = readInfo(isDictBytes(raw) ? decode(infoBytes, { strict }) : top.get('info'), encoding, options);
   const outer: { announce?: string; announceList: string[][]; urlList: string[]; comment?: string; createdBy?: string; creationDate?: number } = {
     announceList: announceList(top.get('announce-list')),
     urlList: urlList(top.get('url-list'), 'url-list'),
@@ -312,7 +325,7 @@ export function parseTorrent(bytes: Uint8Array, options: ParseOptions = {}): Met
   if (createdBy !== undefined) outer.createdBy = createdBy;
   const date = optInt(top, 'creation date', '', Number.MIN_SAFE_INTEGER);
   if (date !== undefined) outer.creationDate = date;
-  return new Metainfo(info, infoBytes, fields, outer);
+  return new Metainfo(undefined, infoBytes, fields, outer);
 }
 
 /**
@@ -321,8 +334,8 @@ export function parseTorrent(bytes: Uint8Array, options: ParseOptions = {}): Met
  */
 export function parseInfo(infoBytes: Uint8Array, options: ParseOptions & { expectedInfoHash?: Uint8Array | string } = {}): Metainfo {
   const own = new Uint8Array(infoBytes);
-  const { info, fields } = readInfo(decode(own, { strict: options.strict ?? true }), undefined, options);
-  const meta = new Metainfo(info, own, fields);
+  const { fields } = readInfo(decode(own, { strict: options.strict ?? true }), undefined, options);
+  const meta = new Metainfo(undefined, own, fields);
   const want = options.expectedInfoHash;
   if (want !== undefined) {
     const wantHex = typeof want === 'string' ? want.toLowerCase() : hex(want);
