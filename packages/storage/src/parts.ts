@@ -18,7 +18,8 @@ const HEADER = 8;
  * back. The slot table is rebuilt at startup from the headers; no separate index can go stale.
  */
 export class PartsFile {
-  private readonly slots = new Map<number, number>();
+  /** Piece → slot; made at the first slot (most torrents skip no file and never have one). */
+  private slots: Map<number, number> | undefined;
   private slotCount = 0;
   private allocating: Promise<unknown> = Promise.resolve();
 
@@ -50,7 +51,7 @@ export class PartsFile {
       for (let slot = 0; slot < count; slot++) {
         await readFully(h, header, 0, HEADER, slot * this.slotSize, this.path);
         const piece = view.getUint32(4);
-        if (view.getUint32(0) === MAGIC && piece < this.pieceCount && !this.slots.has(piece)) this.slots.set(piece, slot);
+        if (view.getUint32(0) === MAGIC && piece < this.pieceCount && !this.slots?.has(piece)) (this.slots ??= new Map()).set(piece, slot);
       }
     });
     // Damaged slots stay reserved (never reused) so a torn header cannot alias a live one.
@@ -58,16 +59,16 @@ export class PartsFile {
   }
 
   has(piece: number): boolean {
-    return this.slots.has(piece);
+    return this.slots?.has(piece) ?? false;
   }
 
   /** Pieces with a slot. */
   pieces(): number[] {
-    return [...this.slots.keys()].sort((a, b) => a - b);
+    return [...(this.slots?.keys() ?? [])].sort((a, b) => a - b);
   }
 
   async read(piece: number, inPiece: number, buf: Uint8Array, offset: number, length: number): Promise<void> {
-    const slot = this.slots.get(piece);
+    const slot = this.slots?.get(piece);
     if (slot === undefined) {
       throw new StorageError('MISSING', `no data for piece ${piece} in the parts file`, { path: this.path, operation: 'read' });
     }
@@ -82,7 +83,7 @@ export class PartsFile {
   }
 
   private async slotFor(piece: number): Promise<number> {
-    const known = this.slots.get(piece);
+    const known = this.slots?.get(piece);
     if (known !== undefined) return known;
     const run = this.allocating.then(() => this.allocate(piece));
     this.allocating = run.catch(() => undefined);
@@ -90,7 +91,7 @@ export class PartsFile {
   }
 
   private async allocate(piece: number): Promise<number> {
-    const known = this.slots.get(piece);
+    const known = this.slots?.get(piece);
     if (known !== undefined) return known;
     const slot = this.slotCount;
     if (slot === 0) await this.create();
@@ -108,7 +109,7 @@ export class PartsFile {
       await writeFully(h, header, 0, HEADER, slot * this.slotSize, this.path);
     });
     this.slotCount = slot + 1;
-    this.slots.set(piece, slot);
+    (this.slots ??= new Map()).set(piece, slot);
     return slot;
   }
 

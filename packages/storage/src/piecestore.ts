@@ -138,7 +138,8 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
   private readonly hashWorkers: number;
   private have: Bitfield;
   private left: number;
-  private readonly partials = new Map<number, Partial>();
+  /** Pieces being written; made at the first written block (a seed nobody asks has none). */
+  private partials: Map<number, Partial> | undefined;
   private stateValue: PieceStoreState = 'idle';
   private failure: StorageError | null = null;
   private activeHashes = 0;
@@ -218,12 +219,12 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
   writtenBlocks(piece: number): Bitfield {
     const n = this.blockCount(piece);
     if (this.have.get(piece)) return Bitfield.full(n);
-    return this.partials.get(piece)?.written.clone() ?? new Bitfield(n);
+    return this.partials?.get(piece)?.written.clone() ?? new Bitfield(n);
   }
 
   /** Unverified pieces with at least one block written, ascending. */
   partialPieces(): number[] {
-    return [...this.partials.entries()]
+    return [...(this.partials?.entries() ?? [])]
       .filter(([, p]) => !p.written.isEmpty())
       .map(([i]) => i)
       .sort((a, b) => a - b);
@@ -278,8 +279,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       if (!written.isEmpty() && !written.isComplete()) partials.set(p.piece, { written, writing: new Set(), hashing: false });
     }
     this.have = have;
-    this.partials.clear();
-    for (const [k, v] of partials) this.partials.set(k, v);
+    this.partials = partials.size > 0 ? partials : undefined;
     this.left = this.totalLength - this.verifiedBytes();
     return undefined;
   }
@@ -314,7 +314,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       return this.fail(toStorageError(err, 'check'), previous === 'ready' ? 'ready' : 'idle');
     }
     this.have = good;
-    this.partials.clear();
+    this.partials = undefined;
     this.left = this.totalLength - this.verifiedBytes();
     this.stateValue = 'ready';
     if (this.left === 0) this.emit('complete');
@@ -336,10 +336,10 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       throw new StorageError('OUT_OF_RANGE', `block ${block} of piece ${piece} is ${size} bytes, got ${data instanceof Uint8Array ? data.length : typeof data}`);
     }
     if (this.have.get(piece)) return { status: 'duplicate', piece };
-    let partial = this.partials.get(piece);
+    let partial = this.partials?.get(piece);
     if (partial === undefined) {
       partial = { written: new Bitfield(n), writing: new Set(), hashing: false };
-      this.partials.set(piece, partial);
+      (this.partials ??= new Map()).set(piece, partial);
     }
     if (partial.hashing || partial.written.get(block) || partial.writing.has(block)) return { status: 'duplicate', piece };
     partial.writing.add(block);
@@ -355,7 +355,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     });
     if (this.stateValue !== 'ready') throw this.stateError();
     const missing = n - partial.written.count();
-    if (missing > 0 || partial.writing.size > 0 || partial.hashing || this.partials.get(piece) !== partial) {
+    if (missing > 0 || partial.writing.size > 0 || partial.hashing || this.partials?.get(piece) !== partial) {
       return { status: 'written', piece, blocksLeft: missing };
     }
     // Every block is on disk and no write to this piece is in flight: hash it.
@@ -367,7 +367,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       partial.hashing = false;
       return this.fail(toStorageError(err, 'hash'), 'ready');
     }
-    this.partials.delete(piece);
+    this.partials?.delete(piece);
     if (!ok) {
       this.emit('hashfail', piece);
       return { status: 'hashfail', piece };
@@ -387,11 +387,11 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
     if (!(data instanceof Uint8Array) || data.length !== size) {
       throw new StorageError('OUT_OF_RANGE', `piece ${piece} is ${size} bytes, got ${data instanceof Uint8Array ? data.length : typeof data}`);
     }
-    const partial = this.partials.get(piece);
+    const partial = this.partials?.get(piece);
     if (this.have.get(piece) || partial?.hashing || (partial && partial.writing.size > 0)) return { status: 'duplicate', piece };
     // Claimed before hashing (which may wait for the worker): other writes of it are duplicates.
     const mine = { written: new Bitfield(this.blockCount(piece)), writing: new Set<number>(), hashing: true };
-    this.partials.set(piece, mine);
+    (this.partials ??= new Map()).set(piece, mine);
     return this.tracked(async () => {
       const position = piece * this.pieceLength;
       let digest: Uint8Array;
@@ -416,26 +416,26 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
           digest = createHash('sha1').update(data).digest();
         }
       } catch (err) {
-        this.partials.delete(piece);
+        this.partials?.delete(piece);
         return this.fail(toStorageError(err, 'write'), 'ready');
       }
       const handBack = options.transfer === true ? { data } : {};
       if (this.stateValue !== 'ready') {
-        this.partials.delete(piece);
+        this.partials?.delete(piece);
         throw this.stateError();
       }
       if (!this.matchesHash(piece, digest)) {
-        this.partials.delete(piece);
+        this.partials?.delete(piece);
         this.emit('hashfail', piece);
         return { status: 'hashfail', piece, ...handBack };
       }
       try {
         if (!written) await this.storage.write(position, data);
       } catch (err) {
-        this.partials.delete(piece);
+        this.partials?.delete(piece);
         return this.fail(toStorageError(err, 'write'), 'ready');
       }
-      this.partials.delete(piece);
+      this.partials?.delete(piece);
       if (this.stateValue !== 'ready') throw this.stateError();
       return { ...this.markHad(piece), ...handBack };
     });
@@ -515,7 +515,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       have: this.have.toBytes(),
       files: stamps.files,
       parts: stamps.parts,
-      partial: this.partialPieces().map((piece) => ({ piece, blocks: (this.partials.get(piece) as Partial).written.toBytes() })),
+      partial: this.partialPieces().map((piece) => ({ piece, blocks: (this.partials?.get(piece) as Partial).written.toBytes() })),
     };
   }
 
