@@ -109,11 +109,16 @@ const REJECTIONS: readonly AddressRejection[] = ['invalid', 'unspecified', 'mult
  * failed; when every address is untried or good, the new one is left out. Driven by one timer on
  * the injected clock, armed only while something waits for its backoff to end.
  */
+const NO_ENTRIES: ReadonlyMap<string, Entry> = new Map();
+const NO_CONNECTIONS: ReadonlyMap<string, PeerSource> = new Map();
+
 export class PeerList {
   readonly #clock: Clock;
   readonly #filter: AddressFilter;
   readonly #o: Required<Omit<PeerListOptions, 'clock' | 'filter'>>;
-  readonly #entries = new Map<string, Entry>();
+  // Both tables are made at their first entry (a seed nobody asks for has none); reads go through
+  // the getters, which give an empty table until then.
+  #entryMap: Map<string, Entry> | undefined;
   /**
    * Eviction candidates in the order they became so, worst kind first: given up on, then failed.
    * These and #banned are made at their first member: most torrents of a big session never have one.
@@ -121,7 +126,7 @@ export class PeerList {
   #dead: Set<Entry> | undefined;
   #failed: Set<Entry> | undefined;
   /** Connections by address, with the source that counts for them (incoming ones are not in #entries). */
-  readonly #connections = new Map<string, PeerSource>();
+  #connectionMap: Map<string, PeerSource> | undefined;
   #banned: Set<string> | undefined;
   readonly #known = zero(PEER_SOURCES);
   readonly #connected = zero(PEER_SOURCES);
@@ -133,6 +138,14 @@ export class PeerList {
   #timerAt = Infinity;
   #filling = false;
   #fillAgain = false;
+
+  get #entries(): ReadonlyMap<string, Entry> {
+    return this.#entryMap ?? NO_ENTRIES;
+  }
+
+  get #connections(): ReadonlyMap<string, PeerSource> {
+    return this.#connectionMap ?? NO_CONNECTIONS;
+  }
 
   constructor(options: PeerListOptions) {
     this.#clock = options.clock;
@@ -230,7 +243,7 @@ export class PeerList {
         seed: false,
         banned: false,
       };
-      this.#entries.set(key, entry);
+      (this.#entryMap ??= new Map()).set(key, entry);
       this.#addSource(entry, source);
       result.added++;
     }
@@ -255,7 +268,7 @@ export class PeerList {
       this.#mark(e);
     }
     for (const source of this.#connections.values()) this.#connected[source]--;
-    this.#connections.clear();
+    this.#connectionMap = undefined;
     this.#dialing = 0;
   }
 
@@ -271,7 +284,7 @@ export class PeerList {
       this.#unmark(e);
     }
     const source = incoming || !e ? 'incoming' : e.sources[0]!;
-    this.#connections.set(key, source);
+    (this.#connectionMap ??= new Map()).set(key, source);
     this.#connected[source]++;
   }
 
@@ -292,7 +305,7 @@ export class PeerList {
     const key = keyOf(canonicalHost(host), port);
     const source = this.#connections.get(key);
     if (source !== undefined) {
-      this.#connections.delete(key);
+      this.#connectionMap?.delete(key);
       this.#connected[source]--;
     }
     const e = this.#entries.get(key);
@@ -391,7 +404,7 @@ export class PeerList {
     }
     if (!victim) return false;
     this.#unmark(victim);
-    this.#entries.delete(victim.key);
+    this.#entryMap?.delete(victim.key);
     for (const s of victim.sources) this.#known[s]--;
     return true;
   }
