@@ -151,7 +151,9 @@ class InfoReader {
     if (priv !== undefined && typeof priv !== 'number' && typeof priv !== 'bigint') {
       throw new MetainfoError('WRONG_TYPE', at(P, 'private'), `expected an integer, found ${kind(priv)}`);
     }
-    const out: InfoFields = { name, pieceLength, pieces, files, multiFile: hasFiles, totalLength: total, private: priv === 1 };
+    // files.slice(): an exact-size copy, kept for the torrent's life (a push-grown array keeps
+    // spare slots: 17 for one file, ~130 bytes; a session holds thousands of these).
+    const out: InfoFields = { name, pieceLength, pieces, files: files.slice(), multiFile: hasFiles, totalLength: total, private: priv === 1 };
     const source = optBytes(info, 'source', P);
     if (source !== undefined) out.source = toText(source);
     return out;

@@ -88,8 +88,10 @@ export class FileLayout {
       }
     }
     this.files = files.map((f) => ({ path: [...f.path], length: f.length }));
-    this.paths = paths;
-    this.starts = starts;
+    // Exact-size copies, kept for the layout's life (push-grown arrays keep spare slots: 17 for
+    // one file, ~130 bytes each; a session holds thousands of layouts).
+    this.paths = paths.slice();
+    this.starts = starts.slice();
     this.totalLength = total;
     this.pieceLength = pieceLength;
     this.pieceCount = Math.ceil(total / pieceLength);
