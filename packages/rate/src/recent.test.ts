@@ -62,6 +62,18 @@ describe('RecentRate (a display rate over the last 2 s)', () => {
     expect(r.rate()).toBeCloseTo(1_000_000, -3);
   });
 
+  it('restartAt: a counter resumed from a saved total reads 0, then only what moves after it', () => {
+    const clock = new ManualClock(0);
+    const r = new RecentRate({ clock });
+    r.restartAt(5_000_000_000); // lifetime total read back from a resume record
+    clock.advance(500);
+    r.observe(5_000_000_000);
+    expect(r.rate()).toBe(0);
+    clock.advance(500);
+    r.observe(5_000_500_000);
+    expect(r.rate()).toBeCloseTo(500_000, -3); // 500 kB over the second since the restart
+  });
+
   it('a burst in the first instant is not read as a huge rate; a longer window averages longer', () => {
     const clock = new ManualClock(0);
     const r = new RecentRate({ clock });

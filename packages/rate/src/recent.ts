@@ -65,6 +65,17 @@ export class RecentRate {
     this.#sample();
   }
 
+  /**
+   * The measure starts over at `total` now, counting nothing before it: for a counter that
+   * resumes from a saved value (lifetime totals read back after a restart), which would
+   * otherwise read as all of it moved in the first instant.
+   */
+  restartAt(total: number): void {
+    checkNumber('total', total);
+    this.#total = total;
+    this.#samples = [{ at: this.#clock.now(), total }];
+  }
+
   /** Bytes recorded so far (or the last observed total). */
   get total(): number {
     return this.#total;

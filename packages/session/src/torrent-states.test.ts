@@ -169,3 +169,17 @@ test('sequential mode fetches the pieces in order', async () => {
   expect(order[0]).toBe(0);
   order.forEach((piece, k) => expect(Math.abs(piece - k)).toBeLessThanOrEqual(2));
 });
+
+test('a torrent resumed from its record reads no transfer rate for the lifetime totals it loads', async () => {
+  const stateDir = join(fx.dir, `state-${++outDirs}`);
+  const { leecher, leech, out } = await pair({}, {}, { stateDir });
+  await run(() => leech.state === 'seeding', 'the download');
+  expect(leech.stats().downloaded).toBe(fx.payload.totalSize);
+  await settle(leecher.close(), 'the leecher to close and write its record');
+  const again = await session('192.0.2.3', { stateDir });
+  const t = await settle(again.add(fx.torrent.bytes, { savePath: out }), 'the torrent to resume');
+  expect(t.stats().downloaded).toBe(fx.payload.totalSize); // the lifetime total came back…
+  clock.advance(500);
+  const s = t.stats();
+  expect([s.recentDownloadRate, s.recentUploadRate]).toEqual([0, 0]); // …and is not read as traffic
+});

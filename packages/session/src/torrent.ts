@@ -477,6 +477,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (resume && !this.#totalsLoaded) {
       this.#downloadedBefore = resume.downloaded;
       this.#uploadedBefore = resume.uploaded;
+      // Saved totals are history, not traffic: the recent rates start from them.
+      this.#recentDown.restartAt(this.downloaded);
+      this.#recentUp.restartAt(this.uploaded);
       this.#completedAnnounced ||= resume.completed;
     }
     this.#totalsLoaded = true;
