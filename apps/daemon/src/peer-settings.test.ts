@@ -22,6 +22,12 @@ afterAll(async () => {
   removeTempDir(dir);
 });
 
+/** Stops one daemon and forgets it (the others stay for afterAll). */
+async function stop(running: RunningDaemon): Promise<void> {
+  await running.stop();
+  daemons.splice(daemons.indexOf(running), 1);
+}
+
 async function start(state: string): Promise<RunningDaemon> {
   const peerPort = await freePort();
   const running = await startDaemon(
@@ -68,8 +74,7 @@ test('-p moves the peer port while seeding; -pr caps the connections at once', a
   await poll(() => (kept.state === 'seeding' ? true : undefined), 30_000, () => 'the kept leecher finishes', 20);
 
   // Both are kept in the state directory: the next start listens on the new port, with the new limit.
-  await running.stop();
-  daemons.length = 0;
+  await stop(running);
   running = await start('port');
   expect(running.daemon.peerPort).toBe(newPort);
   expect(running.daemon.session.maxConnections).toBe(1);
@@ -87,8 +92,7 @@ test('-Bh / -Bl set the running torrent\'s bandwidth priority at once, kept acro
   await remote(running.server.port, '-t', String(entry.id), '-Bl');
   expect(torrent()?.bandwidthPriority).toBe('low');
   expect(await remote(running.server.port, '-t', String(entry.id), '-i')).toMatch(/Bandwidth Priority: Low/);
-  await running.stop();
-  daemons.length = 0;
+  await stop(running);
   running = await start('priority');
   expect(torrent()?.bandwidthPriority).toBe('low');
 });
@@ -98,8 +102,7 @@ test('-P (peer-port-random-on-start): the next start listens on a random port of
   const configured = running.daemon.peerPort;
   await remote(running.server.port, '-P');
   expect((await rpcClient(running.server.port)('session-get', { fields: ['peer-port-random-on-start'] })).arguments['peer-port-random-on-start']).toBe(true);
-  await running.stop();
-  daemons.length = 0;
+  await stop(running);
   running = await start('random');
   const port = running.daemon.peerPort;
   expect(port).toBeGreaterThanOrEqual(49152);
