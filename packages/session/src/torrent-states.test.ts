@@ -166,7 +166,8 @@ test('sequential mode fetches the pieces in order', async () => {
   // neighbour may overtake: each piece comes within two places of its index.
   const order = leechEvents.pieces;
   expect(order).toHaveLength(fx.torrent.metainfo.pieceCount);
-  expect(order[0]).toBe(0);
+  // Pieces in flight together finish in any order (hashing runs in threads): 0 is among the first three.
+  expect(order.slice(0, 3)).toContain(0);
   order.forEach((piece, k) => expect(Math.abs(piece - k)).toBeLessThanOrEqual(2));
 });
 
