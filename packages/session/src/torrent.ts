@@ -819,7 +819,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (limits.download !== undefined && (limits.download !== 0 || this.#downloadLimiter)) this.downloadLimiter.setLimit(limits.download);
   }
 
-  /** Leaves the swarm (telling trackers), keeps storage open; resume() continues. */
   /**
    * Asks the trackers for peers as soon as they allow (Transmission's torrent-reannounce): now,
    * or once the tracker's `min interval` since the last announce has passed. Nothing while the
@@ -853,6 +852,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     await this.#announcer?.scrapeEach();
   }
 
+  /** Leaves the swarm (telling trackers), keeps storage open; resume() continues. */
   async pause(): Promise<void> {
     // Wait for a start in progress to end; its failure is its own caller's (start() rejects) and the state's.
     if (this.#starting) await this.#starting.catch(() => undefined);
