@@ -168,7 +168,11 @@ describe('BEP 6 fast extension with libtorrent', () => {
     }, 5);
     try {
       await until(() => leecher.peers.length === 2, 20_000, 'both seeds connected');
-      await startRejecting(rejecting, () => leecher.peers.find((p) => p.remotePort === rejecting.port));
+      const rejectingView = (): PeerView | undefined => leecher.peers.find((p) => p.remotePort === rejecting.port);
+      await startRejecting(rejecting, rejectingView);
+      // The normal seed stays slow until the rejecting one has refused something: lifted at once,
+      // it could deliver everything before we send the rejecting seed a request it refuses.
+      await until(() => (rejectingView()?.rejected ?? 0) > 0, 20_000, 'a reject from the shrunken queue');
       normal.applySettings({ upload_rate_limit: 0 });
       await whenComplete(leecher, 40_000);
       for (const p of leecher.peers) views.set(p.remotePort, p);
