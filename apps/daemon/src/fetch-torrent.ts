@@ -1,6 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type * as Https from 'node:https';
+import { createRequire } from 'node:module';
 import { BlockList, isIP } from 'node:net';
 
 /** Why a URL was not fetched: `message` is for the RPC caller, `detail` for the daemon's log. */
@@ -165,10 +166,15 @@ async function checkedAddress(u: URL, asked: string, lookup: NonNullable<FetchOp
   return addresses[0]!;
 }
 
+// node:https (and TLS with it) loads at the first https URL: a daemon that never fetches one does
+// not keep its ~1 MiB of code and heap resident.
+let httpsModule: typeof Https | undefined;
+const loadHttps = (): typeof Https => (httpsModule ??= createRequire(process.execPath)('node:https') as typeof Https);
+
 function get(u: URL, address: string, asked: string, signal: AbortSignal): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const https = u.protocol === 'https:';
-    const req = (https ? httpsRequest : httpRequest)(
+    const req = (https ? loadHttps().request : httpRequest)(
       {
         host: address,
         port: u.port === '' ? (https ? 443 : 80) : Number(u.port),

@@ -1,4 +1,5 @@
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as zlib from 'node:zlib';
 import { encode, BencodeDict } from '@mainline/bencode';
@@ -273,6 +274,26 @@ describe('HttpTracker against a loopback server', () => {
     const p = tracker('/slow').announce(request(), { signal: ac.signal });
     ac.abort();
     expect((await rejectionOf(p)).code).toBe('ABORTED');
+  });
+
+  it('an https URL is spoken to in TLS (node:https loads at the first https URL, not with node:http)', async () => {
+    // A plain TCP server sees what the client opens with: a TLS handshake record starts 0x16 0x03.
+    const firstBytes: Buffer[] = [];
+    const tls = net.createServer((socket) => {
+      socket.once('data', (d: Buffer) => {
+        firstBytes.push(d.subarray(0, 2));
+        socket.destroy();
+      });
+    });
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+    try {
+      const port = (tls.address() as AddressInfo).port;
+      const e = await rejectionOf(new HttpTracker(`https://127.0.0.1:${port}/announce`, { timeoutMs: 5_000 }).announce(request()));
+      expect(e.code).toBe('NETWORK');
+      expect(firstBytes).toEqual([Buffer.from([0x16, 0x03])]);
+    } finally {
+      await new Promise((r) => tls.close(r));
+    }
   });
 
   it('scrapes via the BEP 48 URL conversion', async () => {

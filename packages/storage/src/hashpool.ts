@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import type { DirectWrite } from './storage.js';
 
 // The worker is inline source (eval) so it works the same from the ESM and CJS builds and under
@@ -157,6 +158,9 @@ export class HashPool {
   }
 
   private spawn(): Slot {
+    // node:worker_threads loads with the first thread: a seeding daemon that never hashes does not
+    // keep its code resident. (A plain require: a dynamic import fails in CommonJS hosts such as jest.)
+    const { Worker } = createRequire(process.execPath)('node:worker_threads') as typeof import('node:worker_threads');
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     // Referenced only while it has work: an idle pool does not keep the process alive.
     worker.unref();
