@@ -298,8 +298,9 @@ $('torrent-limits').addEventListener('submit', async (ev) => {
   const args = {
     downloadLimited: $('limit-down-on').checked,
     uploadLimited: $('limit-up-on').checked,
-    downloadLimit: Math.max(1, Math.round(Number($('limit-down').value) || 1)),
-    uploadLimit: Math.max(1, Math.round(Number($('limit-up').value) || 1)),
+    // 0 is a limit like any other (no traffic at all, as in Transmission).
+    downloadLimit: Math.max(0, Math.round(Number($('limit-down').value) || 0)),
+    uploadLimit: Math.max(0, Math.round(Number($('limit-up').value) || 0)),
   };
   if (await act('torrent-set', [selected], args)) {
     showMessage(`${$('details-title').textContent}: ↓ ${args.downloadLimited ? `${args.downloadLimit} kB/s` : 'unlimited'}, ↑ ${args.uploadLimited ? `${args.uploadLimit} kB/s` : 'unlimited'}`, false);

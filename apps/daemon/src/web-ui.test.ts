@@ -114,6 +114,11 @@ test('our web UI: sort, filter, drop a .torrent, files, limits, turtle, location
   expect(await byHash(tAlbum.infoHash, ['downloadLimit', 'downloadLimited', 'uploadLimit', 'uploadLimited'])).toEqual({ downloadLimit: 250, downloadLimited: true, uploadLimit: 40, uploadLimited: true });
   await page.waitForTimeout(1600); // one more poll: the picture shows settled values
   await page.screenshot({ path: join(SHOTS, '2-details.png'), fullPage: true });
+  // 0 is a limit too (no upload at all), not refused by the form nor raised to 1.
+  await page.fill('#limit-up', '0');
+  await page.click('#torrent-limits button[type="submit"]');
+  await poll(async () => ((await byHash(tAlbum.infoHash, ['uploadLimit']))!.uploadLimit === 0 ? true : undefined), 10_000, () => 'the upload limit of 0 to apply');
+  expect(await byHash(tAlbum.infoHash, ['uploadLimit', 'uploadLimited'])).toEqual({ uploadLimit: 0, uploadLimited: true });
 
   // The turtle: on from the header, still on after a reload.
   await page.click('#turtle');
