@@ -3,6 +3,8 @@ import type { ScrapeEntry, TrackerPeer } from '@mainline/metainfo';
 import { systemClock, type Clock, type TimerHandle } from '@mainline/rate';
 import { Emitter } from './emitter.js';
 import { TrackerError, toTrackerError, type TrackerErrorCode } from './errors.js';
+import { grown } from './grow.js';
+import type { RequestGate } from './gate.js';
 import type { HttpTrackerOptions } from './http.js';
 import { TrackerTiers } from './tiers.js';
 import { createTracker } from './tracker.js';
@@ -68,6 +70,12 @@ export interface AnnouncerOptions {
   udp?: UdpTrackerOptions;
   /** Makes the Tracker for a URL (default {@link createTracker}); for tests and custom transports. */
   createTracker?: (url: string) => Tracker;
+  /**
+   * Where every announce and scrape waits for a slot: a session gives all its announcers one
+   * {@link RequestGate}, so that starting 900 torrents does not ask the tracker 900 times at once.
+   * None: no limit.
+   */
+  gate?: RequestGate;
 }
 
 /** Information sent with every announce-related event. */
@@ -94,6 +102,50 @@ export type AnnouncerState = 'idle' | 'running' | 'stopping' | 'stopped';
 export const DEFAULT_INTERVAL_FLOOR_MS = 300_000;
 /** Default floor of a tracker's `min interval` (1 minute). */
 export const DEFAULT_MIN_INTERVAL_FLOOR_MS = 60_000;
+
+type Settings = Required<
+  Pick<
+    AnnouncerOptions,
+    | 'numwant'
+    | 'minPeers'
+    | 'maxPeers'
+    | 'rerequestIntervalMs'
+    | 'announceIntervalMs'
+    | 'intervalFloorMs'
+    | 'minIntervalFloorMs'
+    | 'retryBaseMs'
+    | 'retryMaxMs'
+    | 'stopTimeoutMs'
+  >
+>;
+
+/** The defaults, one object for every announcer that changes none of them (most of a session's). */
+const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  numwant: 50,
+  minPeers: 20,
+  maxPeers: 35,
+  rerequestIntervalMs: 300_000,
+  announceIntervalMs: 1_800_000,
+  intervalFloorMs: DEFAULT_INTERVAL_FLOOR_MS,
+  minIntervalFloorMs: DEFAULT_MIN_INTERVAL_FLOOR_MS,
+  retryBaseMs: 30_000,
+  retryMaxMs: 1_800_000,
+  stopTimeoutMs: 5_000,
+});
+const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
+
+/** The options' settings over the defaults; the shared defaults object when none is set. */
+function settingsOf(options: AnnouncerOptions): Readonly<Settings> {
+  if (SETTING_KEYS.every((k) => options[k] === undefined)) return DEFAULT_SETTINGS;
+  const o = { ...DEFAULT_SETTINGS };
+  for (const k of SETTING_KEYS) {
+    const v = options[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TrackerError('BAD_ARGUMENT', `${k} must be a number ≥ 0`);
+    o[k] = v;
+  }
+  return o;
+}
 
 /** Where one tracker stands: `not-tried` yet, `announcing` now, last announce `working` or `failed`. */
 export type TrackerStatusState = 'not-tried' | 'announcing' | 'working' | 'failed';
@@ -140,21 +192,9 @@ export interface TrackerStatus {
  * HTTP and UDP trackers. Failures are `error` events followed by an exponential back-off.
  */
 export class Announcer extends Emitter<AnnouncerEvents> {
-  readonly #o: Required<
-    Pick<
-      AnnouncerOptions,
-      | 'numwant'
-      | 'minPeers'
-      | 'maxPeers'
-      | 'rerequestIntervalMs'
-      | 'announceIntervalMs'
-      | 'intervalFloorMs'
-      | 'minIntervalFloorMs'
-      | 'retryBaseMs'
-      | 'retryMaxMs'
-      | 'stopTimeoutMs'
-    >
-  >;
+  // A session holds one announcer per torrent, most of them idle for hours: the fields below are
+  // kept small (shared settings, arrays instead of Maps, nothing made before it is needed).
+  readonly #o: Readonly<Settings>;
   readonly #infoHash: Uint8Array;
   readonly #peerId: Uint8Array;
   #port: number;
@@ -162,14 +202,22 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   readonly #stats: () => AnnouncerStats;
   readonly #clock: Clock;
   readonly #tiers: TrackerTiers;
-  readonly #makeTracker: (url: string) => Tracker;
-  readonly #trackers = new Map<string, Tracker>();
+  /** The options trackers are made with (the caller's objects, often shared by a whole session). */
+  readonly #http: HttpTrackerOptions | undefined;
+  readonly #udp: UdpTrackerOptions | undefined;
+  readonly #createTracker: ((url: string) => Tracker) | undefined;
+  readonly #gate: RequestGate | undefined;
+  /** The trackers made so far, by URL: url, tracker, url, tracker... (a torrent has a few). */
+  #trackers: (string | Tracker)[] | undefined;
   /** Made at the first tracker that sends one (few do). */
   #trackerIds: Map<string, Uint8Array> | undefined;
-  /** Per tracker URL, what trackerStatus() reports. */
-  readonly #status = new Map<string, TrackerStatus>();
-  /** Events still to deliver, oldest first ('started', 'completed'). */
-  readonly #queue: AnnounceEvent[] = [];
+  /** What trackerStatus() reports, for each tracker announced to so far. */
+  #status: TrackerStatus[] | undefined;
+  /** Events still to deliver: `started` first, then `completed`. */
+  #startedPending = false;
+  #completedPending = false;
+  /** The scrapes in flight or waiting for a slot (stop() cancels them); none most of the time. */
+  #scraping: Set<AbortController> | undefined;
   /** The per-session key sent with every announce. */
   readonly key: number;
 
@@ -204,25 +252,12 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     this.#stats = options.stats;
     this.#clock = options.clock ?? systemClock;
     this.#tiers = new TrackerTiers(options.announce, options.announceList, options.random);
-    const http: HttpTrackerOptions = { clock: this.#clock, ...options.http };
-    const udp: UdpTrackerOptions = { clock: this.#clock, ...options.udp };
-    this.#makeTracker = options.createTracker ?? ((url) => createTracker(url, { http, udp }));
+    this.#http = options.http;
+    this.#udp = options.udp;
+    this.#createTracker = options.createTracker;
+    this.#gate = options.gate;
     this.key = options.key ?? randomBytes(4).readUInt32BE(0);
-    this.#o = {
-      numwant: options.numwant ?? 50,
-      minPeers: options.minPeers ?? 20,
-      maxPeers: options.maxPeers ?? 35,
-      rerequestIntervalMs: options.rerequestIntervalMs ?? 300_000,
-      announceIntervalMs: options.announceIntervalMs ?? 1_800_000,
-      intervalFloorMs: options.intervalFloorMs ?? DEFAULT_INTERVAL_FLOOR_MS,
-      minIntervalFloorMs: options.minIntervalFloorMs ?? DEFAULT_MIN_INTERVAL_FLOOR_MS,
-      retryBaseMs: options.retryBaseMs ?? 30_000,
-      retryMaxMs: options.retryMaxMs ?? 1_800_000,
-      stopTimeoutMs: options.stopTimeoutMs ?? 5_000,
-    };
-    for (const [k, v] of Object.entries(this.#o)) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TrackerError('BAD_ARGUMENT', `${k} must be a number ≥ 0`);
-    }
+    this.#o = settingsOf(options);
   }
 
   /** Tracker tiers in their current order. */
@@ -238,7 +273,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   trackerStatus(): TrackerStatus[] {
     return this.#tiers.tiers.flatMap((urls, tier) =>
       urls.map((url) => {
-        const s = this.#status.get(url);
+        const s = this.#statusIfAny(url);
         const attempt = s?.attempt ? { ...s.attempt } : undefined;
         const lastError = s?.lastError ? { ...s.lastError } : undefined;
         return {
@@ -259,17 +294,31 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     );
   }
 
+  #statusIfAny(url: string): TrackerStatus | undefined {
+    return this.#status?.find((s) => s.url === url);
+  }
+
   #statusOf(url: string): TrackerStatus {
-    let s = this.#status.get(url);
+    let s = this.#statusIfAny(url);
     if (!s) {
       s = { url, tier: 0, state: 'not-tried', lastAnnounceAt: undefined, lastPeers: undefined, lastError: undefined, failures: 0, attempt: undefined, lastAnnounceStartAt: undefined, seeders: undefined, leechers: undefined, lastScrape: undefined };
-      this.#status.set(url, s);
+      this.#status = grown(this.#status, s);
     }
     return s;
   }
 
-  /** One announce to one tracker, recorded in its status. */
-  async #announceTo(url: string, req: AnnounceRequest, signal: AbortSignal): Promise<AnnounceResponse> {
+  /** Waits for the session's tracker slot (if there is a gate), runs `request` in it. */
+  #gated<T>(request: () => Promise<T>, signal: AbortSignal | undefined, urgent = false): Promise<T> {
+    return this.#gate ? this.#gate.run(request, signal, urgent) : request();
+  }
+
+  /** One announce to one tracker (in a slot of the gate), recorded in its status. */
+  #announceTo(url: string, req: AnnounceRequest, signal: AbortSignal): Promise<AnnounceResponse> {
+    return this.#gated(() => this.#announceNow(url, req, signal), signal, req.event === 'stopped');
+  }
+
+  async #announceNow(url: string, req: AnnounceRequest, signal: AbortSignal): Promise<AnnounceResponse> {
+    if (signal.aborted) throw new TrackerError('ABORTED', 'request cancelled', url);
     const status = this.#statusOf(url);
     const before = status.state;
     status.state = 'announcing';
@@ -341,7 +390,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     } catch {
       this.#completeAtStart = false;
     }
-    this.#queue.push('started');
+    this.#startedPending = true;
     this.#kick();
   }
 
@@ -352,7 +401,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   completed(): void {
     if (this.#state !== 'running' || this.#completeAtStart || this.#completedQueued) return;
     this.#completedQueued = true;
-    this.#queue.push('completed');
+    this.#completedPending = true;
     this.#kick();
   }
 
@@ -404,6 +453,8 @@ export class Announcer extends Emitter<AnnouncerEvents> {
       }, this.#o.stopTimeoutMs);
       try {
         this.#inFlightAbort?.abort();
+        for (const scrape of this.#scraping ?? []) scrape.abort();
+        this.#scraping = undefined;
         await Promise.race([this.#inFlight, deadlinePassed]);
         if (wasRunning && this.#lastSuccessAt !== undefined && !ac.signal.aborted) {
           await Promise.race([this.#announceOnce('stopped', ac.signal), deadlinePassed]);
@@ -411,8 +462,8 @@ export class Announcer extends Emitter<AnnouncerEvents> {
       } finally {
         this.#clock.clearTimeout(deadline);
         this.#state = 'stopped';
-        for (const t of this.#trackers.values()) t.close();
-        this.#trackers.clear();
+        for (const t of this.#trackers ?? []) if (typeof t !== 'string') t.close();
+        this.#trackers = undefined;
       }
     })();
     return this.#stopPromise;
@@ -424,18 +475,16 @@ export class Announcer extends Emitter<AnnouncerEvents> {
    * no scrape URL (BEP 48 rule) is skipped. Never rejects.
    */
   async scrapeEach(): Promise<void> {
-    const picks = this.#tiers.tiers.map((urls) => urls.find((u) => this.#status.get(u)?.state === 'working') ?? urls[0]).filter((u): u is string => u !== undefined);
+    const picks = this.#tiers.tiers.map((urls) => urls.find((u) => this.#statusIfAny(u)?.state === 'working') ?? urls[0]).filter((u): u is string => u !== undefined);
     await Promise.all(
       picks.map(async (url) => {
-        const startAt = this.#clock.now();
+        let startAt = this.#clock.now();
         try {
-          const files = await this.#tracker(url).scrape([this.#infoHash]);
-          const entry = files.get(hexOf(this.#infoHash));
-          if (!entry) throw new TrackerError('BAD_RESPONSE', 'scrape reply does not list our torrent', url);
+          const entry = await this.#scrapeOne(url, () => (startAt = this.#clock.now()));
           this.#statusOf(url).lastScrape = { startAt, at: this.#clock.now(), result: { seeders: entry.complete, leechers: entry.incomplete, downloaded: entry.downloaded } };
         } catch (e) {
           const err = toTrackerError(e, url);
-          if (err.code === 'UNSUPPORTED_PROTOCOL') return;
+          if (err.code === 'UNSUPPORTED_PROTOCOL' || err.code === 'ABORTED') return;
           this.#statusOf(url).lastScrape = { startAt, at: this.#clock.now(), result: { error: err.detail, timedOut: err.code === 'TIMEOUT' } };
         }
       }),
@@ -445,26 +494,48 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   /** Scrapes our torrent on the first tracker that answers; resolves undefined (and emits `error`) on failure. */
   async scrape(): Promise<ScrapeEntry | undefined> {
     try {
-      const { value } = await this.#tiers.run(async (url) => {
-        const files = await this.#tracker(url).scrape([this.#infoHash]);
-        const entry = files.get(hexOf(this.#infoHash));
-        if (!entry) throw new TrackerError('BAD_RESPONSE', 'scrape reply does not list our torrent', url);
-        return entry;
-      });
+      const { value } = await this.#tiers.run((url) => this.#scrapeOne(url));
       return value;
     } catch (e) {
       const err = toTrackerError(e, '');
-      this.emit('error', err, { url: err.url, event: 'none', consecutiveFailures: this.#failures });
+      if (err.code !== 'ABORTED') this.emit('error', err, { url: err.url, event: 'none', consecutiveFailures: this.#failures });
       return undefined;
     }
   }
 
-  #tracker(url: string): Tracker {
-    let t = this.#trackers.get(url);
-    if (!t) {
-      t = this.#makeTracker(url);
-      this.#trackers.set(url, t);
+  /**
+   * Our torrent's counts from `url`, asked in a slot of the gate (`onStart` is told when the
+   * request goes out). stop() cancels it, waiting or in flight: TrackerError `ABORTED`.
+   */
+  async #scrapeOne(url: string, onStart?: () => void): Promise<ScrapeEntry> {
+    const ac = new AbortController();
+    const scraping = (this.#scraping ??= new Set());
+    scraping.add(ac);
+    const { signal } = ac;
+    try {
+      const files = await this.#gated(() => {
+        if (signal.aborted) throw new TrackerError('ABORTED', 'request cancelled', url);
+        onStart?.();
+        return this.#tracker(url).scrape([this.#infoHash], { signal });
+      }, signal);
+      const entry = files.get(hexOf(this.#infoHash));
+      if (!entry) throw new TrackerError('BAD_RESPONSE', 'scrape reply does not list our torrent', url);
+      return entry;
+    } catch (e) {
+      if (signal.aborted) throw new TrackerError('ABORTED', 'scrape cancelled by stop()', url, { cause: e });
+      throw e;
+    } finally {
+      scraping.delete(ac);
+      if (scraping.size === 0 && this.#scraping === scraping) this.#scraping = undefined;
     }
+  }
+
+  #tracker(url: string): Tracker {
+    const trackers = this.#trackers;
+    const i = trackers?.indexOf(url) ?? -1;
+    if (i >= 0) return trackers![i + 1] as Tracker;
+    const t = this.#createTracker ? this.#createTracker(url) : createTracker(url, { http: { clock: this.#clock, ...this.#http }, udp: { clock: this.#clock, ...this.#udp } });
+    this.#trackers = grown(trackers, url, t);
     return t;
   }
 
@@ -497,7 +568,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     if (this.#state !== 'running') return;
     const last = this.#lastSuccessAt;
     const elapsed = last === undefined ? Infinity : this.#clock.now() - last;
-    if (this.#forced || this.#queue.length > 0 || this.#failures > 0 || elapsed >= this.intervalMs || this.#needMorePeers()) {
+    if (this.#forced || this.#pendingEvent !== 'none' || this.#failures > 0 || elapsed >= this.intervalMs || this.#needMorePeers()) {
       this.#kick();
     } else {
       this.#schedule(Math.min(this.checkPeriodMs, this.intervalMs - elapsed));
@@ -515,12 +586,12 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     this.#forced = false;
     const ac = new AbortController();
     this.#inFlightAbort = ac;
-    const event = this.#queue[0] ?? 'none';
+    const event = this.#pendingEvent;
     this.#inFlight = this.#announceOnce(event, ac.signal).then((ok) => {
       this.#inFlight = undefined;
       this.#inFlightAbort = undefined;
       if (this.#state !== 'running') return;
-      if (ok && (this.#queue.length > 0 || this.#again)) {
+      if (ok && (this.#pendingEvent !== 'none' || this.#again)) {
         this.#again = false;
         this.#kick();
       } else if (ok) {
@@ -530,6 +601,11 @@ export class Announcer extends Emitter<AnnouncerEvents> {
         this.#schedule(this.#retryDelay());
       }
     });
+  }
+
+  /** The oldest event not delivered yet (`started` before `completed`), or `none`. */
+  get #pendingEvent(): AnnounceEvent {
+    return this.#startedPending ? 'started' : this.#completedPending ? 'completed' : 'none';
   }
 
   #retryDelay(): number {
@@ -586,7 +662,8 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     if (r.interval !== undefined) this.#intervalMs = Math.max(r.interval * 1000, this.#o.intervalFloorMs);
     if (r.minInterval !== undefined) this.#minIntervalMs = Math.max(r.minInterval * 1000, this.#o.minIntervalFloorMs);
     if (r.trackerId !== undefined) (this.#trackerIds ??= new Map()).set(url, r.trackerId);
-    if (this.#queue[0] === event && event !== 'none') this.#queue.shift();
+    if (event === 'started') this.#startedPending = false;
+    else if (event === 'completed' && !this.#startedPending) this.#completedPending = false;
     const info: AnnounceInfo = { url, event };
     this.emit('announce', r, info);
     if (r.warningMessage !== undefined) this.emit('warning', r.warningMessage, info);

@@ -27,6 +27,7 @@ export {
 export { UdpTrackerClient, type UdpTarget } from './udp-client.js';
 export { createTracker, type TrackerOptions } from './tracker.js';
 export { TrackerTiers, type TierResult } from './tiers.js';
+export { RequestGate, DEFAULT_TRACKER_REQUESTS, DEFAULT_MAX_HOLD_MS, type RequestGateOptions, type ReleaseSlot } from './gate.js';
 export {
   Announcer,
   DEFAULT_INTERVAL_FLOOR_MS,

@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { HttpTracker } from './http.js';
 
 export interface RunningTracker {
   http: number;
@@ -54,6 +55,23 @@ async function waitForTcp(port: number, child: ChildProcess, log: () => string):
   }
 }
 
+/**
+ * opentracker listens before its whitelist is loaded (another thread reads it): until then it
+ * refuses every torrent as not authorized. Waits until it accepts `hex` (a stopped announce, which
+ * leaves no peer behind).
+ */
+async function waitForWhitelist(port: number, hex: string, child: ChildProcess, log: () => string): Promise<void> {
+  const tracker = new HttpTracker(`http://127.0.0.1:${port}/announce`, { timeoutMs: 2000 });
+  const request = { infoHash: Buffer.from(hex, 'hex'), peerId: Buffer.from('-MLPROBE-00000000000'), port: 9, uploaded: 0, downloaded: 0, left: 0, event: 'stopped' as const, numwant: 0, key: 1 };
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`opentracker exited (${child.exitCode}): ${log()}`);
+    if (await tracker.announce(request).then(() => true, () => false)) return;
+    if (Date.now() > deadline) throw new Error(`opentracker on ${port} did not accept ${hex} from its whitelist: ${log()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -90,6 +108,7 @@ export async function startOpentracker(whitelistHex: string[]): Promise<RunningT
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   try {
     await waitForTcp(http, child, () => output);
+    if (whitelistHex[0] !== undefined) await waitForWhitelist(http, whitelistHex[0], child, () => output);
   } catch (e) {
     await stopChild(child);
     rmSync(dir, { recursive: true, force: true });

@@ -32,7 +32,9 @@ export class TrackerTiers {
       tiers.push(urls);
     }
     if (tiers.length === 0) throw new TrackerError('BAD_ARGUMENT', 'no tracker URL (announce and announce-list are empty)');
-    this.#tiers = tiers;
+    // Exact-size copies: arrays grown by push() and filter() keep spare room (~150 B for a single
+    // tracker), and a session holds these for every torrent.
+    this.#tiers = tiers.map((t) => t.slice());
   }
 
   /** The tiers in their current order (copies). */

@@ -1,6 +1,6 @@
 import type { TrackerPeer } from '@mainline/metainfo';
 import type { Clock } from '@mainline/rate';
-import { Announcer, type AnnouncerOptions, type TrackerErrorCode, type TrackerStatusState } from '@mainline/rerequester';
+import { Announcer, type AnnouncerOptions, type TrackerErrorCode, type TrackerStatusState, type UdpTrackerOptions } from '@mainline/rerequester';
 import type { AddressFilter } from './address-filter.js';
 
 /** What the last tracker answers said: peers in the last reply, and the last error (cleared by a success). */
@@ -75,6 +75,22 @@ export function trackerReport(announcer: Announcer | undefined, clock: Clock): T
 }
 
 /**
+ * BEP 15's full schedule (8 retries, ~2 h) would hold up the next tier behind one dead UDP
+ * tracker; two retries (15 s + 30 s + 60 s) fail over in under two minutes. Each resend is
+ * visible in trackerReport() (try 2 of 3, waiting 30 s), so a silent tracker is not a mystery.
+ */
+const FEW_RETRIES: UdpTrackerOptions = Object.freeze({ maxRetries: 2 });
+/** The session's UDP options with FEW_RETRIES under them: one object per session's options, shared by all its announcers. */
+const fewRetriesOf = new WeakMap<UdpTrackerOptions, UdpTrackerOptions>();
+
+function withFewRetries(udp: UdpTrackerOptions | undefined): UdpTrackerOptions {
+  if (!udp) return FEW_RETRIES;
+  let o = fewRetriesOf.get(udp);
+  if (!o) fewRetriesOf.set(udp, (o = { ...FEW_RETRIES, ...udp }));
+  return o;
+}
+
+/**
  * Starts an announcer with the session's defaults and keeps `state` up to date; torrents and
  * magnet downloads hand the peers on (`onPeers`) and report errors (`onError`). The address a
  * tracker says it sees us at (BEP 24) is one of ours for `filter`: never dialled.
@@ -86,13 +102,7 @@ export function startAnnouncer(
   onError: (message: string) => void,
   filter?: AddressFilter,
 ): Announcer {
-  const announcer = new Announcer({
-    ...options,
-    // BEP 15's full schedule (8 retries, ~2 h) would hold up the next tier behind one dead UDP
-    // tracker; two retries (15 s + 30 s + 60 s) fail over in under two minutes. Each resend is
-    // visible in trackerReport() (try 2 of 3, waiting 30 s), so a silent tracker is not a mystery.
-    udp: { maxRetries: 2, ...options.udp },
-  });
+  const announcer = new Announcer({ ...options, udp: withFewRetries(options.udp) });
   announcer.on('peers', (peers) => {
     state.peers = peers.length;
     onPeers(peers);

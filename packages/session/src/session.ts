@@ -4,7 +4,7 @@ import { WireHub, type WireLogEvent } from '@mainline/connecter';
 import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { RawServerError, UdpEndpoint, type Transport } from '@mainline/rawserver';
 import { TimerQueue, TokenBucket, systemClock, type Clock, type RateLimit } from '@mainline/rate';
-import { UdpTrackerClient, type AnnouncerOptions } from '@mainline/rerequester';
+import { DEFAULT_TRACKER_REQUESTS, RequestGate, UdpTrackerClient, type AnnouncerOptions } from '@mainline/rerequester';
 import { createPieceHasher, type DeleteDataResult, type HashPool } from '@mainline/storage';
 import { AddressFilter } from './address-filter.js';
 import { SessionDht, type DhtRegistry, type DhtStatus, type SessionDhtOptions } from './dht.js';
@@ -16,6 +16,12 @@ import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
 import { makeWarning, type TorrentWarning } from './warning.js';
 
 const SHARED_READ_BUFFER_BYTES = 256 * 1024;
+
+/** The session's tracker gate: `limit` requests at once (a positive integer). */
+function trackerGate(limit = DEFAULT_TRACKER_REQUESTS, clock: Clock): RequestGate {
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`maxTrackerRequests must be a positive integer, got ${String(limit)}`);
+  return new RequestGate({ limit, clock });
+}
 
 export interface SessionOptions {
   /** Listen on the first free port of this range (seed: 6881–6999). */
@@ -35,6 +41,14 @@ export interface SessionOptions {
   clock?: Clock;
   /** Tracker client settings passed to every torrent's announcer (intervals, timeouts). */
   announcer?: Partial<AnnouncerOptions>;
+  /**
+   * Most tracker requests (announces and scrapes, HTTP and UDP) in flight at once across the
+   * session (default 20, as many as Transmission starts per upkeep); the others wait their turn,
+   * first come first served. A `stopped` announce never waits. A request unanswered after 5 s
+   * stops counting, so a dead tracker cannot hold the others up. Not with `announcer.gate` (a
+   * gate of one's own, e.g. shared by sessions).
+   */
+  maxTrackerRequests?: number;
   /** Told about peers dropped for protocol violations. */
   log?: (event: WireLogEvent) => void;
   /** Every torrent's peer list: size (3000), backoff (15 s doubling to 30 min), failures before giving up (5). */
@@ -117,6 +131,10 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   readonly #options: SessionOptions;
   #udp: UdpEndpoint | undefined;
   #udpTrackers: UdpTrackerClient | undefined;
+  /** Every announce and scrape of the session waits here for one of maxTrackerRequests slots. */
+  readonly trackerGate: RequestGate;
+  /** announcer's answer, made once per UDP tracker client: every announcer then shares its objects. */
+  #announcerOptions: { for: UdpTrackerClient | undefined; options: Partial<AnnouncerOptions> } | undefined;
   readonly #torrents = new Map<string, Torrent>();
   readonly #magnets = new Map<string, MagnetDownload>();
   #port = 0;
@@ -128,6 +146,8 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     this.#options = options;
     this.clock = options.clock ?? systemClock;
     this.timers = new TimerQueue(this.clock);
+    this.trackerGate = options.announcer?.gate ?? trackerGate(options.maxTrackerRequests, this.timers);
+    if (options.announcer?.gate && options.maxTrackerRequests !== undefined) throw new Error('maxTrackerRequests: the announcer option gives a gate of its own (announcer.gate); set its limit there');
     this.peerId = options.peerId ?? makePeerId();
     this.peerList = options.peerList;
     this.addressFilter = new AddressFilter({ allowPrivilegedPorts: options.allowPrivilegedPorts ?? false });
@@ -173,18 +193,21 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   }
 
   /**
-   * Tracker client settings for every torrent: the `announcer` option, with the session's UDP
-   * tracker client (on its UDP endpoint) once listening.
+   * Tracker client settings for every torrent: the `announcer` option, with the session's
+   * tracker gate, and its UDP tracker client (on its UDP endpoint) once listening.
    */
-  get announcer(): Partial<AnnouncerOptions> | undefined {
-    const o = this.#options.announcer;
+  get announcer(): Partial<AnnouncerOptions> {
     const client = this.#udpTrackers;
-    const withUdp = client ? { ...o, udp: { ...o?.udp, client } } : o;
+    const made = this.#announcerOptions;
+    if (made && made.for === client) return made.options;
+    const o = { ...this.#options.announcer, gate: this.trackerGate };
+    const withUdp = client ? { ...o, udp: { ...o.udp, client } } : o;
     // HTTP announces leave from the bind address too (UDP ones already do: the endpoint is bound
     // there), so a tracker records the address we listen on.
     const bind = this.#options.bind;
-    if (!bind || bind === '0.0.0.0' || bind === '::' || withUdp?.http?.localAddress !== undefined) return withUdp;
-    return { ...withUdp, http: { ...withUdp?.http, localAddress: bind } };
+    const options = !bind || bind === '0.0.0.0' || bind === '::' || withUdp.http?.localAddress !== undefined ? withUdp : { ...withUdp, http: { ...withUdp.http, localAddress: bind } };
+    this.#announcerOptions = { for: client, options };
+    return options;
   }
 
   /** The session's UDP endpoint on the listen port (after listen(), unless `udp` is off): register DHT and uTP owners here. */
@@ -391,7 +414,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
         lsd: this.lsd,
         ...(this.peerList ? { peerList: this.peerList } : {}),
         pieceHasher: this.pieceHasher,
-        ...(this.announcer ? { announcer: this.announcer } : {}),
+        announcer: this.announcer,
         addTorrent: (meta, o) => this.#add(meta, o),
         removeTorrent: async (h) => void (await this.remove(h)),
         settled: (d) => {
