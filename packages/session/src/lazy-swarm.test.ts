@@ -51,11 +51,12 @@ test(`${COUNT} seeds have no swarm until a peer comes; an incoming peer is serve
     expect(shown.progress).toBe(1);
     expect(shown.peers).toBe(0);
     expect(seeds[5]!.store?.haveCount).toBe(shown.pieceCount);
-    // Measured here: ~20 KiB of heap per torrent with a swarm per seed, ~7.7 KiB without (limiters,
+    // Measured here: ~20 KiB of heap per torrent with a swarm per seed, ~8.6 KiB without (limiters,
     // lanes, ETA, the hub's, announcer's, peer list's and storage's tables made at first use; the
-    // info dict kept once). The bound is loose (another V8, a loaded machine) but a swarm per seed
-    // does not fit in it.
-    expect(perTorrent).toBeLessThan(11 * 1024);
+    // info dict kept once), ~7.3 KiB with the storage's pool, parts file and per-file tables made
+    // at first use too (bounded on its own in @mainline/storage's memory.test.ts). The bound is
+    // loose (another V8, a loaded machine) but a swarm per seed does not fit in it.
+    expect(perTorrent).toBeLessThan(9.5 * 1024);
 
     // A peer asks for one of them: the seed makes its swarm for it and serves the whole torrent.
     const wanted = seeds[3]!;

@@ -397,10 +397,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     return this.#announcer?.tiers ?? this.#tiers().map((t) => [...t]);
   }
 
-  /** The files on disk: the metainfo's paths, or the renamed ones of the options. */
-  #files(): { path: readonly string[]; length: number }[] {
+  /** The files on disk: the metainfo's own list (the storage keeps it, no copy), or the renamed paths of the options. */
+  #files(): readonly { readonly path: readonly string[]; readonly length: number }[] {
     const renamed = this.#options.filePaths;
-    return this.meta.files.map((f, i) => ({ path: renamed?.[i] ?? f.path, length: f.length }));
+    if (!renamed) return this.meta.files;
+    return this.meta.files.map((f, i) => ({ path: renamed[i] ?? f.path, length: f.length }));
   }
 
   /** The tiers announced to: the options' edit of the list, else the metainfo's. */
@@ -460,16 +461,18 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const hasher = this.#host.pieceHasher;
     const store = new PieceStore(this.#storage, { pieceHashes: meta.pieces, ...(hasher ? { pieceHasher: hasher } : {}) });
     this.#store = store;
-    store.on('progress', (p) => {
+    // Progress comes only from the check that start() may run (a recheck reopens the storage):
+    // a callback, not one more listener kept by every store.
+    const onProgress = (p: RecheckProgress): void => {
       this.#checkProgress = p.totalBytes === 0 ? 1 : p.checkedBytes / p.totalBytes;
       this.emit('checking', p);
-    });
+    };
     store.on('error', (e) => this.#fail(e));
     store.on('verified', (i) => {
       if (this.#levels[i] !== 0) this.#wantedLeft -= store.pieceSize(i);
     });
     const resume = await this.#loadResume();
-    await store.start({ resume: resume?.record });
+    await store.start({ resume: resume?.record, onProgress });
     this.#checkProgress = 1;
     this.#countWanted();
     // Lifetime totals come from the record only on the first open: a later reopen (recheck,

@@ -45,24 +45,27 @@ export function resolveUnder(root: string, components: readonly string[]): strin
 /**
  * The torrent's byte space: the files concatenated in order (zero-length files take no room), cut
  * into pieces of `pieceLength` (the last one may be short).
+ *
+ * The file list is kept as given, not copied (a session holds thousands of layouts, most of them
+ * never read): do not change it afterwards. The absolute paths and start offsets are checked at
+ * construction and kept from their first use on (a seed nobody asks for never needs them).
  */
 export class FileLayout {
   readonly files: readonly FileEntry[];
-  /** Absolute path of each file. */
-  readonly paths: readonly string[];
-  /** Start of each file in the byte space. */
-  readonly starts: readonly number[];
   readonly totalLength: number;
   readonly pieceLength: number;
   readonly pieceCount: number;
   readonly root: string;
+  private pathList: readonly string[] | undefined;
+  private startList: readonly number[] | undefined;
 
   constructor(root: string, files: readonly FileEntry[], pieceLength: number) {
     if (typeof root !== 'string' || root === '') throw badInput('root must be a non-empty path');
     if (!Array.isArray(files)) throw badInput('files must be an array');
     if (!Number.isSafeInteger(pieceLength) || pieceLength <= 0) throw badInput(`piece length must be a positive integer, got ${pieceLength}`);
-    this.root = resolve(root);
-    const starts: number[] = [];
+    // The caller's string when it is already absolute and normal (often one for every torrent).
+    const resolved = resolve(root);
+    this.root = resolved === root ? root : resolved;
     const paths: string[] = [];
     const seen = new Set<string>();
     let total = 0;
@@ -73,7 +76,6 @@ export class FileLayout {
       if (seen.has(p)) throw badInput(`file ${i} repeats the path ${p}`);
       seen.add(p);
       paths.push(p);
-      starts.push(total);
       total += f.length;
       if (!Number.isSafeInteger(total)) throw badInput('total length overflows');
     }
@@ -87,14 +89,37 @@ export class FileLayout {
         if (seen.has(dir)) throw badInput(`${dir} is both a file and a directory`);
       }
     }
-    this.files = files.map((f) => ({ path: [...f.path], length: f.length }));
-    // Exact-size copies, kept for the layout's life (push-grown arrays keep spare slots: 17 for
-    // one file, ~130 bytes each; a session holds thousands of layouts).
-    this.paths = paths.slice();
-    this.starts = starts.slice();
+    this.files = files;
     this.totalLength = total;
     this.pieceLength = pieceLength;
     this.pieceCount = Math.ceil(total / pieceLength);
+  }
+
+  /** Absolute path of each file (made at first use, then kept). */
+  get paths(): readonly string[] {
+    // Exact-size arrays: push-grown ones keep spare slots (17 for one file, ~130 bytes each).
+    return (this.pathList ??= this.files.map((f) => resolveUnder(this.root, f.path)));
+  }
+
+  /** Absolute path of file `i`, without keeping the list if it was not made yet (opening, stamps). */
+  path(i: number): string {
+    const f = this.files[i];
+    if (f === undefined) throw new StorageError('OUT_OF_RANGE', `file ${i} does not exist`);
+    return this.pathList?.[i] ?? resolveUnder(this.root, f.path);
+  }
+
+  /** Start of each file in the byte space (made at first use, then kept). */
+  get starts(): readonly number[] {
+    if (this.startList === undefined) {
+      const starts = new Array<number>(this.files.length);
+      let at = 0;
+      this.files.forEach((f, i) => {
+        starts[i] = at;
+        at += f.length;
+      });
+      this.startList = starts;
+    }
+    return this.startList;
   }
 
   /** Length of piece `index` (the last may be short). */
@@ -117,12 +142,13 @@ export class FileLayout {
 
   /** Index of the file holding byte `position` (binary search over the start offsets). */
   fileAt(position: number): number {
+    const starts = this.starts;
     let lo = 0;
-    let hi = this.starts.length - 1;
+    let hi = starts.length - 1;
     // Largest i with starts[i] <= position: always a non-empty file when position < totalLength.
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if ((this.starts[mid] as number) <= position) lo = mid;
+      if ((starts[mid] as number) <= position) lo = mid;
       else hi = mid - 1;
     }
     return lo;
@@ -133,11 +159,12 @@ export class FileLayout {
     this.checkRange(position, length);
     const out: FileSpan[] = [];
     if (length === 0) return out;
+    const starts = this.starts;
     let file = this.fileAt(position);
     let pos = position;
     const end = position + length;
     while (pos < end) {
-      const start = this.starts[file] as number;
+      const start = starts[file] as number;
       const fileLen = (this.files[file] as FileEntry).length;
       const take = Math.min(end, start + fileLen) - pos;
       if (take > 0) out.push({ file, fileOffset: pos - start, position: pos, length: take, bufferOffset: pos - position });

@@ -32,6 +32,29 @@ async function downloadAll(store: PieceStore, fx: Fixture, pieces?: number[]): P
 const LENGTHS = [0, 70000, 0, 1, 50000, 0, 82000];
 
 describe('PieceStore', () => {
+  it('is an ordinary EventEmitter (its listener table is a light object of its own)', async () => {
+    const store = await openStore(tempDir(), fixture([1000], 16384));
+    const seen: string[] = [];
+    const verified = (p: number): void => void seen.push(`v${p}`);
+    store.on('verified', verified);
+    store.once('complete', () => seen.push('complete'));
+    store.prependListener('verified', (p) => seen.push(`first${p}`));
+    expect(store.listenerCount('verified')).toBe(2);
+    expect(store.eventNames()).toEqual(['verified', 'complete']);
+    store.emit('verified', 4);
+    store.emit('complete');
+    store.emit('complete');
+    store.off('verified', verified);
+    store.emit('verified', 5);
+    expect(seen).toEqual(['first4', 'v4', 'complete', 'first5']);
+    expect(store.listenerCount('complete')).toBe(0);
+    // Names that an object literal would inherit are plain event names here.
+    expect(store.listenerCount('toString' as 'error')).toBe(0);
+    store.removeAllListeners();
+    expect(store.eventNames()).toEqual([]);
+    await store.close();
+  });
+
   it('verifies pieces as their blocks land, reports completion and serves verified data', async () => {
     const root = tempDir();
     const fx = fixture(LENGTHS, 65536);

@@ -33,7 +33,10 @@ export function createPieceHasher(threads = Math.max(1, Math.min(2, availablePar
 }
 
 export interface PieceStoreOptions {
-  /** SHA-1 of every piece: 20·N bytes, or N arrays of 20 bytes. N must match the storage's piece count. */
+  /**
+   * SHA-1 of every piece: 20·N bytes (kept as they are, not copied: the metainfo's own, which do
+   * not change), or N arrays of 20 bytes. N must match the storage's piece count.
+   */
   readonly pieceHashes: Uint8Array | readonly Uint8Array[];
   /** Worker threads for rechecks (default 2). */
   readonly hashWorkers?: number;
@@ -103,10 +106,11 @@ interface Partial {
   hashing: boolean;
 }
 
+/** The hashes as 20·N bytes: the caller's own bytes when given so (shared, not copied). */
 function normaliseHashes(h: Uint8Array | readonly Uint8Array[]): Uint8Array {
   if (h instanceof Uint8Array) {
     if (h.length % 20 !== 0) throw new StorageError('BAD_INPUT', `piece hashes are ${h.length} bytes, not a multiple of 20`);
-    return new Uint8Array(h);
+    return h;
   }
   if (!Array.isArray(h)) throw new StorageError('BAD_INPUT', 'piece hashes must be bytes or a list of 20-byte arrays');
   const out = new Uint8Array(h.length * 20);
@@ -143,15 +147,19 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
   private stateValue: PieceStoreState = 'idle';
   private failure: StorageError | null = null;
   private activeHashes = 0;
-  private readonly hashQueue: (() => void)[] = [];
+  private hashQueue: (() => void)[] | undefined;
   private pendingOps = 0;
-  private readonly idle: (() => void)[] = [];
+  private idle: (() => void)[] | undefined;
   /** The hashing threads of writePiece; closed by close() only when this store made them. */
   private readonly pieceHasher: HashPool;
   private readonly ownsPieceHasher: boolean;
 
   constructor(storage: Storage, options: PieceStoreOptions) {
     super();
+    // EventEmitter keeps listeners in a null-prototype object made with a literal, which V8 holds
+    // as a dictionary (~140 bytes more than a plain object): thousands of stores each keep one.
+    // This one has the same null prototype and stays a fast object with its few event names.
+    (this as unknown as { _events: object })._events = Object.setPrototypeOf({}, null) as object;
     this.storage = storage;
     const { layout } = storage;
     this.pieceCount = layout.pieceCount;
@@ -461,7 +469,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
 
   /** Hashes piece `piece` from disk and compares with the metainfo. */
   private async verify(piece: number): Promise<boolean> {
-    while (this.activeHashes >= MAX_CONCURRENT_HASHES) await new Promise<void>((r) => this.hashQueue.push(r));
+    while (this.activeHashes >= MAX_CONCURRENT_HASHES) await new Promise<void>((r) => (this.hashQueue ??= []).push(r));
     this.activeHashes++;
     try {
       const size = this.pieceSize(piece);
@@ -475,7 +483,7 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       return this.matchesHash(piece, sha.digest());
     } finally {
       this.activeHashes--;
-      this.hashQueue.shift()?.();
+      this.hashQueue?.shift()?.();
     }
   }
 
@@ -570,12 +578,16 @@ export class PieceStore extends EventEmitter<PieceStoreEvents> {
       return await fn();
     } finally {
       this.pendingOps--;
-      if (this.pendingOps === 0) for (const r of this.idle.splice(0)) r();
+      if (this.pendingOps === 0 && this.idle !== undefined) {
+        const waiting = this.idle;
+        this.idle = undefined;
+        for (const r of waiting) r();
+      }
     }
   }
 
   private async drain(): Promise<void> {
-    while (this.pendingOps > 0) await new Promise<void>((r) => this.idle.push(r));
+    while (this.pendingOps > 0) await new Promise<void>((r) => (this.idle ??= []).push(r));
   }
 }
 

@@ -62,6 +62,11 @@ export interface FileStamp {
 
 const ZERO_CHUNK = 1 << 20;
 
+/** Per-file flags (see `Storage.flags`). */
+const MATERIALISED = 1;
+/** open() grew this file beyond its data (allocation), and nothing was written there since. */
+const GROWN = 2;
+
 /**
  * The torrent's byte space on disk (mainline's Storage). Reads and writes take a position in the
  * concatenation of all files and split across files by binary search. Files open lazily through a
@@ -71,6 +76,11 @@ const ZERO_CHUNK = 1 << 20;
  * A file is "materialised" (exists and is ours to write) when it is not skipped, or already exists
  * on disk at open. Once materialised it stays so; a skipped file becomes materialised when its
  * priority is raised, and its bytes move from the parts file into it.
+ *
+ * Memory: most torrents of a big session are seeds nobody asks for, opened and never read. The
+ * descriptor pool, the parts file (when none is on disk), the path guard and the per-file tables
+ * are made when first needed (the first read or write, a priority change), and the tables only
+ * when some file is not simply there (skipped, absent, grown by the allocation).
  */
 export class Storage {
   readonly layout: FileLayout;
@@ -78,26 +88,32 @@ export class Storage {
   readonly readOnly: boolean;
   private readonly checkFreeSpace: boolean;
   private readonly fs: StorageFs;
-  private readonly guard: PathGuard;
-  private readonly pool: FdPool;
-  private readonly parts: PartsFile;
-  private priorities: FilePriority[];
-  private readonly materialised: boolean[];
-  /** open() grew this file beyond its data (allocation), and nothing was written there since. */
-  private readonly grownAtOpen: boolean[];
-  /** Bytes of file i that could hold data before open() allocated it. */
-  private readonly dataBefore: number[];
+  private readonly maxOpenFiles: number;
+  /** The parts file's name part (see partsPathOf). */
+  private readonly name: string | undefined;
+  private guardMade: PathGuard | undefined;
+  private poolMade: FdPool | undefined;
+  /** Made when the parts file is found at open or first written. */
+  private partsMade: PartsFile | undefined;
+  /** undefined: every file 'normal'. */
+  private priorities: FilePriority[] | undefined;
+  /**
+   * MATERIALISED / GROWN per file; undefined once open when every file is materialised and none
+   * grown (a complete seed's files), and before open().
+   */
+  private flags: Uint8Array | undefined;
+  /** Bytes of file i that could hold data before open() allocated it (GROWN files only). */
+  private dataBefore: Map<number, number> | undefined;
   private state: 'new' | 'opening' | 'open' | 'closed' = 'new';
   private inflight = 0;
   private gate: Promise<void> | null = null;
-  private readonly drained: (() => void)[] = [];
+  private drained: (() => void)[] | undefined;
 
   constructor(options: StorageOptions) {
     if (typeof options !== 'object' || options === null) throw new StorageError('BAD_INPUT', 'options are required');
     this.layout = new FileLayout(options.root, options.files, options.pieceLength);
     const n = this.layout.files.length;
-    const priorities = options.priorities ?? new Array<FilePriority>(n).fill('normal');
-    this.priorities = checkPriorities(priorities, n);
+    this.priorities = options.priorities === undefined ? undefined : unlessAllNormal(checkPriorities(options.priorities, n));
     this.allocation = options.allocation ?? 'sparse';
     if (!['sparse', 'truncate', 'zero'].includes(this.allocation)) throw new StorageError('BAD_INPUT', `unknown allocation ${String(this.allocation)}`);
     const max = options.maxOpenFiles ?? 64;
@@ -105,36 +121,71 @@ export class Storage {
     this.fs = options.fs ?? nodeFs;
     this.readOnly = options.readOnly === true;
     this.checkFreeSpace = options.checkFreeSpace !== false;
-    this.guard = new PathGuard(this.fs, this.layout.root);
-    this.pool = new FdPool(this.fs, max);
-    const partsPath = partsPathOf(this.layout, options.name);
-    if (this.layout.paths.includes(partsPath)) throw new StorageError('BAD_INPUT', `the parts file ${partsPath} collides with a torrent file`);
-    this.parts = new PartsFile(this.fs, this.pool, partsPath, this.layout.pieceLength, this.layout.pieceCount);
-    this.materialised = new Array<boolean>(n).fill(false);
-    this.grownAtOpen = new Array<boolean>(n).fill(false);
-    this.dataBefore = new Array<number>(n).fill(0);
+    this.maxOpenFiles = max;
+    this.name = options.name;
+    const partsPath = this.partsPath;
+    for (let i = 0; i < n; i++) {
+      if (this.layout.path(i) === partsPath) throw new StorageError('BAD_INPUT', `the parts file ${partsPath} collides with a torrent file`);
+    }
   }
 
   /** Path of the parts file (which exists only once a skipped file's bytes were written). */
   get partsPath(): string {
-    return this.parts.path;
+    return this.partsMade?.path ?? partsPathOf(this.layout, this.name);
   }
 
   /** Descriptors open right now / the most ever open at once. */
   get openFiles(): number {
-    return this.pool.openCount;
+    return this.poolMade?.openCount ?? 0;
   }
   get peakOpenFiles(): number {
-    return this.pool.peakOpenCount;
+    return this.poolMade?.peakOpenCount ?? 0;
   }
 
   filePriorities(): readonly FilePriority[] {
-    return this.priorities;
+    return this.priorities ?? new Array<FilePriority>(this.layout.files.length).fill('normal');
   }
 
   /** Whether file `i` exists on disk as ours (see the class note). */
   isMaterialised(i: number): boolean {
-    return this.materialised[i] === true;
+    if (!Number.isInteger(i) || i < 0 || i >= this.layout.files.length) return false;
+    return (this.flagsOf(i) & MATERIALISED) !== 0;
+  }
+
+  private flagsOf(i: number): number {
+    if (this.flags !== undefined) return this.flags[i] as number;
+    return this.state === 'new' ? 0 : MATERIALISED;
+  }
+
+  /** Sets and clears flags of file `i` (the table is made now if it was not needed so far). */
+  private setFlags(i: number, set: number, clear = 0): void {
+    const flags = (this.flags ??= new Uint8Array(this.layout.files.length).fill(this.state === 'new' ? 0 : MATERIALISED));
+    flags[i] = ((flags[i] as number) & ~clear) | set;
+  }
+
+  /** Marks file i as written: what open() grew of it may hold data now. */
+  private written(i: number): void {
+    if (this.flags !== undefined && ((this.flags[i] as number) & GROWN) !== 0) {
+      this.flags[i] = (this.flags[i] as number) & ~GROWN;
+      this.dataBefore?.delete(i);
+    }
+  }
+
+  private priority(i: number): FilePriority {
+    return this.priorities?.[i] ?? 'normal';
+  }
+
+  private get guard(): PathGuard {
+    return (this.guardMade ??= new PathGuard(this.fs, this.layout.root));
+  }
+
+  private get pool(): FdPool {
+    return (this.poolMade ??= new FdPool(this.fs, this.maxOpenFiles));
+  }
+
+  /** The parts file, made now if it was not on disk (a skipped file's bytes are being written). */
+  private get parts(): PartsFile {
+    return (this.partsMade ??= new PartsFile(this.fs, this.pool, this.partsPath, this.layout.pieceLength, this.layout.pieceCount));
   }
 
   /**
@@ -147,32 +198,39 @@ export class Storage {
   async open(): Promise<void> {
     if (this.state !== 'new') throw new StorageError('BAD_INPUT', 'open() may be called once');
     this.state = 'opening';
+    const n = this.layout.files.length;
+    this.flags = new Uint8Array(n);
+    this.dataBefore = undefined;
     try {
-      const { paths, files } = this.layout;
+      const { files } = this.layout;
       if (this.readOnly) await this.checkRootExists();
       const stats: (StorageStat | null)[] = [];
-      for (const path of paths) {
+      for (let i = 0; i < n; i++) {
+        const path = this.layout.path(i);
         const stat = await this.guard.check(path);
         if (stat !== null && !stat.isFile()) throw new StorageError('EISDIR', `${path} exists and is not a file`, { path, operation: 'open' });
         stats.push(stat);
       }
       if (!this.readOnly && this.checkFreeSpace) await this.ensureFreeSpace(stats);
-      for (let i = 0; i < paths.length; i++) {
+      for (let i = 0; i < n; i++) {
         const stat = stats[i] ?? null;
         const length = (files[i] as FileEntry).length;
         if (this.readOnly) {
-          if (stat !== null) this.adopt(i, stat.size, length);
+          if (stat !== null) this.setFlags(i, MATERIALISED);
           continue;
         }
-        if (this.priorities[i] === 'skip' && stat === null) continue;
+        if (this.priority(i) === 'skip' && stat === null) continue;
         await this.materialise(i, stat === null ? -1 : stat.size, length);
       }
-      await this.guard.check(this.parts.path);
-      await this.parts.load();
+      const partsPath = this.partsPath;
+      if ((await this.guard.check(partsPath)) !== null) await this.parts.load();
+      // Every file simply there (a seed's): no table needed.
+      if (this.flags.every((f) => f === MATERIALISED)) this.flags = undefined;
+      this.guardMade = undefined; // rebuilt if a priority change needs it
       this.state = 'open';
     } catch (err) {
       this.state = 'new';
-      await this.pool.closeAll().catch(() => undefined);
+      await this.poolMade?.closeAll().catch(() => undefined);
       throw toStorageError(err, 'open');
     }
   }
@@ -192,7 +250,7 @@ export class Storage {
   private async ensureFreeSpace(stats: readonly (StorageStat | null)[]): Promise<void> {
     let needed = 0;
     this.layout.files.forEach((f, i) => {
-      if (this.priorities[i] === 'skip') return;
+      if (this.priority(i) === 'skip') return;
       const st = stats[i] ?? null;
       const allocated = st === null ? 0 : Math.min(st.size, st.blocks === undefined ? st.size : st.blocks * 512);
       needed += Math.max(0, f.length - allocated);
@@ -225,16 +283,9 @@ export class Storage {
     }
   }
 
-  /** File i is on disk with `size` bytes and is used as it is (read-only mode). */
-  private adopt(i: number, size: number, length: number): void {
-    this.grownAtOpen[i] = false;
-    this.dataBefore[i] = Math.min(size, length);
-    this.materialised[i] = true;
-  }
-
   /** Creates file i if needed (size -1 = absent), fixes its length per the allocation mode. */
   private async materialise(i: number, size: number, length: number): Promise<void> {
-    const path = this.layout.paths[i] as string;
+    const path = this.layout.path(i);
     if (size < 0) {
       try {
         await this.fs.mkdir(dirname(path), { recursive: true });
@@ -269,9 +320,12 @@ export class Storage {
         }
       });
     }
-    this.grownAtOpen[i] = size < length && this.allocation !== 'sparse';
-    this.dataBefore[i] = Math.min(size, length);
-    this.materialised[i] = true;
+    if (size < length && this.allocation !== 'sparse') {
+      this.setFlags(i, MATERIALISED | GROWN);
+      (this.dataBefore ??= new Map()).set(i, Math.min(size, length));
+    } else {
+      this.setFlags(i, MATERIALISED, GROWN);
+    }
   }
 
   /**
@@ -283,21 +337,22 @@ export class Storage {
   async dataExtents(): Promise<number[]> {
     this.checkOpen();
     const out: number[] = [];
-    for (let i = 0; i < this.layout.paths.length; i++) {
-      if (!this.materialised[i]) {
+    for (let i = 0; i < this.layout.files.length; i++) {
+      const flags = this.flagsOf(i);
+      if ((flags & MATERIALISED) === 0) {
         out.push(-1);
         continue;
       }
-      const stat = await this.statOrNull(this.layout.paths[i] as string);
+      const stat = await this.statOrNull(this.layout.path(i));
       const size = stat === null ? -1 : stat.size;
-      out.push(this.grownAtOpen[i] ? Math.min(size, this.dataBefore[i] as number) : size);
+      out.push((flags & GROWN) !== 0 ? Math.min(size, this.dataBefore?.get(i) ?? 0) : size);
     }
     return out;
   }
 
   /** Whether piece `p` has a slot in the parts file. */
   hasPartsSlot(p: number): boolean {
-    return this.parts.has(p);
+    return this.partsMade?.has(p) ?? false;
   }
 
   /** Reads `length` bytes at `position` of the byte space into a new Buffer. */
@@ -333,9 +388,9 @@ export class Storage {
     if (this.fs !== nodeFs) return false;
     return this.guarded(async () => {
       const spans = this.layout.spans(position, length);
-      if (!spans.every((s) => this.materialised[s.file])) return false;
+      if (!spans.every((s) => this.isMaterialised(s.file))) return false;
       const writes = spans.map((s) => {
-        this.grownAtOpen[s.file] = false;
+        this.written(s.file);
         return { path: this.layout.paths[s.file] as string, fileOffset: s.fileOffset, bufferOffset: s.bufferOffset, length: s.length };
       });
       try {
@@ -348,7 +403,7 @@ export class Storage {
   }
 
   private async readSpan(s: FileSpan, buf: Uint8Array): Promise<void> {
-    if (this.materialised[s.file]) {
+    if (this.isMaterialised(s.file)) {
       const path = this.layout.paths[s.file] as string;
       await this.pool.use(path, false, (h) => readFully(h, buf, s.bufferOffset, s.length, s.fileOffset, path));
       return;
@@ -357,9 +412,9 @@ export class Storage {
   }
 
   private async writeSpan(s: FileSpan, buf: Uint8Array): Promise<void> {
-    if (this.materialised[s.file]) {
+    if (this.isMaterialised(s.file)) {
       const path = this.layout.paths[s.file] as string;
-      this.grownAtOpen[s.file] = false;
+      this.written(s.file);
       await this.pool.use(path, true, (h) => writeFully(h, buf, s.bufferOffset, s.length, s.fileOffset, path));
       return;
     }
@@ -389,30 +444,31 @@ export class Storage {
     this.checkOpen();
     await this.fence(async () => {
       for (let i = 0; i < next.length && !this.readOnly; i++) {
-        if (next[i] !== 'skip' && !this.materialised[i]) {
+        if (next[i] !== 'skip' && !this.isMaterialised(i)) {
           const length = (this.layout.files[i] as FileEntry).length;
-          const stat = await this.guard.check(this.layout.paths[i] as string);
+          const stat = await this.guard.check(this.layout.path(i));
           await this.materialise(i, stat === null ? -1 : stat.size, length);
           await this.exportFromParts(i);
         }
       }
-      this.priorities = next;
+      this.priorities = unlessAllNormal(next);
     });
   }
 
   private async exportFromParts(i: number): Promise<void> {
     const range = this.layout.piecesOfFile(i);
-    if (range === null) return;
+    const parts = this.partsMade;
+    if (range === null || parts === undefined) return;
     const start = this.layout.starts[i] as number;
     const end = start + (this.layout.files[i] as FileEntry).length;
     const path = this.layout.paths[i] as string;
     const pl = this.layout.pieceLength;
     for (let p = range[0]; p <= range[1]; p++) {
-      if (!this.parts.has(p)) continue;
+      if (!parts.has(p)) continue;
       const from = Math.max(start, p * pl);
       const to = Math.min(end, (p + 1) * pl);
       const buf = Buffer.allocUnsafe(to - from);
-      await this.parts.read(p, from - p * pl, buf, 0, buf.length);
+      await parts.read(p, from - p * pl, buf, 0, buf.length);
       await this.pool.use(path, true, (h) => writeFully(h, buf, 0, buf.length, from - start, path));
     }
   }
@@ -422,21 +478,21 @@ export class Storage {
     this.checkOpen();
     return this.fence(async () => {
       const files: (FileStamp | null)[] = [];
-      for (const path of this.layout.paths) files.push(stampOf(await this.statOrNull(path)));
-      return { files, parts: stampOf(await this.statOrNull(this.parts.path)) };
+      for (let i = 0; i < this.layout.files.length; i++) files.push(stampOf(await this.statOrNull(this.layout.path(i))));
+      return { files, parts: stampOf(await this.statOrNull(this.partsPath)) };
     });
   }
 
   /** fdatasync every file open for writing. */
   async flush(): Promise<void> {
     this.checkOpen();
-    await this.fence(() => this.pool.syncAll());
+    await this.fence(async () => this.poolMade?.syncAll());
   }
 
   /** Closes every descriptor (files reopen on demand; read-only until written), e.g. when the download completes. */
   async releaseFiles(): Promise<void> {
     this.checkOpen();
-    await this.fence(() => this.pool.closeAll());
+    await this.fence(async () => this.poolMade?.closeAll());
   }
 
   /** Waits for I/O in progress, closes every file. Further calls reject with CLOSED. */
@@ -444,7 +500,7 @@ export class Storage {
     if (this.state === 'closed') return;
     if (this.state === 'open') await this.fence(async () => undefined);
     this.state = 'closed';
-    await this.pool.closeAll();
+    await this.poolMade?.closeAll();
   }
 
   private checkWritable(): void {
@@ -466,7 +522,11 @@ export class Storage {
       return await fn();
     } finally {
       this.inflight--;
-      if (this.inflight === 0) for (const d of this.drained.splice(0)) d();
+      if (this.inflight === 0 && this.drained !== undefined) {
+        const waiting = this.drained;
+        this.drained = undefined;
+        for (const d of waiting) d();
+      }
     }
   }
 
@@ -476,7 +536,7 @@ export class Storage {
     let open!: () => void;
     this.gate = new Promise<void>((r) => (open = r));
     try {
-      while (this.inflight > 0) await new Promise<void>((r) => this.drained.push(r));
+      while (this.inflight > 0) await new Promise<void>((r) => (this.drained ??= []).push(r));
       return await fn();
     } finally {
       this.gate = null;
@@ -503,6 +563,11 @@ function formatSize(n: number): string {
 
 function stampOf(stat: { size: number; mtimeMs: number } | null): FileStamp | null {
   return stat === null ? null : { size: stat.size, mtimeMs: Math.floor(stat.mtimeMs) };
+}
+
+/** The list, or undefined when every file is 'normal' (what a missing list means). */
+function unlessAllNormal(priorities: FilePriority[]): FilePriority[] | undefined {
+  return priorities.every((p) => p === 'normal') ? undefined : priorities;
 }
 
 function checkPriorities(priorities: readonly FilePriority[], n: number): FilePriority[] {
