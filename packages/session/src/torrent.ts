@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { decode, encode, type Encodable } from '@mainline/bencode';
+import type { LsdPeer } from '@mainline/lsd';
 import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
 import { EtaEstimator, RecentRate, TokenBucket, type Clock, type RateLimit, type TokenLane } from '@mainline/rate';
@@ -37,8 +38,8 @@ import {
 } from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
-import { dhtEntry, type DhtRegistry } from './dht.js';
-import type { LsdRegistry } from './local-discovery.js';
+import { swarmShortOfPeers, type DhtRegistry, type DhtTorrent } from './dht.js';
+import type { LsdRegistry, LsdTorrent } from './local-discovery.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
 import { PeerList, type PeerDialer, type PeerListOptions, type PeerSource } from './peer-list.js';
@@ -293,6 +294,7 @@ let swarmOf: (t: Torrent) => ReportingSwarm | undefined;
 let liveSwarmOf: (t: Torrent) => ReportingSwarm | undefined;
 /** Every wanted piece is verified. */
 let isFinished: (t: Torrent) => boolean;
+let peerListOf: (t: Torrent) => PeerList;
 
 /**
  * One torrent: download.py's wiring as an object. Storage and its verified pieces, the picker,
@@ -358,9 +360,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #transfers: Map<string, PeerTransfer> | undefined; // made at the first peer that moved bytes
   /** Its hub entry and the peer list's dialer in one, made at the first start. */
   #door: SwarmDoor | undefined;
-  /** Unregisters from local service discovery. */
-  #leaveLsd: (() => void) | undefined;
-  #leaveDht: (() => void) | undefined;
   /** Troubles not cleared yet, by kind (a later success of the same kind clears it). */
   #warnings: Map<WarningKind, TorrentWarning> | undefined; // made at the first warning (most torrents never have one)
   /** A magnet's connections, until the first swarm adopts them. */
@@ -638,9 +637,12 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const peerList = this.#peerList;
     // Whom to dial, when, and how often again is the peer list's decision from here on.
     peerList.attach(door);
-    // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
-    if (!meta.private) this.#leaveLsd = host.lsd?.add(meta.infoHash, (p) => peerList.add([p], 'lsd'));
-    if (!meta.private) this.#leaveDht = host.dht?.add(meta.infoHash, dhtEntry(peerList, door));
+    // BEP 14 peers on the local network and the DHT; never for a private torrent (its peers come
+    // from its tracker only). Registered while they are off too: they may be switched on later.
+    if (!meta.private) {
+      host.lsd?.add(meta.infoHash, door);
+      host.dht?.add(meta.infoHash, door);
+    }
   }
 
   static {
@@ -648,6 +650,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     swarmOf = (t) => t.#swarm;
     liveSwarmOf = (t) => (t.#online ? (t.#swarm ?? t.#makeSwarm(undefined)) : undefined);
     isFinished = (t) => t.#wantedLeft === 0;
+    peerListOf = (t) => t.#peerList;
   }
 
   /** The swarm: picker, peers, choker; registered on the hub (or taking a magnet's place there). */
@@ -973,10 +976,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   async #stopNetwork(): Promise<void> {
     this.#releaseHandOff();
-    this.#leaveLsd?.();
-    this.#leaveLsd = undefined;
-    this.#leaveDht?.();
-    this.#leaveDht = undefined;
+    const door = this.#door;
+    if (door) {
+      this.#host.lsd?.remove(this.meta.infoHash, door);
+      this.#host.dht?.remove(this.meta.infoHash, door);
+    }
     if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
     this.#peerList.detach();
     if (this.#saveTimer) this.#host.clock.clearTimeout(this.#saveTimer);
@@ -1184,7 +1188,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
  * registered and keeps this entry), and what its peer list dials through and the DHT asks (the
  * counts of an empty swarm until there is one; the first dial makes it).
  */
-class SwarmDoor implements TorrentWire, PeerDialer {
+class SwarmDoor implements TorrentWire, PeerDialer, DhtTorrent, LsdTorrent {
   readonly #torrent: Torrent;
 
   constructor(torrent: Torrent) {
@@ -1222,6 +1226,18 @@ class SwarmDoor implements TorrentWire, PeerDialer {
 
   connect(host: string, port: number, peerId?: Uint8Array, source?: PeerSource): boolean {
     return liveSwarmOf(this.#torrent)?.connect(host, port, peerId, source) ?? false;
+  }
+
+  onPeers(peers: { ip: string; port: number }[]): void {
+    peerListOf(this.#torrent).add(peers, 'dht');
+  }
+
+  shortOfPeers(): boolean {
+    return swarmShortOfPeers(this);
+  }
+
+  onLsdPeer(peer: LsdPeer): void {
+    peerListOf(this.#torrent).add([peer], 'lsd');
   }
 }
 
