@@ -101,6 +101,11 @@ const zero = <K extends string>(keys: readonly K[]): Record<K, number> => Object
 const REJECTIONS: readonly AddressRejection[] = ['invalid', 'unspecified', 'multicast', 'privileged-port', 'self', 'banned'];
 const NO_SOURCES: Readonly<Record<PeerSource, number>> = Object.freeze(zero(PEER_SOURCES));
 const NO_REJECTIONS: Readonly<Record<AddressRejection, number>> = Object.freeze(zero(REJECTIONS));
+type Counts<K extends string> = Partial<Record<K, number>>;
+
+function count<K extends string>(counts: Counts<K>, key: K, delta: number): void {
+  counts[key] = (counts[key] ?? 0) + delta;
+}
 
 type Settings = Readonly<Required<Omit<PeerListOptions, 'clock' | 'filter'>>>;
 const SETTING_KEYS = ['maxSize', 'retryBaseMs', 'retryMaxMs', 'maxFailures', 'userRetryMs', 'userRetryMaxMs'] as const;
@@ -141,10 +146,11 @@ export class PeerList {
   /** Connections by address, with the source that counts for them (incoming ones are not in #entries). */
   #connectionMap: Map<string, PeerSource> | undefined;
   #banned: Set<string> | undefined;
-  // Counters by source and by reason, made at their first count (most lists of a big session have none).
-  #known: Record<PeerSource, number> | undefined;
-  #connected: Record<PeerSource, number> | undefined;
-  #rejected: Record<AddressRejection, number> | undefined;
+  // Counters by source and by reason, made at their first count and holding only the keys counted
+  // (most lists of a big session have none, or the one rejection of our own address).
+  #known: Counts<PeerSource> | undefined;
+  #connected: Counts<PeerSource> | undefined;
+  #rejected: Counts<AddressRejection> | undefined;
   #dropped = 0;
   #dialing = 0;
   #dialer: PeerDialer | undefined;
@@ -154,11 +160,11 @@ export class PeerList {
   #fillAgain = false;
 
   #knownBy(source: PeerSource, delta: number): void {
-    (this.#known ??= zero(PEER_SOURCES))[source] += delta;
+    count((this.#known ??= {}), source, delta);
   }
 
   #connectedBy(source: PeerSource, delta: number): void {
-    (this.#connected ??= zero(PEER_SOURCES))[source] += delta;
+    count((this.#connected ??= {}), source, delta);
   }
 
   get #entries(): ReadonlyMap<string, Entry> {
@@ -215,11 +221,11 @@ export class PeerList {
   counts(): PeerListCounts {
     return {
       size: this.#entries.size,
-      known: { ...(this.#known ?? NO_SOURCES) },
-      connected: { ...(this.#connected ?? NO_SOURCES) },
+      known: { ...NO_SOURCES, ...this.#known },
+      connected: { ...NO_SOURCES, ...this.#connected },
       dialing: this.#dialing,
       dead: this.#dead?.size ?? 0,
-      rejected: { ...(this.#rejected ?? NO_REJECTIONS) },
+      rejected: { ...NO_REJECTIONS, ...this.#rejected },
       dropped: this.#dropped,
     };
   }
@@ -232,7 +238,7 @@ export class PeerList {
       const host = typeof p.ip === 'string' ? canonicalHost(p.ip) : '';
       const why = this.#banned?.has(host) ? 'banned' : this.#filter.check(host, p.port, named);
       if (why) {
-        (this.#rejected ??= zero(REJECTIONS))[why]++;
+        count((this.#rejected ??= {}), why, 1);
         result.rejected++;
         continue;
       }
