@@ -329,7 +329,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #online = false;
   #announcer: Announcer | undefined;
   #eta: EtaEstimator | undefined;
-  /** Per file, in metainfo order; undefined while every file is 'normal' (most torrents). */
+  /** Per file, in metainfo order; undefined while every file is 'normal' and nobody asked (most torrents). */
   #priorities: FilePriority[] | undefined;
   /** Per piece: 0 = only skipped files, 1 = wanted, 2 = high priority (see pieceLevels); undefined: all 1. */
   #levels: Uint8Array | undefined;
@@ -505,7 +505,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       root: this.savePath,
       files: this.#files(),
       pieceLength: meta.pieceLength,
-      priorities: this.filePriorities,
+      priorities: this.#priorities, // undefined: every file normal
       name: meta.infoHash,
       readOnly: this.#options.readOnly === true,
       checkFreeSpace: !this.#ignoreFreeSpace,
@@ -582,7 +582,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       storage: record as unknown as Encodable,
       downloaded: this.downloaded,
       uploaded: this.uploaded,
-      priorities: this.filePriorities,
+      priorities: this.#priorities ?? this.#allNormal(),
       paused: this.#state === 'paused' ? 1 : 0,
       completed: this.#completedAnnounced ? 1 : 0,
     };
@@ -829,7 +829,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (priorities.length !== this.meta.files.length) throw new RangeError('one priority per file');
     this.#setPriorities(priorities);
     this.#countWanted();
-    await this.#storage?.setPriorities(this.filePriorities);
+    await this.#storage?.setPriorities(this.#priorities ?? this.#allNormal());
     // A seed with no swarm yet needs one only if it now wants pieces it lacks.
     const swarm = this.#swarm ?? (this.#online && this.#wantedLeft > 0 ? this.#makeSwarm(undefined) : undefined);
     if (!swarm) return;
@@ -841,8 +841,13 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (more) this.#peerList.retrySeeds();
   }
 
+  /** Per file, in metainfo order (an all-normal list is made at the first read and kept, so reads in a loop are cheap). */
   get filePriorities(): readonly FilePriority[] {
-    return this.#priorities ?? this.meta.files.map(() => 'normal' as const);
+    return (this.#priorities ??= this.#allNormal());
+  }
+
+  #allNormal(): FilePriority[] {
+    return this.meta.files.map(() => 'normal' as const);
   }
 
   /** Keeps a copy of `priorities` and their piece levels, or neither while every file is 'normal'. */
