@@ -119,8 +119,6 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
   #udpTrackers: UdpTrackerClient | undefined;
   readonly #torrents = new Map<string, Torrent>();
   readonly #magnets = new Map<string, MagnetDownload>();
-  /** Passes a torrent's or magnet's warning on: one function for all of them (not a closure each). */
-  readonly #forwardWarning = (w: TorrentWarning): void => void this.emit('warning', w);
   #port = 0;
   #closed = false;
   #ticker: ReturnType<Clock['setTimeout']> | undefined;
@@ -358,7 +356,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     const resumeFile = options.resumeFile ?? (this.#options.stateDir ? join(this.#options.stateDir, `${meta.infoHash}.resume`) : undefined);
     const t = new Torrent(meta, this, { ...options, ...(resumeFile ? { resumeFile } : {}) });
     this.#torrents.set(meta.infoHash, t);
-    t.on('warning', this.#forwardWarning);
+    t.on('warning', (w) => this.emit('warning', w));
     this.emit('torrent-added', t);
     await t.start();
     return t;
@@ -403,7 +401,7 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
       { ...options, ...(torrentFile ? { torrentFile } : {}) },
     );
     this.#magnets.set(hash, download);
-    download.on('warning', this.#forwardWarning);
+    download.on('warning', (w) => this.emit('warning', w));
     this.emit('magnet-added', download);
     download.start();
     return download;
