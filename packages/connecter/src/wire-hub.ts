@@ -114,8 +114,8 @@ function splitRawServerOptions(o: WireHubOptions['rawServer'] = {}): {
   return { limits, tcp };
 }
 
+/** A registered torrent (keyed by its hex info-hash: the bytes are not kept a second time). */
 interface TorrentEntry {
-  readonly infoHash: Uint8Array;
   readonly torrent: TorrentWire;
   /** Made at the first handshaken peer: most torrents of a big session have none. */
   peers?: Map<string, PeerConnection>;
@@ -265,7 +265,7 @@ export class WireHub {
     checkId('infoHash', infoHash);
     const key = hex(infoHash);
     if (this.torrents.has(key)) throw new ConnecterError('DUPLICATE_TORRENT', `torrent ${key} is already registered`);
-    this.torrents.set(key, { infoHash: Uint8Array.from(infoHash), torrent });
+    this.torrents.set(key, { torrent });
   }
 
   /** Unregisters a torrent and closes its connections. */
@@ -275,7 +275,7 @@ export class WireHub {
     if (!entry) return;
     this.torrents.delete(key);
     for (const conn of [...this.connections]) {
-      if (conn.infoHash && equalBytes(conn.infoHash, entry.infoHash)) conn.close();
+      if (conn.infoHash && equalBytes(conn.infoHash, infoHash)) conn.close();
     }
   }
 
@@ -292,7 +292,7 @@ export class WireHub {
     this.torrents.set(key, { ...entry, torrent });
     const open: PeerConnection[] = [];
     for (const conn of [...this.connections]) {
-      if (!conn.infoHash || !equalBytes(conn.infoHash, entry.infoHash)) continue;
+      if (!conn.infoHash || !equalBytes(conn.infoHash, infoHash)) continue;
       conn.setLimits(torrent.limits);
       if (conn.state === 'open') open.push(conn);
     }
@@ -371,10 +371,10 @@ export class WireHub {
     );
     const conn = new PeerConnection(this.owner, socket, false, expected);
     socket.setHandler(conn.socketHandler);
-    conn.infoHash = entry.infoHash;
+    conn.infoHash = Uint8Array.from(infoHash);
     conn.setLimits(entry.torrent.limits);
     this.connections.add(conn);
-    conn.sendHandshake(entry.infoHash);
+    conn.sendHandshake(conn.infoHash);
     return conn;
   }
 
@@ -488,7 +488,7 @@ export class WireHub {
     conn.infoHash = infoHash;
     if (!entry) throw new ProtocolError('UNKNOWN_INFO_HASH', `no torrent ${hex(infoHash)} here`);
     conn.setLimits(entry.torrent.limits);
-    conn.sendHandshake(entry.infoHash);
+    conn.sendHandshake(infoHash);
   }
 
   private gotPeerId(conn: PeerConnection, peerId: Uint8Array): void {

@@ -1,3 +1,5 @@
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ManualClock, RateError, RateMeasure, RecentRate, UPLOAD_RATE_FUDGE_MS } from './index.js';
 
 const MiB = 1024 * 1024;
@@ -96,6 +98,65 @@ describe('RecentRate (a display rate over the last 2 s)', () => {
     }
     expect(r.rate()).toBeCloseTo(10_000, -1);
     expect(r.total).toBe(1_000_000);
+  });
+
+  it('after a quiet spell that was read all along, the first bytes count over one window, not the whole spell', () => {
+    const clock = new ManualClock(0);
+    const r = new RecentRate({ clock });
+    for (let i = 0; i < 20; i++) {
+      clock.advance(500);
+      expect(r.rate()).toBe(0);
+    }
+    clock.advance(100);
+    r.observe(1_000_000); // 1 MB came in the last 2 s (at most): 500 kB/s, not 1 MB over 10.1 s
+    expect(r.rate()).toBeCloseTo(500_000, -3);
+    // Quiet again: 0 one window later; then traffic reads from the total as it stood one window back.
+    clock.advance(2_500);
+    expect(r.rate()).toBe(0);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(500);
+      expect(r.rate()).toBe(0);
+    }
+    r.observe(3_000_000);
+    expect(r.rate()).toBeCloseTo(1_000_000, -3);
+    expect(r.total).toBe(3_000_000);
+  });
+
+  it('a quiet spell nobody read is averaged over, as before; a reset during it starts over', () => {
+    const clock = new ManualClock(0);
+    const r = new RecentRate({ clock });
+    clock.advance(10_000);
+    r.update(1_000_000);
+    expect(r.rate()).toBeCloseTo(100_000, -3);
+    clock.advance(20_000);
+    r.observe(500); // a counter reset: nothing counts from before
+    expect(r.rate()).toBe(0);
+    clock.advance(1_000);
+    r.observe(100_500);
+    expect(r.rate()).toBeCloseTo(100_000, -3);
+  });
+
+  it('an idle one that is read keeps no reference points: 10,000 of them fit in a small heap', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const used = (): number => {
+      for (let i = 0; i < 3; i++) gc();
+      return getHeapStatistics().used_heap_size;
+    };
+    const clock = new ManualClock(1_700_000_000_000);
+    const rates: RecentRate[] = [];
+    const before = used();
+    for (let i = 0; i < 10_000; i++) rates.push(new RecentRate({ clock }));
+    for (let t = 0; t < 12; t++) {
+      clock.advance(300);
+      for (const r of rates) r.observe(r.total);
+      for (const r of rates) expect(r.rate()).toBe(0);
+    }
+    const each = (used() - before) / rates.length;
+    console.log(`heap per idle RecentRate: ${each.toFixed(0)} B`);
+    // ~430 B each with a ring of points per idle one; ~100 B without.
+    expect(each).toBeLessThan(200);
+    expect(rates).toHaveLength(10_000);
   });
 
   it('refuses bad arguments with a RateError', () => {

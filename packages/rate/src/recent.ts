@@ -28,21 +28,31 @@ interface Sample {
  * kept elsewhere and read now and then (e.g. on each redraw): the rate is the growth of the total
  * since a reference point one window (at most 1/8 more) ago, or since the start while younger.
  * A reading right after a long silence is the average over that silence, never a spike.
- * Memory is bounded: about 9 reference points whatever the traffic.
+ * Memory is bounded: about 9 reference points whatever the traffic, and none while nothing
+ * moves (most torrents of a big session): the points are made at the first traffic and dropped
+ * again once a reading finds no bytes since the reference point (one window after the last).
  */
 export class RecentRate {
   readonly #clock: Clock;
   readonly #windowMs: number;
   readonly #slotMs: number;
-  /** Reference points, oldest first; the first is at or before now − window once that old. */
-  #samples: Sample[];
+  /**
+   * Reference points, oldest first; the first is at or before now − window once that old.
+   * Undefined while nothing moved since #quietFrom: the total was #quietTotal all through
+   * [#quietFrom, #quietTo] (a counter only grows between resets), so any time in there is an exact
+   * reference point and none needs keeping.
+   */
+  #samples: Sample[] | undefined;
+  #quietFrom: number;
+  #quietTo: number;
+  #quietTotal = 0;
   #total = 0;
 
   constructor(options: RecentRateOptions = {}) {
     this.#clock = options.clock ?? systemClock;
     this.#windowMs = checkNumber('windowMs', options.windowMs ?? DEFAULT_RECENT_WINDOW_MS, 1);
     this.#slotMs = this.#windowMs / SLOTS_PER_WINDOW;
-    this.#samples = [{ at: this.#clock.now(), total: 0 }];
+    this.#quietFrom = this.#quietTo = this.#clock.now();
   }
 
   /** Record `bytes` transferred now. */
@@ -59,7 +69,8 @@ export class RecentRate {
   observe(total: number): void {
     checkNumber('total', total);
     if (total < this.#total) {
-      this.#samples = [{ at: this.#clock.now(), total }];
+      this.restartAt(total);
+      return;
     }
     this.#total = total;
     this.#sample();
@@ -73,7 +84,9 @@ export class RecentRate {
   restartAt(total: number): void {
     checkNumber('total', total);
     this.#total = total;
-    this.#samples = [{ at: this.#clock.now(), total }];
+    this.#samples = undefined;
+    this.#quietTotal = total;
+    this.#quietFrom = this.#quietTo = this.#clock.now();
   }
 
   /** Bytes recorded so far (or the last observed total). */
@@ -85,7 +98,8 @@ export class RecentRate {
   rate(): number {
     this.#sample();
     const now = this.#clock.now();
-    const ref = this.#samples[0] as Sample;
+    const ref = this.#samples?.[0];
+    if (!ref) return 0; // nothing moved within the window
     const bytes = this.#total - ref.total;
     if (bytes === 0) return 0;
     // A burst in the first instant is not a rate: count at least one slot of time.
@@ -95,7 +109,18 @@ export class RecentRate {
   /** Adds a reference point now (at most one per slot) and drops those no longer needed. */
   #sample(): void {
     const now = this.#clock.now();
-    const samples = this.#samples;
+    let samples = this.#samples;
+    if (!samples) {
+      if (now < this.#quietTo) throw new RateError('BAD_ARGUMENT', 'the clock went backwards');
+      if (this.#total === this.#quietTotal) {
+        this.#quietTo = now;
+        return;
+      }
+      // The first bytes after a quiet spell: the reference is the total as it stood one window
+      // ago (or at the start of the quiet spell, or its end when the bytes came after it).
+      const at = Math.max(this.#quietFrom, Math.min(now - this.#windowMs, this.#quietTo));
+      samples = this.#samples = [{ at, total: this.#quietTotal }];
+    }
     const last = samples[samples.length - 1] as Sample;
     if (now < last.at) throw new RateError('BAD_ARGUMENT', 'the clock went backwards');
     if (now - last.at >= this.#slotMs) samples.push({ at: now, total: this.#total });
@@ -104,5 +129,13 @@ export class RecentRate {
     let drop = 0;
     while (drop + 1 < samples.length && (samples[drop + 1] as Sample).at <= start) drop++;
     if (drop > 0) samples.splice(0, drop);
+    // Quiet again since the reference: every point left holds the current total.
+    const ref = samples[0] as Sample;
+    if (ref.total === this.#total) {
+      this.#samples = undefined;
+      this.#quietTotal = ref.total;
+      this.#quietFrom = ref.at;
+      this.#quietTo = now;
+    }
   }
 }

@@ -156,6 +156,28 @@ test('switched off and on while running: the node stops (table saved), starts ag
   await until(() => r.node.stats().received.queries > announcesBefore + 1, 'a new search after the restart');
 });
 
+test('a torrent added while the DHT is off is announced once it is switched on; a leecher finds it there; stopped, it leaves', async () => {
+  const r = await router();
+  closers.push(r.close);
+  const seeder = await session({ dht: { enabled: false, bootstrap: [r.address] } });
+  const payload = await makePayload(join(dir, 'seed8'), { name: 'off.bin', size: 100_000 });
+  const torrent = makeTorrent(payload.path, { pieceLength: 32 * 1024 });
+  const seed = await seeder.add(torrent.bytes, { savePath: payload.saveDir });
+  expect(seed.state).toBe('seeding');
+  expect(seeder.dhtStatus()).toMatchObject({ enabled: false, running: false, torrents: 1 });
+  await seeder.setDht(true);
+  await until(() => r.node.stats().storedPeers === 1, 'the announce after switching on');
+  // A leecher with a .torrent and nothing else (no tracker, no peer): its torrent searches the DHT.
+  const leecher = await session({ dht: { bootstrap: [r.address] } });
+  const out = join(dir, 'out8');
+  const download = await leecher.add(torrent.bytes, { savePath: out });
+  await whenDone(download);
+  expect(download.peerList.counts().known.dht).toBeGreaterThanOrEqual(1);
+  expect(await sha1(join(out, 'off.bin'))).toBe(await sha1(payload.path));
+  await seed.stop();
+  expect(seeder.dhtStatus().torrents).toBe(0);
+});
+
 test('settings given while off ({ enabled: false }) apply when switched on', async () => {
   const r = await router();
   closers.push(r.close);

@@ -42,9 +42,15 @@ export interface DhtTorrent {
   shortOfPeers(): boolean;
 }
 
-/** Where running torrents and magnets register: searched and announced while registered. */
+/**
+ * Where running torrents and magnets register: searched and announced while registered (and the
+ * DHT is on; those registered while it is off search once it is switched on).
+ */
 export interface DhtRegistry {
-  add(infoHash: string, torrent: DhtTorrent): () => void;
+  /** Registers `torrent` for `infoHash` (40 hex digits), in place of any registered before. */
+  add(infoHash: string, torrent: DhtTorrent): void;
+  /** Unregisters it; nothing when another torrent took its place since. */
+  remove(infoHash: string, torrent: DhtTorrent): void;
 }
 
 /** What `Session.dhtStatus()` says. */
@@ -71,7 +77,8 @@ export interface DhtStatus {
 }
 
 interface Registered {
-  readonly hash: Uint8Array;
+  /** Its info-hash in lower-case hex (the table's key, not a copy). */
+  readonly key: string;
   readonly torrent: DhtTorrent;
   timer: TimerHandle | undefined;
   search: PeerSearch | undefined;
@@ -126,7 +133,7 @@ export class SessionDht {
     this.#saveIntervalMs = positive('saveIntervalMs', this.#options.saveIntervalMs ?? DEFAULT_SAVE_INTERVAL_MS);
     // Every setting is checked now, not when the DHT first starts: a node that never runs (no socket, no timers) says what is wrong.
     new DhtNode(this.#nodeOptions({ send: () => undefined })).close();
-    this.registry = { add: (infoHash, torrent) => this.#add(infoHash, torrent) };
+    this.registry = { add: (infoHash, torrent) => this.#add(infoHash, torrent), remove: (infoHash, torrent) => this.#remove(infoHash, torrent) };
     this.wire = {
       port: () => (this.#node ? this.#route?.port : undefined),
       onPort: (address, port) => this.#node?.addNode({ host: address, port }),
@@ -185,18 +192,21 @@ export class SessionDht {
     return this.#switch.close();
   }
 
-  #add(infoHash: string, torrent: DhtTorrent): () => void {
+  #add(infoHash: string, torrent: DhtTorrent): void {
     const key = infoHash.toLowerCase();
+    if (!/^[0-9a-f]{40}$/.test(key)) throw new DhtError('BAD_ARGUMENT', `info-hash must be 40 hex digits, got ${JSON.stringify(infoHash)}`);
     this.#unschedule(this.#torrents.get(key));
-    const entry: Registered = { hash: Buffer.from(key, 'hex'), torrent, timer: undefined, search: undefined, backoffMs: this.#retryMinMs };
-    if (entry.hash.length !== 20) throw new DhtError('BAD_ARGUMENT', `info-hash must be 40 hex digits, got ${JSON.stringify(infoHash)}`);
+    const entry: Registered = { key, torrent, timer: undefined, search: undefined, backoffMs: this.#retryMinMs };
     this.#torrents.set(key, entry);
     if (this.#node) this.#schedule(entry, 0);
-    return () => {
-      if (this.#torrents.get(key) !== entry) return;
-      this.#torrents.delete(key);
-      this.#unschedule(entry);
-    };
+  }
+
+  #remove(infoHash: string, torrent: DhtTorrent): void {
+    const key = infoHash.toLowerCase();
+    const entry = this.#torrents.get(key);
+    if (entry?.torrent !== torrent) return;
+    this.#torrents.delete(key);
+    this.#unschedule(entry);
   }
 
   #schedule(entry: Registered, ms: number): void {
@@ -221,7 +231,7 @@ export class SessionDht {
     const port = this.#route?.port;
     if (!node || port === undefined || entry.search) return;
     // One port number for TCP and UDP: implied_port says so and survives a NAT that keeps the port.
-    const search = node.getPeers(entry.hash, { announce: port === this.#tcpPort ? 'implied' : this.#tcpPort });
+    const search = node.getPeers(Buffer.from(entry.key, 'hex'), { announce: port === this.#tcpPort ? 'implied' : this.#tcpPort });
     entry.search = search;
     void (async () => {
       for await (const p of search) {
@@ -234,7 +244,7 @@ export class SessionDht {
       this.#count.announces += result.announced;
       if (entry.search !== search) return; // cancelled: unregistered, or the DHT stopped
       entry.search = undefined;
-      if (this.#torrents.get(toHex(entry.hash)) !== entry || !this.#node) return;
+      if (this.#torrents.get(entry.key) !== entry || !this.#node) return;
       if (entry.torrent.shortOfPeers()) {
         this.#schedule(entry, entry.backoffMs);
         entry.backoffMs = Math.min(entry.backoffMs * 2, this.#announceIntervalMs);
@@ -347,10 +357,7 @@ function positive(name: string, v: number): number {
 /** Connected peers below which a downloading torrent searches the DHT sooner (with backoff). */
 export const DHT_ENOUGH_PEERS = 10;
 
-/** A running torrent's registration: found peers go into its peer list as source `dht`. */
-export function dhtEntry(
-  peerList: { add(peers: { ip: string; port: number }[], source: 'dht'): unknown },
-  swarm: { readonly finished: boolean; readonly peers: { readonly size: number } },
-): DhtTorrent {
-  return { onPeers: (peers) => peerList.add(peers, 'dht'), shortOfPeers: () => !swarm.finished && swarm.peers.size < DHT_ENOUGH_PEERS };
+/** A running torrent's DhtTorrent.shortOfPeers: not finished, and fewer than DHT_ENOUGH_PEERS connected. */
+export function swarmShortOfPeers(swarm: { readonly finished: boolean; readonly peers: { readonly size: number } }): boolean {
+  return !swarm.finished && swarm.peers.size < DHT_ENOUGH_PEERS;
 }

@@ -1,5 +1,5 @@
 export { Session, type SessionOptions, type SessionEvents } from './session.js';
-export { sessionLsdInterfaces, type SessionLsdOptions, type LsdStatus, type LsdRegistry } from './local-discovery.js';
+export { sessionLsdInterfaces, type SessionLsdOptions, type LsdStatus, type LsdRegistry, type LsdTorrent } from './local-discovery.js';
 export { DHT_ENOUGH_PEERS, type SessionDhtOptions, type DhtNodeTuning, type DhtStatus, type DhtRegistry, type DhtTorrent } from './dht.js';
 export {
   Torrent,

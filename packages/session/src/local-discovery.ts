@@ -40,8 +40,17 @@ export interface LsdStatus {
 }
 
 /** What a torrent registers with: announced while registered, told of the peers that announce it. */
+/** What a torrent registers with LSD: peers heard on the local network for it come here. */
+export interface LsdTorrent {
+  onLsdPeer(peer: LsdPeer): void;
+}
+
+/** Where running torrents and magnets register (also while LSD is off: they are announced once it is on). */
 export interface LsdRegistry {
-  add(infoHash: string, onPeer: (peer: LsdPeer) => void): () => void;
+  /** Registers `torrent` for `infoHash`, in place of any registered before. */
+  add(infoHash: string, torrent: LsdTorrent): void;
+  /** Unregisters it; nothing when another torrent took its place since. */
+  remove(infoHash: string, torrent: LsdTorrent): void;
 }
 
 const MAX_WARNINGS = 10;
@@ -66,7 +75,7 @@ export class SessionLsd {
   readonly #options: SessionLsdOptions;
   readonly #clock: Clock;
   readonly #bind: string;
-  readonly #torrents = new Map<string, (peer: LsdPeer) => void>();
+  readonly #torrents = new Map<string, LsdTorrent>();
   readonly #removals = new Map<string, () => void>();
   readonly #warnings: string[] = [];
   #port = 0;
@@ -81,19 +90,28 @@ export class SessionLsd {
     this.#clock = options.clock;
     this.#bind = options.bind;
     this.registry = {
-      add: (infoHash, onPeer) => {
+      add: (infoHash, torrent) => {
         const hash = infoHash.toLowerCase();
-        this.#removals.get(hash)?.(); // registered again: the new callback replaces the old one
-        this.#torrents.set(hash, onPeer);
-        if (this.#service) this.#removals.set(hash, this.#service.add(hash, onPeer));
-        return () => {
-          if (this.#torrents.get(hash) !== onPeer) return;
-          this.#torrents.delete(hash);
-          this.#removals.get(hash)?.();
-          this.#removals.delete(hash);
-        };
+        this.#removals.get(hash)?.(); // registered again: the new torrent replaces the old one
+        this.#torrents.set(hash, torrent);
+        if (this.#service) this.#announce(this.#service, hash, torrent);
+      },
+      remove: (infoHash, torrent) => {
+        const hash = infoHash.toLowerCase();
+        if (this.#torrents.get(hash) !== torrent) return;
+        this.#torrents.delete(hash);
+        this.#removals.get(hash)?.();
+        this.#removals.delete(hash);
       },
     };
+  }
+
+  /** Announces a registered torrent on the running service (its callback exists only while it runs). */
+  #announce(service: LocalDiscovery, hash: string, torrent: LsdTorrent): void {
+    this.#removals.set(
+      hash,
+      service.add(hash, (peer) => torrent.onLsdPeer(peer)),
+    );
   }
 
   get enabled(): boolean {
@@ -153,7 +171,7 @@ export class SessionLsd {
       return;
     }
     this.#service = new LocalDiscovery({ ...rest, transport, port: this.#port, clock: this.#clock });
-    for (const [hash, onPeer] of this.#torrents) this.#removals.set(hash, this.#service.add(hash, onPeer));
+    for (const [hash, torrent] of this.#torrents) this.#announce(this.#service, hash, torrent);
   }
 
   async #stop(): Promise<void> {

@@ -7,9 +7,9 @@ import type { AddressFilter } from './address-filter.js';
 import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
-import type { DhtRegistry } from './dht.js';
+import type { DhtRegistry, DhtTorrent } from './dht.js';
 import { ReportingMetadataFetcher } from './dial-failures.js';
-import type { LsdRegistry } from './local-discovery.js';
+import type { LsdRegistry, LsdTorrent } from './local-discovery.js';
 import { PeerList, type PeerListOptions } from './peer-list.js';
 import type { PeerListView, Torrent, TorrentOptions } from './torrent.js';
 import { makeWarning, type TorrentWarning, type WarningKind } from './warning.js';
@@ -299,13 +299,16 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
     this.#host.pieceHasher?.prestart();
     list.attach(fetcher);
     if (!this.#options.noTrackers && this.link.trackers.length > 0) this.#startAnnouncer();
-    const leaveDht = this.#host.dht?.add(this.infoHash, { onPeers: (p) => list.add(p, 'dht'), shortOfPeers: () => fetcher.status().peers < MAGNET_ENOUGH_PEERS });
-    this.#leaveLsd = this.#host.lsd?.add(this.infoHash, (p) => list.add([p], 'lsd'));
+    const dht: DhtTorrent = { onPeers: (p) => list.add(p, 'dht'), shortOfPeers: () => fetcher.status().peers < MAGNET_ENOUGH_PEERS };
+    this.#host.dht?.add(this.infoHash, dht);
+    const lsd: LsdTorrent = { onLsdPeer: (p) => list.add([p], 'lsd') };
+    this.#host.lsd?.add(this.infoHash, lsd);
+    this.#leaveLsd = () => this.#host.lsd?.remove(this.infoHash, lsd);
     let bytes: Uint8Array;
     try {
       bytes = await metadata;
     } finally {
-      leaveDht?.();
+      this.#host.dht?.remove(this.infoHash, dht);
       this.#leaveLsd?.();
       this.#leaveLsd = undefined;
       await this.#stopAnnouncer();

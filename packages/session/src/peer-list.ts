@@ -99,6 +99,24 @@ interface Entry {
 
 const zero = <K extends string>(keys: readonly K[]): Record<K, number> => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
 const REJECTIONS: readonly AddressRejection[] = ['invalid', 'unspecified', 'multicast', 'privileged-port', 'self', 'banned'];
+const NO_SOURCES: Readonly<Record<PeerSource, number>> = Object.freeze(zero(PEER_SOURCES));
+const NO_REJECTIONS: Readonly<Record<AddressRejection, number>> = Object.freeze(zero(REJECTIONS));
+type Counts<K extends string> = Partial<Record<K, number>>;
+
+function count<K extends string>(counts: Counts<K>, key: K, delta: number): void {
+  counts[key] = (counts[key] ?? 0) + delta;
+}
+
+type Settings = Readonly<Required<Omit<PeerListOptions, 'clock' | 'filter'>>>;
+const SETTING_KEYS = ['maxSize', 'retryBaseMs', 'retryMaxMs', 'maxFailures', 'userRetryMs', 'userRetryMaxMs'] as const;
+/** The settings of the last list made: the next one with the same settings shares them (a session's lists all do). */
+let lastSettings: Settings | undefined;
+
+function shared(settings: Settings): Settings {
+  const last = lastSettings;
+  if (last && SETTING_KEYS.every((k) => last[k] === settings[k])) return last;
+  return (lastSettings = Object.freeze(settings));
+}
 
 /**
  * The peer list of one torrent (libtorrent's peer_list): every address we could dial, from every
@@ -115,7 +133,7 @@ const NO_CONNECTIONS: ReadonlyMap<string, PeerSource> = new Map();
 export class PeerList {
   readonly #clock: Clock;
   readonly #filter: AddressFilter;
-  readonly #o: Required<Omit<PeerListOptions, 'clock' | 'filter'>>;
+  readonly #o: Settings;
   // Both tables are made at their first entry (a seed nobody asks for has none); reads go through
   // the getters, which give an empty table until then.
   #entryMap: Map<string, Entry> | undefined;
@@ -128,9 +146,11 @@ export class PeerList {
   /** Connections by address, with the source that counts for them (incoming ones are not in #entries). */
   #connectionMap: Map<string, PeerSource> | undefined;
   #banned: Set<string> | undefined;
-  readonly #known = zero(PEER_SOURCES);
-  readonly #connected = zero(PEER_SOURCES);
-  readonly #rejected = zero(REJECTIONS);
+  // Counters by source and by reason, made at their first count and holding only the keys counted
+  // (most lists of a big session have none, or the one rejection of our own address).
+  #known: Counts<PeerSource> | undefined;
+  #connected: Counts<PeerSource> | undefined;
+  #rejected: Counts<AddressRejection> | undefined;
   #dropped = 0;
   #dialing = 0;
   #dialer: PeerDialer | undefined;
@@ -138,6 +158,14 @@ export class PeerList {
   #timerAt = Infinity;
   #filling = false;
   #fillAgain = false;
+
+  #knownBy(source: PeerSource, delta: number): void {
+    count((this.#known ??= {}), source, delta);
+  }
+
+  #connectedBy(source: PeerSource, delta: number): void {
+    count((this.#connected ??= {}), source, delta);
+  }
 
   get #entries(): ReadonlyMap<string, Entry> {
     return this.#entryMap ?? NO_ENTRIES;
@@ -150,7 +178,7 @@ export class PeerList {
   constructor(options: PeerListOptions) {
     this.#clock = options.clock;
     this.#filter = options.filter ?? new AddressFilter();
-    this.#o = {
+    const o: Settings = {
       maxSize: options.maxSize ?? 3000,
       retryBaseMs: options.retryBaseMs ?? 15_000,
       retryMaxMs: options.retryMaxMs ?? 30 * 60_000,
@@ -158,10 +186,11 @@ export class PeerList {
       userRetryMs: options.userRetryMs ?? 15_000,
       userRetryMaxMs: Math.max(options.userRetryMaxMs ?? 120_000, options.userRetryMs ?? 15_000),
     };
-    for (const [k, v] of Object.entries(this.#o)) {
+    for (const [k, v] of Object.entries(o)) {
       if (!Number.isFinite(v) || v < 0) throw new RangeError(`${k} must be a number >= 0, got ${String(v)}`);
     }
-    if (this.#o.maxSize < 1) throw new RangeError('maxSize must be at least 1');
+    if (o.maxSize < 1) throw new RangeError('maxSize must be at least 1');
+    this.#o = shared(o);
   }
 
   /** Addresses known. */
@@ -192,11 +221,11 @@ export class PeerList {
   counts(): PeerListCounts {
     return {
       size: this.#entries.size,
-      known: { ...this.#known },
-      connected: { ...this.#connected },
+      known: { ...NO_SOURCES, ...this.#known },
+      connected: { ...NO_SOURCES, ...this.#connected },
       dialing: this.#dialing,
       dead: this.#dead?.size ?? 0,
-      rejected: { ...this.#rejected },
+      rejected: { ...NO_REJECTIONS, ...this.#rejected },
       dropped: this.#dropped,
     };
   }
@@ -209,7 +238,7 @@ export class PeerList {
       const host = typeof p.ip === 'string' ? canonicalHost(p.ip) : '';
       const why = this.#banned?.has(host) ? 'banned' : this.#filter.check(host, p.port, named);
       if (why) {
-        this.#rejected[why]++;
+        count((this.#rejected ??= {}), why, 1);
         result.rejected++;
         continue;
       }
@@ -267,7 +296,7 @@ export class PeerList {
       e.state = 'idle';
       this.#mark(e);
     }
-    for (const source of this.#connections.values()) this.#connected[source]--;
+    for (const source of this.#connections.values()) this.#connectedBy(source, -1);
     this.#connectionMap = undefined;
     this.#dialing = 0;
   }
@@ -285,7 +314,7 @@ export class PeerList {
     }
     const source = incoming || !e ? 'incoming' : e.sources[0]!;
     (this.#connectionMap ??= new Map()).set(key, source);
-    this.#connected[source]++;
+    this.#connectedBy(source, 1);
   }
 
   /** Our dial of `host:port` did not get through the handshake (refused, timed out, wrong peer...). */
@@ -306,7 +335,7 @@ export class PeerList {
     const source = this.#connections.get(key);
     if (source !== undefined) {
       this.#connectionMap?.delete(key);
-      this.#connected[source]--;
+      this.#connectedBy(source, -1);
     }
     const e = this.#entries.get(key);
     if (e && e.state === 'connected') {
@@ -351,7 +380,7 @@ export class PeerList {
   #addSource(e: Entry, source: PeerSource): void {
     if (e.sources.includes(source)) return;
     e.sources.push(source);
-    this.#known[source]++;
+    this.#knownBy(source, 1);
     // A peer the user names is never given up on.
     if (source === 'user' && !e.banned) this.#unmark(e);
   }
@@ -405,7 +434,7 @@ export class PeerList {
     if (!victim) return false;
     this.#unmark(victim);
     this.#entryMap?.delete(victim.key);
-    for (const s of victim.sources) this.#known[s]--;
+    for (const s of victim.sources) this.#knownBy(s, -1);
     return true;
   }
 

@@ -183,4 +183,19 @@ test('a torrent resumed from its record reads no transfer rate for the lifetime 
   clock.advance(500);
   const s = t.stats();
   expect([s.recentDownloadRate, s.recentUploadRate]).toEqual([0, 0]); // …and is not read as traffic
+  // Idle and read every second for 10 s (no traffic: the rates keep no samples), then a peer comes:
+  // the upload rate reads what moved over the last window, not since the restart nor as a burst.
+  for (let i = 0; i < 10; i++) {
+    clock.advance(1000);
+    expect(t.activity().uploadRate).toBe(0);
+    expect(t.stats().recentUploadRate).toBe(0);
+  }
+  const base = t.stats().uploaded;
+  const other = await session('192.0.2.4', { downloadLimit: 256 * 1024 });
+  const next = await settle(other.add(fx.torrent.bytes, { savePath: join(fx.dir, `out-${++outDirs}`), peers: [{ ip: '192.0.2.3', port: 6881 }] }), 'the new leecher to start');
+  await run(() => t.stats().uploaded - base > 600 * 1024, 'half the torrent uploaded');
+  const rate = t.stats().recentUploadRate / (256 * 1024);
+  expect(rate).toBeGreaterThan(0.6);
+  expect(rate).toBeLessThan(1.5);
+  await run(() => next.state === 'seeding', 'the new leecher to finish');
 });

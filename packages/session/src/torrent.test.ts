@@ -217,6 +217,43 @@ describe('Torrent lifecycle', () => {
     expect(seeding.stats().uploaded).toBeGreaterThanOrEqual(payload.totalSize);
   });
 
+  test('priorities changed on an idle torrent (no swarm): kept, saved, and a partial seed that wants more makes its swarm and downloads', async () => {
+    const { dir, payload, torrent, port, seeding } = await seeded(0, threeFiles);
+    // The seeder is idle: every file normal, no peer yet, so no swarm.
+    expect(seeding.hasSwarm).toBe(false);
+    expect(seeding.filePriorities).toEqual(['normal', 'normal', 'normal']);
+    const mixed = seeding.meta.files.map((f) => (f.path.at(-1) === 'skip.bin' ? 'skip' : f.path.at(-1) === 'keep-1.bin' ? 'high' : 'normal'));
+    await seeding.setFilePriorities(mixed);
+    expect(seeding.filePriorities).toEqual(mixed);
+    expect(seeding.state).toBe('seeding');
+    expect(seeding.hasSwarm).toBe(false);
+    expect(seeding.stats().wantedLength).toBeLessThan(seeding.stats().totalLength);
+    await seeding.setFilePriorities(mixed.map(() => 'normal'));
+    expect(seeding.filePriorities).toEqual(['normal', 'normal', 'normal']);
+    expect(seeding.stats().wantedLength).toBe(seeding.stats().totalLength);
+
+    // A leecher skips a file, finishes, and rests without a swarm (paused and resumed).
+    const stateDir = join(dir, 'state');
+    const leecher = session({ stateDir });
+    await leecher.listen();
+    const out = join(dir, 'out');
+    const t = await leecher.add(torrent.bytes, { savePath: out, filePriorities: skipping(torrent), peers: [{ ip: '127.0.0.1', port }] });
+    await inState(t, 'seeding');
+    await t.pause();
+    const record = decode(await readFile(join(stateDir, `${t.infoHash}.resume`))) as BencodeDict;
+    expect((record.get('priorities') as Uint8Array[]).map((b) => Buffer.from(b).toString())).toEqual(skipping(torrent));
+    await t.resume();
+    expect(t.state).toBe('seeding');
+    expect(t.hasSwarm).toBe(false);
+    // Every file wanted now (all normal: no levels kept): the idle partial seed makes its swarm and downloads the rest.
+    await t.setFilePriorities(t.meta.files.map(() => 'normal'));
+    expect(t.hasSwarm).toBe(true);
+    expect(t.state).toBe('downloading');
+    await inState(t, 'seeding');
+    expect(t.stats().progress).toBe(1);
+    for (const f of payload.files) expect(await same(join(out, 'set', f.relativePath), f.path)).toBe(true);
+  });
+
   test('skipping every file still missing finishes a download at once', async () => {
     const { dir, torrent, port } = await seeded(0, threeFiles);
     const leecher = session({ downloadLimit: 64 * 1024 });

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { decode, encode, type Encodable } from '@mainline/bencode';
+import type { LsdPeer } from '@mainline/lsd';
 import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
 import { EtaEstimator, RecentRate, TokenBucket, type Clock, type RateLimit, type TokenLane } from '@mainline/rate';
@@ -22,11 +23,23 @@ import {
   type HashPool,
   type RecheckProgress,
 } from '@mainline/storage';
-import { DEFAULT_MAX_INITIATE, PexExtension, type PeerHandOff, type PeerView, type TorrentWire, type WireHub } from '@mainline/connecter';
+import {
+  DEFAULT_MAX_INITIATE,
+  PexExtension,
+  type ExtensionHandshake,
+  type PeerCloseReason,
+  type PeerConnection,
+  type PeerHandler,
+  type PeerHandOff,
+  type PeerView,
+  type TorrentWire,
+  type WireHub,
+  type WireLimits,
+} from '@mainline/connecter';
 import { rm } from 'node:fs/promises';
 import type { AddressFilter } from './address-filter.js';
-import { dhtEntry, type DhtRegistry } from './dht.js';
-import type { LsdRegistry } from './local-discovery.js';
+import { swarmShortOfPeers, type DhtRegistry, type DhtTorrent } from './dht.js';
+import type { LsdRegistry, LsdTorrent } from './local-discovery.js';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { asError } from './as-error.js';
 import { PeerList, type PeerDialer, type PeerListOptions, type PeerSource } from './peer-list.js';
@@ -108,6 +121,34 @@ export interface TorrentOptions {
    * file system (by default the start stops with a NO_SPACE error and nothing is created).
    */
   ignoreFreeSpace?: boolean;
+}
+
+/** The options a torrent reads after its constructor; the others are used there and let go. */
+const KEPT_OPTIONS = [
+  'resumeFile',
+  'noTrackers',
+  'trackers',
+  'filePaths',
+  'honorsSessionLimits',
+  'maxPeers',
+  'maxUploads',
+  'seedRatio',
+  'seedTimeSeconds',
+  'readOnly',
+] as const;
+type KeptOptions = Readonly<Pick<TorrentOptions, (typeof KEPT_OPTIONS)[number]>>;
+const NO_OPTIONS: KeptOptions = Object.freeze({});
+
+/** Those of the kept options that are set (a torrent added with none shares one empty object). */
+function keptOptions(options: TorrentOptions): KeptOptions {
+  const kept: Record<string, unknown> = {};
+  let any = false;
+  for (const k of KEPT_OPTIONS) {
+    if (options[k] === undefined) continue;
+    kept[k] = options[k];
+    any = true;
+  }
+  return any ? (kept as KeptOptions) : NO_OPTIONS;
 }
 
 export interface TorrentStats {
@@ -247,6 +288,14 @@ export interface TorrentHost {
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
 export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts' | 'retryIn' | 'connectionSource'>;
 
+/** What SwarmDoor reads of its torrent (set in Torrent's static block): its swarm, if any. */
+let swarmOf: (t: Torrent) => ReportingSwarm | undefined;
+/** The swarm, made now if need be; undefined while the torrent is not running. */
+let liveSwarmOf: (t: Torrent) => ReportingSwarm | undefined;
+/** Every wanted piece is verified. */
+let isFinished: (t: Torrent) => boolean;
+let peerListOf: (t: Torrent) => PeerList;
+
 /**
  * One torrent: download.py's wiring as an object. Storage and its verified pieces, the picker,
  * the swarm of peers (with its choker) and the tracker announcer; start / pause / resume /
@@ -258,7 +307,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly infoHash: string;
   readonly savePath: string;
   readonly #host: TorrentHost;
-  readonly #options: TorrentOptions;
+  readonly #options: KeptOptions;
+  /** The next start only marks it paused (options.paused; cleared by that start and by recheck). */
+  #startPaused: boolean;
+  /** Create the files even without the free space for them (options.ignoreFreeSpace, or resume's). */
+  #ignoreFreeSpace: boolean;
   #sequential: boolean;
   // The limiters and lanes are made at first use (a limit set, a swarm made): a seed nobody asks
   // for moves no bytes and needs none of them.
@@ -276,9 +329,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #online = false;
   #announcer: Announcer | undefined;
   #eta: EtaEstimator | undefined;
-  #priorities: FilePriority[];
-  /** Per piece: 0 = only skipped files, 1 = wanted, 2 = high priority (see pieceLevels). */
-  #levels: Uint8Array;
+  /** Per file, in metainfo order; undefined while every file is 'normal' and nobody asked (most torrents). */
+  #priorities: FilePriority[] | undefined;
+  /** Per piece: 0 = only skipped files, 1 = wanted, 2 = high priority (see pieceLevels); undefined: all 1. */
+  #levels: Uint8Array | undefined;
   #wantedLength = 0;
   /** Bytes of wanted pieces not verified (kept up to date from the store's `verified`). */
   #wantedLeft = 0;
@@ -304,9 +358,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   #etaRate: { rate: RecentRate; base: number } | undefined;
   /** What peers gave and took, kept when they leave; keyed by IP and peer id (a reconnect adds up). */
   #transfers: Map<string, PeerTransfer> | undefined; // made at the first peer that moved bytes
-  /** Unregisters from local service discovery. */
-  #leaveLsd: (() => void) | undefined;
-  #leaveDht: (() => void) | undefined;
+  /** Its hub entry and the peer list's dialer in one, made at the first start. */
+  #door: SwarmDoor | undefined;
   /** Troubles not cleared yet, by kind (a later success of the same kind clears it). */
   #warnings: Map<WarningKind, TorrentWarning> | undefined; // made at the first warning (most torrents never have one)
   /** A magnet's connections, until the first swarm adopts them. */
@@ -318,13 +371,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.infoHash = meta.infoHash;
     this.savePath = options.savePath;
     this.#host = host;
-    this.#options = options;
+    this.#options = keptOptions(options);
+    this.#startPaused = options.paused === true;
+    this.#ignoreFreeSpace = options.ignoreFreeSpace === true;
     this.#sequential = options.sequential ?? false;
-    this.#priorities = options.filePriorities ? [...options.filePriorities] : meta.files.map(() => 'normal' as const);
-    if (this.#priorities.length !== meta.files.length) {
-      throw new RangeError(`filePriorities has ${this.#priorities.length} entries for ${meta.files.length} files`);
+    if (options.filePriorities && options.filePriorities.length !== meta.files.length) {
+      throw new RangeError(`filePriorities has ${options.filePriorities.length} entries for ${meta.files.length} files`);
     }
-    this.#levels = pieceLevels(meta, this.#priorities);
+    this.#setPriorities(options.filePriorities);
     this.#countWanted();
     this.setLimits({ upload: options.uploadLimit, download: options.downloadLimit });
     this.#priority = options.bandwidthPriority ?? 'normal';
@@ -427,9 +481,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   async #start(): Promise<void> {
     this.#error = undefined;
-    if (this.#options.paused) {
+    if (this.#startPaused) {
       this.#releaseHandOff();
-      this.#options.paused = false;
+      this.#startPaused = false;
       this.#setState('paused');
       return;
     }
@@ -452,10 +506,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       root: this.savePath,
       files: this.#files(),
       pieceLength: meta.pieceLength,
-      priorities: this.#priorities,
+      priorities: this.#priorities, // undefined: every file normal
       name: meta.infoHash,
       readOnly: this.#options.readOnly === true,
-      checkFreeSpace: this.#options.ignoreFreeSpace !== true,
+      checkFreeSpace: !this.#ignoreFreeSpace,
     });
     await this.#storage.open();
     const hasher = this.#host.pieceHasher;
@@ -469,7 +523,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     };
     store.on('error', (e) => this.#fail(e));
     store.on('verified', (i) => {
-      if (this.#levels[i] !== 0) this.#wantedLeft -= store.pieceSize(i);
+      if (this.#levels?.[i] !== 0) this.#wantedLeft -= store.pieceSize(i);
     });
     const resume = await this.#loadResume();
     await store.start({ resume: resume?.record, onProgress });
@@ -495,7 +549,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     let length = 0;
     let left = 0;
     for (let i = 0; i < meta.pieceCount; i++) {
-      if (this.#levels[i] === 0) continue;
+      if (this.#levels?.[i] === 0) continue;
       const size = i === meta.pieceCount - 1 ? meta.totalLength - i * meta.pieceLength : meta.pieceLength;
       length += size;
       if (!store?.hasPiece(i)) left += size;
@@ -531,7 +585,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       storage: record as unknown as Encodable,
       downloaded: this.downloaded,
       uploaded: this.uploaded,
-      priorities: this.#priorities,
+      priorities: this.#priorities ?? this.#allNormal(),
       paused: this.#state === 'paused' ? 1 : 0,
       completed: this.#completedAnnounced ? 1 : 0,
     };
@@ -574,8 +628,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const finished = this.#wantedLeft === 0;
     // The ETA is read only while downloading: a seed gets one if priorities later want more (#downloadMore).
     this.#eta = finished ? undefined : new EtaEstimator({ clock: host.clock, left: this.#wantedLeft });
+    const door = (this.#door ??= new SwarmDoor(this));
     if (finished && !handOff) {
-      if (!host.hub.hasTorrent(meta.infoHashBytes)) host.hub.addTorrent(meta.infoHashBytes, this.#hubEntry(store));
+      if (!host.hub.hasTorrent(meta.infoHashBytes)) host.hub.addTorrent(meta.infoHashBytes, door);
     } else this.#makeSwarm(handOff);
     // Finished before this run (data complete, or every wanted piece there): nothing to announce.
     if (finished) this.#completedAnnounced = true;
@@ -583,34 +638,22 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (finished) this.#startSeedClock();
     if (!this.#options.noTrackers && this.#tiers().length > 0) this.#startAnnouncer(store);
     const peerList = this.#peerList;
-    const dialer = this.#dialer();
     // Whom to dial, when, and how often again is the peer list's decision from here on.
-    peerList.attach(dialer);
-    // BEP 14 peers on the local network; never for a private torrent (its peers come from its tracker only).
-    if (!meta.private) this.#leaveLsd = host.lsd?.add(meta.infoHash, (p) => peerList.add([p], 'lsd'));
-    if (!meta.private) this.#leaveDht = host.dht?.add(meta.infoHash, dhtEntry(peerList, dialer));
+    peerList.attach(door);
+    // BEP 14 peers on the local network and the DHT; never for a private torrent (its peers come
+    // from its tracker only). Registered while they are off too: they may be switched on later.
+    if (!meta.private) {
+      host.lsd?.add(meta.infoHash, door);
+      host.dht?.add(meta.infoHash, door);
+    }
   }
 
-  /**
-   * The torrent's place on the wire hub while it runs: incoming peers reach the swarm, made for
-   * the first of them if there is none yet (the swarm finds itself registered and keeps this entry).
-   */
-  #hubEntry(store: PieceStore): TorrentWire {
-    return {
-      limits: { numPieces: store.pieceCount, pieceLength: store.pieceLength, totalLength: store.totalLength },
-      onPeer: (conn) => (this.#online ? (this.#swarm ?? this.#makeSwarm(undefined)).onPeer(conn) : undefined),
-      extensionHandshake: (conn) => this.#swarm?.extensionHandshake(conn),
-      onConnectFailed: (h, port, reason, error) => this.#swarm?.onConnectFailed(h, port, reason, error),
-    };
-  }
-
-  /** What the peer list dials through (and the DHT asks): the swarm, made at the first dial. */
-  #dialer(): LazySwarm {
-    return new LazySwarm({
-      swarm: () => this.#swarm,
-      make: () => (this.#online ? (this.#swarm ?? this.#makeSwarm(undefined)) : undefined),
-      finished: () => this.#wantedLeft === 0,
-    });
+  static {
+    // SwarmDoor's way in: functions made once for every torrent (not a closure per torrent).
+    swarmOf = (t) => t.#swarm;
+    liveSwarmOf = (t) => (t.#online ? (t.#swarm ?? t.#makeSwarm(undefined)) : undefined);
+    isFinished = (t) => t.#wantedLeft === 0;
+    peerListOf = (t) => t.#peerList;
   }
 
   /** The swarm: picker, peers, choker; registered on the hub (or taking a magnet's place there). */
@@ -775,7 +818,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const levels = this.#levels;
     for (let k = 0; k < this.meta.pieceCount; k++) {
       if (picker.hasPiece(k)) continue;
-      picker.setPriority(k, levels[k] === 0 ? 'skip' : levels[k] === 2 ? 'high' : 'normal');
+      const level = levels?.[k] ?? 1;
+      picker.setPriority(k, level === 0 ? 'skip' : level === 2 ? 'high' : 'normal');
     }
   }
 
@@ -786,10 +830,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
    */
   async setFilePriorities(priorities: FilePriority[]): Promise<void> {
     if (priorities.length !== this.meta.files.length) throw new RangeError('one priority per file');
-    this.#priorities = [...priorities];
-    this.#levels = pieceLevels(this.meta, this.#priorities);
+    this.#setPriorities(priorities);
     this.#countWanted();
-    await this.#storage?.setPriorities(this.#priorities);
+    await this.#storage?.setPriorities(this.#priorities ?? this.#allNormal());
     // A seed with no swarm yet needs one only if it now wants pieces it lacks.
     const swarm = this.#swarm ?? (this.#online && this.#wantedLeft > 0 ? this.#makeSwarm(undefined) : undefined);
     if (!swarm) return;
@@ -801,8 +844,20 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (more) this.#peerList.retrySeeds();
   }
 
+  /** Per file, in metainfo order (an all-normal list is made at the first read and kept, so reads in a loop are cheap). */
   get filePriorities(): readonly FilePriority[] {
-    return this.#priorities;
+    return (this.#priorities ??= this.#allNormal());
+  }
+
+  #allNormal(): FilePriority[] {
+    return this.meta.files.map(() => 'normal' as const);
+  }
+
+  /** Keeps a copy of `priorities` and their piece levels, or neither while every file is 'normal'. */
+  #setPriorities(priorities: readonly FilePriority[] | undefined): void {
+    const all = priorities !== undefined && priorities.some((p) => p !== 'normal') ? [...priorities] : undefined;
+    this.#priorities = all;
+    this.#levels = all ? pieceLevels(this.meta, all) : undefined;
   }
 
   /** Sequential picking (lowest piece first, for streaming) on or off: now, and after a resume. */
@@ -870,7 +925,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
    * `ignoreFreeSpace` insists on a torrent that stopped for lack of free space (kept from then on).
    */
   async resume(options: { ignoreFreeSpace?: boolean } = {}): Promise<void> {
-    if (options.ignoreFreeSpace === true) this.#options.ignoreFreeSpace = true;
+    if (options.ignoreFreeSpace === true) this.#ignoreFreeSpace = true;
     if (this.#state === 'paused') {
       if (!this.#store) {
         this.#setState('stopped');
@@ -896,7 +951,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       });
     }
     this.#setState('stopped');
-    if (!wasRunning) this.#options.paused = false;
+    if (!wasRunning) this.#startPaused = false;
     await this.start();
   }
 
@@ -929,10 +984,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   async #stopNetwork(): Promise<void> {
     this.#releaseHandOff();
-    this.#leaveLsd?.();
-    this.#leaveLsd = undefined;
-    this.#leaveDht?.();
-    this.#leaveDht = undefined;
+    const door = this.#door;
+    if (door) {
+      this.#host.lsd?.remove(this.meta.infoHash, door);
+      this.#host.dht?.remove(this.meta.infoHash, door);
+    }
     if (this.#seedTimer) this.#host.clock.clearTimeout(this.#seedTimer);
     this.#peerList.detach();
     if (this.#saveTimer) this.#host.clock.clearTimeout(this.#saveTimer);
@@ -1135,38 +1191,61 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 }
 
 /**
- * A torrent's swarm as the peer list and the DHT see it, before and after it exists: the counts of
- * an empty swarm until then, and the first dial makes it.
+ * A running torrent's door to the network, one small object for both sides: its entry on the wire
+ * hub (incoming peers reach the swarm, made for the first of them; the swarm finds itself
+ * registered and keeps this entry), and what its peer list dials through and the DHT asks (the
+ * counts of an empty swarm until there is one; the first dial makes it).
  */
-interface SwarmMaker {
-  swarm(): ReportingSwarm | undefined;
-  /** The swarm, made now if need be; undefined while the torrent is not running. */
-  make(): ReportingSwarm | undefined;
-  /** Every wanted piece is verified. */
-  finished(): boolean;
-}
+class SwarmDoor implements TorrentWire, PeerDialer, DhtTorrent, LsdTorrent {
+  readonly #torrent: Torrent;
 
-class LazySwarm implements PeerDialer {
-  readonly #of: SwarmMaker;
+  constructor(torrent: Torrent) {
+    this.#torrent = torrent;
+  }
 
-  constructor(of: SwarmMaker) {
-    this.#of = of;
+  get limits(): WireLimits {
+    const meta = this.#torrent.meta;
+    return { numPieces: meta.pieceCount, pieceLength: meta.pieceLength, totalLength: meta.totalLength };
+  }
+
+  onPeer(conn: PeerConnection): PeerHandler | undefined {
+    return liveSwarmOf(this.#torrent)?.onPeer(conn);
+  }
+
+  extensionHandshake(conn: PeerConnection): ExtensionHandshake | undefined {
+    return swarmOf(this.#torrent)?.extensionHandshake(conn);
+  }
+
+  onConnectFailed(host: string, port: number, reason: PeerCloseReason, error?: Error): void {
+    swarmOf(this.#torrent)?.onConnectFailed(host, port, reason, error);
   }
 
   get outgoingSlots(): number {
-    return this.#of.swarm()?.outgoingSlots ?? DEFAULT_MAX_INITIATE;
+    return swarmOf(this.#torrent)?.outgoingSlots ?? DEFAULT_MAX_INITIATE;
   }
 
   get finished(): boolean {
-    return this.#of.swarm()?.finished ?? this.#of.finished();
+    return swarmOf(this.#torrent)?.finished ?? isFinished(this.#torrent);
   }
 
   get peers(): ReadonlySet<PeerView> {
-    return this.#of.swarm()?.peers ?? NO_PEERS;
+    return swarmOf(this.#torrent)?.peers ?? NO_PEERS;
   }
 
   connect(host: string, port: number, peerId?: Uint8Array, source?: PeerSource): boolean {
-    return this.#of.make()?.connect(host, port, peerId, source) ?? false;
+    return liveSwarmOf(this.#torrent)?.connect(host, port, peerId, source) ?? false;
+  }
+
+  onPeers(peers: { ip: string; port: number }[]): void {
+    peerListOf(this.#torrent).add(peers, 'dht');
+  }
+
+  shortOfPeers(): boolean {
+    return swarmShortOfPeers(this);
+  }
+
+  onLsdPeer(peer: LsdPeer): void {
+    peerListOf(this.#torrent).add([peer], 'lsd');
   }
 }
 
