@@ -1,8 +1,8 @@
 import { mkdir, rename } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { encodeTorrent, parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
+import { parseMagnet, parseTorrent, type MagnetLink, type Metainfo } from '@mainline/metainfo';
 import { systemClock, type Clock, type RateLimit } from '@mainline/rate';
-import { Session, type BandwidthPriority, type MagnetDownload, type SessionOptions, type Torrent, type TorrentOptions } from '@mainline/session';
+import { Session, type BandwidthPriority, type MagnetDownload, type SessionOptions, type Torrent, type TorrentEvent, type TorrentOptions, type TorrentState } from '@mainline/session';
 import { moveTorrentData } from '@mainline/storage';
 import { Accounting, type TrafficStats } from './accounting.js';
 import { ALT_SPEED_KEYS, TurtleSchedule, wallClock, type AltSpeedSettings } from './alt-speed.js';
@@ -11,6 +11,7 @@ import { isDone, magnetFetching, noteHave, type AnyEntry, type Entry, type Magne
 import { DaemonError } from './errors.js';
 import { Persistence } from './persistence.js';
 import { Registry } from './registry.js';
+import { StartGate } from './start-gate.js';
 import { StateStore, type Priority, type SessionRecord, type TorrentRecord } from './state.js';
 import { WatchDir } from './watch-dir.js';
 import { defaultPrefs, loadPrefs, type SessionPrefs } from './prefs.js';
@@ -88,6 +89,8 @@ const KB = 1000;
 /** Transmission scrapes every 30 minutes, the first shortly after a start. */
 const SCRAPE_INTERVAL_S = 30 * 60;
 const SCRAPE_AFTER_START_S = 2;
+/** Torrent starts at once (see StartGate); a full check of the data frees its slot when hashing begins. */
+const START_CONCURRENCY = 8;
 
 /**
  * mainlined's core: one Session and the torrents in it, each persisted in the state directory
@@ -114,6 +117,12 @@ export class Daemon {
   readonly #turtle: TurtleSchedule;
   /** Ids whose data is being moved (set-location): other actions on them wait for the end. */
   readonly #relocating = new Set<number>();
+  /** Torrent starts (files opened, resume record checked) run a few at a time: see StartGate. */
+  readonly #startGate = new StartGate(START_CONCURRENCY);
+  /** The starts holding a slot of the gate, with what frees it. */
+  readonly #startSlots = new Map<Entry, () => void>();
+  /** start() is listing the saved torrents: the queue runs once they all are. */
+  #restoring = false;
   /** The peer port session-set moved to, or the one saved by an earlier run: kept in the session record. */
   #savedPeerPort: number | undefined;
 
@@ -147,6 +156,8 @@ export class Daemon {
       // The node table beside the torrents' state, not among the resume records.
       dht: { enabled: this.config.dhtEnabled, stateDir: this.config.stateDir, ...(this.config.dhtBootstrap ? { bootstrap: this.config.dhtBootstrap } : {}) },
     });
+    // One listener for every torrent's events: none on each torrent.
+    this.session.on('torrent-event', (torrent: Torrent, ...event: TorrentEvent) => this.#torrentEvent(torrent, ...event));
     this.#turtle = new TurtleSchedule(options.clock ?? wallClock, () => this.config, (on) => {
       this.#log(`turtle ${on ? 'on' : 'off'} by the schedule`);
       this.setSessionSettings({ altSpeedEnabled: on });
@@ -206,14 +217,22 @@ export class Daemon {
     [...records]
       .sort((a, b) => (a.record.queuePosition ?? Infinity) - (b.record.queuePosition ?? Infinity))
       .forEach((r, i) => (r.record.queuePosition = i));
-    for (const { record, bytes } of records) {
-      try {
-        if (bytes) await this.#open(bytes, record);
-        else this.#openMagnet(parseMagnet(record.magnet ?? ''), record);
-      } catch (err) {
-        this.#log(`cannot restore ${record.name} (${record.infoHash}): ${(err as Error).message}`);
+    // All listed first, then one pass of the queue starts what may run: a pass per torrent
+    // would look at every torrent listed so far each time (quadratic work and garbage).
+    this.#restoring = true;
+    try {
+      for (const { record, bytes } of records) {
+        try {
+          if (bytes) await this.#open(bytes, record);
+          else this.#openMagnet(parseMagnet(record.magnet ?? ''), record);
+        } catch (err) {
+          this.#log(`cannot restore ${record.name} (${record.infoHash}): ${(err as Error).message}`);
+        }
       }
+    } finally {
+      this.#restoring = false;
     }
+    this.#runQueue();
     await this.#persistence.saveSession();
     // The session's one-second tick drives the daemon's periodic work: no timer per torrent.
     this.session.on('tick', this.#onTick);
@@ -370,7 +389,7 @@ export class Daemon {
     const meta = torrent.meta;
     const record: TorrentRecord = { ...magnet.record, name: meta.name, priorities: meta.files.map(() => 'normal') };
     delete record.magnet;
-    const entry = this.#wire(torrent, meta, encodeTorrent(meta), record, magnet.id);
+    const entry = this.#wire(torrent, meta, record, magnet.id);
     entry.startDate = magnet.startDate;
     await this.state.saveRecord(record);
   }
@@ -401,48 +420,62 @@ export class Daemon {
     if (record.priorities.length !== meta.files.length) record.priorities = meta.files.map(() => 'normal');
     if (record.filePaths && record.filePaths.length !== meta.files.length) delete record.filePaths;
     const torrent = await this.session.add(meta, this.#torrentOptions(record));
-    return this.#wire(torrent, meta, bytes, record, this.#registry.allocate());
+    return this.#wire(torrent, meta, record, this.#registry.allocate());
   }
 
   /** Lists a torrent under `id` and follows its events; starts it unless the record says stopped. */
-  #wire(torrent: Torrent, meta: Metainfo, bytes: Uint8Array, record: TorrentRecord, id: number): Entry {
-    const entry: Entry = { kind: 'torrent', id, torrent, meta, bytes, torrentFile: this.state.torrentPath(meta.infoHash), record, startDate: 0, activityDate: 0, finished: false, verifyQueued: false, queued: false, moving: false, nextScrapeAt: 0, scraping: false };
+  #wire(torrent: Torrent, meta: Metainfo, record: TorrentRecord, id: number): Entry {
+    const entry: Entry = { kind: 'torrent', id, torrent, meta, record, lastState: torrent.state, startDate: 0, activityDate: 0, finished: false, verifyQueued: false, queued: false, starting: false, moving: false, nextScrapeAt: 0, scraping: false };
     this.#registry.set(entry);
-    // When the data is opened the totals include earlier sessions (from the resume record): this
-    // session's traffic counts from there. The state changes right after opening, before any data.
-    let previous = torrent.state;
-    torrent.on('state', (st) => {
-      if (st === 'checking') entry.verifyQueued = false;
-      if (st === 'downloading' || st === 'seeding') this.#accounting.baseline(entry.id, torrent);
-      // Found complete by a check (not by downloading: 'done' handles that): out of the incomplete dir too.
-      if (st === 'seeding' && previous === 'checking' && entry.record.dataDir !== undefined && !entry.moving) {
-        void Promise.resolve()
-          .then(() => this.#moveData(entry))
-          .catch((err: unknown) => this.#log(`#${entry.id} ${meta.name}: cannot move the data to ${entry.record.downloadDir}: ${(err as Error).message}`));
-      }
-      previous = st;
-    });
-    torrent.on('error', (e) => this.#log(`#${entry.id} ${meta.name}: ${e.message}`));
-    torrent.on('done', () => {
+    if (!record.paused) this.#enqueue(entry);
+    return entry;
+  }
+
+  /**
+   * What the daemon does on its torrents' events, heard once for all of them from the session
+   * (no closures on each torrent); a torrent no longer listed (removed, or reopened as another
+   * object) is not followed.
+   */
+  #torrentEvent(torrent: Torrent, ...event: TorrentEvent): void {
+    const entry = this.#registry.byHash(torrent.infoHash);
+    if (entry?.kind !== 'torrent' || entry.torrent !== torrent) return;
+    if (event[0] === 'state') this.#stateChanged(entry, event[1]);
+    // Hashing its data: the check is paced by the hashing threads, its start slot goes to the next.
+    else if (event[0] === 'checking') this.#startSlots.get(entry)?.();
+    else if (event[0] === 'done') {
       entry.record.doneDate = this.nowSeconds();
       this.#persist(entry);
       void this.#completed(entry);
-    });
-    torrent.on('seeding-done', (reason) => {
+    } else if (event[0] === 'seeding-done') {
       entry.finished = true;
       entry.record.paused = true;
-      this.#log(`#${entry.id} ${meta.name}: seeding stopped, ${reason}`);
+      this.#log(`#${entry.id} ${entry.meta.name}: seeding stopped, ${event[1]}`);
       this.#persist(entry);
       this.#doneSeeding(entry);
-    });
-    if (!record.paused) this.#enqueue(entry);
-    return entry;
+    }
+  }
+
+  #stateChanged(entry: Entry, st: TorrentState): void {
+    const previous = entry.lastState;
+    entry.lastState = st;
+    if (st === 'checking') entry.verifyQueued = false;
+    // When the data is opened the totals include earlier sessions (from the resume record): this
+    // session's traffic counts from there. The state changes right after opening, before any data.
+    if (st === 'downloading' || st === 'seeding') this.#accounting.baseline(entry.id, entry.torrent);
+    // The cause of a torrent's error state (its 'error' event needs a listener on the torrent).
+    if (st === 'error') this.#log(`#${entry.id} ${entry.meta.name}: ${entry.torrent.error?.message ?? 'error'}`);
+    // Found complete by a check (not by downloading: 'done' handles that): out of the incomplete dir too.
+    if (st === 'seeding' && previous === 'checking' && entry.record.dataDir !== undefined && !entry.moving) {
+      void Promise.resolve()
+        .then(() => this.#moveData(entry))
+        .catch((err: unknown) => this.#log(`#${entry.id} ${entry.meta.name}: cannot move the data to ${entry.record.downloadDir}: ${(err as Error).message}`));
+    }
   }
 
   /** Started: through the queue (status 3 / 5 until a slot is free), or at once when it has room. */
   #enqueue(entry: AnyEntry): void {
     entry.queued = true;
-    this.#runQueue();
+    if (!this.#restoring) this.#runQueue();
   }
 
   /** Starts the queued torrents that the free download and seed slots allow. */
@@ -458,7 +491,7 @@ export class Daemon {
         continue;
       }
       const st = e.torrent.state;
-      const running = !e.queued && !e.record.paused && st !== 'paused' && st !== 'stopped' && st !== 'error';
+      const running = !e.queued && !e.record.paused && (e.starting || (st !== 'paused' && st !== 'stopped' && st !== 'error'));
       items.push({ id: e.id, position: e.record.queuePosition ?? 0, queued: e.queued && !e.record.paused, running, done: isDone(e), stalled: now - Math.max(e.activityDate, e.startDate) > stalledSecs });
     }
     for (const id of queueStarts(items, this.prefs)) {
@@ -536,7 +569,7 @@ export class Daemon {
       delete record.dataDir;
       await this.state.saveRecord(record);
       const torrent = await this.session.add(entry.meta, this.#torrentOptions(record));
-      const moved = this.#wire(torrent, entry.meta, entry.bytes, record, entry.id);
+      const moved = this.#wire(torrent, entry.meta, record, entry.id);
       moved.startDate = entry.startDate;
       moved.activityDate = entry.activityDate;
       if (!wasPaused) {
@@ -611,8 +644,22 @@ export class Daemon {
     // "Latest activity"; its web UI shows the same "days ago" for both daemons).
     entry.nextScrapeAt = entry.startDate + SCRAPE_AFTER_START_S;
     entry.finished = false;
-    const insist = entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {};
-    entry.torrent.resume(insist).catch((e: unknown) => this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`));
+    if (entry.starting) return; // on its way already
+    entry.starting = true;
+    void this.#startGate.acquire().then(async (release) => {
+      this.#startSlots.set(entry, release);
+      try {
+        // Stopped, removed or reopened (another entry now) while it waited: nothing to start.
+        if (this.#closed || entry.record.paused || !this.#registry.holds(entry)) return;
+        await entry.torrent.resume(entry.record.ignoreFreeSpace === true ? { ignoreFreeSpace: true } : {});
+      } catch (e) {
+        this.#log(`#${entry.id}: cannot start: ${(e as Error).message}`);
+      } finally {
+        entry.starting = false;
+        this.#startSlots.delete(entry);
+        release();
+      }
+    });
   }
 
   #persist(entry: Entry): void {
@@ -643,7 +690,7 @@ export class Daemon {
       } else this.#enqueue(entry);
       return;
     }
-    const idle = entry.torrent.state === 'paused' || entry.torrent.state === 'stopped' || entry.torrent.state === 'error';
+    const idle = !entry.starting && (entry.torrent.state === 'paused' || entry.torrent.state === 'stopped' || entry.torrent.state === 'error');
     if (!entry.record.paused && !idle && !(options.insist === true && entry.queued)) return;
     if (!entry.record.paused && entry.queued && options.insist !== true) return;
     entry.record.paused = false;
@@ -802,7 +849,7 @@ export class Daemon {
     await entry.torrent.saveResume();
     await this.session.remove(entry.meta.infoHash);
     const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
-    const again = this.#wire(torrent, entry.meta, entry.bytes, entry.record, entry.id);
+    const again = this.#wire(torrent, entry.meta, entry.record, entry.id);
     again.startDate = entry.startDate;
     again.activityDate = entry.activityDate;
     again.queued = entry.queued;
@@ -868,7 +915,7 @@ export class Daemon {
       const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
       // Found data is checked first (the verify starts it when it ran before).
       if (!move) entry.record.paused = true;
-      const next = this.#wire(torrent, entry.meta, entry.bytes, entry.record, entry.id);
+      const next = this.#wire(torrent, entry.meta, entry.record, entry.id);
       next.startDate = entry.startDate;
       next.activityDate = entry.activityDate;
       entry.record.paused = paused;

@@ -1,5 +1,5 @@
 import type { MagnetLink, Metainfo } from '@mainline/metainfo';
-import type { MagnetDownload, Torrent } from '@mainline/session';
+import type { MagnetDownload, Torrent, TorrentState } from '@mainline/session';
 import type { TorrentRecord } from './state.js';
 
 /** One torrent as the daemon knows it: a small id stable for the daemon's lifetime, its record. */
@@ -8,11 +8,9 @@ export interface Entry {
   readonly id: number;
   readonly torrent: Torrent;
   readonly meta: Metainfo;
-  /** The .torrent file's bytes. */
-  readonly bytes: Uint8Array;
-  /** Where the .torrent is kept in the state directory. */
-  readonly torrentFile: string;
   record: TorrentRecord;
+  /** The torrent's state when its last state event came (what a change comes from). */
+  lastState: TorrentState;
   /** Unix seconds of the last start and of the last data moved. */
   startDate: number;
   activityDate: number;
@@ -22,6 +20,8 @@ export interface Entry {
   verifyQueued: boolean;
   /** Started, but waiting for a slot of the download or seed queue (status 3 / 5). */
   queued: boolean;
+  /** Being started: waiting for a slot of the daemon's start gate (status 1), or opening its data. */
+  starting: boolean;
   /** Its data is being moved from the incomplete dir to the download dir. */
   moving: boolean;
   /** Unix seconds of the next scrape of its trackers, and whether one is in flight. */

@@ -19,6 +19,8 @@ type Peer = Entry['torrent']['peers'][number];
 /** What one torrent-get computes once per torrent, shared by its fields. */
 interface Ctx {
   e: Entry;
+  /** Where the daemon keeps the torrents' .torrent files (none: torrentFile is ''). */
+  state: TorrentFileStore | undefined;
   s: TorrentStats;
   /** Unix seconds on the daemon's clock. */
   now: number;
@@ -45,7 +47,12 @@ function pieceSize(e: Entry, i: number): number {
  * percentDone = haveValid / sizeWhenDone. With the data not open (a stopped torrent after a
  * restart) the counts saved in the record stand in.
  */
-function context(e: Entry, now: number): Ctx {
+/** What torrent-get's torrentFile comes from: the daemon's state directory (StateStore). */
+export interface TorrentFileStore {
+  torrentPath(infoHash: string): string;
+}
+
+function context(e: Entry, now: number, state: TorrentFileStore | undefined): Ctx {
   const s = e.torrent.stats();
   const total = e.meta.totalLength;
   let have: number;
@@ -61,7 +68,7 @@ function context(e: Entry, now: number): Ctx {
     have = Math.min(e.record.haveBytes, total);
     leftUntilDone = have >= total ? 0 : Math.min(e.record.leftUntilDone ?? s.wantedLeft, total - have);
   }
-  return { e, s, now, have, sizeWhenDone: Math.min(total, have + leftUntilDone), leftUntilDone };
+  return { e, state, s, now, have, sizeWhenDone: Math.min(total, have + leftUntilDone), leftUntilDone };
 }
 
 const NO_PEERS: Readonly<Record<PeerSource, number>> = Object.fromEntries(PEER_SOURCES.map((k) => [k, 0])) as Record<PeerSource, number>;
@@ -391,7 +398,7 @@ export const TORRENT_FIELDS = {
   recheckProgress: (c) => (c.s.state === 'checking' ? c.s.checkProgress : 0),
   sizeWhenDone: (c) => c.sizeWhenDone,
   status: (c) => entryStatus(c.e),
-  torrentFile: (c) => c.e.torrentFile,
+  torrentFile: (c) => c.state?.torrentPath(c.e.meta.infoHash) ?? '',
   totalSize: (c) => c.e.meta.totalLength,
   trackers: (c) => trackerList(c.e.torrent.trackers),
   trackerList: (c) => c.e.torrent.trackers.map((tier) => tier.join('\n')).join('\n\n'),
@@ -486,21 +493,22 @@ export function entryStatus(e: AnyEntry): number {
     if (e.queued && !e.record.paused) return TR_STATUS.DOWNLOAD_WAIT;
     return magnetFetching(e) ? TR_STATUS.DOWNLOAD : TR_STATUS.STOPPED;
   }
-  if (e.verifyQueued) return TR_STATUS.CHECK_WAIT;
+  // A start waiting its turn (the daemon starts a few at a time) will check its data: "Will Verify".
+  if (e.verifyQueued || (e.starting && (e.torrent.state === 'paused' || e.torrent.state === 'stopped'))) return TR_STATUS.CHECK_WAIT;
   // Waiting in the queue: for a seed slot when every wanted piece is here, else a download slot.
   if (e.queued && !e.record.paused) return isDone(e) ? TR_STATUS.SEED_WAIT : TR_STATUS.DOWNLOAD_WAIT;
   return statusOf(e.torrent.stats());
 }
 
 /** The requested fields of one torrent or magnet (unknown names skipped), at `now` (Unix seconds). */
-export function torrentFields(e: AnyEntry, fields: readonly string[], now: number): Record<string, unknown> {
+export function torrentFields(e: AnyEntry, fields: readonly string[], now: number, state?: TorrentFileStore): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const known = fields.filter((f): f is keyof typeof TORRENT_FIELDS => Object.hasOwn(TORRENT_FIELDS, f));
   if (e.kind === 'magnet') {
     const c: MagnetCtx = { e, m: e.download?.stats(), fetching: magnetFetching(e), now };
     for (const f of known) out[f] = MAGNET_FIELDS[f](c);
   } else {
-    const c = context(e, now);
+    const c = context(e, now, state);
     for (const f of known) out[f] = (TORRENT_FIELDS[f] as Getter)(c);
   }
   return out;

@@ -533,9 +533,9 @@ export class RpcHandler {
     const out: Args = {};
     if (a.format === 'table') {
       const known = (fields as string[]).filter((f) => Object.hasOwn(TORRENT_FIELDS, f));
-      out.torrents = [known, ...entries.map((e) => Object.values(torrentFields(e, known, now)))];
+      out.torrents = [known, ...entries.map((e) => Object.values(torrentFields(e, known, now, this.#daemon.state)))];
     } else {
-      out.torrents = entries.map((e) => torrentFields(e, fields as string[], now));
+      out.torrents = entries.map((e) => torrentFields(e, fields as string[], now, this.#daemon.state));
     }
     if (a.ids === 'recently-active') out.removed = this.#daemon.recentlyRemoved();
     return out;

@@ -9,6 +9,7 @@ export {
   type TorrentActivity,
   type TorrentState,
   type TorrentEvents,
+  type TorrentEvent,
   type TorrentHost,
   type PeerListView,
   type PeerTransfer,

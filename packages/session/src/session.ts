@@ -12,7 +12,7 @@ import { SessionLsd, type LsdRegistry, type LsdStatus, type SessionLsdOptions } 
 import { MagnetDownload, type MagnetOptions } from './magnet.js';
 import type { PeerListOptions } from './peer-list.js';
 import { makePeerId } from './peer-id.js';
-import { Torrent, type TorrentHost, type TorrentOptions } from './torrent.js';
+import { Torrent, type TorrentEvent, type TorrentHost, type TorrentOptions } from './torrent.js';
 import { makeWarning, type TorrentWarning } from './warning.js';
 
 const SHARED_READ_BUFFER_BYTES = 256 * 1024;
@@ -95,6 +95,13 @@ export interface SessionEvents {
   tick: [];
   /** A torrent or magnet of the session had a trouble that did not stop it (see TorrentWarning). */
   warning: [warning: TorrentWarning];
+  /**
+   * Every event of every torrent of the session (the torrent, the event's name, its arguments),
+   * after the torrent's own listeners: one listener here follows them all, with no listener (and
+   * no closure) on each torrent. A torrent's `error` event fires only when the torrent itself has
+   * a listener for it; its `state` event with 'error' always does (the cause in `torrent.error`).
+   */
+  'torrent-event': [torrent: Torrent, ...event: TorrentEvent];
 }
 
 /**
@@ -358,6 +365,12 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     }, 1000);
   }
 
+  /** TorrentHost: each torrent's events reach the session here (its warnings become the session's). */
+  torrentEvent(torrent: Torrent, ...event: TorrentEvent): void {
+    if (event[0] === 'warning') this.emit('warning', event[1]);
+    if (this.listenerCount('torrent-event') > 0) this.emit('torrent-event', torrent, ...event);
+  }
+
   get torrents(): Torrent[] {
     return [...this.#torrents.values()];
   }
@@ -379,7 +392,6 @@ export class Session extends EventEmitter<SessionEvents> implements TorrentHost 
     const resumeFile = options.resumeFile ?? (this.#options.stateDir ? join(this.#options.stateDir, `${meta.infoHash}.resume`) : undefined);
     const t = new Torrent(meta, this, { ...options, ...(resumeFile ? { resumeFile } : {}) });
     this.#torrents.set(meta.infoHash, t);
-    t.on('warning', (w) => this.emit('warning', w));
     this.emit('torrent-added', t);
     await t.start();
     return t;

@@ -199,3 +199,25 @@ test('a torrent resumed from its record reads no transfer rate for the lifetime 
   expect(rate).toBeLessThan(1.5);
   await run(() => next.state === 'seeding', 'the new leecher to finish');
 });
+
+test("the session hears every torrent's events ('torrent-event') in order, with no listener on the torrent", async () => {
+  const seeder = await session('192.0.2.1');
+  const leecher = await session('192.0.2.2');
+  await settle(seeder.add(fx.torrent.bytes, { savePath: fx.payload.saveDir }), 'the seeder to start');
+  const heard: string[] = [];
+  const pieces: number[] = [];
+  const from = new Set<Torrent>();
+  leecher.on('torrent-event', (t, name, ...args) => {
+    from.add(t);
+    if (name === 'piece') pieces.push(args[0] as number);
+    else if (name === 'state' || name === 'seeding-done') heard.push(`${name}:${String(args[0])}`);
+    else if (name === 'done' || name === 'peer-connected') heard.push(name);
+  });
+  const leech = await settle(leecher.add(fx.torrent.bytes, { savePath: join(fx.dir, `out-${++outDirs}`), peers: [{ ip: '192.0.2.1', port: 6881 }], seedTimeSeconds: 1 }), 'the leecher to start');
+  // The session puts no listener on its torrents (its warnings reach it through the host too).
+  expect(leech.eventNames()).toEqual([]);
+  await run(() => leech.state === 'paused', 'the download and the seed time');
+  expect([...from]).toEqual([leech]);
+  expect(heard).toEqual(['state:checking', 'state:downloading', 'peer-connected', 'state:seeding', 'done', 'state:paused', expect.stringMatching(/^seeding-done:/)]);
+  expect(pieces.sort((a, b) => a - b)).toEqual([...Array(fx.torrent.metainfo.pieceCount).keys()]);
+});

@@ -283,7 +283,15 @@ export interface TorrentHost {
   readonly dht?: DhtRegistry;
   /** Peer exchange (BEP 11) for non-private torrents (default on); read at each exchange, so a switch applies at once. */
   readonly pexEnabled?: boolean;
+  /**
+   * Told of every event a torrent emits, after its own listeners: a host following all its
+   * torrents needs no listener (closures, an events table) on each one.
+   */
+  torrentEvent?(torrent: Torrent, ...event: TorrentEvent): void;
 }
+
+/** One event of a torrent as its host hears it: the name, then the event's arguments. */
+export type TorrentEvent = { [K in keyof TorrentEvents]: [name: K, ...args: TorrentEvents[K]] }[keyof TorrentEvents];
 
 /** What a torrent's peer list tells the outside: its size and its counts by source. */
 export type PeerListView = Pick<PeerList, 'size' | 'has' | 'counts' | 'retryIn' | 'connectionSource'>;
@@ -461,6 +469,14 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   /** The tiers announced to: the options' edit of the list, else the metainfo's. */
   #tiers(): readonly (readonly string[])[] {
     return this.#options.trackers ?? this.meta.trackers;
+  }
+
+  /** Every event goes to the host too (TorrentHost.torrentEvent). */
+  override emit<K extends keyof TorrentEvents>(name: K, ...args: TorrentEvents[K]): boolean {
+    const heard = (super.emit as (name: K, ...args: TorrentEvents[K]) => boolean).call(this, name, ...args);
+    const host = this.#host;
+    (host.torrentEvent as ((torrent: Torrent, name: K, ...args: TorrentEvents[K]) => void) | undefined)?.call(host, this, name, ...args);
+    return heard;
   }
 
   #setState(state: TorrentState): void {
