@@ -1,21 +1,11 @@
 #!/usr/bin/env node
 import { setFlagsFromString } from 'node:v8';
 import { runDaemon } from './program.js';
+import { daemonV8Flags } from './v8-flags.js';
 
-// A daemon is mostly idle and holds many small long-lived objects (its torrents): V8's young
-// generation, which otherwise grows to 2 x 16 MiB while the torrents load and never gives the
-// pages back, stays at its first size. Costs a few more (cheap) scavenges under load; saves ~30 MiB
-// of resident memory (bench/daemon-scale.bench.mjs). `node --semi-space-growth-factor=N` overrides.
-if (!process.execArgv.some((a) => a.startsWith('--semi-space-growth-factor') || a.startsWith('--max-semi-space-size'))) {
-  setFlagsFromString('--semi-space-growth-factor=1');
-}
-// V8's memory-saving mode (smaller heap growth steps, memory reducer sooner, less eager
-// optimisation): an idle daemon with 1,000 torrents ends ~5 MiB smaller and peaks ~20 MiB lower
-// (bench/daemon-scale.bench.mjs), and a 1 GiB download (bench e2e, our CLI with the same flag)
-// was no slower. `node --no-optimize-for-size` overrides.
-if (!process.execArgv.some((a) => a.includes('optimize-for-size') || a.includes('optimize_for_size'))) {
-  setFlagsFromString('--optimize-for-size');
-}
+// Memory-saving V8 settings for a mostly idle daemon (see v8-flags.ts), unless node's own
+// command line says otherwise.
+for (const flag of daemonV8Flags(process.execArgv)) setFlagsFromString(flag);
 
 runDaemon(process.argv).then(
   (code) => {
