@@ -303,6 +303,11 @@ let liveSwarmOf: (t: Torrent) => ReportingSwarm | undefined;
 /** Every wanted piece is verified. */
 let isFinished: (t: Torrent) => boolean;
 let peerListOf: (t: Torrent) => PeerList;
+// A store's listeners: two functions for every torrent's store, which finds its torrent here
+// (two closures and their context per torrent were ~160 bytes of every idle torrent).
+const storeOwners = new WeakMap<PieceStore, Torrent>();
+let onStoreError: (this: PieceStore, e: Error) => void;
+let onStoreVerified: (this: PieceStore, i: number) => void;
 
 /**
  * One torrent: download.py's wiring as an object. Storage and its verified pieces, the picker,
@@ -360,8 +365,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
   readonly #peerList: PeerList;
   #saveTimer: ReturnType<Clock['setTimeout']> | undefined;
   #starting: Promise<void> | undefined;
-  readonly #recentDown: RecentRate;
-  readonly #recentUp: RecentRate;
+  /** The display rates over the last 10 s; made with the first swarm (no byte moves before one). */
+  #recent: { down: RecentRate; up: RecentRate } | undefined;
   /** Verified wanted bytes over the last 10 s, from this run's first piece (with the bytes then). */
   #etaRate: { rate: RecentRate; base: number } | undefined;
   /** What peers gave and took, kept when they leave; keyed by IP and peer id (a reconnect adds up). */
@@ -375,6 +380,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 
   constructor(meta: Metainfo, host: TorrentHost, options: TorrentOptions) {
     super();
+    // EventEmitter keeps listeners in a null-prototype object made with a literal, which V8 holds
+    // as a dictionary (~150 bytes more than a plain object); most torrents are never listened to
+    // (hosts hear them through TorrentHost.torrentEvent). Same null prototype, a fast object.
+    (this as unknown as { _events: object })._events = Object.setPrototypeOf({}, null) as object;
     this.meta = meta;
     this.infoHash = meta.infoHash;
     this.savePath = options.savePath;
@@ -402,8 +411,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     this.#peerList.add(options.trackerPeers ?? [], 'tracker');
     this.#handOff = options.handOff;
     this.#peerList.add(options.peers ?? [], 'user');
-    this.#recentDown = new RecentRate({ clock: host.clock });
-    this.#recentUp = new RecentRate({ clock: host.clock });
   }
 
   /** This torrent's own upload limiter (unlimited unless setLimits gave it a rate). */
@@ -537,10 +544,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       this.#checkProgress = p.totalBytes === 0 ? 1 : p.checkedBytes / p.totalBytes;
       this.emit('checking', p);
     };
-    store.on('error', (e) => this.#fail(e));
-    store.on('verified', (i) => {
-      if (this.#levels?.[i] !== 0) this.#wantedLeft -= store.pieceSize(i);
-    });
+    storeOwners.set(store, this);
+    store.on('error', onStoreError);
+    store.on('verified', onStoreVerified);
     const resume = await this.#loadResume();
     await store.start({ resume: resume?.record, onProgress });
     this.#checkProgress = 1;
@@ -551,8 +557,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       this.#downloadedBefore = resume.downloaded;
       this.#uploadedBefore = resume.uploaded;
       // Saved totals are history, not traffic: the recent rates start from them.
-      this.#recentDown.restartAt(this.downloaded);
-      this.#recentUp.restartAt(this.uploaded);
+      this.#recent?.down.restartAt(this.downloaded);
+      this.#recent?.up.restartAt(this.uploaded);
       this.#completedAnnounced ||= resume.completed;
     }
     this.#totalsLoaded = true;
@@ -670,10 +676,33 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     liveSwarmOf = (t) => (t.#online ? (t.#swarm ?? t.#makeSwarm(undefined)) : undefined);
     isFinished = (t) => t.#wantedLeft === 0;
     peerListOf = (t) => t.#peerList;
+    onStoreError = function (this: PieceStore, e: Error): void {
+      const t = storeOwners.get(this);
+      if (t) t.#fail(e);
+    };
+    onStoreVerified = function (this: PieceStore, i: number): void {
+      const t = storeOwners.get(this);
+      if (t && t.#levels?.[i] !== 0) t.#wantedLeft -= this.pieceSize(i);
+    };
+  }
+
+  /** Samples the display rates (stats() and activity() both do, so they stay as fine-grained). */
+  #observeRecent(): void {
+    const recent = this.#recent;
+    if (!recent) return;
+    recent.down.observe(this.downloaded);
+    recent.up.observe(this.uploaded);
   }
 
   /** The swarm: picker, peers, choker; registered on the hub (or taking a magnet's place there). */
   #makeSwarm(handOff: PeerHandOff | undefined): ReportingSwarm {
+    // Until now nothing moved: the recent rates measure from the totals at this moment.
+    if (!this.#recent) {
+      const clock = this.#host.clock;
+      this.#recent = { down: new RecentRate({ clock }), up: new RecentRate({ clock }) };
+      this.#recent.down.restartAt(this.downloaded);
+      this.#recent.up.restartAt(this.uploaded);
+    }
     const store = this.#store!;
     const host = this.#host;
     const meta = this.meta;
@@ -1083,8 +1112,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     const wantedLength = this.#wantedLength;
     const wantedLeft = this.#wantedLeft;
     const etaMs = this.#state === 'downloading' ? this.#eta?.timeLeft() : undefined;
-    this.#recentDown.observe(this.downloaded);
-    this.#recentUp.observe(this.uploaded);
+    this.#observeRecent();
     return {
       infoHash: this.infoHash,
       name: this.meta.name,
@@ -1102,8 +1130,8 @@ export class Torrent extends EventEmitter<TorrentEvents> {
       uploaded: this.uploaded,
       downloadRate: swarm ? swarm.downRate.rate() : 0,
       uploadRate: swarm ? swarm.upRate.rate() : 0,
-      recentDownloadRate: this.#recentDown.rate(),
-      recentUploadRate: this.#recentUp.rate(),
+      recentDownloadRate: this.#recent?.down.rate() ?? 0,
+      recentUploadRate: this.#recent?.up.rate() ?? 0,
       eta: etaMs === null || etaMs === undefined ? undefined : etaMs / 1000,
       recentEta: this.#state === 'downloading' ? this.#recentEta() : undefined,
       ratio: this.ratio,
@@ -1127,8 +1155,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
    * samples the display rates as stats() does, so they stay as fine-grained as before.
    */
   activity(): TorrentActivity {
-    this.#recentDown.observe(this.downloaded);
-    this.#recentUp.observe(this.uploaded);
+    this.#observeRecent();
     const swarm = this.#swarm;
     const store = this.#store;
     return {
