@@ -108,18 +108,35 @@ test('accounting counts from each torrent baseline and keeps what a removed torr
   const acc = new Accounting(0);
   acc.load({ uploadedBytes: 100, downloadedBytes: 200, filesAdded: 1, secondsActive: 50, sessionCount: 2 });
   const t = { uploaded: 1000, downloaded: 5000 }; // totals from earlier sessions
+  const u = { uploaded: 7, downloaded: 0 };
+  const stopped = { uploaded: 50, downloaded: 50 }; // its data never opened: no baseline
+  const listed = [
+    { id: 1, torrent: t },
+    { id: 2, torrent: u },
+    { id: 300, torrent: stopped },
+  ];
   acc.baseline(1, t);
   acc.baseline(1, { uploaded: 9, downloaded: 9 }); // a second baseline is ignored
+  acc.baseline(2, u);
+  expect(acc.traffic(0, listed).current).toMatchObject({ uploadedBytes: 0, downloadedBytes: 0 });
   t.uploaded += 10;
   t.downloaded += 20;
+  u.uploaded += 3;
+  stopped.uploaded += 1;
+  expect(acc.traffic(1000, listed).current).toMatchObject({ uploadedBytes: 13, downloadedBytes: 20 });
   acc.forget(1, t);
   t.uploaded += 1000; // after removal nothing counts
-  acc.count(1, t);
   acc.fileAdded();
-  expect(acc.traffic(30_500)).toEqual({
-    current: { uploadedBytes: 10, downloadedBytes: 20, filesAdded: 1, secondsActive: 30, sessionCount: 1 },
-    cumulative: { uploadedBytes: 110, downloadedBytes: 220, filesAdded: 2, secondsActive: 80, sessionCount: 3 },
+  expect(acc.traffic(30_500, listed.slice(1))).toEqual({
+    current: { uploadedBytes: 13, downloadedBytes: 20, filesAdded: 1, secondsActive: 30, sessionCount: 1 },
+    cumulative: { uploadedBytes: 113, downloadedBytes: 220, filesAdded: 2, secondsActive: 80, sessionCount: 3 },
   });
+  // An id far past the first table, and one baselined again after a forget (set-location reopens it).
+  acc.baseline(300, stopped);
+  stopped.uploaded += 5;
+  acc.forget(2, u);
+  acc.baseline(2, { uploaded: 10, downloaded: 0 });
+  expect(acc.traffic(30_500, [{ id: 2, torrent: { uploaded: 12, downloaded: 0 } }, { id: 300, torrent: stopped }]).current).toMatchObject({ uploadedBytes: 10 + 3 + 2 + 5 });
 });
 
 /** Waits for real I/O (readdir, the state writes, rename) to finish; the clock stands still meanwhile. */
