@@ -104,6 +104,36 @@ test('removed ids are reported for one minute on the clock', () => {
   expect(r.allocate()).toBe(3);
 });
 
+test('the registry lists entries in id order, by id and by hash, a replaced one in its place', () => {
+  type E = { id: number; record: { infoHash: string }; v?: string };
+  const r = new Registry<E>();
+  const hash = (i: number): string => i.toString(16).padStart(40, '0');
+  const made: E[] = [];
+  for (let i = 0; i < 50; i++) made.push({ id: r.allocate(), record: { infoHash: hash(i) } });
+  for (const e of made) r.set(e);
+  for (const e of made.filter((e) => e.id % 3 === 0)) expect(r.delete(e, 0)).toBe(true);
+  const left = made.filter((e) => e.id % 3 !== 0);
+  expect(r.entries).toEqual(left);
+  expect(r.size).toBe(left.length);
+  for (const e of made) {
+    expect(r.byId(e.id)).toBe(e.id % 3 === 0 ? undefined : e);
+    expect(r.byHash(e.record.infoHash.toUpperCase())).toBe(e.id % 3 === 0 ? undefined : e);
+  }
+  expect(r.byId(0)).toBeUndefined();
+  expect(r.byId(51)).toBeUndefined();
+  // A magnet becoming its torrent: the same id, a new entry, in the same place.
+  const replaced = { id: 5, record: { infoHash: hash(4) }, v: 'torrent' };
+  r.set(replaced);
+  expect(r.entries.map((e) => e.id)).toEqual(left.map((e) => e.id));
+  expect(r.byId(5)).toBe(replaced);
+  expect(r.holds(made[4]!)).toBe(false);
+  expect(r.holds(replaced)).toBe(true);
+  expect(r.delete(made[4]!, 0)).toBe(false);
+  // The copy handed out can be sorted without touching the registry.
+  r.entries.reverse();
+  expect(r.entries[0]!.id).toBe(1);
+});
+
 test('accounting counts from each torrent baseline and keeps what a removed torrent moved', () => {
   const acc = new Accounting(0);
   acc.load({ uploadedBytes: 100, downloadedBytes: 200, filesAdded: 1, secondsActive: 50, sessionCount: 2 });

@@ -7,7 +7,7 @@ import { moveTorrentData } from '@mainline/storage';
 import { Accounting, type TrafficStats } from './accounting.js';
 import { ALT_SPEED_KEYS, TurtleSchedule, wallClock, type AltSpeedSettings } from './alt-speed.js';
 import type { DaemonConfig } from './config.js';
-import { isDone, magnetFetching, noteHave, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
+import { isDone, magnetFetching, noteHave, TorrentEntry, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 import { DaemonError } from './errors.js';
 import { Persistence } from './persistence.js';
 import { Registry } from './registry.js';
@@ -388,7 +388,7 @@ export class Daemon {
     }
     const meta = torrent.meta;
     const record = compactRecord({ ...magnet.record, name: meta.name, priorities: undefined, magnet: undefined });
-    const entry = this.#wire(torrent, meta, record, magnet.id);
+    const entry = this.#wire(torrent, record, magnet.id);
     entry.startDate = magnet.startDate;
     await this.state.saveRecord(record);
   }
@@ -422,12 +422,12 @@ export class Daemon {
     record.infoHash = meta.infoHash;
     if (record.name === meta.name) record.name = meta.name;
     const torrent = await this.session.add(meta, this.#torrentOptions(record));
-    return this.#wire(torrent, meta, record, this.#registry.allocate());
+    return this.#wire(torrent, record, this.#registry.allocate());
   }
 
   /** Lists a torrent under `id` and follows its events; starts it unless the record says stopped. */
-  #wire(torrent: Torrent, meta: Metainfo, record: TorrentRecord, id: number): Entry {
-    const entry: Entry = { kind: 'torrent', id, torrent, meta, record, lastState: torrent.state, startDate: 0, activityDate: 0, finished: false, verifyQueued: false, queued: false, starting: false, moving: false, nextScrapeAt: 0, scraping: false };
+  #wire(torrent: Torrent, record: TorrentRecord, id: number): Entry {
+    const entry = new TorrentEntry(id, torrent, record);
     this.#registry.set(entry);
     if (!record.paused) this.#enqueue(entry);
     return entry;
@@ -570,7 +570,7 @@ export class Daemon {
       const record = compactRecord({ ...entry.record, dataDir: undefined });
       await this.state.saveRecord(record);
       const torrent = await this.session.add(entry.meta, this.#torrentOptions(record));
-      const moved = this.#wire(torrent, entry.meta, record, entry.id);
+      const moved = this.#wire(torrent, record, entry.id);
       moved.startDate = entry.startDate;
       moved.activityDate = entry.activityDate;
       if (!wasPaused) {
@@ -850,7 +850,7 @@ export class Daemon {
     await entry.torrent.saveResume();
     await this.session.remove(entry.meta.infoHash);
     const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
-    const again = this.#wire(torrent, entry.meta, entry.record, entry.id);
+    const again = this.#wire(torrent, entry.record, entry.id);
     again.startDate = entry.startDate;
     again.activityDate = entry.activityDate;
     again.queued = entry.queued;
@@ -916,7 +916,7 @@ export class Daemon {
       const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
       // Found data is checked first (the verify starts it when it ran before).
       if (!move) entry.record.paused = true;
-      const next = this.#wire(torrent, entry.meta, entry.record, entry.id);
+      const next = this.#wire(torrent, entry.record, entry.id);
       next.startDate = entry.startDate;
       next.activityDate = entry.activityDate;
       entry.record.paused = paused;

@@ -29,6 +29,90 @@ export interface Entry {
   scraping: boolean;
 }
 
+/** Entry's yes/no fields, as bits of one number. */
+const FINISHED = 1;
+const VERIFY_QUEUED = 2;
+const QUEUED = 4;
+const STARTING = 8;
+const MOVING = 16;
+const SCRAPING = 32;
+
+/**
+ * An Entry as the daemon keeps one per torrent for its whole life: `kind` and `meta` (the
+ * torrent's own) on the prototype and the six flags in one number, so that an idle torrent's
+ * entry is 8 fields instead of 15.
+ */
+export class TorrentEntry implements Entry {
+  readonly id: number;
+  readonly torrent: Torrent;
+  record: TorrentRecord;
+  lastState: TorrentState;
+  startDate = 0;
+  activityDate = 0;
+  nextScrapeAt = 0;
+  #flags = 0;
+
+  constructor(id: number, torrent: Torrent, record: TorrentRecord) {
+    this.id = id;
+    this.torrent = torrent;
+    this.record = record;
+    this.lastState = torrent.state;
+  }
+
+  get kind(): 'torrent' {
+    return 'torrent';
+  }
+
+  get meta(): Metainfo {
+    return this.torrent.meta;
+  }
+
+  get finished(): boolean {
+    return this.#flag(FINISHED);
+  }
+  set finished(on: boolean) {
+    this.#set(FINISHED, on);
+  }
+  get verifyQueued(): boolean {
+    return this.#flag(VERIFY_QUEUED);
+  }
+  set verifyQueued(on: boolean) {
+    this.#set(VERIFY_QUEUED, on);
+  }
+  get queued(): boolean {
+    return this.#flag(QUEUED);
+  }
+  set queued(on: boolean) {
+    this.#set(QUEUED, on);
+  }
+  get starting(): boolean {
+    return this.#flag(STARTING);
+  }
+  set starting(on: boolean) {
+    this.#set(STARTING, on);
+  }
+  get moving(): boolean {
+    return this.#flag(MOVING);
+  }
+  set moving(on: boolean) {
+    this.#set(MOVING, on);
+  }
+  get scraping(): boolean {
+    return this.#flag(SCRAPING);
+  }
+  set scraping(on: boolean) {
+    this.#set(SCRAPING, on);
+  }
+
+  #flag(bit: number): boolean {
+    return (this.#flags & bit) !== 0;
+  }
+
+  #set(bit: number, on: boolean): void {
+    this.#flags = on ? this.#flags | bit : this.#flags & ~bit;
+  }
+}
+
 /**
  * A magnet link whose metadata is not here yet (Transmission shows these with their id and
  * `metadataPercentComplete` < 1). When the metadata arrives an Entry with the same id replaces it.
