@@ -29,13 +29,8 @@ export interface Entry {
   scraping: boolean;
 }
 
-/** Entry's yes/no fields, as bits of one number. */
-const FINISHED = 1;
-const VERIFY_QUEUED = 2;
-const QUEUED = 4;
-const STARTING = 8;
-const MOVING = 16;
-const SCRAPING = 32;
+/** Entry's yes/no fields, kept as the bits of one number (bit i: FLAGS[i]). */
+const FLAGS = ['finished', 'verifyQueued', 'queued', 'starting', 'moving', 'scraping'] as const;
 
 /**
  * An Entry as the daemon keeps one per torrent for its whole life: `kind` and `meta` (the
@@ -51,6 +46,26 @@ export class TorrentEntry implements Entry {
   activityDate = 0;
   nextScrapeAt = 0;
   #flags = 0;
+  // Accessors on the prototype (defined below), one bit of #flags each.
+  declare finished: boolean;
+  declare verifyQueued: boolean;
+  declare queued: boolean;
+  declare starting: boolean;
+  declare moving: boolean;
+  declare scraping: boolean;
+
+  static {
+    FLAGS.forEach((name, i) => {
+      Object.defineProperty(TorrentEntry.prototype, name, {
+        get(this: TorrentEntry): boolean {
+          return (this.#flags & (1 << i)) !== 0;
+        },
+        set(this: TorrentEntry, on: boolean): void {
+          this.#flags = on ? this.#flags | (1 << i) : this.#flags & ~(1 << i);
+        },
+      });
+    });
+  }
 
   constructor(id: number, torrent: Torrent, record: TorrentRecord) {
     this.id = id;
@@ -65,51 +80,6 @@ export class TorrentEntry implements Entry {
 
   get meta(): Metainfo {
     return this.torrent.meta;
-  }
-
-  get finished(): boolean {
-    return this.#flag(FINISHED);
-  }
-  set finished(on: boolean) {
-    this.#set(FINISHED, on);
-  }
-  get verifyQueued(): boolean {
-    return this.#flag(VERIFY_QUEUED);
-  }
-  set verifyQueued(on: boolean) {
-    this.#set(VERIFY_QUEUED, on);
-  }
-  get queued(): boolean {
-    return this.#flag(QUEUED);
-  }
-  set queued(on: boolean) {
-    this.#set(QUEUED, on);
-  }
-  get starting(): boolean {
-    return this.#flag(STARTING);
-  }
-  set starting(on: boolean) {
-    this.#set(STARTING, on);
-  }
-  get moving(): boolean {
-    return this.#flag(MOVING);
-  }
-  set moving(on: boolean) {
-    this.#set(MOVING, on);
-  }
-  get scraping(): boolean {
-    return this.#flag(SCRAPING);
-  }
-  set scraping(on: boolean) {
-    this.#set(SCRAPING, on);
-  }
-
-  #flag(bit: number): boolean {
-    return (this.#flags & bit) !== 0;
-  }
-
-  #set(bit: number, on: boolean): void {
-    this.#flags = on ? this.#flags | bit : this.#flags & ~bit;
   }
 }
 
