@@ -135,6 +135,14 @@ export class StateStore {
       throw err;
     }
     const out: { record: TorrentRecord; bytes: Buffer | undefined }[] = [];
+    // Most torrents share their directory: one string for all, not one parsed from each file.
+    const dirs = new Map<string, string>();
+    const shared = (dir: string): string => {
+      const known = dirs.get(dir);
+      if (known !== undefined) return known;
+      dirs.set(dir, dir);
+      return dir;
+    };
     for (const name of names) {
       const m = /^([0-9a-f]{40})\.json$/.exec(name);
       if (!m) continue;
@@ -143,6 +151,8 @@ export class StateStore {
         const record = parseRecord(JSON.parse(await readFile(file, 'utf8')), m[1]!);
         const bytes = await readFileIfExists(this.torrentPath(m[1]!));
         if (!bytes && record.magnet === undefined) throw new Error('its .torrent file is missing');
+        record.downloadDir = shared(record.downloadDir);
+        if (record.dataDir !== undefined) record.dataDir = shared(record.dataDir);
         out.push({ record, bytes });
       } catch (err) {
         onBad(file, (err as Error).message);
