@@ -210,7 +210,7 @@ export function prioritiesOf(record: Pick<TorrentRecord, 'priorities'>, fileCoun
 }
 
 /** The keys every record has (in this order); the others are added only when set. */
-type CommonKey = 'infoHash' | 'name' | 'downloadDir' | 'paused' | 'priorities' | 'addedDate' | 'doneDate' | 'haveBytes' | 'leftUntilDone' | 'secondsDownloading' | 'secondsSeeding' | 'uploadLimit' | 'uploadLimited' | 'downloadLimit' | 'downloadLimited' | 'queuePosition';
+type CommonKey = 'infoHash' | 'name' | 'downloadDir' | 'paused' | 'priorities' | 'addedDate' | 'doneDate' | 'haveBytes' | 'leftUntilDone' | 'secondsDownloading' | 'secondsSeeding' | 'uploadLimit' | 'uploadLimited' | 'downloadLimit' | 'downloadLimited' | 'queuePosition' | 'peerLimit';
 
 /**
  * A record as the daemon keeps it for each torrent for its whole life: one shape whose common
@@ -235,6 +235,8 @@ export function compactRecord(r: TorrentRecord): TorrentRecord {
     downloadLimit: r.downloadLimit,
     downloadLimited: r.downloadLimited,
     queuePosition: r.queuePosition,
+    // Every torrent added takes its own copy of the session's per-torrent peer limit.
+    peerLimit: r.peerLimit,
   } satisfies Record<CommonKey, unknown>;
   for (const [k, v] of Object.entries(r)) if (v !== undefined && !(k in out)) Object.assign(out, { [k]: v });
   return out;
