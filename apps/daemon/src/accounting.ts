@@ -19,14 +19,21 @@ export type SavedTotals = Pick<SessionRecord, 'uploadedBytes' | 'downloadedBytes
 /**
  * Transmission's session-stats: this session's uploaded/downloaded bytes, files added and seconds
  * active, and the same over every session (the saved totals plus this one). A torrent's totals
- * include earlier sessions, so each torrent counts from a baseline taken when its data opened;
- * deltas are folded in as they grow, and a removed torrent's last delta stays counted.
+ * include earlier sessions, so each torrent counts from a baseline taken when its data opened,
+ * and a removed torrent's last totals stay counted. Nothing is kept per torrent but one bit (is
+ * it counted): this session's traffic is what the counted torrents' totals are now, plus the
+ * removed ones' last totals, minus every baseline taken (the totals only grow within a daemon:
+ * a recheck keeps them).
  */
 export class Accounting {
   readonly #startedMs: number;
   #saved: SavedTotals = { uploadedBytes: 0, downloadedBytes: 0, filesAdded: 0, secondsActive: 0, sessionCount: 0 };
-  readonly #current = { up: 0, down: 0, added: 0 };
-  readonly #baseline = new Map<number, { up: number; down: number }>();
+  #added = 0;
+  /** Bit `id`: torrent `id` has its baseline (ids are small and dense). */
+  #counted = new Uint8Array(128);
+  /** Sums of every baseline taken, and of the last totals of the torrents no longer followed. */
+  readonly #base = { up: 0, down: 0 };
+  readonly #gone = { up: 0, down: 0 };
 
   constructor(startedMs: number) {
     this.#startedMs = startedMs;
@@ -39,42 +46,54 @@ export class Accounting {
 
   /** Starts counting torrent `id` from its totals now (once: a later call keeps the first baseline). */
   baseline(id: number, t: Totals): void {
-    if (!this.#baseline.has(id)) this.#baseline.set(id, { up: t.uploaded, down: t.downloaded });
+    if (this.isCounted(id)) return;
+    if (id >> 3 >= this.#counted.length) {
+      const grown = new Uint8Array(Math.max(this.#counted.length * 2, (id >> 3) + 1));
+      grown.set(this.#counted);
+      this.#counted = grown;
+    }
+    this.#counted[id >> 3]! |= 1 << (id & 7);
+    this.#base.up += t.uploaded;
+    this.#base.down += t.downloaded;
   }
 
-  /** Folds what torrent `id` moved since the last count into this session's totals. */
-  count(id: number, t: Totals): void {
-    const b = this.#baseline.get(id);
-    if (!b) return;
-    // The torrent's totals only grow within this daemon (a recheck keeps them), so deltas add up.
-    this.#current.up += Math.max(0, t.uploaded - b.up);
-    this.#current.down += Math.max(0, t.downloaded - b.down);
-    b.up = t.uploaded;
-    b.down = t.downloaded;
+  /** Whether torrent `id` is counted (has its baseline). */
+  isCounted(id: number): boolean {
+    return ((this.#counted[id >> 3] ?? 0) & (1 << (id & 7))) !== 0;
   }
 
-  /** Counts a removed torrent one last time and stops following it. */
+  /** Counts a removed torrent one last time (its totals now) and stops following it. */
   forget(id: number, t: Totals): void {
-    this.count(id, t);
-    this.#baseline.delete(id);
+    if (!this.isCounted(id)) return;
+    this.#counted[id >> 3]! &= ~(1 << (id & 7));
+    this.#gone.up += t.uploaded;
+    this.#gone.down += t.downloaded;
   }
 
   fileAdded(): void {
-    this.#current.added++;
+    this.#added++;
   }
 
-  /** This session's traffic and the totals over every session, at `nowMs`. */
-  traffic(nowMs: number): { current: TrafficStats; cumulative: TrafficStats } {
+  /** This session's traffic and the totals over every session, at `nowMs`, from the torrents listed now. */
+  traffic(nowMs: number, torrents: Iterable<{ readonly id: number; readonly torrent: Totals }>): { current: TrafficStats; cumulative: TrafficStats } {
+    let up = this.#gone.up - this.#base.up;
+    let down = this.#gone.down - this.#base.down;
+    for (const { id, torrent } of torrents) {
+      if (!this.isCounted(id)) continue;
+      up += torrent.uploaded;
+      down += torrent.downloaded;
+    }
+    up = Math.max(0, up);
+    down = Math.max(0, down);
     const secondsActive = Math.max(0, Math.floor((nowMs - this.#startedMs) / 1000));
-    const c = this.#current;
-    const current = { uploadedBytes: c.up, downloadedBytes: c.down, filesAdded: c.added, secondsActive, sessionCount: 1 };
+    const current = { uploadedBytes: up, downloadedBytes: down, filesAdded: this.#added, secondsActive, sessionCount: 1 };
     const s = this.#saved;
     return {
       current,
       cumulative: {
-        uploadedBytes: s.uploadedBytes + c.up,
-        downloadedBytes: s.downloadedBytes + c.down,
-        filesAdded: s.filesAdded + c.added,
+        uploadedBytes: s.uploadedBytes + up,
+        downloadedBytes: s.downloadedBytes + down,
+        filesAdded: s.filesAdded + this.#added,
         secondsActive: s.secondsActive + secondsActive,
         sessionCount: s.sessionCount,
       },

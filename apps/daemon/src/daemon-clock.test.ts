@@ -104,22 +104,69 @@ test('removed ids are reported for one minute on the clock', () => {
   expect(r.allocate()).toBe(3);
 });
 
+test('the registry lists entries in id order, by id and by hash, a replaced one in its place', () => {
+  type E = { id: number; record: { infoHash: string }; v?: string };
+  const r = new Registry<E>();
+  const hash = (i: number): string => i.toString(16).padStart(40, '0');
+  const made: E[] = [];
+  for (let i = 0; i < 50; i++) made.push({ id: r.allocate(), record: { infoHash: hash(i) } });
+  for (const e of made) r.set(e);
+  for (const e of made.filter((e) => e.id % 3 === 0)) expect(r.delete(e, 0)).toBe(true);
+  const left = made.filter((e) => e.id % 3 !== 0);
+  expect(r.entries).toEqual(left);
+  expect(r.size).toBe(left.length);
+  for (const e of made) {
+    expect(r.byId(e.id)).toBe(e.id % 3 === 0 ? undefined : e);
+    expect(r.byHash(e.record.infoHash.toUpperCase())).toBe(e.id % 3 === 0 ? undefined : e);
+  }
+  expect(r.byId(0)).toBeUndefined();
+  expect(r.byId(51)).toBeUndefined();
+  // A magnet becoming its torrent: the same id, a new entry, in the same place.
+  const replaced = { id: 5, record: { infoHash: hash(4) }, v: 'torrent' };
+  r.set(replaced);
+  expect(r.entries.map((e) => e.id)).toEqual(left.map((e) => e.id));
+  expect(r.byId(5)).toBe(replaced);
+  expect(r.holds(made[4]!)).toBe(false);
+  expect(r.holds(replaced)).toBe(true);
+  expect(r.delete(made[4]!, 0)).toBe(false);
+  // The copy handed out can be sorted without touching the registry.
+  r.entries.reverse();
+  expect(r.entries[0]!.id).toBe(1);
+});
+
 test('accounting counts from each torrent baseline and keeps what a removed torrent moved', () => {
   const acc = new Accounting(0);
   acc.load({ uploadedBytes: 100, downloadedBytes: 200, filesAdded: 1, secondsActive: 50, sessionCount: 2 });
   const t = { uploaded: 1000, downloaded: 5000 }; // totals from earlier sessions
+  const u = { uploaded: 7, downloaded: 0 };
+  const stopped = { uploaded: 50, downloaded: 50 }; // its data never opened: no baseline
+  const listed = [
+    { id: 1, torrent: t },
+    { id: 2, torrent: u },
+    { id: 300, torrent: stopped },
+  ];
   acc.baseline(1, t);
   acc.baseline(1, { uploaded: 9, downloaded: 9 }); // a second baseline is ignored
+  acc.baseline(2, u);
+  expect(acc.traffic(0, listed).current).toMatchObject({ uploadedBytes: 0, downloadedBytes: 0 });
   t.uploaded += 10;
   t.downloaded += 20;
+  u.uploaded += 3;
+  stopped.uploaded += 1;
+  expect(acc.traffic(1000, listed).current).toMatchObject({ uploadedBytes: 13, downloadedBytes: 20 });
   acc.forget(1, t);
   t.uploaded += 1000; // after removal nothing counts
-  acc.count(1, t);
   acc.fileAdded();
-  expect(acc.traffic(30_500)).toEqual({
-    current: { uploadedBytes: 10, downloadedBytes: 20, filesAdded: 1, secondsActive: 30, sessionCount: 1 },
-    cumulative: { uploadedBytes: 110, downloadedBytes: 220, filesAdded: 2, secondsActive: 80, sessionCount: 3 },
+  expect(acc.traffic(30_500, listed.slice(1))).toEqual({
+    current: { uploadedBytes: 13, downloadedBytes: 20, filesAdded: 1, secondsActive: 30, sessionCount: 1 },
+    cumulative: { uploadedBytes: 113, downloadedBytes: 220, filesAdded: 2, secondsActive: 80, sessionCount: 3 },
   });
+  // An id far past the first table, and one baselined again after a forget (set-location reopens it).
+  acc.baseline(300, stopped);
+  stopped.uploaded += 5;
+  acc.forget(2, u);
+  acc.baseline(2, { uploaded: 10, downloaded: 0 });
+  expect(acc.traffic(30_500, [{ id: 2, torrent: { uploaded: 12, downloaded: 0 } }, { id: 300, torrent: stopped }]).current).toMatchObject({ uploadedBytes: 10 + 3 + 2 + 5 });
 });
 
 /** Waits for real I/O (readdir, the state writes, rename) to finish; the clock stands still meanwhile. */

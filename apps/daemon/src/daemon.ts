@@ -7,12 +7,12 @@ import { moveTorrentData } from '@mainline/storage';
 import { Accounting, type TrafficStats } from './accounting.js';
 import { ALT_SPEED_KEYS, TurtleSchedule, wallClock, type AltSpeedSettings } from './alt-speed.js';
 import type { DaemonConfig } from './config.js';
-import { isDone, magnetFetching, noteHave, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
+import { isDone, magnetFetching, noteHave, TorrentEntry, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
 import { DaemonError } from './errors.js';
 import { Persistence } from './persistence.js';
 import { Registry } from './registry.js';
 import { StartGate } from './start-gate.js';
-import { StateStore, type Priority, type SessionRecord, type TorrentRecord } from './state.js';
+import { compactPriorities, compactRecord, StateStore, type Priority, type SessionRecord, type TorrentRecord } from './state.js';
 import { WatchDir } from './watch-dir.js';
 import { defaultPrefs, loadPrefs, type SessionPrefs } from './prefs.js';
 import { moveInQueue, queueStarts, type QueueMove } from './queue.js';
@@ -298,7 +298,7 @@ export class Daemon {
     const existing = this.#registry.byHash(link.infoHash);
     if (existing) return { entry: existing, duplicate: true };
     if (options.priorities && options.priorities.length > 0) throw new DaemonError('a magnet link has no file list until its metadata is here: choose files afterwards');
-    const record = { ...this.#newRecord(link.infoHash, link.name ?? link.infoHash, [], options), magnet: uri.trim() };
+    const record = compactRecord({ ...this.#newRecord(link.infoHash, link.name ?? link.infoHash, [], options), magnet: uri.trim() });
     await this.state.saveRecord(record);
     const entry = this.#openMagnet(link, record);
     this.#accounting.fileAdded();
@@ -319,7 +319,7 @@ export class Daemon {
   #newRecord(infoHash: string, name: string, priorities: Priority[], options: AddOptions): TorrentRecord {
     const p = this.prefs;
     const last = Math.max(-1, ...this.#registry.entries.map((e) => e.record.queuePosition ?? -1));
-    return {
+    return compactRecord({
       infoHash,
       name,
       downloadDir: options.downloadDir ?? this.config.downloadDir,
@@ -341,7 +341,7 @@ export class Daemon {
       uploadLimited: false,
       downloadLimit: 100,
       downloadLimited: false,
-    };
+    });
   }
 
   #openMagnet(link: MagnetLink, record: TorrentRecord): MagnetEntry {
@@ -387,9 +387,8 @@ export class Daemon {
       return;
     }
     const meta = torrent.meta;
-    const record: TorrentRecord = { ...magnet.record, name: meta.name, priorities: meta.files.map(() => 'normal') };
-    delete record.magnet;
-    const entry = this.#wire(torrent, meta, record, magnet.id);
+    const record = compactRecord({ ...magnet.record, name: meta.name, priorities: undefined, magnet: undefined });
+    const entry = this.#wire(torrent, record, magnet.id);
     entry.startDate = magnet.startDate;
     await this.state.saveRecord(record);
   }
@@ -417,15 +416,18 @@ export class Daemon {
   async #open(bytes: Uint8Array, record: TorrentRecord, parsed?: Metainfo): Promise<Entry> {
     const meta = parsed ?? parseTorrent(bytes);
     if (meta.infoHash !== record.infoHash) throw new DaemonError('the .torrent does not match its record');
-    if (record.priorities.length !== meta.files.length) record.priorities = meta.files.map(() => 'normal');
-    if (record.filePaths && record.filePaths.length !== meta.files.length) delete record.filePaths;
+    if (record.priorities && record.priorities.length !== meta.files.length) record.priorities = undefined;
+    if (record.filePaths && record.filePaths.length !== meta.files.length) record.filePaths = undefined;
+    // The strings the metainfo holds anyway, not a second copy of each per torrent.
+    record.infoHash = meta.infoHash;
+    if (record.name === meta.name) record.name = meta.name;
     const torrent = await this.session.add(meta, this.#torrentOptions(record));
-    return this.#wire(torrent, meta, record, this.#registry.allocate());
+    return this.#wire(torrent, record, this.#registry.allocate());
   }
 
   /** Lists a torrent under `id` and follows its events; starts it unless the record says stopped. */
-  #wire(torrent: Torrent, meta: Metainfo, record: TorrentRecord, id: number): Entry {
-    const entry: Entry = { kind: 'torrent', id, torrent, meta, record, lastState: torrent.state, startDate: 0, activityDate: 0, finished: false, verifyQueued: false, queued: false, starting: false, moving: false, nextScrapeAt: 0, scraping: false };
+  #wire(torrent: Torrent, record: TorrentRecord, id: number): Entry {
+    const entry = new TorrentEntry(id, torrent, record);
     this.#registry.set(entry);
     if (!record.paused) this.#enqueue(entry);
     return entry;
@@ -565,11 +567,10 @@ export class Daemon {
       const top = (entry.record.filePaths?.[0] ?? entry.meta.files[0]!.path)[0]!;
       await mkdir(to, { recursive: true });
       await rename(join(from, top), join(to, top));
-      const record: TorrentRecord = { ...entry.record };
-      delete record.dataDir;
+      const record = compactRecord({ ...entry.record, dataDir: undefined });
       await this.state.saveRecord(record);
       const torrent = await this.session.add(entry.meta, this.#torrentOptions(record));
-      const moved = this.#wire(torrent, entry.meta, record, entry.id);
+      const moved = this.#wire(torrent, record, entry.id);
       moved.startDate = entry.startDate;
       moved.activityDate = entry.activityDate;
       if (!wasPaused) {
@@ -849,7 +850,7 @@ export class Daemon {
     await entry.torrent.saveResume();
     await this.session.remove(entry.meta.infoHash);
     const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
-    const again = this.#wire(torrent, entry.meta, entry.record, entry.id);
+    const again = this.#wire(torrent, entry.record, entry.id);
     again.startDate = entry.startDate;
     again.activityDate = entry.activityDate;
     again.queued = entry.queued;
@@ -908,14 +909,14 @@ export class Daemon {
       if (failure === undefined) {
         // As Transmission: the new location is where the data stays, incomplete or not.
         entry.record.downloadDir = to;
-        delete entry.record.dataDir;
+        entry.record.dataDir = undefined;
         await this.state.saveRecord(entry.record);
       }
       const paused = entry.record.paused;
       const torrent = await this.session.add(entry.meta, this.#torrentOptions(entry.record));
       // Found data is checked first (the verify starts it when it ran before).
       if (!move) entry.record.paused = true;
-      const next = this.#wire(torrent, entry.meta, entry.record, entry.id);
+      const next = this.#wire(torrent, entry.record, entry.id);
       next.startDate = entry.startDate;
       next.activityDate = entry.activityDate;
       entry.record.paused = paused;
@@ -935,9 +936,9 @@ export class Daemon {
       return;
     }
     await entry.torrent.setFilePriorities(priorities);
-    entry.record.priorities = [...priorities];
+    entry.record.priorities = compactPriorities(priorities);
     // With the data closed the saved count no longer says what is left of the new choice.
-    if (!entry.torrent.store) delete entry.record.leftUntilDone;
+    if (!entry.torrent.store) entry.record.leftUntilDone = undefined;
     noteHave(entry);
     await this.state.saveRecord(entry.record);
   }
@@ -1035,8 +1036,7 @@ export class Daemon {
 
   /** This session's traffic and the totals over every session. */
   traffic(): { current: TrafficStats; cumulative: TrafficStats } {
-    for (const e of this.#registry.entries) if (e.kind === 'torrent') this.#accounting.count(e.id, e.torrent);
-    return this.#accounting.traffic(this.clock.now());
+    return this.#accounting.traffic(this.clock.now(), this.#registry.entries.filter((e) => e.kind === 'torrent'));
   }
 
   #sessionRecord(): SessionRecord {
@@ -1075,7 +1075,6 @@ export class Daemon {
       if (s.state === 'downloading') e.record.secondsDownloading++;
       if (s.state === 'seeding') e.record.secondsSeeding++;
       if (s.downloadRate >= 1 || s.uploadRate >= 1) e.activityDate = now;
-      this.#accounting.count(e.id, e.torrent);
       this.#checkSeedLimits(e, now);
       if ((s.state === 'downloading' || s.state === 'seeding') && !e.scraping && now >= e.nextScrapeAt && e.meta.trackers.length > 0) this.#scrape(e, now);
     }

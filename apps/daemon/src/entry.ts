@@ -29,6 +29,60 @@ export interface Entry {
   scraping: boolean;
 }
 
+/** Entry's yes/no fields, kept as the bits of one number (bit i: FLAGS[i]). */
+const FLAGS = ['finished', 'verifyQueued', 'queued', 'starting', 'moving', 'scraping'] as const;
+
+/**
+ * An Entry as the daemon keeps one per torrent for its whole life: `kind` and `meta` (the
+ * torrent's own) on the prototype and the six flags in one number, so that an idle torrent's
+ * entry is 8 fields instead of 15.
+ */
+export class TorrentEntry implements Entry {
+  readonly id: number;
+  readonly torrent: Torrent;
+  record: TorrentRecord;
+  lastState: TorrentState;
+  startDate = 0;
+  activityDate = 0;
+  nextScrapeAt = 0;
+  #flags = 0;
+  // Accessors on the prototype (defined below), one bit of #flags each.
+  declare finished: boolean;
+  declare verifyQueued: boolean;
+  declare queued: boolean;
+  declare starting: boolean;
+  declare moving: boolean;
+  declare scraping: boolean;
+
+  static {
+    FLAGS.forEach((name, i) => {
+      Object.defineProperty(TorrentEntry.prototype, name, {
+        get(this: TorrentEntry): boolean {
+          return (this.#flags & (1 << i)) !== 0;
+        },
+        set(this: TorrentEntry, on: boolean): void {
+          this.#flags = on ? this.#flags | (1 << i) : this.#flags & ~(1 << i);
+        },
+      });
+    });
+  }
+
+  constructor(id: number, torrent: Torrent, record: TorrentRecord) {
+    this.id = id;
+    this.torrent = torrent;
+    this.record = record;
+    this.lastState = torrent.state;
+  }
+
+  get kind(): 'torrent' {
+    return 'torrent';
+  }
+
+  get meta(): Metainfo {
+    return this.torrent.meta;
+  }
+}
+
 /**
  * A magnet link whose metadata is not here yet (Transmission shows these with their id and
  * `metadataPercentComplete` < 1). When the metadata arrives an Entry with the same id replaces it.

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { formatMagnet } from '@mainline/metainfo';
 import { clientName, PEER_SOURCES, type MagnetStats, type PeerSource, type TorrentStats, type TrackerInfo } from '@mainline/session';
 import { isDone, magnetFetching, type AnyEntry, type Entry, type MagnetEntry } from './entry.js';
+import { prioritiesOf } from './state.js';
 
 /** Transmission's torrent status numbers (rpc-spec §3.3). */
 export const TR_STATUS = { STOPPED: 0, CHECK_WAIT: 1, CHECK: 2, DOWNLOAD_WAIT: 3, DOWNLOAD: 4, SEED_WAIT: 5, SEED: 6 } as const;
@@ -368,7 +369,7 @@ export const TORRENT_FIELDS = {
   files: (c) => fileProgress(c),
   fileStats: (c) =>
     fileProgress(c).map((f, i) => {
-      const p = c.e.record.priorities[i] ?? 'normal';
+      const p = c.e.record.priorities?.[i] ?? 'normal';
       return { bytesCompleted: f.bytesCompleted, wanted: p !== 'skip', priority: PRIORITY_NUMBER[p] };
     }),
   haveValid: (c) => c.have,
@@ -391,7 +392,7 @@ export const TORRENT_FIELDS = {
   pieces: (c) => piecesBitfield(c),
   pieceCount: (c) => c.e.meta.pieceCount,
   pieceSize: (c) => c.e.meta.pieceLength,
-  priorities: (c) => c.e.record.priorities.map((p) => PRIORITY_NUMBER[p]),
+  priorities: (c) => prioritiesOf(c.e.record, c.e.meta.files.length).map((p) => PRIORITY_NUMBER[p]),
   // The display rates (~2 s window): a limit cut shows within seconds, as in Transmission.
   rateDownload: (c) => (c.s.state === 'downloading' && c.s.peers > 0 ? rate(c.s.recentDownloadRate) : 0),
   rateUpload: (c) => (c.s.peers > 0 ? rate(c.s.recentUploadRate) : 0),
@@ -414,7 +415,7 @@ export const TORRENT_FIELDS = {
     }),
   uploadedEver: (c) => c.s.uploaded,
   uploadRatio: (c) => ratioOf(c.s, c.have),
-  wanted: (c) => c.e.record.priorities.map((p) => (p === 'skip' ? 0 : 1)),
+  wanted: (c) => prioritiesOf(c.e.record, c.e.meta.files.length).map((p) => (p === 'skip' ? 0 : 1)),
   webseeds: (c) => [...c.e.meta.urlList],
 } satisfies Record<string, Getter>;
 

@@ -86,7 +86,8 @@ test('a magnet seeded by our session: torrent-added, one id from metadata to com
   const saved = parseTorrent(readFileSync(join(stateDir, 'torrents', `${torrent.infoHash}.torrent`)));
   expect(Buffer.from(saved.infoBytes).equals(Buffer.from(torrent.metainfo.infoBytes))).toBe(true);
   const record = JSON.parse(readFileSync(join(stateDir, 'torrents', `${torrent.infoHash}.json`), 'utf8')) as Row;
-  expect(record).toMatchObject({ name: 'mag-album', priorities: ['normal', 'normal'] });
+  expect(record).toMatchObject({ name: 'mag-album' });
+  expect(record.priorities).toBeUndefined(); // every file normal: not written
   expect(record.magnet).toBeUndefined();
   // A magnet of a torrent already here (upper-case hex this time) is a duplicate too.
   expect((await rpc('torrent-add', { filename: link.replace(torrent.infoHash, torrent.infoHash.toUpperCase()) })).arguments['torrent-duplicate']).toMatchObject({ id: info.id });

@@ -9,7 +9,7 @@ import { MAX_TORRENT_BYTES, readTorrentFile } from './local-torrent.js';
 import { TORRENT_FIELDS, entryStatus, torrentFields } from './fields.js';
 import type { SessionPrefs } from './prefs.js';
 import type { QueueMove } from './queue.js';
-import type { Priority } from './state.js';
+import { prioritiesOf, type Priority } from './state.js';
 import { VERSION } from './version.js';
 
 /** A Transmission RPC request (rpc-spec 4.0.6 dialect). */
@@ -686,7 +686,7 @@ export class RpcHandler {
     for (const e of selected) {
       const trackers = trackerEdits.get(e);
       if (Object.keys(options).length > 0 || trackers) await this.#daemon.setTorrentOptions(e, { ...options, ...(trackers ? { trackers } : {}) });
-      const priorities = applyFileArgs(a, e.record.priorities);
+      const priorities = applyFileArgs(a, prioritiesOf(e.record, e.kind === 'torrent' ? e.meta.files.length : 0));
       if (priorities) await this.#daemon.setPriorities(e, priorities);
       if (up !== undefined || upOn !== undefined || down !== undefined || downOn !== undefined) {
         await this.#daemon.setTorrentLimits(e, {

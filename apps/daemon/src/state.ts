@@ -12,7 +12,8 @@ export interface TorrentRecord {
   downloadDir: string;
   /** Stopped by the user (start again with torrent-start). */
   paused: boolean;
-  priorities: Priority[];
+  /** One per file, in metainfo order; absent while every file is 'normal' (the common case, kept small). */
+  priorities?: Priority[];
   /** Unix seconds. */
   addedDate: number;
   doneDate: number;
@@ -134,6 +135,14 @@ export class StateStore {
       throw err;
     }
     const out: { record: TorrentRecord; bytes: Buffer | undefined }[] = [];
+    // Most torrents share their directory: one string for all, not one parsed from each file.
+    const dirs = new Map<string, string>();
+    const shared = (dir: string): string => {
+      const known = dirs.get(dir);
+      if (known !== undefined) return known;
+      dirs.set(dir, dir);
+      return dir;
+    };
     for (const name of names) {
       const m = /^([0-9a-f]{40})\.json$/.exec(name);
       if (!m) continue;
@@ -142,6 +151,8 @@ export class StateStore {
         const record = parseRecord(JSON.parse(await readFile(file, 'utf8')), m[1]!);
         const bytes = await readFileIfExists(this.torrentPath(m[1]!));
         if (!bytes && record.magnet === undefined) throw new Error('its .torrent file is missing');
+        record.downloadDir = shared(record.downloadDir);
+        if (record.dataDir !== undefined) record.dataDir = shared(record.dataDir);
         out.push({ record, bytes });
       } catch (err) {
         onBad(file, (err as Error).message);
@@ -188,6 +199,49 @@ export class StateStore {
 
 const PRIORITIES = new Set<string>(['skip', 'low', 'normal', 'high']);
 
+/** `priorities` as a record keeps them: a copy, or undefined when every file is 'normal'. */
+export function compactPriorities(priorities: readonly Priority[] | undefined): Priority[] | undefined {
+  return priorities?.some((p) => p !== 'normal') ? [...priorities] : undefined;
+}
+
+/** A record's priorities for its `fileCount` files (the all-normal list when it keeps none). */
+export function prioritiesOf(record: Pick<TorrentRecord, 'priorities'>, fileCount: number): Priority[] {
+  return record.priorities ? [...record.priorities] : Array.from({ length: fileCount }, () => 'normal' as const);
+}
+
+/** The keys every record has (in this order); the others are added only when set. */
+type CommonKey = 'infoHash' | 'name' | 'downloadDir' | 'paused' | 'priorities' | 'addedDate' | 'doneDate' | 'haveBytes' | 'leftUntilDone' | 'secondsDownloading' | 'secondsSeeding' | 'uploadLimit' | 'uploadLimited' | 'downloadLimit' | 'downloadLimited' | 'queuePosition' | 'peerLimit';
+
+/**
+ * A record as the daemon keeps it for each torrent for its whole life: one shape whose common
+ * fields sit inside the object (a literal with spreads reserves room for every possible key,
+ * ~30 slots), the rare ones added only when set, priorities only when not all normal.
+ */
+export function compactRecord(r: TorrentRecord): TorrentRecord {
+  const out: TorrentRecord = {
+    infoHash: r.infoHash,
+    name: r.name,
+    downloadDir: r.downloadDir,
+    paused: r.paused,
+    priorities: compactPriorities(r.priorities),
+    addedDate: r.addedDate,
+    doneDate: r.doneDate,
+    haveBytes: r.haveBytes,
+    leftUntilDone: r.leftUntilDone,
+    secondsDownloading: r.secondsDownloading,
+    secondsSeeding: r.secondsSeeding,
+    uploadLimit: r.uploadLimit,
+    uploadLimited: r.uploadLimited,
+    downloadLimit: r.downloadLimit,
+    downloadLimited: r.downloadLimited,
+    queuePosition: r.queuePosition,
+    // Every torrent added takes its own copy of the session's per-torrent peer limit.
+    peerLimit: r.peerLimit,
+  } satisfies Record<CommonKey, unknown>;
+  for (const [k, v] of Object.entries(r)) if (v !== undefined && !(k in out)) Object.assign(out, { [k]: v });
+  return out;
+}
+
 function parseRecord(j: unknown, infoHash: string): TorrentRecord {
   if (typeof j !== 'object' || j === null) throw new Error('not a JSON object');
   const o = j as Record<string, unknown>;
@@ -195,8 +249,8 @@ function parseRecord(j: unknown, infoHash: string): TorrentRecord {
   const bool = (k: string): boolean => o[k] === true;
   if (typeof o.infoHash !== 'string' || !HASH.test(o.infoHash) || o.infoHash !== infoHash) throw new Error('infoHash does not match the file name');
   if (typeof o.downloadDir !== 'string' || o.downloadDir === '') throw new Error('downloadDir is missing');
-  const priorities = Array.isArray(o.priorities) && o.priorities.every((p) => typeof p === 'string' && PRIORITIES.has(p)) ? (o.priorities as Priority[]) : [];
-  return {
+  const priorities = Array.isArray(o.priorities) && o.priorities.every((p) => typeof p === 'string' && PRIORITIES.has(p)) ? (o.priorities as Priority[]) : undefined;
+  return compactRecord({
     infoHash,
     name: typeof o.name === 'string' ? o.name : infoHash,
     downloadDir: o.downloadDir,
@@ -227,7 +281,7 @@ function parseRecord(j: unknown, infoHash: string): TorrentRecord {
     ...(o.sequential === true ? { sequential: true } : {}),
     ...(Array.isArray(o.trackers) && o.trackers.every(isStrings) ? { trackers: o.trackers as string[][] } : {}),
     ...(Array.isArray(o.filePaths) && o.filePaths.every((p) => isStrings(p) && p.length > 0 && p.every((c) => c !== '' && c !== '.' && c !== '..' && !c.includes('/'))) ? { filePaths: o.filePaths as string[][] } : {}),
-  };
+  });
 }
 
 function isStrings(v: unknown): v is string[] {
