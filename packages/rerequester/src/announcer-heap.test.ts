@@ -109,10 +109,10 @@ test(`an idle announcer with one HTTP tracker, announced once and scraped, costs
     expect(idle[0]!.trackerStatus()[0]!.lastScrape!.result).toEqual({ seeders: 1, leechers: 0, downloaded: 3 });
     // Measured here: ~3.7 KiB at first (a Map of three Sets for the listeners, Maps for the status
     // and trackers, the settings, a factory closure and option copies per announcer); 2.1 KiB
-    // with three listeners, a stats closure and nested status objects (no scrape then); ~0.9 KiB
+    // with three listeners, a stats closure and nested status objects (no scrape then); ~0.8 KiB
     // with an observer, one flat record per tracker, a shared config and no tracker kept between
-    // announces: its record 176 B, itself 168 B, its timer ~180 B, the Watch 40 B, and compiled code.
-    expect(perAnnouncer).toBeLessThan(1.25 * 1024);
+    // announces: its record 176 B, itself 168 B, its timer ~130 B, the Watch 40 B, and compiled code.
+    expect(perAnnouncer).toBeLessThan(1.125 * 1024);
     // Their stopped announces find the tracker gone (refused at once).
     await new Promise<void>((r) => server.close(() => r()));
     await Promise.all(all.map((a) => a.stop()));
@@ -138,7 +138,7 @@ test(`an idle announcer whose tracker is down (connection refused, scrape too) c
   expect(s.lastScrape?.result).toMatchObject({ timedOut: false });
   expect(idle.every((a) => a.trackerStatus()[0]!.state === 'failed' && a.trackerStatus()[0]!.lastScrape !== undefined)).toBe(true);
   // Measured here: ~2.8 KiB with listeners and nested status objects, each keeping its own
-  // concatenated error text (~270 B); ~0.65 KiB now (one shared flat copy of the text).
-  expect(perAnnouncer).toBeLessThan(1024);
+  // concatenated error text (~270 B); ~0.55 KiB now (one shared flat copy of the text).
+  expect(perAnnouncer).toBeLessThan(0.875 * 1024);
   await Promise.all(all.map((a) => a.stop()));
 }, 120_000);

@@ -252,7 +252,8 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   #port: number;
   /** The observer, or the stats function. */
   readonly #host: AnnouncerObserver | (() => AnnouncerStats);
-  readonly #tiers: TrackerTiers;
+  /** The tiers; a torrent with one tracker (most) keeps only its URL, and makes the tiers to use them. */
+  readonly #tiers: TrackerTiers | string;
   /** What trackerStatus() reports, for each tracker announced to (or scraped) so far. */
   #records: TrackerRecord | TrackerRecord[] | undefined;
   #busy: Busy | undefined;
@@ -279,7 +280,9 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     this.#infoHash = options.infoHash;
     this.#port = options.port;
     this.#host = observer ?? stats!;
-    this.#tiers = new TrackerTiers(options.announce, options.announceList, options.random);
+    const tiers = new TrackerTiers(options.announce, options.announceList, options.random);
+    const urls = tiers.urls;
+    this.#tiers = urls.length === 1 ? urls[0]! : tiers;
     this.#key = (options.key ?? randomBytes(4).readUInt32BE(0)) | 0;
     this.#c = configOf(options);
   }
@@ -300,7 +303,12 @@ export class Announcer extends Emitter<AnnouncerEvents> {
 
   /** Tracker tiers in their current order. */
   get tiers(): string[][] {
-    return this.#tiers.tiers;
+    return this.#tierList.tiers;
+  }
+
+  get #tierList(): TrackerTiers {
+    const t = this.#tiers;
+    return typeof t === 'string' ? new TrackerTiers(t) : t;
   }
 
   /**
@@ -309,7 +317,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
    * say what the client is trying, what failed and when it tries again.
    */
   trackerStatus(): TrackerStatus[] {
-    return this.#tiers.tiers.flatMap((urls, tier) => urls.map((url) => this.#recordIfAny(url)?.status(tier) ?? untriedStatus(url, tier)));
+    return this.#tierList.tiers.flatMap((urls, tier) => urls.map((url) => this.#recordIfAny(url)?.status(tier) ?? untriedStatus(url, tier)));
   }
 
   #recordIfAny(url: string): TrackerRecord | undefined {
@@ -520,7 +528,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
    * no scrape URL (BEP 48 rule) is skipped. Never rejects.
    */
   async scrapeEach(): Promise<void> {
-    const picks = this.#tiers.tiers.map((urls) => urls.find((u) => this.#recordIfAny(u)?.state === 'working') ?? urls[0]).filter((u): u is string => u !== undefined);
+    const picks = this.#tierList.tiers.map((urls) => urls.find((u) => this.#recordIfAny(u)?.state === 'working') ?? urls[0]).filter((u): u is string => u !== undefined);
     await Promise.all(
       picks.map(async (url) => {
         let startAt = this.#clock.now();
@@ -539,7 +547,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   /** Scrapes our torrent on the first tracker that answers; resolves undefined (and emits `error`) on failure. */
   async scrape(): Promise<ScrapeEntry | undefined> {
     try {
-      const { value } = await this.#tiers.run((url) => this.#scrapeOne(url));
+      const { value } = await this.#tierList.run((url) => this.#scrapeOne(url));
       return value;
     } catch (e) {
       const err = toTrackerError(e, '');
@@ -599,11 +607,15 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     this.#clearTimer();
     const delay = Math.max(0, delayMs);
     this.#nextAt = this.#clock.now() + delay;
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.#nextAt = undefined;
-      this.#onTimer();
-    }, delay);
+    // A bound method (~48 B) rather than an arrow function and the context it keeps (~96 B): one
+    // waits for every idle announcer of a session.
+    this.#timer = this.#clock.setTimeout(this.#fired.bind(this), delay);
+  }
+
+  #fired(): void {
+    this.#timer = undefined;
+    this.#nextAt = undefined;
+    this.#onTimer();
   }
 
   #needMorePeers(): boolean {
@@ -689,7 +701,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
       return this.#failed(toTrackerError(e, '', 'BAD_ARGUMENT'), event);
     }
     try {
-      const { url, value } = await this.#tiers.run(
+      const { url, value } = await this.#tierList.run(
         async (url) => {
           const trackerId = this.#recordIfAny(url)?.trackerId;
           const req: AnnounceRequest = trackerId ? { ...base, trackerId } : base;
