@@ -62,18 +62,21 @@ export function keptError(code: TrackerErrorCode, message: string): KeptError {
 }
 
 /**
- * `x` as a small integer (an inline value) when it is one: a difference of two clock times is a
- * boxed 16-byte double even when it is 0, and a field that held one boxes every value after it.
+ * An offset between two clock times, to the ms, as a small integer (an inline value) when it fits
+ * one: a difference of two clock times is a boxed 16-byte double even when it is 0 (and the system
+ * clock's times have fractions of a ms), and a field that held one boxes every value after it.
  */
 function small(x: number): number {
-  return x === (x | 0) ? x | 0 : x;
+  const ms = Math.round(x);
+  return ms === (ms | 0) ? ms | 0 : ms;
 }
 
 /**
  * One tracker's status, in flat fields: a session keeps one per tracker of every torrent, idle for
  * hours, so nothing is nested at rest (the try in flight is dropped once it ends) and times are
- * offsets from the start of the last announce: small integers, where whole clock times (ms since
- * 1970) would each be a boxed 16-byte number. trackerStatus() builds the public shape on demand.
+ * offsets from the start of the last announce, to the ms: small integers, where whole clock times
+ * (ms since 1970) would each be a boxed 16-byte number. trackerStatus() builds the public shape
+ * on demand.
  */
 export class TrackerRecord {
   state: TrackerStatusState = 'not-tried';
@@ -110,13 +113,14 @@ export class TrackerRecord {
     return offset === undefined || this.#base === undefined ? offset : this.#base + offset;
   }
 
-  /** An announce starts at `now`: the new base of every offset. */
+  /** An announce starts at `now`: the new base of every offset (a whole ms, so that moving them loses nothing). */
   started(now: number): void {
-    const shift = (this.#base ?? 0) - now;
+    const base = Math.round(now);
+    const shift = (this.#base ?? 0) - base;
     if (this.#okAt !== undefined) this.#okAt = small(this.#okAt + shift);
     if (this.#errorAt !== undefined) this.#errorAt = small(this.#errorAt + shift);
     if (this.#scrapeAt !== undefined) this.#scrapeAt = small(this.#scrapeAt + shift);
-    this.#base = now;
+    this.#base = base;
   }
 
   succeeded(now: number, peers: number, seeders: number | undefined, leechers: number | undefined): void {
