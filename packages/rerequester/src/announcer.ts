@@ -283,7 +283,9 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     const tiers = new TrackerTiers(options.announce, options.announceList, options.random);
     const urls = tiers.urls;
     this.#tiers = urls.length === 1 ? urls[0]! : tiers;
-    this.#key = (options.key ?? randomBytes(4).readUInt32BE(0)) | 0;
+    const key = options.key ?? randomBytes(4).readUInt32BE(0);
+    if (!Number.isInteger(key) || key < 0 || key > 0xffffffff) throw new TrackerError('BAD_ARGUMENT', `key must be an integer in 0..4294967295, got ${String(key)}`);
+    this.#key = key | 0;
     this.#c = configOf(options);
   }
 

@@ -1206,8 +1206,9 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 /**
  * A running torrent's door to the network, one small object for both sides: its entry on the wire
  * hub (incoming peers reach the swarm, made for the first of them; the swarm finds itself
- * registered and keeps this entry), and what its peer list dials through and the DHT asks (the
- * counts of an empty swarm until there is one; the first dial makes it).
+ * registered and keeps this entry), what its peer list dials through and the DHT asks (the
+ * counts of an empty swarm until there is one; the first dial makes it), and what its announcer
+ * asks and tells (the counts; tracker peers and errors).
  */
 class SwarmDoor implements TorrentWire, PeerDialer, DhtTorrent, LsdTorrent, AnnounceOwner {
   readonly #torrent: Torrent;
