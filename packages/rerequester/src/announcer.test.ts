@@ -1,8 +1,9 @@
 import type { ScrapeEntry } from '@mainline/metainfo';
 import { ManualClock } from '@mainline/rate';
-import { Announcer, type AnnouncerOptions, type AnnouncerStats } from './announcer.js';
+import { Announcer, type AnnouncerObserver, type AnnouncerOptions, type AnnouncerStats } from './announcer.js';
 import { TrackerError } from './errors.js';
 import type { AnnounceRequest, AnnounceResponse, RequestOptions, Tracker } from './types.js';
+import { nextMicrotaskError } from './microtask.testutil.js';
 
 const flush = () => new Promise<void>((r) => setImmediate(r));
 const SEC = 1000;
@@ -493,5 +494,64 @@ describe('Announcer.trackerStatus (what a UI shows per tracker)', () => {
     expect(a.trackerStatus()[0]!.state).toBe('announcing');
     await a.stop();
     expect(a.trackerStatus()[0]).toMatchObject({ state: 'not-tried', failures: 0, lastError: undefined });
+  });
+});
+
+describe('Announcer observer (one object instead of stats and listeners)', () => {
+  it('is asked for the stats and told of announces, warnings, peers and errors, before the listeners', async () => {
+    const order: string[] = [];
+    const stats: AnnouncerStats = { uploaded: 7, downloaded: 8, left: 9, numPeers: 0 };
+    const observer: AnnouncerObserver = {
+      stats: () => stats,
+      announce: (_r, info) => order.push(`observer announce ${info.event}`),
+      warning: (message) => order.push(`observer warning ${message}`),
+      peers: (peers, info) => order.push(`observer peers ${peers.length} ${info.url}`),
+      error: (e, info) => order.push(`observer error ${e.code} ${info.consecutiveFailures} ${String(info.retryInMs)}`),
+    };
+    const t = new FakeTracker('http://a/announce', async () => ({ peers: [{ ip: '10.0.0.1', port: 1 }], droppedPeers: 0, warningMessage: 'slow down' }));
+    const { a, clock } = setup({ stats: undefined, observer, retryBaseMs: 30 * SEC }, [t]);
+    a.on('announce', () => order.push('listener announce'));
+    a.on('peers', () => order.push('listener peers'));
+    a.start();
+    await flush();
+    expect(t.requests[0]).toMatchObject({ uploaded: 7, downloaded: 8, left: 9 });
+    expect(order).toEqual(['observer announce started', 'listener announce', 'observer warning slow down', 'observer peers 1 http://a/announce', 'listener peers']);
+    order.length = 0;
+    t.handler = async () => {
+      throw new TrackerError('NETWORK', 'connect ECONNREFUSED 127.0.0.1:1', t.url);
+    };
+    a.reannounce(); // no min interval: at once
+    await flush();
+    expect(order).toEqual([`observer error NETWORK 1 ${30 * SEC}`]);
+    expect(a.nextAnnounceAt).toBe(clock.now() + 30 * SEC);
+    await a.stop();
+  });
+
+  it('a throwing observer method does not break the schedule; its error surfaces outside', async () => {
+    const thrown = nextMicrotaskError();
+    const t = new FakeTracker('http://a/announce', async () => ({ peers: [], droppedPeers: 0, interval: 1800 }));
+    const observer: AnnouncerObserver = {
+      stats: () => ({ uploaded: 0, downloaded: 0, left: 0, numPeers: 30 }),
+      announce: (_r, info) => {
+        if (info.event === 'started') throw new Error('observer bug');
+      },
+    };
+    const { a, clock } = setup({ stats: undefined, observer }, [t]);
+    a.start();
+    await flush();
+    expect(a.lastAnnounceAt).toBe(clock.now());
+    expect(a.nextAnnounceAt).toBe(clock.now() + 300 * SEC);
+    expect(await thrown).toEqual(new Error('observer bug'));
+    jest.restoreAllMocks();
+    await a.stop();
+  });
+
+  it('takes stats or an observer, not both, nor neither; a key out of uint32 range is refused', () => {
+    const base = { infoHash, peerId, port: 1, announce: 'http://a/announce' };
+    const stats = () => ({ uploaded: 0, downloaded: 0, left: 0, numPeers: 0 });
+    expect(() => new Announcer({ ...base, stats, observer: { stats } })).toThrow(/not both/);
+    expect(() => new Announcer(base)).toThrow(/stats must be a function/);
+    expect(() => new Announcer({ ...base, stats, key: 2 ** 32 })).toThrow(/key must be an integer/);
+    expect(new Announcer({ ...base, stats, key: 0xfedcba98 }).key).toBe(0xfedcba98);
   });
 });

@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import type { ScrapeEntry, TrackerPeer } from '@mainline/metainfo';
 import { systemClock, type Clock, type TimerHandle } from '@mainline/rate';
-import { Emitter } from './emitter.js';
-import { TrackerError, toTrackerError, type TrackerErrorCode } from './errors.js';
+import { Emitter, safely } from './emitter.js';
+import { TrackerError, toTrackerError } from './errors.js';
 import { grown } from './grow.js';
 import type { RequestGate } from './gate.js';
 import type { HttpTrackerOptions } from './http.js';
+import { keptError, TrackerRecord, untriedStatus, type TrackerStatus } from './record.js';
 import { TrackerTiers } from './tiers.js';
-import { createTracker } from './tracker.js';
+import { createTracker, type TrackerOptions } from './tracker.js';
 import { checkHash, hexOf, type AnnounceEvent, type AnnounceRequest, type AnnounceResponse, type RequestAttempt, type Tracker } from './types.js';
 import type { UdpTrackerOptions } from './udp.js';
+
+export type { ScrapeStatus, TrackerStatus, TrackerStatusState } from './record.js';
 
 /** What the announcer asks the session for at each announce. Counts are bytes. */
 export interface AnnouncerStats {
@@ -29,8 +32,17 @@ export interface AnnouncerOptions {
   announce?: string;
   /** BEP 12 `announce-list` tiers. */
   announceList?: readonly (readonly string[])[];
-  /** Read at each announce. May throw: that announce then fails with an error event. */
-  stats: () => AnnouncerStats;
+  /**
+   * Read at each announce. May throw: that announce then fails with an error event. Required
+   * unless an `observer` gives them (its `stats()`); not both.
+   */
+  stats?: () => AnnouncerStats;
+  /**
+   * Who runs this announcer: asked for the stats, told of peers, announces, warnings and errors
+   * (before the `on()` listeners are). One object with its methods on its prototype, where three
+   * listeners and a stats function are five closures per torrent; a session passes one per torrent.
+   */
+  observer?: AnnouncerObserver;
   clock?: Clock;
   /** RNG in [0, 1) for the tier shuffle. */
   random?: () => number;
@@ -68,7 +80,11 @@ export interface AnnouncerOptions {
   http?: HttpTrackerOptions;
   /** UDP tracker options (retransmission base and count). */
   udp?: UdpTrackerOptions;
-  /** Makes the Tracker for a URL (default {@link createTracker}); for tests and custom transports. */
+  /**
+   * Makes the Tracker for a URL (default {@link createTracker}); for tests and custom transports.
+   * A tracker is made for the requests of a busy spell and closed when none is left (an idle
+   * announcer keeps none), so this is called again at the next announce.
+   */
   createTracker?: (url: string) => Tracker;
   /**
    * Where every announce and scrape waits for a slot: a session gives all its announcers one
@@ -93,7 +109,22 @@ export interface AnnouncerEvents {
   /** A tracker's `warning message`. */
   warning: (message: string, info: AnnounceInfo) => void;
   /** A failed announce or scrape: never thrown, always reported here; `retryInMs` when one is scheduled. */
-  error: (error: TrackerError, info: AnnounceInfo & { consecutiveFailures: number; retryInMs?: number }) => void;
+  error: (error: TrackerError, info: AnnounceErrorInfo) => void;
+}
+
+/** What an `error` event says besides the error. */
+export type AnnounceErrorInfo = AnnounceInfo & { consecutiveFailures: number; retryInMs?: number };
+
+/**
+ * The one an announcer works for (AnnouncerOptions.observer): its counts at each announce, and the
+ * same news as the {@link AnnouncerEvents} (a method that throws is reported like a listener that does).
+ */
+export interface AnnouncerObserver {
+  stats(): AnnouncerStats;
+  peers?(peers: TrackerPeer[], info: AnnounceInfo): void;
+  announce?(response: AnnounceResponse, info: AnnounceInfo): void;
+  warning?(message: string, info: AnnounceInfo): void;
+  error?(error: TrackerError, info: AnnounceErrorInfo): void;
 }
 
 export type AnnouncerState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -147,43 +178,64 @@ function settingsOf(options: AnnouncerOptions): Readonly<Settings> {
   return o;
 }
 
-/** Where one tracker stands: `not-tried` yet, `announcing` now, last announce `working` or `failed`. */
-export type TrackerStatusState = 'not-tried' | 'announcing' | 'working' | 'failed';
-
-/** How a tracker's last scrape went. Times are clock ms. */
-export interface ScrapeStatus {
-  startAt: number;
-  at: number;
-  /** The counts, or why it failed. */
-  result: { seeders: number; leechers: number; downloaded: number } | { error: string; timedOut: boolean };
+/**
+ * What all the announcers of a session share (settings, peer id, clock, gate, tracker options):
+ * one object for all of them, found again by {@link configOf}, where each announcer kept eight fields.
+ */
+interface Config {
+  readonly o: Readonly<Settings>;
+  readonly peerId: Uint8Array;
+  readonly clock: Clock;
+  readonly ip: string | undefined;
+  readonly gate: RequestGate | undefined;
+  readonly http: HttpTrackerOptions | undefined;
+  readonly udp: UdpTrackerOptions | undefined;
+  readonly createTracker: ((url: string) => Tracker) | undefined;
+  /** The options trackers are made with (with the clock), made at the first tracker. */
+  trackerOptions: TrackerOptions | undefined;
 }
 
-/** One tracker as a UI shows it (see {@link Announcer.trackerStatus}). Times are clock ms. */
-export interface TrackerStatus {
-  url: string;
-  /** Its tier (0 = first), in BEP 12 order. */
-  tier: number;
-  state: TrackerStatusState;
-  /** Its last successful announce, and how many peers that reply had. */
-  lastAnnounceAt: number | undefined;
-  lastPeers: number | undefined;
-  /** Its last failure, until a success clears it (`message` without the URL). */
-  lastError: { code: TrackerErrorCode; message: string; at: number } | undefined;
-  /** Failed announces to it in a row. */
-  failures: number;
-  /** When its last announce (the one in flight, or the last finished) started. */
-  lastAnnounceStartAt: number | undefined;
-  /** Seeders / leechers in its last announce reply, when it said. */
-  seeders: number | undefined;
-  leechers: number | undefined;
-  /** Its last scrape (see {@link Announcer.scrapeEach}), if one was made. */
-  lastScrape: ScrapeStatus | undefined;
-  /**
-   * While `announcing`: the try in flight (UDP resends on silence: 1 of 3, 2 of 3...), when the
-   * request started and when this try stops waiting for an answer.
-   */
-  attempt: { number: number; max: number; since: number; deadline: number } | undefined;
+/** The configs made lately, by peer id (a session's announcers share theirs); a few per peer id. */
+const configs = new WeakMap<Uint8Array, Config[]>();
+const CONFIGS_PER_PEER_ID = 8;
+
+function sameSettings(a: Readonly<Settings>, b: Readonly<Settings>): boolean {
+  return a === b || SETTING_KEYS.every((k) => a[k] === b[k]);
 }
+
+/** The shared config for these options: an earlier announcer's when it had the same, else a new one. */
+function configOf(options: AnnouncerOptions): Config {
+  const o = settingsOf(options);
+  const want = { o, peerId: options.peerId, clock: options.clock ?? systemClock, ip: options.ip, gate: options.gate, http: options.http, udp: options.udp, createTracker: options.createTracker };
+  const list = configs.get(options.peerId) ?? [];
+  const found = list.find((c) => c.clock === want.clock && c.ip === want.ip && c.gate === want.gate && c.http === want.http && c.udp === want.udp && c.createTracker === want.createTracker && sameSettings(c.o, o));
+  if (found) return found;
+  const c: Config = { ...want, trackerOptions: undefined };
+  configs.set(options.peerId, [c, ...list.slice(0, CONFIGS_PER_PEER_ID - 1)]);
+  return c;
+}
+
+/**
+ * What exists only while requests run: the announce in flight, the scrapes, the trackers they use
+ * (closed when the spell ends), and from stop() on, its promise. An idle announcer has none.
+ */
+interface Busy {
+  inFlight: Promise<void> | undefined;
+  inFlightAbort: AbortController | undefined;
+  /** The scrapes in flight or waiting for a slot (stop() cancels them). */
+  scraping: Set<AbortController> | undefined;
+  /** url, tracker, url, tracker... */
+  trackers: (string | Tracker)[] | undefined;
+  stop: Promise<void> | undefined;
+}
+
+/** The bits of Announcer's #flags. */
+const STARTED_PENDING = 1, // `started` still to deliver (first)
+  COMPLETED_PENDING = 2, // `completed` still to deliver
+  COMPLETE_AT_START = 4, // the data was complete at start: `completed` is never sent
+  COMPLETED_QUEUED = 8, // completed() was called (once is enough)
+  AGAIN = 16, // another announce right after the one in flight
+  FORCED = 32; // reannounce() was asked for: the next timer announces whatever the peer count
 
 /**
  * mainline's Rerequester for one torrent: announces `started` on start, re-announces every
@@ -192,47 +244,25 @@ export interface TrackerStatus {
  * HTTP and UDP trackers. Failures are `error` events followed by an exponential back-off.
  */
 export class Announcer extends Emitter<AnnouncerEvents> {
-  // A session holds one announcer per torrent, most of them idle for hours: the fields below are
-  // kept small (shared settings, arrays instead of Maps, nothing made before it is needed).
-  readonly #o: Readonly<Settings>;
+  // A session holds one announcer per torrent, most of them idle for hours, and each field is 8 B
+  // of every one: what a session's announcers share is one Config, what only a busy one needs is
+  // in #busy, flags are bits, and a torrent with one tracker keeps its record without an array.
+  readonly #c: Config;
   readonly #infoHash: Uint8Array;
-  readonly #peerId: Uint8Array;
   #port: number;
-  readonly #ip: string | undefined;
-  readonly #stats: () => AnnouncerStats;
-  readonly #clock: Clock;
-  readonly #tiers: TrackerTiers;
-  /** The options trackers are made with (the caller's objects, often shared by a whole session). */
-  readonly #http: HttpTrackerOptions | undefined;
-  readonly #udp: UdpTrackerOptions | undefined;
-  readonly #createTracker: ((url: string) => Tracker) | undefined;
-  readonly #gate: RequestGate | undefined;
-  /** The trackers made so far, by URL: url, tracker, url, tracker... (a torrent has a few). */
-  #trackers: (string | Tracker)[] | undefined;
-  /** Made at the first tracker that sends one (few do). */
-  #trackerIds: Map<string, Uint8Array> | undefined;
-  /** What trackerStatus() reports, for each tracker announced to so far. */
-  #status: TrackerStatus[] | undefined;
-  /** Events still to deliver: `started` first, then `completed`. */
-  #startedPending = false;
-  #completedPending = false;
-  /** The scrapes in flight or waiting for a slot (stop() cancels them); none most of the time. */
-  #scraping: Set<AbortController> | undefined;
-  /** The per-session key sent with every announce. */
-  readonly key: number;
-
+  /** The observer, or the stats function. */
+  readonly #host: AnnouncerObserver | (() => AnnouncerStats);
+  /** The tiers; a torrent with one tracker (most) keeps only its URL, and makes the tiers to use them. */
+  readonly #tiers: TrackerTiers | string;
+  /** What trackerStatus() reports, for each tracker announced to (or scraped) so far. */
+  #records: TrackerRecord | TrackerRecord[] | undefined;
+  #busy: Busy | undefined;
+  #flags = 0;
+  /** The per-session key as a signed 32-bit integer (a uint32 above 2^31 would be a boxed number). */
+  readonly #key: number;
   #state: AnnouncerState = 'idle';
   #timer: TimerHandle | undefined;
   #nextAt: number | undefined;
-  #inFlight: Promise<void> | undefined;
-  #inFlightAbort: AbortController | undefined;
-  #again = false;
-  /** reannounce() was asked for: the next timer announces whatever the peer count. */
-  #forced = false;
-  #stopPromise: Promise<void> | undefined;
-  #completeAtStart = false;
-  #completedQueued = false;
-  #lastSuccessAt: number | undefined;
   #intervalMs: number | undefined;
   #minIntervalMs: number | undefined;
   #failures = 0;
@@ -244,25 +274,43 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
       throw new TrackerError('BAD_ARGUMENT', `port must be an integer in 0..65535, got ${String(options.port)}`);
     }
-    if (typeof options.stats !== 'function') throw new TrackerError('BAD_ARGUMENT', 'stats must be a function');
+    const { stats, observer } = options;
+    if (observer !== undefined && stats !== undefined) throw new TrackerError('BAD_ARGUMENT', 'give stats or an observer with stats(), not both');
+    if (observer !== undefined ? typeof observer.stats !== 'function' : typeof stats !== 'function') throw new TrackerError('BAD_ARGUMENT', 'stats must be a function');
     this.#infoHash = options.infoHash;
-    this.#peerId = options.peerId;
     this.#port = options.port;
-    this.#ip = options.ip;
-    this.#stats = options.stats;
-    this.#clock = options.clock ?? systemClock;
-    this.#tiers = new TrackerTiers(options.announce, options.announceList, options.random);
-    this.#http = options.http;
-    this.#udp = options.udp;
-    this.#createTracker = options.createTracker;
-    this.#gate = options.gate;
-    this.key = options.key ?? randomBytes(4).readUInt32BE(0);
-    this.#o = settingsOf(options);
+    this.#host = observer ?? stats!;
+    const tiers = new TrackerTiers(options.announce, options.announceList, options.random);
+    const urls = tiers.urls;
+    this.#tiers = urls.length === 1 ? urls[0]! : tiers;
+    const key = options.key ?? randomBytes(4).readUInt32BE(0);
+    if (!Number.isInteger(key) || key < 0 || key > 0xffffffff) throw new TrackerError('BAD_ARGUMENT', `key must be an integer in 0..4294967295, got ${String(key)}`);
+    this.#key = key | 0;
+    this.#c = configOf(options);
+  }
+
+  /** The per-session key sent with every announce (uint32). */
+  get key(): number {
+    return this.#key >>> 0;
+  }
+
+  get #clock(): Clock {
+    return this.#c.clock;
+  }
+
+  #stats(): AnnouncerStats {
+    const h = this.#host;
+    return typeof h === 'function' ? h() : h.stats();
   }
 
   /** Tracker tiers in their current order. */
   get tiers(): string[][] {
-    return this.#tiers.tiers;
+    return this.#tierList.tiers;
+  }
+
+  get #tierList(): TrackerTiers {
+    const t = this.#tiers;
+    return typeof t === 'string' ? new TrackerTiers(t) : t;
   }
 
   /**
@@ -271,45 +319,53 @@ export class Announcer extends Emitter<AnnouncerEvents> {
    * say what the client is trying, what failed and when it tries again.
    */
   trackerStatus(): TrackerStatus[] {
-    return this.#tiers.tiers.flatMap((urls, tier) =>
-      urls.map((url) => {
-        const s = this.#statusIfAny(url);
-        const attempt = s?.attempt ? { ...s.attempt } : undefined;
-        const lastError = s?.lastError ? { ...s.lastError } : undefined;
-        return {
-          url,
-          tier,
-          state: s?.state ?? 'not-tried',
-          lastAnnounceAt: s?.lastAnnounceAt,
-          lastPeers: s?.lastPeers,
-          lastError,
-          failures: s?.failures ?? 0,
-          attempt,
-          lastAnnounceStartAt: s?.lastAnnounceStartAt,
-          seeders: s?.seeders,
-          leechers: s?.leechers,
-          lastScrape: s?.lastScrape ? { ...s.lastScrape, result: { ...s.lastScrape.result } } : undefined,
-        };
-      }),
-    );
+    return this.#tierList.tiers.flatMap((urls, tier) => urls.map((url) => this.#recordIfAny(url)?.status(tier) ?? untriedStatus(url, tier)));
   }
 
-  #statusIfAny(url: string): TrackerStatus | undefined {
-    return this.#status?.find((s) => s.url === url);
+  #recordIfAny(url: string): TrackerRecord | undefined {
+    const r = this.#records;
+    return r === undefined ? undefined : Array.isArray(r) ? r.find((s) => s.url === url) : r.url === url ? r : undefined;
   }
 
-  #statusOf(url: string): TrackerStatus {
-    let s = this.#statusIfAny(url);
+  #recordOf(url: string): TrackerRecord {
+    let s = this.#recordIfAny(url);
     if (!s) {
-      s = { url, tier: 0, state: 'not-tried', lastAnnounceAt: undefined, lastPeers: undefined, lastError: undefined, failures: 0, attempt: undefined, lastAnnounceStartAt: undefined, seeders: undefined, leechers: undefined, lastScrape: undefined };
-      this.#status = grown(this.#status, s);
+      s = new TrackerRecord(url);
+      const r = this.#records;
+      this.#records = r === undefined ? s : Array.isArray(r) ? grown(r, s) : [r, s];
     }
     return s;
   }
 
+  #allRecords(): readonly TrackerRecord[] {
+    const r = this.#records;
+    return r === undefined ? [] : Array.isArray(r) ? r : [r];
+  }
+
+  #has(flag: number): boolean {
+    return (this.#flags & flag) !== 0;
+  }
+
+  #set(flag: number, on: boolean): void {
+    this.#flags = on ? this.#flags | flag : this.#flags & ~flag;
+  }
+
+  #busyNow(): Busy {
+    return (this.#busy ??= { inFlight: undefined, inFlightAbort: undefined, scraping: undefined, trackers: undefined, stop: undefined });
+  }
+
+  /** No request left (and not stopping): close the trackers and forget the busy state. */
+  #idleIfDone(): void {
+    const b = this.#busy;
+    if (!b || b.inFlight || b.scraping || b.stop) return;
+    this.#busy = undefined;
+    for (const t of b.trackers ?? []) if (typeof t !== 'string') t.close();
+  }
+
   /** Waits for the session's tracker slot (if there is a gate), runs `request` in it. */
   #gated<T>(request: () => Promise<T>, signal: AbortSignal | undefined, urgent = false): Promise<T> {
-    return this.#gate ? this.#gate.run(request, signal, urgent) : request();
+    const gate = this.#c.gate;
+    return gate ? gate.run(request, signal, urgent) : request();
   }
 
   /** One announce to one tracker (in a slot of the gate), recorded in its status. */
@@ -319,32 +375,24 @@ export class Announcer extends Emitter<AnnouncerEvents> {
 
   async #announceNow(url: string, req: AnnounceRequest, signal: AbortSignal): Promise<AnnounceResponse> {
     if (signal.aborted) throw new TrackerError('ABORTED', 'request cancelled', url);
-    const status = this.#statusOf(url);
+    const status = this.#recordOf(url);
     const before = status.state;
     status.state = 'announcing';
     const since = this.#clock.now();
-    status.lastAnnounceStartAt = since;
+    status.started(since);
     const onAttempt = (a: RequestAttempt): void => {
       status.attempt = { number: a.attempt, max: a.maxAttempts, since, deadline: this.#clock.now() + a.timeoutMs };
     };
     try {
       const response = await this.#tracker(url).announce(req, { signal, onAttempt });
-      status.state = 'working';
-      status.lastAnnounceAt = this.#clock.now();
-      status.lastPeers = response.peers.length;
-      status.seeders = response.complete;
-      status.leechers = response.incomplete;
-      status.lastError = undefined;
-      status.failures = 0;
+      status.succeeded(this.#clock.now(), response.peers.length, response.complete, response.incomplete);
       return response;
     } catch (e) {
       if (signal.aborted) {
         status.state = before; // cancelled by stop(): not the tracker's failure
       } else {
         const err = toTrackerError(e, url);
-        status.state = 'failed';
-        status.lastError = { code: err.code, message: err.detail, at: this.#clock.now() };
-        status.failures++;
+        status.failed(this.#clock.now(), keptError(err.code, err.detail));
       }
       throw e;
     } finally {
@@ -359,13 +407,13 @@ export class Announcer extends Emitter<AnnouncerEvents> {
 
   /** The re-announce period in use (tracker `interval` floored, or the default). */
   get intervalMs(): number {
-    const interval = this.#intervalMs ?? this.#o.announceIntervalMs;
+    const interval = this.#intervalMs ?? this.#c.o.announceIntervalMs;
     return Math.max(interval, this.#minIntervalMs ?? 0);
   }
 
   /** The check period in use while short of peers (tracker `min interval` floored, or rerequestIntervalMs). */
   get checkPeriodMs(): number {
-    return this.#minIntervalMs ?? this.#o.rerequestIntervalMs;
+    return this.#minIntervalMs ?? this.#c.o.rerequestIntervalMs;
   }
 
   get consecutiveFailures(): number {
@@ -374,7 +422,12 @@ export class Announcer extends Emitter<AnnouncerEvents> {
 
   /** Clock time of the last successful announce. */
   get lastAnnounceAt(): number | undefined {
-    return this.#lastSuccessAt;
+    let last: number | undefined;
+    for (const r of this.#allRecords()) {
+      const at = r.lastAnnounceAt;
+      if (at !== undefined && (last === undefined || at > last)) last = at;
+    }
+    return last;
   }
 
   get state(): AnnouncerState {
@@ -385,12 +438,14 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   start(): void {
     if (this.#state !== 'idle') return;
     this.#state = 'running';
+    let complete: boolean;
     try {
-      this.#completeAtStart = this.#stats().left === 0;
+      complete = this.#stats().left === 0;
     } catch {
-      this.#completeAtStart = false;
+      complete = false;
     }
-    this.#startedPending = true;
+    this.#set(COMPLETE_AT_START, complete);
+    this.#set(STARTED_PENDING, true);
     this.#kick();
   }
 
@@ -399,9 +454,8 @@ export class Announcer extends Emitter<AnnouncerEvents> {
    * start). Queued behind a `started` not yet delivered.
    */
   completed(): void {
-    if (this.#state !== 'running' || this.#completeAtStart || this.#completedQueued) return;
-    this.#completedQueued = true;
-    this.#completedPending = true;
+    if (this.#state !== 'running' || this.#has(COMPLETE_AT_START) || this.#has(COMPLETED_QUEUED)) return;
+    this.#set(COMPLETED_QUEUED | COMPLETED_PENDING, true);
     this.#kick();
   }
 
@@ -411,12 +465,12 @@ export class Announcer extends Emitter<AnnouncerEvents> {
    */
   reannounce(): void {
     if (this.#state !== 'running') return;
-    const wait = (this.#lastSuccessAt ?? -Infinity) + (this.#minIntervalMs ?? 0) - this.#clock.now();
-    if (wait <= 0 || this.#inFlight) {
+    const wait = (this.lastAnnounceAt ?? -Infinity) + (this.#minIntervalMs ?? 0) - this.#clock.now();
+    if (wait <= 0 || this.#busy?.inFlight) {
       this.#kick();
       return;
     }
-    this.#forced = true;
+    this.#set(FORCED, true);
     if (this.#nextAt === undefined || this.#nextAt > this.#clock.now() + wait) this.#schedule(wait);
   }
 
@@ -438,11 +492,12 @@ export class Announcer extends Emitter<AnnouncerEvents> {
    * `stopped` within stopTimeoutMs. Never rejects; a failure is an `error` event.
    */
   stop(): Promise<void> {
-    if (this.#stopPromise) return this.#stopPromise;
+    const busy = this.#busyNow();
+    if (busy.stop) return busy.stop;
     const wasRunning = this.#state === 'running';
     this.#state = 'stopping';
     this.#clearTimer();
-    this.#stopPromise = (async () => {
+    busy.stop = (async () => {
       // One deadline bounds everything: waiting for the cancelled announce and the stopped one.
       const ac = new AbortController();
       let expired!: () => void;
@@ -450,23 +505,23 @@ export class Announcer extends Emitter<AnnouncerEvents> {
       const deadline = this.#clock.setTimeout(() => {
         ac.abort();
         expired();
-      }, this.#o.stopTimeoutMs);
+      }, this.#c.o.stopTimeoutMs);
       try {
-        this.#inFlightAbort?.abort();
-        for (const scrape of this.#scraping ?? []) scrape.abort();
-        this.#scraping = undefined;
-        await Promise.race([this.#inFlight, deadlinePassed]);
-        if (wasRunning && this.#lastSuccessAt !== undefined && !ac.signal.aborted) {
+        busy.inFlightAbort?.abort();
+        for (const scrape of busy.scraping ?? []) scrape.abort();
+        busy.scraping = undefined;
+        await Promise.race([busy.inFlight, deadlinePassed]);
+        if (wasRunning && this.lastAnnounceAt !== undefined && !ac.signal.aborted) {
           await Promise.race([this.#announceOnce('stopped', ac.signal), deadlinePassed]);
         }
       } finally {
         this.#clock.clearTimeout(deadline);
         this.#state = 'stopped';
-        for (const t of this.#trackers ?? []) if (typeof t !== 'string') t.close();
-        this.#trackers = undefined;
+        for (const t of busy.trackers ?? []) if (typeof t !== 'string') t.close();
+        busy.trackers = undefined;
       }
     })();
-    return this.#stopPromise;
+    return busy.stop;
   }
 
   /**
@@ -475,17 +530,17 @@ export class Announcer extends Emitter<AnnouncerEvents> {
    * no scrape URL (BEP 48 rule) is skipped. Never rejects.
    */
   async scrapeEach(): Promise<void> {
-    const picks = this.#tiers.tiers.map((urls) => urls.find((u) => this.#statusIfAny(u)?.state === 'working') ?? urls[0]).filter((u): u is string => u !== undefined);
+    const picks = this.#tierList.tiers.map((urls) => urls.find((u) => this.#recordIfAny(u)?.state === 'working') ?? urls[0]).filter((u): u is string => u !== undefined);
     await Promise.all(
       picks.map(async (url) => {
         let startAt = this.#clock.now();
         try {
           const entry = await this.#scrapeOne(url, () => (startAt = this.#clock.now()));
-          this.#statusOf(url).lastScrape = { startAt, at: this.#clock.now(), result: { seeders: entry.complete, leechers: entry.incomplete, downloaded: entry.downloaded } };
+          this.#recordOf(url).scraped(startAt, this.#clock.now(), { seeders: entry.complete, leechers: entry.incomplete, downloaded: entry.downloaded });
         } catch (e) {
           const err = toTrackerError(e, url);
           if (err.code === 'UNSUPPORTED_PROTOCOL' || err.code === 'ABORTED') return;
-          this.#statusOf(url).lastScrape = { startAt, at: this.#clock.now(), result: { error: err.detail, timedOut: err.code === 'TIMEOUT' } };
+          this.#recordOf(url).scraped(startAt, this.#clock.now(), keptError(err.code, err.detail));
         }
       }),
     );
@@ -494,11 +549,11 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   /** Scrapes our torrent on the first tracker that answers; resolves undefined (and emits `error`) on failure. */
   async scrape(): Promise<ScrapeEntry | undefined> {
     try {
-      const { value } = await this.#tiers.run((url) => this.#scrapeOne(url));
+      const { value } = await this.#tierList.run((url) => this.#scrapeOne(url));
       return value;
     } catch (e) {
       const err = toTrackerError(e, '');
-      if (err.code !== 'ABORTED') this.emit('error', err, { url: err.url, event: 'none', consecutiveFailures: this.#failures });
+      if (err.code !== 'ABORTED') this.#tellError(err, { url: err.url, event: 'none', consecutiveFailures: this.#failures });
       return undefined;
     }
   }
@@ -509,7 +564,8 @@ export class Announcer extends Emitter<AnnouncerEvents> {
    */
   async #scrapeOne(url: string, onStart?: () => void): Promise<ScrapeEntry> {
     const ac = new AbortController();
-    const scraping = (this.#scraping ??= new Set());
+    const busy = this.#busyNow();
+    const scraping = (busy.scraping ??= new Set());
     scraping.add(ac);
     const { signal } = ac;
     try {
@@ -526,16 +582,20 @@ export class Announcer extends Emitter<AnnouncerEvents> {
       throw e;
     } finally {
       scraping.delete(ac);
-      if (scraping.size === 0 && this.#scraping === scraping) this.#scraping = undefined;
+      if (scraping.size === 0 && busy.scraping === scraping) busy.scraping = undefined;
+      if (this.#busy === busy) this.#idleIfDone();
     }
   }
 
+  /** The tracker for `url` in this busy spell (made at its first request). */
   #tracker(url: string): Tracker {
-    const trackers = this.#trackers;
+    const busy = this.#busyNow();
+    const trackers = busy.trackers;
     const i = trackers?.indexOf(url) ?? -1;
     if (i >= 0) return trackers![i + 1] as Tracker;
-    const t = this.#createTracker ? this.#createTracker(url) : createTracker(url, { http: { clock: this.#clock, ...this.#http }, udp: { clock: this.#clock, ...this.#udp } });
-    this.#trackers = grown(trackers, url, t);
+    const c = this.#c;
+    const t = c.createTracker ? c.createTracker(url) : createTracker(url, (c.trackerOptions ??= { http: { clock: c.clock, ...c.http }, udp: { clock: c.clock, ...c.udp } }));
+    busy.trackers = grown(trackers, url, t);
     return t;
   }
 
@@ -549,16 +609,20 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     this.#clearTimer();
     const delay = Math.max(0, delayMs);
     this.#nextAt = this.#clock.now() + delay;
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.#nextAt = undefined;
-      this.#onTimer();
-    }, delay);
+    // A bound method (~48 B) rather than an arrow function and the context it keeps (~96 B): one
+    // waits for every idle announcer of a session.
+    this.#timer = this.#clock.setTimeout(this.#fired.bind(this), delay);
+  }
+
+  #fired(): void {
+    this.#timer = undefined;
+    this.#nextAt = undefined;
+    this.#onTimer();
   }
 
   #needMorePeers(): boolean {
     try {
-      return this.#stats().numPeers < this.#o.minPeers;
+      return this.#stats().numPeers < this.#c.o.minPeers;
     } catch {
       return true;
     }
@@ -566,9 +630,9 @@ export class Announcer extends Emitter<AnnouncerEvents> {
 
   #onTimer(): void {
     if (this.#state !== 'running') return;
-    const last = this.#lastSuccessAt;
+    const last = this.lastAnnounceAt;
     const elapsed = last === undefined ? Infinity : this.#clock.now() - last;
-    if (this.#forced || this.#pendingEvent !== 'none' || this.#failures > 0 || elapsed >= this.intervalMs || this.#needMorePeers()) {
+    if (this.#has(FORCED) || this.#pendingEvent !== 'none' || this.#failures > 0 || elapsed >= this.intervalMs || this.#needMorePeers()) {
       this.#kick();
     } else {
       this.#schedule(Math.min(this.checkPeriodMs, this.intervalMs - elapsed));
@@ -578,65 +642,70 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   /** Starts an announce now, or right after the one in flight. */
   #kick(): void {
     if (this.#state !== 'running') return;
-    if (this.#inFlight) {
-      this.#again = true;
+    if (this.#busy?.inFlight) {
+      this.#set(AGAIN, true);
       return;
     }
     this.#clearTimer();
-    this.#forced = false;
+    this.#set(FORCED, false);
     const ac = new AbortController();
-    this.#inFlightAbort = ac;
+    const busy = this.#busyNow();
+    busy.inFlightAbort = ac;
     const event = this.#pendingEvent;
-    this.#inFlight = this.#announceOnce(event, ac.signal).then((ok) => {
-      this.#inFlight = undefined;
-      this.#inFlightAbort = undefined;
+    busy.inFlight = this.#announceOnce(event, ac.signal).then((ok) => {
+      busy.inFlight = undefined;
+      busy.inFlightAbort = undefined;
       if (this.#state !== 'running') return;
-      if (ok && (this.#pendingEvent !== 'none' || this.#again)) {
-        this.#again = false;
+      if (ok && (this.#pendingEvent !== 'none' || this.#has(AGAIN))) {
+        this.#set(AGAIN, false);
         this.#kick();
-      } else if (ok) {
+        return;
+      }
+      if (ok) {
         this.#schedule(Math.min(this.checkPeriodMs, this.intervalMs));
       } else {
-        this.#again = false;
+        this.#set(AGAIN, false);
         this.#schedule(this.#retryDelay());
       }
+      if (this.#busy === busy) this.#idleIfDone();
     });
   }
 
   /** The oldest event not delivered yet (`started` before `completed`), or `none`. */
   get #pendingEvent(): AnnounceEvent {
-    return this.#startedPending ? 'started' : this.#completedPending ? 'completed' : 'none';
+    return this.#has(STARTED_PENDING) ? 'started' : this.#has(COMPLETED_PENDING) ? 'completed' : 'none';
   }
 
   #retryDelay(): number {
     const n = Math.max(0, this.#failures - 1);
-    return Math.min(this.#o.retryBaseMs * 2 ** Math.min(n, 30), this.#o.retryMaxMs);
+    return Math.min(this.#c.o.retryBaseMs * 2 ** Math.min(n, 30), this.#c.o.retryMaxMs);
   }
 
   /** One announce across the tiers; resolves true on success, false on failure (never rejects). */
   async #announceOnce(event: AnnounceEvent, signal: AbortSignal): Promise<boolean> {
     let base: Omit<AnnounceRequest, 'trackerId'>;
+    const c = this.#c;
     try {
       const s = this.#stats();
       base = {
         infoHash: this.#infoHash,
-        peerId: this.#peerId,
+        peerId: c.peerId,
         port: this.#port,
         uploaded: s.uploaded,
         downloaded: s.downloaded,
         left: s.left,
         event,
-        numwant: event === 'stopped' || s.numPeers >= this.#o.maxPeers ? 0 : this.#o.numwant,
+        numwant: event === 'stopped' || s.numPeers >= c.o.maxPeers ? 0 : c.o.numwant,
         key: this.key,
       };
-      if (this.#ip !== undefined) base.ip = this.#ip;
+      if (c.ip !== undefined) base.ip = c.ip;
     } catch (e) {
       return this.#failed(toTrackerError(e, '', 'BAD_ARGUMENT'), event);
     }
     try {
-      const { url, value } = await this.#tiers.run(
+      const { url, value } = await this.#tierList.run(
         async (url) => {
-          const trackerId = this.#trackerIds?.get(url);
+          const trackerId = this.#recordIfAny(url)?.trackerId;
           const req: AnnounceRequest = trackerId ? { ...base, trackerId } : base;
           return this.#announceTo(url, req, signal);
         },
@@ -648,7 +717,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     } catch (e) {
       if (signal.aborted && event !== 'stopped') return false; // cancelled by stop(): nothing to report
       if (signal.aborted) {
-        const msg = `stopped announce got no reply within ${this.#o.stopTimeoutMs} ms`;
+        const msg = `stopped announce got no reply within ${c.o.stopTimeoutMs} ms`;
         return this.#failed(new TrackerError('TIMEOUT', msg, e instanceof TrackerError ? e.url : '', { cause: e }), event);
       }
       return this.#failed(toTrackerError(e, ''), event);
@@ -657,30 +726,43 @@ export class Announcer extends Emitter<AnnouncerEvents> {
 
   #succeeded(url: string, event: AnnounceEvent, r: AnnounceResponse): void {
     this.#failures = 0;
-    this.#lastSuccessAt = this.#clock.now();
+    const o = this.#c.o;
     // A tracker does not get to make us hammer it (or it) with announces: its intervals are floored.
-    if (r.interval !== undefined) this.#intervalMs = Math.max(r.interval * 1000, this.#o.intervalFloorMs);
-    if (r.minInterval !== undefined) this.#minIntervalMs = Math.max(r.minInterval * 1000, this.#o.minIntervalFloorMs);
-    if (r.trackerId !== undefined) (this.#trackerIds ??= new Map()).set(url, r.trackerId);
-    if (event === 'started') this.#startedPending = false;
-    else if (event === 'completed' && !this.#startedPending) this.#completedPending = false;
+    if (r.interval !== undefined) this.#intervalMs = Math.max(r.interval * 1000, o.intervalFloorMs);
+    if (r.minInterval !== undefined) this.#minIntervalMs = Math.max(r.minInterval * 1000, o.minIntervalFloorMs);
+    if (r.trackerId !== undefined) this.#recordOf(url).trackerId = r.trackerId;
+    if (event === 'started') this.#set(STARTED_PENDING, false);
+    else if (event === 'completed' && !this.#has(STARTED_PENDING)) this.#set(COMPLETED_PENDING, false);
     const info: AnnounceInfo = { url, event };
+    const h = this.#host;
+    const observer = typeof h === 'function' ? undefined : h;
+    if (observer?.announce) safely(() => observer.announce!(r, info));
     this.emit('announce', r, info);
-    if (r.warningMessage !== undefined) this.emit('warning', r.warningMessage, info);
-    const own = Buffer.from(this.#peerId.buffer, this.#peerId.byteOffset, this.#peerId.length);
+    if (r.warningMessage !== undefined) {
+      const warning = r.warningMessage;
+      if (observer?.warning) safely(() => observer.warning!(warning, info));
+      this.emit('warning', warning, info);
+    }
+    const peerId = this.#c.peerId;
+    const own = Buffer.from(peerId.buffer, peerId.byteOffset, peerId.length);
     const peers = r.peers.filter((p) => !p.peerId || !own.equals(p.peerId));
-    if (peers.length > 0 && event !== 'stopped') this.emit('peers', peers, info);
+    if (peers.length > 0 && event !== 'stopped') {
+      if (observer?.peers) safely(() => observer.peers!(peers, info));
+      this.emit('peers', peers, info);
+    }
+  }
+
+  #tellError(err: TrackerError, info: AnnounceErrorInfo): void {
+    const h = this.#host;
+    if (typeof h !== 'function' && h.error) safely(() => h.error!(err, info));
+    this.emit('error', err, info);
   }
 
   #failed(err: TrackerError, event: AnnounceEvent): false {
     this.#failures++;
-    const info: AnnounceInfo & { consecutiveFailures: number; retryInMs?: number } = {
-      url: err.url,
-      event,
-      consecutiveFailures: this.#failures,
-    };
+    const info: AnnounceErrorInfo = { url: err.url, event, consecutiveFailures: this.#failures };
     if (this.#state === 'running') info.retryInMs = this.#retryDelay();
-    this.emit('error', err, info);
+    this.#tellError(err, info);
     return false;
   }
 }

@@ -1,4 +1,5 @@
 import { Emitter } from './emitter.js';
+import { nextMicrotaskError } from './microtask.testutil.js';
 
 interface Events {
   a: (n: number) => void;
@@ -59,18 +60,7 @@ describe('Emitter (the compact listener list)', () => {
   it('a throwing listener does not stop the others; its error surfaces outside the emit', async () => {
     const s = new Source();
     const log: number[] = [];
-    const thrown = new Promise<unknown>((resolve) => {
-      const original = queueMicrotask;
-      jest.spyOn(globalThis, 'queueMicrotask').mockImplementationOnce((fn) =>
-        original(() => {
-          try {
-            fn();
-          } catch (e) {
-            resolve(e);
-          }
-        }),
-      );
-    });
+    const thrown = nextMicrotaskError();
     s.on('a', () => {
       throw new Error('listener bug');
     });

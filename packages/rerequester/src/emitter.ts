@@ -35,16 +35,22 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) =>
     if (!l) return;
     for (let i = 0; i < l.length; i += 2) {
       if (l[i] !== event) continue;
-      const fn = l[i + 1] as Events[K];
-      try {
-        (fn as (...a: Parameters<Events[K]>) => void)(...args);
-      } catch (e) {
-        // A throwing listener is the caller's bug: surface it like Node does, but outside our
-        // state machine so scheduling is not left half-updated.
-        queueMicrotask(() => {
-          throw e;
-        });
-      }
+      const fn = l[i + 1] as (...a: Parameters<Events[K]>) => void;
+      safely(() => fn(...args));
     }
+  }
+}
+
+/**
+ * Calls a listener (or an observer's method). One that throws is the caller's bug: surfaced like
+ * Node does, but outside our state machine so scheduling is not left half-updated.
+ */
+export function safely(call: () => void): void {
+  try {
+    call();
+  } catch (e) {
+    queueMicrotask(() => {
+      throw e;
+    });
   }
 }

@@ -27,6 +27,25 @@ export type TrackerErrorCode =
   /** Every tracker of every tier failed; `cause` holds the last error. */
   | 'ALL_TRACKERS_FAILED';
 
+const SHARED_TEXTS = 64;
+const sharedTexts = new Map<string, string>();
+
+/**
+ * One flat copy of `text`, shared by every caller with the same text lately (the last
+ * {@link SHARED_TEXTS} distinct ones). When a tracker is down, each of a session's torrents fails
+ * with the same message, and keeps it: as built (a chain of ~10 concatenated strings, ~270 B)
+ * that is paid per torrent.
+ */
+export function sharedText(text: string): string {
+  const found = sharedTexts.get(text);
+  if (found !== undefined) return found;
+  if (sharedTexts.size >= SHARED_TEXTS) sharedTexts.delete(sharedTexts.keys().next().value!);
+  // A copy made from bytes is flat; the caller's concatenation would keep its pieces.
+  const flat = Buffer.from(text, 'utf8').toString('utf8');
+  sharedTexts.set(flat, flat);
+  return flat;
+}
+
 /** Every failure of this package: a code, the tracker URL it concerns (if any) and a clear message. */
 export class TrackerError extends Error {
   override readonly name = 'TrackerError';
@@ -39,8 +58,8 @@ export class TrackerError extends Error {
     readonly url = '',
     options?: { cause?: unknown },
   ) {
-    super(url ? `${url}: ${message}` : message, options);
-    this.detail = message;
+    super(sharedText(url ? `${url}: ${message}` : message), options);
+    this.detail = sharedText(message);
   }
 }
 

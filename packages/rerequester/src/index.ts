@@ -35,6 +35,8 @@ export {
   type AnnouncerOptions,
   type AnnouncerStats,
   type AnnouncerEvents,
+  type AnnouncerObserver,
+  type AnnounceErrorInfo,
   type AnnounceInfo,
   type AnnouncerState,
   type ScrapeStatus,

@@ -1,6 +1,16 @@
 import type { TrackerPeer } from '@mainline/metainfo';
 import type { Clock } from '@mainline/rate';
-import { Announcer, type AnnouncerOptions, type TrackerErrorCode, type TrackerStatusState, type UdpTrackerOptions } from '@mainline/rerequester';
+import {
+  Announcer,
+  type AnnounceResponse,
+  type AnnouncerObserver,
+  type AnnouncerOptions,
+  type AnnouncerStats,
+  type TrackerError,
+  type TrackerErrorCode,
+  type TrackerStatusState,
+  type UdpTrackerOptions,
+} from '@mainline/rerequester';
 import type { AddressFilter } from './address-filter.js';
 
 /** What the last tracker answers said: peers in the last reply, and the last error (cleared by a success). */
@@ -90,31 +100,59 @@ function withFewRetries(udp: UdpTrackerOptions | undefined): UdpTrackerOptions {
   return o;
 }
 
+/** What a torrent or magnet download gives its announcer: its counts, and where peers and errors go. */
+export interface AnnounceOwner {
+  /** The counts for the next announce (may throw: that announce then fails). */
+  announceStats(): AnnouncerStats;
+  /** Peers a tracker gave. */
+  trackerPeers(peers: TrackerPeer[]): void;
+  /** A failed announce or scrape, as its message. */
+  trackerError(message: string): void;
+}
+
 /**
- * Starts an announcer with the session's defaults and keeps `state` up to date; torrents and
- * magnet downloads hand the peers on (`onPeers`) and report errors (`onError`). The address a
- * tracker says it sees us at (BEP 24) is one of ours for `filter`: never dialled.
+ * An announcer's observer for one torrent: keeps its TrackerState up to date and tells the owner.
+ * One small object (its methods on the prototype) where listeners were five closures per torrent.
  */
-export function startAnnouncer(
-  options: AnnouncerOptions,
-  state: TrackerState,
-  onPeers: (peers: TrackerPeer[]) => void,
-  onError: (message: string) => void,
-  filter?: AddressFilter,
-): Announcer {
-  const announcer = new Announcer({ ...options, udp: withFewRetries(options.udp) });
-  announcer.on('peers', (peers) => {
-    state.peers = peers.length;
-    onPeers(peers);
-  });
-  announcer.on('announce', (r) => {
-    state.error = undefined;
-    if (r.externalIp !== undefined) filter?.addOwnAddress(r.externalIp);
-  });
-  announcer.on('error', (e) => {
-    state.error = e.message;
-    onError(e.message);
-  });
+class TrackerWatch implements AnnouncerObserver {
+  readonly #state: TrackerState;
+  readonly #owner: AnnounceOwner;
+  readonly #filter: AddressFilter | undefined;
+
+  constructor(state: TrackerState, owner: AnnounceOwner, filter: AddressFilter | undefined) {
+    this.#state = state;
+    this.#owner = owner;
+    this.#filter = filter;
+  }
+
+  stats(): AnnouncerStats {
+    return this.#owner.announceStats();
+  }
+
+  peers(peers: TrackerPeer[]): void {
+    this.#state.peers = peers.length;
+    this.#owner.trackerPeers(peers);
+  }
+
+  announce(r: AnnounceResponse): void {
+    this.#state.error = undefined;
+    if (r.externalIp !== undefined) this.#filter?.addOwnAddress(r.externalIp);
+  }
+
+  error(e: TrackerError): void {
+    this.#state.error = e.message;
+    this.#owner.trackerError(e.message);
+  }
+}
+
+/**
+ * Starts an announcer with the session's defaults and keeps `state` up to date; the owner (a
+ * torrent or magnet download) gives the counts, takes the peers and hears the errors. The address
+ * a tracker says it sees us at (BEP 24) is one of ours for `filter`: never dialled.
+ */
+export function startAnnouncer(options: Omit<AnnouncerOptions, 'stats' | 'observer'>, state: TrackerState, owner: AnnounceOwner, filter?: AddressFilter): Announcer {
+  // The owner's counts, not a `stats` that came in with the session's announcer options.
+  const announcer = new Announcer({ ...options, udp: withFewRetries(options.udp), stats: undefined, observer: new TrackerWatch(state, owner, filter) });
   announcer.start();
   return announcer;
 }

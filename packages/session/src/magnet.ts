@@ -338,12 +338,14 @@ export class MagnetDownload extends EventEmitter<MagnetEvents> {
         port: host.port,
         announceList: this.link.trackers.map((t) => [t]),
         clock: host.clock,
-        stats: () => ({ uploaded: 0, downloaded: 0, left: this.link.length ?? MAGNET_UNKNOWN_LEFT, numPeers: this.#fetcher.status().peers }),
         ...host.announcer,
       },
       this.#tracker,
-      (peers) => this.#peerList.add(peers, 'tracker'),
-      (message) => this.emit('tracker-error', message),
+      {
+        announceStats: () => ({ uploaded: 0, downloaded: 0, left: this.link.length ?? MAGNET_UNKNOWN_LEFT, numPeers: this.#fetcher.status().peers }),
+        trackerPeers: (peers) => this.#peerList.add(peers, 'tracker'),
+        trackerError: (message) => this.emit('tracker-error', message),
+      },
       host.addressFilter,
     );
   }

@@ -6,8 +6,8 @@ import type { LsdPeer } from '@mainline/lsd';
 import type { Metainfo } from '@mainline/metainfo';
 import { PiecePicker } from '@mainline/piecepicker';
 import { EtaEstimator, RecentRate, TokenBucket, type Clock, type RateLimit, type TokenLane } from '@mainline/rate';
-import type { Announcer, AnnouncerOptions } from '@mainline/rerequester';
-import { startAnnouncer, trackerReport, type TrackerInfo, type TrackerState } from './announce.js';
+import type { Announcer, AnnouncerOptions, AnnouncerStats, TrackerPeer } from '@mainline/rerequester';
+import { startAnnouncer, trackerReport, type AnnounceOwner, type TrackerInfo, type TrackerState } from './announce.js';
 import { ReportingSwarm } from './dial-failures.js';
 import { makeWarning, type TorrentWarning, type WarningKind } from './warning.js';
 import { clientName } from './peer-id.js';
@@ -637,7 +637,6 @@ export class Torrent extends EventEmitter<TorrentEvents> {
    * torrents of a big session are seeds nobody asks for, and they then cost no swarm at all.
    */
   #startNetwork(): void {
-    const store = this.#store!;
     const host = this.#host;
     const meta = this.meta;
     // Pieces to fetch (on start and on resume): the piece thread boots while we connect, not
@@ -658,7 +657,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     if (finished) this.#completedAnnounced = true;
     this.#setState(finished ? 'seeding' : 'downloading');
     if (finished) this.#startSeedClock();
-    if (!this.#options.noTrackers && this.#tiers().length > 0) this.#startAnnouncer(store);
+    if (!this.#options.noTrackers && this.#tiers().length > 0) this.#startAnnouncer(door);
     const peerList = this.#peerList;
     // Whom to dial, when, and how often again is the peer list's decision from here on.
     peerList.attach(door);
@@ -778,7 +777,7 @@ export class Torrent extends EventEmitter<TorrentEvents> {
     return swarm;
   }
 
-  #startAnnouncer(store: PieceStore): void {
+  #startAnnouncer(door: SwarmDoor): void {
     const host = this.#host;
     this.#announcer = startAnnouncer(
       {
@@ -787,12 +786,10 @@ export class Torrent extends EventEmitter<TorrentEvents> {
         port: host.port,
         ...(this.#options.trackers ? { announceList: this.#options.trackers } : { ...(this.meta.announce !== undefined ? { announce: this.meta.announce } : {}), announceList: this.meta.announceList }),
         clock: host.timers ?? host.clock,
-        stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: store.amountLeft, numPeers: this.#swarm?.peers.size ?? 0 }),
         ...host.announcer,
       },
       this.#tracker,
-      (peers) => this.#peerList.add(peers, 'tracker'),
-      (message) => this.emit('tracker-error', message),
+      door,
       host.addressFilter,
     );
   }
@@ -1236,10 +1233,11 @@ export class Torrent extends EventEmitter<TorrentEvents> {
 /**
  * A running torrent's door to the network, one small object for both sides: its entry on the wire
  * hub (incoming peers reach the swarm, made for the first of them; the swarm finds itself
- * registered and keeps this entry), and what its peer list dials through and the DHT asks (the
- * counts of an empty swarm until there is one; the first dial makes it).
+ * registered and keeps this entry), what its peer list dials through and the DHT asks (the
+ * counts of an empty swarm until there is one; the first dial makes it), and what its announcer
+ * asks and tells (the counts; tracker peers and errors).
  */
-class SwarmDoor implements TorrentWire, PeerDialer, DhtTorrent, LsdTorrent {
+class SwarmDoor implements TorrentWire, PeerDialer, DhtTorrent, LsdTorrent, AnnounceOwner {
   readonly #torrent: Torrent;
 
   constructor(torrent: Torrent) {
@@ -1289,6 +1287,19 @@ class SwarmDoor implements TorrentWire, PeerDialer, DhtTorrent, LsdTorrent {
 
   onLsdPeer(peer: LsdPeer): void {
     peerListOf(this.#torrent).add([peer], 'lsd');
+  }
+
+  announceStats(): AnnouncerStats {
+    const t = this.#torrent;
+    return { uploaded: t.uploaded, downloaded: t.downloaded, left: t.store?.amountLeft ?? t.meta.totalLength, numPeers: swarmOf(t)?.peers.size ?? 0 };
+  }
+
+  trackerPeers(peers: TrackerPeer[]): void {
+    peerListOf(this.#torrent).add(peers, 'tracker');
+  }
+
+  trackerError(message: string): void {
+    this.#torrent.emit('tracker-error', message);
   }
 }
 
