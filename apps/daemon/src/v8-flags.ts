@@ -15,7 +15,7 @@ const DAEMON_V8_FLAGS: readonly { flag: string; unlessGiven: readonly string[] }
   // JavaScript tiers up to the baseline compiler (Sparkplug), not to the optimizing one
   // (TurboFan): an idle daemon keeps neither that compiler's pages of the node binary nor its
   // code and deopt data resident (~10 MiB with 1,000 torrents). The price, measured: idle CPU
-  // 0.23 -> 0.48 % of a core and `-l` 14 -> 27 ms with 1,000 torrents; a 1 GiB loopback download
+  // 0.17 -> 0.35 % of a core and `-l` 17 -> 22 ms with 1,000 torrents; a 1 GiB loopback download
   // 1.6 -> 1.9 s (hashing and socket I/O are native; the JavaScript around them is not hot).
   { flag: '--max-opt=2', unlessGiven: ['max-opt', 'turbofan', 'jitless'] },
 ];
