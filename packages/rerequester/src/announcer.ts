@@ -117,14 +117,11 @@ export type AnnounceErrorInfo = AnnounceInfo & { consecutiveFailures: number; re
 
 /**
  * The one an announcer works for (AnnouncerOptions.observer): its counts at each announce, and the
- * same news as the {@link AnnouncerEvents} (a method that throws is reported like a listener that does).
+ * same news as the {@link AnnouncerEvents}, each by the event's name (a method that throws is
+ * reported like a listener that does).
  */
-export interface AnnouncerObserver {
+export interface AnnouncerObserver extends Partial<AnnouncerEvents> {
   stats(): AnnouncerStats;
-  peers?(peers: TrackerPeer[], info: AnnounceInfo): void;
-  announce?(response: AnnounceResponse, info: AnnounceInfo): void;
-  warning?(message: string, info: AnnounceInfo): void;
-  error?(error: TrackerError, info: AnnounceErrorInfo): void;
 }
 
 export type AnnouncerState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -553,7 +550,7 @@ export class Announcer extends Emitter<AnnouncerEvents> {
       return value;
     } catch (e) {
       const err = toTrackerError(e, '');
-      if (err.code !== 'ABORTED') this.#tellError(err, { url: err.url, event: 'none', consecutiveFailures: this.#failures });
+      if (err.code !== 'ABORTED') this.#tell('error', err, { url: err.url, event: 'none', consecutiveFailures: this.#failures });
       return undefined;
     }
   }
@@ -734,35 +731,27 @@ export class Announcer extends Emitter<AnnouncerEvents> {
     if (event === 'started') this.#set(STARTED_PENDING, false);
     else if (event === 'completed' && !this.#has(STARTED_PENDING)) this.#set(COMPLETED_PENDING, false);
     const info: AnnounceInfo = { url, event };
-    const h = this.#host;
-    const observer = typeof h === 'function' ? undefined : h;
-    if (observer?.announce) safely(() => observer.announce!(r, info));
-    this.emit('announce', r, info);
-    if (r.warningMessage !== undefined) {
-      const warning = r.warningMessage;
-      if (observer?.warning) safely(() => observer.warning!(warning, info));
-      this.emit('warning', warning, info);
-    }
+    this.#tell('announce', r, info);
+    if (r.warningMessage !== undefined) this.#tell('warning', r.warningMessage, info);
     const peerId = this.#c.peerId;
     const own = Buffer.from(peerId.buffer, peerId.byteOffset, peerId.length);
     const peers = r.peers.filter((p) => !p.peerId || !own.equals(p.peerId));
-    if (peers.length > 0 && event !== 'stopped') {
-      if (observer?.peers) safely(() => observer.peers!(peers, info));
-      this.emit('peers', peers, info);
-    }
+    if (peers.length > 0 && event !== 'stopped') this.#tell('peers', peers, info);
   }
 
-  #tellError(err: TrackerError, info: AnnounceErrorInfo): void {
+  /** Tells the observer (its method of the event's name, if it has one), then the listeners. */
+  #tell<K extends keyof AnnouncerEvents>(event: K, ...args: Parameters<AnnouncerEvents[K]>): void {
     const h = this.#host;
-    if (typeof h !== 'function' && h.error) safely(() => h.error!(err, info));
-    this.emit('error', err, info);
+    const method = typeof h === 'function' ? undefined : (h[event] as ((...a: Parameters<AnnouncerEvents[K]>) => void) | undefined);
+    if (method) safely(() => method.apply(h, args));
+    this.emit(event, ...args);
   }
 
   #failed(err: TrackerError, event: AnnounceEvent): false {
     this.#failures++;
     const info: AnnounceErrorInfo = { url: err.url, event, consecutiveFailures: this.#failures };
     if (this.#state === 'running') info.retryInMs = this.#retryDelay();
-    this.#tellError(err, info);
+    this.#tell('error', err, info);
     return false;
   }
 }
