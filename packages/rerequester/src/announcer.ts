@@ -249,7 +249,10 @@ export class Announcer extends Emitter<AnnouncerEvents> {
   #port: number;
   /** The observer, or the stats function. */
   readonly #host: AnnouncerObserver | (() => AnnouncerStats);
-  /** The tiers; a torrent with one tracker (most) keeps only its URL, and makes the tiers to use them. */
+  /**
+   * The tiers; a torrent with one tracker (most) keeps only its URL (the tiers' object and arrays
+   * cost ~150 B per torrent), and makes the tiers for the moment it uses them.
+   */
   readonly #tiers: TrackerTiers | string;
   /** What trackerStatus() reports, for each tracker announced to (or scraped) so far. */
   #records: TrackerRecord | TrackerRecord[] | undefined;

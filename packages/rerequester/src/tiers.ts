@@ -11,8 +11,7 @@ export interface TierResult<T> {
  * tried tier by tier in order, and the one that answers moves to the front of its tier.
  */
 export class TrackerTiers {
-  /** One tier of one URL (most torrents) is kept as that URL: the arrays cost ~90 B per torrent. */
-  readonly #tiers: string[][] | string;
+  readonly #tiers: string[][];
 
   /**
    * `announceList` (when non-empty) wins over `announce`, as BEP 12 says. Duplicate and empty URLs
@@ -35,24 +34,21 @@ export class TrackerTiers {
     if (tiers.length === 0) throw new TrackerError('BAD_ARGUMENT', 'no tracker URL (announce and announce-list are empty)');
     // Exact-size copies: arrays grown by push() and filter() keep spare room (~150 B for a single
     // tracker), and a session holds these for every torrent.
-    this.#tiers = tiers.length === 1 && tiers[0]!.length === 1 ? tiers[0]![0]! : tiers.map((t) => t.slice());
+    this.#tiers = tiers.map((t) => t.slice());
   }
 
   /** The tiers in their current order (copies). */
   get tiers(): string[][] {
-    const t = this.#tiers;
-    return typeof t === 'string' ? [[t]] : t.map((tier) => [...tier]);
+    return this.#tiers.map((t) => [...t]);
   }
 
   /** Every URL, in the order they would be tried. */
   get urls(): string[] {
-    const t = this.#tiers;
-    return typeof t === 'string' ? [t] : t.flat();
+    return this.#tiers.flat();
   }
 
   /** Moves `url` to the front of its tier (BEP 12: after a successful reply). */
   promote(url: string): void {
-    if (typeof this.#tiers === 'string') return;
     for (const tier of this.#tiers) {
       const i = tier.indexOf(url);
       if (i > 0) {
@@ -75,7 +71,7 @@ export class TrackerTiers {
   ): Promise<TierResult<T>> {
     let last: unknown;
     const errors: string[] = [];
-    for (const tier of typeof this.#tiers === 'string' ? [[this.#tiers]] : this.#tiers) {
+    for (const tier of this.#tiers) {
       for (const url of [...tier]) {
         if (!shouldContinue()) break;
         try {
