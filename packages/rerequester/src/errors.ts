@@ -27,6 +27,19 @@ export type TrackerErrorCode =
   /** Every tracker of every tier failed; `cause` holds the last error. */
   | 'ALL_TRACKERS_FAILED';
 
+/**
+ * The value kept in `memo` for `key`, made by `make` at its first ask; `memo` keeps the last
+ * `limit` distinct keys (the oldest is forgotten first).
+ */
+export function remembered<V>(memo: Map<string, V>, limit: number, key: string, make: () => V): V {
+  const found = memo.get(key);
+  if (found !== undefined) return found;
+  if (memo.size >= limit) memo.delete(memo.keys().next().value!);
+  const made = make();
+  memo.set(key, made);
+  return made;
+}
+
 const SHARED_TEXTS = 64;
 const sharedTexts = new Map<string, string>();
 
@@ -37,13 +50,8 @@ const sharedTexts = new Map<string, string>();
  * that is paid per torrent.
  */
 export function sharedText(text: string): string {
-  const found = sharedTexts.get(text);
-  if (found !== undefined) return found;
-  if (sharedTexts.size >= SHARED_TEXTS) sharedTexts.delete(sharedTexts.keys().next().value!);
   // A copy made from bytes is flat; the caller's concatenation would keep its pieces.
-  const flat = Buffer.from(text, 'utf8').toString('utf8');
-  sharedTexts.set(flat, flat);
-  return flat;
+  return remembered(sharedTexts, SHARED_TEXTS, text, () => Buffer.from(text, 'utf8').toString('utf8'));
 }
 
 /** Every failure of this package: a code, the tracker URL it concerns (if any) and a clear message. */

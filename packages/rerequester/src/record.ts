@@ -1,4 +1,4 @@
-import { sharedText, type TrackerErrorCode } from './errors.js';
+import { remembered, sharedText, type TrackerErrorCode } from './errors.js';
 
 /** Where one tracker stands: `not-tried` yet, `announcing` now, last announce `working` or `failed`. */
 export type TrackerStatusState = 'not-tried' | 'announcing' | 'working' | 'failed';
@@ -52,13 +52,7 @@ const keptErrors = new Map<string, KeptError>();
  * code and text, and keeps one field for both. The last {@link KEPT_ERRORS} distinct ones are remembered.
  */
 export function keptError(code: TrackerErrorCode, message: string): KeptError {
-  const key = `${code} ${message}`;
-  let e = keptErrors.get(key);
-  if (e) return e;
-  if (keptErrors.size >= KEPT_ERRORS) keptErrors.delete(keptErrors.keys().next().value!);
-  e = Object.freeze({ code, message: sharedText(message) });
-  keptErrors.set(key, e);
-  return e;
+  return remembered(keptErrors, KEPT_ERRORS, `${code} ${message}`, () => Object.freeze({ code, message: sharedText(message) }));
 }
 
 /**
