@@ -9,5 +9,6 @@ export {
   UPLOAD_RATE_FUDGE_MS,
 } from './measure.js';
 export { RecentRate, type RecentRateOptions, DEFAULT_RECENT_WINDOW_MS } from './recent.js';
+export { SlotGate, type SlotGateOptions, type ReleaseSlot } from './slot-gate.js';
 export { EtaEstimator, type EtaEstimatorOptions } from './eta.js';
 export { TokenBucket, TokenLane, type Limiter, type TokenBucketOptions, type TokenTicket, type RateLimit, MIN_DEFAULT_BURST } from './bucket.js';
