@@ -3,9 +3,7 @@
 // small, and the torrents must still work: listed with the right status, a seed serving a peer.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { makeTempDir, poll, removeTempDir } from '@mainline/interop';
+import { liveHeapMeter, makeTempDir, poll, removeTempDir } from '@mainline/interop';
 import { createTorrent } from '@mainline/metainfo';
 import { Session, type Torrent, type TorrentEvent, type TorrentOptions } from '@mainline/session';
 import { mergeConfig } from './config.js';
@@ -20,26 +18,14 @@ beforeAll(() => {
 });
 afterAll(() => removeTempDir(dir));
 
-/**
- * A full collection, then the bytes of live heap objects. Compiled code is left out: how much of
- * it the engine keeps varies from run to run by hundreds of KiB, and it is not per torrent.
- */
-function usedHeap(gc: () => void): number {
-  for (let i = 0; i < 3; i++) gc();
-  return getHeapSpaceStatistics()
-    .filter((s) => !s.space_name.startsWith('code_'))
-    .reduce((n, s) => n + s.space_used_size, 0);
-}
-
 /** Polls until `cond` (every 20 ms, up to 60 s). */
 async function until(cond: () => boolean, what: string): Promise<void> {
   await poll(() => (cond() ? true : undefined), 60_000, () => what, 20);
 }
 
 test(`a daemon restarted on ${COUNT} saved torrents keeps little of its own per torrent; they run as saved`, async () => {
-  // gc() without --expose-gc on the command line: the flag, then a fresh context that sees it.
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
+  // Compiled code left out: how much of it the engine keeps varies by hundreds of KiB, and it is not per torrent.
+  const usedHeap = liveHeapMeter({ withoutCode: true });
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
   const torrents: Buffer[] = [];
@@ -67,7 +53,7 @@ test(`a daemon restarted on ${COUNT} saved torrents keeps little of its own per 
   // What the session alone keeps for the same torrents, added as the daemon adds them, on the
   // daemon's resume records (it rewrites the same ones at close).
   const sessionPerTorrent = await (async () => {
-    const before = usedHeap(gc);
+    const before = usedHeap();
     const bare = new Session({ portRange: [0, 0], bind: '127.0.0.1', stateDir: join(dir, 'state', 'resume') });
     await bare.listen();
     const options: TorrentOptions = { savePath: dataDir, paused: true, filePriorities: ['normal'], uploadLimit: 0, downloadLimit: 0, maxPeers: 50, bandwidthPriority: 'normal' };
@@ -76,13 +62,13 @@ test(`a daemon restarted on ${COUNT} saved torrents keeps little of its own per 
       if (!stopped(i)) void t.resume();
     }
     await until(() => bare.torrents.filter((t) => t.state === 'seeding').length === running, 'the bare session to seed');
-    const perTorrent = (usedHeap(gc) - before) / COUNT;
+    const perTorrent = (usedHeap() - before) / COUNT;
     await bare.close();
     return perTorrent;
   })();
 
   // The restart on the saved state, as after a reboot.
-  const beforeDaemon = usedHeap(gc);
+  const beforeDaemon = usedHeap();
   const daemon = new Daemon({ config, log: () => undefined });
   // The starts (files opened, resume record checked) run a few at a time; the others wait as
   // "Will Verify".
@@ -104,7 +90,7 @@ test(`a daemon restarted on ${COUNT} saved torrents keeps little of its own per 
     await until(() => seeding(daemon) === running, 'the restart to seed');
     expect(mostChecking).toBeLessThanOrEqual(8);
     expect(waitingShown).toEqual([TR_STATUS.CHECK_WAIT]);
-    const daemonPerTorrent = (usedHeap(gc) - beforeDaemon) / COUNT;
+    const daemonPerTorrent = (usedHeap() - beforeDaemon) / COUNT;
     const own = daemonPerTorrent - sessionPerTorrent;
     console.log(`heap per idle torrent: daemon ${(daemonPerTorrent / 1024).toFixed(2)} KiB, the session's share ${(sessionPerTorrent / 1024).toFixed(2)} KiB, the daemon's own ${(own / 1024).toFixed(2)} KiB`);
     // Measured here: the daemon's own share was 1.7 KiB with five listeners (closures) on each

@@ -2,9 +2,7 @@
 // (picker, choker, upload side, PEX) until a peer comes, and must still serve that peer then.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { makeTempDir, removeTempDir } from '@mainline/interop';
+import { liveHeapMeter, makeTempDir, removeTempDir } from '@mainline/interop';
 import { Session, type Torrent } from './index.js';
 import { smallTorrent, until } from './test-helpers.js';
 
@@ -16,18 +14,8 @@ beforeAll(() => {
 });
 afterAll(() => removeTempDir(dir));
 
-/** A full collection, then the bytes of live heap. */
-function usedHeap(gc: () => void): number {
-  for (let i = 0; i < 3; i++) gc();
-  return getHeapStatistics().used_heap_size;
-}
-
 test(`${COUNT} seeds have no swarm until a peer comes; an incoming peer is served; the heap per torrent stays small`, async () => {
-  // gc() without --expose-gc on the command line: the flag, then a fresh context that sees it.
-  setFlagsFromString('--expose-gc');
-  // Bytecode flushed by a later collection would read as heap that the torrents gave back.
-  setFlagsFromString('--no-flush-bytecode');
-  const gc = runInNewContext('gc') as () => void;
+  const usedHeap = liveHeapMeter({ keepBytecode: true });
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
   const seeder = new Session({ portRange: [0, 0], bind: '127.0.0.1', stateDir: join(dir, 'state') });
@@ -39,10 +27,10 @@ test(`${COUNT} seeds have no swarm until a peer comes; an incoming peer is serve
     for (let i = 0; i < COUNT; i++) bytes.push(smallTorrent(dataDir, 'lazy', i, 8 * 1024 + (i % 7) * 8000));
     // One torrent first, so that the code's first-use costs are not counted per torrent.
     await seeder.add(bytes[0]!, { savePath: dataDir });
-    const before = usedHeap(gc);
+    const before = usedHeap();
     const torrents = new Map<Torrent, Uint8Array>();
     for (let i = 1; i < COUNT; i++) torrents.set(await seeder.add(bytes[i]!, { savePath: dataDir, paused: i % 10 === 9 }), bytes[i]!);
-    const perTorrent = (usedHeap(gc) - before) / (COUNT - 1);
+    const perTorrent = (usedHeap() - before) / (COUNT - 1);
     console.log(`heap per idle torrent: ${(perTorrent / 1024).toFixed(1)} KiB`);
     const seeds = [...torrents.keys()].filter((t) => t.state === 'seeding');
     expect(seeds).toHaveLength(COUNT - 1 - Math.floor(COUNT / 10));

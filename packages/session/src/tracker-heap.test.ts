@@ -3,9 +3,7 @@
 // per torrent.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { freePort, makeTempDir, removeTempDir } from '@mainline/interop';
+import { freePort, liveHeapMeter, makeTempDir, removeTempDir } from '@mainline/interop';
 import { Session } from './index.js';
 import { smallTorrent, until } from './test-helpers.js';
 
@@ -17,17 +15,9 @@ beforeAll(() => {
 });
 afterAll(() => removeTempDir(dir));
 
-/** Live heap after full collections (a few: sockets closed by the warm-up are let go over more than one). */
-function heapUsed(gc: () => void): number {
-  for (let i = 0; i < 5; i++) gc();
-  return getHeapStatistics().used_heap_size;
-}
-
 test(`${COUNT} idle seeds whose tracker refuses every announce and scrape: the heap per torrent stays small`, async () => {
-  setFlagsFromString('--expose-gc');
-  // Bytecode flushed by a later collection would read as heap that the torrents gave back.
-  setFlagsFromString('--no-flush-bytecode');
-  const gc = runInNewContext('gc') as () => void;
+  // Five collections: sockets closed by the warm-up are let go over more than one.
+  const heapUsed = liveHeapMeter({ collections: 5, keepBytecode: true });
   // A loopback port nobody listens on: connections to it are refused at once.
   const announce = `http://127.0.0.1:${await freePort()}/announce`;
   const dataDir = join(dir, 'data');
@@ -46,10 +36,10 @@ test(`${COUNT} idle seeds whose tracker refuses every announce and scrape: the h
     const warm = COUNT / 10;
     for (let i = 0; i < warm; i++) await s.add(bytes[i]!, { savePath: dataDir });
     await failedAndScraped(0);
-    const before = heapUsed(gc);
+    const before = heapUsed();
     for (let i = warm; i < COUNT; i++) await s.add(bytes[i]!, { savePath: dataDir, paused: i % 10 === 9 });
     await failedAndScraped(warm);
-    const perTorrent = (heapUsed(gc) - before) / (COUNT - warm);
+    const perTorrent = (heapUsed() - before) / (COUNT - warm);
     console.log(`heap per idle torrent, tracker down: ${(perTorrent / 1024).toFixed(2)} KiB`);
     const shown = s.torrents[COUNT - 2]!.stats().trackers[0]!;
     expect(shown).toMatchObject({ state: 'failed', failures: 1, errorCode: 'NETWORK' });

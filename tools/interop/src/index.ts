@@ -2,6 +2,7 @@ export { InteropError, type InteropErrorCode } from './errors.js';
 export { freePort, isListening, waitForPort, poll, sleep } from './net.js';
 export { startHangUpPeer, type HangUpPeer } from './hang-up-peer.js';
 export { makeTempDir, removeTempDir } from './proc.js';
+export { liveHeapMeter, type LiveHeapOptions } from './heap.js';
 export { makePayload, payloadChunks, type Payload, type PayloadFile, type PayloadSpec, type PayloadFileSpec } from './payload.js';
 export { makeTorrent, makeClaimTorrent, type MakeTorrentOptions, type MadeTorrent } from './torrent.js';
 export {
