@@ -39,7 +39,6 @@ export interface LsdStatus {
   stats: LsdStats | undefined;
 }
 
-/** What a torrent registers with: announced while registered, told of the peers that announce it. */
 /** What a torrent registers with LSD: peers heard on the local network for it come here. */
 export interface LsdTorrent {
   onLsdPeer(peer: LsdPeer): void;
