@@ -57,6 +57,19 @@ def parse_peer(text):
     return (host or "127.0.0.1", int(port))
 
 
+def limit_local_class(ses):
+    """
+    Rate limits skip peers on the local network (libtorrent's "local" peer class), which on
+    loopback is every peer: give that class the session's limits, however they were set (flags,
+    --set, or a "set" command), or they would mean nothing here.
+    """
+    got = ses.get_settings()
+    local = ses.get_peer_class(ses.local_peer_class_id)
+    local["upload_limit"] = got["upload_rate_limit"]
+    local["download_limit"] = got["download_rate_limit"]
+    ses.set_peer_class(ses.local_peer_class_id, local)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=["seed", "leech"], required=True)
@@ -138,13 +151,7 @@ def main():
             sys.exit(2)
     for n in args.dht_node:
         ses.add_dht_node(parse_peer(n))
-    # Rate limits skip peers on the local network (libtorrent's "local" peer class), which on
-    # loopback is every peer: give that class the same limits, or they would mean nothing here.
-    if args.upload_limit or args.download_limit:
-        local = ses.get_peer_class(ses.local_peer_class_id)
-        local["upload_limit"] = args.upload_limit
-        local["download_limit"] = args.download_limit
-        ses.set_peer_class(ses.local_peer_class_id, local)
+    limit_local_class(ses)
 
     if args.magnet:
         params = lt.parse_magnet_uri(args.magnet)
@@ -188,6 +195,7 @@ def main():
             elif cmd.get("cmd") == "set":
                 # Changed while running: e.g. a smaller request queue than the reqq the peers were told.
                 ses.apply_settings(cmd.get("settings", {}))
+                limit_local_class(ses)
                 emit({"type": "event", "name": "settings_applied", "message": json.dumps(cmd.get("settings", {}))})
             elif cmd.get("cmd") == "quit":
                 break
