@@ -81,23 +81,28 @@ describe('HashPool', () => {
     expect(inline.threads).toBe(0);
   });
 
-  it('an idle thread does not keep the process alive', () => {
+  it('an idle thread does not keep the process alive, after a job or started with none', () => {
     // A user's script, started with --input-type=module (the thread's own source then runs as an
     // ES module) and a V8 flag (which a thread must not be handed explicitly): the job must
     // finish, and then the idle thread must not hold the process open (the spawn would time out).
-    const script = [
-      "import { HashPool } from '@mainline/storage';",
-      'const pool = new HashPool(1);',
-      'pool.prestart();',
+    // A thread started ahead (prestart) and never given a job must not hold it open either.
+    const run = (lines: string[]) => {
+      const script = ["import { HashPool } from '@mainline/storage';", 'const pool = new HashPool(1);', 'pool.prestart();', ...lines].join('\n');
+      const packageDir = dirname(__dirname); // the package's own name resolves to its built entry
+      return spawnSync(process.execPath, ['--max-old-space-size=256', '--input-type=module', '-e', script], { cwd: packageDir, encoding: 'utf8', timeout: 20_000 });
+    };
+    const hashed = run([
       'const data = new Uint8Array(65536);',
       'const r = await pool.hash(data.buffer, data.length, data.length);',
       'console.log(`hashed ${r.digests.length}`);', // a string: FORCE_COLOR (set by nx) would colour a number
-    ].join('\n');
-    const packageDir = dirname(__dirname); // the package's own name resolves to its built entry
-    const r = spawnSync(process.execPath, ['--max-old-space-size=256', '--input-type=module', '-e', script], { cwd: packageDir, encoding: 'utf8', timeout: 20_000 });
-    expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('hashed 20\n');
-    expect(r.status).toBe(0);
+    ]);
+    expect(hashed.stderr).toBe('');
+    expect(hashed.stdout).toBe('hashed 20\n');
+    expect(hashed.status).toBe(0);
+    const idle = run(['console.log(`threads ${pool.threads}`);']);
+    expect(idle.stderr).toBe('');
+    expect(idle.stdout).toBe('threads 1\n');
+    expect(idle.status).toBe(0); // null if the spawn timed out
   });
 
   it('hashPieces hashes each piece of a buffer, the last one short', () => {

@@ -162,8 +162,6 @@ export class HashPool {
     // keep its code resident. (A plain require: a dynamic import fails in CommonJS hosts such as jest.)
     const { Worker } = createRequire(process.execPath)('node:worker_threads') as typeof import('node:worker_threads');
     const worker = new Worker(WORKER_SOURCE, { eval: true });
-    // Referenced only while it has work: an idle pool does not keep the process alive.
-    worker.unref();
     const slot: Slot = { worker, jobs: new Map(), pendingBytes: 0, answered: 0 };
     worker.on('message', (m: WorkerReply) => {
       const job = slot.jobs.get(m.id);
@@ -185,6 +183,9 @@ export class HashPool {
     worker.on('exit', (code) => {
       if (slot.jobs.size > 0) fail(new Error(`hash worker exited with code ${code}`));
     });
+    // Referenced only while it has work: an idle pool does not keep the process alive. Unreferenced
+    // after its listeners are on: adding a 'message' listener references the worker's port again.
+    worker.unref();
     this.slots.push(slot);
     return slot;
   }
