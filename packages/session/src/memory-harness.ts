@@ -20,6 +20,16 @@ export function payloadFixture(prefix: string, name: string, size: number, piece
   return fx;
 }
 
+/** Longest real time one run() takes once it has had to wait for disk or hashing work (the test's own timeout is 30 s). */
+const MAX_WORK_WAIT_MS = 25_000;
+
+/**
+ * Node resources of disk and hashing work in flight: fs requests, and a hash thread with jobs (the
+ * pool references a thread only while it has work; a referenced worker shows as its MessagePort).
+ */
+const WORK_RESOURCES = new Set(['FSReqPromise', 'FSReqCallback', 'FileHandleCloseReq', 'MessagePort']);
+const workInFlight = (): boolean => process.getActiveResourcesInfo().some((r) => WORK_RESOURCES.has(r));
+
 /** Sessions on one memory network, all on one ManualClock: no TCP, no real time. */
 export class MemoryWorld {
   readonly clock = new ManualClock(1_700_000_000_000);
@@ -36,14 +46,23 @@ export class MemoryWorld {
 
   /**
    * Runs the event loop (deliveries, disk, hashing threads) until `done`; the clock moves on by
-   * `stepMs` every few turns, as time would pass. Returns the clock time it took.
+   * `stepMs` every few turns, as time would pass, but only while no disk or hashing work is in
+   * flight: that work takes real time, which the clock would otherwise see pass with nothing
+   * delivered (a slow machine then reads lower rates, or runs out of turns). Turns spent waiting
+   * for it do not count. Returns the clock time it took.
    */
   async run(done: () => boolean, what: string, stepMs = 50, maxTurns = 40_000): Promise<number> {
     const start = this.clock.now();
-    for (let turn = 0; turn < maxTurns; turn++) {
+    const waitUntil = Date.now() + MAX_WORK_WAIT_MS;
+    for (let turn = 0; turn < maxTurns; ) {
       if (done()) return this.clock.now() - start;
       await new Promise((r) => setImmediate(r));
-      if (turn % 8 === 7) this.clock.advance(stepMs);
+      if (workInFlight()) {
+        if (Date.now() > waitUntil) throw new Error(`disk or hashing work still in flight after ${MAX_WORK_WAIT_MS} ms: ${what} (${process.getActiveResourcesInfo().join(", ")})`);
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
+      if (++turn % 8 === 0) this.clock.advance(stepMs);
     }
     throw new Error(`not within ${maxTurns} turns: ${what}`);
   }
