@@ -155,6 +155,10 @@ export class RequestPipeline {
       peer.rejected++;
       peer.rejectStreak++;
       if (peer.peerChoking) peer.allowedFastIn.delete(index);
+      // Unchoked and rejecting: its queue is full at what it still holds of ours. Ask no more than
+      // that, or every top-up past it is rejected again (a queue of 2 behind a reqq of 500 made
+      // ~48 rejects per block); each block it sends lets one more through (see received).
+      else peer.queueCap = Math.max(1, Math.min(peer.queueCap, peer.requests.size));
       if (this.ctx.picker.requestLost(index, begin, peer)) this.refillAll(peer);
       return;
     }
@@ -206,6 +210,7 @@ export class RequestPipeline {
       return this.fill(peer);
     }
     peer.lastBlock = clock.now();
+    if (peer.queueCap !== Infinity) peer.queueCap = peer.queueCap + 1 >= peer.maxRequests ? Infinity : peer.queueCap + 1;
     peer.downRate.update(block.length);
     peer.downloaded += block.length;
     this.downRate.update(block.length);
@@ -241,10 +246,11 @@ export class RequestPipeline {
 
   /**
    * Outstanding requests to keep with a peer: `requestQueueSeconds` of its rate, at least the
-   * backlog, never more than the peer's `reqq` (a peer that queues fewer drops the rest).
+   * backlog, never more than the peer's `reqq` (a peer that queues fewer drops the rest) nor than
+   * the queue its rejects showed.
    */
   #queueTarget(peer: SwarmPeer): number {
     const byRate = Math.ceil((peer.downRate.rate() * this.ctx.requestQueueSeconds) / this.#keys.blockSize);
-    return Math.min(peer.maxRequests, Math.max(this.ctx.requestBacklog, byRate));
+    return Math.min(peer.maxRequests, peer.queueCap, Math.max(this.ctx.requestBacklog, byRate));
   }
 }

@@ -223,6 +223,39 @@ describe('rejects', () => {
     expect(leecher.dropped.map((d) => d.reason)).not.toContain(expect.stringMatching(/reject/));
   });
 
+  test('a peer whose queue is shorter than its reqq (it holds 2, rejects the rest) is asked for about what it holds, not rejected again and again', async () => {
+    const saveDir = leechDir();
+    const leecher = await fx.node(multi, saveDir, { id: peerId('leecher') });
+    // Q says reqq 250 (the default) but holds two requests at a time, answered a turn later.
+    const queue: Message[] = [];
+    let rejects = 0;
+    let served = 0;
+    const q = await fastPeer(leecher.port, 'shortq', (peer, m) => {
+      if (m.type !== 'request') return;
+      if (queue.length >= 2) {
+        rejects++;
+        return peer.send({ type: 'reject', index: m.index, begin: m.begin, length: m.length });
+      }
+      queue.push(answer(m));
+      if (queue.length === 1) {
+        setImmediate(function serve() {
+          peer.send(queue.shift()!);
+          served++;
+          if (queue.length > 0) setImmediate(serve);
+        });
+      }
+    });
+    q.send({ type: 'have-all' }, { type: 'unchoke' });
+    await leecher.completed;
+    expect(Buffer.compare(await readTorrentData(multi, saveDir), data)).toBe(0);
+    // Each of the 67 blocks served once. The first batch (the backlog, 16) learns its queue; after
+    // that, about one reject per block it serves (each lets one more request through): 77 here,
+    // where without the cap it was 725 (~10 a block).
+    expect(served).toBe(67);
+    expect(rejects).toBeLessThan(16 + 2 * 67);
+    expect(leecher.dropped.map((d) => d.reason)).not.toContain(expect.stringMatching(/reject/));
+  });
+
   test(`a peer that floods rejects for requests we never sent is dropped after ${MAX_STRAY_REJECTS}`, async () => {
     const leecher = await fx.node(multi, leechDir(), { id: peerId('leecher') });
     const p = await fastPeer(leecher.port, 'stray');

@@ -130,6 +130,11 @@ export class SwarmPeer implements PeerView, ChokablePeer {
   rejectStreak = 0;
   /** Rejects it sent for requests we were waiting for (the PeerView's `rejected`). */
   rejected = 0;
+  /**
+   * Requests it showed it keeps (see RequestPipeline.rejected): a peer whose queue is shorter than
+   * its `reqq` rejects what goes past it. Infinity until it rejects one while unchoking us.
+   */
+  queueCap = Infinity;
   /** Pieces we suggested to it that it does not have yet (at most MAX_SUGGESTIONS_OUT). */
   readonly suggestedOut = new Set<number>();
   readonly connectedAt: number;
