@@ -116,9 +116,9 @@ describe('BEP 6 fast extension with libtorrent', () => {
     await lt.waitForComplete(20_000);
     return lt;
   }
-  async function startRejecting(lt: LibtorrentHandle, from: () => PeerView | undefined): Promise<void> {
+  async function startRejecting(lt: LibtorrentHandle, from: () => PeerView | undefined, uploadRateLimit = 0): Promise<void> {
     await until(() => (from()?.downloaded ?? 0) > 0, 20_000, 'the first block from the seed');
-    lt.applySettings({ max_allowed_in_request_queue: 2, upload_rate_limit: 0 });
+    lt.applySettings({ max_allowed_in_request_queue: 2, upload_rate_limit: uploadRateLimit });
     await lt.waitForEvent((e) => e.name === 'settings_applied', 10_000);
   }
 
@@ -169,7 +169,9 @@ describe('BEP 6 fast extension with libtorrent', () => {
     try {
       await until(() => leecher.peers.length === 2, 20_000, 'both seeds connected');
       const rejectingView = (): PeerView | undefined => leecher.peers.find((p) => p.remotePort === rejecting.port);
-      await startRejecting(rejecting, rejectingView);
+      // Held at 1 MiB/s after the switch: unlimited, it would serve all 20 MiB before the normal
+      // seed's lifted limit takes hold (libtorrent hands out bandwidth in ticks).
+      await startRejecting(rejecting, rejectingView, 1024 * 1024);
       // The normal seed stays slow until the rejecting one has refused something: lifted at once,
       // it could deliver everything before we send the rejecting seed a request it refuses.
       await until(() => (rejectingView()?.rejected ?? 0) > 0, 20_000, 'a reject from the shrunken queue');
@@ -186,8 +188,10 @@ describe('BEP 6 fast extension with libtorrent', () => {
     expect(r && n).toBeTruthy();
     expect(r!.rejected).toBeGreaterThan(0);
     expect(n!.rejected).toBe(0);
-    // Every byte was accepted from one of the two; the normal seed rejected nothing we waited for.
+    // Every byte was accepted from one of the two; the normal seed rejected nothing we waited for,
+    // and sent most of it: what the rejecting one refused, and more.
     expect(r!.downloaded + n!.downloaded).toBe(big.totalSize);
+    expect(n!.downloaded).toBeGreaterThan(big.totalSize / 2);
     console.log(`c2. rejecting seed: ${r!.rejected} rejects, ${r!.downloaded} bytes; normal seed: ${n!.downloaded} bytes`);
   });
 
