@@ -20,7 +20,7 @@ export function payloadFixture(prefix: string, name: string, size: number, piece
   return fx;
 }
 
-/** Longest real time one run() takes once it has had to wait for disk or hashing work (the test's own timeout is 30 s). */
+/** Real time from its start after which a run() still waiting for disk or hashing work gives up (the test's own timeout is 30 s). */
 const MAX_WORK_WAIT_MS = 25_000;
 
 /**
